@@ -84,7 +84,7 @@ standardize : bool, default=True
     the units of ``G``.
 
 batch_size : int or "auto", default="auto"
-    Functions per mini-batch; "auto" is ``min(256, n_functions)``.
+    Functions per mini-batch; "auto" is ``min(64, n_functions)``.
 
 max_iter : int, default=200
     Maximum number of epochs (passes over the training functions).

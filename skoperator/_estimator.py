@@ -244,7 +244,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         sampler = TrunkSampler(self.sampling, plan["n_eval"], coords.shape[0], dev_gen, device,
                                observed=observed,
                                groups=None if plan["groups"] is None else plan["groups"].to(device))
-        batch_size = min(256 if self.batch_size == "auto" else self.batch_size, len(train_rows))
+        batch_size = min(64 if self.batch_size == "auto" else self.batch_size, len(train_rows))
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate_init,
                                      weight_decay=self.alpha, fused=device.type == "cuda")
         if plan["continuing"] and getattr(self, "_optimizer_state", None) is not None:

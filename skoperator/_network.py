@@ -205,12 +205,13 @@ def _from_user(spec, n_in, n_basis, generator, role):
 def build_branch(spec, n_sensors, n_basis, *, layers, activation, input_shape,
                  cnn_channels, generator):
     """Branch network mapping (batch, n_sensors) to (batch, n_basis)."""
-    if spec == "mlp":
-        net = MLP(n_sensors, layers, n_basis, activation)
-    elif spec == "cnn":
-        net = CNNBranch(input_shape, cnn_channels, layers, n_basis, activation)
-    else:
+    if not isinstance(spec, str):
         return _from_user(spec, n_sensors, n_basis, generator, "branch")
+    with torch.random.fork_rng(devices=[]):  # layer constructors draw from the global RNG
+        if spec == "mlp":
+            net = MLP(n_sensors, layers, n_basis, activation)
+        else:
+            net = CNNBranch(input_shape, cnn_channels, layers, n_basis, activation)
     init_parameters(net, generator)
     return net
 
@@ -224,6 +225,7 @@ def build_trunk(spec, d, n_basis, *, layers, activation, fourier_features,
     if fourier_features:
         encoder = FourierFeatures(d, fourier_features, fourier_scale, generator)
         n_in = encoder.n_out
-    body = (MLP if spec == "mlp" else ResidualMLP)(n_in, layers, n_basis, activation)
+    with torch.random.fork_rng(devices=[]):
+        body = (MLP if spec == "mlp" else ResidualMLP)(n_in, layers, n_basis, activation)
     init_parameters(body, generator)
     return body if encoder is None else nn.Sequential(encoder, body)
