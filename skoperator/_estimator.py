@@ -27,7 +27,13 @@ def resolve_device(device, *, for_predict=False):
     """torch.device for "auto", "cpu", "cuda", "cuda:N" or a torch.device."""
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as exc:
+        raise ValueError(
+            f"device={device!r} is not a device torch knows; expected 'auto', 'cpu', "
+            "'cuda' or 'cuda:N'."
+        ) from exc
     if dev.type == "cuda" and not torch.cuda.is_available():
         if for_predict:
             return torch.device("cpu")
@@ -162,8 +168,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         the feature bookkeeping of ``validate_data`` (restored on failure)."""
         fitted = hasattr(self, "network_")
         continuing = fitted and (incremental or self.warm_start)
-        U = validate_data(self, U, reset=not continuing, dtype=np.float32,
-                          ensure_min_samples=1)
+        U = self._validate_inputs(U, reset=not continuing, dtype=np.float32)
         n = U.shape[0]
         if n < 2 and not incremental:
             raise ValueError(
@@ -193,6 +198,25 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         return dict(U=U, G=G, coords=coords, n_eval=n_eval, groups=groups,
                     has_missing=has_missing, continuing=continuing, device=device,
                     input_shape=input_shape, incremental=incremental)
+
+    def _validate_inputs(self, X, reset, dtype):
+        """``validate_data`` on U, with images flattened and errors explained."""
+        if getattr(X, "ndim", 2) == 3:
+            if self.input_shape is None or tuple(X.shape[1:]) != tuple(self.input_shape):
+                raise ValueError(
+                    f"U (X) is 3-D with shape {X.shape}, but input_shape={self.input_shape}; "
+                    "expected U of shape (n_functions, n_sensors), or 3-D U with "
+                    "input_shape equal to U.shape[1:] (then branch='cnn' sees the grids). "
+                    "Pass input_shape=U.shape[1:] or U.reshape(len(U), -1)."
+                )
+            X = np.asarray(X).reshape(X.shape[0], -1)
+        try:
+            return validate_data(self, X, reset=reset, dtype=dtype)
+        except ValueError as exc:
+            raise ValueError(
+                f"{exc} U (sklearn's X) must be a non-empty 2-D array of finite real numbers "
+                "of shape (n_functions, n_sensors): one row per input function."
+            ) from exc
 
     def _check_input_shape(self, n_sensors):
         if self.branch != "cnn":
@@ -372,7 +396,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             Predicted outputs, computed in bounded-memory chunks.
         """
         check_is_fitted(self)
-        U = validate_data(self, X, reset=False, dtype=[np.float64, np.float32])
+        U = self._validate_inputs(X, reset=False, dtype=[np.float64, np.float32])
         coords = self.coords_ if coords is None else _data.check_coords(
             coords, "coords", d=self.coords_.shape[1])
         device = resolve_device(self.device, for_predict=True)

@@ -1,0 +1,255 @@
+"""Missing outputs, clear errors for bad input, divergence and Ctrl-C."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_antiderivative
+from skoperator.metrics import mean_function_r2
+
+FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=3, tol=None,
+            device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_antiderivative(40, n_points=20, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    U, Y, G = data
+    return DeepONetRegressor(coords=Y, **FAST).fit(U, G)
+
+
+# ------------------------------------------------------------ missing values
+def _with_gaps(G, fraction, seed):
+    G = G.copy()
+    G[np.random.default_rng(seed).uniform(size=G.shape) < fraction] = np.nan
+    return G
+
+
+@pytest.mark.parametrize("sampling", ["random", "shared", "full"])
+def test_missing_outputs_still_recover_full_fields(sampling):
+    U, Y, G = make_antiderivative(700, random_state=1)
+    G_gaps = _with_gaps(G[:500], 0.3, seed=0)
+    est = DeepONetRegressor(coords=Y, n_eval=10, sampling=sampling, max_iter=200,
+                            batch_size=64, learning_rate="onecycle", learning_rate_init=5e-3,
+                            tol=None, device="cpu", random_state=0)
+    est.fit(U[:500], G_gaps)
+    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.95
+
+
+def test_missing_outputs_ignored_by_score_and_metrics(fitted, data):
+    U, _, G = data
+    pred = fitted.predict(U)
+    G_gaps = G.copy()
+    G_gaps[:, 5] = np.nan
+    G_gaps[3, :10] = np.nan
+    keep = np.ones(G.shape[1], bool)
+    keep[5] = False
+    # with a whole column missing, score equals the score without that column
+    from skoperator.metrics import variance_weighted_r2
+    G_col = G.copy()
+    G_col[:, 5] = np.nan
+    assert fitted.score(U, G_col) == pytest.approx(variance_weighted_r2(G[:, keep], pred[:, keep]))
+    assert np.isfinite(fitted.score(U, G_gaps))
+    assert np.isfinite(mean_function_r2(G_gaps, pred))
+
+
+def test_function_with_fewer_observed_points_than_n_eval_uses_all(data):
+    U, Y, G = data
+    G = G.copy()
+    G[0, 3:] = np.nan  # function 0 has 3 observed points, n_eval is 8
+    est = DeepONetRegressor(coords=Y, n_eval=8, **FAST).fit(U, G)
+    assert np.all(np.isfinite(est.predict(U)))
+
+
+def test_early_stopping_validation_ignores_missing(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, early_stopping=True, **FAST)
+    est.fit(U, _with_gaps(G, 0.3, seed=1))
+    assert np.all(np.isfinite(est.validation_scores_))
+
+
+@pytest.mark.parametrize("make_gap, match", [
+    (lambda G: G.__setitem__((4, slice(None)), np.nan), "Function 4 .* has no observed value"),
+    (lambda G: G.__setitem__((slice(None), 7), np.nan), "Column 7 of G is missing"),
+    (lambda G: G.__setitem__((1, 1), np.inf), "G contains infinity"),
+])
+def test_unusable_gaps_are_clear_errors(data, make_gap, match):
+    U, Y, G = data
+    G = G.copy()
+    make_gap(G)
+    with pytest.raises(ValueError, match=match):
+        DeepONetRegressor(coords=Y, **FAST).fit(U, G)
+
+
+# ------------------------------------------------------------ bad input table
+def _bad_inputs(U, Y, G):
+    U_inf = U.copy()
+    U_inf[0, 0] = np.inf
+    U_nan = U.copy()
+    U_nan[1, 1] = np.nan
+    Y_nan = Y.copy()
+    Y_nan[2, 0] = np.nan
+    Y_inf = Y.copy()
+    Y_inf[2, 0] = np.inf
+    return [
+        # (name, estimator params, X, y, exception, message pattern)
+        ("inf in U", {}, U_inf, G, ValueError, "infinity.*U \\(sklearn's X\\) must"),
+        ("NaN in U", {}, U_nan, G, ValueError, "NaN.*finite real numbers"),
+        ("NaN in coords", {"coords": Y_nan}, U, G, ValueError, "coords contains NaN"),
+        ("inf in coords", {"coords": Y_inf}, U, G, ValueError, "coords contains infinity"),
+        ("rows differ", {}, U, G[:-1], ValueError, "U has 40 rows .* G has 39"),
+        ("coords rows", {"coords": Y[:-1]}, U, G, ValueError,
+         "coords has 19 rows but G has 20 columns"),
+        ("3-D U", {}, U.reshape(40, 4, 5), G, ValueError, "3-D with shape .*input_shape=None"),
+        ("input_shape width", {"branch": "cnn", "input_shape": (4, 4)}, U, G, ValueError,
+         "input_shape=\\(4, 4\\) does not match U.*20"),
+        ("strings in U", {}, np.full(U.shape, "a"), G, ValueError, "string|convert"),
+        ("strings in G", {}, U, np.full(G.shape, "a"), ValueError, "string|convert"),
+        ("empty U", {}, U[:0], G[:0], ValueError, "0 sample"),
+        ("one function", {}, U[:1], G[:1], ValueError, "n_samples = 1"),
+        ("1-D G", {}, U, G[:, 0], ValueError, "G must be 2-D .*G.reshape"),
+        ("n_eval 0", {"n_eval": 0}, U, G, ValueError, "'n_eval' parameter"),
+        ("n_eval -3", {"n_eval": -3}, U, G, ValueError, "'n_eval' parameter"),
+        ("n_eval 1.5", {"n_eval": 1.5}, U, G, ValueError, "'n_eval' parameter.*\\(0.0, 1.0\\].*Got 1.5"),
+        ("n_eval too big", {"n_eval": 21}, U, G, ValueError, "n_eval=21 is larger than"),
+        ("negative lr", {"learning_rate_init": -1.0}, U, G, ValueError,
+         "'learning_rate_init' parameter"),
+        ("batch_size 0", {"batch_size": 0}, U, G, ValueError, "'batch_size' parameter"),
+        ("activation", {"activation": "swish"}, U, G, ValueError, "'activation'.*'relu'"),
+        ("sampling", {"sampling": "sobol"}, U, G, ValueError, "'sampling'.*'random'"),
+        ("branch", {"branch": "transformer"}, U, G, ValueError, "'branch'.*'cnn'"),
+        ("cnn without shape", {"branch": "cnn"}, U, G, ValueError, "needs input_shape"),
+        ("device gpu", {"device": "gpu"}, U, G, ValueError, "device='gpu' is not"),
+        ("y None", {}, U, None, ValueError, "requires y to be passed"),
+    ]
+
+
+_CASES = _bad_inputs(*make_antiderivative(40, n_points=20, random_state=0))
+
+
+@pytest.mark.parametrize("name, params, X, y, exc, match", _CASES, ids=[c[0] for c in _CASES])
+def test_bad_fit_input_is_a_clear_error_and_leaves_model_unchanged(
+        fitted, data, name, params, X, y, exc, match):
+    import copy
+
+    U = data[0]
+    est = copy.deepcopy(fitted)
+    before = est.predict(U)
+    est.set_params(**params)
+    with pytest.raises(exc, match=match):
+        est.fit(X, y)
+    est.set_params(**{k: fitted.get_params()[k] for k in params})
+    np.testing.assert_array_equal(est.predict(U), before)
+    assert est.n_features_in_ == 20 and est.n_iter_ == fitted.n_iter_
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_device_without_cuda_is_a_clear_error(data):
+    U, Y, G = data
+    with pytest.raises(ValueError, match="device='cuda' was requested but CUDA is not available"):
+        DeepONetRegressor(coords=Y, **{**FAST, "device": "cuda"}).fit(U, G)
+
+
+@pytest.mark.parametrize("X, kwargs, match", [
+    (np.ones((3, 7)), {}, "X has 7 features, but DeepONetRegressor is expecting 20"),
+    (np.ones((3, 20)), {"coords": np.ones((5, 2))}, "coords has 2 columns .* fitted on 1-dim"),
+    (np.full((3, 20), np.nan), {}, "NaN"),
+    (np.ones((3, 20)), {"coords": [[np.nan]]}, "coords contains NaN"),
+])
+def test_bad_predict_input_is_a_clear_error(fitted, X, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        fitted.predict(X, **kwargs)
+
+
+def test_warm_start_with_other_sensor_count_is_rejected_without_change(fitted, data):
+    import copy
+
+    U, _, G = data
+    est = copy.deepcopy(fitted).set_params(warm_start=True)
+    before = est.predict(U)
+    with pytest.raises(ValueError, match="X has 10 features, but DeepONetRegressor is expecting 20"):
+        est.fit(U[:, :10], G)
+    np.testing.assert_array_equal(est.predict(U), before)
+
+
+def test_3d_inputs_with_input_shape_are_flattened(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, branch="cnn", input_shape=(4, 5), cnn_channels=(4,),
+                            **FAST).fit(U.reshape(40, 4, 5), G)
+    np.testing.assert_allclose(est.predict(U.reshape(40, 4, 5)), est.predict(U))
+
+
+# ------------------------------------------------------- faults in training
+def test_divergence_restores_last_good_state_and_explains(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, standardize=False, learning_rate_init=1e9,
+                            **{**FAST, "max_iter": 50})
+    with pytest.raises(ValueError, match="diverged.*learning_rate_init too large"):
+        est.fit(U * 1e6, G * 1e6)
+    # whatever was kept is finite and usable
+    assert np.all(np.isfinite(est.predict(U)))
+    assert est.n_iter_ == len(est.history_) == len(est.loss_curve_)
+    assert all(np.isfinite(est.loss_curve_))
+
+
+class _InterruptAfter(torch.nn.Module):
+    """A trunk that raises KeyboardInterrupt on its n-th training forward."""
+
+    def __init__(self, d, p, n_calls):
+        super().__init__()
+        self.net = torch.nn.Linear(d, p)
+        self.calls = 0
+        self.n_calls = n_calls
+
+    def forward(self, y):
+        if torch.is_grad_enabled():
+            self.calls += 1
+            if self.calls == self.n_calls:
+                raise KeyboardInterrupt
+        return self.net(y)
+
+
+def test_keyboard_interrupt_keeps_a_usable_model(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, trunk=lambda d, p: _InterruptAfter(d, p, 12),
+                            batch_size=10, early_stopping=True, validation_fraction=0.25,
+                            **{**FAST, "max_iter": 20})
+    with pytest.warns(UserWarning, match="interrupted after 3 epochs"):
+        est.fit(U, G)
+    assert est.n_iter_ == 3 == len(est.history_) == len(est.validation_scores_)
+    assert np.all(np.isfinite(est.predict(U)))
+
+
+# ------------------------------------------------------- property-based
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(n_functions=st.integers(2, 12), n_sensors=st.integers(1, 6),
+       n_points=st.integers(1, 15), d=st.integers(1, 3),
+       sampling=st.sampled_from(["random", "shared", "full"]),
+       n_eval_frac=st.floats(0.01, 1.0), batch_size=st.integers(1, 16),
+       missing=st.floats(0.0, 0.6), seed=st.integers(0, 1000))
+def test_fit_predict_never_crash_on_valid_input(n_functions, n_sensors, n_points, d, sampling,
+                                                n_eval_frac, batch_size, missing, seed):
+    rng = np.random.default_rng(seed)
+    U = rng.normal(size=(n_functions, n_sensors))
+    coords = rng.uniform(size=(n_points, d))
+    G = rng.normal(size=(n_functions, n_points))
+    gaps = rng.uniform(size=G.shape) < missing
+    gaps[:, 0] = False  # every function and ...
+    gaps[0, :] = False  # ... every column keeps an observed value
+    G[gaps] = np.nan
+    n_eval = max(1, int(n_eval_frac * n_points))
+    est = DeepONetRegressor(coords=coords, sampling=sampling, n_eval=n_eval,
+                            batch_size=batch_size, branch_layers=(4,), trunk_layers=(4,),
+                            n_basis=3, max_iter=2, tol=None, device="cpu", random_state=seed)
+    est.fit(U, G)
+    assert est.predict(U).shape == (n_functions, n_points)
+    new = rng.uniform(size=(4, d))
+    out = est.predict(U[:2], coords=new)
+    assert out.shape == (2, 4) and np.all(np.isfinite(out))
