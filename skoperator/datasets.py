@@ -5,59 +5,24 @@ Each generator returns ``(U, Y, G)``: input functions at the sensors
 (n_functions, n_points), all float64.
 """
 
-import numbers
-
 import numpy as np
-from sklearn.utils import check_random_state
 
-__all__ = ["make_antiderivative", "sample_grf"]
+from ._diffusion_reaction import make_diffusion_reaction
+from ._grf import (
+    _check_int,
+    _check_n_functions,
+    _check_random_state,
+    _check_real,
+    _se_kernel_factor,
+)
+from ._heat import make_heat_conduction, solve_heat_conduction
 
-
-def _check_n_functions(n_functions):
-    if not isinstance(n_functions, numbers.Integral) or isinstance(n_functions, bool) \
-            or n_functions < 1:
-        raise ValueError(f"n_functions must be an integer >= 1; got {n_functions!r}.")
-    return int(n_functions)
-
-
-def sample_grf(points, n_functions, *, length_scale, random_state=None, jitter=1e-10):
-    """Zero-mean Gaussian random field with a squared-exponential kernel.
-
-    Parameters
-    ----------
-    points : array-like of shape (n_points,) or (n_points, d)
-        Where the field is sampled.
-    n_functions : int
-        Number of independent samples.
-    length_scale : float or array-like of shape (d,)
-        Kernel length scale(s); ``k(x, x') = exp(-|x - x'|^2 / (2 l^2))``
-        with unit variance.
-    random_state : int, RandomState instance or None, default=None
-        Seed of the draw.
-    jitter : float, default=1e-10
-        Diagonal added to the kernel matrix before its factorisation.
-
-    Returns
-    -------
-    samples : ndarray of shape (n_functions, n_points)
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> from skoperator.datasets import sample_grf
-    >>> sample_grf(np.linspace(0, 1, 50), 3, length_scale=0.2, random_state=0).shape
-    (3, 50)
-    """
-    n_functions = _check_n_functions(n_functions)
-    x = np.asarray(points, dtype=np.float64)
-    x = x.reshape(len(x), -1) / np.asarray(length_scale, dtype=np.float64)
-    sq = np.sum((x[:, None, :] - x[None, :, :]) ** 2, axis=-1)
-    K = np.exp(-0.5 * sq)
-    # eigh is robust where a Cholesky of this nearly singular matrix fails.
-    w, V = np.linalg.eigh(K + jitter * np.eye(len(x)))
-    factor = V * np.sqrt(np.clip(w, 0.0, None))
-    z = check_random_state(random_state).standard_normal((n_functions, len(x)))
-    return z @ factor.T
+__all__ = [
+    "make_antiderivative",
+    "make_diffusion_reaction",
+    "make_heat_conduction",
+    "solve_heat_conduction",
+]
 
 
 def make_antiderivative(n_functions, *, n_points=100, length_scale=0.2, random_state=None):
@@ -77,7 +42,7 @@ def make_antiderivative(n_functions, *, n_points=100, length_scale=0.2, random_s
         Number of sensors and output points.
     length_scale : float, default=0.2
         Length scale of the random field.
-    random_state : int, RandomState instance or None, default=None
+    random_state : int, RandomState instance, Generator or None, default=None
         Seed of the draw.
 
     Returns
@@ -96,10 +61,12 @@ def make_antiderivative(n_functions, *, n_points=100, length_scale=0.2, random_s
     >>> U.shape, Y.shape, G.shape
     ((10, 100), (100, 1), (10, 100))
     """
-    if not isinstance(n_points, numbers.Integral) or n_points < 2:
-        raise ValueError(f"n_points must be an integer >= 2; got {n_points!r}.")
+    n_functions = _check_n_functions(n_functions)
+    n_points = _check_int(n_points, "n_points", 2)
+    length_scale = _check_real(length_scale, "length_scale", positive=True)
     x = np.linspace(0.0, 1.0, n_points)
-    U = sample_grf(x, n_functions, length_scale=length_scale, random_state=random_state)
+    factor = _se_kernel_factor(x, length_scale)
+    U = _check_random_state(random_state).standard_normal((n_functions, n_points)) @ factor.T
     steps = 0.5 * (U[:, 1:] + U[:, :-1]) * np.diff(x)
     G = np.concatenate([np.zeros((len(U), 1)), np.cumsum(steps, axis=1)], axis=1)
     return U, x.reshape(-1, 1), G
