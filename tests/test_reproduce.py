@@ -1,0 +1,73 @@
+"""The reproduction command and its presets."""
+
+import csv
+
+import numpy as np
+import pytest
+
+from skoperator import DeepONetRegressor
+from skoperator.reproduce import BENCHMARKS, benchmark_coords, load_benchmark, main, make_estimator
+
+
+@pytest.mark.parametrize("benchmark, n_points, d", [
+    ("antiderivative", 100, 1), ("diffusion-reaction", 10100, 2), ("heat", 1024, 2)])
+def test_make_estimator_configures_each_benchmark(benchmark, n_points, d):
+    est = make_estimator(benchmark, n_eval=16, random_state=3)
+    assert isinstance(est, DeepONetRegressor)
+    assert est.coords.shape == (n_points, d)
+    assert est.n_eval == 16 and est.sampling == "random" and est.random_state == 3
+
+
+def test_paper_budget_is_the_papers_schedule():
+    lrs = {"antiderivative": 1e-3, "diffusion-reaction": 1e-3, "heat": 1e-4}
+    epochs = {"antiderivative": 1000, "diffusion-reaction": 1000, "heat": 20000}
+    for benchmark in BENCHMARKS:
+        est = make_estimator(benchmark, n_eval=10, budget="paper")
+        assert est.learning_rate_init == lrs[benchmark]
+        assert est.max_iter == epochs[benchmark]
+        assert est.batch_size == 256 and est.learning_rate == "constant"
+    heat = make_estimator("heat", n_eval=16, budget="paper")
+    assert heat.branch == "cnn" and heat.cnn_channels == (40, 60, 100)
+    assert heat.branch_layers == (150, 150, 150)
+
+
+def test_full_grid_and_bad_names():
+    assert make_estimator("heat", n_eval="full").sampling == "full"
+    with pytest.raises(ValueError, match="benchmark must be one of"):
+        make_estimator("burgers", n_eval=1)
+    with pytest.raises(ValueError, match="budget must be"):
+        make_estimator("heat", n_eval=1, budget="huge")
+
+
+def test_coordinates_layouts():
+    dr = benchmark_coords("diffusion-reaction")
+    np.testing.assert_allclose(dr[:100, 0], 0.0)  # t-major, t = 0 first
+    np.testing.assert_allclose(dr[:100, 1], (np.arange(100) + 0.5) / 100)
+    heat = benchmark_coords("heat")
+    np.testing.assert_allclose(heat[:32, 0], (np.arange(32) + 0.5) / 32)  # x1 fastest
+    np.testing.assert_allclose(heat[:32, 1], 1 / 64)
+
+
+def test_load_benchmark_generated_split():
+    U, G, U_test, G_test, source = load_benchmark("antiderivative", 30, n_test=10)
+    assert source == "generated"
+    assert U.shape == (30, 100) and U_test.shape == (10, 100) and G_test.shape == (10, 100)
+
+
+def test_command_writes_table_csv_and_figure(tmp_path, capsys):
+    rows = main(["antiderivative", "--n-train", "40", "--n-test", "20", "--n-eval", "5", "full",
+                 "--seeds", "0", "1", "--epochs", "3", "--out", str(tmp_path), "--verbose", "0"])
+    assert len(rows) == 4
+    with open(tmp_path / "results.csv") as f:
+        table = list(csv.DictReader(f))
+    assert {"benchmark", "n_train", "n_eval", "seed", "r2", "mse", "train_time_s"} <= set(table[0])
+    assert [r["n_eval"] for r in table] == ["5", "full", "5", "full"]
+    assert (tmp_path / "results.png").stat().st_size > 0
+    assert "mean R2" in capsys.readouterr().out
+
+
+def test_grouped_sampling_on_diffusion_reaction(tmp_path):
+    rows = main(["diffusion-reaction", "--n-train", "8", "--n-test", "4", "--n-eval", "3",
+                 "--sampling", "grouped", "--epochs", "1", "--out", str(tmp_path),
+                 "--verbose", "0"])
+    assert rows[0]["sampling"] == "grouped" and np.isfinite(rows[0]["r2"])
