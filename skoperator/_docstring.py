@@ -206,7 +206,7 @@ Examples
 >>> from skoperator import DeepONetRegressor
 >>> from skoperator.datasets import make_antiderivative
 >>> U, Y, G = make_antiderivative(200, n_points=50, random_state=0)
->>> est = DeepONetRegressor(coords=Y, n_eval=10, max_iter=20, random_state=0)
+>>> est = DeepONetRegressor(coords=Y, n_eval=10, max_iter=20, tol=None, random_state=0)
 >>> est.fit(U[:150], G[:150]).predict(U[150:]).shape
 (50, 50)
 >>> est.predict(U[150:], coords=[[0.25], [0.75]]).shape
