@@ -17,6 +17,7 @@ from . import _data
 from ._docstring import DOC
 from ._inference import predict_into, validation_score
 from ._network import ACTIVATIONS, DeepONet, build_branch, build_trunk
+from ._parallel import torch_thread_budget
 from ._progress import reporting
 from ._sampling import SAMPLINGS, TrunkSampler, group_table, observation_table
 from ._training import Trainer, TrainingData
@@ -161,7 +162,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             self.__dict__.clear()
             self.__dict__.update(saved)
             raise
-        return self._train(plan)
+        with torch_thread_budget():
+            return self._train(plan)
 
     def _plan(self, U, G, incremental):
         """Validate everything and prepare training; assigns nothing fitted but
