@@ -272,7 +272,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
                                groups=None if plan["groups"] is None else plan["groups"].to(device))
         batch_size = min(64 if self.batch_size == "auto" else self.batch_size, len(train_rows))
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate_init,
-                                     weight_decay=self.alpha, fused=device.type == "cuda")
+                                     weight_decay=self.alpha, fused=_fused_adam(device))
         if plan["continuing"] and getattr(self, "_optimizer_state", None) is not None:
             optimizer.load_state_dict(self._optimizer_state)
             for group in optimizer.param_groups:
@@ -452,6 +452,12 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             state["network_"] = copy.deepcopy(state["network_"]).cpu()
             state["_optimizer_state"] = _to_cpu(state.get("_optimizer_state"))
         return state
+
+
+def _fused_adam(device):
+    """Fused Adam kernels: on CUDA, and on the CPU from torch 2.4 on."""
+    major, minor = (int(v) for v in torch.__version__.split("+")[0].split(".")[:2])
+    return device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4))
 
 
 def _to_cpu(obj):

@@ -6,17 +6,24 @@ import torch
 from ._data import row_chunks
 from .metrics import R2Accumulator
 
-# Elements of one (functions x points) output block: 2^23 float32 = 32 MiB on
-# the device, 64 MiB once converted to float64 on the host.
-_BLOCK_ELEMENTS = 1 << 23
+# One (functions x points) output block holds at most 2^22 elements (32 MiB
+# in float64); the trunk is evaluated on at most 2^15 points at a time (its
+# activations are 2^15 x width numbers), and the branch on at most 2^10
+# functions. Memory beyond ``out`` therefore stays bounded (well under
+# 512 MiB for the built-in networks) whatever the number of points or
+# functions.
+_BLOCK_ELEMENTS = 1 << 22
+_TRUNK_POINTS = 1 << 15
+_BRANCH_FUNCTIONS = 1 << 10
 
 
 def predict_into(network, U, coords, out, device, scaled=False):
     """Write predictions for ``U`` (numpy) at ``coords`` (numpy) into ``out``.
 
-    The branch is evaluated on chunks of functions, the trunk on chunks of
-    points, and their products written block by block, so memory beyond
-    ``out`` stays bounded whatever the number of points.
+    The trunk is evaluated once per chunk of points; for each such chunk the
+    branch is evaluated on chunks of functions and their product written
+    block by block, so memory beyond ``out`` stays bounded whatever the
+    number of points.
 
     Parameters
     ----------
@@ -27,18 +34,29 @@ def predict_into(network, U, coords, out, device, scaled=False):
     device : torch.device
     scaled : bool, default=False
         Return outputs in standardised units instead of the units of G.
+
+    Returns
+    -------
+    out : ndarray of shape (n_functions, n_points)
+
+    Notes
+    -----
+    With several chunks of points the branch is evaluated once per chunk:
+    that repeats ``n_functions x branch_flops`` per ``_TRUNK_POINTS`` points,
+    small beside the ``n_functions x _TRUNK_POINTS x n_basis`` of the
+    products themselves.
     """
     n, p = out.shape
     dtype = next(network.parameters()).dtype
-    f_step = min(n, max(1, _BLOCK_ELEMENTS // max(p, 1)))
-    p_step = max(1, _BLOCK_ELEMENTS // f_step)
+    p_step = max(1, min(p, _TRUNK_POINTS))
+    f_step = max(1, min(n, _BRANCH_FUNCTIONS, _BLOCK_ELEMENTS // p_step))
     with torch.no_grad():
-        for f0 in range(0, n, f_step):
-            u = torch.as_tensor(U[f0:f0 + f_step], dtype=dtype, device=device)
-            b = network.encode_branch(u)
-            for p0 in range(0, p, p_step):
-                y = torch.as_tensor(coords[p0:p0 + p_step], dtype=dtype, device=device)
-                block = network.combine(b, network.encode_trunk(y))
+        for p0 in range(0, p, p_step):
+            y = torch.as_tensor(coords[p0:p0 + p_step], dtype=dtype, device=device)
+            t = network.encode_trunk(y)
+            for f0 in range(0, n, f_step):
+                u = torch.as_tensor(U[f0:f0 + f_step], dtype=dtype, device=device)
+                block = network.combine(network.encode_branch(u), t)
                 if not scaled:
                     block = network.unscale(block)
                 out[f0:f0 + f_step, p0:p0 + p_step] = block.cpu().numpy()

@@ -22,16 +22,44 @@ import torch
 
 SAMPLINGS = ("random", "shared", "full", "grouped")
 
-# Dense draws (one uniform number per candidate, then top-k) cost
-# O(rows x upper); rejection costs O(rows x k). Dense is used when k is a
-# sizeable fraction of the candidates, or on a GPU when the dense table is
-# small (it avoids a host-device synchronisation per draw).
-_DENSE_FRACTION = 0.25
-_GPU_DENSE_ELEMENTS = 1 << 24
+# Dense draws (one uniform key per candidate, then top-k) cost O(rows x upper);
+# rejection costs O(rows x k) per round, with more rounds as k / upper grows.
+# Measured on a 2-core CPU (benchmarks/bench_scaling.py), dense wins from
+# k / upper of about 0.15-0.2 up. On a GPU dense draws are also used while the
+# key table stays under 2^26 entries (256 MiB, a batch of 256 on a grid of
+# 262,144 points): they avoid the host-device synchronisation of every
+# rejection round, and their kernels overlap the launch-bound steps.
+_DENSE_FRACTION = 0.2
+_GPU_DENSE_ELEMENTS = 1 << 26
 
 
-def sample_distinct(n_rows, k, upper, generator, device):
+def prefer_dense(n_rows, k, smallest_upper, largest_upper, device):
+    """Whether dense draws are cheaper than rejection for these sizes.
+
+    Parameters
+    ----------
+    n_rows, k : int
+        Rows and draws per row.
+    smallest_upper, largest_upper : int
+        Range of the exclusive upper bounds of the rows.
+    device : torch.device
+        Where the draws run.
+
+    Returns
+    -------
+    dense : bool
+    """
+    return k >= _DENSE_FRACTION * smallest_upper or (
+        device.type == "cuda" and n_rows * largest_upper <= _GPU_DENSE_ELEMENTS
+    )
+
+
+def sample_distinct(n_rows, k, upper, generator, device, dense=None, width=None):
     """Draw ``k`` distinct integers in ``[0, upper)`` for every row.
+
+    Each row is a uniformly random ``k``-subset, independent of the other
+    rows and of earlier calls; the order of the ``k`` values inside a row is
+    unspecified (increasing after rejection, random after dense draws).
 
     Parameters
     ----------
@@ -45,42 +73,59 @@ def sample_distinct(n_rows, k, upper, generator, device):
         Source of randomness, on ``device``.
     device : torch.device
         Device of the result.
+    dense : bool or None, default=None
+        Force dense draws (True) or rejection (False); None decides with
+        :func:`prefer_dense`.
+    width : int or None, default=None
+        For a tensor ``upper``: a bound on ``upper.max()``, the width of the
+        dense key table. With ``dense`` and ``width`` given, nothing is read
+        back from the device.
 
     Returns
     -------
     idx : LongTensor of shape (n_rows, k)
-        Uniformly random ordered draws without replacement in each row.
+        Draws without replacement in each row.
+
+    Notes
+    -----
+    Dense draws give each candidate a uniform key and keep the ``k``
+    smallest: O(n_rows x upper) work. Rejection draws ``k`` values with
+    replacement, sorts each row and redraws one copy of every repeated value
+    until no row repeats one: O(n_rows x k log k) work per round, a few
+    rounds while ``k`` is small beside ``upper``, and nothing proportional
+    to ``upper``. Each round depends only on the multiset drawn so far and
+    on fresh uniform draws, so the process commutes with any relabelling of
+    the candidates and the final subsets are uniform. On a GPU every round
+    reads one flag back to the host.
     """
     per_row = torch.is_tensor(upper)
-    u_max = int(upper.max()) if per_row else int(upper)
-    u_min = int(upper.min()) if per_row else u_max
-    dense = k >= _DENSE_FRACTION * u_min or (
-        device.type == "cuda" and n_rows * u_max <= _GPU_DENSE_ELEMENTS
-    )
+    if not per_row:
+        width = int(upper)
+    if dense is None:
+        lo = int(upper.min()) if per_row else width
+        width = int(upper.max()) if width is None else width
+        dense = prefer_dense(n_rows, k, lo, width, device)
     if dense:
-        keys = torch.rand(n_rows, u_max, generator=generator, device=device)
+        width = int(upper.max()) if width is None else width
+        keys = torch.rand(n_rows, width, generator=generator, device=device)
         if per_row:
-            invalid = torch.arange(u_max, device=device) >= upper[:, None]
+            invalid = torch.arange(width, device=device) >= upper[:, None]
             keys = keys.masked_fill(invalid, 2.0)
         return torch.topk(keys, k, dim=1, largest=False, sorted=False).indices
     bound = upper[:, None].double() if per_row else float(upper)
 
-    def draw(n):
-        return torch.rand(n, dtype=torch.float64, generator=generator, device=device)
+    def draw():
+        u = torch.rand(n_rows, k, dtype=torch.float64, generator=generator, device=device)
+        return (u * bound).long()
 
-    idx = (draw(n_rows * k).view(n_rows, k) * bound).long()
+    idx = draw().sort(dim=1).values
     while True:
-        # The process is invariant under relabelling of the candidates, so
-        # the resulting subsets are uniform; redraws are rare when k << upper.
-        sorted_idx, order = idx.sort(dim=1)
-        dup_sorted = torch.zeros_like(idx, dtype=torch.bool)
-        dup_sorted[:, 1:] = sorted_idx[:, 1:] == sorted_idx[:, :-1]
-        if not bool(dup_sorted.any()):
+        repeated = idx[:, 1:] == idx[:, :-1]
+        if not bool(repeated.any()):
             return idx
-        dup = torch.zeros_like(dup_sorted).scatter_(1, order, dup_sorted)
-        rows = dup.nonzero(as_tuple=True)[0]
-        row_bound = upper[rows].double() if per_row else float(upper)
-        idx[dup] = (draw(rows.numel()) * row_bound).long()
+        redraw = torch.zeros_like(idx, dtype=torch.bool)
+        redraw[:, 1:] = repeated
+        idx = torch.where(redraw, draw(), idx).sort(dim=1).values
 
 
 class TrunkSampler:
@@ -114,6 +159,13 @@ class TrunkSampler:
         self.device = device
         self.observed = observed
         self.groups = groups
+        if observed is not None:
+            # Read back once here, not at every step: the smallest per-row
+            # bound (for the dense/rejection choice) and whether any function
+            # has fewer observed points than n_eval (then slots need a mask).
+            counts = observed[1]
+            self._smallest_upper = max(int(counts.min()), n_eval)
+            self._padded = bool((counts < n_eval).any())
 
     def sample(self, rows):
         """Columns, and per-slot validity, for the functions ``rows``.
@@ -124,7 +176,8 @@ class TrunkSampler:
             None ("full"), shape (n_eval,) ("shared") or (batch, m).
         valid : BoolTensor of shape (batch, m) or None
             False for padding slots of functions with too few observed
-            points; None when every slot is valid.
+            points; None when no training function has fewer than
+            ``n_eval`` observed points.
         """
         n = rows.numel()
         if self.sampling == "full":
@@ -143,12 +196,14 @@ class TrunkSampler:
         table, counts = self.observed
         counts = counts[rows]
         upper = counts.clamp(min=self.n_eval)
-        pos = sample_distinct(n, self.n_eval, upper, self.generator, self.device)
-        valid = pos < counts[:, None]
+        width = table.shape[1]  # >= n_eval, so >= every bound in upper
+        dense = prefer_dense(n, self.n_eval, self._smallest_upper, width, self.device)
+        pos = sample_distinct(n, self.n_eval, upper, self.generator, self.device,
+                              dense=dense, width=width)
         cols = table[rows[:, None], pos.clamp(max=table.shape[1] - 1)].long()
-        if bool(valid.all()):
+        if not self._padded:
             return cols, None
-        return cols, valid
+        return cols, pos < counts[:, None]
 
 
 def observation_table(mask):

@@ -1,0 +1,91 @@
+"""Helpers shared by the benchmark scripts: arguments, timing, reporting.
+
+Every script prints one line per measurement and one line per target with
+the measured ratio and PASS or FAIL. Times are medians over epochs (and, for
+ratios, medians over interleaved repeats), so that other work on a shared
+machine moves both sides of a ratio alike.
+"""
+
+import argparse
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:  # run from a checkout without installing
+    sys.path.insert(0, str(ROOT))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+
+def parser(description):
+    """An ``argparse`` parser with the options every benchmark takes."""
+    p = argparse.ArgumentParser(description=description)
+    p.add_argument("--quick", action="store_true",
+                   help="fewer epochs and repeats: a smoke run of a few seconds")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch intra-op threads for both sides of every ratio "
+                        "(default 1: the models are small, and on a shared 2-core machine "
+                        "a second OpenMP thread mostly waits; 0 keeps torch's default)")
+    p.add_argument("--device", default="cpu", help='"cpu" or "cuda"')
+    p.add_argument("--repeats", type=int, default=None,
+                   help="interleaved repeats of each comparison (median of ratios)")
+    return p
+
+
+def setup(args):
+    """Apply ``--threads`` and print the machine line."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
+    print(f"# machine: {platform.machine()} {platform.processor() or ''} "
+          f"{os.cpu_count()} cpus, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), numpy {np.__version__}, "
+          f"device {device} {gpu}".replace("  ", " "))
+    return device
+
+
+def sync(device):
+    """Wait for queued work on ``device`` (a no-op on the CPU)."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def median_epoch(estimator, skip=1):
+    """Median of ``history_[i]["seconds"]``, leaving out the first ``skip`` epochs."""
+    seconds = [h["seconds"] for h in estimator.history_[skip:]]
+    return float(np.median(seconds))
+
+
+def fit_timed(estimator, U, G, device="cpu"):
+    """Fit and return (wall seconds, median epoch seconds)."""
+    sync(device)
+    tic = time.perf_counter()
+    estimator.fit(U, G)
+    sync(device)
+    return time.perf_counter() - tic, median_epoch(estimator)
+
+
+def line(name, seconds, unit="s/epoch", extra=""):
+    """Print one measurement."""
+    print(f"{name:<58s} {seconds:10.5f} {unit}{extra}")
+
+
+def verdict(name, ratio, bound, *, at_least):
+    """Print a target line: measured ratio, bound and PASS/FAIL; returns pass."""
+    ok = ratio >= bound if at_least else ratio <= bound
+    sign = ">=" if at_least else "<="
+    print(f"TARGET {name:<51s} ratio {ratio:7.3f}  (target {sign} {bound})  "
+          f"{'PASS' if ok else 'FAIL'}")
+    return ok
+
+
+def antiderivative(n_functions=2000, n_points=100):
+    """(U, Y, G) of the paper's Example 1 (float64, as the generator gives)."""
+    from skoperator.datasets import make_antiderivative
+
+    return make_antiderivative(n_functions, n_points=n_points, random_state=0)

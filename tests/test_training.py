@@ -1,0 +1,158 @@
+"""Tests of the training loop's loss: fast paths against a plain loop over pairs."""
+
+import numpy as np
+import pytest
+import torch
+
+from skoperator._network import DeepONet, build_branch, build_trunk
+from skoperator._sampling import TrunkSampler, observation_table
+from skoperator._training import TrainingData, batch_loss, choose_trunk_path, snapshot
+
+N_FUNCTIONS, N_SENSORS, N_POINTS, D = 9, 6, 14, 2
+
+
+def _network(seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    scaling = dict(u_shift=rng.normal(size=N_SENSORS), u_scale=1.0 + rng.random(N_SENSORS),
+                   y_shift=rng.normal(size=D), y_scale=1.0 + rng.random(D),
+                   g_shift=0.3, g_scale=2.0)
+    branch = build_branch("mlp", N_SENSORS, 5, layers=(8, 8), activation="tanh",
+                          input_shape=None, cnn_channels=(), generator=gen)
+    trunk = build_trunk("mlp", D, 5, layers=(8,), activation="tanh", fourier_features=0,
+                        fourier_scale=1.0, generator=gen)
+    net = DeepONet(branch, trunk, scaling).double()
+    with torch.no_grad():
+        net.bias.fill_(0.25)
+    return net
+
+
+def _data(missing):
+    rng = np.random.default_rng(1)
+    U = torch.tensor(rng.normal(size=(N_FUNCTIONS, N_SENSORS)))
+    coords = torch.tensor(rng.random((N_POINTS, D)))
+    G = torch.tensor(rng.normal(size=(N_FUNCTIONS, N_POINTS)))
+    if missing:
+        G[rng.random(G.shape) < 0.3] = float("nan")
+        G[:, 0] = 1.0  # every function keeps an observed point
+    return U, coords, G
+
+
+def _reference_loss(net, U, coords, G, rows, cols, valid):
+    """Mean squared error over the sampled (function, point) pairs, one at a time."""
+    terms = []
+    for a, i in enumerate(rows.tolist()):
+        if cols is None:
+            points = range(N_POINTS)
+        else:
+            points = (cols if cols.dim() == 1 else cols[a]).tolist()
+        for s, j in enumerate(points):
+            if valid is not None and not bool(valid[a, s]):
+                continue
+            target = G[i, j]
+            if torch.isnan(target):
+                continue
+            b = net.encode_branch(U[i:i + 1])[0]
+            t = net.encode_trunk(coords[j:j + 1])[0]
+            terms.append((b @ t + net.bias - target) ** 2)
+    return torch.stack(terms).mean()
+
+
+def _loss_and_grads(loss, net):
+    grads = torch.autograd.grad(loss, list(net.parameters()))
+    return loss.detach(), grads
+
+
+def _sample(sampling, rows, G, n_eval, seed):
+    gen = torch.Generator().manual_seed(seed)
+    observed = None
+    if sampling == "random" and torch.isnan(G).any():
+        observed = observation_table(~torch.isnan(G))
+    sampler = TrunkSampler(sampling, n_eval, N_POINTS, gen, torch.device("cpu"),
+                           observed=observed)
+    return sampler.sample(rows)
+
+
+@pytest.mark.parametrize("missing", [False, True])
+@pytest.mark.parametrize("sampling, n_eval", [("random", 4), ("random", 13),
+                                              ("shared", 5), ("full", N_POINTS)])
+@pytest.mark.parametrize("path", ["grid", "pairs"])
+def test_batch_loss_matches_loop_over_pairs(sampling, n_eval, path, missing):
+    net = _network()
+    U, coords, G = _data(missing)
+    rows = torch.tensor([3, 0, 7, 5])
+    cols, valid = _sample(sampling, rows, G, n_eval, seed=2)
+    data = TrainingData(U, G, coords, 0.0, 1.0, has_missing=missing)
+    loss, n_trunk = batch_loss(net, data, rows, cols, valid, path)
+    fast, fast_grads = _loss_and_grads(loss, net)
+    ref, ref_grads = _loss_and_grads(_reference_loss(net, U, coords, G, rows, cols, valid),
+                                     net)
+    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
+    for f, r in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(f, r, rtol=1e-10, atol=1e-12)
+    if cols is None or (cols.dim() == 2 and path == "grid"):
+        assert n_trunk == N_POINTS
+    else:
+        assert n_trunk == cols.numel()
+
+
+@pytest.mark.parametrize("path", ["grid", "pairs"])
+def test_batch_loss_with_padding_slots(path):
+    # A function with fewer observed points than n_eval: its padding slots
+    # (valid False) carry no weight.
+    net = _network(3)
+    U, coords, G = _data(missing=False)
+    G[1, 2:] = float("nan")  # function 1 observes 2 points
+    rows = torch.tensor([1, 4, 6])
+    cols, valid = _sample("random", rows, G, 5, seed=4)
+    assert valid is not None and int(valid[0].sum()) == 2
+    data = TrainingData(U, G, coords, 0.0, 1.0, has_missing=True)
+    fast, fast_grads = _loss_and_grads(batch_loss(net, data, rows, cols, valid, path)[0], net)
+    ref, ref_grads = _loss_and_grads(_reference_loss(net, U, coords, G, rows, cols, valid),
+                                     net)
+    torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
+    for f, r in zip(fast_grads, ref_grads):
+        torch.testing.assert_close(f, r, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize("cols", [None, "shared", "random"])
+def test_training_data_streamed_targets_match_tensor(cols):
+    # A numpy G (as a memmap is) is gathered per batch and standardised on
+    # the way; it must give what the standardised tensor gives.
+    rng = np.random.default_rng(5)
+    G = rng.normal(size=(N_FUNCTIONS, N_POINTS)).astype(np.float32)
+    shift, scale = 0.5, 3.0
+    U, coords = torch.zeros(N_FUNCTIONS, 2), torch.zeros(N_POINTS, 1)
+    tensor = TrainingData(U, torch.tensor((G - shift) / scale), coords, shift, scale, False)
+    streamed = TrainingData(U, G, coords, shift, scale, False)
+    rows = torch.tensor([2, 8, 0])
+    c = {None: None, "shared": torch.tensor([5, 1, 9]),
+         "random": torch.tensor([[0, 3], [13, 2], [7, 7]])}[cols]
+    expected = tensor.targets(rows, c)
+    torch.testing.assert_close(streamed.targets(rows, c), expected, rtol=1e-6, atol=1e-6)
+    assert expected.shape == (3, N_POINTS if c is None else c.shape[-1])
+
+
+def test_choose_trunk_path():
+    flops, n_basis = 10_000, 40
+    assert choose_trunk_path(100, 256, 10, flops, n_basis) == "grid"
+    assert choose_trunk_path(100, 256, 32, flops, n_basis) == "grid"
+    assert choose_trunk_path(200_000, 256, 32, flops, n_basis) == "pairs"
+    assert choose_trunk_path(10_000, 256, 32, flops, n_basis) == "pairs"
+    # one function at a time never pays for the whole grid
+    assert choose_trunk_path(1000, 1, 10, flops, n_basis) == "pairs"
+    # the choice flips once, as the grid grows
+    choices = [choose_trunk_path(n, 256, 32, flops, n_basis) for n in range(100, 20_000, 100)]
+    flips = sum(a != b for a, b in zip(choices, choices[1:]))
+    assert choices[0] == "grid" and choices[-1] == "pairs" and flips == 1
+
+
+def test_snapshot_is_a_copy():
+    net = _network()
+    saved = snapshot(net)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(1.0)
+    net.load_state_dict(saved)
+    assert torch.equal(net.bias, torch.tensor(0.25, dtype=torch.float64))
+    assert all(not t.requires_grad for t in saved.values())
