@@ -178,7 +178,7 @@ history_ : list of dict
 n_features_in_ : int
     Number of sensors seen during fit.
 
-feature_names_in_ : ndarray of shape (n_features_in_,)
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
     Sensor names, when ``U`` is a DataFrame with string column names.
 
 See Also

@@ -308,12 +308,12 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             warnings.warn(
                 f"Training was interrupted after {self.n_iter_} epochs; the estimator keeps the "
                 "best weights seen so far and can predict, or continue with warm_start=True.",
-                UserWarning, stacklevel=3)
+                UserWarning, stacklevel=5)
         elif reason == "max_iter" and self.tol is not None and not plan["incremental"]:
             warnings.warn(
                 f"DeepONetRegressor reached max_iter={self.max_iter} epochs without the "
                 "training criterion converging; increase max_iter, or pass tol=None to train "
-                "for exactly max_iter epochs.", ConvergenceWarning, stacklevel=3)
+                "for exactly max_iter epochs.", ConvergenceWarning, stacklevel=5)
         return self
 
     def _build_network(self, U, G, train_rows, coords, generator):
@@ -410,7 +410,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         elif next(network.parameters()).device != device:
             network.to(device)
         out = np.empty((U.shape[0], coords.shape[0]), dtype=np.float64)
-        return predict_into(network, U, coords, out, device)
+        with torch_thread_budget():
+            return predict_into(network, U, coords, out, device)
 
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R2 of the predictions on X (U) against y (G).

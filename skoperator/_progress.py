@@ -70,7 +70,8 @@ class ProgressReporter:
         if self.bar is not None:
             self.bar.close()
         if self.verbose > 0:
-            logger.info("training stopped after %d epochs: %s", self.done, reason)
+            logger.info("training stopped after %d epoch%s: %s", self.done,
+                        "s" * (self.done != 1), reason)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,143 @@
+"""Grid search on a real Dask cluster, and torch's thread budget in workers."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV, cross_val_score
+
+from skoperator import DeepONetRegressor
+from skoperator._parallel import thread_budget, torch_thread_budget
+from skoperator.datasets import make_antiderivative
+
+
+def _threads_inside_budget():
+    """Run in a worker: raise torch's threads, then enter the budget."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        with torch_thread_budget() as n:
+            inside = torch.get_num_threads()
+        after = torch.get_num_threads()
+    finally:
+        torch.set_num_threads(before)
+    return n, inside, after
+
+
+def _small_problem():
+    U, Y, G = make_antiderivative(60, n_points=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, max_iter=5, tol=None, branch_layers=(8,),
+                            trunk_layers=(8,), n_basis=8, batch_size=16, device="cpu",
+                            random_state=0)
+    return U, G, est
+
+
+# ------------------------------------------------------------ plain process
+def test_torch_thread_budget_no_op_in_plain_process(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert thread_budget() is None
+    before = torch.get_num_threads()
+    with torch_thread_budget() as n:
+        assert n == before
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before
+
+
+@pytest.mark.parametrize("value, expected", [("1", 1), (" 2 ", 2), ("0", None),
+                                             ("x", None), ("", None)])
+def test_thread_budget_reads_omp_num_threads(monkeypatch, value, expected):
+    monkeypatch.setenv("OMP_NUM_THREADS", value)
+    assert thread_budget() == expected
+
+
+def test_torch_thread_budget_caps_and_restores(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with torch_thread_budget() as n:
+            assert n == 1
+            assert torch.get_num_threads() == 1
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_torch_thread_budget_never_raises_thread_count(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "64")
+    before = torch.get_num_threads()
+    with torch_thread_budget() as n:
+        assert n == before == torch.get_num_threads()
+
+
+def test_torch_thread_budget_restores_after_error(monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError, match="boom"):
+            with torch_thread_budget():
+                raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_thread_budget_prefers_dask_worker_nthreads(monkeypatch):
+    distributed = pytest.importorskip("distributed")
+
+    class FakeWorker:
+        class state:  # noqa: N801 - mimics Worker.state
+            nthreads = 3
+
+    monkeypatch.setattr(distributed, "get_worker", lambda: FakeWorker())
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert thread_budget() == 3
+
+
+# ------------------------------------------------------------- real cluster
+@pytest.fixture(scope="module")
+def dask_client():
+    distributed = pytest.importorskip("dask.distributed")
+    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                       dashboard_address=None)
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+def test_dask_worker_thread_budget(dask_client):
+    results = [dask_client.submit(_threads_inside_budget, pure=False) for _ in range(2)]
+    for n, inside, after in dask_client.gather(results):
+        assert n == 1  # the worker's nthreads
+        assert inside == 1
+        assert after == 4  # restored on exit
+
+
+def test_grid_search_on_dask_matches_local_run(dask_client):
+    joblib = pytest.importorskip("joblib")
+    from distributed import get_task_stream
+
+    U, G, est = _small_problem()
+    grid = {"n_eval": [2, 5], "sampling": ["random", "shared"]}
+    local = GridSearchCV(est, grid, cv=3).fit(U, G)
+    with get_task_stream(dask_client) as stream:
+        with joblib.parallel_config(backend="dask"):
+            remote = GridSearchCV(est, grid, cv=3).fit(U, G)
+    assert len(stream.data) >= 12  # 4 candidates x 3 folds ran on the workers
+    np.testing.assert_array_equal(remote.cv_results_["mean_test_score"],
+                                  local.cv_results_["mean_test_score"])
+    assert remote.best_params_ == local.best_params_
+    np.testing.assert_array_equal(remote.predict(U), local.predict(U))
+
+
+def test_cross_val_score_on_dask_matches_local_run(dask_client):
+    joblib = pytest.importorskip("joblib")
+    U, G, est = _small_problem()
+    local = cross_val_score(est, U, G, cv=3)
+    with joblib.parallel_config(backend="dask"):
+        remote = cross_val_score(est, U, G, cv=3)
+    np.testing.assert_array_equal(remote, local)
+

@@ -1,0 +1,128 @@
+"""What ``verbose`` shows: a progress bar (1), one line per epoch (2), nothing (0)."""
+
+import logging
+import re
+import subprocess
+import sys
+
+import pytest
+
+from skoperator import DeepONetRegressor
+from skoperator import _progress
+from skoperator.datasets import make_antiderivative
+
+
+def _fit(verbose, max_iter=6, **params):
+    U, Y, G = make_antiderivative(40, n_points=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_eval=5, max_iter=max_iter, tol=None,
+                            branch_layers=(8,), trunk_layers=(8,), n_basis=8, batch_size=16,
+                            device="cpu", random_state=0, verbose=verbose, **params)
+    return est.fit(U, G)
+
+
+def _messages(caplog):
+    return [r.getMessage() for r in caplog.records if r.name == "skoperator"]
+
+
+def test_verbose_0_is_silent(capsys, caplog):
+    caplog.set_level(logging.DEBUG, logger="skoperator")
+    _fit(verbose=0)
+    out, err = capsys.readouterr()
+    assert out == "" and err == ""
+    assert _messages(caplog) == []
+
+
+def test_verbose_2_logs_one_line_per_epoch(capsys, caplog):
+    caplog.set_level(logging.INFO, logger="skoperator")
+    est = _fit(verbose=2, max_iter=6)
+    lines = _messages(caplog)
+    epochs = [m for m in lines if m.startswith("epoch ")]
+    assert len(epochs) == est.n_iter_ == 6
+    for k, (line, record) in enumerate(zip(epochs, est.history_), start=1):
+        assert line.startswith(f"epoch {k}: loss {record['train_loss']:.4g}")
+        assert re.search(rf"\({k}/6, \d+ s left\)$", line), line
+        assert "validation" not in line
+    assert lines[-1] == "training stopped after 6 epochs: max_iter"
+    assert capsys.readouterr().out == ""  # no bare print
+
+
+def test_verbose_2_shows_validation_score_with_early_stopping(caplog):
+    caplog.set_level(logging.INFO, logger="skoperator")
+    est = _fit(verbose=2, max_iter=4, early_stopping=True, validation_fraction=0.25)
+    epochs = [m for m in _messages(caplog) if m.startswith("epoch ")]
+    assert len(epochs) == est.n_iter_
+    for line, score in zip(epochs, est.validation_scores_):
+        assert f"validation R2 {score:.4f}" in line
+
+
+def test_verbose_1_draws_a_tqdm_bar(capsys, caplog):
+    pytest.importorskip("tqdm")
+    assert _progress.tqdm is not None
+    caplog.set_level(logging.INFO, logger="skoperator")
+    _fit(verbose=1, max_iter=5, early_stopping=True, validation_fraction=0.25)
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert "5/5" in err and "epoch" in err  # the bar over epochs
+    assert "loss=" in err and "val_R2=" in err  # training loss, validation score
+    assert re.search(r"\d\d:\d\d<\d\d:\d\d", err)  # elapsed<time left
+    # no per-epoch log lines, only the closing one
+    assert _messages(caplog) == ["training stopped after 5 epochs: max_iter"]
+
+
+def test_verbose_1_without_tqdm_logs_every_tenth(monkeypatch, capsys, caplog):
+    monkeypatch.setattr(_progress, "tqdm", None)
+    caplog.set_level(logging.INFO, logger="skoperator")
+    est = _fit(verbose=1, max_iter=20)
+    epochs = [m for m in _messages(caplog) if m.startswith("epoch ")]
+    assert [int(m.split(":")[0].split()[1]) for m in epochs] == list(range(2, 21, 2))
+    assert all("s left)" in m for m in epochs)
+    assert est.n_iter_ == 20
+    assert capsys.readouterr().err == ""  # nothing outside logging
+
+
+def test_verbose_restores_logger_state(caplog):
+    logger = logging.getLogger("skoperator")
+    level, handlers = logger.level, list(logger.handlers)
+    _fit(verbose=2, max_iter=2)
+    assert logger.level == level
+    assert logger.handlers == handlers
+
+
+def test_verbose_without_logging_config_writes_to_stderr():
+    # A plain script with no logging set-up still shows the lines.
+    code = (
+        "from skoperator import DeepONetRegressor\n"
+        "from skoperator.datasets import make_antiderivative\n"
+        "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
+        "DeepONetRegressor(coords=Y, max_iter=3, tol=None, branch_layers=(4,),\n"
+        "                  trunk_layers=(4,), n_basis=4, device='cpu', random_state=0,\n"
+        "                  verbose=2).fit(U, G)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[skoperator]")]
+    assert len(lines) == 4, result.stderr
+    assert lines[0].startswith("[skoperator] epoch 1: loss ")
+    assert lines[-1] == "[skoperator] training stopped after 3 epochs: max_iter"
+
+
+def test_verbose_with_configured_logging_uses_its_handlers():
+    code = (
+        "import logging, sys\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.WARNING,\n"
+        "                    format='%(name)s|%(message)s')\n"
+        "from skoperator import DeepONetRegressor\n"
+        "from skoperator.datasets import make_antiderivative\n"
+        "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
+        "DeepONetRegressor(coords=Y, max_iter=2, tol=None, branch_layers=(4,),\n"
+        "                  trunk_layers=(4,), n_basis=4, device='cpu', random_state=0,\n"
+        "                  verbose=2).fit(U, G)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 3 and all(line.startswith("skoperator|") for line in lines), lines
+    assert "[skoperator]" not in result.stderr  # no second, temporary handler
