@@ -159,6 +159,8 @@ class TrunkSampler:
         self.device = device
         self.observed = observed
         self.groups = groups
+        # Columns drawn per function and step (every group gets n_eval).
+        self.per_function = n_eval * (1 if groups is None else groups.shape[0])
         if observed is not None:
             # Read back once here, not at every step: the smallest per-row
             # bound (for the dense/rejection choice) and whether any function

@@ -158,8 +158,8 @@ class Trainer:
         trunk_flops = 2 * sum(p.numel() for p in network.trunk.parameters())
         with torch.no_grad():
             n_basis = network.encode_trunk(data.coords[:1]).shape[-1]
-        self.path = choose_trunk_path(data.n_points, batch_size, sampler.n_eval, trunk_flops,
-                                      n_basis)
+        self.path = choose_trunk_path(data.n_points, batch_size, sampler.per_function,
+                                      trunk_flops, n_basis)
 
     def train_step(self, rows):
         cols, valid = self.sampler.sample(rows)

@@ -255,6 +255,9 @@ def test_grouped_sampling_draws_per_group():
     est = DeepONetRegressor(coords=coords, sampling="grouped", n_eval=3,
                             **{**FAST, "max_iter": 2, "batch_size": 10}).fit(U, G)
     assert est.n_eval_ == 3
+    # 15 columns per function (3 in each of 5 groups) x 10 functions exceed the
+    # 40-point grid: the engine evaluates the trunk on the grid once per step
+    assert est.history_[0]["trunk_evals"] == 3 * 40
     with pytest.raises(ValueError, match="n_eval=9 is larger than points per group=8"):
         DeepONetRegressor(coords=coords, sampling="grouped", n_eval=9, **FAST).fit(U, G)
 
