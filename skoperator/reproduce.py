@@ -286,6 +286,7 @@ def _plot(rows, path):
             ax.set_xlabel("n_eval (trunk points per function per step)")
     ax1.set_ylabel("mean per-function R2 (held-out)")
     ax2.set_ylabel("fit time (s)")
+    ax2.set_ylim(bottom=0)
     ax1.legend()
     fig.suptitle(f"{rows[0]['benchmark']}: accuracy and cost against n_eval "
                  f"({rows[0]['budget']} budget, {rows[0]['device']})")

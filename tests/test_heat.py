@@ -176,3 +176,14 @@ def test_make_heat_conduction_rejects_bad_n_functions(n_functions):
 def test_make_heat_conduction_rejects_bad_length_scales(length_scales, match):
     with pytest.raises(ValueError, match=match):
         make_heat_conduction(2, length_scales=length_scales)
+
+
+def test_authors_predictions_score_as_their_readme_says():
+    """The reference README's R2 of the authors' own model, quoted in docs/benchmarks.md."""
+    if not (REFERENCE / "predicted_values_test.npy").exists():
+        pytest.skip("the authors' reference fields are not present")
+    from skoperator.metrics import mean_function_r2
+
+    T = np.load(REFERENCE / "target_values_test.npy").astype(np.float64)
+    P = np.load(REFERENCE / "predicted_values_test.npy").astype(np.float64)
+    assert mean_function_r2(T, P) == pytest.approx(0.99582, abs=5e-6)
