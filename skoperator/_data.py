@@ -148,3 +148,57 @@ def safe_scale(std):
     """Replace zero or tiny scales by 1 so that constants standardise to 0."""
     std = np.asarray(std, dtype=np.float64)
     return np.where(std > 1e-12 * np.maximum(1.0, np.abs(std)), std, 1.0)
+
+
+def data_rows(G, rows):
+    """Rows of G without copying a streamed array (a lazy row view)."""
+    if is_streamed(G):
+        return RowView(G, rows)
+    return G[rows]
+
+
+class RowView:
+    """Row subset of a large array, read only when indexed."""
+
+    def __init__(self, array, rows):
+        self.array, self.rows = array, np.asarray(rows)
+        self.shape = (len(self.rows), array.shape[1])
+        self.dtype = array.dtype
+
+    def __getitem__(self, key):
+        if isinstance(key, tuple):
+            r, c = key
+            return self.array[self.rows[r], c]
+        return self.array[self.rows[key]]
+
+
+def scaling_statistics(U, G, coords, per_sensor):
+    """Shifts and scales that standardise inputs, coordinates and outputs.
+
+    Parameters
+    ----------
+    U : ndarray of shape (n_functions, n_sensors)
+    G : array-like of shape (n_functions, n_points)
+        In memory, a memmap or a :class:`RowView`; read in row chunks.
+    coords : ndarray of shape (n_points, d)
+    per_sensor : bool
+        One shift and scale per sensor (else one for all of U).
+
+    Returns
+    -------
+    scaling : dict
+        ``u_shift, u_scale, y_shift, y_scale, g_shift, g_scale``.
+    """
+    g_shift, g_scale = target_moments(G)
+    return dict(
+        u_shift=U.mean(axis=0) if per_sensor else U.mean(),
+        u_scale=safe_scale(U.std(axis=0) if per_sensor else U.std()),
+        y_shift=coords.mean(axis=0), y_scale=safe_scale(coords.std(axis=0)),
+        g_shift=g_shift, g_scale=float(safe_scale(g_scale)),
+    )
+
+
+def identity_scaling(d):
+    """Scalings that leave inputs, coordinates (dimension d) and outputs as they are."""
+    return dict(u_shift=0.0, u_scale=1.0, y_shift=np.zeros(d), y_scale=np.ones(d),
+                g_shift=0.0, g_scale=1.0)

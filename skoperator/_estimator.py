@@ -14,6 +14,7 @@ from sklearn.utils._param_validation import Interval, RealNotInt, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from . import _data
+from ._device import fused_adam, resolve_device, to_cpu
 from ._docstring import DOC
 from ._inference import predict_into, validation_score
 from ._network import ACTIVATIONS, DeepONet, build_branch, build_trunk
@@ -22,27 +23,6 @@ from ._progress import reporting
 from ._sampling import SAMPLINGS, TrunkSampler, group_table, observation_table
 from ._training import Trainer, TrainingData
 from .metrics import variance_weighted_r2
-
-
-def resolve_device(device, *, for_predict=False):
-    """torch.device for "auto", "cpu", "cuda", "cuda:N" or a torch.device."""
-    if isinstance(device, str) and device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(device)
-    except RuntimeError as exc:
-        raise ValueError(
-            f"device={device!r} is not a device torch knows; expected 'auto', 'cpu', "
-            "'cuda' or 'cuda:N'."
-        ) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        if for_predict:
-            return torch.device("cpu")
-        raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this machine; "
-            "pass device='cpu' or device='auto'."
-        )
-    return dev
 
 
 class DeepONetRegressor(RegressorMixin, BaseEstimator):
@@ -272,7 +252,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
                                groups=None if plan["groups"] is None else plan["groups"].to(device))
         batch_size = min(64 if self.batch_size == "auto" else self.batch_size, len(train_rows))
         optimizer = torch.optim.Adam(network.parameters(), lr=self.learning_rate_init,
-                                     weight_decay=self.alpha, fused=_fused_adam(device))
+                                     weight_decay=self.alpha, fused=fused_adam(device))
         if plan["continuing"] and getattr(self, "_optimizer_state", None) is not None:
             optimizer.load_state_dict(self._optimizer_state)
             for group in optimizer.param_groups:
@@ -288,7 +268,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
         validation_fn = None
         if val_rows is not None:
-            U_val, G_val = U[val_rows], _data_rows(G, val_rows)
+            U_val, G_val = U[val_rows], _data.data_rows(G, val_rows)
             validation_fn = lambda net: validation_score(net, U_val, G_val, coords, device)  # noqa: E731
         state = self._stopping_state(plan["continuing"])
         with reporting(self.verbose, n_epochs) as progress:
@@ -318,19 +298,9 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
     def _build_network(self, U, G, train_rows, coords, generator):
         d = coords.shape[1]
-        if self.standardize:
-            per_sensor = self.branch == "mlp"
-            u_shift = U.mean(axis=0) if per_sensor else U.mean()
-            u_scale = _data.safe_scale(U.std(axis=0) if per_sensor else U.std())
-            y_shift, y_scale = coords.mean(axis=0), _data.safe_scale(coords.std(axis=0))
-            g_shift, g_scale = _data.target_moments(_data_rows(G, train_rows))
-            g_scale = float(_data.safe_scale(g_scale))
-        else:
-            u_shift, u_scale = 0.0, 1.0
-            y_shift, y_scale = np.zeros(d), np.ones(d)
-            g_shift, g_scale = 0.0, 1.0
-        scaling = dict(u_shift=u_shift, u_scale=u_scale, y_shift=y_shift, y_scale=y_scale,
-                       g_shift=g_shift, g_scale=g_scale)
+        scaling = (_data.scaling_statistics(U, _data.data_rows(G, train_rows), coords,
+                                            per_sensor=self.branch == "mlp")
+                   if self.standardize else _data.identity_scaling(d))
         branch = build_branch(self.branch, U.shape[1], self.n_basis,
                               layers=tuple(self.branch_layers), activation=self.activation,
                               input_shape=self.input_shape,
@@ -342,14 +312,14 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
     @staticmethod
     def _dense_targets(G, rows):
-        return torch.as_tensor(np.asarray(_data_rows(G, rows), dtype=np.float32))
+        return torch.as_tensor(np.asarray(_data.data_rows(G, rows), dtype=np.float32))
 
     def _training_data(self, U, G, rows, coords, network, device, has_missing):
         g_shift, g_scale = float(network.g_shift), float(network.g_scale)
         U_t = torch.as_tensor(U[rows], device=device)
         coords_t = torch.as_tensor(coords, dtype=torch.float32, device=device)
         if _data.is_streamed(G):
-            G_src = _RowView(G, rows)
+            G_src = _data.RowView(G, rows)
         else:
             G_src = ((self._dense_targets(G, rows) - g_shift) / g_scale).to(device)
         return TrainingData(U_t, G_src, coords_t, g_shift, g_scale, has_missing)
@@ -451,43 +421,5 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         state = self.__dict__.copy()
         if "network_" in state:  # GPU-fitted models unpickle on CPU-only machines
             state["network_"] = copy.deepcopy(state["network_"]).cpu()
-            state["_optimizer_state"] = _to_cpu(state.get("_optimizer_state"))
+            state["_optimizer_state"] = to_cpu(state.get("_optimizer_state"))
         return state
-
-
-def _fused_adam(device):
-    """Fused Adam kernels: on CUDA, and on the CPU from torch 2.4 on."""
-    major, minor = (int(v) for v in torch.__version__.split("+")[0].split(".")[:2])
-    return device.type == "cuda" or (device.type == "cpu" and (major, minor) >= (2, 4))
-
-
-def _to_cpu(obj):
-    if torch.is_tensor(obj):
-        return obj.cpu()
-    if isinstance(obj, dict):
-        return {k: _to_cpu(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [_to_cpu(v) for v in obj]
-    return obj
-
-
-def _data_rows(G, rows):
-    """Rows of G without copying a streamed array (a lazy row view)."""
-    if _data.is_streamed(G):
-        return _RowView(G, rows)
-    return G[rows]
-
-
-class _RowView:
-    """Row subset of a large array, read only when indexed."""
-
-    def __init__(self, array, rows):
-        self.array, self.rows = array, np.asarray(rows)
-        self.shape = (len(self.rows), array.shape[1])
-        self.dtype = array.dtype
-
-    def __getitem__(self, key):
-        if isinstance(key, tuple):
-            r, c = key
-            return self.array[self.rows[r], c]
-        return self.array[self.rows[key]]
