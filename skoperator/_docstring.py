@@ -95,7 +95,9 @@ learning_rate_init : float, default=1e-3
 learning_rate : {"constant", "cosine", "onecycle"}, default="constant"
     Learning-rate schedule over the ``max_iter`` epochs of one call to
     ``fit``: constant, cosine annealing to zero, or one-cycle with
-    ``learning_rate_init`` as its peak. ``partial_fit`` always uses the
+    ``learning_rate_init`` as its peak. A schedule runs all ``max_iter``
+    epochs unless ``early_stopping`` stops it (``tol`` on the training loss
+    applies to the constant rate only). ``partial_fit`` always uses the
     constant rate.
 
 alpha : float, default=0.0
@@ -115,8 +117,9 @@ n_iter_no_change : int, default=10
 
 tol : float or None, default=1e-4
     Minimum improvement of the validation score (with early stopping) or of
-    the training loss in standardised units (without). None disables
-    stopping: exactly ``max_iter`` epochs are run.
+    the training loss in standardised units (without, and only with the
+    constant learning rate). None disables stopping: exactly ``max_iter``
+    epochs are run.
 
 device : str or torch.device, default="auto"
     "auto" uses CUDA when available, else the CPU; or "cpu", "cuda",

@@ -270,12 +270,15 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         if val_rows is not None:
             U_val, G_val = U[val_rows], _data.data_rows(G, val_rows)
             validation_fn = lambda net: validation_score(net, U_val, G_val, coords, device)  # noqa: E731
+        # A schedule fixes the budget: the training loss alone does not stop it
+        # (a validation score still does, with early_stopping).
+        tol = self.tol if (scheduler is None or val_rows is not None) else None
         state = self._stopping_state(plan["continuing"])
         with reporting(self.verbose, n_epochs) as progress:
             trainer = Trainer(network, optimizer, scheduler, sampler, data,
                               batch_size=batch_size, generator=dev_gen,
                               validation_fn=validation_fn,
-                              tol=self.tol, n_iter_no_change=self.n_iter_no_change,
+                              tol=tol, n_iter_no_change=self.n_iter_no_change,
                               g_var=g_scale**2, progress=progress)
             try:
                 reason = trainer.run(n_epochs, state)
@@ -289,7 +292,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
                 f"Training was interrupted after {self.n_iter_} epochs; the estimator keeps the "
                 "best weights seen so far and can predict, or continue with warm_start=True.",
                 UserWarning, stacklevel=5)
-        elif reason == "max_iter" and self.tol is not None and not plan["incremental"]:
+        elif reason == "max_iter" and tol is not None and not plan["incremental"]:
             warnings.warn(
                 f"DeepONetRegressor reached max_iter={self.max_iter} epochs without the "
                 "training criterion converging; increase max_iter, or pass tol=None to train "

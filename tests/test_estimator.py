@@ -265,3 +265,15 @@ def test_grouped_sampling_draws_per_group():
 def test_predict_before_fit_raises_not_fitted(small):
     with pytest.raises(NotFittedError):
         DeepONetRegressor().predict(small[0])
+
+
+def test_schedule_runs_its_whole_budget_unless_early_stopping(small):
+    U, Y, G = small
+    params = {**FAST, "tol": 10.0, "max_iter": 12}  # a tol that stops at once
+    constant = DeepONetRegressor(coords=Y, **params).fit(U, G)
+    assert constant.n_iter_ == 11  # n_iter_no_change=10 epochs without a 10.0 improvement
+    onecycle = DeepONetRegressor(coords=Y, learning_rate="onecycle", **params).fit(U, G)
+    assert onecycle.n_iter_ == 12
+    stopped = DeepONetRegressor(coords=Y, learning_rate="cosine", early_stopping=True,
+                                n_iter_no_change=2, **params).fit(U, G)
+    assert stopped.n_iter_ == 3
