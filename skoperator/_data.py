@@ -5,8 +5,6 @@ whole: they are checked and summarised in row chunks and gathered batch by
 batch during training.
 """
 
-import numbers
-
 import numpy as np
 from sklearn.utils import check_array
 
@@ -88,26 +86,51 @@ def check_targets(G, n_functions):
     return G, has_missing
 
 
-def resolve_coords(coords, n_points):
-    """Training coordinates (n_points, d): ``coords`` or a uniform grid on [0, 1]."""
+def resolve_coords(coords, n_columns, n_outputs=1):
+    """Training coordinates (n_points, d): ``coords`` or a uniform grid on [0, 1].
+
+    G has ``n_outputs * n_points`` columns (the output fields side by side).
+    """
+    if n_columns % n_outputs:
+        raise ValueError(
+            f"G has {n_columns} columns, which is not a multiple of n_outputs={n_outputs}; "
+            "pass G with the output fields side by side, n_outputs * n_points columns "
+            "(np.hstack([field_0, field_1, ...]))."
+        )
+    n_points = n_columns // n_outputs
     if coords is None:
         return np.linspace(0.0, 1.0, n_points).reshape(-1, 1)
     coords = check_coords(coords, "coords")
     if coords.shape[0] != n_points:
+        fields = "" if n_outputs == 1 else f" = n_outputs ({n_outputs}) x {n_points} points"
+        expect = "one row per column of G" if n_outputs == 1 else (
+            f"one row per point, G having n_outputs * len(coords) columns")
         raise ValueError(
-            f"coords has {coords.shape[0]} rows but G has {n_points} columns; "
-            "pass coords with one row per column of G."
+            f"coords has {coords.shape[0]} rows but G has {n_columns} columns{fields}; "
+            f"pass coords with {expect}."
         )
     return coords
 
 
 def check_coords(coords, name, d=None):
-    """Validate coordinates: 2-D float64 (a 1-D array is one coordinate)."""
-    coords = check_array(coords, ensure_2d=False, dtype=np.float64, input_name=name)
+    """Validate coordinates: 2-D float64 (a 1-D array is one coordinate), at least one row."""
+    if coords is None:
+        raise ValueError(f"{name} is None; pass an array of shape (n_points, d).")
+    try:
+        coords = check_array(coords, ensure_2d=False, dtype=np.float64, input_name=name,
+                             ensure_min_samples=0)
+    except ValueError as exc:
+        raise ValueError(f"{exc} {name} must be an array of finite real coordinates of shape "
+                         "(n_points, d).") from exc
     if coords.ndim == 1:
         coords = coords.reshape(-1, 1)
     if coords.ndim != 2:
         raise ValueError(f"{name} must be 2-D of shape (n_points, d); got shape {coords.shape}.")
+    if coords.shape[0] == 0 or coords.shape[1] == 0:
+        raise ValueError(
+            f"{name} is empty (shape {coords.shape}); pass at least one point with at least "
+            "one coordinate, as an array of shape (n_points, d)."
+        )
     if d is not None and coords.shape[1] != d:
         raise ValueError(
             f"{name} has {coords.shape[1]} columns (coordinate dimensions) but the model "
@@ -116,32 +139,27 @@ def check_coords(coords, name, d=None):
     return coords
 
 
-def resolve_n_eval(n_eval, n_available, what="n_points"):
-    """Number of points per function from an int, a fraction or "auto"."""
-    if isinstance(n_eval, str):
-        return min(32, n_available)
-    if isinstance(n_eval, numbers.Integral):
-        if n_eval > n_available:
-            raise ValueError(
-                f"n_eval={n_eval} is larger than {what}={n_available}; pass n_eval <= "
-                f"{n_available}, a fraction in (0, 1], or sampling='full'."
-            )
-        return int(n_eval)
-    return max(1, int(np.ceil(n_eval * n_available)))
+def target_moments(G, n_outputs=1):
+    """NaN-aware mean and standard deviation of every output field of G (float64).
 
+    Column ``c * n_points + j`` of G belongs to field ``c``.
 
-def target_moments(G):
-    """NaN-aware mean and standard deviation of all entries of G (float64)."""
-    total = total_sq = count = 0.0
+    Returns
+    -------
+    mean, std : ndarray of shape (n_outputs,)
+    """
+    total = np.zeros(n_outputs)
+    total_sq = np.zeros(n_outputs)
+    count = np.zeros(n_outputs)
     for rows in row_chunks(*G.shape):
-        block = np.asarray(G[rows], dtype=np.float64)
+        block = np.asarray(G[rows], dtype=np.float64).reshape(-1, n_outputs, G.shape[1] // n_outputs)
         ok = ~np.isnan(block)
-        total += block.sum(where=ok)
-        total_sq += np.square(block).sum(where=ok)
-        count += ok.sum()
-    mean = total / count
-    var = max(total_sq / count - mean**2, 0.0)
-    return mean, float(np.sqrt(var))
+        total += block.sum(axis=(0, 2), where=ok)
+        total_sq += np.square(block).sum(axis=(0, 2), where=ok)
+        count += ok.sum(axis=(0, 2))
+    mean = total / np.maximum(count, 1)
+    var = np.maximum(total_sq / np.maximum(count, 1) - mean**2, 0.0)
+    return mean, np.sqrt(var)
 
 
 def safe_scale(std):
@@ -172,33 +190,61 @@ class RowView:
         return self.array[self.rows[key]]
 
 
-def scaling_statistics(U, G, coords, per_sensor):
+def input_statistics(U, input_sizes):
+    """Shift and scale of the branch inputs: per column mean, one scale per input function.
+
+    The sensors of one input function measure one quantity, so they share
+    one scale (the root mean square of their centred values): relative
+    scales inside a function are kept, which matters when the columns are
+    principal-component scores (whitening them would blow up the noise in
+    the last components) or grid cells. Each input function of a multi-input
+    ``U`` gets its own scale.
+
+    Returns
+    -------
+    shift, scale : ndarray of shape (n_sensors,)
+    """
+    shift = U.mean(axis=0)
+    scale = np.empty(U.shape[1])
+    start = 0
+    for size in input_sizes:
+        block = U[:, start:start + size] - shift[start:start + size]
+        scale[start:start + size] = safe_scale(np.sqrt(np.mean(np.square(block))))
+        start += size
+    return shift, scale
+
+
+def scaling_statistics(U, G, coords, input_sizes, n_outputs):
     """Shifts and scales that standardise inputs, coordinates and outputs.
 
     Parameters
     ----------
     U : ndarray of shape (n_functions, n_sensors)
-    G : array-like of shape (n_functions, n_points)
+    G : array-like of shape (n_functions, n_outputs * n_points)
         In memory, a memmap or a :class:`RowView`; read in row chunks.
     coords : ndarray of shape (n_points, d)
-    per_sensor : bool
-        One shift and scale per sensor (else one for all of U).
+    input_sizes : tuple of int
+        Columns of U per input function.
+    n_outputs : int
+        Output fields.
 
     Returns
     -------
     scaling : dict
-        ``u_shift, u_scale, y_shift, y_scale, g_shift, g_scale``.
+        ``u_shift, u_scale`` (per column, see :func:`input_statistics`),
+        ``y_shift, y_scale`` (per coordinate), ``g_shift, g_scale`` (per
+        output field).
     """
-    g_shift, g_scale = target_moments(G)
+    u_shift, u_scale = input_statistics(U, input_sizes)
+    g_shift, g_scale = target_moments(G, n_outputs)
     return dict(
-        u_shift=U.mean(axis=0) if per_sensor else U.mean(),
-        u_scale=safe_scale(U.std(axis=0) if per_sensor else U.std()),
+        u_shift=u_shift, u_scale=u_scale,
         y_shift=coords.mean(axis=0), y_scale=safe_scale(coords.std(axis=0)),
-        g_shift=g_shift, g_scale=float(safe_scale(g_scale)),
+        g_shift=g_shift, g_scale=safe_scale(g_scale),
     )
 
 
-def identity_scaling(d):
-    """Scalings that leave inputs, coordinates (dimension d) and outputs as they are."""
-    return dict(u_shift=0.0, u_scale=1.0, y_shift=np.zeros(d), y_scale=np.ones(d),
-                g_shift=0.0, g_scale=1.0)
+def identity_scaling(n_sensors, d, n_outputs):
+    """Scalings that leave inputs, coordinates and outputs as they are."""
+    return dict(u_shift=np.zeros(n_sensors), u_scale=np.ones(n_sensors), y_shift=np.zeros(d),
+                y_scale=np.ones(d), g_shift=np.zeros(n_outputs), g_scale=np.ones(n_outputs))

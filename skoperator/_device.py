@@ -39,3 +39,36 @@ def to_cpu(obj):
     if isinstance(obj, list):
         return [to_cpu(v) for v in obj]
     return obj
+
+
+def as_tensor(array, dtype, device):
+    """``torch.as_tensor`` of a numpy array, copying arrays torch cannot share.
+
+    Read-only arrays (memmaps opened read-only, pandas' copy-on-write
+    frames) are copied instead of shared, so torch has no reason to warn
+    about writing into them.
+    """
+    import numpy as np
+
+    array = np.asarray(array)
+    if not array.flags.writeable:
+        array = np.array(array, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+    return torch.as_tensor(array, dtype=dtype, device=device)
+
+
+def to_float64(module):
+    """Cast a module's floating tensors to float64 and complex ones to complex128, in place."""
+
+    def convert(t):
+        if t.is_complex():
+            return t.to(torch.complex128)
+        if t.is_floating_point():
+            return t.to(torch.float64)
+        return t
+
+    return module._apply(convert)
+
+
+def has_complex_parameters(module):
+    """Whether any parameter of ``module`` is complex (fused Adam rejects those)."""
+    return any(p.is_complex() for p in module.parameters())

@@ -30,14 +30,15 @@ def predict_into(network, U, coords, out, device, scaled=False):
     network : DeepONet
     U : ndarray of shape (n_functions, n_sensors)
     coords : ndarray of shape (n_points, d)
-    out : ndarray of shape (n_functions, n_points)
+    out : ndarray of shape (n_functions, n_outputs * n_points)
+        Field ``c`` at point ``j`` goes to column ``c * n_points + j``.
     device : torch.device
     scaled : bool, default=False
         Return outputs in standardised units instead of the units of G.
 
     Returns
     -------
-    out : ndarray of shape (n_functions, n_points)
+    out : ndarray of shape (n_functions, n_outputs * n_points)
 
     Notes
     -----
@@ -46,26 +47,30 @@ def predict_into(network, U, coords, out, device, scaled=False):
     small beside the ``n_functions x _TRUNK_POINTS x n_basis`` of the
     products themselves.
     """
-    n, p = out.shape
+    n, p = out.shape[0], coords.shape[0]
+    k = network.n_outputs
+    fields = out.reshape(n, k, p)  # a view: writes land in ``out``
     dtype = next(network.parameters()).dtype
+    if dtype.is_complex:
+        dtype = torch.float64 if dtype == torch.complex128 else torch.float32
     p_step = max(1, min(p, _TRUNK_POINTS))
-    f_step = max(1, min(n, _BRANCH_FUNCTIONS, _BLOCK_ELEMENTS // p_step))
+    f_step = max(1, min(n, _BRANCH_FUNCTIONS, _BLOCK_ELEMENTS // (p_step * k)))
     with torch.no_grad():
         for p0 in range(0, p, p_step):
             y = torch.as_tensor(coords[p0:p0 + p_step], dtype=dtype, device=device)
             t = network.encode_trunk(y)
             for f0 in range(0, n, f_step):
                 u = torch.as_tensor(U[f0:f0 + f_step], dtype=dtype, device=device)
-                block = network.combine(network.encode_branch(u), t)
+                block = network.transform(y, network.combine(network.encode_branch(u), t))
                 if not scaled:
                     block = network.unscale(block)
-                out[f0:f0 + f_step, p0:p0 + p_step] = block.cpu().numpy()
+                fields[f0:f0 + f_step, :, p0:p0 + p_step] = block.permute(0, 2, 1).cpu().numpy()
     return out
 
 
 def validation_score(network, U, G, coords, device):
-    """Variance-weighted R2 of ``network`` on (U, G), NaN-aware, chunked."""
-    acc = R2Accumulator(G.shape[1])
+    """Variance-weighted R2 of ``network`` on (U, G), per field then averaged; chunked."""
+    acc = R2Accumulator(G.shape[1], network.n_outputs)
     for rows in row_chunks(*G.shape):
         pred = predict_into(network, U[rows], coords,
                             np.empty((rows.stop - rows.start, G.shape[1])), device)

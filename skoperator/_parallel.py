@@ -12,7 +12,13 @@ import os
 
 import torch
 
-__all__ = ["thread_budget", "torch_thread_budget"]
+__all__ = ["thread_budget", "torch_thread_budget", "choose_threads", "torch_threads"]
+
+# Work (floating-point operations of one training step: forward and backward)
+# from which a second intra-op thread starts to pay; below it, splitting the
+# small matrix products of a step costs more in synchronisation than it saves.
+# Measured by benchmarks/bench_threads.py (see docs/performance.md).
+THREAD_FLOPS = 2e8
 
 
 def _dask_worker_threads():
@@ -94,5 +100,97 @@ def torch_thread_budget():
     torch.set_num_threads(budget)
     try:
         yield budget
+    finally:
+        torch.set_num_threads(previous)
+
+
+def step_flops(network, batch_size):
+    """Floating-point operations of one training step of ``network`` (estimate).
+
+    Counts the branch's forward pass on two functions and the trunk's on a
+    few coordinates with torch's flop counter, scales them to a batch of
+    ``batch_size`` functions, and triples the result for the backward pass.
+    """
+    from torch.utils.flop_counter import FlopCounterMode
+
+    device = network.u_shift.device
+    dtype = network.u_shift.dtype
+    n_sensors = network.u_shift.numel()
+    d = network.y_shift.numel()
+    points = getattr(getattr(network.trunk, "points", None), "shape", (64,))[0]
+    points = min(points, 64)
+    y = torch.zeros(points, d, device=device, dtype=dtype)
+    if getattr(network.trunk, "table", False):
+        y = network.trunk.points[:points]
+    try:
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            network.encode_branch(torch.zeros(2, n_sensors, device=device, dtype=dtype))
+        branch = counter.get_total_flops() / 2
+        with torch.no_grad(), FlopCounterMode(display=False) as counter:
+            network.encode_trunk(y)
+        trunk = counter.get_total_flops() / points
+    except Exception:  # a user module the counter cannot trace: count parameters
+        branch = 2 * sum(p.numel() for p in network.branches.parameters())
+        trunk = 2 * sum(p.numel() for p in network.trunk.parameters())
+    # A step evaluates the branch on the batch and the trunk on about
+    # batch_size x 32 points (or the grid), forward and backward.
+    return 3 * batch_size * (branch + 32 * trunk)
+
+
+def choose_threads(n_jobs, network, batch_size, device):
+    """torch intra-op threads for a fit or predict call.
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        The estimator's ``n_jobs``: None chooses from the work of a step
+        (:data:`THREAD_FLOPS`) within the worker's budget
+        (:func:`thread_budget`); a positive int is used as is; -1 is every
+        core, -2 all but one, and so on.
+    network : DeepONet
+        The network to train or evaluate.
+    batch_size : int
+        Functions per step.
+    device : torch.device
+        Where it runs; off the CPU, torch's own setting is kept (capped by the
+        budget), since the host threads only launch kernels.
+
+    Returns
+    -------
+    n_threads : int
+    """
+    cores = os.cpu_count() or 1
+    if n_jobs is not None:
+        return max(1, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)
+    budget = thread_budget()
+    if device.type != "cpu":
+        current = torch.get_num_threads()
+        return current if budget is None else min(current, budget)
+    wanted = max(1, min(cores, int(step_flops(network, batch_size) // THREAD_FLOPS)))
+    return wanted if budget is None else max(1, min(wanted, budget))
+
+
+@contextlib.contextmanager
+def torch_threads(n_threads):
+    """Set torch's intra-op threads to ``n_threads`` for a block, then restore them.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator._parallel import torch_threads
+    >>> before = torch.get_num_threads()
+    >>> with torch_threads(1):
+    ...     torch.get_num_threads()
+    1
+    >>> torch.get_num_threads() == before
+    True
+    """
+    previous = torch.get_num_threads()
+    if n_threads == previous:
+        yield previous
+        return
+    torch.set_num_threads(n_threads)
+    try:
+        yield n_threads
     finally:
         torch.set_num_threads(previous)

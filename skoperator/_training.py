@@ -1,12 +1,16 @@
-"""The one training loop: batches, steps, history, early stopping, faults.
+"""The one training loop, and the LOSSES and SCHEDULES registries it uses.
 
 ``Trainer.run`` -> ``run_epoch`` -> ``train_step`` -> ``batch_loss``. The
-loss is defined in ``batch_loss`` only. Everything here sees tensors (and,
-for targets too large for memory, a numpy array gathered batch by batch).
+loss is defined in one place (``batch_loss`` with a :data:`LOSSES` entry).
+Everything here sees tensors (and, for targets too large for memory, a numpy
+array gathered batch by batch).
 """
 
+import dataclasses
 import logging
+import math
 import time
+from typing import Optional
 
 import numpy as np
 import torch
@@ -14,6 +18,7 @@ import torch
 logger = logging.getLogger("skoperator")
 
 
+# --------------------------------------------------------------------- data
 class TrainingData:
     """Training tensors on the training device.
 
@@ -21,13 +26,15 @@ class TrainingData:
     ----------
     U : Tensor of shape (n_functions, n_sensors)
         Raw inputs.
-    G : Tensor or ndarray of shape (n_functions, n_points)
-        Targets, already standardised when a Tensor; a numpy array (for
-        instance a memmap) stays where it is and is gathered per batch.
+    G : Tensor of shape (n_functions, n_points, n_outputs), or ndarray of shape (n_functions, n_outputs * n_points)
+        Targets. A Tensor is already standardised; a numpy array (a memmap)
+        stays where it is, in the estimator's column layout (field ``c`` at
+        point ``j`` in column ``c * n_points + j``), and is gathered and
+        standardised per batch.
     coords : Tensor of shape (n_points, d)
         Raw coordinates.
-    g_shift, g_scale : float
-        Standardisation applied to targets gathered from a numpy ``G``.
+    g_shift, g_scale : Tensor of shape (n_outputs,)
+        Standardisation of each output field.
     has_missing : bool
         Whether G holds NaN (then the loss is masked).
     """
@@ -36,28 +43,171 @@ class TrainingData:
         self.U = U
         self.G = G
         self.coords = coords
-        self.g_shift = g_shift
-        self.g_scale = g_scale
+        self.device = U.device
+        self.g_shift = g_shift.to(self.device)
+        self.g_scale = g_scale.to(self.device)
         self.has_missing = has_missing
         self.n_functions, self.n_points = U.shape[0], coords.shape[0]
+        self.n_outputs = int(g_shift.numel())
+        self.grid_index = torch.arange(self.n_points, device=self.device)
+        self._np_shift = g_shift.cpu().numpy().astype(np.float32)
+        self._np_scale = g_scale.cpu().numpy().astype(np.float32)
+        self._field_offsets = np.arange(self.n_outputs) * self.n_points
+        #: per (function, field): squared scale / mean square in units of G
+        #: (set by losses that normalise per function)
+        self.inverse_mean_square = None
+
+    @property
+    def streamed(self):
+        """Whether the targets stay in a numpy array, read per batch."""
+        return not torch.is_tensor(self.G)
 
     def targets(self, rows, cols):
-        """Standardised targets for ``rows`` at ``cols`` (None, 1-D or 2-D).
+        """Standardised targets (batch, m, n_outputs) for ``rows`` at ``cols``.
 
-        Only the ``len(rows) x n_eval`` sampled entries are read (a 1-D
-        ``cols`` is broadcast against ``rows``), never whole rows, unless
-        ``cols`` is None.
+        ``cols`` is None (every point), of shape (m,) (the same points for
+        every row) or (batch, m). Only the sampled entries are read.
         """
-        if cols is not None and cols.dim() == 1:
-            cols = cols[None, :]
-        if torch.is_tensor(self.G):
-            return self.G[rows] if cols is None else self.G[rows[:, None], cols]
+        if not self.streamed:
+            if cols is None:
+                return self.G[rows]
+            if cols.dim() == 1:
+                return self.G[rows][:, cols]
+            return self.G[rows[:, None], cols]
         r = rows.cpu().numpy()
-        block = self.G[r] if cols is None else self.G[r[:, None], cols.cpu().numpy()]
-        block = (np.asarray(block, dtype=np.float32) - self.g_shift) / self.g_scale
-        return torch.from_numpy(block).to(self.U.device, non_blocking=True)
+        if cols is None:
+            block = self.G[r].reshape(len(r), self.n_outputs, self.n_points).transpose(0, 2, 1)
+        else:
+            c = cols.cpu().numpy()
+            idx = c[..., None] + self._field_offsets  # (m, K) or (batch, m, K)
+            block = self.G[r[:, None, None], idx if idx.ndim == 3 else idx[None]]
+        block = (np.asarray(block, dtype=np.float32) - self._np_shift) / self._np_scale
+        return torch.from_numpy(np.ascontiguousarray(block)).to(self.device, non_blocking=True)
+
+    def rows_in_chunks(self, n_elements=1 << 22):
+        """Row slices covering the functions, about ``n_elements`` targets each."""
+        step = max(1, n_elements // max(1, self.n_points * self.n_outputs))
+        for start in range(0, self.n_functions, step):
+            yield torch.arange(start, min(start + step, self.n_functions), device=self.device)
+
+    def mean_square(self):
+        """Mean square of every (function, field) over its observed points, units of G."""
+        out = torch.empty(self.n_functions, self.n_outputs, dtype=torch.float64,
+                          device=self.device)
+        for rows in self.rows_in_chunks():
+            g = self.targets(rows, None).double() * self.g_scale.double() + self.g_shift.double()
+            ok = torch.isfinite(g)
+            out[rows] = torch.where(ok, g, 0.0).pow(2).sum(dim=1) / ok.sum(dim=1).clamp(min=1)
+        return out
 
 
+# ------------------------------------------------------------------- losses
+class MSELoss:
+    """Mean squared error over the sampled (function, point, field) triples.
+
+    In standardised units, so that every output field weighs the same; the
+    history reports it in the units of G.
+    """
+
+    per_function = False
+
+    def __call__(self, diff2, weight, rows, data):
+        """Objective and report from squared errors (batch, m, K).
+
+        ``weight`` is None (every entry counts once) or of the same shape
+        (0 leaves an entry out).
+        """
+        scale2 = data.g_scale.pow(2)
+        if weight is None:
+            per_field = diff2.mean(dim=(0, 1))
+            if data.n_outputs == 1:
+                return per_field[0], per_field[0] * scale2[0]
+            return per_field.mean(), (per_field * scale2).mean()
+        count = (weight > 0).sum().clamp(min=1)
+        per_field = (weight * diff2).sum(dim=(0, 1))
+        return per_field.sum() / count, (per_field * scale2).sum() / count
+
+
+class RelativeL2Loss:
+    """Squared relative L2 error of each (function, field), averaged.
+
+    For function ``i`` and field ``c``: the mean squared error over its
+    sampled points divided by the mean square of ``G`` over all its observed
+    points (computed once before training), both in the units of G. This is
+    the objective of FNO's recipes, and closer than the MSE to the
+    per-function R2 of the paper. A function whose mean square is 0 is
+    divided by the mean over functions instead.
+    """
+
+    per_function = True
+
+    def prepare(self, data):
+        """Compute the per-(function, field) normalisation once."""
+        ms = data.mean_square()
+        fallback = ms.mean(dim=0, keepdim=True).clamp(min=1e-300)
+        ms = torch.where(ms > 0, ms, fallback)
+        data.inverse_mean_square = (data.g_scale.double().pow(2) / ms).float()
+
+    def __call__(self, diff2, weight, rows, data):
+        inv = data.inverse_mean_square[rows]  # (batch, K)
+        if weight is None:
+            rel = diff2.mean(dim=1) * inv
+            loss = rel.mean()
+            return loss, loss
+        count = (weight > 0).sum(dim=1)  # (batch, K)
+        rel = (weight * diff2).sum(dim=1) / count.clamp(min=1) * inv
+        used = count > 0
+        loss = torch.where(used, rel, 0.0).sum() / used.sum().clamp(min=1)
+        return loss, loss
+
+
+#: ``loss=`` name -> loss class.
+LOSSES = {
+    "mse": MSELoss,
+    "relative_l2": RelativeL2Loss,
+}
+
+
+# ---------------------------------------------------------------- schedules
+def constant_schedule(progress):
+    """A constant learning rate."""
+    return 1.0, None
+
+
+def cosine_schedule(progress):
+    """Cosine annealing from ``learning_rate_init`` to zero."""
+    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))), None
+
+
+def onecycle_schedule(progress, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
+    """One cycle (Smith): up to ``learning_rate_init`` in 30 % of the run, then down.
+
+    As torch's ``OneCycleLR`` with its defaults: the rate starts at 1/25 of
+    the peak and ends at 1/250,000 of it, cosine-shaped, and Adam's ``beta1``
+    cycles between 0.95 and 0.85 against it.
+    """
+    p = min(max(progress, 0.0), 1.0)
+    initial = 1.0 / div_factor
+    final = initial / final_div_factor
+    if p <= pct_start:
+        q = 0.5 * (1.0 - math.cos(math.pi * p / pct_start))
+        return initial + (1.0 - initial) * q, 0.95 - 0.10 * q
+    q = 0.5 * (1.0 - math.cos(math.pi * (p - pct_start) / (1.0 - pct_start)))
+    return 1.0 + (final - 1.0) * q, 0.85 + 0.10 * q
+
+
+#: ``learning_rate=`` name -> ``schedule(progress) -> (lr factor, beta1 or None)``.
+#: ``progress`` runs from 0 at the first step to 1 at the last, counted in
+#: steps of ``max_iter`` epochs or in seconds of ``max_time``, whichever is
+#: further along.
+SCHEDULES = {
+    "constant": constant_schedule,
+    "cosine": cosine_schedule,
+    "onecycle": onecycle_schedule,
+}
+
+
+# --------------------------------------------------------------- one step
 def choose_trunk_path(n_points, batch_size, n_eval, trunk_flops, n_basis):
     """Cheaper way to evaluate per-function samples, from a flop count.
 
@@ -77,44 +227,129 @@ def choose_trunk_path(n_points, batch_size, n_eval, trunk_flops, n_basis):
     return "grid" if grid <= pairs else "pairs"
 
 
-def batch_loss(network, data, rows, cols, valid, path):
-    """Mean squared error (standardised units) on the sampled pairs.
+def forward_at(network, data, rows, cols, path):
+    """Standardised outputs (batch, m, K) of ``rows`` at ``cols``, and trunk evaluations."""
+    b = network.encode_branch(data.U[rows])
+    coords = data.coords
+    if cols is None or path == "grid":
+        out = network.combine(b, network.encode_trunk(coords, data.grid_index))
+        n_trunk = data.n_points
+        if cols is not None:
+            out = out.gather(1, cols.unsqueeze(-1).expand(-1, -1, out.shape[-1]))
+    else:  # a shared subset (m,) or per-function pairs (batch, m)
+        out = network.combine(b, network.encode_trunk(coords[cols], cols))
+        n_trunk = cols.numel()
+    if network.output_transform is not None:
+        out = network.transform(coords if cols is None else coords[cols], out)
+    return out, n_trunk
+
+
+def batch_loss(network, data, loss, rows, cols, weight, path):
+    """The training objective on one mini-batch.
+
+    Parameters
+    ----------
+    network : DeepONet
+    data : TrainingData
+    loss : a :data:`LOSSES` entry
+    rows : LongTensor of shape (batch,)
+    cols : LongTensor of shape (batch, m) or (m,), or None
+    weight : Tensor broadcastable to (batch, m), or None
+    path : {"grid", "pairs", "shared"}
 
     Returns
     -------
-    loss : scalar Tensor
+    objective : scalar Tensor
+        What the optimizer minimises.
+    report : scalar Tensor
+        The loss in the units the history reports (G's units for "mse").
     n_trunk : int
         Number of trunk evaluations in this step.
     """
-    b = network.encode_branch(data.U[rows])
-    coords = data.coords
-    if cols is None or (cols.dim() == 2 and path == "grid"):
-        out = network.combine(b, network.encode_trunk(coords))
-        n_trunk = coords.shape[0]
-        if cols is not None:
-            out = out.gather(1, cols)
-    else:  # a shared subset (n_eval,) or per-function pairs (batch, n_eval)
-        out = network.combine(b, network.encode_trunk(coords[cols]))
-        n_trunk = cols.numel()
+    out, n_trunk = forward_at(network, data, rows, cols, path)
     target = data.targets(rows, cols)
-    if not data.has_missing and valid is None:
-        return torch.nn.functional.mse_loss(out, target), n_trunk  # one fused kernel
-    weight = torch.isfinite(target)
-    if valid is not None:
-        weight = weight & valid
-    diff = torch.where(weight, out - torch.nan_to_num(target), 0.0)
-    return (diff**2).sum() / weight.sum().clamp(min=1), n_trunk
+    if not data.has_missing and weight is None:
+        diff2 = (out - target).pow(2)
+        objective, report = loss(diff2, None, rows, data)
+        return objective, report, n_trunk
+    finite = torch.isfinite(target)
+    w = finite.to(out.dtype)
+    if weight is not None:
+        w = w * (weight if weight.dim() == 2 else weight.expand(rows.numel(), -1)).unsqueeze(-1)
+    diff2 = torch.where(finite, out - torch.nan_to_num(target), 0.0).pow(2)
+    objective, report = loss(diff2, w, rows, data)
+    return objective, report, n_trunk
+
+
+def training_residuals(network, data):
+    """Squared error (n_functions, n_points) on the training grid.
+
+    Standardised units, summed over output fields, 0 where the target is
+    missing; evaluated without gradients, in chunks of functions.
+    """
+    out = torch.empty(data.n_functions, data.n_points, device=data.device)
+    was_training = network.training
+    network.eval()
+    with torch.no_grad():
+        for rows in data.rows_in_chunks():
+            pred, _ = forward_at(network, data, rows, None, "grid")
+            err = (pred - data.targets(rows, None)).pow(2)
+            out[rows] = torch.nan_to_num(err, nan=0.0).sum(dim=-1)
+    network.train(was_training)
+    return out
 
 
 def snapshot(network):
     """Detached copies of the tensors of ``network.state_dict()``.
 
-    Cheaper than ``copy.deepcopy`` of the state dict (which also copies its
-    metadata and goes through Python's memo machinery), and taken every epoch.
+    Entries that are not tensors (modules may store metadata such as
+    ``_metadata`` or version numbers in their state dict) are kept as they
+    are. Cheaper than ``copy.deepcopy`` of the state dict, and taken every
+    epoch.
     """
-    return {name: t.detach().clone() for name, t in network.state_dict().items()}
+    return {name: t.detach().clone() if torch.is_tensor(t) else t
+            for name, t in network.state_dict().items()}
 
 
+def restore(network, saved):
+    """Load a :func:`snapshot` back (non-tensor entries are left to the module)."""
+    current = network.state_dict()
+    tensors = {k: v for k, v in saved.items() if torch.is_tensor(v)}
+    current.update(tensors)
+    network.load_state_dict(current)
+
+
+# ----------------------------------------------------------------- stopping
+@dataclasses.dataclass
+class StoppingState:
+    """What early stopping and convergence remember across epochs and calls.
+
+    Attributes
+    ----------
+    history : list of dict
+        One record per epoch.
+    best_score : float
+        Best validation score so far (early stopping).
+    best_loss : float
+        Lowest training objective so far.
+    no_improvement : int
+        Epochs since the last improvement.
+    best_weights : dict or None
+        Snapshot of the best weights (early stopping); not kept after fit.
+    """
+
+    history: list = dataclasses.field(default_factory=list)
+    best_score: float = -np.inf
+    best_loss: float = np.inf
+    no_improvement: int = 0
+    best_weights: Optional[dict] = None
+
+    def resumed(self, history):
+        """A copy that continues from ``history`` (without best weights)."""
+        return dataclasses.replace(self, history=list(history), best_weights=None)
+
+
+# -------------------------------------------------------------------- loop
 class Trainer:
     """Run epochs of mini-batch Adam on a DeepONet.
 
@@ -122,104 +357,161 @@ class Trainer:
     ----------
     network : DeepONet
     optimizer : torch.optim.Optimizer
-    scheduler : torch.optim.lr_scheduler.LRScheduler or None
-        Stepped once per optimizer step.
-    sampler : TrunkSampler
+    sampler : a sampler (see ``skoperator.sampling``), set up
     data : TrainingData
+    loss : a :data:`LOSSES` entry, prepared
     batch_size : int
     generator : torch.Generator
-        Shuffles the functions every epoch.
+        Shuffles the functions every epoch and feeds the sampler.
+    schedule : callable
+        A :data:`SCHEDULES` entry.
+    total_steps : int
+        Steps planned (for the schedule's progress).
+    max_time : float or None
+        Seconds after which training ends (at the end of the running step).
     validation_fn : callable or None
         ``validation_fn(network) -> float`` score (higher is better) used for
         early stopping; None to stop on the training loss.
     tol : float or None
         Minimum improvement; None trains for every epoch asked.
     n_iter_no_change : int
-    g_var : float
-        Variance of G, to report losses in the units of G.
     progress : callable
         ``progress(record, n_epochs)`` called after every epoch.
     """
 
-    def __init__(self, network, optimizer, scheduler, sampler, data, *, batch_size,
-                 generator, validation_fn, tol, n_iter_no_change, g_var, progress):
+    def __init__(self, network, optimizer, sampler, data, loss, *, batch_size, generator,
+                 schedule, total_steps, max_time, validation_fn, tol, n_iter_no_change,
+                 progress):
         self.network = network
         self.optimizer = optimizer
-        self.scheduler = scheduler
         self.sampler = sampler
         self.data = data
+        self.loss = loss
         self.batch_size = batch_size
         self.generator = generator
+        self.schedule = schedule
+        self.total_steps = max(1, total_steps)
+        self.max_time = max_time
         self.validation_fn = validation_fn
         self.tol = tol
         self.n_iter_no_change = n_iter_no_change
-        self.g_var = g_var
         self.progress = progress
-        trunk_flops = 2 * sum(p.numel() for p in network.trunk.parameters())
-        with torch.no_grad():
-            n_basis = network.encode_trunk(data.coords[:1]).shape[-1]
-        self.path = choose_trunk_path(data.n_points, batch_size, sampler.per_function,
-                                      trunk_flops, n_basis)
+        self.lr0 = [group["lr"] for group in optimizer.param_groups]
+        self.step_count = 0
+        self.start = time.perf_counter()
+        table = getattr(network.trunk, "table", False)
+        self.trunk_flops = 0 if table else 2 * sum(p.numel() for p in network.trunk.parameters())
+        self.trunk_width = network.trunk_fields * network.n_basis
+
+    # -- one step
+    def path(self, cols, batch):
+        """Which trunk evaluation a step with these columns takes."""
+        if cols is None:
+            return "grid"
+        if cols.dim() == 1:
+            return "shared"
+        return choose_trunk_path(self.data.n_points, batch, cols.shape[1], self.trunk_flops,
+                                 self.trunk_width)
+
+    def progress_fraction(self):
+        """How far the schedule is: steps of the plan or seconds of ``max_time``."""
+        p = self.step_count / max(1, self.total_steps - 1)
+        if self.max_time is not None:
+            p = max(p, (time.perf_counter() - self.start) / self.max_time)
+        return p
+
+    def _apply_schedule(self):
+        if self.schedule is constant_schedule:
+            return
+        factor, beta1 = self.schedule(self.progress_fraction())
+        for group, lr0 in zip(self.optimizer.param_groups, self.lr0):
+            group["lr"] = lr0 * factor
+            if beta1 is not None:
+                group["betas"] = (beta1, group["betas"][1])
 
     def train_step(self, rows):
-        cols, valid = self.sampler.sample(rows)
-        loss, n_trunk = batch_loss(self.network, self.data, rows, cols, valid, self.path)
+        cols, weight = self.sampler.sample(rows, self.generator)
+        self._apply_schedule()
+        objective, report, n_trunk = batch_loss(self.network, self.data, self.loss, rows, cols,
+                                                weight, self.path(cols, rows.numel()))
         self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        return loss.detach(), n_trunk
+        self.step_count += 1
+        return objective.detach(), report.detach(), n_trunk
+
+    def time_is_up(self):
+        return self.max_time is not None and time.perf_counter() - self.start >= self.max_time
 
     def run_epoch(self):
-        """One pass over the functions; returns (mean loss tensor, trunk evals)."""
+        """One pass over the functions (or until ``max_time``).
+
+        Returns
+        -------
+        objective, report : float
+            Means over the functions seen.
+        n_trunk : int
+            Trunk evaluations.
+        out_of_time : bool
+            Whether ``max_time`` ended the epoch.
+        """
         n = self.data.n_functions
-        device = self.data.U.device
+        device = self.data.device
         perm = torch.randperm(n, generator=self.generator, device=device)
-        total = torch.zeros((), device=device)
-        n_trunk = 0
+        total = torch.zeros(2, device=device)
+        n_trunk = seen = 0
+        out_of_time = False
         for start in range(0, n, self.batch_size):
             rows = perm[start:start + self.batch_size]
-            loss, k = self.train_step(rows)
-            total.add_(loss, alpha=rows.numel())
+            objective, report, k = self.train_step(rows)
+            total[0].add_(objective, alpha=rows.numel())
+            total[1].add_(report, alpha=rows.numel())
             n_trunk += k
-        return total / n, n_trunk
+            seen += rows.numel()
+            if self.time_is_up():
+                out_of_time = start + self.batch_size < n
+                break
+        mean = (total / seen).tolist()
+        return mean[0], mean[1], n_trunk, out_of_time
+
+    def residuals(self):
+        """Squared error of the current model at every training (function, point)."""
+        return training_residuals(self.network, self.data)
 
     def run(self, n_epochs, state):
         """Train for up to ``n_epochs`` epochs, updating ``state`` in place.
 
-        ``state`` carries ``history`` (list of dicts), ``best_score``,
-        ``best_loss``, ``no_improvement`` and ``best_weights`` across calls
-        (``partial_fit``). Returns the reason training ended: "max_iter",
-        "converged" or "interrupted". Raises ValueError on divergence,
-        after restoring the weights from before the failing epoch.
+        Returns the reason training ended: "max_iter", "converged",
+        "max_time" or "interrupted". Raises ValueError on divergence, after
+        restoring the weights from before the failing epoch.
         """
-        history = state["history"]
-        for _ in range(n_epochs):
+        history = state.history
+        for epoch in range(n_epochs):
             good = snapshot(self.network)
             tic = time.perf_counter()
             try:
-                mean_loss, n_trunk = self.run_epoch()
-                loss = float(mean_loss) * self.g_var
+                n_eval = self.sampler.start_epoch(epoch)
+                objective, report, n_trunk, out_of_time = self.run_epoch()
             except KeyboardInterrupt:
-                self.network.load_state_dict(good)
+                restore(self.network, good)
                 self._restore_best(state)
                 return "interrupted"
-            if not np.isfinite(loss):
-                self.network.load_state_dict(good)
+            if not (np.isfinite(objective) and np.isfinite(report)):
+                restore(self.network, good)
                 raise ValueError(
-                    f"Training diverged at epoch {len(history) + 1}: the loss became {loss}. "
-                    "The weights from before that epoch were restored. Likely causes: "
-                    "learning_rate_init too large, or inputs/outputs with extreme values "
-                    "(keep standardize=True, or scale U and G). Lower learning_rate_init "
-                    "and fit again."
+                    f"Training diverged at epoch {len(history) + 1}: the loss became "
+                    f"{report}. The weights from before that epoch were restored. Likely "
+                    "causes: learning_rate_init too large, or inputs/outputs with extreme "
+                    "values (keep standardize=True, or scale U and G). Lower "
+                    "learning_rate_init and fit again."
                 )
             record = {
                 "epoch": len(history) + 1,
-                "train_loss": loss,
+                "train_loss": report,
                 "valid_score": None,
                 "seconds": None,
                 "trunk_evals": n_trunk,
+                "n_eval": n_eval,
                 "learning_rate": self.optimizer.param_groups[0]["lr"],
             }
             if self.validation_fn is not None:
@@ -227,26 +519,28 @@ class Trainer:
             record["seconds"] = time.perf_counter() - tic
             history.append(record)
             self.progress(record, n_epochs)
-            if self._update_stopping(record, state):
+            if self._update_stopping(record, objective, state):
                 self._restore_best(state)
                 return "converged"
+            if out_of_time or self.time_is_up():
+                self._restore_best(state)
+                return "max_time"
         self._restore_best(state)
         return "max_iter"
 
-    def _update_stopping(self, record, state):
+    def _update_stopping(self, record, objective, state):
         if self.validation_fn is not None:
             score = record["valid_score"]
-            improved = score > state["best_score"] + (self.tol or 0.0)
-            if score > state["best_score"]:
-                state["best_score"] = score
-                state["best_weights"] = snapshot(self.network)
+            improved = score > state.best_score + (self.tol or 0.0)
+            if score > state.best_score:
+                state.best_score = score
+                state.best_weights = snapshot(self.network)
         else:
-            loss = record["train_loss"] / self.g_var
-            improved = loss < state["best_loss"] - (self.tol or 0.0)
-            state["best_loss"] = min(loss, state["best_loss"])
-        state["no_improvement"] = 0 if improved else state["no_improvement"] + 1
-        return self.tol is not None and state["no_improvement"] >= self.n_iter_no_change
+            improved = objective < state.best_loss - (self.tol or 0.0)
+            state.best_loss = min(objective, state.best_loss)
+        state.no_improvement = 0 if improved else state.no_improvement + 1
+        return self.tol is not None and state.no_improvement >= self.n_iter_no_change
 
     def _restore_best(self, state):
-        if self.validation_fn is not None and state.get("best_weights") is not None:
-            self.network.load_state_dict(state["best_weights"])
+        if self.validation_fn is not None and state.best_weights is not None:
+            restore(self.network, state.best_weights)

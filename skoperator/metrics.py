@@ -1,11 +1,18 @@
 """Operator-learning metrics and scorers.
 
-All metrics take ``G_true`` and ``G_pred`` of shape (n_functions, n_points)
-and ignore missing targets (NaN in ``G_true``).
+All metrics take ``G_true`` and ``G_pred`` of shape (n_functions, n_columns)
+and ignore missing targets (NaN in ``G_true``). With several output fields
+(``n_outputs``), the columns hold the fields side by side (field ``c`` at
+point ``j`` in column ``c * n_points + j``, as
+:class:`~skoperator.DeepONetRegressor` lays them out), every (function, field)
+counts as one output function, and ``multioutput="raw_values"`` gives one
+score per field.
 """
 
 import numpy as np
-from sklearn.metrics import make_scorer
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+
+from numbers import Integral
 
 __all__ = [
     "mean_function_r2",
@@ -13,10 +20,19 @@ __all__ = [
     "variance_weighted_r2",
     "mean_function_r2_scorer",
     "neg_mean_relative_l2_error_scorer",
+    "variance_weighted_r2_scorer",
 ]
 
+_COMMON = {
+    "G_true": ["array-like"],
+    "G_pred": ["array-like"],
+    "n_outputs": [Interval(Integral, 1, None, closed="left")],
+    "multioutput": [StrOptions({"uniform_average", "raw_values"})],
+}
 
-def _check_pair(G_true, G_pred):
+
+def _check_pair(G_true, G_pred, n_outputs):
+    """float64 (n_functions, n_outputs, n_points) views of both arrays."""
     G_true = np.asarray(G_true, dtype=np.float64)
     G_pred = np.asarray(G_pred, dtype=np.float64)
     if G_true.ndim == 1:
@@ -24,14 +40,30 @@ def _check_pair(G_true, G_pred):
     if G_true.shape != G_pred.shape:
         raise ValueError(
             f"G_true has shape {G_true.shape} but G_pred has shape {G_pred.shape}; "
-            "pass arrays of the same shape (n_functions, n_points)."
+            "pass arrays of the same shape (n_functions, n_columns)."
+        )
+    if G_true.ndim != 2:
+        raise ValueError(f"G_true must be 2-D (n_functions, n_columns); got shape {G_true.shape}.")
+    if G_true.shape[1] % n_outputs:
+        raise ValueError(
+            f"G_true has {G_true.shape[1]} columns, not a multiple of n_outputs={n_outputs}; "
+            "pass the n_outputs the model was fitted with."
         )
     if np.isnan(G_pred).any():
         raise ValueError("G_pred contains NaN; predictions must be finite.")
-    return G_true, G_pred
+    shape = (G_true.shape[0], n_outputs, G_true.shape[1] // n_outputs)
+    return G_true.reshape(shape), G_pred.reshape(shape)
 
 
-def mean_function_r2(G_true, G_pred):
+def _average(per_function_field, multioutput):
+    """Mean over (function, field) pairs, or over functions per field."""
+    if multioutput == "raw_values":
+        return per_function_field.mean(axis=0)
+    return float(per_function_field.mean())
+
+
+@validate_params(_COMMON, prefer_skip_nested_validation=True)
+def mean_function_r2(G_true, G_pred, *, n_outputs=1, multioutput="uniform_average"):
     """R2 of each function over its points, averaged over functions.
 
     This is the accuracy metric of Karumuri et al. (2024). A function whose
@@ -39,14 +71,19 @@ def mean_function_r2(G_true, G_pred):
 
     Parameters
     ----------
-    G_true : array-like of shape (n_functions, n_points)
+    G_true : array-like of shape (n_functions, n_outputs * n_points)
         True outputs; NaN marks a missing value, which is ignored.
-    G_pred : array-like of shape (n_functions, n_points)
+    G_pred : array-like of shape (n_functions, n_outputs * n_points)
         Predicted outputs.
+    n_outputs : int, default=1
+        Output fields side by side in the columns; each (function, field) is
+        one output function.
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+        Average over every (function, field), or one score per field.
 
     Returns
     -------
-    score : float
+    score : float or ndarray of shape (n_outputs,)
         Mean over functions of ``1 - SSE_i / SST_i``.
 
     Examples
@@ -57,30 +94,35 @@ def mean_function_r2(G_true, G_pred):
     >>> float(mean_function_r2(G, G))
     1.0
     """
-    G_true, G_pred = _check_pair(G_true, G_pred)
+    G_true, G_pred = _check_pair(G_true, G_pred, n_outputs)
     ok = ~np.isnan(G_true)
-    n = ok.sum(axis=1)
-    mean = np.where(ok, G_true, 0.0).sum(axis=1) / np.maximum(n, 1)
-    sse = np.where(ok, (G_true - G_pred) ** 2, 0.0).sum(axis=1)
-    sst = np.where(ok, (G_true - mean[:, None]) ** 2, 0.0).sum(axis=1)
+    n = ok.sum(axis=2)
+    mean = np.where(ok, G_true, 0.0).sum(axis=2) / np.maximum(n, 1)
+    sse = np.where(ok, (G_true - G_pred) ** 2, 0.0).sum(axis=2)
+    sst = np.where(ok, (G_true - mean[..., None]) ** 2, 0.0).sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(sst > 0, 1.0 - sse / sst, np.where(sse > 0, 0.0, 1.0))
-    return float(np.mean(r2))
+    return _average(r2, multioutput)
 
 
-def mean_relative_l2_error(G_true, G_pred):
+@validate_params(_COMMON, prefer_skip_nested_validation=True)
+def mean_relative_l2_error(G_true, G_pred, *, n_outputs=1, multioutput="uniform_average"):
     """Relative L2 error ``||g - g_hat|| / ||g||`` of each function, averaged.
 
     Parameters
     ----------
-    G_true : array-like of shape (n_functions, n_points)
+    G_true : array-like of shape (n_functions, n_outputs * n_points)
         True outputs; NaN marks a missing value, which is ignored.
-    G_pred : array-like of shape (n_functions, n_points)
+    G_pred : array-like of shape (n_functions, n_outputs * n_points)
         Predicted outputs.
+    n_outputs : int, default=1
+        Output fields side by side in the columns.
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+        Average over every (function, field), or one error per field.
 
     Returns
     -------
-    error : float
+    error : float or ndarray of shape (n_outputs,)
         Lower is better; 0 for a perfect prediction.
 
     Examples
@@ -90,30 +132,40 @@ def mean_relative_l2_error(G_true, G_pred):
     >>> float(mean_relative_l2_error(np.array([[3.0, 4.0]]), np.array([[3.0, 4.5]])))
     0.1
     """
-    G_true, G_pred = _check_pair(G_true, G_pred)
+    G_true, G_pred = _check_pair(G_true, G_pred, n_outputs)
     ok = ~np.isnan(G_true)
-    err = np.sqrt(np.where(ok, (G_true - G_pred) ** 2, 0.0).sum(axis=1))
-    norm = np.sqrt(np.where(ok, G_true**2, 0.0).sum(axis=1))
+    err = np.sqrt(np.where(ok, (G_true - G_pred) ** 2, 0.0).sum(axis=2))
+    norm = np.sqrt(np.where(ok, G_true**2, 0.0).sum(axis=2))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(norm > 0, err / norm, np.where(err > 0, np.inf, 0.0))
-    return float(np.mean(rel))
+    return _average(rel, multioutput)
 
 
 class R2Accumulator:
-    """Variance-weighted R2 accumulated over row blocks (NaN-aware).
+    """Variance-weighted R2 per output field, accumulated over row blocks (NaN-aware).
 
-    Equals ``sklearn.metrics.r2_score(..., multioutput="variance_weighted")``
-    on complete data: ``1 - sum_j SSE_j / sum_j SST_j`` over the columns with
-    non-zero variance.
+    For one field it equals ``sklearn.metrics.r2_score(...,
+    multioutput="variance_weighted")`` on complete data: ``1 - sum_j SSE_j /
+    sum_j SST_j`` over the columns with non-zero variance. With several
+    fields, :meth:`result` averages the fields' scores.
+
+    Parameters
+    ----------
+    n_columns : int
+        Columns of G.
+    n_outputs : int, default=1
+        Output fields side by side in the columns.
     """
 
-    def __init__(self, n_points):
-        self.count = np.zeros(n_points)
-        self.total = np.zeros(n_points)
-        self.total_sq = np.zeros(n_points)
-        self.sse = np.zeros(n_points)
+    def __init__(self, n_columns, n_outputs=1):
+        self.n_outputs = n_outputs
+        self.count = np.zeros(n_columns)
+        self.total = np.zeros(n_columns)
+        self.total_sq = np.zeros(n_columns)
+        self.sse = np.zeros(n_columns)
 
     def update(self, G_true, G_pred, sample_weight=None):
+        """Add a block of rows."""
         G_true = np.asarray(G_true, dtype=np.float64)
         w = np.ones((G_true.shape[0], 1)) if sample_weight is None else (
             np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1))
@@ -124,37 +176,54 @@ class R2Accumulator:
         self.total_sq += (w * g * g).sum(axis=0)
         self.sse += (w * (g - G_pred) ** 2).sum(axis=0)
 
-    def result(self):
+    def result(self, multioutput="uniform_average"):
+        """The score: a float, or one per field with ``"raw_values"``."""
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(self.count > 0, self.total / self.count, 0.0)
         sst = np.maximum(self.total_sq - self.count * mean**2, 0.0)
-        scale = np.maximum(self.total_sq, 1e-300)
-        nonzero = sst > 1e-12 * scale
-        if not nonzero.any():
-            return 1.0 if np.all(self.sse <= 1e-12 * scale) else 0.0
-        return float(1.0 - self.sse[nonzero].sum() / sst[nonzero].sum())
+        scores = []
+        for cols in np.split(np.arange(sst.size), self.n_outputs):
+            scale = np.maximum(self.total_sq[cols], 1e-300)
+            nonzero = sst[cols] > 1e-12 * scale
+            if not nonzero.any():
+                scores.append(1.0 if np.all(self.sse[cols] <= 1e-12 * scale) else 0.0)
+            else:
+                scores.append(1.0 - self.sse[cols][nonzero].sum() / sst[cols][nonzero].sum())
+        scores = np.array(scores)
+        return scores if multioutput == "raw_values" else float(scores.mean())
 
 
-def variance_weighted_r2(G_true, G_pred, sample_weight=None):
+@validate_params({**_COMMON, "sample_weight": ["array-like", None]},
+                 prefer_skip_nested_validation=True)
+def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
+                         multioutput="uniform_average"):
     """R2 of all outputs, weighted by the variance of each column.
 
     Equivalent to ``sklearn.metrics.r2_score(G_true, G_pred,
-    multioutput="variance_weighted")`` on complete data, and ignores missing
-    targets (NaN). Constant columns, such as the boundary value ``G[:, 0] = 0``
-    of an antiderivative, get no weight instead of counting as zero.
+    multioutput="variance_weighted")`` on complete data with one field, and
+    ignores missing targets (NaN). Constant columns, such as the boundary value
+    ``G[:, 0] = 0`` of an antiderivative, get no weight instead of counting as
+    zero. With several fields, each field's score is computed on its own
+    columns (so that a field with large values does not dominate) and the
+    scores are averaged.
 
     Parameters
     ----------
-    G_true : array-like of shape (n_functions, n_points)
+    G_true : array-like of shape (n_functions, n_outputs * n_points)
         True outputs; NaN marks a missing value.
-    G_pred : array-like of shape (n_functions, n_points)
+    G_pred : array-like of shape (n_functions, n_outputs * n_points)
         Predicted outputs.
     sample_weight : array-like of shape (n_functions,), default=None
         Weight of each function.
+    n_outputs : int, default=1
+        Output fields side by side in the columns.
+    multioutput : {"uniform_average", "raw_values"}, default="uniform_average"
+        Average of the fields' scores, or one score per field.
 
     Returns
     -------
-    score : float
+    score : float or ndarray of shape (n_outputs,)
+        1.0 is perfect.
 
     Examples
     --------
@@ -164,11 +233,54 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None):
     >>> float(variance_weighted_r2(G, G + [[0.0, 0.5], [0.0, -0.5]]))
     0.75
     """
-    G_true, G_pred = _check_pair(G_true, G_pred)
-    acc = R2Accumulator(G_true.shape[1])
-    acc.update(G_true, G_pred, sample_weight)
-    return acc.result()
+    G_true, G_pred = _check_pair(G_true, G_pred, n_outputs)
+    n = G_true.shape[0]
+    if sample_weight is not None:
+        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        if sample_weight.shape != (n,):
+            raise ValueError(
+                f"sample_weight has shape {sample_weight.shape} but G has {n} rows "
+                f"(functions); pass one weight per function, shape ({n},)."
+            )
+    acc = R2Accumulator(G_true.shape[1] * G_true.shape[2], n_outputs)
+    acc.update(G_true.reshape(n, -1), G_pred.reshape(n, -1), sample_weight)
+    return acc.result(multioutput)
 
 
-mean_function_r2_scorer = make_scorer(mean_function_r2)
-neg_mean_relative_l2_error_scorer = make_scorer(mean_relative_l2_error, greater_is_better=False)
+def _n_outputs(estimator):
+    """``n_outputs`` of a fitted estimator, looking inside pipelines and wrappers."""
+    seen = 0
+    while seen < 20:
+        seen += 1
+        if hasattr(estimator, "n_outputs_") and isinstance(
+                getattr(estimator, "n_outputs_"), (int, np.integer)) and hasattr(
+                estimator, "network_"):
+            return int(estimator.n_outputs_)
+        for attr in ("best_estimator_", "regressor_", "estimator_", "_final_estimator"):
+            inner = getattr(estimator, attr, None)
+            if inner is not None:
+                estimator = inner
+                break
+        else:
+            return 1
+    return 1
+
+
+class _OperatorScorer:
+    """A scorer ``scorer(estimator, X, y)`` that knows the estimator's output fields."""
+
+    def __init__(self, metric, sign):
+        self.metric = metric
+        self.sign = sign
+
+    def __call__(self, estimator, X, y):
+        return self.sign * self.metric(y, estimator.predict(X), n_outputs=_n_outputs(estimator))
+
+    def __repr__(self):
+        neg = "" if self.sign > 0 else "neg_"
+        return f"{neg}{self.metric.__name__}_scorer"
+
+
+mean_function_r2_scorer = _OperatorScorer(mean_function_r2, 1)
+neg_mean_relative_l2_error_scorer = _OperatorScorer(mean_relative_l2_error, -1)
+variance_weighted_r2_scorer = _OperatorScorer(variance_weighted_r2, 1)

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from skoperator._sampling import (
-    TrunkSampler,
+    SAMPLERS,
+    ObservedPoints,
+    SamplingContext,
     group_table,
-    observation_table,
     prefer_dense,
     sample_distinct,
 )
@@ -115,16 +116,32 @@ def test_prefer_dense_decisions():
     assert not prefer_dense(256, 32, 1_000_000, 1_000_000, cuda)
 
 
-def _sampler(sampling, n_eval=4, n_points=30, **kw):
-    return TrunkSampler(sampling, n_eval, n_points, _gen(7), CPU, **kw)
+def _sampler(sampling, n_eval=4, n_points=30, observed=None, coords=None, n_functions=None):
+    if coords is None:
+        coords = torch.linspace(0, 1, n_points).reshape(-1, 1)
+    n_functions = n_functions or (observed.table.shape[0] if observed is not None else 50)
+    context = SamplingContext(n_eval=n_eval, coords=coords, n_functions=n_functions,
+                              device=CPU, generator=_gen(8), n_epochs=3, observed=observed)
+    sampler = SAMPLERS[sampling]().setup(context)
+    sampler.start_epoch(0)
+    return sampler
+
+
+def _draw(sampler, rows, seed=7):
+    return sampler.sample(rows, _gen(seed))
+
+
+def observation_table(mask):
+    obs = ObservedPoints.from_mask(mask)
+    return obs.table, obs.counts
 
 
 def test_trunk_sampler_full():
-    assert _sampler("full").sample(torch.arange(5)) == (None, None)
+    assert _draw(_sampler("full"), torch.arange(5)) == (None, None)
 
 
 def test_trunk_sampler_shared():
-    cols, valid = _sampler("shared").sample(torch.arange(5))
+    cols, valid = _draw(_sampler("shared"), torch.arange(5))
     assert cols.shape == (4,) and valid is None
     assert len(set(cols.tolist())) == 4 and int(cols.max()) < 30
 
@@ -132,8 +149,9 @@ def test_trunk_sampler_shared():
 def test_trunk_sampler_random_fresh_each_step():
     sampler = _sampler("random", n_eval=6, n_points=1000)
     rows = torch.arange(10)
-    first, valid = sampler.sample(rows)
-    second, _ = sampler.sample(rows)
+    gen = _gen(3)
+    first, valid = sampler.sample(rows, gen)
+    second, _ = sampler.sample(rows, gen)
     assert first.shape == (10, 6) and valid is None
     _assert_distinct_rows(first)
     _assert_distinct_rows(second)
@@ -146,8 +164,7 @@ def test_trunk_sampler_grouped():
     x = np.tile(np.linspace(0, 1, 5), 3)
     coords = torch.tensor(np.column_stack([t, x]))
     groups = group_table(coords)
-    cols, valid = _sampler("grouped", n_eval=2, n_points=15, groups=groups).sample(
-        torch.arange(4))
+    cols, valid = _draw(_sampler("grouped", n_eval=2, coords=coords.float()), torch.arange(4))
     assert cols.shape == (4, 6) and valid is None
     for row in cols.numpy():
         for g in range(3):
@@ -160,10 +177,9 @@ def test_trunk_sampler_random_observed_only():
     rng = np.random.default_rng(0)
     mask = torch.tensor(rng.random((8, 40)) < 0.5)
     mask[:, 0] = True
-    table, counts = observation_table(mask)
-    sampler = _sampler("random", n_eval=5, n_points=40, observed=(table, counts))
+    sampler = _sampler("random", n_eval=5, n_points=40, observed=ObservedPoints.from_mask(mask))
     rows = torch.tensor([7, 2, 5])
-    cols, valid = sampler.sample(rows)
+    cols, valid = _draw(sampler, rows)
     assert cols.shape == (3, 5)
     for a, i in enumerate(rows.tolist()):
         assert mask[i, cols[a]].all()
@@ -176,10 +192,11 @@ def test_trunk_sampler_random_few_observed_padded():
     mask[0, [1, 4]] = True   # 2 observed < n_eval
     mask[1, :10] = True
     mask[2, ::2] = True
-    table, counts = observation_table(mask)
-    sampler = _sampler("random", n_eval=4, n_points=20, observed=(table, counts))
+    sampler = _sampler("random", n_eval=4, n_points=20, observed=ObservedPoints.from_mask(mask))
+    gen = _gen(1)
     for _ in range(5):
-        cols, valid = sampler.sample(torch.arange(3))
+        cols, valid = sampler.sample(torch.arange(3), gen)
+        valid = valid > 0
         assert valid.shape == (3, 4)
         assert valid.sum(dim=1).tolist() == [2, 4, 4]
         assert sorted(cols[0][valid[0]].tolist()) == [1, 4]

@@ -4,9 +4,15 @@ import numpy as np
 import pytest
 import torch
 
-from skoperator._network import DeepONet, build_branch, build_trunk
-from skoperator._sampling import TrunkSampler, observation_table
-from skoperator._training import TrainingData, batch_loss, choose_trunk_path, snapshot
+from skoperator._network import LAYOUTS, MLP, DeepONet, NetworkParams
+from skoperator._sampling import SAMPLERS, ObservedPoints, SamplingContext
+from skoperator._training import (
+    LOSSES,
+    TrainingData,
+    batch_loss,
+    choose_trunk_path,
+    snapshot,
+)
 
 N_FUNCTIONS, N_SENSORS, N_POINTS, D = 9, 6, 14, 2
 
@@ -16,15 +22,20 @@ def _network(seed=0):
     rng = np.random.default_rng(seed)
     scaling = dict(u_shift=rng.normal(size=N_SENSORS), u_scale=1.0 + rng.random(N_SENSORS),
                    y_shift=rng.normal(size=D), y_scale=1.0 + rng.random(D),
-                   g_shift=0.3, g_scale=2.0)
-    branch = build_branch("mlp", N_SENSORS, 5, layers=(8, 8), activation="tanh",
-                          input_shape=None, cnn_channels=(), generator=gen)
-    trunk = build_trunk("mlp", D, 5, layers=(8,), activation="tanh", fourier_features=0,
-                        fourier_scale=1.0, generator=gen)
-    net = DeepONet(branch, trunk, scaling).double()
+                   g_shift=[0.3], g_scale=[2.0])
+    params = NetworkParams(branch_layers=(8, 8), trunk_layers=(8,), activation="tanh")
+    branch = MLP.from_params(N_SENSORS, 5, params=params, generator=gen, role="branch")
+    trunk = MLP.from_params(D, 5, params=params, generator=gen, role="trunk")
+    net = DeepONet([branch], trunk, input_sizes=(N_SENSORS,), n_outputs=1, n_basis=5,
+                   layout=LAYOUTS["split_branch"], scaling=scaling).double()
     with torch.no_grad():
         net.bias.fill_(0.25)
     return net
+
+
+def _training_data(U, G, coords, missing, shift=0.0, scale=1.0):
+    G = G if not torch.is_tensor(G) else G.unsqueeze(-1)
+    return TrainingData(U, G, coords, torch.tensor([shift]), torch.tensor([scale]), missing)
 
 
 def _data(missing):
@@ -52,9 +63,9 @@ def _reference_loss(net, U, coords, G, rows, cols, valid):
             target = G[i, j]
             if torch.isnan(target):
                 continue
-            b = net.encode_branch(U[i:i + 1])[0]
-            t = net.encode_trunk(coords[j:j + 1])[0]
-            terms.append((b @ t + net.bias - target) ** 2)
+            b = net.encode_branch(U[i:i + 1])[0, 0]
+            t = net.encode_trunk(coords[j:j + 1])[0, 0]
+            terms.append((b @ t + net.bias[0] - target) ** 2)
     return torch.stack(terms).mean()
 
 
@@ -64,13 +75,25 @@ def _loss_and_grads(loss, net):
 
 
 def _sample(sampling, rows, G, n_eval, seed):
-    gen = torch.Generator().manual_seed(seed)
     observed = None
-    if sampling == "random" and torch.isnan(G).any():
-        observed = observation_table(~torch.isnan(G))
-    sampler = TrunkSampler(sampling, n_eval, N_POINTS, gen, torch.device("cpu"),
-                           observed=observed)
-    return sampler.sample(rows)
+    if torch.isnan(G).any():
+        observed = ObservedPoints.from_mask(~torch.isnan(G))
+    context = SamplingContext(n_eval=n_eval, coords=torch.zeros(N_POINTS, 1),
+                              n_functions=G.shape[0], device=torch.device("cpu"),
+                              generator=torch.Generator().manual_seed(seed), n_epochs=1,
+                              observed=observed)
+    sampler = SAMPLERS[sampling]().setup(context)
+    sampler.start_epoch(0)
+    cols, weight = sampler.sample(rows, torch.Generator().manual_seed(seed))
+    valid = None if weight is None else weight > 0
+    return cols, valid, weight
+
+
+def _loss(net, data, rows, cols, weight, path):
+    if cols is not None and cols.dim() == 1:
+        path = "shared"
+    objective, _, n_trunk = batch_loss(net, data, LOSSES["mse"](), rows, cols, weight, path)
+    return objective, n_trunk
 
 
 @pytest.mark.parametrize("missing", [False, True])
@@ -81,9 +104,9 @@ def test_batch_loss_matches_loop_over_pairs(sampling, n_eval, path, missing):
     net = _network()
     U, coords, G = _data(missing)
     rows = torch.tensor([3, 0, 7, 5])
-    cols, valid = _sample(sampling, rows, G, n_eval, seed=2)
-    data = TrainingData(U, G, coords, 0.0, 1.0, has_missing=missing)
-    loss, n_trunk = batch_loss(net, data, rows, cols, valid, path)
+    cols, valid, weight = _sample(sampling, rows, G, n_eval, seed=2)
+    data = _training_data(U, G, coords, missing)
+    loss, n_trunk = _loss(net, data, rows, cols, weight, path)
     fast, fast_grads = _loss_and_grads(loss, net)
     ref, ref_grads = _loss_and_grads(_reference_loss(net, U, coords, G, rows, cols, valid),
                                      net)
@@ -104,10 +127,10 @@ def test_batch_loss_with_padding_slots(path):
     U, coords, G = _data(missing=False)
     G[1, 2:] = float("nan")  # function 1 observes 2 points
     rows = torch.tensor([1, 4, 6])
-    cols, valid = _sample("random", rows, G, 5, seed=4)
+    cols, valid, weight = _sample("random", rows, G, 5, seed=4)
     assert valid is not None and int(valid[0].sum()) == 2
-    data = TrainingData(U, G, coords, 0.0, 1.0, has_missing=True)
-    fast, fast_grads = _loss_and_grads(batch_loss(net, data, rows, cols, valid, path)[0], net)
+    data = _training_data(U, G, coords, True)
+    fast, fast_grads = _loss_and_grads(_loss(net, data, rows, cols, weight, path)[0], net)
     ref, ref_grads = _loss_and_grads(_reference_loss(net, U, coords, G, rows, cols, valid),
                                      net)
     torch.testing.assert_close(fast, ref, rtol=1e-12, atol=1e-12)
@@ -123,14 +146,14 @@ def test_training_data_streamed_targets_match_tensor(cols):
     G = rng.normal(size=(N_FUNCTIONS, N_POINTS)).astype(np.float32)
     shift, scale = 0.5, 3.0
     U, coords = torch.zeros(N_FUNCTIONS, 2), torch.zeros(N_POINTS, 1)
-    tensor = TrainingData(U, torch.tensor((G - shift) / scale), coords, shift, scale, False)
-    streamed = TrainingData(U, G, coords, shift, scale, False)
+    tensor = _training_data(U, torch.tensor((G - shift) / scale), coords, False, shift, scale)
+    streamed = _training_data(U, G, coords, False, shift, scale)
     rows = torch.tensor([2, 8, 0])
     c = {None: None, "shared": torch.tensor([5, 1, 9]),
          "random": torch.tensor([[0, 3], [13, 2], [7, 7]])}[cols]
     expected = tensor.targets(rows, c)
     torch.testing.assert_close(streamed.targets(rows, c), expected, rtol=1e-6, atol=1e-6)
-    assert expected.shape == (3, N_POINTS if c is None else c.shape[-1])
+    assert expected.shape == (3, N_POINTS if c is None else c.shape[-1], 1)
 
 
 def test_choose_trunk_path():
@@ -154,5 +177,5 @@ def test_snapshot_is_a_copy():
         for p in net.parameters():
             p.add_(1.0)
     net.load_state_dict(saved)
-    assert torch.equal(net.bias, torch.tensor(0.25, dtype=torch.float64))
+    assert torch.equal(net.bias, torch.tensor([0.25], dtype=torch.float64))
     assert all(not t.requires_grad for t in saved.values())

@@ -1,0 +1,41 @@
+"""Trunk-point samplers: the registered sampling modes and the protocol of custom ones.
+
+``DeepONetRegressor(sampling=...)`` takes a name from :data:`SAMPLERS` or a
+sampler object. A custom sampler subclasses :class:`BaseSampler` and
+implements ``sample(rows, generator) -> (cols, weight)``; see the user guide
+(*Sampling modes and n_eval*) for the protocol and a worked example. The
+registered classes can also be passed as objects, for instance
+``sampling=AdaptiveSampler(refresh=2)`` to change their settings.
+"""
+
+from ._sampling import (
+    SAMPLERS,
+    AdaptiveSampler,
+    BaseSampler,
+    FixedSampler,
+    FullSampler,
+    GroupedSampler,
+    ObservedPoints,
+    RandomSampler,
+    SamplingContext,
+    SharedSampler,
+    StratifiedSampler,
+    balanced_cells,
+    sample_distinct,
+)
+
+__all__ = [
+    "SAMPLERS",
+    "BaseSampler",
+    "SamplingContext",
+    "ObservedPoints",
+    "RandomSampler",
+    "SharedSampler",
+    "FullSampler",
+    "GroupedSampler",
+    "FixedSampler",
+    "StratifiedSampler",
+    "AdaptiveSampler",
+    "balanced_cells",
+    "sample_distinct",
+]
