@@ -45,7 +45,12 @@ autodoc_default_options = {"inherited-members": False}
 # autosummary table from the template, not numpydoc's member listing.
 numpydoc_show_class_members = False
 numpydoc_class_members_toctree = False
-numpydoc_validation_checks = set()
+# The docstrings are validated as tests/test_docstrings.py validates them
+# (an extended summary, See Also and "name : type" return lines are not
+# required; methods need no Examples of their own): a violation fails the
+# build (-W).
+numpydoc_validation_checks = {"all", "ES01", "SA01", "RT02", "EX01"}
+numpydoc_validation_exclude = {r"\._[a-z]", r"\.__"}
 numpydoc_xref_param_type = False
 
 # -- Markdown pages (benchmarks, performance) --------------------------------

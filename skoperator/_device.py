@@ -3,23 +3,52 @@
 import torch
 
 
+def _available(kind):
+    if kind == "cpu":
+        return True
+    if kind == "cuda":
+        return torch.cuda.is_available()
+    if kind == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        return bool(mps is not None and mps.is_available())
+    return False
+
+
 def resolve_device(device, *, for_predict=False):
-    """torch.device for "auto", "cpu", "cuda", "cuda:N" or a torch.device."""
+    """torch.device for "auto", "cpu", "cuda", "cuda:N", "mps" or a torch.device.
+
+    A device that this machine does not have is an error at fit time; at
+    predict time a model falls back to the CPU.
+    """
     if isinstance(device, str) and device == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(device)
-    except RuntimeError as exc:
+    except (RuntimeError, TypeError) as exc:
         raise ValueError(
             f"device={device!r} is not a device torch knows; expected 'auto', 'cpu', "
             "'cuda' or 'cuda:N'."
         ) from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(
+            f"device={device!r} is not supported: skoperator trains on 'cpu', 'cuda' "
+            "(or 'cuda:N') and 'mps'; pass one of those, or device='auto'."
+        )
+    if not _available(dev.type):
         if for_predict:
             return torch.device("cpu")
+        hint = "CUDA" if dev.type == "cuda" else "MPS (Apple GPUs)"
         raise ValueError(
-            f"device={device!r} was requested but CUDA is not available on this machine; "
+            f"device={device!r} was requested but {hint} is not available on this machine; "
             "pass device='cpu' or device='auto'."
+        )
+    if dev.type == "cuda" and dev.index is not None and dev.index >= torch.cuda.device_count():
+        if for_predict:
+            return torch.device("cuda")
+        raise ValueError(
+            f"device={device!r} was requested but this machine has "
+            f"{torch.cuda.device_count()} CUDA device(s); pass cuda:0 to "
+            f"cuda:{torch.cuda.device_count() - 1}, or device='auto'."
         )
     return dev
 

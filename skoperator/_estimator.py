@@ -44,6 +44,26 @@ from .metrics import variance_weighted_r2
 #: What a sampler object must provide (see ``skoperator.sampling.BaseSampler``).
 _SAMPLER_METHODS = ["setup", "start_epoch", "sample"]
 
+#: Parameters that shape the network: ``warm_start`` and ``partial_fit`` keep
+#: the fitted network, so these must not change between calls.
+_ARCHITECTURE = ("branch", "trunk", "branch_layers", "trunk_layers", "n_basis", "activation",
+                 "input_shape", "cnn_channels", "fourier_features", "fourier_scale",
+                 "standardize", "n_outputs", "multi_output_strategy", "input_sizes",
+                 "output_transform")
+
+
+def _same_param(a, b):
+    """Whether two values of a constructor parameter are the same setting."""
+    if a is b:
+        return True
+    if isinstance(a, torch.nn.Module) or isinstance(b, torch.nn.Module) or callable(a) \
+            or callable(b):
+        return False
+    try:
+        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
+    except (TypeError, ValueError):
+        return a == b
+
 
 @dataclasses.dataclass(frozen=True)
 class FitPlan:
@@ -512,6 +532,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     def _plan(self, U, G, incremental):
         fitted = hasattr(self, "network_")
         continuing = fitted and (incremental or self.warm_start)
+        if continuing:
+            self._check_architecture()
         U = self._validate_inputs(U, reset=not continuing, dtype=np.float32)
         n = U.shape[0]
         if n < 2 and not incremental:
@@ -520,11 +542,6 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
                 "(U has 1 row). Pass more input functions."
             )
         G, has_missing = _data.check_targets(G, n)
-        if continuing and self.n_outputs != self.n_outputs_:
-            raise ValueError(
-                f"n_outputs={self.n_outputs} but the model was fitted with n_outputs="
-                f"{self.n_outputs_}; set warm_start=False to fit a new model."
-            )
         coords = _data.resolve_coords(self.coords, G.shape[1], self.n_outputs)
         input_sizes = self._check_input_sizes(U.shape[1])
         branches, shapes = self._check_branches(input_sizes)
@@ -648,6 +665,17 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             else:
                 checked.append(None)
         return list(specs), checked
+
+    def _check_architecture(self):
+        changed = [name for name in _ARCHITECTURE
+                   if not _same_param(getattr(self, name), self._architecture[name])]
+        if changed:
+            raise ValueError(
+                f"{', '.join(changed)} changed since the model was fitted, but "
+                f"{'partial_fit' if not self.warm_start else 'warm_start=True'} keeps the "
+                "fitted network; restore the fitted value(s), or set warm_start=False to fit "
+                "a new model."
+            )
 
     def _check_continuation(self, coords, input_sizes):
         if coords.shape[1] != self.coords_.shape[1]:
@@ -801,6 +829,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.coords_ = plan.coords
         self.n_outputs_ = self.n_outputs
         self.input_sizes_ = plan.input_sizes
+        self._architecture = {name: getattr(self, name) for name in _ARCHITECTURE}
         self.history_ = state.history
         if self.history_:
             self.history_[-1]["stopped"] = reason

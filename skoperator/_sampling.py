@@ -158,13 +158,21 @@ def sample_distinct(n_rows, k, upper, generator, device, dense=None, width=None)
 class ObservedPoints:
     """Per-function lists of observed columns (for targets with NaN).
 
-    Attributes
+    Parameters
     ----------
     table : IntTensor of shape (n_functions, n_points)
         ``table[i, :counts[i]]`` are the observed columns of function ``i``
         in increasing order; the rest is padding.
     counts : LongTensor of shape (n_functions,)
         Observed points per function.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.sampling import ObservedPoints
+    >>> obs = ObservedPoints.from_mask(torch.tensor([[True, False, True]]))
+    >>> obs.counts.tolist(), obs.table[0, :2].tolist()
+    ([2], [0, 2])
     """
 
     table: torch.Tensor
@@ -172,18 +180,46 @@ class ObservedPoints:
 
     @classmethod
     def from_mask(cls, mask):
-        """Build the table from a BoolTensor (n_functions, n_points), True where observed."""
+        """Build the table from a mask of observed points.
+
+        Parameters
+        ----------
+        mask : BoolTensor of shape (n_functions, n_points)
+            True where observed.
+
+        Returns
+        -------
+        observed : ObservedPoints
+            The table.
+        """
         counts = mask.sum(dim=1)
         # A stable sort of "missing" flags puts observed columns first, in order.
         table = torch.sort((~mask).to(torch.int8), dim=1, stable=True).indices
         return cls(table.to(torch.int32), counts)
 
     def to(self, device):
-        """The same table on ``device``."""
+        """The same table on another device.
+
+        Parameters
+        ----------
+        device : torch.device
+            Target device.
+
+        Returns
+        -------
+        observed : ObservedPoints
+            A copy on ``device``.
+        """
         return ObservedPoints(self.table.to(device), self.counts.to(device))
 
     def mask(self):
-        """BoolTensor (n_functions, n_points), True where observed."""
+        """The mask of observed points.
+
+        Returns
+        -------
+        mask : BoolTensor of shape (n_functions, n_points)
+            True where observed.
+        """
         n, p = self.table.shape
         inside = torch.arange(p, device=self.table.device) < self.counts[:, None]
         out = torch.zeros(n, p, dtype=torch.bool, device=self.table.device)
@@ -194,7 +230,7 @@ class ObservedPoints:
 class SamplingContext:
     """What a sampler learns about the training problem at ``setup``.
 
-    Attributes
+    Parameters
     ----------
     n_eval : int, float, str or callable
         The estimator's ``n_eval``, as the user gave it.
@@ -220,6 +256,16 @@ class SamplingContext:
         (n_functions, n_points) on ``device`` (standardised units, summed
         over output fields, 0 where missing). It evaluates the model on the
         whole training grid: call it every few epochs, not every step.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.sampling import SamplingContext
+    >>> ctx = SamplingContext(n_eval=4, coords=torch.rand(50, 2), n_functions=10,
+    ...                       device=torch.device("cpu"), generator=torch.Generator(),
+    ...                       n_epochs=3)
+    >>> ctx.n_points
+    50
     """
 
     n_eval: object
@@ -300,6 +346,28 @@ class BaseSampler:
         are left out of the loss.
     n_eval_ : int
         Points per function and step in the current epoch.
+
+    Examples
+    --------
+    A sampler that always scores the first point (a boundary value, say) and
+    ``n_eval`` other points drawn with replacement:
+
+    >>> import torch
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.sampling import BaseSampler
+    >>> class WithBoundary(BaseSampler):
+    ...     def sample(self, rows, generator):
+    ...         n, ctx = rows.numel(), self.context
+    ...         cols = torch.randint(ctx.n_points, (n, self.n_eval_), generator=generator,
+    ...                              device=ctx.device)
+    ...         first = torch.zeros(n, 1, dtype=torch.long, device=ctx.device)
+    ...         return torch.cat([first, cols], dim=1), None
+    >>> U, Y, G = make_antiderivative(100, n_points=30, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, sampling=WithBoundary(), n_eval=5, max_iter=3,
+    ...                         tol=None, random_state=0).fit(U, G)
+    >>> est.history_[0]["n_eval"]
+    5
     """
 
     uses_observed = False
@@ -320,6 +388,7 @@ class BaseSampler:
         Returns
         -------
         self : BaseSampler
+            The sampler, ready to draw.
         """
         self.context = context
         self._n_available = self.n_available(context)
@@ -330,7 +399,18 @@ class BaseSampler:
         return self
 
     def n_available(self, context):
-        """Number of points ``n_eval`` is drawn from (``n_points`` by default)."""
+        """Number of points ``n_eval`` is drawn from (``n_points`` by default).
+
+        Parameters
+        ----------
+        context : SamplingContext
+            The training problem.
+
+        Returns
+        -------
+        n : int
+            The bound of ``n_eval``.
+        """
         return context.n_points
 
     def _resolve(self, epoch):
@@ -363,7 +443,7 @@ class BaseSampler:
         return self.n_eval_
 
     def sample(self, rows, generator):
-        """Columns and weights of the loss for the functions ``rows``.
+        """Draw the columns and weights of the loss for the functions ``rows``.
 
         Parameters
         ----------
@@ -391,6 +471,14 @@ class RandomSampler(BaseSampler):
     points are drawn among each function's observed points only; a function
     with fewer observed points than ``n_eval`` uses all it has (the extra
     slots get weight 0).
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["random"].__name__
+    'RandomSampler'
+    >>> est = DeepONetRegressor(sampling="random", n_eval=8)
     """
 
     uses_observed = True
@@ -420,7 +508,16 @@ class RandomSampler(BaseSampler):
 
 
 class SharedSampler(BaseSampler):
-    """One subset of ``n_eval`` points for the whole mini-batch, fresh every step."""
+    """One subset of ``n_eval`` points for the whole mini-batch, fresh every step.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["shared"].__name__
+    'SharedSampler'
+    >>> est = DeepONetRegressor(sampling="shared", n_eval=8)
+    """
 
     def sample(self, rows, generator):
         cols = sample_distinct(1, self.n_eval_, self.context.n_points, generator,
@@ -429,7 +526,16 @@ class SharedSampler(BaseSampler):
 
 
 class FullSampler(BaseSampler):
-    """Every point at every step (classic DeepONet training); ``n_eval`` is ignored."""
+    """Every point at every step (classic DeepONet training); ``n_eval`` is ignored.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["full"].__name__
+    'FullSampler'
+    >>> est = DeepONetRegressor(sampling="full", n_eval=8)
+    """
 
     def setup(self, context):
         self.context = context
@@ -449,6 +555,14 @@ class GroupedSampler(BaseSampler):
     For space-time outputs ``(t, x)`` every step sees every time at
     ``n_eval`` random positions (the paper's Example 2). Every group must
     hold the same number of points.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["grouped"].__name__
+    'GroupedSampler'
+    >>> est = DeepONetRegressor(sampling="grouped", n_eval=8)
     """
 
     counts = "points per group"
@@ -503,6 +617,14 @@ class FixedSampler(BaseSampler):
     the effect of fresh draws (the paper's suggested experiment 2). With an
     ``n_eval`` schedule the subsets are nested: epoch ``e`` uses the first
     ``n_eval(e)`` points of one random ordering drawn at the start.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["fixed"].__name__
+    'FixedSampler'
+    >>> est = DeepONetRegressor(sampling="fixed", n_eval=8)
     """
 
     uses_observed = True
@@ -563,6 +685,14 @@ def balanced_cells(coords, n_cells):
         Columns of each cell, padded with the cell's first column.
     sizes : LongTensor of shape (n_cells,)
         Points per cell.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.sampling import balanced_cells
+    >>> cells, sizes = balanced_cells(torch.linspace(0, 1, 10).reshape(-1, 1), 3)
+    >>> sizes.tolist()
+    [3, 4, 3]
     """
     coords = coords.detach().cpu().double()
     parts = []
@@ -598,6 +728,14 @@ class StratifiedSampler(BaseSampler):
     estimate of the mean over all points when the cells differ in size. With
     missing targets each cell draws among the function's observed points in
     it (a cell with none gets weight 0).
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["stratified"].__name__
+    'StratifiedSampler'
+    >>> est = DeepONetRegressor(sampling="stratified", n_eval=8)
     """
 
     uses_observed = True
@@ -672,6 +810,17 @@ class AdaptiveSampler(BaseSampler):
     -----
     The probabilities of all training (function, point) pairs are kept in
     memory: ``n_functions * n_points`` floats on the training device.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.sampling import AdaptiveSampler
+    >>> U, Y, G = make_antiderivative(100, n_points=30, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, sampling=AdaptiveSampler(refresh=2), n_eval=5,
+    ...                         max_iter=4, tol=None, random_state=0).fit(U, G)
+    >>> est.n_iter_
+    4
     """
 
     uses_observed = True
@@ -706,7 +855,18 @@ class AdaptiveSampler(BaseSampler):
         return n_eval
 
     def update(self, residuals):
-        """Recompute the probabilities from squared errors (n_functions, n_points)."""
+        """Recompute the probabilities from the current errors.
+
+        Parameters
+        ----------
+        residuals : Tensor of shape (n_functions, n_points)
+            Squared error of the model at every training (function, point).
+
+        Returns
+        -------
+        self : AdaptiveSampler
+            The sampler, with new ``probabilities_``.
+        """
         r = residuals.double().clamp(min=0) ** self.power
         if self._mask is not None:
             r = r.masked_fill(~self._mask, 0.0)
@@ -739,6 +899,18 @@ SAMPLERS = {
     "stratified": StratifiedSampler,
     "adaptive": AdaptiveSampler,
 }
+
+
+def _inherit_docstrings(classes, base=BaseSampler):
+    """Give overridden protocol methods the base class's docstring when they have none."""
+    for cls in classes:
+        for name in ("setup", "start_epoch", "sample", "n_available"):
+            method = cls.__dict__.get(name)
+            if method is not None and not method.__doc__:
+                method.__doc__ = getattr(base, name).__doc__
+
+
+_inherit_docstrings(SAMPLERS.values())
 
 
 def make_sampler(spec):

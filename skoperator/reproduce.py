@@ -4,73 +4,202 @@
 DeepONetRegressor per (n_train, n_eval, seed), prints a table, and writes
 ``results.csv`` and ``results.png`` to ``--out``.
 
-The presets (:func:`make_estimator`) come in two budgets. ``"paper"`` is the
-paper's architecture and schedule (Adam, constant learning rate 1e-3, 1e-3 and
-1e-4, batch 256, 1000, 1000 and 20000 epochs). ``"quick"`` is this project's
-recipe (standardised inputs and outputs, a one-cycle learning-rate schedule,
-smaller batches, far fewer epochs), tuned to reach the paper's accuracy in far
-less compute.
+Every paper problem is one :class:`Benchmark` record in :data:`BENCHMARKS`:
+its generator (the output coordinates are the generator's own), its
+architecture, its training recipes, its default sizes and the paper's
+numbers. The recipes (:func:`make_estimator`) come in two budgets.
+``"paper"`` is the paper's architecture and schedule (Adam, constant learning
+rate 1e-3, 1e-3 and 1e-4, batch 256, 1000, 1000 and 20000 epochs).
+``"quick"`` is this project's recipe, chosen by measurement to reach the
+paper's accuracy in far less compute.
 """
 
 import argparse
 import csv
+import dataclasses
+import functools
 import logging
-import os
 import time
 from pathlib import Path
+from typing import Callable, Optional
 
 import numpy as np
 
+from ._sampling import SAMPLERS
 from .datasets import make_antiderivative, make_diffusion_reaction, make_heat_conduction
+
+try:  # merged from the datasets work
+    from .datasets import load_heat_reference
+except ImportError:  # pragma: no cover
+    load_heat_reference = None
 from .metrics import mean_function_r2
 
-__all__ = ["BENCHMARKS", "make_estimator", "load_benchmark", "run", "main"]
+__all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "load_benchmark", "run",
+           "format_table", "main"]
 
 logger = logging.getLogger("skoperator")
 
-BENCHMARKS = ("antiderivative", "diffusion-reaction", "heat")
 
-# Architectures: the issue text and the paper for the heat CNN branch; MLP
-# widths of the other examples are our reading of the paper.
-_ARCH = {
-    "antiderivative": dict(branch_layers=(40, 40, 40), trunk_layers=(40, 40, 40), n_basis=40),
-    "diffusion-reaction": dict(branch_layers=(100, 100, 100), trunk_layers=(100, 100, 100),
-                               n_basis=100),
-    "heat": dict(branch="cnn", input_shape=(32, 32), cnn_channels=(40, 60, 100),
-                 branch_layers=(150, 150, 150), trunk_layers=(150, 150, 150), n_basis=150),
-}
-_PAPER = {
-    "antiderivative": dict(learning_rate_init=1e-3, max_iter=1000),
-    "diffusion-reaction": dict(learning_rate_init=1e-3, max_iter=1000),
-    "heat": dict(learning_rate_init=1e-4, max_iter=20000),
-}
-_QUICK = {
-    "antiderivative": dict(learning_rate_init=5e-3, learning_rate="onecycle", batch_size=64,
-                           max_iter=200),
-    "diffusion-reaction": dict(learning_rate_init=2e-3, learning_rate="onecycle",
-                               batch_size=64, max_iter=150),
-    "heat": dict(learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
-                 max_iter=150, trunk="resmlp"),
-}
-# Training-set sizes of the paper's tables (and their held-out test sets).
-_DEFAULT_N_TRAIN = {"antiderivative": (2000,), "diffusion-reaction": (500,), "heat": (500,)}
-_DEFAULT_N_EVAL = {"antiderivative": (1, 10, 50, 100), "diffusion-reaction": (10, 100, 10100),
-                   "heat": (16, 512, 1024)}
-_N_TEST = {"antiderivative": 1000, "diffusion-reaction": 500, "heat": 500}
+@dataclasses.dataclass(frozen=True)
+class Benchmark:
+    """One paper problem: data, architecture, recipes, sizes and the paper's numbers.
+
+    Parameters
+    ----------
+    name : str
+        Name on the command line and in :data:`BENCHMARKS`.
+    title : str
+        One line for tables and figures.
+    make : callable
+        Generator ``make(n_functions, random_state=...) -> (U, Y, G)``.
+    architecture : dict
+        Estimator parameters shared by every recipe.
+    recipes : dict
+        Budget name (``"quick"``, ``"paper"``) -> estimator parameters.
+    n_train : tuple of int
+        Default training-set sizes (the paper's tables).
+    n_evals : tuple
+        Default ``n_eval`` values (ints, or "full").
+    n_test : int
+        Held-out functions.
+    paper : dict, default={}
+        The paper's reported results: ``(n_train, n_eval) -> (mean R2, seconds)``.
+    reference : callable or None, default=None
+        ``reference() -> (U_test, coords, G_test)``: held-out data that this
+        project did not generate (the authors' own), used when present.
+
+    Examples
+    --------
+    >>> from skoperator.reproduce import BENCHMARKS
+    >>> heat = BENCHMARKS["heat"]
+    >>> heat.coords().shape, heat.n_test, heat.paper[(500, 16)][0]
+    ((1024, 2), 500, 0.9712)
+    """
+
+    name: str
+    title: str
+    make: Callable
+    architecture: dict
+    recipes: dict
+    n_train: tuple
+    n_evals: tuple
+    n_test: int
+    paper: dict = dataclasses.field(default_factory=dict)
+    reference: Optional[Callable] = None
+
+    def coords(self):
+        """Output coordinates, from the generator itself.
+
+        Returns
+        -------
+        coords : ndarray of shape (n_points, d)
+            Read-only.
+        """
+        return _coords(self.name)
+
+    def params(self, budget):
+        """Estimator parameters of a recipe.
+
+        Parameters
+        ----------
+        budget : str
+            A key of ``recipes``.
+
+        Returns
+        -------
+        params : dict
+            The architecture updated with the recipe.
+        """
+        if budget not in self.recipes:
+            raise ValueError(f"budget must be one of {sorted(self.recipes)}; got {budget!r}.")
+        return {**self.architecture, **self.recipes[budget]}
+
+
+def _heat_reference():
+    K, coords, T = load_heat_reference()
+    return K, coords, T
+
+
+_PAPER_BATCH = dict(batch_size=256, standardize=False, learning_rate="constant")
+
+#: Name -> :class:`Benchmark`: the three problems of Karumuri et al. (2024).
+BENCHMARKS = {b.name: b for b in [
+    Benchmark(
+        name="antiderivative",
+        title="Example 1: antiderivative",
+        make=make_antiderivative,
+        # The MLP widths are our reading of the paper.
+        architecture=dict(branch_layers=(40, 40, 40), trunk_layers=(40, 40, 40), n_basis=40),
+        recipes={
+            "quick": dict(learning_rate_init=5e-3, learning_rate="onecycle", batch_size=64,
+                          max_iter=200),
+            "paper": dict(learning_rate_init=1e-3, max_iter=1000, **_PAPER_BATCH),
+        },
+        n_train=(2000,), n_evals=(1, 10, 50, 100), n_test=1000,
+    ),
+    Benchmark(
+        name="diffusion-reaction",
+        title="Example 2: diffusion-reaction",
+        make=make_diffusion_reaction,
+        architecture=dict(branch_layers=(100, 100, 100), trunk_layers=(100, 100, 100),
+                          n_basis=100),
+        recipes={
+            "quick": dict(learning_rate_init=2e-3, learning_rate="onecycle", batch_size=64,
+                          max_iter=150),
+            "paper": dict(learning_rate_init=1e-3, max_iter=1000, **_PAPER_BATCH),
+        },
+        n_train=(500,), n_evals=(10, 100, "full"), n_test=500,
+    ),
+    Benchmark(
+        name="heat",
+        title="Example 3: heat conduction",
+        make=make_heat_conduction,
+        architecture=dict(branch="cnn", input_shape=(32, 32), cnn_channels=(40, 60, 100),
+                          branch_layers=(150, 150, 150), trunk_layers=(150, 150, 150),
+                          n_basis=150),
+        recipes={
+            "quick": dict(learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
+                          max_iter=150, trunk="resmlp"),
+            "paper": dict(learning_rate_init=1e-4, max_iter=20000, **_PAPER_BATCH),
+        },
+        n_train=(500,), n_evals=(16, 512, "full"), n_test=500,
+        # The paper's Example 3 table: means over 10 seeds on an A100.
+        paper={(500, 16): (0.97120, 2372), (500, 512): (0.96318, 5265),
+               (500, "full"): (0.96367, 8178), (2500, 16): (0.99210, 11893),
+               (2500, 512): (0.99046, 28880), (2500, "full"): (0.99045, 39597),
+               (5000, 16): (0.99576, 25263), (5000, 512): (0.99502, 57218),
+               (5000, "full"): (0.99474, 72899)},
+        reference=_heat_reference,
+    ),
+]}
+
+
+@functools.lru_cache(maxsize=None)
+def _coords(name):
+    _, Y, _ = BENCHMARKS[name].make(1, random_state=0)
+    Y.setflags(write=False)
+    return Y
+
+
+def _benchmark(name):
+    if name not in BENCHMARKS:
+        raise ValueError(f"benchmark must be one of {sorted(BENCHMARKS)}; got {name!r}.")
+    return BENCHMARKS[name]
 
 
 def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
-                   random_state=None, device="auto", max_iter=None, verbose=0):
+                   random_state=None, device="auto", max_iter=None, verbose=0, **params):
     """The DeepONetRegressor configured for one of the paper's benchmarks.
 
     Parameters
     ----------
-    benchmark : {"antiderivative", "diffusion-reaction", "heat"}
-        Which problem.
+    benchmark : str
+        A key of :data:`BENCHMARKS`.
     n_eval : int, float or "full"
         Trunk points per function per step; "full" trains on every point.
-    sampling : {"random", "shared", "grouped"}, default="random"
-        Sampling strategy when ``n_eval`` is not "full".
+    sampling : str, default="random"
+        Sampling mode (a key of ``skoperator.sampling.SAMPLERS``) when
+        ``n_eval`` is not "full".
     budget : {"quick", "paper"}, default="quick"
         This project's fast recipe, or the paper's schedule.
     random_state : int or None, default=None
@@ -81,6 +210,8 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
         Override the budget's number of epochs.
     verbose : int, default=0
         Progress output.
+    **params : dict
+        Any other estimator parameter, overriding the recipe.
 
     Returns
     -------
@@ -91,56 +222,20 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
     --------
     >>> from skoperator.reproduce import make_estimator
     >>> est = make_estimator("heat", n_eval=16)
-    >>> est.branch, est.input_shape, est.n_eval
-    ('cnn', (32, 32), 16)
+    >>> est.coords.shape, est.n_eval
+    ((1024, 2), 16)
     """
     from ._estimator import DeepONetRegressor
 
-    if benchmark not in BENCHMARKS:
-        raise ValueError(f"benchmark must be one of {BENCHMARKS}; got {benchmark!r}.")
-    if budget not in ("quick", "paper"):
-        raise ValueError(f"budget must be 'quick' or 'paper'; got {budget!r}.")
-    params = dict(_ARCH[benchmark])
-    if budget == "paper":
-        params.update(_PAPER[benchmark], batch_size=256, standardize=False)
-    else:
-        params.update(_QUICK[benchmark])
+    spec = _benchmark(benchmark)
+    kwargs = spec.params(budget)
     if max_iter is not None:
-        params["max_iter"] = int(max_iter)
+        kwargs["max_iter"] = int(max_iter)
+    kwargs.update(params)
     full = isinstance(n_eval, str) and n_eval == "full"
-    return DeepONetRegressor(coords=benchmark_coords(benchmark),
-                             sampling="full" if full else sampling,
+    return DeepONetRegressor(coords=spec.coords(), sampling="full" if full else sampling,
                              n_eval="auto" if full else n_eval, tol=None, device=device,
-                             random_state=random_state, verbose=verbose, **params)
-
-
-def benchmark_coords(benchmark):
-    """Output coordinates of a benchmark (n_points, d)."""
-    if benchmark == "antiderivative":
-        return np.linspace(0.0, 1.0, 100).reshape(-1, 1)
-    if benchmark == "diffusion-reaction":
-        t, x = np.meshgrid(np.linspace(0, 1, 101), (np.arange(100) + 0.5) / 100, indexing="ij")
-        return np.column_stack([t.ravel(), x.ravel()])
-    c = (np.arange(32) + 0.5) / 32
-    x2, x1 = np.meshgrid(c, c, indexing="ij")
-    return np.column_stack([x1.ravel(), x2.ravel()])
-
-
-def heat_reference_dir():
-    """Folder of the authors' heat test fields, or None when absent.
-
-    ``SKOPERATOR_HEAT_REFERENCE`` overrides the default
-    ``../shared/data/heat2d_reference`` (next to the repository).
-    """
-    env = os.environ.get("SKOPERATOR_HEAT_REFERENCE")
-    candidates = [Path(env)] if env else []
-    repo = Path(__file__).resolve().parents[1]
-    candidates += [repo.parent / "shared" / "data" / "heat2d_reference",
-                   Path.cwd().parent / "shared" / "data" / "heat2d_reference"]
-    for path in candidates:
-        if (path / "inputs_test.npy").exists():
-            return path
-    return None
+                             random_state=random_state, verbose=verbose, **kwargs)
 
 
 def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data="auto"):
@@ -149,7 +244,7 @@ def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data
     Parameters
     ----------
     benchmark : str
-        One of :data:`BENCHMARKS`.
+        A key of :data:`BENCHMARKS`.
     n_train : int
         Training functions.
     n_test : int, default=None
@@ -157,36 +252,85 @@ def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data
     random_state : int, default=0
         Seed of the data.
     test_data : {"auto", "reference", "generated"}, default="auto"
-        For "heat", "reference" scores on the authors' 500 fields; "auto"
-        uses them when present.
+        "reference" scores on the benchmark's reference data (the authors'
+        500 heat fields); "auto" uses them when present.
 
     Returns
     -------
-    U_train, G_train, U_test, G_test : ndarray
+    U_train : ndarray of shape (n_train, n_sensors)
+        Training inputs.
+    G_train : ndarray of shape (n_train, n_points)
+        Training outputs.
+    U_test : ndarray of shape (n_test, n_sensors)
+        Held-out inputs.
+    G_test : ndarray of shape (n_test, n_points)
+        Held-out outputs.
     test_source : str
         "generated" or "reference".
+
+    Examples
+    --------
+    >>> from skoperator.reproduce import load_benchmark
+    >>> U, G, U_test, G_test, source = load_benchmark("antiderivative", 30, n_test=10)
+    >>> U.shape, G_test.shape, source
+    ((30, 100), (10, 100), 'generated')
     """
-    n_test = _N_TEST[benchmark] if n_test is None else n_test
-    ref = heat_reference_dir() if benchmark == "heat" and test_data != "generated" else None
-    if test_data == "reference" and ref is None:
-        raise ValueError("test_data='reference' but the authors' heat fields were not found; "
-                         "set SKOPERATOR_HEAT_REFERENCE to their folder.")
-    n_gen = n_train + (0 if ref is not None else n_test)
-    make = {"antiderivative": make_antiderivative,
-            "diffusion-reaction": make_diffusion_reaction,
-            "heat": make_heat_conduction}[benchmark]
-    U, _, G = make(n_gen, random_state=random_state)
-    if ref is not None:
-        U_test = np.load(ref / "inputs_test.npy").astype(np.float64)[:n_test]
-        G_test = np.load(ref / "target_values_test.npy").astype(np.float64)[:n_test]
-        return U, G, U_test, G_test, "reference"
+    spec = _benchmark(benchmark)
+    if test_data not in ("auto", "reference", "generated"):
+        raise ValueError("test_data must be 'auto', 'reference' or 'generated'; got "
+                         f"{test_data!r}.")
+    n_test = spec.n_test if n_test is None else n_test
+    reference = None
+    if spec.reference is not None and test_data != "generated":
+        try:
+            reference = spec.reference()
+        except FileNotFoundError:
+            if test_data == "reference":
+                raise
+    elif test_data == "reference":
+        raise ValueError(f"benchmark {benchmark!r} has no reference data; use "
+                         "test_data='generated'.")
+    U, _, G = spec.make(n_train + (0 if reference is not None else n_test),
+                        random_state=random_state)
+    if reference is not None:
+        U_test, _, G_test = reference
+        return U, G, U_test[:n_test], G_test[:n_test], "reference"
     return U[:n_train], G[:n_train], U[n_train:], G[n_train:], "generated"
 
 
 def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budget="quick",
         sampling="random", device="auto", out="results", test_data="auto", n_test=None,
-        verbose=0):
+        verbose=0, **params):
     """Train and score the grid; write ``results.csv`` and ``results.png``.
+
+    Parameters
+    ----------
+    benchmark : str
+        A key of :data:`BENCHMARKS`.
+    n_trains : tuple of int, default=None
+        Training-set sizes (the benchmark's defaults when None).
+    n_evals : tuple, default=None
+        ``n_eval`` values, ints or "full" (the benchmark's defaults when None).
+    seeds : tuple of int, default=(0,)
+        One run per seed: it seeds the data (``1000 + seed``) and the training.
+    epochs : int, default=None
+        Override the recipe's epochs.
+    budget : {"quick", "paper"}, default="quick"
+        Recipe.
+    sampling : str, default="random"
+        Sampling mode for the ``n_eval`` values that are not "full".
+    device : str, default="auto"
+        Training device.
+    out : str, Path or None, default="results"
+        Folder for ``results.csv`` and ``results.png``; None writes nothing.
+    test_data : {"auto", "reference", "generated"}, default="auto"
+        See :func:`load_benchmark`.
+    n_test : int, default=None
+        Held-out functions.
+    verbose : int, default=0
+        Progress output of each fit.
+    **params : dict
+        Estimator parameters overriding the recipe.
 
     Returns
     -------
@@ -195,12 +339,22 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
         ``n_eval``, ``seed``, ``r2`` (mean per-function R2 on held-out
         functions), ``mse``, ``train_time_s``, ``epochs``, ``budget``,
         ``sampling``, ``device``, ``test_data``.
+
+    Examples
+    --------
+    >>> from skoperator.reproduce import run
+    >>> rows = run("antiderivative", n_trains=(40,), n_evals=(5, "full"), epochs=2,
+    ...            n_test=10, out=None, device="cpu")
+    >>> [(r["n_eval"], r["sampling"], r["epochs"]) for r in rows]
+    [(5, 'random', 2), ('full', 'full', 2)]
     """
-    n_trains = n_trains or _DEFAULT_N_TRAIN[benchmark]
-    n_evals = n_evals or _DEFAULT_N_EVAL[benchmark]
-    n_points = len(benchmark_coords(benchmark))
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    spec = _benchmark(benchmark)
+    n_trains = n_trains or spec.n_train
+    n_evals = n_evals or spec.n_evals
+    n_points = len(spec.coords())
+    if out is not None:
+        out = Path(out)
+        out.mkdir(parents=True, exist_ok=True)
     rows = []
     for n_train in n_trains:
         for seed in seeds:
@@ -211,7 +365,7 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
                 full = n_eval == "full" or (n_eval == n_points and sampling != "grouped")
                 est = make_estimator(benchmark, n_eval="full" if full else n_eval,
                                      sampling=sampling, budget=budget, random_state=seed,
-                                     device=device, max_iter=epochs, verbose=verbose)
+                                     device=device, max_iter=epochs, verbose=verbose, **params)
                 tic = time.perf_counter()
                 est.fit(U, G)
                 seconds = time.perf_counter() - tic
@@ -227,8 +381,10 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
                 logger.info("%s n_train=%d n_eval=%s seed=%d: R2 %.5f, MSE %.3g, %.1f s",
                             benchmark, n_train, row["n_eval"], seed, row["r2"], row["mse"],
                             seconds)
-                _write_csv(rows, out / "results.csv")
-    _plot(rows, out / "results.png")
+                if out is not None:
+                    _write_csv(rows, out / "results.csv")
+    if out is not None:
+        _plot(rows, out / "results.png")
     return rows
 
 
@@ -240,26 +396,46 @@ def _write_csv(rows, path):
 
 
 def summarize(rows):
-    """Mean and standard deviation over seeds, per (n_train, n_eval)."""
+    """Mean and standard deviation over seeds, per (n_train, n_eval, sampling)."""
     groups = {}
     for r in rows:
-        groups.setdefault((r["n_train"], str(r["n_eval"])), []).append(r)
+        groups.setdefault((r["n_train"], str(r["n_eval"]), r["sampling"]), []).append(r)
     table = []
-    for (n_train, n_eval), rs in groups.items():
+    for (n_train, n_eval, sampling), rs in groups.items():
         r2 = np.array([r["r2"] for r in rs])
-        table.append(dict(n_train=n_train, n_eval=n_eval, seeds=len(rs), r2=r2.mean(),
-                          r2_std=r2.std(), mse=np.mean([r["mse"] for r in rs]),
+        table.append(dict(n_train=n_train, n_eval=n_eval, sampling=sampling, seeds=len(rs),
+                          r2=r2.mean(), r2_std=r2.std(), mse=np.mean([r["mse"] for r in rs]),
                           train_time_s=np.mean([r["train_time_s"] for r in rs])))
     return table
 
 
 def format_table(rows):
-    """Text table of :func:`summarize`."""
-    lines = [f"{'n_train':>8} {'n_eval':>7} {'seeds':>5} {'mean R2':>9} {'std':>8} "
-             f"{'MSE':>10} {'fit s':>8}"]
+    """Text table of the rows of :func:`run`, averaged over seeds.
+
+    Parameters
+    ----------
+    rows : list of dict
+        What :func:`run` returns.
+
+    Returns
+    -------
+    table : str
+        One line per (n_train, n_eval, sampling).
+
+    Examples
+    --------
+    >>> from skoperator.reproduce import format_table
+    >>> rows = [dict(n_train=40, n_eval=5, sampling="random", r2=0.9, mse=0.01,
+    ...              train_time_s=1.0)]
+    >>> print(format_table(rows).splitlines()[1].split())
+    ['40', '5', 'random', '1', '0.90000', '0.00000', '1.000e-02', '1.0']
+    """
+    lines = [f"{'n_train':>8} {'n_eval':>7} {'sampling':>10} {'seeds':>5} {'mean R2':>9} "
+             f"{'std':>8} {'MSE':>10} {'fit s':>8}"]
     for r in summarize(rows):
-        lines.append(f"{r['n_train']:>8} {r['n_eval']:>7} {r['seeds']:>5} {r['r2']:>9.5f} "
-                     f"{r['r2_std']:>8.5f} {r['mse']:>10.3e} {r['train_time_s']:>8.1f}")
+        lines.append(f"{r['n_train']:>8} {r['n_eval']:>7} {r['sampling']:>10} {r['seeds']:>5} "
+                     f"{r['r2']:>9.5f} {r['r2_std']:>8.5f} {r['mse']:>10.3e} "
+                     f"{r['train_time_s']:>8.1f}")
     return "\n".join(lines)
 
 
@@ -288,8 +464,8 @@ def _plot(rows, path):
     ax2.set_ylabel("fit time (s)")
     ax2.set_ylim(bottom=0)
     ax1.legend()
-    fig.suptitle(f"{rows[0]['benchmark']}: accuracy and cost against n_eval "
-                 f"({rows[0]['budget']} budget, {rows[0]['device']})")
+    fig.suptitle(f"{BENCHMARKS[rows[0]['benchmark']].title}: accuracy and cost against "
+                 f"n_eval ({rows[0]['budget']} budget, {rows[0]['device']})")
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
@@ -300,17 +476,38 @@ def _n_eval_arg(text):
 
 
 def main(argv=None):
+    """The command ``python -m skoperator.reproduce``.
+
+    Parameters
+    ----------
+    argv : list of str, default=None
+        Command-line arguments (``sys.argv[1:]`` when None).
+
+    Returns
+    -------
+    rows : list of dict
+        What :func:`run` returned.
+
+    Examples
+    --------
+    From a shell, ``python -m skoperator.reproduce heat --n-train 500 --n-eval 16 full``;
+    from Python:
+
+    >>> from skoperator.reproduce import main
+    >>> rows = main(["antiderivative", "--n-train", "2000", "--n-eval", "10"])  # doctest: +SKIP
+    """
+    budgets = sorted({b for spec in BENCHMARKS.values() for b in spec.recipes})
     parser = argparse.ArgumentParser(prog="python -m skoperator.reproduce",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("benchmark", choices=BENCHMARKS)
+    parser.add_argument("benchmark", choices=list(BENCHMARKS))
     parser.add_argument("--n-train", type=int, nargs="+", help="training-set sizes")
     parser.add_argument("--n-eval", type=_n_eval_arg, nargs="+",
                         help="points per function per step; 'full' for the whole grid")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, help="override the budget's epochs")
-    parser.add_argument("--budget", choices=("quick", "paper"), default="quick")
-    parser.add_argument("--sampling", choices=("random", "shared", "grouped"),
+    parser.add_argument("--budget", choices=budgets, default="quick")
+    parser.add_argument("--sampling", choices=[s for s in SAMPLERS if s != "full"],
                         default="random")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--test-data", choices=("auto", "reference", "generated"),

@@ -1,0 +1,218 @@
+"""The registries drive every list of choices; custom samplers; failed fits change nothing."""
+
+import copy
+import pickle
+import re
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils._param_validation import StrOptions
+
+from skoperator import DeepONetRegressor
+from skoperator._network import ACTIVATIONS, BRANCHES, LAYOUTS, TRUNKS
+from skoperator._training import LOSSES, SCHEDULES
+from skoperator.datasets import make_antiderivative
+from skoperator.reproduce import BENCHMARKS
+from skoperator.sampling import SAMPLERS, BaseSampler
+
+REGISTRIES = {
+    "sampling": SAMPLERS,
+    "branch": BRANCHES,
+    "trunk": TRUNKS,
+    "multi_output_strategy": LAYOUTS,
+    "loss": LOSSES,
+    "learning_rate": SCHEDULES,
+    "activation": ACTIVATIONS,
+}
+FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=3, tol=None,
+            device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_antiderivative(40, n_points=20, random_state=0)
+
+
+@pytest.mark.parametrize("param, registry", REGISTRIES.items())
+def test_constraints_come_from_the_registry(param, registry):
+    options = [c for c in DeepONetRegressor._parameter_constraints[param]
+               if isinstance(c, StrOptions)]
+    assert len(options) == 1 and options[0].options == set(registry)
+
+
+@pytest.mark.parametrize("param, registry", REGISTRIES.items())
+def test_docstring_lists_exactly_the_registry_keys(param, registry):
+    doc = DeepONetRegressor.__doc__
+    line = re.search(rf"^    {param} : \{{([^}}]*)\}}", doc, flags=re.M)
+    assert line, f"the docstring of {param} does not list its choices in braces"
+    listed = {s.strip().strip('"') for s in line.group(1).split(",")}
+    assert listed == set(registry)
+
+
+def test_cli_choices_come_from_the_registries():
+    from skoperator import reproduce
+
+    parser_choices = {}
+    original = reproduce.argparse.ArgumentParser.parse_args
+
+    def capture(self, argv=None, namespace=None):
+        for action in self._actions:
+            if action.choices is not None:
+                parser_choices[action.dest] = list(action.choices)
+        raise SystemExit(0)
+
+    reproduce.argparse.ArgumentParser.parse_args = capture
+    try:
+        with pytest.raises(SystemExit):
+            reproduce.main(["heat"])
+    finally:
+        reproduce.argparse.ArgumentParser.parse_args = original
+    assert parser_choices["benchmark"] == list(BENCHMARKS)
+    assert set(parser_choices["sampling"]) == set(SAMPLERS) - {"full"}
+
+
+# ------------------------------------------------------------- custom sampler
+class WithEndpoints(BaseSampler):
+    """``n_eval`` random points per function (with replacement) plus fixed columns."""
+
+    def __init__(self, always=(0,)):
+        self.always = always
+
+    def sample(self, rows, generator):
+        n, device = rows.numel(), self.context.device
+        cols = torch.randint(self.context.n_points, (n, self.n_eval_), generator=generator,
+                             device=device)
+        fixed = torch.as_tensor(self.always, device=device).expand(n, -1)
+        return torch.cat([fixed, cols], dim=1), None
+
+
+class Recording(BaseSampler):
+    """Counts its draws: to check that the estimator trains a copy."""
+
+    def __init__(self):
+        self.calls = 0
+
+    def sample(self, rows, generator):
+        self.calls += 1
+        return None, None
+
+
+def test_user_sampler_fits_searches_and_pickles(data):
+    U, Y, G = data
+    sampler = WithEndpoints(always=(0, 19))
+    est = DeepONetRegressor(coords=Y, sampling=sampler, n_eval=4, **FAST).fit(U, G)
+    assert est.history_[0]["n_eval"] == 4
+    # 2 fixed + 4 random columns per function and step, on the grid path
+    assert np.all(np.isfinite(est.predict(U)))
+    assert sampler.always == (0, 19) and not hasattr(sampler, "context")  # untouched
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(U), est.predict(U))
+    search = GridSearchCV(DeepONetRegressor(coords=Y, sampling=sampler, **FAST),
+                          {"n_eval": [1, 5]}, cv=2).fit(U, G)
+    assert search.best_params_["n_eval"] in (1, 5)
+    assert isinstance(search.best_estimator_.sampling, WithEndpoints)
+    assert clone(est).sampling is not sampler
+
+
+def test_user_sampler_is_copied_not_trained_in_place(data):
+    U, Y, G = data
+    sampler = Recording()
+    DeepONetRegressor(coords=Y, sampling=sampler, **FAST).fit(U, G)
+    assert sampler.calls == 0
+
+
+def test_object_without_the_protocol_is_a_clear_error(data):
+    U, Y, G = data
+    with pytest.raises(ValueError, match="'sampling' parameter.*setup.*start_epoch.*sample"):
+        DeepONetRegressor(coords=Y, sampling=object(), **FAST).fit(U, G)
+
+
+def test_registered_sampler_objects_take_settings(data):
+    from skoperator.sampling import AdaptiveSampler
+
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, sampling=AdaptiveSampler(refresh=1, floor=0.5),
+                            n_eval=5, **FAST).fit(U, G)
+    assert est.n_iter_ == 3
+
+
+# ------------------------------------------------- failed fits change nothing
+def _raising_factory(n_in, n_out):
+    raise RuntimeError("no such layer")
+
+
+def _error_cases(U, Y, G):
+    """(name, params, X, y, message): errors a fit raises before its first epoch."""
+    return [
+        ("early stopping, one validation function", {"early_stopping": True,
+                                                     "validation_fraction": 0.03},
+         U, G, "needs at least 2"),
+        ("cnn grid too small", {"branch": "cnn", "input_shape": (4, 5),
+                                "cnn_channels": (4, 4, 4)}, U, G, "too small for 3 pooling"),
+        ("branch factory raises", {"branch": _raising_factory}, U, G,
+         "branch factory raised RuntimeError: no such layer"),
+        ("trunk factory returns no module", {"trunk": lambda d, p: 3}, U, G,
+         "must return a torch.nn.Module"),
+        ("unknown device", {"device": "mps"}, U, G, "device='mps'"),
+        ("cuda index", {"device": "cuda:7"}, U, G, "cuda"),
+        ("n_eval schedule too large", {"n_eval": lambda epoch: 5 + 10 * epoch}, U, G,
+         r"n_eval\(2\)=25 is larger than n_points=20"),
+        ("n_eval schedule raises", {"n_eval": lambda epoch: 1 / 0}, U, G,
+         "schedule raised at epoch 0"),
+        ("input_sizes do not sum", {"input_sizes": (10, 5)}, U, G, "input_sizes=\\(10, 5\\)"),
+        ("branch list length", {"input_sizes": (10, 10), "branch": ["mlp"]}, U, G,
+         "list of 1 entries but U holds 2"),
+        ("pod with too many modes", {"trunk": "pod", "n_basis": 25}, U, G,
+         "n_basis <= the number of POD modes.*= 20"),
+        ("n_outputs does not divide G", {"n_outputs": 3}, U, G, "not a multiple of n_outputs=3"),
+        ("empty coords", {"coords": np.empty((0, 1))}, U, G, "coords is empty"),
+        ("adaptive floor", {"sampling": _adaptive(floor=0.0)}, U, G, "floor=0.0"),
+    ]
+
+
+def _adaptive(**kw):
+    from skoperator.sampling import AdaptiveSampler
+
+    return AdaptiveSampler(**kw)
+
+
+_DATA = make_antiderivative(40, n_points=20, random_state=0)
+_CASES = _error_cases(*_DATA)
+
+
+@pytest.fixture(scope="module")
+def fitted(data):
+    U, Y, G = data
+    return DeepONetRegressor(coords=Y, **FAST).fit(U, G)
+
+
+@pytest.mark.parametrize("name, params, X, y, match", _CASES, ids=[c[0] for c in _CASES])
+@pytest.mark.parametrize("warm_start", [False, True])
+def test_failed_fit_leaves_a_fitted_model_unchanged(fitted, data, name, params, X, y, match,
+                                                    warm_start):
+    U = data[0]
+    est = copy.deepcopy(fitted).set_params(warm_start=warm_start)
+    before = est.predict(U)
+    state = {k: copy.deepcopy(v) for k, v in vars(est).items() if k.endswith("_")
+             and k != "network_"}
+    weights = {k: v.clone() for k, v in est.network_.state_dict().items()}
+    est.set_params(**params)
+    architecture = {"branch", "trunk", "n_basis", "input_sizes", "cnn_channels", "input_shape",
+                    "n_outputs"}
+    if warm_start and set(params) & architecture:
+        match = "changed since the model was fitted, but warm_start=True keeps"
+    with pytest.raises((ValueError, TypeError), match=match):
+        est.fit(X, y)
+    est.set_params(**{k: fitted.get_params()[k] for k in params})
+    np.testing.assert_array_equal(est.predict(U), before)
+    for k, v in state.items():
+        assert k in vars(est)
+        if isinstance(v, np.ndarray):
+            np.testing.assert_array_equal(getattr(est, k), v)
+        elif not isinstance(v, (torch.device,)):
+            assert getattr(est, k) == v, k
+    for k, v in est.network_.state_dict().items():
+        assert torch.equal(v, weights[k]), k
