@@ -5,8 +5,8 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.interpolate import CubicSpline
 
-from skoperator._diffusion_reaction import _solve_diffusion_reaction
-from skoperator._grf import _se_kernel_factor
+from skoperator.datasets._diffusion_reaction import _solve_diffusion_reaction
+from skoperator.datasets._grf import _se_kernel_factor
 from skoperator.datasets import make_diffusion_reaction
 
 D = 0.01
