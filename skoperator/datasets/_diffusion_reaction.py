@@ -13,21 +13,19 @@ the stiff linear part, and the constant source, are integrated exactly; only the
 weak reaction term is approximated in time.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from scipy.fft import dst
 from scipy.interpolate import CubicSpline
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions, validate_params
 
-from ._grf import (
-    _check_int,
-    _check_n_functions,
-    _check_random_state,
-    _check_real,
-    _se_kernel_factor,
-)
+from ._base import _check_functions, _map_row_chunks, _renamed_parameters
+from ._grf import _sample_grf
 
 # Internal resolution targets: grid spacing and time step of the solver. With
-# the defaults (D = 0.01, 100 cells, 101 times) they give h = 0.005 and
+# the defaults (D = 0.01, 100 sensors, 101 times) they give h = 0.005 and
 # dt = 0.01, a discretisation error of about 1e-6 relative to max|u|.
 _H_TARGET = 0.005
 _DT_TARGET = 0.01
@@ -54,7 +52,7 @@ def _phi_functions(z):
 
 
 def _resolution(n_x, n_t, diffusivity, refine_x, substeps):
-    """Default internal refinement factors for the given problem."""
+    """Default internal refinement factors for ``n_x`` sensors and ``n_t`` times."""
     if refine_x is None:
         h_target = min(_H_TARGET, 0.05 * np.sqrt(diffusivity))
         refine_x = max(1, int(np.ceil(1.0 / (2 * n_x * h_target) - 1e-9)))
@@ -122,106 +120,194 @@ def _etdrk4_step(v_hat, rhs, e_full, e_half, q_half, f1, f2, f3):
     return e_full * v_hat + f1 * r_n + f2 * (r_a + r_b) + f3 * r_c
 
 
-def _solve_diffusion_reaction(
+@validate_params(
+    {
+        "S": ["array-like"],
+        "n_times": [Interval(Integral, 2, None, closed="left")],
+        "diffusivity": [Interval(Real, 0, np.inf, closed="neither")],
+        "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
+        "refine_x": [Interval(Integral, 1, None, closed="left"), None],
+        "substeps": [Interval(Integral, 1, None, closed="left"), None],
+        "n_jobs": [Integral, None],
+    },
+    prefer_skip_nested_validation=True,
+)
+def solve_diffusion_reaction(
     S,
     *,
-    n_t=101,
+    n_times=101,
     diffusivity=0.01,
     reaction=0.01,
     refine_x=None,
     substeps=None,
     n_jobs=None,
 ):
-    """Solve the diffusion-reaction problem for each row of ``S``.
+    """Solve the 1-D diffusion-reaction problem for given sources.
+
+    Solves ``du/dt = D d2u/dx2 + k u**2 + s(x)`` for ``x, t`` in [0, 1], with
+    ``u = 0`` at ``x = 0``, at ``x = 1`` and at ``t = 0``, for each source
+    ``s`` given at the ``n_sensors`` cell centres ``(i + 0.5) / n_sensors``.
 
     Parameters
     ----------
-    S : ndarray of shape (n_functions, n_x)
-        Source values at the cell centres ``(i + 0.5) / n_x``.
-    n_t : int, default=101
-        Number of output times, equispaced on [0, 1].
-    diffusivity, reaction : float
-        ``D`` and ``k`` of the equation.
+    S : array-like of shape (n_functions, n_sensors) or (n_sensors,)
+        Source values at the cell centres, finite, ``n_sensors >= 2``.
+
+    n_times : int, default=101
+        Number of output times, equispaced on [0, 1] and including ``t = 0``.
+
+    diffusivity : float, default=0.01
+        Diffusion coefficient ``D`` (> 0).
+
+    reaction : float, default=0.01
+        Reaction coefficient ``k`` of the ``k u**2`` term.
+
     refine_x : int, default=None
-        Grid spacing is ``1 / (2 * n_x * refine_x)``; None picks the default.
+        Grid refinement: the solver's grid spacing is
+        ``1 / (2 * n_sensors * refine_x)``. None picks the smallest factor
+        giving a spacing of at most ``min(0.005, 0.05 * sqrt(D))``.
+
     substeps : int, default=None
-        Time steps per output interval; None picks the default.
+        Time steps per output interval. None picks the smallest number giving
+        a step of at most 0.01.
+
     n_jobs : int, default=None
-        Threads over chunks of functions (joblib semantics).
+        Number of threads solving chunks of functions in parallel. None means
+        1 unless in a :obj:`joblib.parallel_backend` context; -1 uses all
+        processors. The result does not depend on it.
 
     Returns
     -------
-    G : ndarray of shape (n_functions, n_t * n_x)
-        ``u`` at the output times (t-major) and cell centres.
+    G : ndarray of shape (n_functions, n_times * n_sensors) or (n_times * n_sensors,)
+        ``u`` at the output times and cell centres, t-major (the first
+        ``n_sensors`` values are ``t = 0``); 1-D when ``S`` is 1-D.
+
+    Raises
+    ------
+    FloatingPointError
+        If the solution becomes non-finite (the reaction term blew up).
+
+    See Also
+    --------
+    make_diffusion_reaction : Sample sources and solve for them.
+
+    Notes
+    -----
+    Between the sensors, ``s`` is the not-a-knot cubic spline through its
+    sensor values. Space is discretised with fourth-order compact finite
+    differences on a vertex grid that contains the cell centres; time with
+    the ETDRK4 exponential integrator [1]_, [2]_ in the sine basis that
+    diagonalises the compact operator, so the stiff diffusion and the source
+    are integrated exactly in time. With the default arguments the
+    discretisation error is about 1e-6 relative to ``max |u|``.
+
+    References
+    ----------
+    .. [1] S. M. Cox and P. C. Matthews, "Exponential time differencing for
+       stiff systems", J. Comput. Phys. 176 (2002), 430-455.
+    .. [2] A.-K. Kassam and L. N. Trefethen, "Fourth-order time-stepping for
+       stiff PDEs", SIAM J. Sci. Comput. 26 (2005), 1214-1233.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skoperator.datasets import solve_diffusion_reaction
+    >>> x = (np.arange(20) + 0.5) / 20
+    >>> G = solve_diffusion_reaction(np.sin(np.pi * x), n_times=11)
+    >>> u = G.reshape(11, 20)  # [time, position]
+    >>> u.shape, float(abs(u[0]).max()), bool(u[-1, 10] > u[5, 10] > 0)
+    ((11, 20), 0.0, True)
     """
-    S = np.ascontiguousarray(S, dtype=np.float64)
+    S, one_function = _check_functions(S, "S")
     n, n_x = S.shape
+    n_t = n_times
     refine_x, substeps = _resolution(n_x, n_t, diffusivity, refine_x, substeps)
     out = np.empty((n, n_t, n_x))
-    kwargs = dict(
-        n_t=n_t,
-        diffusivity=diffusivity,
-        reaction=reaction,
-        refine_x=refine_x,
-        substeps=substeps,
-    )
-    starts = range(0, n, _CHUNK_SIZE)
-    if effective_n_jobs(n_jobs) == 1 or n <= _CHUNK_SIZE:
-        for i in starts:
-            _solve_chunk(S[i : i + _CHUNK_SIZE], out[i : i + _CHUNK_SIZE], **kwargs)
-    else:
-        # scipy.fft and numpy release the GIL, so threads scale and write
-        # straight into the shared output array.
-        Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_solve_chunk)(
-                S[i : i + _CHUNK_SIZE], out[i : i + _CHUNK_SIZE], **kwargs
-            )
-            for i in starts
+
+    def solve_rows(rows):
+        _solve_chunk(
+            S[rows],
+            out[rows],
+            n_t=n_t,
+            diffusivity=diffusivity,
+            reaction=reaction,
+            refine_x=refine_x,
+            substeps=substeps,
         )
+
+    _map_row_chunks(solve_rows, n, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
     if not np.all(np.isfinite(out)):
         raise FloatingPointError(
             "the diffusion-reaction solution became non-finite (the reaction "
             f"term k * u**2 with k={reaction} blew up before t = 1); use a "
             "smaller reaction coefficient or a weaker source."
         )
-    return out.reshape(n, n_t * n_x)
+    G = out.reshape(n, n_t * n_x)
+    return G[0] if one_function else G
 
 
 # ---------------------------------------------------------------------------
 # Public generator
 # ---------------------------------------------------------------------------
+@validate_params(
+    {
+        "n_functions": [Interval(Integral, 1, None, closed="left")],
+        "n_sensors": [Interval(Integral, 2, None, closed="left")],
+        "n_times": [Interval(Integral, 2, None, closed="left")],
+        "diffusivity": [Interval(Real, 0, np.inf, closed="neither")],
+        "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
+        "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "n_x": [
+            Interval(Integral, 2, None, closed="left"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
+        "n_t": [
+            Interval(Integral, 2, None, closed="left"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
+    },
+    prefer_skip_nested_validation=True,
+)
+@_renamed_parameters({"n_x": "n_sensors", "n_t": "n_times"})
 def make_diffusion_reaction(
     n_functions,
     *,
-    n_x=100,
-    n_t=101,
+    n_sensors=100,
+    n_times=101,
     diffusivity=0.01,
     reaction=0.01,
     length_scale=0.2,
     random_state=None,
     n_jobs=None,
+    n_x="deprecated",
+    n_t="deprecated",
 ):
     """Generate the 1-D diffusion-reaction operator-learning benchmark.
 
     Samples sources ``s`` from a zero-mean Gaussian random field and solves
 
     ``du/dt = D d2u/dx2 + k u**2 + s(x)`` on ``x, t`` in ``[0, 1]``, with
-    ``u = 0`` at ``x = 0``, at ``x = 1`` and at ``t = 0``.
+    ``u = 0`` at ``x = 0``, at ``x = 1`` and at ``t = 0``
+    (:func:`solve_diffusion_reaction`).
 
-    The operator maps ``s`` (sampled at the ``n_x`` cell centres) to ``u`` on
-    the ``n_t`` x ``n_x`` grid of output times and cell centres.
+    The operator maps ``s``, sampled at the ``n_sensors`` cell centres
+    ``(i + 0.5) / n_sensors``, to ``u`` on the ``n_times`` x ``n_sensors``
+    grid of output times and the same cell centres.
 
     Parameters
     ----------
     n_functions : int
         Number of source functions to sample and solve for; at least 1.
 
-    n_x : int, default=100
-        Number of cells in [0, 1]; sensors and output points are the cell
-        centres ``(i + 0.5) / n_x``.
+    n_sensors : int, default=100
+        Number of cells in [0, 1], at least 2; sensors and spatial output
+        points are the cell centres ``(i + 0.5) / n_sensors``.
 
-    n_t : int, default=101
-        Number of output times, equispaced on [0, 1] and including ``t = 0``.
+    n_times : int, default=101
+        Number of output times, at least 2, equispaced on [0, 1] and
+        including ``t = 0``.
 
     diffusivity : float, default=0.01
         Diffusion coefficient ``D`` (> 0).
@@ -233,48 +319,52 @@ def make_diffusion_reaction(
         Length scale of the squared-exponential kernel of the source field
         (variance 1).
 
-    random_state : int, RandomState instance, Generator or None, default=None
-        Seeds the source field. Pass an int for reproducible output.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the source field. Pass an int for reproducible output across
+        calls. A :class:`numpy.random.Generator` is not accepted (as nowhere
+        in scikit-learn); pass an int drawn from it instead.
 
     n_jobs : int, default=None
         Number of threads solving chunks of functions in parallel. None means
         1 unless in a :obj:`joblib.parallel_backend` context; -1 uses all
-        processors.
+        processors. The result does not depend on it.
+
+    n_x : int
+        Deprecated name of ``n_sensors``.
+
+        .. deprecated:: 0.1.0
+           ``n_x`` was renamed ``n_sensors`` and will be removed in 0.3.0.
+
+    n_t : int
+        Deprecated name of ``n_times``.
+
+        .. deprecated:: 0.1.0
+           ``n_t`` was renamed ``n_times`` and will be removed in 0.3.0.
 
     Returns
     -------
-    U : ndarray of shape (n_functions, n_x)
+    U : ndarray of shape (n_functions, n_sensors)
         Sources ``s`` at the cell centres.
 
-    Y : ndarray of shape (n_t * n_x, 2)
-        Output coordinates, columns ``(t, x)``, t-major: the first ``n_x``
-        rows are ``t = 0`` at all ``x``, then the next time, and so on.
+    Y : ndarray of shape (n_times * n_sensors, 2)
+        Output coordinates, columns ``(t, x)``, t-major: the first
+        ``n_sensors`` rows are ``t = 0`` at all ``x``, then the next time,
+        and so on.
 
-    G : ndarray of shape (n_functions, n_t * n_x)
+    G : ndarray of shape (n_functions, n_times * n_sensors)
         Solutions ``u`` at the points ``Y``; the ``t = 0`` block is zero.
 
     See Also
     --------
+    solve_diffusion_reaction : The solver used for ``G``.
     make_heat_conduction : 2-D steady heat conduction with random conductivity.
 
     Notes
     -----
-    Between the sensors, ``s`` is the not-a-knot cubic spline through its
-    sensor values. Space is discretised with fourth-order compact finite
-    differences on a vertex grid with spacing at most
-    ``min(0.005, 0.05 * sqrt(D))`` that contains the cell centres; time with
-    the ETDRK4 exponential integrator [1]_, [2]_ (step at most 0.01) in the
-    sine basis that diagonalises the compact operator, so the stiff diffusion
-    and the source are integrated exactly in time. With the default arguments
-    the discretisation error is about 1e-6 relative to ``max |u|``. All
-    functions are solved together; 2,500 take a few seconds.
-
-    References
-    ----------
-    .. [1] S. M. Cox and P. C. Matthews, "Exponential time differencing for
-       stiff systems", J. Comput. Phys. 176 (2002), 430-455.
-    .. [2] A.-K. Kassam and L. N. Trefethen, "Fourth-order time-stepping for
-       stiff PDEs", SIAM J. Sci. Comput. 26 (2005), 1214-1233.
+    The solver's grid spacing is at most ``min(0.005, 0.05 * sqrt(D))`` and
+    its time step at most 0.01; with the default arguments the
+    discretisation error is about 1e-6 relative to ``max |u|``. All functions
+    are solved together; 2,500 take a few seconds.
 
     Examples
     --------
@@ -283,20 +373,16 @@ def make_diffusion_reaction(
     >>> U.shape, Y.shape, G.shape
     ((3, 100), (10100, 2), (3, 10100))
     """
-    n_functions = _check_n_functions(n_functions)
-    n_x = _check_int(n_x, "n_x", 2)
-    n_t = _check_int(n_t, "n_t", 2)
-    diffusivity = _check_real(diffusivity, "diffusivity", positive=True)
-    reaction = _check_real(reaction, "reaction", positive=False)
-    length_scale = _check_real(length_scale, "length_scale", positive=True)
-    rng = _check_random_state(random_state)
-
-    x = (np.arange(n_x) + 0.5) / n_x
-    t = np.linspace(0.0, 1.0, n_t)
-    factor = _se_kernel_factor(x, length_scale)
-    U = rng.standard_normal((n_functions, n_x)) @ factor.T
-    G = _solve_diffusion_reaction(
-        U, n_t=n_t, diffusivity=diffusivity, reaction=reaction, n_jobs=n_jobs
+    rng = check_random_state(random_state)
+    x = (np.arange(n_sensors) + 0.5) / n_sensors
+    t = np.linspace(0.0, 1.0, n_times)
+    U = _sample_grf(n_functions, x, length_scale, rng)
+    G = solve_diffusion_reaction(
+        U,
+        n_times=n_times,
+        diffusivity=diffusivity,
+        reaction=reaction,
+        n_jobs=n_jobs,
     )
-    Y = np.column_stack([np.repeat(t, n_x), np.tile(x, n_t)])
+    Y = np.column_stack([np.repeat(t, n_sensors), np.tile(x, n_times)])
     return U, Y, G
