@@ -15,6 +15,7 @@ benchmarks of Karumuri, Graham-Brady and Goswami (arXiv:2409.13280).
 from ._antiderivative import make_antiderivative, solve_antiderivative
 from ._diffusion_reaction import make_diffusion_reaction, solve_diffusion_reaction
 from ._heat import make_heat_conduction, solve_heat_conduction
+from ._poisson import make_poisson, solve_poisson
 from ._reference import load_heat_reference
 
 __all__ = [
@@ -22,7 +23,9 @@ __all__ = [
     "make_antiderivative",
     "make_diffusion_reaction",
     "make_heat_conduction",
+    "make_poisson",
     "solve_antiderivative",
     "solve_diffusion_reaction",
     "solve_heat_conduction",
+    "solve_poisson",
 ]
