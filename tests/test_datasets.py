@@ -225,6 +225,13 @@ BAD_ARGUMENTS = [
     (make_antiderivative, (0,), {}, r"'n_functions' parameter of make_antiderivative must "
                                     r"be an int in the range \[1, inf\)\. Got 0 instead"),
     (make_antiderivative, (2.0,), {}, "'n_functions' parameter"),
+    (make_antiderivative, (True,), {}, "'n_functions' parameter .* int, not a bool"),
+    (make_antiderivative, (3,), {"n_points": True}, r"'n_points' .* \[2, inf\)\. Got True"),
+    (make_poisson, (3,), {"n_sensors": True}, r"'n_sensors' .* Got True"),
+    (make_diffusion_reaction, (True,), {}, "'n_functions' .* not a bool"),
+    (make_diffusion_reaction, (3,), {"n_x": True}, "'n_x' .* Got True"),
+    (make_heat_conduction, (True,), {}, "'n_functions' .* not a bool"),
+    (solve_diffusion_reaction, (np.ones(4),), {"refine_x": True}, "'refine_x' .* not a bool"),
     (make_antiderivative, ("3",), {}, "'n_functions' parameter"),
     (make_antiderivative, (3,), {"n_sensors": 1}, r"'n_sensors' .* \[2, inf\) or None"),
     (make_antiderivative, (3,), {"n_points": 1}, r"'n_points' .* \[2, inf\)"),

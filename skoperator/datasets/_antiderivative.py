@@ -6,7 +6,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._base import _check_functions, _check_points, _piecewise_linear_integrals
+from ._base import (
+    _check_functions,
+    _check_not_bool,
+    _check_points,
+    _piecewise_linear_integrals,
+)
 from ._grf import _sample_grf
 
 
@@ -145,6 +150,9 @@ def make_antiderivative(
     >>> U.shape, Y.shape, G.shape
     ((10, 50), (200, 1), (10, 200))
     """
+    _check_not_bool(
+        "make_antiderivative", n_functions=n_functions, n_sensors=n_sensors, n_points=n_points
+    )
     n_sensors = n_points if n_sensors is None else n_sensors
     sensors = np.linspace(0.0, 1.0, n_sensors)
     points = np.linspace(0.0, 1.0, n_points)

@@ -2,6 +2,7 @@
 
 - :func:`_map_row_chunks`: the chunked, threaded loop of the PDE solvers.
 - :func:`_renamed_parameters`: deprecated keyword aliases (FutureWarning).
+- :func:`_check_not_bool`: what ``validate_params`` lets through as an int.
 - :func:`_check_functions` and :func:`_check_points`: the array inputs of the
   solvers (scalar arguments are checked by ``validate_params``).
 - :func:`_piecewise_linear_integrals`: exact integrals of the piecewise-linear
@@ -13,6 +14,7 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+from sklearn.utils._param_validation import InvalidParameterError
 
 
 def _map_row_chunks(func, n_rows, *, chunk_size, n_jobs):
@@ -76,6 +78,20 @@ def _renamed_parameters(renames, *, since="0.1.0", removed_in="0.3.0"):
         return wrapper
 
     return decorator
+
+
+def _check_not_bool(caller, **counts):
+    """Reject ``True``/``False`` for the integer arguments ``counts``.
+
+    ``validate_params`` accepts a bool where an int is expected (bool is an
+    int); numpy would then fail with an obscure TypeError.
+    """
+    for name, value in counts.items():
+        if isinstance(value, bool):
+            raise InvalidParameterError(
+                f"The {name!r} parameter of {caller} must be an int, not a bool. "
+                f"Got {value!r} instead."
+            )
 
 
 def _check_functions(

@@ -21,7 +21,12 @@ from scipy.interpolate import CubicSpline
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions, validate_params
 
-from ._base import _check_functions, _map_row_chunks, _renamed_parameters
+from ._base import (
+    _check_functions,
+    _check_not_bool,
+    _map_row_chunks,
+    _renamed_parameters,
+)
 from ._grf import _sample_grf
 
 # Internal resolution targets: grid spacing and time step of the solver. With
@@ -218,6 +223,9 @@ def solve_diffusion_reaction(
     >>> u.shape, float(abs(u[0]).max()), bool(u[-1, 10] > u[5, 10] > 0)
     ((11, 20), 0.0, True)
     """
+    _check_not_bool(
+        "solve_diffusion_reaction", n_times=n_times, refine_x=refine_x, substeps=substeps
+    )
     S, one_function = _check_functions(S, "S")
     n, n_x = S.shape
     n_t = n_times
@@ -373,6 +381,12 @@ def make_diffusion_reaction(
     >>> U.shape, Y.shape, G.shape
     ((3, 100), (10100, 2), (3, 10100))
     """
+    _check_not_bool(
+        "make_diffusion_reaction",
+        n_functions=n_functions,
+        n_sensors=n_sensors,
+        n_times=n_times,
+    )
     rng = check_random_state(random_state)
     x = (np.arange(n_sensors) + 0.5) / n_sensors
     t = np.linspace(0.0, 1.0, n_times)

@@ -17,7 +17,12 @@ from scipy.sparse.linalg import splu
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Hidden, Interval, StrOptions, validate_params
 
-from ._base import _check_functions, _map_row_chunks, _renamed_parameters
+from ._base import (
+    _check_functions,
+    _check_not_bool,
+    _map_row_chunks,
+    _renamed_parameters,
+)
 from ._grf import _se_kernel_factor
 
 _N_SIDE = 32
@@ -288,6 +293,7 @@ def make_heat_conduction(
     >>> U.shape, Y.shape, G.shape
     ((2, 1024), (1024, 2), (2, 1024))
     """
+    _check_not_bool("make_heat_conduction", n_functions=n_functions)
     scale1, scale2 = _check_length_scale(length_scale)
     rng = check_random_state(random_state)
 

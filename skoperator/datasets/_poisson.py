@@ -6,7 +6,12 @@ import numpy as np
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, validate_params
 
-from ._base import _check_functions, _check_points, _piecewise_linear_integrals
+from ._base import (
+    _check_functions,
+    _check_not_bool,
+    _check_points,
+    _piecewise_linear_integrals,
+)
 from ._grf import _sample_grf
 
 
@@ -146,6 +151,9 @@ def make_poisson(
     >>> float(abs(G[:, [0, -1]]).max())
     0.0
     """
+    _check_not_bool(
+        "make_poisson", n_functions=n_functions, n_sensors=n_sensors, n_points=n_points
+    )
     sensors = np.linspace(0.0, 1.0, n_sensors)
     points = np.linspace(0.0, 1.0, n_points)
     U = _sample_grf(n_functions, sensors, length_scale, check_random_state(random_state))
