@@ -21,8 +21,8 @@ is where evaluating a few random points per function and step, instead of all
 # Data: one row of ``G`` is a space-time field
 # --------------------------------------------
 # :func:`~skoperator.datasets.make_diffusion_reaction` returns ``Y`` with
-# columns ``(t, x)`` in t-major order, so ``G[i].reshape(n_t, n_x)`` is the
-# field of function ``i`` with time along the first axis.
+# columns ``(t, x)`` in t-major order, so ``G[i].reshape(n_times, n_sensors)``
+# is the field of function ``i`` with time along the first axis.
 import os
 
 import matplotlib.pyplot as plt
@@ -35,9 +35,10 @@ from skoperator.metrics import mean_function_r2
 # The test suite sets SKOPERATOR_EXAMPLE_QUICK=1 to run a tiny version.
 QUICK = os.environ.get("SKOPERATOR_EXAMPLE_QUICK") == "1"
 n_train, n_test, epochs = (40, 10, 2) if QUICK else (800, 200, 300)
-n_t, n_x = (11, 20) if QUICK else (101, 100)
+n_times, n_sensors = (11, 20) if QUICK else (101, 100)
 
-U, Y, G = make_diffusion_reaction(n_train + n_test, n_x=n_x, n_t=n_t, random_state=0)
+U, Y, G = make_diffusion_reaction(n_train + n_test, n_sensors=n_sensors, n_times=n_times,
+                                  random_state=0)
 U_train, G_train, U_test, G_test = U[:n_train], G[:n_train], U[n_train:], G[n_train:]
 print("U", U.shape, " Y", Y.shape, " G", G.shape)
 
@@ -59,13 +60,13 @@ print(f"trunk evaluations per epoch: {est.history_[-1]['trunk_evals']:,}")
 # ---------------------------
 # Two test sources (left), the fields they drive, the model's prediction, and
 # the absolute error. Time runs upwards.
-x = Y[:n_x, 1]
+x = Y[:n_sensors, 1]
 extent = (0, 1, 0, 1)
 fig, axes = plt.subplots(2, 4, figsize=(14, 6.5), layout="constrained",
                          gridspec_kw={"width_ratios": [0.8, 1, 1, 1]})
 for row, i in enumerate([0, 1]):
-    truth = G_test[i].reshape(n_t, n_x)
-    pred = G_pred[i].reshape(n_t, n_x)
+    truth = G_test[i].reshape(n_times, n_sensors)
+    pred = G_pred[i].reshape(n_times, n_sensors)
     vmin, vmax = truth.min(), truth.max()
     axes[row, 0].plot(x, U_test[i], color="C1")
     axes[row, 0].axhline(0, color="0.7", lw=0.8)

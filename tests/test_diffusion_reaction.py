@@ -5,9 +5,8 @@ import pytest
 from scipy.integrate import solve_ivp
 from scipy.interpolate import CubicSpline
 
-from skoperator._diffusion_reaction import _solve_diffusion_reaction
-from skoperator._grf import _se_kernel_factor
-from skoperator.datasets import make_diffusion_reaction
+from skoperator.datasets import make_diffusion_reaction, solve_diffusion_reaction
+from skoperator.datasets._grf import _se_kernel_factor
 
 D = 0.01
 CENTRES = (np.arange(100) + 0.5) / 100
@@ -33,26 +32,42 @@ def test_make_diffusion_reaction_shapes_dtypes_and_layout():
 
 
 def test_make_diffusion_reaction_custom_grid_shapes():
-    U, Y, G = make_diffusion_reaction(2, n_x=20, n_t=11, random_state=0)
+    U, Y, G = make_diffusion_reaction(2, n_sensors=20, n_times=11, random_state=0)
     assert U.shape == (2, 20) and Y.shape == (220, 2) and G.shape == (2, 220)
     np.testing.assert_allclose(Y[:20, 1], (np.arange(20) + 0.5) / 20)
     np.testing.assert_allclose(np.unique(Y[:, 0]), np.linspace(0, 1, 11))
 
 
 def test_make_diffusion_reaction_deterministic_per_seed():
-    a = make_diffusion_reaction(2, n_t=11, random_state=7)
-    b = make_diffusion_reaction(2, n_t=11, random_state=np.random.RandomState(7))
+    a = make_diffusion_reaction(2, n_times=11, random_state=7)
+    b = make_diffusion_reaction(2, n_times=11, random_state=np.random.RandomState(7))
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
-    c = make_diffusion_reaction(2, n_t=11, random_state=8)
+    c = make_diffusion_reaction(2, n_times=11, random_state=8)
     assert not np.allclose(a[0], c[0]) and not np.allclose(a[2], c[2])
-    g1 = make_diffusion_reaction(2, n_t=11, random_state=np.random.default_rng(3))
-    g2 = make_diffusion_reaction(2, n_t=11, random_state=np.random.default_rng(3))
-    np.testing.assert_array_equal(g1[2], g2[2])
+
+
+def test_make_diffusion_reaction_rejects_numpy_generator():
+    # random_state takes what scikit-learn takes: int, RandomState or None.
+    with pytest.raises(ValueError, match="'random_state' parameter"):
+        make_diffusion_reaction(2, n_times=11, random_state=np.random.default_rng(3))
+
+
+@pytest.mark.parametrize("old, new", [("n_x", "n_sensors"), ("n_t", "n_times")])
+def test_make_diffusion_reaction_deprecated_names(old, new):
+    grid = {"n_sensors": 20, "n_times": 11}
+    value = grid.pop(new)
+    with pytest.warns(FutureWarning, match=f"{old} was renamed to {new}"):
+        old_result = make_diffusion_reaction(2, random_state=0, **grid, **{old: value})
+    new_result = make_diffusion_reaction(2, random_state=0, **grid, **{new: value})
+    for x, y in zip(old_result, new_result):
+        np.testing.assert_array_equal(x, y)
+    with pytest.raises(ValueError, match=f"both {old}=.*pass {new} only"):
+        make_diffusion_reaction(2, **{old: value, new: value})
 
 
 def test_make_diffusion_reaction_samples_the_documented_field():
-    U, _, _ = make_diffusion_reaction(5, n_t=2, random_state=11)
+    U, _, _ = make_diffusion_reaction(5, n_times=2, random_state=11)
     factor = _se_kernel_factor(CENTRES, 0.2)
     z = np.random.RandomState(11).standard_normal((5, 100))
     np.testing.assert_allclose(U, z @ factor.T, rtol=0, atol=1e-12)
@@ -71,7 +86,7 @@ def test_grf_statistics():
 
 
 def test_solution_starts_at_zero_and_vanishes_at_the_walls(sources):
-    G = _solve_diffusion_reaction(sources).reshape(-1, 101, 100)
+    G = solve_diffusion_reaction(sources).reshape(-1, 101, 100)
     assert np.all(G[:, 0] == 0.0)
     assert np.all(np.abs(G[:, 1:]).max(axis=(1, 2)) > 0)
     # Quadratic extrapolation of the first / last three cells to the walls.
@@ -83,28 +98,28 @@ def test_solution_starts_at_zero_and_vanishes_at_the_walls(sources):
 
 
 def test_solution_mirrors_with_the_source(sources):
-    G = _solve_diffusion_reaction(sources).reshape(-1, 101, 100)
-    G_flip = _solve_diffusion_reaction(sources[:, ::-1]).reshape(-1, 101, 100)
+    G = solve_diffusion_reaction(sources).reshape(-1, 101, 100)
+    G_flip = solve_diffusion_reaction(sources[:, ::-1]).reshape(-1, 101, 100)
     np.testing.assert_allclose(G_flip, G[..., ::-1], rtol=0, atol=1e-12)
 
 
 def test_convergence_under_refinement(sources):
     # Refine space and time together by 2 and 4: fourth-order convergence.
-    G1 = _solve_diffusion_reaction(sources, refine_x=1, substeps=1)
-    G2 = _solve_diffusion_reaction(sources, refine_x=2, substeps=2)
-    G4 = _solve_diffusion_reaction(sources, refine_x=4, substeps=4)
+    G1 = solve_diffusion_reaction(sources, refine_x=1, substeps=1)
+    G2 = solve_diffusion_reaction(sources, refine_x=2, substeps=2)
+    G4 = solve_diffusion_reaction(sources, refine_x=4, substeps=4)
     scale = np.abs(G4).max()
     d12, d24 = np.abs(G1 - G2).max(), np.abs(G2 - G4).max()
     assert d12 / d24 > 12  # ~16 for fourth order
     assert np.abs(G1 - G4).max() < 2e-6 * scale
     # The default resolution is refine_x=1, substeps=1.
-    np.testing.assert_array_equal(_solve_diffusion_reaction(sources), G1)
+    np.testing.assert_array_equal(solve_diffusion_reaction(sources), G1)
 
 
 def test_time_convergence_with_strong_reaction(sources):
     # With k = 1 the reaction matters; ETDRK4 converges at fourth order in time.
     S = 0.5 * sources
-    Gs = [_solve_diffusion_reaction(S, reaction=1.0, substeps=m) for m in (1, 2, 4)]
+    Gs = [solve_diffusion_reaction(S, reaction=1.0, substeps=m) for m in (1, 2, 4)]
     d1, d2 = np.abs(Gs[0] - Gs[1]).max(), np.abs(Gs[1] - Gs[2]).max()
     assert d1 / d2 > 12
     assert d1 < 1e-7 * np.abs(Gs[2]).max()
@@ -112,7 +127,7 @@ def test_time_convergence_with_strong_reaction(sources):
 
 def test_exact_solution_without_reaction():
     s = np.sin(np.pi * CENTRES)[None, :]
-    G = _solve_diffusion_reaction(s, reaction=0.0).reshape(101, 100)
+    G = solve_diffusion_reaction(s, reaction=0.0).reshape(101, 100)
     t = np.linspace(0, 1, 101)[:, None]
     exact = (1 - np.exp(-D * np.pi**2 * t)) * np.sin(np.pi * CENTRES) / (D * np.pi**2)
     assert np.abs(G - exact).max() < 1e-7 * np.abs(exact).max()
@@ -131,8 +146,8 @@ def test_matches_independent_method_of_lines_with_strong_reaction(sources):
     sol = solve_ivp(rhs, (0, 1), np.zeros(n - 1), method="LSODA", lband=1,
                     uband=1, t_eval=np.linspace(0, 1, 101), rtol=1e-10, atol=1e-12)
     reference = sol.y[(n // 200) * (2 * np.arange(100) + 1) - 1].T
-    G = _solve_diffusion_reaction(s_sensors[None], reaction=k).reshape(101, 100)
-    G_linear = _solve_diffusion_reaction(s_sensors[None], reaction=0.0)
+    G = solve_diffusion_reaction(s_sensors[None], reaction=k).reshape(101, 100)
+    G_linear = solve_diffusion_reaction(s_sensors[None], reaction=0.0)
     scale = np.abs(G).max()
     assert np.abs(G - reference).max() < 1e-5 * scale  # O(h^2) of the reference
     assert np.abs(G.ravel() - G_linear.ravel()).max() > 1e-2 * scale
@@ -142,34 +157,57 @@ def test_n_jobs_gives_identical_results():
     S = np.random.default_rng(0).standard_normal((300, 100)) @ _se_kernel_factor(
         CENTRES, 0.2
     ).T
-    serial = _solve_diffusion_reaction(S, n_t=11)
-    threaded = _solve_diffusion_reaction(S, n_t=11, n_jobs=2)
+    serial = solve_diffusion_reaction(S, n_times=11)
+    threaded = solve_diffusion_reaction(S, n_times=11, n_jobs=2)
     np.testing.assert_array_equal(serial, threaded)
 
 
 def test_blow_up_raises():
     S = 3.0 * np.ones((1, 100))
     with pytest.raises(FloatingPointError, match="reaction"):
-        _solve_diffusion_reaction(S, reaction=20.0)
+        solve_diffusion_reaction(S, reaction=20.0)
 
 
-@pytest.mark.parametrize("n_functions", [0, -1, 2.5, True, "3", None])
+@pytest.mark.parametrize("n_functions", [0, -1, 2.5, "3", None])
 def test_bad_n_functions_raises(n_functions):
-    with pytest.raises(ValueError, match="n_functions must be an int >= 1"):
+    with pytest.raises(ValueError, match="'n_functions' parameter .* int in the range"):
         make_diffusion_reaction(n_functions)
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"diffusivity": 0.0}, "diffusivity must be a finite number > 0"),
-        ({"diffusivity": np.nan}, "diffusivity"),
-        ({"reaction": np.inf}, "reaction must be a finite number"),
-        ({"length_scale": -0.2}, "length_scale must be a finite number > 0"),
-        ({"n_x": 1}, "n_x must be an int >= 2"),
-        ({"n_t": 1.5}, "n_t must be an int >= 2"),
+        ({"diffusivity": 0.0}, r"'diffusivity' parameter .* range \(0.0, inf\)"),
+        ({"diffusivity": np.nan}, "'diffusivity' parameter"),
+        ({"reaction": np.inf}, r"'reaction' parameter .* range \(-inf, inf\)"),
+        ({"length_scale": -0.2}, "'length_scale' parameter"),
+        ({"n_sensors": 1}, r"'n_sensors' parameter .* range \[2, inf\)"),
+        ({"n_times": 1.5}, "'n_times' parameter .* int"),
+        ({"n_x": 1}, "'n_x' parameter"),
+        ({"n_jobs": "2"}, "'n_jobs' parameter"),
     ],
 )
 def test_bad_parameters_raise(kwargs, match):
     with pytest.raises(ValueError, match=match):
         make_diffusion_reaction(2, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "S, kwargs, match",
+    [
+        (np.ones((2, 1)), {}, r"S must have shape \(n_functions, n_sensors\).*got shape \(2, 1\)"),
+        (np.ones((2, 3, 4)), {}, r"got shape \(2, 3, 4\)"),
+        (np.r_[np.ones(9), np.nan], {}, "S must be finite"),
+        (np.ones(10), {"n_times": 1}, "'n_times' parameter"),
+        (np.ones(10), {"refine_x": 0}, "'refine_x' parameter"),
+        (3.0, {}, "'S' parameter .* array-like"),
+    ],
+)
+def test_solve_diffusion_reaction_rejects_bad_input(S, kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        solve_diffusion_reaction(S, **kwargs)
+
+
+def test_solve_diffusion_reaction_one_function_gives_one_result(sources):
+    G = solve_diffusion_reaction(sources, n_times=11)
+    np.testing.assert_array_equal(solve_diffusion_reaction(sources[1], n_times=11), G[1])

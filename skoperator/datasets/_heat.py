@@ -9,17 +9,21 @@ Karumuri, Graham-Brady and Goswami (arXiv 2409.13280); the solver reproduces
 their reference fields to float32 precision.
 """
 
+from numbers import Integral, Real
+
 import numpy as np
-from joblib import Parallel, delayed, effective_n_jobs
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Hidden, Interval, StrOptions, validate_params
 
-from ._grf import (
-    _check_n_functions,
-    _check_random_state,
-    _check_real,
-    _se_kernel_factor,
+from ._base import (
+    _check_functions,
+    _check_not_bool,
+    _map_row_chunks,
+    _renamed_parameters,
 )
+from ._grf import _se_kernel_factor
 
 _N_SIDE = 32
 _N_CELLS = _N_SIDE * _N_SIDE
@@ -90,32 +94,13 @@ def _solve_chunk(K):
 
 def _check_conductivity(K):
     """Validate ``K`` and return it as float64 of shape (n, 1024), plus 1-D flag."""
-    try:
-        K = np.asarray(K, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(
-            "K must be an array of real conductivities of shape "
-            f"(n_fields, {_N_CELLS}) or ({_N_CELLS},); it could not be "
-            f"converted to float64 ({exc})."
-        ) from exc
-    shape = K.shape
-    one_field = K.ndim == 1
-    if one_field:
-        K = K[None, :]
-    if K.ndim != 2 or K.shape[1] != _N_CELLS or K.shape[0] == 0:
-        raise ValueError(
-            f"K must have shape (n_fields, {_N_CELLS}) with n_fields >= 1, or "
-            f"({_N_CELLS},) ({_N_SIDE} x {_N_SIDE} cells, x1 fastest), got "
-            f"shape {shape}; reshape each field to {_N_CELLS} values in "
-            "row-major order."
-        )
-    bad = ~np.isfinite(K)
-    if bad.any():
-        row = np.nonzero(bad.any(axis=1))[0][0]
-        raise ValueError(
-            f"K must be finite, got {int(bad.sum())} NaN or infinite values "
-            f"(first in field {row}); remove or replace them."
-        )
+    K, one_field = _check_functions(
+        K,
+        "K",
+        n_columns=_N_CELLS,
+        rows="n_fields",
+        layout=f"{_N_SIDE} x {_N_SIDE} cells, row-major with x1 fastest",
+    )
     if (K <= 0).any():
         row, col = np.argwhere(K <= 0)[0]
         raise ValueError(
@@ -125,6 +110,34 @@ def _check_conductivity(K):
     return K, one_field
 
 
+def _check_length_scale(length_scale):
+    """Return ``(scale along x1, scale along x2)`` from one float or a pair."""
+    if isinstance(length_scale, Real):  # > 0 and finite: validate_params saw it
+        return float(length_scale), float(length_scale)
+    try:
+        pair = np.asarray(length_scale, dtype=np.float64)
+    except (TypeError, ValueError):
+        pair = None
+    if pair is None or pair.shape != (2,) or not np.all((pair > 0) & (pair < np.inf)):
+        raise ValueError(
+            "length_scale must be one float > 0 or a pair of floats > 0 "
+            f"(along x1, along x2), got {length_scale!r}; pass e.g. "
+            "length_scale=(0.1, 0.15)."
+        )
+    return float(pair[0]), float(pair[1])
+
+
+def _cell_centres():
+    """Cell centres (n_cells, 2), columns ``(x1, x2)``, row-major with x1 fastest."""
+    centres = (np.arange(_N_SIDE) + 0.5) / _N_SIDE
+    x1, x2 = np.meshgrid(centres, centres)  # x1 varies along the last axis
+    return np.column_stack([x1.ravel(), x2.ravel()])
+
+
+@validate_params(
+    {"K": ["array-like"], "n_jobs": [Integral, None]},
+    prefer_skip_nested_validation=True,
+)
 def solve_heat_conduction(K, *, n_jobs=None):
     """Solve 2-D steady heat conduction for given conductivity fields.
 
@@ -141,7 +154,7 @@ def solve_heat_conduction(K, *, n_jobs=None):
     n_jobs : int, default=None
         Number of threads solving chunks of fields in parallel. None means 1
         unless in a :obj:`joblib.parallel_backend` context; -1 uses all
-        processors.
+        processors. The result does not depend on it.
 
     Returns
     -------
@@ -151,6 +164,7 @@ def solve_heat_conduction(K, *, n_jobs=None):
     See Also
     --------
     make_heat_conduction : Sample conductivity fields and solve for them.
+    load_heat_reference : The authors' reference fields, to check against.
 
     Notes
     -----
@@ -172,49 +186,74 @@ def solve_heat_conduction(K, *, n_jobs=None):
     (2, 1024)
     """
     K, one_field = _check_conductivity(K)
-    n = K.shape[0]
-    if effective_n_jobs(n_jobs) == 1 or n <= _CHUNK_SIZE:
-        T = _solve_chunk(K)
-    else:
-        # SuperLU and numpy release the GIL, so threads scale.
-        parts = Parallel(n_jobs=n_jobs, prefer="threads")(
-            delayed(_solve_chunk)(K[i : i + _CHUNK_SIZE])
-            for i in range(0, n, _CHUNK_SIZE)
-        )
-        T = np.concatenate(parts, axis=0)
+    parts = _map_row_chunks(
+        lambda rows: _solve_chunk(K[rows]),
+        K.shape[0],
+        chunk_size=_CHUNK_SIZE,
+        n_jobs=n_jobs,
+    )
+    T = np.concatenate(parts, axis=0)
     return T[0] if one_field else T
 
 
+@validate_params(
+    {
+        "n_functions": [Interval(Integral, 1, None, closed="left")],
+        "length_scale": [Interval(Real, 0, np.inf, closed="neither"), "array-like"],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "length_scales": [
+            Interval(Real, 0, np.inf, closed="neither"),
+            "array-like",
+            Hidden(StrOptions({"deprecated"})),
+        ],
+    },
+    prefer_skip_nested_validation=True,
+)
+@_renamed_parameters({"length_scales": "length_scale"})
 def make_heat_conduction(
     n_functions,
     *,
-    length_scales=(0.1, 0.15),
+    length_scale=(0.1, 0.15),
     random_state=None,
     n_jobs=None,
+    length_scales="deprecated",
 ):
     """Generate the 2-D heat-conduction operator-learning benchmark.
 
     Samples conductivity fields ``K`` with ``log K`` a Gaussian random field
     and solves ``-div(K grad T) = 0`` on the unit square (``T = 1`` at
     ``x1 = 0``, ``T = 0`` at ``x1 = 1``, insulated at ``x2 = 0`` and
-    ``x2 = 1``) on a 32 x 32 cell grid. The operator maps ``K`` to ``T``.
+    ``x2 = 1``) on a fixed 32 x 32 cell grid (the benchmark's; it is not a
+    parameter). The operator maps ``K`` to ``T``; the cell centres are both
+    the sensors and the output points.
 
     Parameters
     ----------
     n_functions : int
         Number of conductivity fields to sample and solve for; at least 1.
 
-    length_scales : tuple of two floats, default=(0.1, 0.15)
+    length_scale : float or tuple of two floats, default=(0.1, 0.15)
         Length scales of the anisotropic squared-exponential kernel of
-        ``log K`` (variance 1) along ``x1`` and ``x2``.
+        ``log K`` (variance 1): a pair (along ``x1``, along ``x2``), or one
+        float for both. Each > 0.
 
-    random_state : int, RandomState instance, Generator or None, default=None
-        Seeds the conductivity field. Pass an int for reproducible output.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the conductivity field. Pass an int for reproducible output
+        across calls. A :class:`numpy.random.Generator` is not accepted (as
+        nowhere in scikit-learn); pass an int drawn from it instead.
 
     n_jobs : int, default=None
         Number of threads solving chunks of fields in parallel. None means 1
         unless in a :obj:`joblib.parallel_backend` context; -1 uses all
-        processors.
+        processors. The result does not depend on it.
+
+    length_scales : tuple of two floats
+        Deprecated name of ``length_scale``.
+
+        .. deprecated:: 0.1.0
+           ``length_scales`` was renamed ``length_scale`` and will be
+           removed in 0.3.0.
 
     Returns
     -------
@@ -231,6 +270,7 @@ def make_heat_conduction(
     See Also
     --------
     solve_heat_conduction : The solver used for ``G``.
+    load_heat_reference : The authors' 500 reference fields of this benchmark.
     make_diffusion_reaction : 1-D diffusion-reaction benchmark.
 
     Notes
@@ -253,19 +293,9 @@ def make_heat_conduction(
     >>> U.shape, Y.shape, G.shape
     ((2, 1024), (1024, 2), (2, 1024))
     """
-    n_functions = _check_n_functions(n_functions)
-    try:
-        scales = tuple(length_scales)
-    except TypeError:
-        scales = ()
-    if len(scales) != 2:
-        raise ValueError(
-            "length_scales must be a pair (scale along x1, scale along x2), "
-            f"got {length_scales!r}; pass e.g. length_scales=(0.1, 0.15)."
-        )
-    scale1 = _check_real(scales[0], "length_scales[0]", positive=True)
-    scale2 = _check_real(scales[1], "length_scales[1]", positive=True)
-    rng = _check_random_state(random_state)
+    _check_not_bool("make_heat_conduction", n_functions=n_functions)
+    scale1, scale2 = _check_length_scale(length_scale)
+    rng = check_random_state(random_state)
 
     centres = (np.arange(_N_SIDE) + 0.5) / _N_SIDE
     factor1 = _se_kernel_factor(centres, scale1)
@@ -274,6 +304,4 @@ def make_heat_conduction(
     log_k = factor2 @ Z @ factor1.T
     U = np.clip(np.exp(log_k), _K_MIN, _K_MAX).reshape(n_functions, _N_CELLS)
     G = solve_heat_conduction(U, n_jobs=n_jobs)
-    x1, x2 = np.meshgrid(centres, centres)  # x1 varies along the last axis
-    Y = np.column_stack([x1.ravel(), x2.ravel()])
-    return U, Y, G
+    return U, _cell_centres(), G

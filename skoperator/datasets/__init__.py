@@ -1,0 +1,31 @@
+"""Operator-learning data sets: generators, their solvers and reference data.
+
+Each ``make_*`` generator samples input functions from a Gaussian random field
+and solves a problem for them, returning ``(U, Y, G)``: the inputs at the
+sensors, of shape (n_functions, n_sensors); the output coordinates, of shape
+(n_points, n_dims); and the outputs at those coordinates, of shape
+(n_functions, n_points), all float64. Each ``solve_*`` function is the solver
+its generator uses, for inputs of your own. ``load_heat_reference`` loads the
+authors' reference fields of the heat-conduction benchmark.
+
+The antiderivative, diffusion-reaction and heat-conduction problems are the
+benchmarks of Karumuri, Graham-Brady and Goswami (arXiv:2409.13280).
+"""
+
+from ._antiderivative import make_antiderivative, solve_antiderivative
+from ._diffusion_reaction import make_diffusion_reaction, solve_diffusion_reaction
+from ._heat import make_heat_conduction, solve_heat_conduction
+from ._poisson import make_poisson, solve_poisson
+from ._reference import load_heat_reference
+
+__all__ = [
+    "load_heat_reference",
+    "make_antiderivative",
+    "make_diffusion_reaction",
+    "make_heat_conduction",
+    "make_poisson",
+    "solve_antiderivative",
+    "solve_diffusion_reaction",
+    "solve_heat_conduction",
+    "solve_poisson",
+]
