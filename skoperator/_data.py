@@ -15,6 +15,8 @@ _CHUNK_ELEMENTS = 1 << 24
 
 def is_streamed(G):
     """Whether G should be gathered per batch instead of copied to a tensor."""
+    if isinstance(G, RowView):
+        return True
     if not isinstance(G, np.ndarray):
         return False
     return G.nbytes > (MEMMAP_BYTES if isinstance(G, np.memmap) else STREAM_BYTES)

@@ -26,12 +26,12 @@ from typing import Callable, Optional
 import numpy as np
 
 from ._sampling import SAMPLERS
-from .datasets import make_antiderivative, make_diffusion_reaction, make_heat_conduction
-
-try:  # merged from the datasets work
-    from .datasets import load_heat_reference
-except ImportError:  # pragma: no cover
-    load_heat_reference = None
+from .datasets import (
+    load_heat_reference,
+    make_antiderivative,
+    make_diffusion_reaction,
+    make_heat_conduction,
+)
 from .metrics import mean_function_r2
 
 __all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "load_benchmark", "run",

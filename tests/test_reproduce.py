@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from skoperator import DeepONetRegressor
-from skoperator.reproduce import BENCHMARKS, benchmark_coords, load_benchmark, main, make_estimator
+from skoperator.reproduce import BENCHMARKS, load_benchmark, main, make_estimator
 
 
 @pytest.mark.parametrize("benchmark, n_points, d", [
@@ -40,10 +40,10 @@ def test_full_grid_and_bad_names():
 
 
 def test_coordinates_layouts():
-    dr = benchmark_coords("diffusion-reaction")
+    dr = BENCHMARKS["diffusion-reaction"].coords()
     np.testing.assert_allclose(dr[:100, 0], 0.0)  # t-major, t = 0 first
     np.testing.assert_allclose(dr[:100, 1], (np.arange(100) + 0.5) / 100)
-    heat = benchmark_coords("heat")
+    heat = BENCHMARKS["heat"].coords()
     np.testing.assert_allclose(heat[:32, 0], (np.arange(32) + 0.5) / 32)  # x1 fastest
     np.testing.assert_allclose(heat[:32, 1], 1 / 64)
 
