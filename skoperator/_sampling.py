@@ -322,7 +322,8 @@ def resolve_n_eval(n_eval, n_available, what="n_points", name="n_eval"):
     if not 0 < n_eval <= 1:
         raise ValueError(f"{name}={n_eval} is a float outside (0, 1]; pass a fraction of the "
                          "points in (0, 1] or an int number of points.")
-    return max(1, int(math.ceil(n_eval * n_available)))
+    # (the tolerance keeps 0.1 * 30 at 3 despite its binary rounding)
+    return max(1, int(math.ceil(n_eval * n_available - 1e-9)))
 
 
 class BaseSampler:
