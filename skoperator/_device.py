@@ -81,7 +81,7 @@ def as_tensor(array, dtype, device):
 
     array = np.asarray(array)
     if not array.flags.writeable:
-        array = np.array(array, dtype=torch.empty((), dtype=dtype).numpy().dtype)
+        array = np.array(array)
     return torch.as_tensor(array, dtype=dtype, device=device)
 
 

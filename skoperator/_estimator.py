@@ -89,6 +89,42 @@ class FitPlan:
     n_threads: int
 
 
+def _check_widths(name, value):
+    """Layer widths: a sequence of positive ints (possibly empty)."""
+    try:
+        widths = [int(w) for w in value]
+        ok = all(int(w) == w and w >= 1 for w in value)
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise ValueError(f"{name}={value!r} must be a sequence of positive ints (layer widths), "
+                         f"for instance (40, 40, 40); got {value!r}.")
+    return tuple(widths)
+
+
+def _check_output_transform(network, U, coords, device):
+    """Call ``output_transform`` once on real shapes, so that a bad one fails before training."""
+    y = as_tensor(coords[:3], torch.float32, device)
+    with torch.no_grad():
+        out = network.unscale(network.combine(
+            network.encode_branch(as_tensor(U, torch.float32, device)), network.encode_trunk(y)))
+        out = out[..., 0] if network.n_outputs == 1 else out
+        try:
+            got = network.output_transform(y, out)
+        except Exception as exc:
+            raise ValueError(
+                f"output_transform raised {type(exc).__name__}: {exc} when called with y of "
+                f"shape {tuple(y.shape)} and out of shape {tuple(out.shape)}; it must map "
+                "torch tensors (y, out) to a tensor shaped like out."
+            ) from exc
+    shape = tuple(got.shape) if torch.is_tensor(got) else type(got).__name__
+    if shape != tuple(out.shape):
+        raise ValueError(
+            f"output_transform returned {shape} for out of shape {tuple(out.shape)} (y of "
+            f"shape {tuple(y.shape)}); it must return a torch tensor shaped like out."
+        )
+
+
 class DeepONetRegressor(RegressorMixin, BaseEstimator):
     """DeepONet operator regression with randomized trunk sampling.
 
@@ -425,7 +461,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left"), None],
         "device": [str, torch.device],
-        "n_jobs": [Integral, None],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -562,6 +599,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         else:
             network = self._build_network(U[train_rows], G_train, coords, input_sizes,
                                           branches, shapes, cpu_gen).to(device)
+        if self.output_transform is not None:
+            _check_output_transform(network, U[train_rows[:2]], coords, device)
         data = self._training_data(U[train_rows], G_train, coords, network, device,
                                    has_missing)
         loss = LOSSES[self.loss]()
@@ -718,6 +757,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
 
     def _network_params(self):
+        for name in ("branch_layers", "trunk_layers", "cnn_channels"):
+            _check_widths(name, getattr(self, name))
         return NetworkParams(
             branch_layers=tuple(self.branch_layers), trunk_layers=tuple(self.trunk_layers),
             activation=self.activation, cnn_channels=tuple(self.cnn_channels),
@@ -727,12 +768,13 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         n_outputs, d = self.n_outputs, coords.shape[1]
         scaling = (_data.scaling_statistics(U, G, coords, input_sizes, n_outputs)
                    if self.standardize else _data.identity_scaling(U.shape[1], d, n_outputs))
-        y = (torch.as_tensor(coords, dtype=torch.float32)
-             - torch.as_tensor(scaling["y_shift"], dtype=torch.float32)) / torch.as_tensor(
-            scaling["y_scale"], dtype=torch.float32)
+        cpu = torch.device("cpu")
+        y = (as_tensor(coords, torch.float32, cpu)
+             - as_tensor(scaling["y_shift"], torch.float32, cpu)) / as_tensor(
+            scaling["y_scale"], torch.float32, cpu)
         targets = None
         if self._needs_targets():
-            g = torch.as_tensor(np.asarray(G[:], dtype=np.float64))
+            g = as_tensor(np.asarray(G[:], dtype=np.float64), torch.float64, cpu)
             g = g.reshape(len(g), n_outputs, -1).permute(0, 2, 1)
             targets = (g - torch.as_tensor(scaling["g_shift"])) / torch.as_tensor(
                 scaling["g_scale"])
@@ -752,11 +794,11 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     def _training_data(self, U, G, coords, network, device, has_missing):
         shift, scale = network.g_shift.detach().cpu(), network.g_scale.detach().cpu()
         U_t = as_tensor(U, torch.float32, device)
-        coords_t = torch.as_tensor(coords, dtype=torch.float32, device=device)
+        coords_t = as_tensor(coords, torch.float32, device)
         if _data.is_streamed(G):
             G_src = G if isinstance(G, _data.RowView) else _data.RowView(G, np.arange(len(G)))
         else:
-            g = torch.as_tensor(np.asarray(G, dtype=np.float32))
+            g = as_tensor(np.asarray(G, dtype=np.float32), torch.float32, torch.device("cpu"))
             g = g.reshape(len(g), len(shift), -1).permute(0, 2, 1)
             G_src = ((g - shift) / scale).contiguous().to(device)
         return TrainingData(U_t, G_src, coords_t, shift, scale, has_missing)

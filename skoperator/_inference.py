@@ -4,6 +4,7 @@ import numpy as np
 import torch
 
 from ._data import row_chunks
+from ._device import as_tensor
 from .metrics import R2Accumulator
 
 # One (functions x points) output block holds at most 2^22 elements (32 MiB
@@ -57,10 +58,10 @@ def predict_into(network, U, coords, out, device, scaled=False):
     f_step = max(1, min(n, _BRANCH_FUNCTIONS, _BLOCK_ELEMENTS // (p_step * k)))
     with torch.no_grad():
         for p0 in range(0, p, p_step):
-            y = torch.as_tensor(coords[p0:p0 + p_step], dtype=dtype, device=device)
+            y = as_tensor(coords[p0:p0 + p_step], dtype, device)
             t = network.encode_trunk(y)
             for f0 in range(0, n, f_step):
-                u = torch.as_tensor(U[f0:f0 + f_step], dtype=dtype, device=device)
+                u = as_tensor(U[f0:f0 + f_step], dtype, device)
                 block = network.transform(y, network.combine(network.encode_branch(u), t))
                 if not scaled:
                     block = network.unscale(block)
