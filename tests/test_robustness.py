@@ -100,7 +100,7 @@ def _bad_inputs(U, Y, G):
     Y_inf[2, 0] = np.inf
     return [
         # (name, estimator params, X, y, exception, message pattern)
-        ("inf in U", {}, U_inf, G, ValueError, "infinity.*U \\(sklearn's X\\) must"),
+        ("inf in U", {}, U_inf, G, ValueError, r"infinity.*U \(sklearn's X\) must"),
         ("NaN in U", {}, U_nan, G, ValueError, "NaN.*finite real numbers"),
         ("NaN in coords", {"coords": Y_nan}, U, G, ValueError, "coords contains NaN"),
         ("inf in coords", {"coords": Y_inf}, U, G, ValueError, "coords contains infinity"),
@@ -109,7 +109,7 @@ def _bad_inputs(U, Y, G):
          "coords has 19 rows but G has 20 columns"),
         ("3-D U", {}, U.reshape(40, 4, 5), G, ValueError, "3-D with shape .*input_shape=None"),
         ("input_shape width", {"branch": "cnn", "input_shape": (4, 4)}, U, G, ValueError,
-         "input_shape=\\(4, 4\\) does not match U.*20"),
+         r"input_shape=\(4, 4\) does not match U.*20"),
         ("strings in U", {}, np.full(U.shape, "a"), G, ValueError, "string|convert"),
         ("strings in G", {}, U, np.full(G.shape, "a"), ValueError, "string|convert"),
         ("empty U", {}, U[:0], G[:0], ValueError, "0 sample"),
@@ -117,7 +117,7 @@ def _bad_inputs(U, Y, G):
         ("1-D G", {}, U, G[:, 0], ValueError, "G must be 2-D .*G.reshape"),
         ("n_eval 0", {"n_eval": 0}, U, G, ValueError, "'n_eval' parameter"),
         ("n_eval -3", {"n_eval": -3}, U, G, ValueError, "'n_eval' parameter"),
-        ("n_eval 1.5", {"n_eval": 1.5}, U, G, ValueError, "'n_eval' parameter.*\\(0.0, 1.0\\].*Got 1.5"),
+        ("n_eval 1.5", {"n_eval": 1.5}, U, G, ValueError, r"'n_eval' parameter.*\(0.0, 1.0\].*Got 1.5"),
         ("n_eval too big", {"n_eval": 21}, U, G, ValueError, "n_eval=21 is larger than"),
         ("negative lr", {"learning_rate_init": -1.0}, U, G, ValueError,
          "'learning_rate_init' parameter"),
@@ -128,6 +128,43 @@ def _bad_inputs(U, Y, G):
         ("cnn without shape", {"branch": "cnn"}, U, G, ValueError, "needs input_shape"),
         ("device gpu", {"device": "gpu"}, U, G, ValueError, "device='gpu' is not"),
         ("y None", {}, U, None, ValueError, "requires y to be passed"),
+        # every argument names itself, whatever the kind of bad value
+        ("device mps", {"device": "mps"}, U, G, ValueError, "device='mps'"),
+        ("device xpu", {"device": "xpu"}, U, G, ValueError, "device='xpu' is not supported"),
+        ("device nonsense", {"device": "gpu:0"}, U, G, ValueError, "device='gpu:0'"),
+        ("empty coords", {"coords": np.empty((0, 1))}, U, G, ValueError, "coords is empty"),
+        ("coords without columns", {"coords": np.empty((20, 0))}, U, G, ValueError,
+         "0 feature.*coords must be an array"),
+        ("3-D coords", {"coords": np.zeros((20, 1, 1))}, U, G, ValueError, "coords"),
+        ("string coords", {"coords": [["a"]] * 20}, U, G, ValueError, "coords"),
+        ("branch_layers 0", {"branch_layers": (40, 0)}, U, G, ValueError,
+         r"branch_layers=\(40, 0\) must be a sequence of positive ints"),
+        ("trunk_layers float", {"trunk_layers": (2.5,)}, U, G, ValueError, "trunk_layers"),
+        ("cnn_channels negative", {"branch": "cnn", "input_shape": (4, 5),
+                                   "cnn_channels": (-1,)}, U, G, ValueError, "cnn_channels"),
+        ("n_jobs 0", {"n_jobs": 0}, U, G, ValueError, "'n_jobs' parameter"),
+        ("n_outputs 0", {"n_outputs": 0}, U, G, ValueError, "'n_outputs' parameter"),
+        ("strategy", {"multi_output_strategy": "shared"}, U, G, ValueError,
+         "'multi_output_strategy'.*'split_branch'"),
+        ("loss", {"loss": "mae"}, U, G, ValueError, "'loss'.*'relative_l2'"),
+        ("learning_rate", {"learning_rate": "step"}, U, G, ValueError, "'learning_rate'.*'cosine'"),
+        ("max_time 0", {"max_time": 0}, U, G, ValueError, "'max_time' parameter"),
+        ("input_shape zeros", {"branch": "cnn", "input_shape": (0, 20)}, U, G, ValueError,
+         r"input_shape=\(0, 20\) does not match"),
+        ("input_shape strings", {"branch": "cnn", "input_shape": ("a", "b")}, U, G, ValueError,
+         "input_shape must be a tuple of ints"),
+        ("input_sizes zero", {"input_sizes": (0, 20)}, U, G, ValueError, "input_sizes"),
+        ("input_sizes floats", {"input_sizes": (10.5, 9.5)}, U, G, ValueError, "input_sizes"),
+        ("output_transform raises", {"output_transform": lambda y, out: out.nope}, U, G,
+         ValueError, "output_transform raised AttributeError"),
+        ("output_transform wrong shape", {"output_transform": lambda y, out: out[:, :1]}, U, G,
+         ValueError, r"output_transform returned \(2, 1\) for out of shape \(2, 3\)"),
+        ("output_transform numpy", {"output_transform": lambda y, out: 1.0}, U, G, ValueError,
+         "returned float"),
+        ("n_eval callable bad", {"n_eval": lambda e: "many"}, U, G, ValueError,
+         r"n_eval\(0\)='many' is not understood"),
+        ("G complex", {}, U, G + 1j, ValueError, "[Cc]omplex"),
+        ("U complex", {}, U + 1j, G, ValueError, "[Cc]omplex"),
     ]
 
 
@@ -148,6 +185,24 @@ def test_bad_fit_input_is_a_clear_error_and_leaves_model_unchanged(
     est.set_params(**{k: fitted.get_params()[k] for k in params})
     np.testing.assert_array_equal(est.predict(U), before)
     assert est.n_features_in_ == 20 and est.n_iter_ == fitted.n_iter_
+
+
+def test_score_and_metrics_name_their_bad_arguments(fitted, data):
+    from skoperator.metrics import mean_function_r2, variance_weighted_r2
+
+    U, Y, G = data
+    with pytest.raises(ValueError, match=r"sample_weight has shape \(3,\) but G has 40 rows"):
+        fitted.score(U, G, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="G has 19 columns but the model predicts 20"):
+        fitted.score(U, G[:, :19])
+    with pytest.raises(ValueError, match="G_true has shape .* but G_pred has shape"):
+        mean_function_r2(G, G[:, :3])
+    with pytest.raises(ValueError, match="'multioutput' parameter"):
+        variance_weighted_r2(G, G, multioutput="average")
+    with pytest.raises(ValueError, match="not a multiple of n_outputs=3"):
+        mean_function_r2(G, G, n_outputs=3)
+    with pytest.raises(ValueError, match="coords is empty"):
+        fitted.predict(U, coords=np.empty((0, 1)))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
@@ -253,3 +308,117 @@ def test_fit_predict_never_crash_on_valid_input(n_functions, n_sensors, n_points
     new = rng.uniform(size=(4, d))
     out = est.predict(U[:2], coords=new)
     assert out.shape == (2, 4) and np.all(np.isfinite(out))
+
+
+# ------------------------------------------------ defaults that must be right
+def test_pca_pipeline_reaches_the_accuracy_of_the_estimator_alone():
+    # The README's pipeline: before per-input scaling, standardising every
+    # column whitened the PCA scores (mean R2 0.46-0.55 here).
+    from sklearn.decomposition import PCA
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    U, Y, G = make_antiderivative(700, random_state=0)
+    params = dict(coords=Y, n_eval=10, max_iter=100, device="cpu", random_state=0)
+    pipe = make_pipeline(StandardScaler(), PCA(20), DeepONetRegressor(**params))
+    pipe.fit(U[:500], G[:500])
+    alone = DeepONetRegressor(**params).fit(U[:500], G[:500])
+    r2_pipe = mean_function_r2(G[500:], pipe.predict(U[500:]))
+    r2_alone = mean_function_r2(G[500:], alone.predict(U[500:]))
+    assert r2_pipe >= 0.95 and r2_pipe >= r2_alone - 0.015, (r2_pipe, r2_alone)
+    # the relative scale of the components is kept: one scale for all of them
+    scale = pipe[-1].network_.u_scale.numpy()
+    assert np.all(scale == scale[0])
+
+
+def test_input_scaling_keeps_relative_column_scales(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, **FAST).fit(U * np.linspace(1, 100, 20), G)
+    np.testing.assert_allclose(est.network_.u_scale.numpy(), est.network_.u_scale.numpy()[0])
+    np.testing.assert_allclose(est.network_.u_shift.numpy(),
+                               (U * np.linspace(1, 100, 20)).mean(axis=0), rtol=1e-5)
+
+
+def test_early_stopping_refuses_a_single_validation_function():
+    U, Y, G = make_antiderivative(12, n_points=10, random_state=0)
+    est = DeepONetRegressor(coords=Y, early_stopping=True, **FAST)
+    with pytest.raises(ValueError, match="holds out .* = 1 function.* needs at least 2.*"
+                                         "raise validation_fraction to at least 0.167"):
+        est.fit(U, G)
+    est.set_params(validation_fraction=0.2).fit(U, G)
+    assert len(est.validation_scores_) == est.n_iter_
+
+
+# ------------------------------------------------------- inputs that leaked
+def test_streamed_memmap_with_gaps_trains_reading_only_sampled_entries(tmp_path, monkeypatch):
+    import skoperator._data as data_module
+    import skoperator._training as training
+
+    U, Y, G = make_antiderivative(120, n_points=40, random_state=0)
+    G = G.astype(np.float32)
+    G[np.random.default_rng(0).uniform(size=G.shape) < 0.2] = np.nan
+    G[:, 0] = 0.0
+    path = tmp_path / "G.dat"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=G.shape)
+    mm[:] = G
+    mm.flush()
+    G_mm = np.memmap(path, dtype=np.float32, mode="r", shape=G.shape)
+    monkeypatch.setattr(data_module, "MEMMAP_BYTES", 1000)  # stream this small array
+    reads = []
+    original = training.TrainingData.targets
+
+    def spy(self, rows, cols):
+        out = original(self, rows, cols)
+        if self.streamed and self.network_training_read:
+            reads.append(tuple(out.shape))
+        return out
+
+    monkeypatch.setattr(training.TrainingData, "network_training_read", True, raising=False)
+    monkeypatch.setattr(training.TrainingData, "targets", spy)
+    for sampling in ("random", "stratified", "fixed"):
+        est = DeepONetRegressor(coords=Y, sampling=sampling, n_eval=5, batch_size=16,
+                                early_stopping=True, **{**FAST, "max_iter": 2}).fit(U, G_mm)
+        assert np.all(np.isfinite(est.validation_scores_))
+    # every read during the epochs is one batch at its sampled points
+    assert reads and all(shape[0] <= 16 and shape[1] == 5 for shape in reads)
+    assert G_mm.flags.writeable is False
+
+
+def test_warm_start_trains_on_new_coordinates():
+    U, Y, G = make_antiderivative(300, n_points=30, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_eval=10, max_iter=60, learning_rate_init=5e-3,
+                            tol=None, device="cpu", random_state=0, warm_start=True)
+    est.fit(U, G)
+    order = np.random.default_rng(0).permutation(30)
+    est.set_params(coords=Y[order], max_iter=30).fit(U, G[:, order])
+    np.testing.assert_array_equal(est.coords_, Y[order])
+    # the model kept learning the same operator at the reordered points
+    assert mean_function_r2(G[:, order], est.predict(U)) > 0.9
+    np.testing.assert_allclose(est.predict(U, coords=Y), est.predict(U)[:, np.argsort(order)])
+    with pytest.raises(ValueError, match="coords has 2 columns but the model was fitted on "
+                                         "1-dimensional"):
+        est.set_params(coords=np.zeros((30, 2))).fit(U, G)
+
+
+def test_read_only_inputs_predict_without_warnings(fitted, data, tmp_path):
+    import warnings
+
+    pd = pytest.importorskip("pandas")
+    U, Y, G = data
+    frozen = U.copy()
+    frozen.setflags(write=False)
+    path = tmp_path / "U.dat"
+    mm = np.memmap(path, dtype=np.float64, mode="w+", shape=U.shape)
+    mm[:] = U
+    mm.flush()
+    U_mm = np.memmap(path, dtype=np.float64, mode="r", shape=U.shape)
+    frame = pd.DataFrame(U)
+    coords = Y.copy()
+    coords.setflags(write=False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        for X in (frozen, U_mm, frame):
+            np.testing.assert_allclose(fitted.predict(X), fitted.predict(U))
+            fitted.predict(X, coords=coords)
+        DeepONetRegressor(coords=coords, **FAST).fit(frozen, G)
+        DeepONetRegressor(coords=coords, **FAST).fit(U_mm, G)
