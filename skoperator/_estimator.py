@@ -47,7 +47,8 @@ _SAMPLER_METHODS = ["setup", "start_epoch", "sample"]
 #: Parameters that shape the network: ``warm_start`` and ``partial_fit`` keep
 #: the fitted network, so these must not change between calls.
 _ARCHITECTURE = ("branch", "trunk", "branch_layers", "trunk_layers", "n_basis", "activation",
-                 "input_shape", "cnn_channels", "fourier_features", "fourier_scale",
+                 "input_shape", "cnn_channels", "fno_modes", "fno_width", "fno_layers",
+                 "fno_head", "fourier_features", "fourier_scale",
                  "standardize", "n_outputs", "multi_output_strategy", "input_sizes",
                  "output_transform")
 
@@ -179,11 +180,13 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         never splits it. With ``warm_start`` a refit trains on the
         coordinates given here.
 
-    branch : {"mlp", "cnn"}, torch.nn.Module, callable or list, default="mlp"
+    branch : {"mlp", "cnn", "fno"}, torch.nn.Module, callable or list, default="mlp"
         Branch network. "cnn" treats each row of ``U`` as an image of shape
         ``input_shape`` (3x3 convolutions with ``cnn_channels`` filters, each
         followed by the activation and 2x2 average pooling, then an MLP with
-        ``branch_layers``). A ``torch.nn.Module`` mapping (batch, n_sensors) to
+        ``branch_layers``). "fno" encodes it with Fourier layers on its grid
+        (``fno_modes``, ``fno_width``, ``fno_layers``, ``fno_head``; 1-D, 2-D
+        or 3-D grids). A ``torch.nn.Module`` mapping (batch, n_sensors) to
         (batch, n_basis) is deep-copied and used with its own weights; a
         callable ``factory(n_sensors, n_basis) -> nn.Module`` is called at fit
         with torch's RNG seeded from ``random_state``. With several input
@@ -210,7 +213,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         Hidden-layer activation of the built-in networks.
 
     input_shape : tuple of int or list, default=None
-        Grid shape of each input function, for grid branches ("cnn"):
+        Grid shape of each input function, for grid branches ("cnn", "fno"):
         ``(height, width)`` or ``(channels, height, width)``; its product
         must equal the number of sensors. ``U`` stays 2-D (channels first,
         then rows, each row with x fastest). With several input functions, a
@@ -218,6 +221,25 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
     cnn_channels : tuple of int, default=(40, 60, 100)
         Filters of the convolution layers of the CNN branch.
+
+    fno_modes : int, default=12
+        Fourier modes kept per grid axis by each Fourier layer of the FNO
+        branch.
+
+    fno_width : int, default=32
+        Channels of the FNO branch's Fourier layers.
+
+    fno_layers : int, default=4
+        Fourier layers of the FNO branch.
+
+    fno_head : {"auto", "pooled", "projection"}, default="auto"
+        How the FNO branch turns feature maps into coefficients. "pooled":
+        average pooling to a coarse grid and an MLP (``branch_layers``).
+        "projection": whole output fields on the input grid, projected on the
+        trunk's POD modes; needs ``trunk="pod"`` (or "pod_corrected") with
+        output points that are the input's grid cells, in the same order.
+        "auto": "projection" when that holds (one input function), else
+        "pooled".
 
     fourier_features : int, default=0
         Number of random Fourier features ``[cos(2 pi y B), sin(2 pi y B)]``
@@ -442,6 +464,10 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "input_shape": [list, tuple, None],
         "cnn_channels": ["array-like"],
+        "fno_modes": [Interval(Integral, 1, None, closed="left")],
+        "fno_width": [Interval(Integral, 1, None, closed="left")],
+        "fno_layers": [Interval(Integral, 1, None, closed="left")],
+        "fno_head": [StrOptions({"auto", "pooled", "projection"})],
         "fourier_features": [Interval(Integral, 0, None, closed="left")],
         "fourier_scale": [Interval(Real, 0, None, closed="neither")],
         "standardize": ["boolean"],
@@ -471,7 +497,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     def __init__(self, *, n_eval="auto", sampling="random", coords=None, branch="mlp",
                  trunk="mlp", branch_layers=(40, 40, 40), trunk_layers=(40, 40, 40),
                  n_basis=40, activation="relu", input_shape=None,
-                 cnn_channels=(40, 60, 100), fourier_features=0, fourier_scale=1.0,
+                 cnn_channels=(40, 60, 100), fno_modes=12, fno_width=32, fno_layers=4,
+                 fno_head="auto", fourier_features=0, fourier_scale=1.0,
                  standardize=True, n_outputs=1, multi_output_strategy="split_branch",
                  input_sizes=None, output_transform=None, loss="mse", batch_size="auto",
                  max_iter=200, max_time=None, learning_rate_init=1e-3,
@@ -489,6 +516,10 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.activation = activation
         self.input_shape = input_shape
         self.cnn_channels = cnn_channels
+        self.fno_modes = fno_modes
+        self.fno_width = fno_width
+        self.fno_layers = fno_layers
+        self.fno_head = fno_head
         self.fourier_features = fourier_features
         self.fourier_scale = fourier_scale
         self.standardize = standardize
@@ -762,7 +793,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         return NetworkParams(
             branch_layers=tuple(self.branch_layers), trunk_layers=tuple(self.trunk_layers),
             activation=self.activation, cnn_channels=tuple(self.cnn_channels),
-            fourier_features=self.fourier_features, fourier_scale=self.fourier_scale)
+            fno_modes=self.fno_modes, fno_width=self.fno_width, fno_layers=self.fno_layers,
+            fno_head=self.fno_head, fourier_features=self.fourier_features, fourier_scale=self.fourier_scale)
 
     def _build_network(self, U, G, coords, input_sizes, branches, shapes, generator):
         n_outputs, d = self.n_outputs, coords.shape[1]

@@ -650,3 +650,10 @@ def _trunk_bases(trunk_net, trunks, n_outputs, n_basis, kb, kt):
     # With modes of unit mean square, field @ (modes / n_points) are the
     # coefficients of the field's projection on their span.
     return [m / m.shape[0] for m in modes]
+
+
+# The Fourier-layer branch lives in its own module, which builds on the
+# helpers above; it joins the registry here.
+from ._fno import FNOBranch  # noqa: E402
+
+BRANCHES["fno"] = FNOBranch

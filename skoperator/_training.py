@@ -146,7 +146,8 @@ class RelativeL2Loss:
         ms = data.mean_square()
         fallback = ms.mean(dim=0, keepdim=True).clamp(min=1e-300)
         ms = torch.where(ms > 0, ms, fallback)
-        data.inverse_mean_square = (data.g_scale.double().pow(2) / ms).float()
+        dtype = data.G.dtype if not data.streamed else torch.float32
+        data.inverse_mean_square = (data.g_scale.double().pow(2) / ms).to(dtype)
 
     def __call__(self, diff2, weight, rows, data):
         inv = data.inverse_mean_square[rows]  # (batch, K)

@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PUBLIC_MODULES = ["skoperator", "skoperator.datasets", "skoperator.metrics",
-                  "skoperator.reproduce"]
+                  "skoperator.reproduce", "skoperator.sampling", "skoperator.inspection"]
 
 
 def _public_names():

@@ -1,0 +1,238 @@
+"""Fourier layers (Li et al., 2021) and the FNO branch of a DeepONet.
+
+A spectral convolution multiplies the lowest Fourier modes of its input by
+learned complex weights (mixing channels) and drops the others; a Fourier
+layer adds a pointwise (1x1) path and an activation. ``FNOBranch`` lifts the
+input grid (its channels and the grid coordinates) to ``width`` channels,
+applies ``n_layers`` Fourier layers on a zero-padded domain, and maps the
+result to the branch's coefficients with one of two heads:
+
+- ``"pooled"``: a pointwise projection, average pooling to a 4 x 4 (or 4)
+  grid and an MLP: works for any output coordinates;
+- ``"projection"``: a pointwise MLP produces whole output fields on the input
+  grid, and the coefficients are the fields' projection on a fixed basis
+  (the POD modes of a table trunk): ``b = field @ basis``. Where input and
+  output grids coincide this is an FNO whose output is expressed in the POD
+  basis, the form that reached FNO's accuracy on the heat benchmark.
+
+Complex weights are stored as real tensors (``(..., 2)``) and viewed as
+complex in ``forward``, so that ``module.to(torch.float64)``, fused Adam and
+every optimizer treat them as ordinary parameters. Tensors only here.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+from ._network import ACTIVATIONS, MLP, grid_shape, init_parameters
+
+
+class SpectralConv(nn.Module):
+    """Spectral convolution over the last ``len(modes)`` axes.
+
+    Parameters
+    ----------
+    in_channels, out_channels : int
+        Channels in and out.
+    modes : tuple of int
+        Fourier modes kept per axis. On every axis but the last, the lowest
+        ``modes[i]`` non-negative and the ``modes[i]`` lowest negative
+        frequencies are kept (at most ``n // 2`` each, so that they do not
+        overlap); on the last (real-FFT) axis the lowest ``modes[-1]`` (at
+        most ``n // 2 + 1``). Modes beyond what a grid has are clamped.
+    generator : torch.Generator
+        Initialisation: real and imaginary parts uniform in
+        ``[0, 1 / (in_channels * out_channels))``, as in FNO.
+    """
+
+    def __init__(self, in_channels, out_channels, modes, generator):
+        super().__init__()
+        self.in_channels, self.out_channels = in_channels, out_channels
+        self.modes = tuple(int(m) for m in modes)
+        d = len(self.modes)
+        scale = 1.0 / (in_channels * out_channels)
+        # One weight block per combination of positive/negative halves of the
+        # non-last axes: 2 ** (d - 1) blocks.
+        self.weights = nn.ParameterList(
+            nn.Parameter(scale * torch.rand(in_channels, out_channels, *self.modes, 2,
+                                            generator=generator))
+            for _ in range(2 ** (d - 1)))
+
+    def _corners(self, shape):
+        """Index tuples of the kept frequency blocks for a grid ``shape``."""
+        d = len(self.modes)
+        kept = [min(m, n // 2) for m, n in zip(self.modes[:-1], shape[:-1])]
+        kept.append(min(self.modes[-1], shape[-1] // 2 + 1))
+        corners = []
+        for corner in range(2 ** (d - 1)):
+            index = []
+            for axis in range(d - 1):
+                k = kept[axis]
+                negative = (corner >> axis) & 1
+                index.append(slice(shape[axis] - k, shape[axis]) if negative else slice(0, k))
+            index.append(slice(0, kept[-1]))
+            corners.append((tuple(index), tuple(slice(0, k) for k in kept)))
+        return corners
+
+    def forward(self, x):
+        grid = x.shape[2:]
+        d = len(self.modes)
+        dims = tuple(range(-d, 0))
+        x_ft = torch.fft.rfftn(x, dim=dims)
+        out_ft = torch.zeros(x.shape[0], self.out_channels, *x_ft.shape[2:], dtype=x_ft.dtype,
+                             device=x.device)
+        for (index, kept), weight in zip(self._corners(tuple(grid)), self.weights):
+            w = torch.view_as_complex(weight[(slice(None), slice(None)) + kept].contiguous())
+            block = x_ft[(slice(None), slice(None)) + index]
+            out_ft[(slice(None), slice(None)) + index] = torch.einsum("bi...,io...->bo...",
+                                                                      block, w)
+        return torch.fft.irfftn(out_ft, s=grid, dim=dims)
+
+
+def _pointwise(n_in, n_out, d):
+    return (nn.Conv1d, nn.Conv2d, nn.Conv3d)[d - 1](n_in, n_out, kernel_size=1)
+
+
+class FNOBranch(nn.Module):
+    """Fourier-layer encoder of inputs on a grid, ending in ``n_out`` coefficients.
+
+    Parameters
+    ----------
+    input_shape : tuple of int
+        ``(channels, *grid)`` of each input function (a row of U, channels
+        first, last axis fastest); 1-D, 2-D or 3-D grids.
+    n_out : int
+        Coefficients out.
+    modes : int, default=12
+        Fourier modes kept per axis (clamped to the grid).
+    width : int, default=32
+        Channels of the Fourier layers.
+    n_layers : int, default=4
+        Fourier layers.
+    activation : str, default="gelu"
+        A key of ``ACTIVATIONS``.
+    padding : float, default=0.125
+        Zero padding added at the end of every axis before the Fourier
+        layers, as a fraction of its size (the FNO recipe for non-periodic
+        problems); removed after them.
+    head : {"pooled", "projection"}, default="pooled"
+        How feature maps become coefficients (see the module docstring).
+    basis : list of Tensor, default=None
+        For ``head="projection"``: per output field, the basis
+        (n_grid_points, p) the field is projected on; ``n_out`` must be the
+        sum of their widths.
+    hidden : tuple of int, default=(128,)
+        Hidden widths of the pooled head's MLP.
+    generator : torch.Generator, default=None
+        Initialisation.
+    """
+
+    needs_grid = True
+
+    def __init__(self, input_shape, n_out, *, modes=12, width=32, n_layers=4,
+                 activation="gelu", padding=0.125, head="pooled", basis=None, hidden=(128,),
+                 generator=None):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        channels, grid = self.input_shape[0], self.input_shape[1:]
+        d = len(grid)
+        self.d = d
+        self.pad = tuple(int(math.ceil(padding * n)) for n in grid)
+        self.head_kind = head
+        coords = torch.meshgrid(*[torch.linspace(0, 1, n) for n in grid], indexing="ij")
+        self.register_buffer("grid", torch.stack(coords))  # (d, *grid)
+        # Layer constructors draw from torch's global RNG: fork it, then
+        # initialise every layer from ``generator``.
+        fork = torch.random.fork_rng(devices=[])
+        fork.__enter__()
+        try:
+            self._build(channels, grid, n_out, modes, width, n_layers, activation, head, basis,
+                        hidden, generator)
+        finally:
+            fork.__exit__(None, None, None)
+        init_parameters(self, generator)
+
+    def _build(self, channels, grid, n_out, modes, width, n_layers, activation, head, basis,
+               hidden, generator):
+        d = len(grid)
+        self.lift = _pointwise(channels + d, width, d)
+        self.spectral = nn.ModuleList(
+            SpectralConv(width, width, (modes,) * d, generator) for _ in range(n_layers))
+        self.pointwise = nn.ModuleList(_pointwise(width, width, d) for _ in range(n_layers))
+        self.act = ACTIVATIONS[activation]()
+        if head == "projection":
+            n_fields = len(basis)
+            self.project = nn.Sequential(_pointwise(width, 128, d), ACTIVATIONS[activation](),
+                                         _pointwise(128, n_fields, d))
+            self.register_buffer("basis", torch.block_diag(*[b.float() for b in basis]))
+            if self.basis.shape != (n_fields * math.prod(grid), n_out):
+                raise ValueError(
+                    f"the projection basis has shape {tuple(self.basis.shape)}; expected "
+                    f"({n_fields * math.prod(grid)}, {n_out}) for {n_fields} field(s) on the "
+                    f"grid {grid} and {n_out} coefficients."
+                )
+        else:
+            pooled = (4,) * d
+            self.project = nn.Sequential(
+                _pointwise(width, 16, d), ACTIVATIONS[activation](),
+                (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[d - 1](pooled))
+            self.mlp = MLP(16 * math.prod(pooled), hidden, n_out, activation)
+
+    def features(self, u):
+        """Feature maps (batch, width, *grid) of flat inputs (batch, n_sensors)."""
+        x = u.reshape(u.shape[0], *self.input_shape)
+        grid = self.grid.to(x.dtype).expand(x.shape[0], *self.grid.shape)
+        x = self.lift(torch.cat([x, grid], dim=1))
+        if any(self.pad):
+            pad = []
+            for p in reversed(self.pad):
+                pad += [0, p]
+            x = nn.functional.pad(x, pad)
+        for i, (spectral, pointwise) in enumerate(zip(self.spectral, self.pointwise)):
+            x = spectral(x) + pointwise(x)
+            if i < len(self.spectral) - 1:
+                x = self.act(x)
+        if any(self.pad):
+            x = x[(slice(None), slice(None)) + tuple(slice(0, n) for n in self.input_shape[1:])]
+        return x
+
+    def fields(self, u):
+        """Output fields (batch, n_fields * n_grid_points) of the projection head."""
+        return self.project(self.features(u)).flatten(1)
+
+    def forward(self, u):
+        if self.head_kind == "projection":
+            return self.fields(u) @ self.basis.to(u.dtype)
+        return self.mlp(self.project(self.features(u)).flatten(1))
+
+    @classmethod
+    def check_input_shape(cls, input_shape, n_sensors, params=None):
+        """Normalised ``(channels, *grid)`` for 1-D, 2-D or 3-D grids."""
+        return grid_shape(input_shape, n_sensors, "fno", dims=(1, 2, 3))
+
+    @classmethod
+    def from_params(cls, n_in, n_out, *, params, generator, input_shape, basis=None,
+                    multi_input=False, **context):
+        """Build from ``fno_modes``, ``fno_width``, ``fno_layers``, ``fno_head``.
+
+        ``fno_head="auto"`` projects on the trunk's basis when there is one
+        on this input's grid (a POD trunk whose points are the input's grid
+        cells, one input function), and pools otherwise.
+        """
+        n_grid = math.prod(input_shape[1:])
+        fits = basis is not None and all(b.shape[0] == n_grid for b in basis) and \
+            sum(b.shape[1] for b in basis) == n_out
+        head = params.fno_head
+        if head == "auto":
+            head = "projection" if fits and not multi_input else "pooled"
+        elif head == "projection" and not fits:
+            raise ValueError(
+                "fno_head='projection' needs a table trunk (trunk='pod') whose points are the "
+                f"cells of the input grid ({n_grid}) and one basis per branch field; use "
+                "fno_head='pooled' (or 'auto')."
+            )
+        return cls(input_shape, n_out, modes=params.fno_modes, width=params.fno_width,
+                   n_layers=params.fno_layers, activation=params.activation, head=head,
+                   basis=basis if head == "projection" else None,
+                   hidden=tuple(params.branch_layers), generator=generator)
