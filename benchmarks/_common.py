@@ -75,11 +75,14 @@ def line(name, seconds, unit="s/epoch", extra=""):
     print(f"{name:<58s} {seconds:10.5f} {unit}{extra}")
 
 
-def verdict(name, ratio, bound, *, at_least):
-    """Print a target line: measured ratio, bound and PASS/FAIL; returns pass."""
+def verdict(name, ratio, bound, *, at_least, what="ratio"):
+    """Print a target line: the measured ratio (or value), bound and PASS/FAIL; returns pass.
+
+    The one verdict helper of every script (and of ``gpu_all.py``).
+    """
     ok = ratio >= bound if at_least else ratio <= bound
     sign = ">=" if at_least else "<="
-    print(f"TARGET {name:<51s} ratio {ratio:7.3f}  (target {sign} {bound})  "
+    print(f"TARGET {name:<51s} {what} {ratio:7.5g}  (target {sign} {bound})  "
           f"{'PASS' if ok else 'FAIL'}")
     return ok
 

@@ -12,6 +12,11 @@ ORDER = [
     "plot_pca_pipeline.py",
     "plot_diffusion_reaction.py",
     "plot_heat_conduction.py",
+    "plot_two_inputs_two_outputs.py",
+    "plot_sampling_strategies.py",
+    "plot_poisson_n_eval.py",
+    "plot_sharpness.py",
+    "plot_adaptive_sampling.py",
 ]
 
 

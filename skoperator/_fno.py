@@ -76,18 +76,42 @@ class SpectralConv(nn.Module):
         return corners
 
     def forward(self, x):
+        if _autocast_on(x.device.type):
+            # Fourier transforms in reduced precision are inaccurate (and
+            # unsupported on some devices): this layer runs in float32.
+            with torch.autocast(x.device.type, enabled=False):
+                return self.forward(x.float())
         grid = x.shape[2:]
         d = len(self.modes)
-        dims = tuple(range(-d, 0))
-        x_ft = torch.fft.rfftn(x, dim=dims)
+        corners = self._corners(tuple(grid))
+        last = corners[0][1][-1].stop
+        # The last (real-FFT) axis first: the other axes then transform only
+        # the columns that are kept.
+        x_ft = torch.fft.rfft(x, dim=-1).narrow(-1, 0, last)
+        full = tuple(range(-d, -1))
+        if full:
+            x_ft = torch.fft.fftn(x_ft, dim=full)
         out_ft = torch.zeros(x.shape[0], self.out_channels, *x_ft.shape[2:], dtype=x_ft.dtype,
                              device=x.device)
-        for (index, kept), weight in zip(self._corners(tuple(grid)), self.weights):
+        for (index, kept), weight in zip(corners, self.weights):
             w = torch.view_as_complex(weight[(slice(None), slice(None)) + kept].contiguous())
             block = x_ft[(slice(None), slice(None)) + index]
             out_ft[(slice(None), slice(None)) + index] = torch.einsum("bi...,io...->bo...",
                                                                       block, w)
-        return torch.fft.irfftn(out_ft, s=grid, dim=dims)
+        if full:
+            out_ft = torch.fft.ifftn(out_ft, dim=full)
+        # irfft fills the dropped high frequencies of the last axis with zeros
+        return torch.fft.irfft(out_ft, n=grid[-1], dim=-1)
+
+
+def _autocast_on(device_type):
+    """Whether autocast is on for ``device_type`` (torch >= 2.4 and earlier spellings)."""
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except TypeError:  # torch < 2.4
+        if device_type == "cpu":
+            return torch.is_autocast_cpu_enabled()
+        return torch.is_autocast_enabled()
 
 
 def _pointwise(n_in, n_out, d):

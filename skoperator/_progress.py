@@ -22,7 +22,8 @@ except ImportError:  # pragma: no cover
 
 
 def _describe(record):
-    text = f"epoch {record['epoch']}: loss {record['train_loss']:.4g}"
+    what = "L-BFGS" if record.get("solver") == "lbfgs" else "epoch"
+    text = f"{what} {record['epoch']}: loss {record['train_loss']:.4g}"
     if record["valid_score"] is not None:
         text += f", validation R2 {record['valid_score']:.4f}"
     return text + f", {record['seconds']:.2f} s"

@@ -229,20 +229,42 @@ def choose_trunk_path(n_points, batch_size, n_eval, trunk_flops, n_basis):
 
 
 def forward_at(network, data, rows, cols, path):
-    """Standardised outputs (batch, m, K) of ``rows`` at ``cols``, and trunk evaluations."""
+    """Standardised outputs (batch, m, K) of ``rows`` at ``cols``."""
     b = network.encode_branch(data.U[rows])
     coords = data.coords
     if cols is None or path == "grid":
         out = network.combine(b, network.encode_trunk(coords, data.grid_index))
-        n_trunk = data.n_points
         if cols is not None:
             out = out.gather(1, cols.unsqueeze(-1).expand(-1, -1, out.shape[-1]))
     else:  # a shared subset (m,) or per-function pairs (batch, m)
         out = network.combine(b, network.encode_trunk(coords[cols], cols))
-        n_trunk = cols.numel()
     if network.output_transform is not None:
         out = network.transform(coords if cols is None else coords[cols], out)
-    return out, n_trunk
+    return out
+
+
+def trunk_evaluations(n_points, cols, path):
+    """Trunk evaluations of one step: the grid, or the sampled points."""
+    if cols is None or path == "grid":
+        return n_points
+    return cols.numel()
+
+
+def step_objective(network, data, loss, rows, cols, weight, target, path):
+    """The training objective and its report for one mini-batch, given its targets.
+
+    The part of a step that :func:`torch.compile` compiles: tensors in,
+    tensors out, no host synchronisation.
+    """
+    out = forward_at(network, data, rows, cols, path)
+    if not data.has_missing and weight is None:
+        return loss((out - target).pow(2), None, rows, data)
+    finite = torch.isfinite(target)
+    w = finite.to(out.dtype)
+    if weight is not None:
+        w = w * (weight if weight.dim() == 2 else weight.expand(rows.numel(), -1)).unsqueeze(-1)
+    diff2 = torch.where(finite, out - torch.nan_to_num(target), 0.0).pow(2)
+    return loss(diff2, w, rows, data)
 
 
 def batch_loss(network, data, loss, rows, cols, weight, path):
@@ -267,19 +289,26 @@ def batch_loss(network, data, loss, rows, cols, weight, path):
     n_trunk : int
         Number of trunk evaluations in this step.
     """
-    out, n_trunk = forward_at(network, data, rows, cols, path)
     target = data.targets(rows, cols)
-    if not data.has_missing and weight is None:
-        diff2 = (out - target).pow(2)
-        objective, report = loss(diff2, None, rows, data)
-        return objective, report, n_trunk
-    finite = torch.isfinite(target)
-    w = finite.to(out.dtype)
-    if weight is not None:
-        w = w * (weight if weight.dim() == 2 else weight.expand(rows.numel(), -1)).unsqueeze(-1)
-    diff2 = torch.where(finite, out - torch.nan_to_num(target), 0.0).pow(2)
-    objective, report = loss(diff2, w, rows, data)
-    return objective, report, n_trunk
+    value, report = step_objective(network, data, loss, rows, cols, weight, target, path)
+    return value, report, trunk_evaluations(data.n_points, cols, path)
+
+
+_COMPILED = {}
+
+
+def compiled_objective(mode):
+    """:func:`step_objective` compiled with ``torch.compile(mode=mode)`` (cached per mode).
+
+    One compiled function per mode serves every fit of the process: dynamo
+    guards on the shapes, dtypes and code paths it sees, recompiles once
+    with symbolic sizes when a size changes (the last, smaller batch, an
+    ``n_eval`` schedule), and reuses the result for later networks of the
+    same architecture.
+    """
+    if mode not in _COMPILED:
+        _COMPILED[mode] = torch.compile(step_objective, mode=None if mode == "default" else mode)
+    return _COMPILED[mode]
 
 
 def training_residuals(network, data):
@@ -293,7 +322,7 @@ def training_residuals(network, data):
     network.eval()
     with torch.no_grad():
         for rows in data.rows_in_chunks():
-            pred, _ = forward_at(network, data, rows, None, "grid")
+            pred = forward_at(network, data, rows, None, "grid")
             err = (pred - data.targets(rows, None)).pow(2)
             out[rows] = torch.nan_to_num(err, nan=0.0).sum(dim=-1)
     network.train(was_training)
@@ -378,11 +407,22 @@ class Trainer:
     n_iter_no_change : int
     progress : callable
         ``progress(record, n_epochs)`` called after every epoch.
+    compile_mode : str or None, default=None
+        None runs the step eagerly; otherwise the mode of
+        :func:`torch.compile` for the step's objective (forward and, through
+        AOTAutograd, backward). Sampling and the gathering of targets stay
+        outside the compiled region.
+    mixed_precision : bool, default=False
+        Run the objective under bfloat16 autocast.
+    lbfgs_iter : int, default=0
+        L-BFGS iterations on the full training grid after the epochs (see
+        :meth:`polish`); with ``max_time``, the epochs stop early enough to
+        leave them their estimated time.
     """
 
     def __init__(self, network, optimizer, sampler, data, loss, *, batch_size, generator,
                  schedule, total_steps, max_time, validation_fn, tol, n_iter_no_change,
-                 progress):
+                 progress, compile_mode=None, mixed_precision=False, lbfgs_iter=0):
         self.network = network
         self.optimizer = optimizer
         self.sampler = sampler
@@ -399,7 +439,21 @@ class Trainer:
         self.progress = progress
         self.lr0 = [group["lr"] for group in optimizer.param_groups]
         self.step_count = 0
+        self.lbfgs_iter = lbfgs_iter
         self.start = time.perf_counter()
+        self.deadline = max_time
+        if lbfgs_iter and max_time is not None:
+            # Leave the L-BFGS iterations their time: one full-grid evaluation
+            # (forward and backward) timed now, about 1.3 of them per iteration.
+            tic = time.perf_counter()
+            self._full_grid_objective(backward=True)
+            self.network.zero_grad(set_to_none=True)
+            reserve = 1.3 * lbfgs_iter * (time.perf_counter() - tic)
+            self.deadline = max(0.5 * max_time, max_time - reserve)
+            self.start = time.perf_counter() - (time.perf_counter() - tic)
+        self.objective = step_objective if compile_mode is None else compiled_objective(
+            compile_mode)
+        self.mixed_precision = mixed_precision
         table = getattr(network.trunk, "table", False)
         self.trunk_flops = 0 if table else 2 * sum(p.numel() for p in network.trunk.parameters())
         self.trunk_width = network.trunk_fields * network.n_basis
@@ -417,8 +471,8 @@ class Trainer:
     def progress_fraction(self):
         """How far the schedule is: steps of the plan or seconds of ``max_time``."""
         p = self.step_count / max(1, self.total_steps - 1)
-        if self.max_time is not None:
-            p = max(p, (time.perf_counter() - self.start) / self.max_time)
+        if self.deadline is not None:
+            p = max(p, (time.perf_counter() - self.start) / self.deadline)
         return p
 
     def _apply_schedule(self):
@@ -433,16 +487,105 @@ class Trainer:
     def train_step(self, rows):
         cols, weight = self.sampler.sample(rows, self.generator)
         self._apply_schedule()
-        objective, report, n_trunk = batch_loss(self.network, self.data, self.loss, rows, cols,
-                                                weight, self.path(cols, rows.numel()))
+        target = self.data.targets(rows, cols)
+        path = self.path(cols, rows.numel())
+        with torch.autocast(self.data.device.type, dtype=torch.bfloat16,
+                            enabled=self.mixed_precision):
+            value, report = self.objective(self.network, self.data, self.loss, rows, cols,
+                                           weight, target, path)
         self.optimizer.zero_grad(set_to_none=True)
-        objective.backward()
+        value.backward()
         self.optimizer.step()
         self.step_count += 1
-        return objective.detach(), report.detach(), n_trunk
+        return value.detach(), report.detach(), trunk_evaluations(self.data.n_points, cols,
+                                                                  path)
 
-    def time_is_up(self):
-        return self.max_time is not None and time.perf_counter() - self.start >= self.max_time
+    def time_is_up(self, deadline=None):
+        deadline = self.deadline if deadline is None else deadline
+        return deadline is not None and time.perf_counter() - self.start >= deadline
+
+    def _full_grid_objective(self, backward):
+        """The objective on every training function at every point (chunked).
+
+        With ``backward``, gradients are accumulated. Returns (objective,
+        report) as floats.
+        """
+        data = self.data
+        chunks = list(data.rows_in_chunks())
+        if data.has_missing and not self.loss.per_function:
+            counts = [float(torch.isfinite(data.targets(rows, None)).sum()) for rows in chunks]
+        else:
+            counts = [float(rows.numel()) for rows in chunks]
+        total = sum(counts)
+        value = report = 0.0
+        for rows, count in zip(chunks, counts):
+            with torch.set_grad_enabled(backward):
+                v, r = step_objective(self.network, data, self.loss, rows, None, None,
+                                      data.targets(rows, None), "grid")
+                if backward:
+                    (v * (count / total)).backward()
+            value += float(v.detach()) * count / total
+            report += float(r.detach()) * count / total
+        return value, report
+
+    def polish(self, state):
+        """L-BFGS on the full training grid, after the epochs; appends one record.
+
+        ``lbfgs_iter`` iterations of :class:`torch.optim.LBFGS` (strong Wolfe
+        line search, history 50) on the full-grid objective, in rounds of 20
+        that stop at ``max_time``. Diverging weights are put back as they
+        were before the polish.
+
+        Returns
+        -------
+        reason : str or None
+            "max_time" if the budget ended the polish, else None.
+        """
+        tic = time.perf_counter()
+        good = snapshot(self.network)
+        params = [p for p in self.network.parameters() if p.requires_grad]
+        lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                                  tolerance_change=1e-15)
+
+        def closure():
+            lbfgs.zero_grad(set_to_none=True)
+            return torch.tensor(self._full_grid_objective(backward=True)[0])
+
+        done, reason = 0, None
+        try:
+            while done < self.lbfgs_iter:
+                lbfgs.param_groups[0]["max_iter"] = min(20, self.lbfgs_iter - done)
+                lbfgs.step(closure)
+                done += lbfgs.param_groups[0]["max_iter"]
+                if self.time_is_up(self.max_time):
+                    reason = "max_time"
+                    break
+        except KeyboardInterrupt:
+            reason = "interrupted"
+        value, report = self._full_grid_objective(backward=False)
+        if not (np.isfinite(value) and np.isfinite(report)):
+            restore(self.network, good)
+            value, report = self._full_grid_objective(backward=False)
+        record = {
+            "epoch": len(state.history) + 1,
+            "train_loss": report,
+            "valid_score": None,
+            "seconds": None,
+            "trunk_evals": None,
+            "n_eval": self.data.n_points,
+            "learning_rate": None,
+            "solver": "lbfgs",
+            "lbfgs_iter": done,
+        }
+        if self.validation_fn is not None:
+            record["valid_score"] = self.validation_fn(self.network)
+            if record["valid_score"] < state.best_score and state.best_weights is not None:
+                restore(self.network, state.best_weights)  # the polish did not generalise
+        record["seconds"] = time.perf_counter() - tic
+        state.history.append(record)
+        self.progress(record, None)
+        return reason
 
     def run_epoch(self):
         """One pass over the functions (or until ``max_time``).
@@ -480,12 +623,19 @@ class Trainer:
         return training_residuals(self.network, self.data)
 
     def run(self, n_epochs, state):
-        """Train for up to ``n_epochs`` epochs, updating ``state`` in place.
+        """Train for up to ``n_epochs`` epochs, then polish; updates ``state`` in place.
 
         Returns the reason training ended: "max_iter", "converged",
         "max_time" or "interrupted". Raises ValueError on divergence, after
         restoring the weights from before the failing epoch.
         """
+        reason = self.run_epochs(n_epochs, state)
+        if self.lbfgs_iter and reason != "interrupted":
+            reason = self.polish(state) or reason
+        return reason
+
+    def run_epochs(self, n_epochs, state):
+        """The Adam epochs of :meth:`run`."""
         history = state.history
         for epoch in range(n_epochs):
             good = snapshot(self.network)
@@ -514,6 +664,7 @@ class Trainer:
                 "trunk_evals": n_trunk,
                 "n_eval": n_eval,
                 "learning_rate": self.optimizer.param_groups[0]["lr"],
+                "solver": "adam",
             }
             if self.validation_fn is not None:
                 record["valid_score"] = self.validation_fn(self.network)

@@ -97,7 +97,7 @@ def _loss_pieces(estimator, U, G, chunk):
     def pieces():
         for start in range(0, data.n_functions, chunk):
             rows = torch.arange(start, min(start + chunk, data.n_functions))
-            out, _ = forward_at(network, data, rows, None, "grid")
+            out = forward_at(network, data, rows, None, "grid")
             target = data.G[rows]
             ok = finite[rows]
             diff2 = torch.where(ok, out - torch.nan_to_num(target), 0.0).pow(2)

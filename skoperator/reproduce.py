@@ -15,6 +15,7 @@ paper's accuracy in far less compute.
 """
 
 import argparse
+import ast
 import csv
 import dataclasses
 import functools
@@ -55,7 +56,9 @@ class Benchmark:
     architecture : dict
         Estimator parameters shared by every recipe.
     recipes : dict
-        Budget name (``"quick"``, ``"paper"``) -> estimator parameters.
+        Budget name (``"quick"``, ``"paper"``) -> estimator parameters; the
+        key ``input_transform`` (a function applied to ``U`` first, such as
+        ``np.log``) makes :func:`make_estimator` return a pipeline.
     n_train : tuple of int
         Default training-set sizes (the paper's tables).
     n_evals : tuple
@@ -131,11 +134,13 @@ BENCHMARKS = {b.name: b for b in [
         # The MLP widths are our reading of the paper.
         architecture=dict(branch_layers=(40, 40, 40), trunk_layers=(40, 40, 40), n_basis=40),
         recipes={
-            "quick": dict(learning_rate_init=5e-3, learning_rate="onecycle", batch_size=64,
-                          max_iter=200),
+            # Chosen for time to accuracy (benchmarks/bench_compile.py): a
+            # one-cycle schedule, then 600 L-BFGS iterations on the full grid.
+            "quick": dict(learning_rate_init=4e-3, learning_rate="onecycle", batch_size=128,
+                          max_iter=250, lbfgs_iter=600),
             "paper": dict(learning_rate_init=1e-3, max_iter=1000, **_PAPER_BATCH),
         },
-        n_train=(2000,), n_evals=(1, 10, 50, 100), n_test=1000,
+        n_train=(2000,), n_evals=(1, 10, 50, "full"), n_test=1000,
     ),
     Benchmark(
         name="diffusion-reaction",
@@ -158,8 +163,13 @@ BENCHMARKS = {b.name: b for b in [
                           branch_layers=(150, 150, 150), trunk_layers=(150, 150, 150),
                           n_basis=150),
         recipes={
-            "quick": dict(learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
-                          max_iter=150, trunk="resmlp"),
+            # Chosen by measurement (docs/benchmarks.md): log K, a Fourier-layer
+            # branch whose output field is projected on the POD modes of the
+            # training temperatures (the trunk), the relative L2 loss.
+            "quick": dict(input_transform=np.log, branch="fno", trunk="pod", fno_modes=8,
+                          fno_width=24, fno_layers=4, activation="gelu", loss="relative_l2",
+                          learning_rate_init=8e-3, learning_rate="onecycle", batch_size=8,
+                          max_iter=42),
             "paper": dict(learning_rate_init=1e-4, max_iter=20000, **_PAPER_BATCH),
         },
         n_train=(500,), n_evals=(16, 512, "full"), n_test=500,
@@ -215,16 +225,24 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
 
     Returns
     -------
-    estimator : DeepONetRegressor
-        Unfitted; its ``coords`` are the benchmark's output coordinates.
+    estimator : DeepONetRegressor or Pipeline
+        Unfitted; its ``coords`` are the benchmark's output coordinates. A
+        recipe that transforms the inputs first (the heat recipe takes
+        ``log K``) is a :class:`~sklearn.pipeline.Pipeline` of a
+        ``FunctionTransformer`` and the estimator, fitted on raw inputs.
 
     Examples
     --------
     >>> from skoperator.reproduce import make_estimator
-    >>> est = make_estimator("heat", n_eval=16)
-    >>> est.coords.shape, est.n_eval
-    ((1024, 2), 16)
+    >>> model = make_estimator("heat", n_eval=16)
+    >>> model[0].func.__name__, model[-1].branch, model[-1].coords.shape
+    ('log', 'fno', (1024, 2))
+    >>> make_estimator("antiderivative", n_eval=10).n_eval
+    10
     """
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
     from ._estimator import DeepONetRegressor
 
     spec = _benchmark(benchmark)
@@ -232,10 +250,14 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
     if max_iter is not None:
         kwargs["max_iter"] = int(max_iter)
     kwargs.update(params)
+    transform = kwargs.pop("input_transform", None)
     full = isinstance(n_eval, str) and n_eval == "full"
-    return DeepONetRegressor(coords=spec.coords(), sampling="full" if full else sampling,
-                             n_eval="auto" if full else n_eval, tol=None, device=device,
-                             random_state=random_state, verbose=verbose, **kwargs)
+    est = DeepONetRegressor(coords=spec.coords(), sampling="full" if full else sampling,
+                            n_eval="auto" if full else n_eval, tol=None, device=device,
+                            random_state=random_state, verbose=verbose, **kwargs)
+    if transform is None:
+        return est
+    return make_pipeline(FunctionTransformer(transform), est)
 
 
 def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data="auto"):
@@ -363,13 +385,15 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
                                                           test_data=test_data)
             for n_eval in n_evals:
                 full = n_eval == "full" or (n_eval == n_points and sampling != "grouped")
-                est = make_estimator(benchmark, n_eval="full" if full else n_eval,
-                                     sampling=sampling, budget=budget, random_state=seed,
-                                     device=device, max_iter=epochs, verbose=verbose, **params)
+                model = make_estimator(benchmark, n_eval="full" if full else n_eval,
+                                       sampling=sampling, budget=budget, random_state=seed,
+                                       device=device, max_iter=epochs, verbose=verbose,
+                                       **params)
                 tic = time.perf_counter()
-                est.fit(U, G)
+                model.fit(U, G)
                 seconds = time.perf_counter() - tic
-                pred = est.predict(U_test)
+                pred = model.predict(U_test)
+                est = model[-1] if hasattr(model, "steps") else model
                 row = dict(benchmark=benchmark, n_train=n_train,
                            n_eval="full" if full else n_eval, seed=seed,
                            r2=mean_function_r2(G_test, pred),
@@ -515,13 +539,23 @@ def main(argv=None):
     parser.add_argument("--n-test", type=int, help="held-out functions (default: the paper's)")
     parser.add_argument("--out", default="results")
     parser.add_argument("--verbose", type=int, default=1)
+    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                        help="override an estimator parameter of the recipe, for instance "
+                             "--set lbfgs_iter=0 (VALUE is a Python literal)")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.set:
+        name, _, value = item.partition("=")
+        try:
+            overrides[name] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            overrides[name] = value
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s",
                         datefmt="%H:%M:%S")
     rows = run(args.benchmark, n_trains=args.n_train, n_evals=args.n_eval, seeds=args.seeds,
                epochs=args.epochs, budget=args.budget, sampling=args.sampling,
                device=args.device, out=args.out, test_data=args.test_data,
-               n_test=args.n_test, verbose=args.verbose)
+               n_test=args.n_test, verbose=args.verbose, **overrides)
     print(format_table(rows))  # the command's report
     print(f"wrote {Path(args.out) / 'results.csv'} and {Path(args.out) / 'results.png'}")
     return rows

@@ -12,7 +12,8 @@ from skoperator.reproduce import BENCHMARKS, load_benchmark, main, make_estimato
 @pytest.mark.parametrize("benchmark, n_points, d", [
     ("antiderivative", 100, 1), ("diffusion-reaction", 10100, 2), ("heat", 1024, 2)])
 def test_make_estimator_configures_each_benchmark(benchmark, n_points, d):
-    est = make_estimator(benchmark, n_eval=16, random_state=3)
+    model = make_estimator(benchmark, n_eval=16, random_state=3)
+    est = model[-1] if benchmark == "heat" else model  # heat: log K, then the estimator
     assert isinstance(est, DeepONetRegressor)
     assert est.coords.shape == (n_points, d)
     assert est.n_eval == 16 and est.sampling == "random" and est.random_state == 3
@@ -32,7 +33,7 @@ def test_paper_budget_is_the_papers_schedule():
 
 
 def test_full_grid_and_bad_names():
-    assert make_estimator("heat", n_eval="full").sampling == "full"
+    assert make_estimator("heat", n_eval="full")[-1].sampling == "full"
     with pytest.raises(ValueError, match="benchmark must be one of"):
         make_estimator("burgers", n_eval=1)
     with pytest.raises(ValueError, match="budget must be"):
@@ -71,3 +72,15 @@ def test_grouped_sampling_on_diffusion_reaction(tmp_path):
                  "--sampling", "grouped", "--epochs", "1", "--out", str(tmp_path),
                  "--verbose", "0"])
     assert rows[0]["sampling"] == "grouped" and np.isfinite(rows[0]["r2"])
+
+
+def test_heat_quick_recipe_is_log_k_then_fno_branch_and_pod_trunk():
+    model = make_estimator("heat", n_eval=16)
+    assert model[0].func is np.log
+    est = model[-1]
+    assert (est.branch, est.trunk, est.loss, est.n_basis) == ("fno", "pod", "relative_l2", 150)
+    # the recipe fits raw K
+    U, _, G = BENCHMARKS["heat"].make(12, random_state=0)
+    model.set_params(deeponetregressor__max_iter=1, deeponetregressor__fno_width=4,
+                     deeponetregressor__n_basis=8)
+    assert model.fit(U, G).predict(U[:2]).shape == (2, 1024)

@@ -1,0 +1,182 @@
+"""Compiled training steps and time to accuracy (Example 1, the antiderivative).
+
+Three measurements, in one run, on one thread (``--threads 1``, the default):
+
+1. A steady-state epoch of Example 1 (2,000 functions, ``n_eval=10``, batch
+   256) with ``compile=False`` and ``compile=True`` (``torch.compile`` of the
+   step; on a GPU its "reduce-overhead" mode, CUDA graphs), interleaved
+   repeats, median ratio. Target: compiled at least 1.4x faster on the CPU,
+   4x on a GPU. Also the compilation time and how many times a fit compiles
+   when the last batch is smaller and when ``n_eval`` changes every epoch.
+2. Time to accuracy: the mean R2 on 1,000 held-out functions against wall
+   time, for skoperator's quick recipe (a one-cycle schedule completed within
+   each ``max_time`` budget) and for a plain full-grid loop with DeepXDE's
+   recipe (batch 256, Adam at 1e-3, constant), written in plain torch and
+   scored every two seconds. Target: skoperator reaches R2 0.999 in at most
+   half the plain loop's time.
+
+    python benchmarks/bench_compile.py            # about 6 minutes on 2 cores
+    python benchmarks/bench_compile.py --quick
+"""
+
+import time
+
+import _common
+import numpy as np
+import torch
+
+from skoperator import DeepONetRegressor
+from skoperator.metrics import mean_function_r2
+from skoperator.reproduce import make_estimator
+
+
+def example1(compile_mode, n_epochs, device, **params):
+    params = {"n_eval": 10, "batch_size": 256, **params}
+    return DeepONetRegressor(max_iter=n_epochs, tol=None, device=device, random_state=0,
+                             compile=compile_mode, **params)
+
+
+def compile_counts():
+    """Frames dynamo has compiled so far in this process."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def steady_state(U, G, device, repeats, n_epochs):
+    """Median epoch seconds, eager and compiled, interleaved."""
+    mode = True
+    tic = time.perf_counter()
+    example1(mode, 2, device).fit(U, G)  # compile (and warm up)
+    first = time.perf_counter() - tic
+    example1(False, 2, device).fit(U, G)  # warm up
+    eager, compiled = [], []
+    for _ in range(repeats):
+        eager.append(_common.fit_timed(example1(False, n_epochs, device), U, G, device)[1])
+        compiled.append(_common.fit_timed(example1(mode, n_epochs, device), U, G, device)[1])
+    return np.array(eager), np.array(compiled), first
+
+
+def plain_loop(U, Y, G, U_test, G_test, budget_s, device, every_s=2.0):
+    """DeepXDE's recipe in plain torch: full grid, batch 256, Adam 1e-3; R2 over time."""
+    torch.manual_seed(0)
+    dev = torch.device(device)
+
+    def mlp(n_in, n_out):
+        return torch.nn.Sequential(torch.nn.Linear(n_in, 40), torch.nn.ReLU(),
+                                   torch.nn.Linear(40, 40), torch.nn.ReLU(),
+                                   torch.nn.Linear(40, 40), torch.nn.ReLU(),
+                                   torch.nn.Linear(40, n_out)).to(dev)
+
+    branch, trunk = mlp(U.shape[1], 40), mlp(1, 40)
+    bias = torch.nn.Parameter(torch.zeros((), device=dev))
+    params = [*branch.parameters(), *trunk.parameters(), bias]
+    opt = torch.optim.Adam(params, lr=1e-3)
+    u = torch.tensor(U, dtype=torch.float32, device=dev)
+    y = torch.tensor(Y, dtype=torch.float32, device=dev)
+    g = torch.tensor(G, dtype=torch.float32, device=dev)
+    u_test = torch.tensor(U_test, dtype=torch.float32, device=dev)
+    curve = []
+    elapsed, last_eval = 0.0, -np.inf
+    n = len(u)
+    while elapsed < budget_s:
+        tic = time.perf_counter()
+        perm = torch.randperm(n, device=dev)
+        for i in range(0, n, 256):
+            rows = perm[i:i + 256]
+            out = branch(u[rows]) @ trunk(y).T + bias
+            loss = torch.mean((out - g[rows]) ** 2)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        _common.sync(device)
+        elapsed += time.perf_counter() - tic
+        if elapsed - last_eval >= every_s:  # scoring is not counted as training time
+            with torch.no_grad():
+                pred = (branch(u_test) @ trunk(y).T + bias).cpu().numpy()
+            curve.append((elapsed, mean_function_r2(G_test, pred.astype(np.float64))))
+            last_eval = elapsed
+    return curve
+
+
+def first_time(curve, target):
+    """First (seconds) at which the curve reaches ``target``, or None."""
+    for seconds, r2 in curve:
+        if r2 >= target:
+            return seconds
+    return None
+
+
+def main(argv=None):
+    p = _common.parser(__doc__)
+    p.add_argument("--target-r2", type=float, default=0.999)
+    p.add_argument("--only", choices=("compile", "accuracy"), help="run one section")
+    args = p.parse_args(argv)
+    device = _common.setup(args)
+    quick = args.quick
+    U, Y, G = _common.antiderivative(3000)
+    U_train, G_train, U_test, G_test = U[:2000], G[:2000], U[2000:], G[2000:]
+
+    if args.only != "accuracy":
+        compiled_section(args, device, U_train, G_train)
+    if args.only != "compile":
+        accuracy_section(args, device, U_train, Y, G_train, U_test, G_test)
+
+
+def compiled_section(args, device, U_train, G_train):
+    quick = args.quick
+    print("## 1. compiled against eager, Example 1 (2,000 functions, n_eval 10, batch 256)")
+    repeats = args.repeats or (1 if quick else 5)
+    eager, compiled, first = steady_state(U_train, G_train, str(device), repeats,
+                                          3 if quick else 20)
+    _common.line("eager, median epoch", float(np.median(eager)))
+    _common.line("compiled, median epoch", float(np.median(compiled)))
+    _common.line("first compiled fit (2 epochs, compilation included)", first, "s")
+    ratio = float(np.median(eager / compiled))
+    print(f"# per-repeat ratios eager / compiled: {np.round(eager / compiled, 2).tolist()}")
+    bound = 4.0 if device.type == "cuda" else 1.4
+    _common.verdict(f"compiled step, epoch speed-up [{device.type}]", ratio, bound,
+                    at_least=True)
+    before = compile_counts()
+    example1(True, 3, str(device), batch_size=300).fit(U_train, G_train)  # last batch 200
+    after_last = compile_counts()
+    example1(True, 5, str(device), n_eval=lambda e: 5 + 5 * e).fit(U_train, G_train)
+    after_schedule = compile_counts()
+    print(f"# graphs compiled: a fit whose last batch is smaller {after_last - before}, "
+          f"then a fit with n_eval 5, 10, 15, 20, 25 {after_schedule - after_last} "
+          "(once per new kind of size, not per step)")
+
+
+
+def accuracy_section(args, device, U_train, Y, G_train, U_test, G_test):
+    quick = args.quick
+    print(f"\n## 2. time to a mean R2 of {args.target_r2} (2,000 training, 1,000 held-out)")
+    budgets = [2, 4] if quick else [4, 6, 8, 12, 16, 24]
+    curve_sk = []
+    for budget in budgets:
+        model = make_estimator("antiderivative", n_eval=10, random_state=0,
+                               device=str(device), max_time=budget, max_iter=100_000)
+        seconds, _ = _common.fit_timed(model, U_train, G_train, device)
+        r2 = mean_function_r2(G_test, model.predict(U_test))
+        curve_sk.append((seconds, r2))
+        _common.line(f"skoperator quick recipe, max_time={budget}: R2 {r2:.5f}", seconds, "s",
+                     f"  ({model.n_iter_} epochs)")
+        if r2 >= args.target_r2 and not quick:
+            break
+    plain_budget = 8 if quick else 120
+    curve_plain = plain_loop(U_train, Y, G_train, U_test, G_test, plain_budget, str(device))
+    for seconds, r2 in curve_plain[:: max(1, len(curve_plain) // 12)]:
+        _common.line(f"plain full-grid loop (DeepXDE recipe): R2 {r2:.5f}", seconds, "s")
+    t_sk, t_plain = first_time(curve_sk, args.target_r2), first_time(curve_plain,
+                                                                      args.target_r2)
+    print(f"# time to R2 {args.target_r2}: skoperator {t_sk}, plain loop {t_plain} "
+          f"(None: not within {plain_budget} s; best plain R2 "
+          f"{max(r for _, r in curve_plain):.5f})")
+    if t_sk is not None:
+        ratio = t_sk / (t_plain if t_plain is not None else plain_budget)
+        _common.verdict(f"time to R2 {args.target_r2}: skoperator / plain loop "
+                        f"[{device.type}]", ratio, 0.5, at_least=False)
+
+
+if __name__ == "__main__":
+    main()
