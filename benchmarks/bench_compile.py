@@ -113,7 +113,6 @@ def main(argv=None):
     p.add_argument("--only", choices=("compile", "accuracy"), help="run one section")
     args = p.parse_args(argv)
     device = _common.setup(args)
-    quick = args.quick
     U, Y, G = _common.antiderivative(3000)
     U_train, G_train, U_test, G_test = U[:2000], G[:2000], U[2000:], G[2000:]
 
@@ -124,11 +123,10 @@ def main(argv=None):
 
 
 def compiled_section(args, device, U_train, G_train):
-    quick = args.quick
     print("## 1. compiled against eager, Example 1 (2,000 functions, n_eval 10, batch 256)")
-    repeats = args.repeats or (1 if quick else 5)
+    repeats = args.repeats or (1 if args.quick else 5)
     eager, compiled, first = steady_state(U_train, G_train, str(device), repeats,
-                                          3 if quick else 20)
+                                          3 if args.quick else 20)
     _common.line("eager, median epoch", float(np.median(eager)))
     _common.line("compiled, median epoch", float(np.median(compiled)))
     _common.line("first compiled fit (2 epochs, compilation included)", first, "s")

@@ -91,7 +91,7 @@ def main(argv=None):
         busy = timed_fit(default, U, G, repeats)
         busy_all = timed_fit(estimator(-1), U, G, repeats)
     all_idle = timed_fit(estimator(-1), U, G, repeats)
-    picked = choose_threads(None, default.network_, 64, torch.device("cpu"))
+    picked = choose_threads(None, default.network_, 64, torch.device("cpu"), 100)
     _common.line(f"default threads ({picked}), idle machine", idle, "s")
     _common.line(f"default threads ({picked}), one busy process", busy, "s")
     _common.line(f"all {cores} cores (n_jobs=-1), idle machine", all_idle, "s")
@@ -113,8 +113,9 @@ def main(argv=None):
                                             branch_layers=(150,) * 3, trunk_layers=(150,) * 3),
          heat_U, heat_Y, heat_G, 32),
         ("heat FNO (quick recipe), batch 8", dict(branch="fno", input_shape=(32, 32),
-                                                  trunk="pod", n_basis=150, fno_modes=8,
-                                                  fno_width=24), heat_U, heat_Y, heat_G, 8),
+                                                  trunk="pod", n_basis=min(150, len(heat_U)),
+                                                  fno_modes=8, fno_width=24),
+         heat_U, heat_Y, heat_G, 8),
     ]
     for name, params, U_c, Y_c, G_c, batch in cases:
         seconds = {}
@@ -123,8 +124,9 @@ def main(argv=None):
                                     batch_size=batch, tol=None, device="cpu", random_state=0,
                                     n_jobs=n_jobs, **params).fit(U_c, G_c)
             seconds[n_jobs] = _common.median_epoch(est)
-        flops = step_flops(est.network_, batch)
-        chosen = choose_threads(None, est.network_, batch, torch.device("cpu"))
+        points = min(len(Y_c), batch * 16)
+        flops = step_flops(est.network_, batch, points)
+        chosen = choose_threads(None, est.network_, batch, torch.device("cpu"), points)
         print(f"{name:<34} {flops:>11.3g} {seconds[1]:>9.4f} {seconds[-1]:>10.4f} "
               f"{seconds[1] / seconds[-1]:>8.2f}x {chosen:>8d}", flush=True)
     print(f"# the default uses more than one thread from {THREAD_FLOPS:.0e} flops per step")

@@ -1,7 +1,7 @@
 """
-=====================================================
+=========================================================
 Where the error is: adaptive sampling at a boundary layer
-=====================================================
+=========================================================
 
 Uniform sampling spends its ``n_eval`` points everywhere alike. When the
 output has a localised feature, most of them land where the model is already

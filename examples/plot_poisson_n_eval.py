@@ -1,7 +1,7 @@
 """
-=====================================================
+=======================================================
 How many points? An n_eval sweep on the Poisson problem
-=====================================================
+=======================================================
 
 The paper leaves the best ``n_eval`` "a topic for future research": it is
 problem-dependent, so it is a hyperparameter. Here it is chosen the
@@ -23,7 +23,6 @@ experiment the paper suggests:
 import os
 
 import matplotlib.pyplot as plt
-import numpy as np
 from sklearn.model_selection import GridSearchCV, KFold, validation_curve
 
 from skoperator import DeepONetRegressor

@@ -1,7 +1,7 @@
 """
-====================================================
+=====================================================
 Why does it work? Sharpness of the minimum and n_eval
-====================================================
+=====================================================
 
 Karumuri et al. (2024) argue that randomized sampling generalises well
 because fewer points per step give noisier gradients, which steer training

@@ -106,7 +106,7 @@ def resolve_coords(coords, n_columns, n_outputs=1):
     if coords.shape[0] != n_points:
         fields = "" if n_outputs == 1 else f" = n_outputs ({n_outputs}) x {n_points} points"
         expect = "one row per column of G" if n_outputs == 1 else (
-            f"one row per point, G having n_outputs * len(coords) columns")
+            "one row per point, G having n_outputs * len(coords) columns")
         raise ValueError(
             f"coords has {coords.shape[0]} rows but G has {n_columns} columns{fields}; "
             f"pass coords with {expect}."
@@ -154,7 +154,8 @@ def target_moments(G, n_outputs=1):
     total_sq = np.zeros(n_outputs)
     count = np.zeros(n_outputs)
     for rows in row_chunks(*G.shape):
-        block = np.asarray(G[rows], dtype=np.float64).reshape(-1, n_outputs, G.shape[1] // n_outputs)
+        block = np.asarray(G[rows], dtype=np.float64)
+        block = block.reshape(-1, n_outputs, G.shape[1] // n_outputs)
         ok = ~np.isnan(block)
         total += block.sum(axis=(0, 2), where=ok)
         total_sq += np.square(block).sum(axis=(0, 2), where=ok)

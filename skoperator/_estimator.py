@@ -91,6 +91,12 @@ class FitPlan:
     compile_mode: Optional[str]
 
 
+def _trunk_points(sampler, n_points, batch_size):
+    """Trunk evaluations of a step, roughly: the grid or the sampled points, fewer."""
+    per_function = getattr(sampler, "n_eval_", None) or n_points
+    return min(n_points, batch_size * per_function)
+
+
 def _check_widths(name, value):
     """Layer widths: a sequence of positive ints (possibly empty)."""
     try:
@@ -694,7 +700,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             sampler=sampler, loss=loss, generator=dev_gen, batch_size=batch_size,
             n_epochs=n_epochs, schedule=schedule, total_steps=n_epochs * steps_per_epoch,
             tol=tol, validation_fn=validation_fn,
-            n_threads=choose_threads(self.n_jobs, network, batch_size, device),
+            n_threads=choose_threads(self.n_jobs, network, batch_size, device,
+                                     _trunk_points(sampler, data.n_points, batch_size)),
             compile_mode=self._compile_mode(device),
         )
 
@@ -837,7 +844,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             branch_layers=tuple(self.branch_layers), trunk_layers=tuple(self.trunk_layers),
             activation=self.activation, cnn_channels=tuple(self.cnn_channels),
             fno_modes=self.fno_modes, fno_width=self.fno_width, fno_layers=self.fno_layers,
-            fno_head=self.fno_head, fourier_features=self.fourier_features, fourier_scale=self.fourier_scale)
+            fno_head=self.fno_head, fourier_features=self.fourier_features,
+            fourier_scale=self.fourier_scale)
 
     def _build_network(self, U, G, coords, input_sizes, branches, shapes, generator):
         n_outputs, d = self.n_outputs, coords.shape[1]
@@ -996,7 +1004,9 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         elif next(network.parameters()).device != device:
             network.to(device)
         out = np.empty((U.shape[0], self.n_outputs_ * coords.shape[0]), dtype=np.float64)
-        with torch_threads(choose_threads(self.n_jobs, network, U.shape[0], device)):
+        threads = choose_threads(self.n_jobs, network, min(U.shape[0], 1024), device,
+                                 coords.shape[0])
+        with torch_threads(threads):
             return predict_into(network, U, coords, out, device)
 
     def score(self, X, y, sample_weight=None):

@@ -15,7 +15,6 @@ estimator. Built-in layers are initialised from an explicit
 import copy
 import dataclasses
 import math
-from typing import Optional
 
 import torch
 from torch import nn

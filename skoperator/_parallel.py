@@ -18,7 +18,7 @@ __all__ = ["thread_budget", "torch_thread_budget", "choose_threads", "torch_thre
 # from which a second intra-op thread starts to pay; below it, splitting the
 # small matrix products of a step costs more in synchronisation than it saves.
 # Measured by benchmarks/bench_threads.py (see docs/performance.md).
-THREAD_FLOPS = 2e8
+THREAD_FLOPS = 1e9
 
 
 def _dask_worker_threads():
@@ -104,12 +104,15 @@ def torch_thread_budget():
         torch.set_num_threads(previous)
 
 
-def step_flops(network, batch_size):
+def step_flops(network, batch_size, trunk_points=None):
     """Floating-point operations of one training step of ``network`` (estimate).
 
     Counts the branch's forward pass on two functions and the trunk's on a
     few coordinates with torch's flop counter, scales them to a batch of
-    ``batch_size`` functions, and triples the result for the backward pass.
+    ``batch_size`` functions and ``trunk_points`` trunk evaluations (32 per
+    function when None), adds the products of the two, and triples the result
+    for the backward pass. Layers the counter does not know (Fourier
+    transforms) are not counted.
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -132,12 +135,13 @@ def step_flops(network, batch_size):
     except Exception:  # a user module the counter cannot trace: count parameters
         branch = 2 * sum(p.numel() for p in network.branches.parameters())
         trunk = 2 * sum(p.numel() for p in network.trunk.parameters())
-    # A step evaluates the branch on the batch and the trunk on about
-    # batch_size x 32 points (or the grid), forward and backward.
-    return 3 * batch_size * (branch + 32 * trunk)
+    if trunk_points is None:
+        trunk_points = 32 * batch_size
+    combine = 2 * batch_size * trunk_points * network.n_basis * network.n_outputs
+    return 3 * (batch_size * branch + trunk_points * trunk + combine)
 
 
-def choose_threads(n_jobs, network, batch_size, device):
+def choose_threads(n_jobs, network, batch_size, device, trunk_points=None):
     """torch intra-op threads for a fit or predict call.
 
     Parameters
@@ -166,7 +170,8 @@ def choose_threads(n_jobs, network, batch_size, device):
     if device.type != "cpu":
         current = torch.get_num_threads()
         return current if budget is None else min(current, budget)
-    wanted = max(1, min(cores, int(step_flops(network, batch_size) // THREAD_FLOPS)))
+    work = step_flops(network, batch_size, trunk_points)
+    wanted = max(1, min(cores, int(work // THREAD_FLOPS)))
     return wanted if budget is None else max(1, min(wanted, budget))
 
 

@@ -5,9 +5,7 @@ import pytest
 import torch
 from sklearn.model_selection import GridSearchCV, cross_val_score
 
-from skoperator import DeepONetRegressor
 from skoperator._parallel import thread_budget, torch_thread_budget
-from skoperator.datasets import make_antiderivative
 
 
 def _threads_inside_budget():
@@ -22,13 +20,6 @@ def _threads_inside_budget():
         torch.set_num_threads(before)
     return n, inside, after
 
-
-def _small_problem():
-    U, Y, G = make_antiderivative(60, n_points=20, random_state=0)
-    est = DeepONetRegressor(coords=Y, max_iter=5, tol=None, branch_layers=(8,),
-                            trunk_layers=(8,), n_basis=8, batch_size=16, device="cpu",
-                            random_state=0)
-    return U, G, est
 
 
 # ------------------------------------------------------------ plain process
@@ -116,11 +107,11 @@ def test_dask_worker_thread_budget(dask_client):
         assert after == 4  # restored on exit
 
 
-def test_grid_search_on_dask_matches_local_run(dask_client):
+def test_grid_search_on_dask_matches_local_run(dask_client, small_search_problem):
     joblib = pytest.importorskip("joblib")
     from distributed import get_task_stream
 
-    U, G, est = _small_problem()
+    U, G, est = small_search_problem
     grid = {"n_eval": [2, 5], "sampling": ["random", "shared"]}
     local = GridSearchCV(est, grid, cv=3).fit(U, G)
     with get_task_stream(dask_client) as stream:
@@ -133,9 +124,9 @@ def test_grid_search_on_dask_matches_local_run(dask_client):
     np.testing.assert_array_equal(remote.predict(U), local.predict(U))
 
 
-def test_cross_val_score_on_dask_matches_local_run(dask_client):
+def test_cross_val_score_on_dask_matches_local_run(dask_client, small_search_problem):
     joblib = pytest.importorskip("joblib")
-    U, G, est = _small_problem()
+    U, G, est = small_search_problem
     local = cross_val_score(est, U, G, cv=3)
     with joblib.parallel_config(backend="dask"):
         remote = cross_val_score(est, U, G, cv=3)

@@ -37,7 +37,7 @@ def test_api_reference_lists_public_name(module_name, name):
 def test_toctree_includes_every_page():
     index = (DOCS / "index.rst").read_text()
     for page in ["getting_started", "user_guide/index", "auto_examples/index", "benchmarks",
-                 "performance", "api", "changelog"]:
+                 "experiments", "performance", "api", "changelog"]:
         assert re.search(rf"^\s+{re.escape(page)}\s*$", index, flags=re.M), page
 
 

@@ -114,7 +114,7 @@ def test_stratified_loss_is_unbiased_with_unequal_cells():
     s = _setup(SAMPLERS["stratified"](), 5, coords, n_functions=1)
     values = torch.linspace(-1, 3, 23) ** 2
     gen = _gen(3)
-    total, n = 0.0, 40_000
+    n = 40_000
     rows = torch.zeros(n, dtype=torch.long)
     cols, w = s.sample(rows, gen)
     estimate = (w * values[cols]).sum(dim=1) / 5
