@@ -247,3 +247,42 @@ def test_output_transform_sees_every_field(two_fields):
     est.predict(U[:3])
     y_shape, out_shape = seen["shapes"]
     assert out_shape[-2:] == (100, 2) and y_shape == (100, 1)
+
+
+@pytest.mark.parametrize("sampling", ["random", "shared", "full", "grouped", "fixed",
+                                      "stratified", "adaptive"])
+def test_several_outputs_and_inputs_train_with_every_sampling_mode(sampling):
+    t, x = np.meshgrid(np.linspace(0, 1, 4), np.linspace(0, 1, 10), indexing="ij")
+    coords = np.column_stack([t.ravel(), x.ravel()])
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(40, 9))
+    field = U[:, :1] * coords[:, 0] + U[:, 5:6] * np.sin(3 * coords[:, 1])
+    G = np.hstack([field, 2 * field + 1])
+    G[rng.uniform(size=G.shape) < 0.1] = np.nan
+    G[:, [0, 40]] = 1.0  # every function keeps an observed value
+    est = DeepONetRegressor(coords=coords, n_outputs=2, input_sizes=(5, 4), sampling=sampling,
+                            n_eval=3, loss="relative_l2", early_stopping=True,
+                            validation_fraction=0.25, **FAST).fit(U, G)
+    assert est.predict(U).shape == (40, 80)
+    assert np.all(np.isfinite(est.validation_scores_))
+
+
+def test_relative_l2_loss_streams_from_a_memmap(two_fields, tmp_path, monkeypatch):
+    import skoperator._data as data_module
+
+    U, Y, G = two_fields
+    path = tmp_path / "G.dat"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=(100, 200))
+    mm[:] = G[:100]
+    mm[3, 7] = np.nan
+    mm.flush()
+    G_mm = np.memmap(path, dtype=np.float32, mode="r", shape=(100, 200))
+    monkeypatch.setattr(data_module, "MEMMAP_BYTES", 1000)
+    # the same computation on both sides: every point, every step
+    streamed = DeepONetRegressor(coords=Y, n_outputs=2, loss="relative_l2", sampling="full",
+                                 **FAST)
+    streamed.fit(U[:100], G_mm)
+    in_memory = DeepONetRegressor(coords=Y, n_outputs=2, loss="relative_l2", sampling="full",
+                                  **FAST)
+    in_memory.fit(U[:100], np.array(G_mm))
+    np.testing.assert_allclose(streamed.loss_curve_, in_memory.loss_curve_, rtol=1e-4)

@@ -43,15 +43,15 @@ def test_readme_snippets_reach_the_accuracy_they_print(readme_run):
     ns, outputs = readme_run
     U, Y, G = ns["U"], ns["Y"], ns["G"]
     quick = mean_function_r2(G[1000:], ns["est"].predict(U[1000:]))
-    assert quick >= 0.996, quick                           # printed: 0.997
+    assert quick >= 0.994, quick                           # printed: 0.995
     assert ns["fine"].shape == (500, 1000)
-    assert ns["search"].best_score_ >= 0.98                # printed: about 0.99
+    assert ns["search"].best_score_ >= 0.997               # printed: 0.9986
     pca = mean_function_r2(G[1000:], ns["pipe"].predict(U[1000:]))
     alone = DeepONetRegressor(coords=Y, random_state=0).fit(U[:1000], G[:1000])
     r2_alone = mean_function_r2(G[1000:], alone.predict(U[1000:]))
-    assert pca >= 0.975 and pca >= r2_alone - 0.01, (pca, r2_alone)   # printed: 0.98
+    assert pca >= 0.975 and pca >= r2_alone - 0.01, (pca, r2_alone)   # printed: 0.980, 0.982
     fields = mean_function_r2(ns["G2"][1000:], ns["est2"].predict(U[1000:]), n_outputs=2,
                               multioutput="raw_values")
-    assert np.all(fields >= 0.98), fields
+    assert np.all(fields >= 0.985), fields                 # printed: [0.996 0.990]
     assert np.all(ns["est2"].predict(U[1000:])[:, 0] == 0.0)   # s(0) = 0 exactly
     assert all(out.strip() for out in outputs[:3])
