@@ -116,7 +116,6 @@ def _check_output_transform(network, U, coords, device):
     with torch.no_grad():
         out = network.unscale(network.combine(
             network.encode_branch(as_tensor(U, torch.float32, device)), network.encode_trunk(y)))
-        out = out[..., 0] if network.n_outputs == 1 else out
         try:
             got = network.output_transform(y, out)
         except Exception as exc:
@@ -882,7 +881,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             G_src = G if isinstance(G, _data.RowView) else _data.RowView(G, np.arange(len(G)))
         else:
             g = as_tensor(np.asarray(G, dtype=np.float32), torch.float32, torch.device("cpu"))
-            g = g.reshape(len(g), len(shift), -1).permute(0, 2, 1)
+            if len(shift) > 1:  # (n, n_points, n_outputs): the fields on the last axis
+                g = g.reshape(len(g), len(shift), -1).permute(0, 2, 1)
             G_src = ((g - shift) / scale).contiguous().to(device)
         return TrainingData(U_t, G_src, coords_t, shift, scale, has_missing)
 
@@ -890,7 +890,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         sampler = make_sampler(self.sampling)
         observed = None
         if has_missing and getattr(sampler, "uses_observed", False) and not data.streamed:
-            finite = torch.isfinite(data.G).any(dim=2)
+            finite = torch.isfinite(data.G)
+            finite = finite.any(dim=2) if finite.dim() == 3 else finite
             observed = ObservedPoints.from_mask(finite.cpu()).to(data.device)
 
         def residuals():

@@ -65,7 +65,8 @@ def predict_into(network, U, coords, out, device, scaled=False):
                 block = network.transform(y, network.combine(network.encode_branch(u), t))
                 if not scaled:
                     block = network.unscale(block)
-                fields[f0:f0 + f_step, :, p0:p0 + p_step] = block.permute(0, 2, 1).cpu().numpy()
+                block = block.unsqueeze(1) if block.dim() == 2 else block.permute(0, 2, 1)
+                fields[f0:f0 + f_step, :, p0:p0 + p_step] = block.cpu().numpy()
     return out
 
 

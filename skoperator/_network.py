@@ -491,66 +491,62 @@ class DeepONet(nn.Module):
         return self.branches[0]
 
     def encode_branch(self, u):
-        """Coefficients (batch, branch_fields, n_basis) of raw inputs ``u``."""
+        """Coefficients (batch, branch_fields * n_basis) of raw inputs ``u``."""
         u = (u - self.u_shift) / self.u_scale
         if len(self.branches) == 1:
-            b = self.branches[0](u)
-        else:
-            b = None
-            for branch, part in zip(self.branches, torch.split(u, self.input_sizes, dim=1)):
-                out = branch(part)
-                b = out if b is None else b * out
-        return b.reshape(b.shape[0], self.branch_fields, self.n_basis)
+            return self.branches[0](u)
+        b = None
+        for branch, part in zip(self.branches, torch.split(u, self.input_sizes, dim=1)):
+            out = branch(part)
+            b = out if b is None else b * out
+        return b
 
     def encode_trunk(self, y, index=None):
-        """Basis (..., trunk_fields, n_basis) at raw coordinates ``y`` (..., d).
+        """Basis (..., trunk_fields * n_basis) at raw coordinates ``y`` (..., d).
 
         ``index``, the positions of ``y`` in the training grid when known,
         lets table trunks (POD) skip the coordinate lookup.
         """
         if index is not None and getattr(self.trunk, "table", False):
-            t = self.trunk.at_index(index)
-        else:
-            t = self.trunk((y - self.y_shift) / self.y_scale)
-        return t.reshape(*t.shape[:-1], self.trunk_fields, self.n_basis)
+            return self.trunk.at_index(index)
+        return self.trunk((y - self.y_shift) / self.y_scale)
 
     def combine(self, b, t):
         """Standardised outputs from coefficients and basis.
 
-        ``t`` of shape (n, fields, p) gives the Cartesian product
-        (batch, n, n_outputs); ``t`` of shape (batch, m, fields, p) gives one
-        output per pair (batch, m, n_outputs).
+        ``t`` of shape (n, width) gives the Cartesian product (batch, n);
+        ``t`` of shape (batch, m, width) gives one output per pair
+        (batch, m). With several output fields the outputs get a last axis
+        of ``n_outputs``: (batch, n, n_outputs) or (batch, m, n_outputs).
         """
-        if self.n_outputs == 1:
-            if t.dim() == 3:
-                return (b[:, 0] @ t[:, 0].T).unsqueeze(-1) + self.bias
-            return torch.bmm(t[:, :, 0], b[:, 0].unsqueeze(-1)) + self.bias
-        k = self.n_outputs
-        b = b.expand(-1, k, -1)
+        if self.n_outputs == 1:  # the common case, with as few operations as possible
+            if t.dim() == 2:
+                return b @ t.T + self.bias
+            return torch.bmm(t, b.unsqueeze(-1)).squeeze(-1) + self.bias
+        k, p = self.n_outputs, self.n_basis
+        b = b.reshape(b.shape[0], self.branch_fields, p).expand(-1, k, -1)
+        t = t.reshape(*t.shape[:-1], self.trunk_fields, p)
         if t.dim() == 3:
             return torch.einsum("bkp,nkp->bnk", b, t.expand(-1, k, -1)) + self.bias
         return torch.einsum("bkp,bmkp->bmk", b, t.expand(-1, -1, k, -1)) + self.bias
 
     def unscale(self, out):
-        """Map standardised outputs (..., n_outputs) to the units of G."""
+        """Map standardised outputs to the units of G (fields on the last axis)."""
         return out * self.g_scale + self.g_shift
 
     def transform(self, y, out):
         """Apply ``output_transform`` to standardised outputs; standardised result.
 
-        ``y`` holds the raw coordinates of ``out``: (m, d) for outputs
-        (batch, m, n_outputs) at shared points, or (batch, m, d).
+        ``y`` holds the raw coordinates of ``out``: (m, d) for outputs at
+        shared points, or (batch, m, d).
         """
         if self.output_transform is None:
             return out
-        g = self.unscale(out)
-        g = g[..., 0] if self.n_outputs == 1 else g
-        g = self.output_transform(y.to(g.dtype), g)
-        g = g.unsqueeze(-1) if self.n_outputs == 1 else g
+        g = self.output_transform(y.to(out.dtype), self.unscale(out))
         return (g - self.g_shift) / self.g_scale
 
     def forward(self, u, y):
-        """Predictions (batch, n_points, n_outputs), units of G, at coordinates ``y`` (n, d)."""
+        """Predictions (batch, n_points[, n_outputs]), units of G, at coordinates ``y`` (n, d)."""
         out = self.combine(self.encode_branch(u), self.encode_trunk(y))
         return self.unscale(self.transform(y, out))
 

@@ -26,8 +26,9 @@ class TrainingData:
     ----------
     U : Tensor of shape (n_functions, n_sensors)
         Raw inputs.
-    G : Tensor of shape (n_functions, n_points, n_outputs), or ndarray of shape (n_functions, n_outputs * n_points)
-        Targets. A Tensor is already standardised; a numpy array (a memmap)
+    G : Tensor of shape (n_functions, n_points[, n_outputs]), or ndarray of shape (n_functions, n_outputs * n_points)
+        Targets (the last axis only with several output fields). A Tensor
+        is already standardised; a numpy array (a memmap)
         stays where it is, in the estimator's column layout (field ``c`` at
         point ``j`` in column ``c * n_points + j``), and is gathered and
         standardised per batch.
@@ -63,10 +64,12 @@ class TrainingData:
         return not torch.is_tensor(self.G)
 
     def targets(self, rows, cols):
-        """Standardised targets (batch, m, n_outputs) for ``rows`` at ``cols``.
+        """Standardised targets for ``rows`` at ``cols``.
 
         ``cols`` is None (every point), of shape (m,) (the same points for
-        every row) or (batch, m). Only the sampled entries are read.
+        every row) or (batch, m). Only the sampled entries are read. The
+        result has shape (batch, m) with one output field, (batch, m,
+        n_outputs) with several.
         """
         if not self.streamed:
             if cols is None:
@@ -75,10 +78,12 @@ class TrainingData:
                 return self.G[rows][:, cols]
             return self.G[rows[:, None], cols]
         r = rows.cpu().numpy()
-        if cols is None:
+        c = None if cols is None else cols.cpu().numpy()
+        if self.n_outputs == 1:
+            block = self.G[r] if c is None else self.G[r[:, None], c if c.ndim == 2 else c[None]]
+        elif c is None:
             block = self.G[r].reshape(len(r), self.n_outputs, self.n_points).transpose(0, 2, 1)
         else:
-            c = cols.cpu().numpy()
             idx = c[..., None] + self._field_offsets  # (m, K) or (batch, m, K)
             block = self.G[r[:, None, None], idx if idx.ndim == 3 else idx[None]]
         block = (np.asarray(block, dtype=np.float32) - self._np_shift) / self._np_scale
@@ -95,7 +100,9 @@ class TrainingData:
         out = torch.empty(self.n_functions, self.n_outputs, dtype=torch.float64,
                           device=self.device)
         for rows in self.rows_in_chunks():
-            g = self.targets(rows, None).double() * self.g_scale.double() + self.g_shift.double()
+            g = self.targets(rows, None).double()
+            g = (g if g.dim() == 3 else g.unsqueeze(-1)) * self.g_scale.double() \
+                + self.g_shift.double()
             ok = torch.isfinite(g)
             out[rows] = torch.where(ok, g, 0.0).pow(2).sum(dim=1) / ok.sum(dim=1).clamp(min=1)
         return out
@@ -103,29 +110,39 @@ class TrainingData:
 
 # ------------------------------------------------------------------- losses
 class MSELoss:
-    """Mean squared error over the sampled (function, point, field) triples.
+    """Mean squared error over the sampled (function, point, field) entries.
 
     In standardised units, so that every output field weighs the same; the
     history reports it in the units of G.
+
+    A loss has two entry points: :meth:`unweighted` for a batch where every
+    entry counts once (no missing target, no slot weights), the fast path of
+    most fits, and :meth:`weighted`. Both return ``(objective, report)``;
+    ``report`` None means ``objective * report_factor(data)``, which the
+    training loop then applies once per epoch instead of once per step.
     """
 
     per_function = False
 
-    def __call__(self, diff2, weight, rows, data):
-        """Objective and report from squared errors (batch, m, K).
+    def report_factor(self, data):
+        """The report in the units of G: the objective times the squared scale."""
+        return float(data.g_scale[0]) ** 2 if data.n_outputs == 1 else None
 
-        ``weight`` is None (every entry counts once) or of the same shape
-        (0 leaves an entry out).
-        """
-        scale2 = data.g_scale.pow(2)
-        if weight is None:
-            per_field = diff2.mean(dim=(0, 1))
-            if data.n_outputs == 1:
-                return per_field[0], per_field[0] * scale2[0]
-            return per_field.mean(), (per_field * scale2).mean()
+    def unweighted(self, out, target, rows, data):
+        """Objective (and report, or None) of outputs and targets of the same shape."""
+        if data.n_outputs == 1:
+            return torch.nn.functional.mse_loss(out, target), None  # one fused kernel
+        per_field = (out - target).pow(2).mean(dim=(0, 1))
+        return per_field.mean(), (per_field * data.g_scale.pow(2)).mean()
+
+    def weighted(self, diff2, weight, rows, data):
+        """Objective and report from squared errors and weights (0 leaves an entry out)."""
         count = (weight > 0).sum().clamp(min=1)
+        if diff2.dim() == 2:
+            total = (weight * diff2).sum()
+            return total / count, total * data.g_scale[0].pow(2) / count
         per_field = (weight * diff2).sum(dim=(0, 1))
-        return per_field.sum() / count, (per_field * scale2).sum() / count
+        return per_field.sum() / count, (per_field * data.g_scale.pow(2)).sum() / count
 
 
 class RelativeL2Loss:
@@ -136,7 +153,7 @@ class RelativeL2Loss:
     points (computed once before training), both in the units of G. This is
     the objective of FNO's recipes, and closer than the MSE to the
     per-function R2 of the paper. A function whose mean square is 0 is
-    divided by the mean over functions instead.
+    divided by the mean over functions instead. The report is the objective.
     """
 
     per_function = True
@@ -149,17 +166,29 @@ class RelativeL2Loss:
         dtype = data.G.dtype if not data.streamed else torch.float32
         data.inverse_mean_square = (data.g_scale.double().pow(2) / ms).to(dtype)
 
-    def __call__(self, diff2, weight, rows, data):
+    def report_factor(self, data):
+        """The report is the objective itself."""
+        return 1.0
+
+    def unweighted(self, out, target, rows, data):
+        """Objective of outputs and targets of the same shape; report None."""
+        return self.weighted((out - target).pow(2), None, rows, data)[0], None
+
+    def weighted(self, diff2, weight, rows, data):
+        """Objective from squared errors and weights (None: every entry counts)."""
+        if diff2.dim() == 2:  # one output field
+            diff2 = diff2.unsqueeze(-1)
+            weight = None if weight is None else weight.unsqueeze(-1)
         inv = data.inverse_mean_square[rows]  # (batch, K)
         if weight is None:
             rel = diff2.mean(dim=1) * inv
             loss = rel.mean()
-            return loss, loss
+            return loss, None
         count = (weight > 0).sum(dim=1)  # (batch, K)
         rel = (weight * diff2).sum(dim=1) / count.clamp(min=1) * inv
         used = count > 0
         loss = torch.where(used, rel, 0.0).sum() / used.sum().clamp(min=1)
-        return loss, loss
+        return loss, None
 
 
 #: ``loss=`` name -> loss class.
@@ -235,7 +264,8 @@ def forward_at(network, data, rows, cols, path):
     if cols is None or path == "grid":
         out = network.combine(b, network.encode_trunk(coords, data.grid_index))
         if cols is not None:
-            out = out.gather(1, cols.unsqueeze(-1).expand(-1, -1, out.shape[-1]))
+            index = cols if out.dim() == 2 else cols.unsqueeze(-1).expand(-1, -1, out.shape[-1])
+            out = out.gather(1, index)
     else:  # a shared subset (m,) or per-function pairs (batch, m)
         out = network.combine(b, network.encode_trunk(coords[cols], cols))
     if network.output_transform is not None:
@@ -251,20 +281,21 @@ def trunk_evaluations(n_points, cols, path):
 
 
 def step_objective(network, data, loss, rows, cols, weight, target, path):
-    """The training objective and its report for one mini-batch, given its targets.
+    """The training objective (and report, or None) of one mini-batch, given its targets.
 
     The part of a step that :func:`torch.compile` compiles: tensors in,
     tensors out, no host synchronisation.
     """
     out = forward_at(network, data, rows, cols, path)
     if not data.has_missing and weight is None:
-        return loss((out - target).pow(2), None, rows, data)
+        return loss.unweighted(out, target, rows, data)
     finite = torch.isfinite(target)
     w = finite.to(out.dtype)
     if weight is not None:
-        w = w * (weight if weight.dim() == 2 else weight.expand(rows.numel(), -1)).unsqueeze(-1)
+        weight = weight if weight.dim() == 2 else weight.expand(rows.numel(), -1)
+        w = w * (weight if target.dim() == 2 else weight.unsqueeze(-1))
     diff2 = torch.where(finite, out - torch.nan_to_num(target), 0.0).pow(2)
-    return loss(diff2, w, rows, data)
+    return loss.weighted(diff2, w, rows, data)
 
 
 def batch_loss(network, data, loss, rows, cols, weight, path):
@@ -291,6 +322,8 @@ def batch_loss(network, data, loss, rows, cols, weight, path):
     """
     target = data.targets(rows, cols)
     value, report = step_objective(network, data, loss, rows, cols, weight, target, path)
+    if report is None:
+        report = value * loss.report_factor(data)
     return value, report, trunk_evaluations(data.n_points, cols, path)
 
 
@@ -323,8 +356,8 @@ def training_residuals(network, data):
     with torch.no_grad():
         for rows in data.rows_in_chunks():
             pred = forward_at(network, data, rows, None, "grid")
-            err = (pred - data.targets(rows, None)).pow(2)
-            out[rows] = torch.nan_to_num(err, nan=0.0).sum(dim=-1)
+            err = torch.nan_to_num((pred - data.targets(rows, None)).pow(2), nan=0.0)
+            out[rows] = err.sum(dim=-1) if err.dim() == 3 else err
     network.train(was_training)
     return out
 
@@ -485,20 +518,28 @@ class Trainer:
                 group["betas"] = (beta1, group["betas"][1])
 
     def train_step(self, rows):
+        """One optimizer step on the functions ``rows``.
+
+        Returns the objective, the report (None: the objective times the
+        loss's report factor) and the trunk evaluations.
+        """
         cols, weight = self.sampler.sample(rows, self.generator)
         self._apply_schedule()
         target = self.data.targets(rows, cols)
         path = self.path(cols, rows.numel())
-        with torch.autocast(self.data.device.type, dtype=torch.bfloat16,
-                            enabled=self.mixed_precision):
+        if self.mixed_precision:
+            with torch.autocast(self.data.device.type, dtype=torch.bfloat16):
+                value, report = self.objective(self.network, self.data, self.loss, rows, cols,
+                                               weight, target, path)
+        else:
             value, report = self.objective(self.network, self.data, self.loss, rows, cols,
                                            weight, target, path)
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
         self.optimizer.step()
         self.step_count += 1
-        return value.detach(), report.detach(), trunk_evaluations(self.data.n_points, cols,
-                                                                  path)
+        return (value.detach(), None if report is None else report.detach(),
+                trunk_evaluations(self.data.n_points, cols, path))
 
     def time_is_up(self, deadline=None):
         deadline = self.deadline if deadline is None else deadline
@@ -524,8 +565,10 @@ class Trainer:
                                       data.targets(rows, None), "grid")
                 if backward:
                     (v * (count / total)).backward()
-            value += float(v.detach()) * count / total
-            report += float(r.detach()) * count / total
+            v = float(v.detach())
+            r = v * self.loss.report_factor(data) if r is None else float(r.detach())
+            value += v * count / total
+            report += r * count / total
         return value, report
 
     def polish(self, state):
@@ -602,20 +645,28 @@ class Trainer:
         n = self.data.n_functions
         device = self.data.device
         perm = torch.randperm(n, generator=self.generator, device=device)
-        total = torch.zeros(2, device=device)
+        total = torch.zeros((), device=device)
+        total_report = None
         n_trunk = seen = 0
         out_of_time = False
+        check_time = self.deadline is not None
         for start in range(0, n, self.batch_size):
             rows = perm[start:start + self.batch_size]
             objective, report, k = self.train_step(rows)
-            total[0].add_(objective, alpha=rows.numel())
-            total[1].add_(report, alpha=rows.numel())
+            total.add_(objective, alpha=rows.numel())
+            if report is not None:  # losses that report something else than the objective
+                if total_report is None:
+                    total_report = torch.zeros((), device=device)
+                total_report.add_(report, alpha=rows.numel())
             n_trunk += k
             seen += rows.numel()
-            if self.time_is_up():
+            if check_time and self.time_is_up():
                 out_of_time = start + self.batch_size < n
                 break
-        mean = (total / seen).tolist()
+        if total_report is None:
+            mean = float(total) / seen
+            return mean, mean * self.loss.report_factor(self.data), n_trunk, out_of_time
+        mean = (torch.stack([total, total_report]) / seen).tolist()
         return mean[0], mean[1], n_trunk, out_of_time
 
     def residuals(self):

@@ -101,11 +101,10 @@ def _loss_pieces(estimator, U, G, chunk):
             target = data.G[rows]
             ok = finite[rows]
             diff2 = torch.where(ok, out - torch.nan_to_num(target), 0.0).pow(2)
+            objective, _ = loss.weighted(diff2, ok.to(diff2.dtype), rows, data)
             if loss.per_function:
-                objective, _ = loss(diff2, ok.to(diff2.dtype), rows, data)
                 yield objective * (len(rows) / data.n_functions)
             else:
-                objective, _ = loss(diff2, ok.to(diff2.dtype), rows, data)
                 yield objective * (float(ok.sum()) / total)
 
     return network, pieces

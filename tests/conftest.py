@@ -37,7 +37,7 @@ def tiny_problem():
                        layout=LAYOUTS["split_branch"], scaling=scaling)
         U = torch.tensor(rng.normal(size=(9, 6)), dtype=torch.float32)
         coords = torch.tensor(rng.random((14, 2)), dtype=torch.float32)
-        G = torch.tensor(rng.normal(size=(9, 14, 1)), dtype=torch.float32)
+        G = torch.tensor(rng.normal(size=(9, 14)), dtype=torch.float32)
         if missing:
             G[torch.tensor(rng.random(G.shape) < 0.3)] = float("nan")
             G[:, 0] = 1.0

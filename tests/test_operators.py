@@ -91,8 +91,8 @@ def test_every_strategy_trains_and_predicts(two_fields, strategy):
     t = est.network_.encode_trunk(torch.zeros(3, 1))
     split_b = strategy != "split_trunk"
     split_t = strategy != "split_branch"
-    assert b.shape == (1, 2 if split_b else 1, est.n_basis)
-    assert t.shape == (3, 2 if split_t else 1, est.n_basis)
+    assert b.shape == (1, (2 if split_b else 1) * est.n_basis)
+    assert t.shape == (3, (2 if split_t else 1) * est.n_basis)
 
 
 def test_sampling_draws_points_not_point_field_pairs(two_fields):

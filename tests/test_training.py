@@ -34,7 +34,6 @@ def _network(seed=0):
 
 
 def _training_data(U, G, coords, missing, shift=0.0, scale=1.0):
-    G = G if not torch.is_tensor(G) else G.unsqueeze(-1)
     return TrainingData(U, G, coords, torch.tensor([shift]), torch.tensor([scale]), missing)
 
 
@@ -63,8 +62,8 @@ def _reference_loss(net, U, coords, G, rows, cols, valid):
             target = G[i, j]
             if torch.isnan(target):
                 continue
-            b = net.encode_branch(U[i:i + 1])[0, 0]
-            t = net.encode_trunk(coords[j:j + 1])[0, 0]
+            b = net.encode_branch(U[i:i + 1])[0]
+            t = net.encode_trunk(coords[j:j + 1])[0]
             terms.append((b @ t + net.bias[0] - target) ** 2)
     return torch.stack(terms).mean()
 
@@ -153,7 +152,7 @@ def test_training_data_streamed_targets_match_tensor(cols):
          "random": torch.tensor([[0, 3], [13, 2], [7, 7]])}[cols]
     expected = tensor.targets(rows, c)
     torch.testing.assert_close(streamed.targets(rows, c), expected, rtol=1e-6, atol=1e-6)
-    assert expected.shape == (3, N_POINTS if c is None else c.shape[-1], 1)
+    assert expected.shape == (3, N_POINTS if c is None else c.shape[-1])
 
 
 def test_choose_trunk_path():

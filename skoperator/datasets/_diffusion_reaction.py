@@ -340,14 +340,14 @@ def make_diffusion_reaction(
     n_x : int
         Deprecated name of ``n_sensors``.
 
-        .. deprecated:: 0.1.0
-           ``n_x`` was renamed ``n_sensors`` and will be removed in 0.3.0.
+        .. deprecated:: 0.2.0
+           ``n_x`` was renamed ``n_sensors`` and will be removed in 0.4.0.
 
     n_t : int
         Deprecated name of ``n_times``.
 
-        .. deprecated:: 0.1.0
-           ``n_t`` was renamed ``n_times`` and will be removed in 0.3.0.
+        .. deprecated:: 0.2.0
+           ``n_t`` was renamed ``n_times`` and will be removed in 0.4.0.
 
     Returns
     -------

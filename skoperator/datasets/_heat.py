@@ -251,9 +251,9 @@ def make_heat_conduction(
     length_scales : tuple of two floats
         Deprecated name of ``length_scale``.
 
-        .. deprecated:: 0.1.0
+        .. deprecated:: 0.2.0
            ``length_scales`` was renamed ``length_scale`` and will be
-           removed in 0.3.0.
+           removed in 0.4.0.
 
     Returns
     -------
