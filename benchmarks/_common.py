@@ -37,9 +37,15 @@ def parser(description):
 
 
 def setup(args):
-    """Apply ``--threads`` and print the machine line."""
+    """Apply ``--threads`` and print the machine line.
+
+    ``--threads`` pins torch and, through ``OMP_NUM_THREADS`` (the budget the
+    estimator respects), every fit of the script, so that both sides of a
+    ratio run on the same number of threads.
+    """
     if args.threads:
         torch.set_num_threads(args.threads)
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     device = torch.device(args.device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     print(f"# machine: {platform.machine()} {platform.processor() or ''} "

@@ -14,11 +14,12 @@ import torch
 
 __all__ = ["thread_budget", "torch_thread_budget", "choose_threads", "torch_threads"]
 
-# Work (floating-point operations of one training step: forward and backward)
-# from which a second intra-op thread starts to pay; below it, splitting the
-# small matrix products of a step costs more in synchronisation than it saves.
+# Work (floating-point operations of one training step, forward and backward,
+# as ``step_flops`` estimates it) from which a second intra-op thread starts to
+# pay, and a third from twice as much, and so on; below it, splitting the small
+# matrix products of a step costs more in synchronisation than it saves.
 # Measured by benchmarks/bench_threads.py (see docs/performance.md).
-THREAD_FLOPS = 1e9
+THREAD_FLOPS = 1.5e8
 
 
 def _dask_worker_threads():
@@ -171,7 +172,7 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None):
         current = torch.get_num_threads()
         return current if budget is None else min(current, budget)
     work = step_flops(network, batch_size, trunk_points)
-    wanted = max(1, min(cores, int(work // THREAD_FLOPS)))
+    wanted = max(1, min(cores, 1 + int(work // THREAD_FLOPS)))
     return wanted if budget is None else max(1, min(wanted, budget))
 
 
