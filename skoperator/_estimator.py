@@ -3,6 +3,7 @@
 import copy
 import dataclasses
 import math
+import time
 import warnings
 from numbers import Integral, Real
 from typing import Any, Callable, Optional
@@ -626,6 +627,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     def _fit(self, U, G, incremental):
         # Validate everything and build everything, then change anything:
         # a failed fit leaves a fitted model as it was.
+        started = time.perf_counter()  # max_time counts from here
         saved = dict(self.__dict__)
         try:
             plan = self._plan(U, G, incremental)
@@ -634,7 +636,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             self.__dict__.update(saved)
             raise
         with torch_threads(plan.n_threads):
-            return self._train(plan)
+            return self._train(plan, started)
 
     # -- planning: every check and every allocation, no fitted attribute
     def _plan(self, U, G, incremental):
@@ -920,14 +922,15 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         return optimizer
 
     # -- training and storing
-    def _train(self, plan):
+    def _train(self, plan, started):
         state = (self._stopping.resumed(self.history_)
                  if plan.continuing and hasattr(self, "_stopping") else StoppingState())
         with reporting(self.verbose, plan.n_epochs) as progress:
             trainer = Trainer(plan.network, plan.optimizer, plan.sampler, plan.data, plan.loss,
                               batch_size=plan.batch_size, generator=plan.generator,
                               schedule=plan.schedule, total_steps=plan.total_steps,
-                              max_time=self.max_time, validation_fn=plan.validation_fn,
+                              max_time=self.max_time, started=started,
+                              validation_fn=plan.validation_fn,
                               tol=plan.tol, n_iter_no_change=self.n_iter_no_change,
                               progress=progress, compile_mode=plan.compile_mode,
                               mixed_precision=self.mixed_precision,

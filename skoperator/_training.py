@@ -447,6 +447,10 @@ class Trainer:
         outside the compiled region.
     mixed_precision : bool, default=False
         Run the objective under bfloat16 autocast.
+    started : float, default=None
+        The ``time.perf_counter()`` from which ``max_time`` counts (the start
+        of ``fit``, so that validation, planning and the first use of torch's
+        optimizers count too); None: now.
     lbfgs_iter : int, default=0
         L-BFGS iterations on the full training grid after the epochs (see
         :meth:`polish`); with ``max_time``, the epochs stop early enough to
@@ -455,7 +459,8 @@ class Trainer:
 
     def __init__(self, network, optimizer, sampler, data, loss, *, batch_size, generator,
                  schedule, total_steps, max_time, validation_fn, tol, n_iter_no_change,
-                 progress, compile_mode=None, mixed_precision=False, lbfgs_iter=0):
+                 progress, compile_mode=None, mixed_precision=False, lbfgs_iter=0,
+                 started=None):
         self.network = network
         self.optimizer = optimizer
         self.sampler = sampler
@@ -473,7 +478,7 @@ class Trainer:
         self.lr0 = [group["lr"] for group in optimizer.param_groups]
         self.step_count = 0
         self.lbfgs_iter = lbfgs_iter
-        self.start = time.perf_counter()
+        self.start = time.perf_counter() if started is None else started
         self.deadline = max_time
         if lbfgs_iter and max_time is not None:
             # Leave the L-BFGS iterations their time: one full-grid evaluation
@@ -483,7 +488,6 @@ class Trainer:
             self.network.zero_grad(set_to_none=True)
             reserve = 1.3 * lbfgs_iter * (time.perf_counter() - tic)
             self.deadline = max(0.5 * max_time, max_time - reserve)
-            self.start = time.perf_counter() - (time.perf_counter() - tic)
         self.objective = step_objective if compile_mode is None else compiled_objective(
             compile_mode)
         self.mixed_precision = mixed_precision
