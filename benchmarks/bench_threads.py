@@ -129,7 +129,7 @@ def main(argv=None):
         chosen = choose_threads(None, est.network_, batch, torch.device("cpu"), points)
         print(f"{name:<34} {flops:>11.3g} {seconds[1]:>9.4f} {seconds[-1]:>10.4f} "
               f"{seconds[1] / seconds[-1]:>8.2f}x {chosen:>8d}", flush=True)
-    print(f"# the default uses more than one thread from {THREAD_FLOPS:.0e} flops per step")
+    print(f"# the default uses more than one thread from {THREAD_FLOPS:.2g} flops per step")
 
 
 if __name__ == "__main__":
