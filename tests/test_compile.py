@@ -79,6 +79,7 @@ def test_max_time_ends_training_and_schedules_finish_within_it():
     # the one-cycle schedule ran its course within the budget: it ends near zero
     assert est.history_[-1]["learning_rate"] < 1e-3 * 5e-3
 
+
 def test_max_time_counts_from_the_start_of_fit(monkeypatch):
     # Validation and planning (and torch's one-time imports on a first fit)
     # spend the budget too: here planning alone outlasts it, so training
@@ -97,7 +98,6 @@ def test_max_time_counts_from_the_start_of_fit(monkeypatch):
                             batch_size=50, device="cpu", random_state=0).fit(U, G)
     assert est.stopping_reason_ == "max_time" and est.n_iter_ == 1
     assert est.history_[-1]["solver"] == "lbfgs" and est.history_[-1]["lbfgs_iter"] <= 20
-
 
 
 def test_lbfgs_polish_improves_and_is_recorded():
