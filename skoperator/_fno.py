@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from ._network import ACTIVATIONS, MLP, grid_shape, init_parameters
+from ._layers import ACTIVATIONS, MLP, init_parameters
 
 
 class SpectralConv(nn.Module):
@@ -118,7 +118,7 @@ def _pointwise(n_in, n_out, d):
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d)[d - 1](n_in, n_out, kernel_size=1)
 
 
-class FNOBranch(nn.Module):
+class FNO(nn.Module):
     """Fourier-layer encoder of inputs on a grid, ending in ``n_out`` coefficients.
 
     Parameters
@@ -151,8 +151,6 @@ class FNOBranch(nn.Module):
     generator : torch.Generator, default=None
         Initialisation.
     """
-
-    needs_grid = True
 
     def __init__(self, input_shape, n_out, *, modes=12, width=32, n_layers=4,
                  activation="gelu", padding=0.125, head="pooled", basis=None, hidden=(128,),
@@ -229,34 +227,3 @@ class FNOBranch(nn.Module):
         if self.head_kind == "projection":
             return self.fields(u) @ self.basis.to(u.dtype)
         return self.mlp(self.project(self.features(u)).flatten(1))
-
-    @classmethod
-    def check_input_shape(cls, input_shape, n_sensors, params=None):
-        """Normalised ``(channels, *grid)`` for 1-D, 2-D or 3-D grids."""
-        return grid_shape(input_shape, n_sensors, "fno", dims=(1, 2, 3))
-
-    @classmethod
-    def from_params(cls, n_in, n_out, *, params, generator, input_shape, basis=None,
-                    multi_input=False, **context):
-        """Build from ``fno_modes``, ``fno_width``, ``fno_layers``, ``fno_head``.
-
-        ``fno_head="auto"`` projects on the trunk's basis when there is one
-        on this input's grid (a POD trunk whose points are the input's grid
-        cells, one input function), and pools otherwise.
-        """
-        n_grid = math.prod(input_shape[1:])
-        fits = basis is not None and all(b.shape[0] == n_grid for b in basis) and \
-            sum(b.shape[1] for b in basis) == n_out
-        head = params.fno_head
-        if head == "auto":
-            head = "projection" if fits and not multi_input else "pooled"
-        elif head == "projection" and not fits:
-            raise ValueError(
-                "fno_head='projection' needs a table trunk (trunk='pod') whose points are the "
-                f"cells of the input grid ({n_grid}) and one basis per branch field; use "
-                "fno_head='pooled' (or 'auto')."
-            )
-        return cls(input_shape, n_out, modes=params.fno_modes, width=params.fno_width,
-                   n_layers=params.fno_layers, activation=params.activation, head=head,
-                   basis=basis if head == "projection" else None,
-                   hidden=tuple(params.branch_layers), generator=generator)

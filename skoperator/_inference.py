@@ -18,7 +18,7 @@ _TRUNK_POINTS = 1 << 15
 _BRANCH_FUNCTIONS = 1 << 10
 
 
-def predict_into(network, U, coords, out, device, scaled=False):
+def predict_into(network, U, coords, out, device):
     """Write predictions for ``U`` (numpy) at ``coords`` (numpy) into ``out``.
 
     The trunk is evaluated once per chunk of points; for each such chunk the
@@ -34,8 +34,6 @@ def predict_into(network, U, coords, out, device, scaled=False):
     out : ndarray of shape (n_functions, n_outputs * n_points)
         Field ``c`` at point ``j`` goes to column ``c * n_points + j``.
     device : torch.device
-    scaled : bool, default=False
-        Return outputs in standardised units instead of the units of G.
 
     Returns
     -------
@@ -62,9 +60,8 @@ def predict_into(network, U, coords, out, device, scaled=False):
             t = network.encode_trunk(y)
             for f0 in range(0, n, f_step):
                 u = as_tensor(U[f0:f0 + f_step], dtype, device)
-                block = network.transform(y, network.combine(network.encode_branch(u), t))
-                if not scaled:
-                    block = network.unscale(block)
+                block = network.unscale(
+                    network.transform(y, network.combine(network.encode_branch(u), t)))
                 block = block.unsqueeze(1) if block.dim() == 2 else block.permute(0, 2, 1)
                 fields[f0:f0 + f_step, :, p0:p0 + p_step] = block.cpu().numpy()
     return out

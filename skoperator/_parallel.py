@@ -12,7 +12,7 @@ import os
 
 import torch
 
-__all__ = ["thread_budget", "torch_thread_budget", "choose_threads", "torch_threads"]
+__all__ = ["thread_budget", "flop_rates", "step_flops", "choose_threads", "torch_threads"]
 
 # Work (floating-point operations of one training step, forward and backward,
 # as ``step_flops`` estimates it) from which a second intra-op thread starts to
@@ -69,51 +69,17 @@ def thread_budget():
     return n if n is not None else _environment_threads()
 
 
-@contextlib.contextmanager
-def torch_thread_budget():
-    """Cap ``torch.get_num_threads()`` at :func:`thread_budget` for a block.
+def flop_rates(network):
+    """Forward flops of ``network``'s branch per function and trunk per point (estimates).
 
-    The cap only lowers the thread count, never raises it, and the previous
-    value is restored on exit. In a plain process (not a dask worker and no
-    ``OMP_NUM_THREADS``) nothing changes.
+    Counted with torch's flop counter on two functions and a few coordinates
+    (layers it does not know, such as Fourier transforms, count zero); a
+    table trunk (POD) is counted at its training points. A module the counter
+    cannot trace is counted as two flops per parameter.
 
-    Yields
-    ------
-    n_threads : int
-        torch's intra-op thread count inside the block.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skoperator._parallel import torch_thread_budget
-    >>> before = torch.get_num_threads()
-    >>> with torch_thread_budget() as n:
-    ...     n <= before
-    True
-    >>> torch.get_num_threads() == before
-    True
-    """
-    previous = torch.get_num_threads()
-    budget = thread_budget()
-    if budget is None or budget >= previous:
-        yield previous
-        return
-    torch.set_num_threads(budget)
-    try:
-        yield budget
-    finally:
-        torch.set_num_threads(previous)
-
-
-def step_flops(network, batch_size, trunk_points=None):
-    """Floating-point operations of one training step of ``network`` (estimate).
-
-    Counts the branch's forward pass on two functions and the trunk's on a
-    few coordinates with torch's flop counter, scales them to a batch of
-    ``batch_size`` functions and ``trunk_points`` trunk evaluations (32 per
-    function when None), adds the products of the two, and triples the result
-    for the backward pass. Layers the counter does not know (Fourier
-    transforms) are not counted.
+    Returns
+    -------
+    branch, trunk : float
     """
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -121,28 +87,51 @@ def step_flops(network, batch_size, trunk_points=None):
     dtype = network.u_shift.dtype
     n_sensors = network.u_shift.numel()
     d = network.y_shift.numel()
-    points = getattr(getattr(network.trunk, "points", None), "shape", (64,))[0]
-    points = min(points, 64)
-    y = torch.zeros(points, d, device=device, dtype=dtype)
-    if getattr(network.trunk, "table", False):
-        y = network.trunk.points[:points]
     try:
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             network.encode_branch(torch.zeros(2, n_sensors, device=device, dtype=dtype))
         branch = counter.get_total_flops() / 2
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            network.encode_trunk(y)
+            if network.trunk_is_table:
+                points = min(network.trunk.modes.shape[0], 64)
+                network.trunk.at_index(torch.arange(points, device=device))
+            else:
+                points = 64
+                network.encode_trunk(torch.zeros(points, d, device=device, dtype=dtype))
         trunk = counter.get_total_flops() / points
     except Exception:  # a user module the counter cannot trace: count parameters
-        branch = 2 * sum(p.numel() for p in network.branches.parameters())
+        branch = 2 * sum(p.numel() for p in network.branch.parameters())
         trunk = 2 * sum(p.numel() for p in network.trunk.parameters())
+    return branch, trunk
+
+
+def step_flops(network, batch_size, trunk_points=None, rates=None):
+    """Floating-point operations of one training step of ``network`` (estimate).
+
+    The branch's forward pass on ``batch_size`` functions, the trunk's on
+    ``trunk_points`` points (32 per function when None) and the products of
+    the two, tripled for the backward pass.
+
+    Parameters
+    ----------
+    network : DeepONet
+    batch_size : int
+    trunk_points : int, default=None
+    rates : tuple of float, default=None
+        :func:`flop_rates` of the network, when already counted.
+
+    Returns
+    -------
+    flops : float
+    """
+    branch, trunk = flop_rates(network) if rates is None else rates
     if trunk_points is None:
         trunk_points = 32 * batch_size
     combine = 2 * batch_size * trunk_points * network.n_basis * network.n_outputs
     return 3 * (batch_size * branch + trunk_points * trunk + combine)
 
 
-def choose_threads(n_jobs, network, batch_size, device, trunk_points=None):
+def choose_threads(n_jobs, network, batch_size, device, trunk_points=None, rates=None):
     """torch intra-op threads for a fit or predict call.
 
     Parameters
@@ -159,6 +148,10 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None):
     device : torch.device
         Where it runs; off the CPU, torch's own setting is kept (capped by the
         budget), since the host threads only launch kernels.
+    trunk_points : int, default=None
+        Trunk evaluations of a step (see :func:`step_flops`).
+    rates : tuple of float, default=None
+        :func:`flop_rates` of the network, when already counted.
 
     Returns
     -------
@@ -171,7 +164,7 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None):
     if device.type != "cpu":
         current = torch.get_num_threads()
         return current if budget is None else min(current, budget)
-    work = step_flops(network, batch_size, trunk_points)
+    work = step_flops(network, batch_size, trunk_points, rates)
     wanted = max(1, min(cores, 1 + int(work // THREAD_FLOPS)))
     return wanted if budget is None else max(1, min(wanted, budget))
 

@@ -3,9 +3,10 @@
 ``verbose=0`` is silent; ``verbose=1`` shows a progress bar over epochs
 (tqdm when installed, otherwise a log line every tenth of the run) with the
 training loss, the validation score and the time left; ``verbose>=2`` logs one
-line per epoch. Messages go through the ``"skoperator"`` logger; when nothing
-would show them (no handler configured), a temporary stderr handler is
-attached for the duration of the fit.
+line per epoch. Messages go through the ``"skoperator"`` logger when logging is
+configured to show them (a handler at INFO or below), else straight to
+standard error; the logger's level and handlers are never changed, so that
+concurrent fits do not race.
 """
 
 import contextlib
@@ -29,6 +30,14 @@ def _describe(record):
     return text + f", {record['seconds']:.2f} s"
 
 
+def _emit(message):
+    """One line of progress: the logger when it shows INFO, else standard error."""
+    if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
+        logger.info(message)
+    else:
+        sys.stderr.write(f"[skoperator] {message}\n")
+
+
 class ProgressReporter:
     """Report training progress according to ``verbose``.
 
@@ -49,7 +58,9 @@ class ProgressReporter:
         if self.verbose == 1 and tqdm is not None and n_epochs > 0:
             self.bar = tqdm(total=n_epochs, unit="epoch", file=sys.stderr, leave=True)
 
-    def __call__(self, record, _n_epochs=None):
+    def __call__(self, record):
+        if not isinstance(record, dict):
+            record = vars(record)
         self.done += 1
         if self.verbose <= 0:
             return
@@ -64,34 +75,21 @@ class ProgressReporter:
         if self.done % every == 0 or self.done == self.n_epochs:
             elapsed = time.perf_counter() - self.start
             left = elapsed / self.done * max(self.n_epochs - self.done, 0)
-            logger.info("%s (%d/%d, %.0f s left)", _describe(record), self.done,
-                        self.n_epochs, left)
+            _emit(f"{_describe(record)} ({self.done}/{self.n_epochs}, {left:.0f} s left)")
 
     def close(self, reason):
         if self.bar is not None:
             self.bar.close()
         if self.verbose > 0:
-            logger.info("training stopped after %d epoch%s: %s", self.done,
-                        "s" * (self.done != 1), reason)
+            _emit(f"training stopped after {self.done} epoch{'s' * (self.done != 1)}: {reason}")
 
 
 @contextlib.contextmanager
 def reporting(verbose, n_epochs):
-    """Yield a ProgressReporter; make its log lines visible while it runs."""
-    handler = None
-    if verbose > 0 and not logger.hasHandlers():
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("[skoperator] %(message)s"))
-        logger.addHandler(handler)
-    old_level = logger.level
-    if verbose > 0 and logger.getEffectiveLevel() > logging.INFO:
-        logger.setLevel(logging.INFO)
+    """Yield a ProgressReporter; close its bar however the block ends."""
     reporter = ProgressReporter(verbose, n_epochs)
     try:
         yield reporter
     finally:
         if reporter.bar is not None:
             reporter.bar.close()
-        logger.setLevel(old_level)
-        if handler is not None:
-            logger.removeHandler(handler)

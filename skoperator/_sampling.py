@@ -36,7 +36,17 @@ from typing import Callable, Optional
 
 import torch
 
-__all__ = ["BaseSampler", "SamplingContext", "SAMPLERS", "sample_distinct"]
+from ._component import Component
+
+__all__ = ["SAMPLERS", "BaseSampler", "SamplingContext", "ObservedPoints", "RandomSampler",
+           "SharedSampler", "FullSampler", "GroupedSampler", "FixedSampler",
+           "StratifiedSampler", "AdaptiveSampler", "balanced_cells", "sample_distinct",
+           "make_sampler"]
+
+#: Epochs of an ``n_eval`` schedule checked before training; later epochs are
+#: resolved when they start, so that a long ``max_iter`` under ``max_time``
+#: costs nothing up front.
+_CHECKED_EPOCHS = 100
 
 # Dense draws (one uniform key per candidate, then top-k) cost O(rows x upper);
 # rejection costs O(rows x k) per round, with more rounds as k / upper grows.
@@ -326,7 +336,7 @@ def resolve_n_eval(n_eval, n_available, what="n_points", name="n_eval"):
     return max(1, int(math.ceil(n_eval * n_available - 1e-9)))
 
 
-class BaseSampler:
+class BaseSampler(Component):
     """Base class of trunk-point samplers, and the protocol user samplers follow.
 
     A sampler is a hyperparameter: the estimator deep-copies it at every fit
@@ -345,6 +355,13 @@ class BaseSampler:
         points (``context.observed``) when the targets have missing values.
         Samplers that ignore it still train: missing (function, point) pairs
         are left out of the loss.
+    uses_n_eval : bool
+        Class attribute: False for a sampler that uses every point (``n_eval``
+        does not apply).
+    per_function : bool
+        Class attribute: True if ``sample`` draws points per function
+        (``cols`` of shape (batch, m)), False for one set for the batch or
+        every point.
     n_eval_ : int
         Points per function and step in the current epoch.
 
@@ -372,6 +389,10 @@ class BaseSampler:
     """
 
     uses_observed = False
+    #: whether ``n_eval`` matters to this sampler (False: every point is used)
+    uses_n_eval = True
+    #: whether ``sample`` draws points per function (cols of shape (batch, m))
+    per_function = True
     #: what ``n_eval`` counts, for error messages and for :meth:`n_available`
     counts = "n_points"
 
@@ -394,7 +415,7 @@ class BaseSampler:
         self.context = context
         self._n_available = self.n_available(context)
         if callable(context.n_eval):
-            for epoch in range(context.n_epochs):
+            for epoch in range(min(context.n_epochs, _CHECKED_EPOCHS)):
                 self._resolve(epoch)
         self.n_eval_ = self._resolve(0)
         return self
@@ -520,6 +541,8 @@ class SharedSampler(BaseSampler):
     >>> est = DeepONetRegressor(sampling="shared", n_eval=8)
     """
 
+    per_function = False
+
     def sample(self, rows, generator):
         cols = sample_distinct(1, self.n_eval_, self.context.n_points, generator,
                                self.context.device)
@@ -537,6 +560,9 @@ class FullSampler(BaseSampler):
     'FullSampler'
     >>> est = DeepONetRegressor(sampling="full", n_eval=8)
     """
+
+    uses_n_eval = False
+    per_function = False
 
     def setup(self, context):
         self.context = context
@@ -634,7 +660,7 @@ class FixedSampler(BaseSampler):
         super().setup(context)
         k_max = self.n_eval_
         if callable(context.n_eval):
-            k_max = max(self._resolve(e) for e in range(context.n_epochs))
+            k_max = max(self._resolve(e) for e in range(min(context.n_epochs, _CHECKED_EPOCHS)))
         n, obs, gen, device = context.n_functions, context.observed, context.generator, \
             context.device
         if obs is None:
@@ -656,6 +682,16 @@ class FixedSampler(BaseSampler):
         self._cols = cols.gather(1, order)
         self._valid = None if valid is None else valid.gather(1, order).float()
         return self
+
+    def start_epoch(self, epoch):
+        n_eval = super().start_epoch(epoch)
+        if n_eval > self._cols.shape[1]:
+            raise ValueError(
+                f"sampling='fixed' drew {self._cols.shape[1]} points per function (the largest "
+                f"n_eval of the first {_CHECKED_EPOCHS} epochs), but the n_eval schedule asks "
+                f"for {n_eval} at epoch {epoch}; use a schedule that does not grow after its "
+                f"first {_CHECKED_EPOCHS} epochs with sampling='fixed'.")
+        return n_eval
 
     def sample(self, rows, generator):
         k = self.n_eval_

@@ -1,22 +1,22 @@
-"""The one training loop, and the LOSSES and SCHEDULES registries it uses.
+"""The one training loop.
 
-``Trainer.run`` -> ``run_epoch`` -> ``train_step`` -> ``batch_loss``. The
-loss is defined in one place (``batch_loss`` with a :data:`LOSSES` entry).
-Everything here sees tensors (and, for targets too large for memory, a numpy
+``Trainer.run -> run_epochs -> run_epoch -> train_step -> step_objective``:
+``step_objective`` computes the residuals of one mini-batch and hands them,
+with their weights, to the loss component (:mod:`skoperator.losses`); it is
+the part :func:`torch.compile` compiles. :func:`grid_chunks` is the one
+chunked evaluator of the whole training grid, used by the L-BFGS polish, by
+adaptive sampling's residuals and by :mod:`skoperator.inspection`.
+Everything here sees tensors (and, for targets too large for memory, an
 array gathered batch by batch).
 """
 
 import dataclasses
-import logging
 import math
 import time
 from typing import Optional
 
 import numpy as np
 import torch
-
-logger = logging.getLogger("skoperator")
-
 
 # --------------------------------------------------------------------- data
 class TrainingData:
@@ -54,9 +54,6 @@ class TrainingData:
         self._np_shift = g_shift.cpu().numpy().astype(np.float32)
         self._np_scale = g_scale.cpu().numpy().astype(np.float32)
         self._field_offsets = np.arange(self.n_outputs) * self.n_points
-        #: per (function, field): squared scale / mean square in units of G
-        #: (set by losses that normalise per function)
-        self.inverse_mean_square = None
 
     @property
     def streamed(self):
@@ -89,9 +86,10 @@ class TrainingData:
         block = (np.asarray(block, dtype=np.float32) - self._np_shift) / self._np_scale
         return torch.from_numpy(np.ascontiguousarray(block)).to(self.device, non_blocking=True)
 
-    def rows_in_chunks(self, n_elements=1 << 22):
-        """Row slices covering the functions, about ``n_elements`` targets each."""
-        step = max(1, n_elements // max(1, self.n_points * self.n_outputs))
+    def rows_in_chunks(self, n_elements=1 << 22, step=None):
+        """Row slices covering the functions, about ``n_elements`` targets (or ``step`` rows) each."""
+        if step is None:
+            step = max(1, n_elements // max(1, self.n_points * self.n_outputs))
         for start in range(0, self.n_functions, step):
             yield torch.arange(start, min(start + step, self.n_functions), device=self.device)
 
@@ -106,135 +104,6 @@ class TrainingData:
             ok = torch.isfinite(g)
             out[rows] = torch.where(ok, g, 0.0).pow(2).sum(dim=1) / ok.sum(dim=1).clamp(min=1)
         return out
-
-
-# ------------------------------------------------------------------- losses
-class MSELoss:
-    """Mean squared error over the sampled (function, point, field) entries.
-
-    In standardised units, so that every output field weighs the same; the
-    history reports it in the units of G.
-
-    A loss has two entry points: :meth:`unweighted` for a batch where every
-    entry counts once (no missing target, no slot weights), the fast path of
-    most fits, and :meth:`weighted`. Both return ``(objective, report)``;
-    ``report`` None means ``objective * report_factor(data)``, which the
-    training loop then applies once per epoch instead of once per step.
-    """
-
-    per_function = False
-
-    def report_factor(self, data):
-        """The report in the units of G: the objective times the squared scale."""
-        return float(data.g_scale[0]) ** 2 if data.n_outputs == 1 else None
-
-    def unweighted(self, out, target, rows, data):
-        """Objective (and report, or None) of outputs and targets of the same shape."""
-        if data.n_outputs == 1:
-            return torch.nn.functional.mse_loss(out, target), None  # one fused kernel
-        per_field = (out - target).pow(2).mean(dim=(0, 1))
-        return per_field.mean(), (per_field * data.g_scale.pow(2)).mean()
-
-    def weighted(self, diff2, weight, rows, data):
-        """Objective and report from squared errors and weights (0 leaves an entry out)."""
-        count = (weight > 0).sum().clamp(min=1)
-        if diff2.dim() == 2:
-            total = (weight * diff2).sum()
-            return total / count, total * data.g_scale[0].pow(2) / count
-        per_field = (weight * diff2).sum(dim=(0, 1))
-        return per_field.sum() / count, (per_field * data.g_scale.pow(2)).sum() / count
-
-
-class RelativeL2Loss:
-    """Squared relative L2 error of each (function, field), averaged.
-
-    For function ``i`` and field ``c``: the mean squared error over its
-    sampled points divided by the mean square of ``G`` over all its observed
-    points (computed once before training), both in the units of G. This is
-    the objective of FNO's recipes, and closer than the MSE to the
-    per-function R2 of the paper. A function whose mean square is 0 is
-    divided by the mean over functions instead. The report is the objective.
-    """
-
-    per_function = True
-
-    def prepare(self, data):
-        """Compute the per-(function, field) normalisation once."""
-        ms = data.mean_square()
-        fallback = ms.mean(dim=0, keepdim=True).clamp(min=1e-300)
-        ms = torch.where(ms > 0, ms, fallback)
-        dtype = data.G.dtype if not data.streamed else torch.float32
-        data.inverse_mean_square = (data.g_scale.double().pow(2) / ms).to(dtype)
-
-    def report_factor(self, data):
-        """The report is the objective itself."""
-        return 1.0
-
-    def unweighted(self, out, target, rows, data):
-        """Objective of outputs and targets of the same shape; report None."""
-        return self.weighted((out - target).pow(2), None, rows, data)[0], None
-
-    def weighted(self, diff2, weight, rows, data):
-        """Objective from squared errors and weights (None: every entry counts)."""
-        if diff2.dim() == 2:  # one output field
-            diff2 = diff2.unsqueeze(-1)
-            weight = None if weight is None else weight.unsqueeze(-1)
-        inv = data.inverse_mean_square[rows]  # (batch, K)
-        if weight is None:
-            rel = diff2.mean(dim=1) * inv
-            loss = rel.mean()
-            return loss, None
-        count = (weight > 0).sum(dim=1)  # (batch, K)
-        rel = (weight * diff2).sum(dim=1) / count.clamp(min=1) * inv
-        used = count > 0
-        loss = torch.where(used, rel, 0.0).sum() / used.sum().clamp(min=1)
-        return loss, None
-
-
-#: ``loss=`` name -> loss class.
-LOSSES = {
-    "mse": MSELoss,
-    "relative_l2": RelativeL2Loss,
-}
-
-
-# ---------------------------------------------------------------- schedules
-def constant_schedule(progress):
-    """A constant learning rate."""
-    return 1.0, None
-
-
-def cosine_schedule(progress):
-    """Cosine annealing from ``learning_rate_init`` to zero."""
-    return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0))), None
-
-
-def onecycle_schedule(progress, pct_start=0.3, div_factor=25.0, final_div_factor=1e4):
-    """One cycle (Smith): up to ``learning_rate_init`` in 30 % of the run, then down.
-
-    As torch's ``OneCycleLR`` with its defaults: the rate starts at 1/25 of
-    the peak and ends at 1/250,000 of it, cosine-shaped, and Adam's ``beta1``
-    cycles between 0.95 and 0.85 against it.
-    """
-    p = min(max(progress, 0.0), 1.0)
-    initial = 1.0 / div_factor
-    final = initial / final_div_factor
-    if p <= pct_start:
-        q = 0.5 * (1.0 - math.cos(math.pi * p / pct_start))
-        return initial + (1.0 - initial) * q, 0.95 - 0.10 * q
-    q = 0.5 * (1.0 - math.cos(math.pi * (p - pct_start) / (1.0 - pct_start)))
-    return 1.0 + (final - 1.0) * q, 0.85 + 0.10 * q
-
-
-#: ``learning_rate=`` name -> ``schedule(progress) -> (lr factor, beta1 or None)``.
-#: ``progress`` runs from 0 at the first step to 1 at the last, counted in
-#: steps of ``max_iter`` epochs or in seconds of ``max_time``, whichever is
-#: further along.
-SCHEDULES = {
-    "constant": constant_schedule,
-    "cosine": cosine_schedule,
-    "onecycle": onecycle_schedule,
-}
 
 
 # --------------------------------------------------------------- one step
@@ -258,7 +127,7 @@ def choose_trunk_path(n_points, batch_size, n_eval, trunk_flops, n_basis):
 
 
 def forward_at(network, data, rows, cols, path):
-    """Standardised outputs (batch, m, K) of ``rows`` at ``cols``."""
+    """Standardised outputs (batch, m[, K]) of ``rows`` at ``cols``."""
     b = network.encode_branch(data.U[rows])
     coords = data.coords
     if cols is None or path == "grid":
@@ -280,68 +149,80 @@ def trunk_evaluations(n_points, cols, path):
     return cols.numel()
 
 
+def residuals(out, target, weight, has_missing):
+    """Residuals (batch, m, K) of outputs against targets, and their weights.
+
+    Missing targets (NaN) get residual 0 and weight 0; ``weight`` (the
+    sampler's, shape (m,) or (batch, m), or None) multiplies the weights.
+    """
+    if out.dim() == 2:
+        out, target = out.unsqueeze(-1), target.unsqueeze(-1)
+    if weight is not None:
+        weight = (weight if weight.dim() == 2 else weight.expand(out.shape[0], -1)).unsqueeze(-1)
+    if not has_missing:
+        return out - target, weight
+    finite = torch.isfinite(target)
+    w = finite.to(out.dtype) if weight is None else finite.to(out.dtype) * weight
+    return torch.where(finite, out - torch.nan_to_num(target), 0.0), w
+
+
 def step_objective(network, data, loss, rows, cols, weight, target, path):
-    """The training objective (and report, or None) of one mini-batch, given its targets.
+    """The training objective and report (or None) of one mini-batch, given its targets.
 
     The part of a step that :func:`torch.compile` compiles: tensors in,
     tensors out, no host synchronisation.
     """
     out = forward_at(network, data, rows, cols, path)
-    if not data.has_missing and weight is None:
-        return loss.unweighted(out, target, rows, data)
-    finite = torch.isfinite(target)
-    w = finite.to(out.dtype)
-    if weight is not None:
-        weight = weight if weight.dim() == 2 else weight.expand(rows.numel(), -1)
-        w = w * (weight if target.dim() == 2 else weight.unsqueeze(-1))
-    diff2 = torch.where(finite, out - torch.nan_to_num(target), 0.0).pow(2)
-    return loss.weighted(diff2, w, rows, data)
+    residual, w = residuals(out, target, weight, data.has_missing)
+    return loss(residual, w, rows)
 
 
-def batch_loss(network, data, loss, rows, cols, weight, path):
-    """The training objective on one mini-batch.
+def grid_chunks(network, data, rows_per_chunk=None):
+    """The one chunked evaluator of the whole training grid.
 
-    Parameters
-    ----------
-    network : DeepONet
-    data : TrainingData
-    loss : a :data:`LOSSES` entry
-    rows : LongTensor of shape (batch,)
-    cols : LongTensor of shape (batch, m) or (m,), or None
-    weight : Tensor broadcastable to (batch, m), or None
-    path : {"grid", "pairs", "shared"}
-
-    Returns
-    -------
-    objective : scalar Tensor
-        What the optimizer minimises.
-    report : scalar Tensor
-        The loss in the units the history reports (G's units for "mse").
-    n_trunk : int
-        Number of trunk evaluations in this step.
+    Yields ``(rows, residual, weight)`` for chunks of training functions at
+    every training point (``residual`` of shape (chunk, n_points, K), in the
+    current grad mode; ``weight`` None or 0 where a target is missing).
     """
-    target = data.targets(rows, cols)
-    value, report = step_objective(network, data, loss, rows, cols, weight, target, path)
-    if report is None:
-        report = value * loss.report_factor(data)
-    return value, report, trunk_evaluations(data.n_points, cols, path)
+    for rows in data.rows_in_chunks(step=rows_per_chunk):
+        out = forward_at(network, data, rows, None, "grid")
+        yield (rows,) + residuals(out, data.targets(rows, None), None, data.has_missing)
 
 
-_COMPILED = {}
+def chunk_share(loss, rows, residual, weight):
+    """How much a chunk's loss weighs in the full-grid loss: functions or observed entries."""
+    if loss.per_function:
+        return float(rows.numel())
+    if weight is None:
+        return float(residual.numel())
+    return float((weight.expand_as(residual) > 0).sum())
 
 
-def compiled_objective(mode):
-    """:func:`step_objective` compiled with ``torch.compile(mode=mode)`` (cached per mode).
+def full_grid_objective(network, data, loss, backward=False):
+    """The loss on every training function at every point, as floats (objective, report).
 
-    One compiled function per mode serves every fit of the process: dynamo
-    guards on the shapes, dtypes and code paths it sees, recompiles once
-    with symbolic sizes when a size changes (the last, smaller batch, an
-    ``n_eval`` schedule), and reuses the result for later networks of the
-    same architecture.
+    Chunks are weighted by :func:`chunk_share`; with ``backward`` gradients
+    accumulate (those of the full-grid objective).
     """
-    if mode not in _COMPILED:
-        _COMPILED[mode] = torch.compile(step_objective, mode=None if mode == "default" else mode)
-    return _COMPILED[mode]
+    value = report = 0.0
+    pieces = []
+    with torch.set_grad_enabled(backward):
+        for rows, residual, weight in grid_chunks(network, data):
+            v, r = loss(residual, weight, rows)
+            share = chunk_share(loss, rows, residual, weight)
+            pieces.append((v, r, share))
+            if backward:
+                (v * share).backward()  # rescaled below
+    total = sum(p[2] for p in pieces)
+    if backward:
+        for p in network.parameters():
+            if p.grad is not None:
+                p.grad.div_(total)
+    for v, r, share in pieces:
+        v = float(v.detach())
+        value += v * share / total
+        report += (v * loss.report_factor() if r is None else float(r.detach())) * share / total
+    return value, report
 
 
 def training_residuals(network, data):
@@ -354,10 +235,8 @@ def training_residuals(network, data):
     was_training = network.training
     network.eval()
     with torch.no_grad():
-        for rows in data.rows_in_chunks():
-            pred = forward_at(network, data, rows, None, "grid")
-            err = torch.nan_to_num((pred - data.targets(rows, None)).pow(2), nan=0.0)
-            out[rows] = err.sum(dim=-1) if err.dim() == 3 else err
+        for rows, residual, _ in grid_chunks(network, data):
+            out[rows] = residual.square().sum(dim=-1)
     network.train(was_training)
     return out
 
@@ -382,14 +261,54 @@ def restore(network, saved):
     network.load_state_dict(current)
 
 
-# ----------------------------------------------------------------- stopping
+# ----------------------------------------------------------------- records
+@dataclasses.dataclass
+class EpochRecord:
+    """One entry of ``history_`` (stored there as a dict).
+
+    Attributes
+    ----------
+    epoch : int
+        Counted from 1 over all calls of a model.
+    train_loss : float
+        The loss's report (units of G for "mse").
+    valid_score : float or None
+        Validation R2 (early stopping).
+    seconds : float
+        Wall time of the epoch.
+    trunk_evals : int or None
+        Trunk evaluations in the epoch.
+    n_eval : int
+        Points per function and step.
+    learning_rate : float or None
+        Adam's rate at the end of the epoch.
+    solver : str
+        "adam", or "lbfgs" for the L-BFGS polish.
+    lbfgs_iter : int or None
+        L-BFGS iterations (polish records only).
+    stopped : str or None
+        On the last record of a call: why training ended.
+    """
+
+    epoch: int
+    train_loss: float
+    valid_score: Optional[float] = None
+    seconds: Optional[float] = None
+    trunk_evals: Optional[int] = None
+    n_eval: Optional[int] = None
+    learning_rate: Optional[float] = None
+    solver: str = "adam"
+    lbfgs_iter: Optional[int] = None
+    stopped: Optional[str] = None
+
+
 @dataclasses.dataclass
 class StoppingState:
     """What early stopping and convergence remember across epochs and calls.
 
     Attributes
     ----------
-    history : list of dict
+    history : list of EpochRecord
         One record per epoch.
     best_score : float
         Best validation score so far (early stopping).
@@ -412,88 +331,63 @@ class StoppingState:
         return dataclasses.replace(self, history=list(history), best_weights=None)
 
 
+def check_sample(sampler, cols, weight, n_rows, n_points):
+    """Check a sampler's first draw against the protocol, with an error that names it."""
+    name = type(sampler).__name__
+    protocol = ("sample(rows, generator) must return (cols, weight): cols None, or an "
+                "integer tensor of shape (m,) or (batch, m) with values in [0, n_points); "
+                "weight None or a float tensor of the shape of cols")
+    problem = None
+    if cols is not None:
+        if not torch.is_tensor(cols):
+            problem = f"cols is a {type(cols).__name__}"
+        elif cols.dtype not in (torch.int64, torch.int32):
+            problem = f"cols has dtype {cols.dtype}"
+        elif cols.dim() not in (1, 2) or (cols.dim() == 2 and cols.shape[0] != n_rows):
+            problem = f"cols has shape {tuple(cols.shape)} for a batch of {n_rows}"
+        elif cols.numel() and (int(cols.min()) < 0 or int(cols.max()) >= n_points):
+            problem = (f"cols holds values in [{int(cols.min())}, {int(cols.max())}] for "
+                       f"n_points={n_points}")
+    if problem is None and weight is not None:
+        if cols is None or not torch.is_tensor(weight) or not weight.dtype.is_floating_point:
+            problem = "weight is not a float tensor (or comes without cols)"
+        elif tuple(weight.shape) not in (tuple(cols.shape), tuple(cols.shape[-1:])):
+            problem = (f"weight has shape {tuple(weight.shape)} for cols of shape "
+                       f"{tuple(cols.shape)}")
+    if problem is not None:
+        raise ValueError(f"The sampler {name} broke the sampler protocol: {problem}. {protocol}.")
+
+
 # -------------------------------------------------------------------- loop
 class Trainer:
-    """Run epochs of mini-batch Adam on a DeepONet.
+    """Run epochs of mini-batch Adam on a DeepONet, then an optional L-BFGS polish.
 
     Parameters
     ----------
-    network : DeepONet
-    optimizer : torch.optim.Optimizer
-    sampler : a sampler (see ``skoperator.sampling``), set up
-    data : TrainingData
-    loss : a :data:`LOSSES` entry, prepared
-    batch_size : int
-    generator : torch.Generator
-        Shuffles the functions every epoch and feeds the sampler.
-    schedule : callable
-        A :data:`SCHEDULES` entry.
-    total_steps : int
-        Steps planned (for the schedule's progress).
-    max_time : float or None
-        Seconds after which training ends (at the end of the running step).
-    validation_fn : callable or None
-        ``validation_fn(network) -> float`` score (higher is better) used for
-        early stopping; None to stop on the training loss.
-    tol : float or None
-        Minimum improvement; None trains for every epoch asked.
-    n_iter_no_change : int
+    plan : FitPlan
+        Everything the fit needs (network, optimizer, sampler, data, loss,
+        schedule, budgets and stopping rules); see ``skoperator._planning``.
     progress : callable
-        ``progress(record, n_epochs)`` called after every epoch.
-    compile_mode : str or None, default=None
-        None runs the step eagerly; otherwise the mode of
-        :func:`torch.compile` for the step's objective (forward and, through
-        AOTAutograd, backward). Sampling and the gathering of targets stay
-        outside the compiled region.
-    mixed_precision : bool, default=False
-        Run the objective under bfloat16 autocast.
-    started : float, default=None
-        The ``time.perf_counter()`` from which ``max_time`` counts (the start
-        of ``fit``, so that validation, planning and the first use of torch's
-        optimizers count too); None: now.
-    lbfgs_iter : int, default=0
-        L-BFGS iterations on the full training grid after the epochs (see
-        :meth:`polish`); with ``max_time``, the epochs stop early enough to
-        leave them their estimated time.
+        ``progress(record)`` called after every epoch.
     """
 
-    def __init__(self, network, optimizer, sampler, data, loss, *, batch_size, generator,
-                 schedule, total_steps, max_time, validation_fn, tol, n_iter_no_change,
-                 progress, compile_mode=None, mixed_precision=False, lbfgs_iter=0,
-                 started=None):
-        self.network = network
-        self.optimizer = optimizer
-        self.sampler = sampler
-        self.data = data
-        self.loss = loss
-        self.batch_size = batch_size
-        self.generator = generator
-        self.schedule = schedule
-        self.total_steps = max(1, total_steps)
-        self.max_time = max_time
-        self.validation_fn = validation_fn
-        self.tol = tol
-        self.n_iter_no_change = n_iter_no_change
+    def __init__(self, plan, progress):
+        self.plan = plan
+        self.network, self.optimizer, self.sampler = plan.network, plan.optimizer, plan.sampler
+        self.data, self.loss, self.generator = plan.data, plan.loss, plan.generator
         self.progress = progress
-        self.lr0 = [group["lr"] for group in optimizer.param_groups]
+        self.lr0 = [group["lr"] for group in self.optimizer.param_groups]
         self.step_count = 0
-        self.lbfgs_iter = lbfgs_iter
-        self.start = time.perf_counter() if started is None else started
-        self.deadline = max_time
-        if lbfgs_iter and max_time is not None:
-            # Leave the L-BFGS iterations their time: one full-grid evaluation
-            # (forward and backward) timed now, about 1.3 of them per iteration.
-            tic = time.perf_counter()
-            self._full_grid_objective(backward=True)
-            self.network.zero_grad(set_to_none=True)
-            reserve = 1.3 * lbfgs_iter * (time.perf_counter() - tic)
-            self.deadline = max(0.5 * max_time, max_time - reserve)
-        self.objective = step_objective if compile_mode is None else compiled_objective(
-            compile_mode)
-        self.mixed_precision = mixed_precision
-        table = getattr(network.trunk, "table", False)
-        self.trunk_flops = 0 if table else 2 * sum(p.numel() for p in network.trunk.parameters())
-        self.trunk_width = network.trunk_fields * network.n_basis
+        self.total_steps = max(1, plan.total_steps)
+        self.start = plan.started
+        self.deadline = plan.max_time
+        self.objective = step_objective if plan.compile_mode is None else torch.compile(
+            step_objective, mode=None if plan.compile_mode == "default" else plan.compile_mode)
+        table = self.network.trunk_is_table
+        self.trunk_flops = 0 if table else 2 * sum(
+            p.numel() for p in self.network.trunk.parameters())
+        self.trunk_width = self.network.trunk_fields * self.network.n_basis
+        self.checked = False
 
     # -- one step
     def path(self, cols, batch):
@@ -513,9 +407,7 @@ class Trainer:
         return p
 
     def _apply_schedule(self):
-        if self.schedule is constant_schedule:
-            return
-        factor, beta1 = self.schedule(self.progress_fraction())
+        factor, beta1 = self.plan.schedule(self.progress_fraction())
         for group, lr0 in zip(self.optimizer.param_groups, self.lr0):
             group["lr"] = lr0 * factor
             if beta1 is not None:
@@ -528,10 +420,13 @@ class Trainer:
         loss's report factor) and the trunk evaluations.
         """
         cols, weight = self.sampler.sample(rows, self.generator)
+        if not self.checked:
+            check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
+            self.checked = True
         self._apply_schedule()
         target = self.data.targets(rows, cols)
         path = self.path(cols, rows.numel())
-        if self.mixed_precision:
+        if self.plan.mixed_precision:
             with torch.autocast(self.data.device.type, dtype=torch.bfloat16):
                 value, report = self.objective(self.network, self.data, self.loss, rows, cols,
                                                weight, target, path)
@@ -549,91 +444,6 @@ class Trainer:
         deadline = self.deadline if deadline is None else deadline
         return deadline is not None and time.perf_counter() - self.start >= deadline
 
-    def _full_grid_objective(self, backward):
-        """The objective on every training function at every point (chunked).
-
-        With ``backward``, gradients are accumulated. Returns (objective,
-        report) as floats.
-        """
-        data = self.data
-        chunks = list(data.rows_in_chunks())
-        if data.has_missing and not self.loss.per_function:
-            counts = [float(torch.isfinite(data.targets(rows, None)).sum()) for rows in chunks]
-        else:
-            counts = [float(rows.numel()) for rows in chunks]
-        total = sum(counts)
-        value = report = 0.0
-        for rows, count in zip(chunks, counts):
-            with torch.set_grad_enabled(backward):
-                v, r = step_objective(self.network, data, self.loss, rows, None, None,
-                                      data.targets(rows, None), "grid")
-                if backward:
-                    (v * (count / total)).backward()
-            v = float(v.detach())
-            r = v * self.loss.report_factor(data) if r is None else float(r.detach())
-            value += v * count / total
-            report += r * count / total
-        return value, report
-
-    def polish(self, state):
-        """L-BFGS on the full training grid, after the epochs; appends one record.
-
-        ``lbfgs_iter`` iterations of :class:`torch.optim.LBFGS` (strong Wolfe
-        line search, history 50) on the full-grid objective, in rounds of 20
-        that stop at ``max_time``. Diverging weights are put back as they
-        were before the polish.
-
-        Returns
-        -------
-        reason : str or None
-            "max_time" if the budget ended the polish, else None.
-        """
-        tic = time.perf_counter()
-        good = snapshot(self.network)
-        params = [p for p in self.network.parameters() if p.requires_grad]
-        lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50,
-                                  line_search_fn="strong_wolfe", tolerance_grad=1e-12,
-                                  tolerance_change=1e-15)
-
-        def closure():
-            lbfgs.zero_grad(set_to_none=True)
-            return torch.tensor(self._full_grid_objective(backward=True)[0])
-
-        done, reason = 0, None
-        try:
-            while done < self.lbfgs_iter:
-                lbfgs.param_groups[0]["max_iter"] = min(20, self.lbfgs_iter - done)
-                lbfgs.step(closure)
-                done += lbfgs.param_groups[0]["max_iter"]
-                if self.time_is_up(self.max_time):
-                    reason = "max_time"
-                    break
-        except KeyboardInterrupt:
-            reason = "interrupted"
-        value, report = self._full_grid_objective(backward=False)
-        if not (np.isfinite(value) and np.isfinite(report)):
-            restore(self.network, good)
-            value, report = self._full_grid_objective(backward=False)
-        record = {
-            "epoch": len(state.history) + 1,
-            "train_loss": report,
-            "valid_score": None,
-            "seconds": None,
-            "trunk_evals": None,
-            "n_eval": self.data.n_points,
-            "learning_rate": None,
-            "solver": "lbfgs",
-            "lbfgs_iter": done,
-        }
-        if self.validation_fn is not None:
-            record["valid_score"] = self.validation_fn(self.network)
-            if record["valid_score"] < state.best_score and state.best_weights is not None:
-                restore(self.network, state.best_weights)  # the polish did not generalise
-        record["seconds"] = time.perf_counter() - tic
-        state.history.append(record)
-        self.progress(record, None)
-        return reason
-
     def run_epoch(self):
         """One pass over the functions (or until ``max_time``).
 
@@ -648,14 +458,15 @@ class Trainer:
         """
         n = self.data.n_functions
         device = self.data.device
+        batch_size = self.plan.batch_size
         perm = torch.randperm(n, generator=self.generator, device=device)
         total = torch.zeros((), device=device)
         total_report = None
         n_trunk = seen = 0
         out_of_time = False
         check_time = self.deadline is not None
-        for start in range(0, n, self.batch_size):
-            rows = perm[start:start + self.batch_size]
+        for start in range(0, n, batch_size):
+            rows = perm[start:start + batch_size]
             objective, report, k = self.train_step(rows)
             total.add_(objective, alpha=rows.numel())
             if report is not None:  # losses that report something else than the objective
@@ -665,27 +476,33 @@ class Trainer:
             n_trunk += k
             seen += rows.numel()
             if check_time and self.time_is_up():
-                out_of_time = start + self.batch_size < n
+                out_of_time = start + batch_size < n
                 break
         if total_report is None:
             mean = float(total) / seen
-            return mean, mean * self.loss.report_factor(self.data), n_trunk, out_of_time
+            return mean, mean * self.loss.report_factor(), n_trunk, out_of_time
         mean = (torch.stack([total, total_report]) / seen).tolist()
         return mean[0], mean[1], n_trunk, out_of_time
-
-    def residuals(self):
-        """Squared error of the current model at every training (function, point)."""
-        return training_residuals(self.network, self.data)
 
     def run(self, n_epochs, state):
         """Train for up to ``n_epochs`` epochs, then polish; updates ``state`` in place.
 
-        Returns the reason training ended: "max_iter", "converged",
-        "max_time" or "interrupted". Raises ValueError on divergence, after
-        restoring the weights from before the failing epoch.
+        Returns the reason training ended: "max_iter", "converged" or
+        "max_time". Raises ValueError on divergence, after restoring the
+        weights from before the failing epoch. On ``KeyboardInterrupt`` the
+        best weights so far are put back and the interrupt propagates.
         """
+        lbfgs_iter = self.plan.lbfgs_iter
+        if lbfgs_iter and self.plan.max_time is not None:
+            # Leave the L-BFGS iterations their time: one full-grid evaluation
+            # (forward and backward) timed now, about 1.3 of them per iteration.
+            tic = time.perf_counter()
+            full_grid_objective(self.network, self.data, self.loss, backward=True)
+            self.network.zero_grad(set_to_none=True)
+            reserve = 1.3 * lbfgs_iter * (time.perf_counter() - tic)
+            self.deadline = max(0.5 * self.plan.max_time, self.plan.max_time - reserve)
         reason = self.run_epochs(n_epochs, state)
-        if self.lbfgs_iter and reason != "interrupted":
+        if lbfgs_iter:
             reason = self.polish(state) or reason
         return reason
 
@@ -701,31 +518,24 @@ class Trainer:
             except KeyboardInterrupt:
                 restore(self.network, good)
                 self._restore_best(state)
-                return "interrupted"
+                raise
             if not (np.isfinite(objective) and np.isfinite(report)):
                 restore(self.network, good)
                 raise ValueError(
                     f"Training diverged at epoch {len(history) + 1}: the loss became "
-                    f"{report}. The weights from before that epoch were restored. Likely "
-                    "causes: learning_rate_init too large, or inputs/outputs with extreme "
-                    "values (keep standardize=True, or scale U and G). Lower "
-                    "learning_rate_init and fit again."
+                    f"{report}. The model was left as it was before fit. Likely causes: "
+                    "learning_rate_init too large, or inputs/outputs with extreme values "
+                    "(keep standardize=True, or scale U and G). Lower learning_rate_init and "
+                    "fit again."
                 )
-            record = {
-                "epoch": len(history) + 1,
-                "train_loss": report,
-                "valid_score": None,
-                "seconds": None,
-                "trunk_evals": n_trunk,
-                "n_eval": n_eval,
-                "learning_rate": self.optimizer.param_groups[0]["lr"],
-                "solver": "adam",
-            }
-            if self.validation_fn is not None:
-                record["valid_score"] = self.validation_fn(self.network)
-            record["seconds"] = time.perf_counter() - tic
+            record = EpochRecord(epoch=len(history) + 1, train_loss=report,
+                                 trunk_evals=n_trunk, n_eval=n_eval,
+                                 learning_rate=self.optimizer.param_groups[0]["lr"])
+            if self.plan.validation_fn is not None:
+                record.valid_score = self.plan.validation_fn(self.network)
+            record.seconds = time.perf_counter() - tic
             history.append(record)
-            self.progress(record, n_epochs)
+            self.progress(record)
             if self._update_stopping(record, objective, state):
                 self._restore_best(state)
                 return "converged"
@@ -735,19 +545,73 @@ class Trainer:
         self._restore_best(state)
         return "max_iter"
 
+    def polish(self, state):
+        """L-BFGS on the full training grid, after the epochs; appends one record.
+
+        ``lbfgs_iter`` iterations of :class:`torch.optim.LBFGS` (strong Wolfe
+        line search, history 50) on the full-grid objective, in rounds of 20
+        that stop at ``max_time``. Diverging weights are put back as they
+        were before the polish; with early stopping, so are weights that
+        validate worse than the best epoch.
+
+        Returns
+        -------
+        reason : str or None
+            "max_time" if the budget ended the polish, else None.
+        """
+        tic = time.perf_counter()
+        good = snapshot(self.network)
+        params = [p for p in self.network.parameters() if p.requires_grad]
+        lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=20, history_size=50,
+                                  line_search_fn="strong_wolfe", tolerance_grad=1e-12,
+                                  tolerance_change=1e-15)
+
+        def closure():
+            lbfgs.zero_grad(set_to_none=True)
+            return torch.tensor(full_grid_objective(self.network, self.data, self.loss,
+                                                    backward=True)[0])
+
+        done, reason = 0, None
+        try:
+            while done < self.plan.lbfgs_iter:
+                lbfgs.param_groups[0]["max_iter"] = min(20, self.plan.lbfgs_iter - done)
+                lbfgs.step(closure)
+                done += lbfgs.param_groups[0]["max_iter"]
+                if self.time_is_up(self.plan.max_time):
+                    reason = "max_time"
+                    break
+        except KeyboardInterrupt:
+            restore(self.network, good)
+            raise
+        value, report = full_grid_objective(self.network, self.data, self.loss)
+        if not (np.isfinite(value) and np.isfinite(report)):
+            restore(self.network, good)
+            value, report = full_grid_objective(self.network, self.data, self.loss)
+        record = EpochRecord(epoch=len(state.history) + 1, train_loss=report,
+                             n_eval=self.data.n_points, solver="lbfgs", lbfgs_iter=done)
+        if self.plan.validation_fn is not None:
+            record.valid_score = self.plan.validation_fn(self.network)
+            if record.valid_score < state.best_score and state.best_weights is not None:
+                restore(self.network, state.best_weights)  # the polish did not generalise
+        record.seconds = time.perf_counter() - tic
+        state.history.append(record)
+        self.progress(record)
+        return reason
+
     def _update_stopping(self, record, objective, state):
-        if self.validation_fn is not None:
-            score = record["valid_score"]
-            improved = score > state.best_score + (self.tol or 0.0)
+        tol = self.plan.tol
+        if self.plan.validation_fn is not None:
+            score = record.valid_score
+            improved = score > state.best_score + (tol or 0.0)
             if score > state.best_score:
                 state.best_score = score
                 state.best_weights = snapshot(self.network)
         else:
-            improved = objective < state.best_loss - (self.tol or 0.0)
+            improved = objective < state.best_loss - (tol or 0.0)
             state.best_loss = min(objective, state.best_loss)
         state.no_improvement = 0 if improved else state.no_improvement + 1
-        return self.tol is not None and state.no_improvement >= self.n_iter_no_change
+        return tol is not None and state.no_improvement >= self.plan.n_iter_no_change
 
     def _restore_best(self, state):
-        if self.validation_fn is not None and state.best_weights is not None:
+        if self.plan.validation_fn is not None and state.best_weights is not None:
             restore(self.network, state.best_weights)

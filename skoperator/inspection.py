@@ -21,11 +21,12 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
-from sklearn.utils._param_validation import Interval, validate_params
+from ._compat import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._device import to_float64
-from ._training import LOSSES, forward_at
+from ._planning import prepared_loss, training_data
+from ._training import chunk_share, grid_chunks
 
 __all__ = ["loss_sharpness", "error_spectrum"]
 
@@ -77,35 +78,27 @@ def power_iteration(hvp, shapes, *, max_iter=100, tol=1e-4, generator=None, dtyp
 
 
 def _loss_pieces(estimator, U, G, chunk):
-    """The fitted network (float64) and a function that yields weighted chunk losses."""
+    """The fitted network (float64) and a function that yields weighted chunk losses.
+
+    Works through the planning API: the estimator's training data and its
+    prepared loss for (U, G), evaluated by the one full-grid evaluator.
+    """
+    estimator, U = _final_and_inputs(estimator, U)
     network = to_float64(copy.deepcopy(estimator.network_).cpu())
     network.train()
-    device = torch.device("cpu")
-    data = estimator._training_data(U, G, estimator.coords_, network, device,
-                                    bool(np.isnan(G).any()))
-    data.U = data.U.double()
-    data.G = data.G.double()
-    data.coords = data.coords.double()
+    G = check_array(G, dtype=np.float64, ensure_all_finite="allow-nan", input_name="G")
+    data = training_data(network, np.asarray(U, dtype=np.float64), G, estimator.coords_,
+                         torch.device("cpu"), bool(np.isnan(G).any()))
+    data.U, data.G, data.coords = data.U.double(), data.G.double(), data.coords.double()
     data.g_shift, data.g_scale = data.g_shift.double(), data.g_scale.double()
-    loss = LOSSES[estimator.loss]()
-    if loss.per_function:
-        loss.prepare(data)
-        data.inverse_mean_square = data.inverse_mean_square.double()
-    finite = torch.isfinite(data.G)
-    total = float(finite.sum())
+    loss = prepared_loss(estimator.loss, data)
+    total = sum(chunk_share(loss, rows, residual, weight)
+                for rows, residual, weight in grid_chunks(network, data, chunk))
 
     def pieces():
-        for start in range(0, data.n_functions, chunk):
-            rows = torch.arange(start, min(start + chunk, data.n_functions))
-            out = forward_at(network, data, rows, None, "grid")
-            target = data.G[rows]
-            ok = finite[rows]
-            diff2 = torch.where(ok, out - torch.nan_to_num(target), 0.0).pow(2)
-            objective, _ = loss.weighted(diff2, ok.to(diff2.dtype), rows, data)
-            if loss.per_function:
-                yield objective * (len(rows) / data.n_functions)
-            else:
-                yield objective * (float(ok.sum()) / total)
+        for rows, residual, weight in grid_chunks(network, data, chunk):
+            objective, _ = loss(residual, weight, rows)
+            yield objective * (chunk_share(loss, rows, residual, weight) / total)
 
     return network, pieces
 
@@ -314,3 +307,17 @@ def _final(estimator):
         if inner is not None:
             return _final(inner)
     return estimator
+
+
+def _final_and_inputs(estimator, U):
+    """The fitted DeepONet inside a search or pipeline, and U as it sees it."""
+    inner = getattr(estimator, "best_estimator_", None)
+    if inner is not None:
+        return _final_and_inputs(inner, U)
+    steps = getattr(estimator, "steps", None)
+    if steps is not None:
+        for _, step in steps[:-1]:
+            if step is not None and step != "passthrough":
+                U = step.transform(U)
+        return _final_and_inputs(steps[-1][1], U)
+    return estimator, U

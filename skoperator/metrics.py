@@ -10,7 +10,7 @@ score per field.
 """
 
 import numpy as np
-from sklearn.utils._param_validation import Interval, StrOptions, validate_params
+from ._compat import Interval, StrOptions, validate_params
 
 from numbers import Integral
 

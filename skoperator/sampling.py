@@ -21,6 +21,7 @@ from ._sampling import (
     SharedSampler,
     StratifiedSampler,
     balanced_cells,
+    make_sampler,
     sample_distinct,
 )
 
@@ -38,4 +39,5 @@ __all__ = [
     "AdaptiveSampler",
     "balanced_cells",
     "sample_distinct",
+    "make_sampler",
 ]

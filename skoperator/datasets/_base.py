@@ -14,7 +14,7 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
-from sklearn.utils._param_validation import InvalidParameterError
+from .._compat import InvalidParameterError
 
 
 def _map_row_chunks(func, n_rows, *, chunk_size, n_jobs):

@@ -19,7 +19,7 @@ import numpy as np
 from scipy.fft import dst
 from scipy.interpolate import CubicSpline
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions, validate_params
+from .._compat import Hidden, Interval, StrOptions, validate_params
 
 from ._base import (
     _check_functions,

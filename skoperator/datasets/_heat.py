@@ -15,7 +15,7 @@ import numpy as np
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 from sklearn.utils import check_random_state
-from sklearn.utils._param_validation import Hidden, Interval, StrOptions, validate_params
+from .._compat import Hidden, Interval, StrOptions, validate_params
 
 from ._base import (
     _check_functions,

@@ -4,7 +4,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from sklearn.utils._param_validation import validate_params
+from .._compat import validate_params
 
 from ._heat import _N_CELLS, _cell_centres
 

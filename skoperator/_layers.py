@@ -1,0 +1,293 @@
+"""Torch building blocks of the networks: plain modules, no estimator settings.
+
+The public components of :mod:`skoperator.networks` build these modules.
+Built-in layers are initialised from an explicit ``torch.Generator`` so that
+one ``random_state`` controls everything. Tensors only here.
+"""
+
+import math
+
+import torch
+from torch import nn
+
+#: activation name -> module class
+ACTIVATIONS = {
+    "relu": nn.ReLU,
+    "tanh": nn.Tanh,
+    "gelu": nn.GELU,
+    "silu": nn.SiLU,
+    "elu": nn.ELU,
+    "sigmoid": nn.Sigmoid,
+}
+
+
+def init_parameters(module, generator):
+    """Initialise every Linear and Conv layer of ``module`` from ``generator``.
+
+    Linear weights get Glorot-normal initialisation (as in DeepONet papers),
+    convolution weights He-uniform, biases zero.
+    """
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, nn.Linear):
+                fan_in, fan_out = layer.in_features, layer.out_features
+                std = math.sqrt(2.0 / (fan_in + fan_out))
+                layer.weight.normal_(0.0, std, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.zero_()
+            elif isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Conv3d)):
+                fan_in = layer.in_channels * math.prod(layer.kernel_size)
+                bound = math.sqrt(6.0 / fan_in)
+                layer.weight.uniform_(-bound, bound, generator=generator)
+                if layer.bias is not None:
+                    layer.bias.zero_()
+
+
+def built(cls, *args, generator, **kwargs):
+    """``cls(*args, **kwargs)`` with its layers initialised from ``generator``.
+
+    Layer constructors draw from torch's global RNG; they run on a forked
+    RNG so that the global one is left as it was.
+    """
+    with torch.random.fork_rng(devices=[]):
+        module = cls(*args, **kwargs)
+    init_parameters(module, generator)
+    return module
+
+
+class MLP(nn.Sequential):
+    """Fully connected network ``n_in -> hidden... -> n_out``, linear output."""
+
+    def __init__(self, n_in, hidden, n_out, activation="relu"):
+        layers, width = [], n_in
+        for h in hidden:
+            layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
+            width = h
+        layers.append(nn.Linear(width, n_out))
+        super().__init__(*layers)
+
+
+class ResidualMLP(nn.Module):
+    """MLP whose equal-width hidden layers carry skip connections.
+
+    ``h <- h + act(W h + c)`` for every hidden layer after the first; the
+    first layer lifts the input to the hidden width.
+    """
+
+    def __init__(self, n_in, hidden, n_out, activation="relu"):
+        super().__init__()
+        hidden = tuple(hidden) or (n_out,)
+        self.lift = nn.Linear(n_in, hidden[0])
+        self.blocks = nn.ModuleList(nn.Linear(a, b) for a, b in zip(hidden, hidden[1:]))
+        self.out = nn.Linear(hidden[-1], n_out)
+        self.act = ACTIVATIONS[activation]()
+
+    def forward(self, x):
+        h = self.act(self.lift(x))
+        for block in self.blocks:
+            z = self.act(block(h))
+            h = h + z if z.shape == h.shape else z
+        return self.out(h)
+
+
+class FourierFeatures(nn.Module):
+    """Random Fourier features ``[cos(2 pi x B), sin(2 pi x B), x]``.
+
+    ``B`` (d, n_features) has entries drawn from N(0, scale^2) and is a fixed
+    buffer, so the encoding works at any coordinates.
+    """
+
+    def __init__(self, n_in, n_features, scale, generator):
+        super().__init__()
+        freqs = torch.randn(n_in, n_features, generator=generator) * scale
+        self.register_buffer("freqs", freqs)
+        self.n_out = 2 * n_features + n_in
+
+    def forward(self, x):
+        z = 2.0 * math.pi * (x @ self.freqs)
+        return torch.cat([torch.cos(z), torch.sin(z), x], dim=-1)
+
+
+class ConvNet(nn.Module):
+    """Convolutional encoder of inputs on a 2-D grid, ending in ``n_out`` features.
+
+    Each convolution (3x3, 'same' padding) is followed by the activation and
+    2x2 average pooling; the flattened maps feed an MLP. Flat inputs of shape
+    (batch, channels * h * w) are reshaped inside.
+    """
+
+    def __init__(self, input_shape, filters, hidden, n_out, activation="relu"):
+        super().__init__()
+        self.input_shape = tuple(int(s) for s in input_shape)
+        c_in, h, w = self.input_shape
+        layers = []
+        for c_out in filters:
+            layers += [nn.Conv2d(c_in, c_out, kernel_size=3, padding=1),
+                       ACTIVATIONS[activation](), nn.AvgPool2d(2)]
+            c_in, h, w = c_out, h // 2, w // 2
+        self.features = nn.Sequential(*layers)
+        self.head = MLP(c_in * h * w, hidden, n_out, activation)
+
+    def forward(self, u):
+        x = u.reshape(u.shape[0], *self.input_shape)
+        return self.head(self.features(x).flatten(1))
+
+
+class TableModule(nn.Module):
+    """A trunk known at the training points only: the protocol of table trunks.
+
+    A trunk component with ``table = True`` builds a subclass of this class.
+    It holds ``points`` (n_points, d), the standardised training coordinates,
+    and ``modes`` (n_points, width), its values there, and evaluates at any of
+    those points (looked up by value) through :meth:`at_index`; other points
+    are refused.
+    """
+
+    table = True
+
+    def __init__(self, points, modes):
+        super().__init__()
+        self.register_buffer("points", points)
+        self.register_buffer("modes", modes)
+
+    def at_index(self, index):
+        """Values at training points ``index`` (any shape): (..., width)."""
+        return self.modes[index]
+
+    def lookup(self, y):
+        """Index of each coordinate row of ``y`` (..., d) among the training points."""
+        flat = y.reshape(-1, y.shape[-1]).to(self.points.dtype)
+        if flat.shape == self.points.shape and torch.equal(flat, self.points):
+            return torch.arange(flat.shape[0], device=flat.device).reshape(y.shape[:-1])
+        index = torch.empty(flat.shape[0], dtype=torch.long, device=flat.device)
+        scale = self.points.abs().max().clamp(min=1.0)
+        for start in range(0, flat.shape[0], 4096):
+            dist, idx = torch.cdist(flat[start:start + 4096], self.points).min(dim=1)
+            if bool((dist > 1e-5 * scale).any()):
+                raise ValueError(
+                    "the POD trunk knows its modes at the training coordinates only, and "
+                    "predict was given coordinates that are not among them; predict at "
+                    "(a subset of) the fitted coords_, or use trunk='mlp' (resolution-free)."
+                )
+            index[start:start + 4096] = idx
+        return index.reshape(y.shape[:-1])
+
+    def forward(self, y):
+        return self.at_index(self.lookup(y))
+
+
+class PODModes(TableModule):
+    """Leading POD modes of the training outputs, plus an optional learned correction."""
+
+    def __init__(self, points, modes, correction=None):
+        super().__init__(points, modes)
+        self.correction = correction
+
+    def at_index(self, index):
+        out = self.modes[index]
+        if self.correction is not None:
+            out = out + self.correction(self.points[index])
+        return out
+
+
+def pod_modes(targets, n_modes):
+    """Leading modes (n_points, n_modes), unit mean square, of (n, n_points, fields) targets.
+
+    Right singular vectors of the matrix of targets (one row per function and
+    field; missing values replaced by their column mean).
+    """
+    a = targets.permute(0, 2, 1).reshape(-1, targets.shape[1]).double()
+    nan = torch.isnan(a)
+    if nan.any():
+        mean = torch.nanmean(a, dim=0, keepdim=True)
+        a = torch.where(nan, mean, a)
+    rank = min(a.shape)
+    if n_modes > rank:
+        raise ValueError(
+            f"the POD trunk needs n_basis <= the number of POD modes of the training "
+            f"outputs, min(functions x fields, points) = {rank}; got n_basis={n_modes}. "
+            "Lower n_basis or pass more functions."
+        )
+    _, _, vh = torch.linalg.svd(a, full_matrices=False)
+    return (vh[:n_modes].T * math.sqrt(a.shape[1])).float()
+
+
+class Stack(nn.Module):
+    """Several networks side by side: outputs concatenated on the last axis."""
+
+    def __init__(self, nets):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+        self.table = all(getattr(n, "table", False) for n in nets)
+
+    def forward(self, x):
+        return torch.cat([net(x) for net in self.nets], dim=-1)
+
+    def at_index(self, index):
+        return torch.cat([net.at_index(index) for net in self.nets], dim=-1)
+
+    def lookup(self, y):
+        return self.nets[0].lookup(y)
+
+    @property
+    def points(self):
+        return self.nets[0].points
+
+    @property
+    def modes(self):
+        return torch.cat([net.modes for net in self.nets], dim=-1)
+
+
+class Merged(nn.Module):
+    """Branches of several input functions, each on its own columns, merged into one output.
+
+    Parameters
+    ----------
+    nets : list of nn.Module
+        Branch ``i`` maps (batch, sizes[i]) to (batch, width_i).
+    sizes : tuple of int
+        Columns of the input per branch.
+    merge : nn.Module
+        Maps the list of branch outputs to (batch, n_out).
+    """
+
+    def __init__(self, nets, sizes, merge):
+        super().__init__()
+        self.nets = nn.ModuleList(nets)
+        self.sizes = tuple(int(s) for s in sizes)
+        self.merge = merge
+
+    def forward(self, u):
+        parts = torch.split(u, self.sizes, dim=1)
+        return self.merge([net(part) for net, part in zip(self.nets, parts)])
+
+
+class ProductMerge(nn.Module):
+    """Elementwise product of the branch outputs (MIONet)."""
+
+    def forward(self, outs):
+        out = outs[0]
+        for o in outs[1:]:
+            out = out * o
+        return out
+
+
+class SumMerge(nn.Module):
+    """Sum of the branch outputs."""
+
+    def forward(self, outs):
+        out = outs[0]
+        for o in outs[1:]:
+            out = out + o
+        return out
+
+
+class ConcatMerge(nn.Module):
+    """Concatenated branch outputs, then a merger MLP."""
+
+    def __init__(self, n_in, hidden, n_out, activation):
+        super().__init__()
+        self.mlp = MLP(n_in, hidden, n_out, activation)
+
+    def forward(self, outs):
+        return self.mlp(torch.cat(outs, dim=-1))

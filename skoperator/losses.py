@@ -1,0 +1,242 @@
+"""Training losses as components: the LOSSES registry and the loss protocol.
+
+``DeepONetRegressor(loss=...)`` takes a name (a key of :data:`LOSSES`, the
+loss's default configuration) or a loss object. A loss subclasses
+:class:`BaseLoss` and implements one method::
+
+    __call__(residual, weight, rows) -> (objective, report)
+
+- ``residual``: Tensor of shape (batch, m, n_outputs), the network's output
+  minus the target at the sampled points, in standardised units (each output
+  field divided by its scale); 0 where the target is missing;
+- ``weight``: None (every entry counts once) or a Tensor broadcastable to
+  ``residual``: the weight of each entry, 0 for an entry to leave out (a
+  missing target, a padding slot), ``1 / (n q)`` for an importance-sampled
+  draw of probability ``q`` among ``n`` points;
+- ``rows``: LongTensor of shape (batch,), the training functions of the batch;
+- returns the scalar objective the optimizer minimises, and the scalar the
+  history reports (``train_loss``), or None for ``objective * report_factor``
+  (applied once per epoch, not per step).
+
+Capabilities are class attributes: ``per_function`` (the loss needs
+statistics of each training function, computed once in ``prepare(context)``
+on the fit's private copy of the loss). ``prepare`` is always called, once per
+fit, before the first step.
+"""
+
+import dataclasses
+from numbers import Real
+from typing import Callable
+
+import torch
+
+from ._compat import Interval
+from ._component import Component
+
+__all__ = ["LOSSES", "BaseLoss", "LossContext", "MSELoss", "RelativeL2Loss", "HuberLoss"]
+
+
+@dataclasses.dataclass(frozen=True)
+class LossContext:
+    """What a loss learns about the training data in ``prepare``.
+
+    Attributes
+    ----------
+    g_scale : Tensor of shape (n_outputs,)
+        Scale of each output field (standardised = raw / scale, after the shift).
+    n_functions : int
+        Training functions (``rows`` index them).
+    mean_square : callable
+        ``mean_square()`` returns a float64 Tensor (n_functions, n_outputs):
+        the mean square of each training function's field over its observed
+        points, in the units of G (a pass over the training targets).
+    device : torch.device
+        Training device.
+    """
+
+    g_scale: torch.Tensor
+    n_functions: int
+    mean_square: Callable
+    device: torch.device
+
+
+class BaseLoss(Component):
+    """Protocol of training losses (see the module docstring).
+
+    Attributes
+    ----------
+    per_function : bool
+        Class attribute: the loss normalises per training function and
+        needs ``prepare``'s pass over the targets.
+    """
+
+    per_function = False
+
+    def prepare(self, context):
+        """Learn what the loss needs from the training data; called once per fit.
+
+        Parameters
+        ----------
+        context : LossContext
+            The training data's scales and statistics.
+
+        Returns
+        -------
+        self : BaseLoss
+        """
+        self.g_scale_ = context.g_scale
+        return self
+
+    def report_factor(self):
+        """Factor from the objective to the reported loss (when ``__call__`` reports None).
+
+        Returns
+        -------
+        factor : float
+        """
+        return 1.0
+
+    def __call__(self, residual, weight, rows):
+        """Objective and report of one mini-batch (see the module docstring)."""
+        raise NotImplementedError
+
+
+def _weighted_mean(values, weight):
+    """Mean of ``values`` over the entries of non-zero weight, weighted."""
+    w = weight.expand_as(values)
+    count = (w > 0).sum().clamp(min=1)
+    return (w * values).sum() / count
+
+
+class MSELoss(BaseLoss):
+    """Mean squared error over the sampled (function, point, field) entries.
+
+    In standardised units, so that every output field weighs the same; the
+    history reports it in the units of G (one field: times the squared scale;
+    several: each field's mean times its squared scale, averaged).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.losses import MSELoss, LossContext
+    >>> loss = MSELoss().prepare(LossContext(torch.tensor([2.0]), 1, None, "cpu"))
+    >>> objective, report = loss(torch.ones(1, 4, 1), None, torch.tensor([0]))
+    >>> float(objective), report, loss.report_factor()
+    (1.0, None, 4.0)
+    """
+
+    def report_factor(self):
+        return float(self.g_scale_[0]) ** 2 if self.g_scale_.numel() == 1 else 1.0
+
+    def __call__(self, residual, weight, rows):
+        sq = residual.square()
+        if self.g_scale_.numel() == 1:
+            return (sq.mean() if weight is None else _weighted_mean(sq, weight)), None
+        if weight is None:
+            per_field = sq.mean(dim=(0, 1))
+            return per_field.mean(), (per_field * self.g_scale_.pow(2)).mean()
+        w = weight.expand_as(sq)
+        count = (w > 0).sum().clamp(min=1)
+        per_field = (w * sq).sum(dim=(0, 1))
+        return per_field.sum() / count, (per_field * self.g_scale_.pow(2)).sum() / count
+
+
+class RelativeL2Loss(BaseLoss):
+    """Squared relative L2 error of each (function, field), averaged.
+
+    For function ``i`` and field ``c``: the mean squared error over its
+    sampled points divided by the mean square of ``G`` over all its observed
+    points (computed once in ``prepare``), both in the units of G: FNO's
+    objective, and closer than the MSE to the per-function R2. The report is
+    the objective.
+
+    Parameters
+    ----------
+    floor : float, default=1e-6
+        Functions whose mean square is below ``floor`` times their field's
+        mean over functions (zero functions, say) are divided by that field
+        mean instead, and a field that is zero for every function by its
+        squared standardisation scale (1 for a constant field): the loss then
+        stays finite and is the mean squared error for them, instead of
+        dividing by zero.
+
+    Examples
+    --------
+    >>> from skoperator.losses import RelativeL2Loss
+    >>> RelativeL2Loss.per_function
+    True
+    """
+
+    per_function = True
+    _parameter_constraints = {"floor": [Interval(Real, 0, 1, closed="left")]}
+
+    def __init__(self, floor=1e-6):
+        self.floor = floor
+
+    def prepare(self, context):
+        super().prepare(context)
+        ms = context.mean_square()                             # (n, K), units of G
+        field = ms.mean(dim=0, keepdim=True)                    # (1, K)
+        scale2 = context.g_scale.double().pow(2).to(ms.device)[None]
+        field = torch.where(field > 0, field, scale2)           # a field zero everywhere
+        ms = torch.where(ms > self.floor * field, ms, field)    # zero (or tiny) functions
+        # in standardised units: residual^2 * scale^2 / ms
+        self.inverse_mean_square_ = (scale2 / ms).float().to(context.device)
+        return self
+
+    def __call__(self, residual, weight, rows):
+        inv = self.inverse_mean_square_[rows]                   # (batch, K)
+        sq = residual.square()
+        if weight is None:
+            return (sq.mean(dim=1) * inv).mean(), None
+        w = weight.expand_as(sq)
+        count = (w > 0).sum(dim=1)                              # (batch, K)
+        rel = (w * sq).sum(dim=1) / count.clamp(min=1) * inv
+        used = count > 0
+        return torch.where(used, rel, 0.0).sum() / used.sum().clamp(min=1), None
+
+
+class HuberLoss(BaseLoss):
+    """Huber loss of the standardised residuals: quadratic near 0, linear beyond ``delta``.
+
+    ``0.5 r^2`` for ``|r| <= delta``, ``delta (|r| - 0.5 delta)`` beyond, averaged
+    over the sampled entries (weighted like :class:`MSELoss`): robust to
+    outliers in the targets. The report is the objective (standardised units).
+
+    Parameters
+    ----------
+    delta : float, default=1.0
+        Where the loss turns linear, in standard deviations of the field.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.losses import HuberLoss
+    >>> loss = HuberLoss(delta=1.0)
+    >>> float(loss(torch.tensor([[[0.5], [3.0]]]), None, torch.tensor([0]))[0])
+    1.3125
+    """
+
+    _parameter_constraints = {"delta": [Interval(Real, 0, None, closed="neither")]}
+
+    def __init__(self, delta=1.0):
+        self.delta = delta
+
+    def __call__(self, residual, weight, rows):
+        h = torch.nn.functional.huber_loss(residual, torch.zeros_like(residual),
+                                           reduction="none", delta=self.delta)
+        return (h.mean() if weight is None else _weighted_mean(h, weight)), None
+
+
+#: ``loss=`` name -> loss class (its default configuration).
+LOSSES = {"mse": MSELoss, "relative_l2": RelativeL2Loss, "huber": HuberLoss}
+
+
+def as_loss(spec):
+    """The loss component of a ``loss=`` value (name or object)."""
+    if isinstance(spec, BaseLoss):
+        return spec
+    if isinstance(spec, str) and spec in LOSSES:
+        return LOSSES[spec]()
+    raise ValueError(f"loss={spec!r} is not a loss; expected one of {sorted(LOSSES)} or a "
+                     "skoperator.losses.BaseLoss instance.")
