@@ -489,7 +489,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     def _train(self, plan):
         state = (self._stopping.resumed(self.history_)
                  if plan.continuing and hasattr(self, "_stopping") else StoppingState())
-        with reporting(self.verbose, plan.n_epochs) as progress:
+        with reporting(self.verbose if plan.comm.rank == 0 else 0, plan.n_epochs) as progress:
             try:
                 reason = Trainer(plan, progress).run(plan.n_epochs, state)
             except KeyboardInterrupt:

@@ -282,6 +282,17 @@ class SumMerge(nn.Module):
         return out
 
 
+class ProductSumMerge(nn.Module):
+    """Elementwise product plus sum of the branch outputs."""
+
+    def forward(self, outs):
+        prod, total = outs[0], outs[0]
+        for o in outs[1:]:
+            prod = prod * o
+            total = total + o
+        return prod + total
+
+
 class ConcatMerge(nn.Module):
     """Concatenated branch outputs, then a merger MLP."""
 

@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from . import _data
+from ._distributed import communicator, fingerprint
 from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device
 from ._inference import validation_score
 from ._network import LAYOUTS, Scaling, build_network
@@ -54,6 +55,8 @@ class FitPlan:
     sampler: Any
     loss: Any
     generator: torch.Generator
+    perm_generator: torch.Generator
+    comm: Any
     batch_size: int
     n_epochs: int
     schedule: Callable
@@ -297,6 +300,9 @@ def make_plan(est, U, G, incremental, started=None):
     plan : FitPlan
     """
     started = time.perf_counter() if started is None else started
+    comm = communicator()
+    if comm.world_size > 1:  # first: a rank given other data must not hang the others
+        comm.check_same(fingerprint(est, U, G, est.coords))
     fitted = hasattr(est, "network_")
     continuing = fitted and (incremental or est.warm_start)
     U, input_shape = validate_inputs(est, U, reset=not continuing, dtype=np.float32)
@@ -326,15 +332,24 @@ def make_plan(est, U, G, incremental, started=None):
     seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
     rng = np.random.default_rng(seed)
     cpu_gen = torch.Generator().manual_seed(seed)
-    dev_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    dev_gen = perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    if comm.world_size > 1:  # one permutation for all ranks, draws of their own
+        perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        dev_gen = torch.Generator(device=device).manual_seed(seed + 1 + 104_729 * (comm.rank + 1))
 
     train_rows, val_rows = validation_split(est, n, incremental, rng)
+    if len(train_rows) < comm.world_size:
+        raise ValueError(
+            f"the process group has {comm.world_size} ranks but the fit has "
+            f"{len(train_rows)} training functions; every rank needs at least one. Launch "
+            "fewer processes or pass more functions.")
     G_train = _data.data_rows(G, train_rows)
     if continuing:
         network = copy.deepcopy(est.network_).to(device)
     else:
         network = build(est, U[train_rows], G_train, coords, branch, trunk, input_sizes,
                         input_shape, cpu_gen).to(device)
+    comm.broadcast_module(network)  # every rank starts from rank 0's network
     if est.output_transform is not None:
         _check_output_transform(network, U[train_rows[:2]], coords, device)
     data = training_data(network, U[train_rows], G_train, coords, device, has_missing)
@@ -347,8 +362,10 @@ def make_plan(est, U, G, incremental, started=None):
     if val_rows is not None:
         U_val, G_val = U[val_rows], _data.data_rows(G, val_rows)
 
-        def validation_fn(net):
-            return validation_score(net, U_val, G_val, coords, device)
+        def validation_fn(net):  # computed once, by rank 0, for every rank
+            score = validation_score(net, U_val, G_val, coords, device) if comm.rank == 0 \
+                else None
+            return comm.from_rank0(score)
     # A schedule with a budget runs its course: the training loss alone does
     # not stop it (a validation score still does, with early_stopping).
     tol = est.tol if (schedule.tol_applies or val_rows is not None) else None
@@ -358,8 +375,10 @@ def make_plan(est, U, G, incremental, started=None):
         coords=coords, device=device, continuing=continuing, incremental=incremental,
         input_sizes=input_sizes, network=network,
         optimizer=_optimizer(est, network, device, continuing), data=data, sampler=sampler,
-        loss=loss, generator=dev_gen, batch_size=batch_size, n_epochs=n_epochs,
-        schedule=schedule, total_steps=n_epochs * math.ceil(len(train_rows) / batch_size),
+        loss=loss, generator=dev_gen, perm_generator=perm_gen, comm=comm,
+        batch_size=batch_size, n_epochs=n_epochs,
+        schedule=schedule,
+        total_steps=n_epochs * math.ceil(len(train_rows) / (batch_size * comm.world_size)),
         tol=tol, n_iter_no_change=est.n_iter_no_change, validation_fn=validation_fn,
         max_time=est.max_time, started=started,
         lbfgs_iter=0 if incremental else est.lbfgs_iter, mixed_precision=est.mixed_precision,

@@ -86,10 +86,17 @@ class TrainingData:
         block = (np.asarray(block, dtype=np.float32) - self._np_shift) / self._np_scale
         return torch.from_numpy(np.ascontiguousarray(block)).to(self.device, non_blocking=True)
 
-    def rows_in_chunks(self, n_elements=1 << 22, step=None):
-        """Row slices covering the functions, about ``n_elements`` targets (or ``step`` rows) each."""
+    def rows_in_chunks(self, n_elements=1 << 22, step=None, subset=None):
+        """Rows covering the functions (or ``subset``), about ``n_elements`` targets each.
+
+        ``step`` sets the rows per chunk instead.
+        """
         if step is None:
             step = max(1, n_elements // max(1, self.n_points * self.n_outputs))
+        if subset is not None:
+            for start in range(0, subset.numel(), step):
+                yield subset[start:start + step].to(self.device)
+            return
         for start in range(0, self.n_functions, step):
             yield torch.arange(start, min(start + step, self.n_functions), device=self.device)
 
@@ -177,14 +184,15 @@ def step_objective(network, data, loss, rows, cols, weight, target, path):
     return loss(residual, w, rows)
 
 
-def grid_chunks(network, data, rows_per_chunk=None):
+def grid_chunks(network, data, rows_per_chunk=None, subset=None):
     """The one chunked evaluator of the whole training grid.
 
-    Yields ``(rows, residual, weight)`` for chunks of training functions at
-    every training point (``residual`` of shape (chunk, n_points, K), in the
-    current grad mode; ``weight`` None or 0 where a target is missing).
+    Yields ``(rows, residual, weight)`` for chunks of training functions (all,
+    or those of ``subset``) at every training point (``residual`` of shape
+    (chunk, n_points, K), in the current grad mode; ``weight`` None or 0
+    where a target is missing).
     """
-    for rows in data.rows_in_chunks(step=rows_per_chunk):
+    for rows in data.rows_in_chunks(step=rows_per_chunk, subset=subset):
         out = forward_at(network, data, rows, None, "grid")
         yield (rows,) + residuals(out, data.targets(rows, None), None, data.has_missing)
 
@@ -198,31 +206,38 @@ def chunk_share(loss, rows, residual, weight):
     return float((weight.expand_as(residual) > 0).sum())
 
 
-def full_grid_objective(network, data, loss, backward=False):
+def full_grid_objective(network, data, loss, backward=False, comm=None):
     """The loss on every training function at every point, as floats (objective, report).
 
     Chunks are weighted by :func:`chunk_share`; with ``backward`` gradients
-    accumulate (those of the full-grid objective).
+    accumulate (those of the full-grid objective). With a process group
+    (``comm``), each rank evaluates its share of the functions and the
+    objective and its gradient are reduced over the ranks.
     """
-    value = report = 0.0
-    pieces = []
+    subset = None if comm is None else comm.shard(data.n_functions)
+    value = report = total = 0.0
     with torch.set_grad_enabled(backward):
-        for rows, residual, weight in grid_chunks(network, data):
+        for rows, residual, weight in grid_chunks(network, data, subset=subset):
             v, r = loss(residual, weight, rows)
             share = chunk_share(loss, rows, residual, weight)
-            pieces.append((v, r, share))
             if backward:
-                (v * share).backward()  # rescaled below
-    total = sum(p[2] for p in pieces)
+                (v * share).backward()  # divided by the total below
+            v = float(v.detach())
+            value += v * share
+            report += (v * loss.report_factor() if r is None else float(r.detach())) * share
+            total += share
+    params = [p for p in network.parameters() if p.requires_grad]
+    if subset is not None:
+        if backward:
+            comm.reduce_step(params, 1, False)  # sums of share-weighted gradients
+            for p in params:
+                p.grad.mul_(comm.world_size)  # reduce_step averaged them
+        value, report, total = comm.sum([value, report, total])
     if backward:
-        for p in network.parameters():
+        for p in params:
             if p.grad is not None:
                 p.grad.div_(total)
-    for v, r, share in pieces:
-        v = float(v.detach())
-        value += v * share / total
-        report += (v * loss.report_factor() if r is None else float(r.detach())) * share / total
-    return value, report
+    return value / total, report / total
 
 
 def training_residuals(network, data):
@@ -388,6 +403,8 @@ class Trainer:
             p.numel() for p in self.network.trunk.parameters())
         self.trunk_width = self.network.trunk_fields * self.network.n_basis
         self.checked = False
+        self.comm = plan.comm
+        self.params = [p for p in self.network.parameters() if p.requires_grad]
 
     # -- one step
     def path(self, cols, batch):
@@ -417,8 +434,11 @@ class Trainer:
         """One optimizer step on the functions ``rows``.
 
         Returns the objective, the report (None: the objective times the
-        loss's report factor) and the trunk evaluations.
+        loss's report factor), the trunk evaluations and, with a process
+        group, whether any rank's time is up (None otherwise).
         """
+        if self.comm.world_size > 1:
+            return self._distributed_step(rows)
         cols, weight = self.sampler.sample(rows, self.generator)
         if not self.checked:
             check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
@@ -438,7 +458,33 @@ class Trainer:
         self.optimizer.step()
         self.step_count += 1
         return (value.detach(), None if report is None else report.detach(),
-                trunk_evaluations(self.data.n_points, cols, path))
+                trunk_evaluations(self.data.n_points, cols, path), None)
+
+    def _distributed_step(self, rows):
+        """:meth:`train_step` of one rank: its rows, then gradients reduced over the ranks."""
+        self.optimizer.zero_grad(set_to_none=True)
+        value = torch.zeros((), device=self.data.device)
+        report, n_trunk = None, 0
+        if rows.numel():
+            cols, weight = self.sampler.sample(rows, self.generator)
+            if not self.checked:
+                check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
+                self.checked = True
+            target = self.data.targets(rows, cols)
+            path = self.path(cols, rows.numel())
+            with torch.autocast(self.data.device.type, dtype=torch.bfloat16,
+                                enabled=self.plan.mixed_precision):
+                value, report = self.objective(self.network, self.data, self.loss, rows, cols,
+                                               weight, target, path)
+            value.backward()
+            n_trunk = trunk_evaluations(self.data.n_points, cols, path)
+        self._apply_schedule()
+        out_of_time = self.comm.reduce_step(self.params, rows.numel(),
+                                            self.deadline is not None and self.time_is_up())
+        self.optimizer.step()
+        self.step_count += 1
+        return (value.detach(), None if report is None else report.detach(), n_trunk,
+                out_of_time)
 
     def time_is_up(self, deadline=None):
         deadline = self.deadline if deadline is None else deadline
@@ -458,16 +504,16 @@ class Trainer:
         """
         n = self.data.n_functions
         device = self.data.device
-        batch_size = self.plan.batch_size
-        perm = torch.randperm(n, generator=self.generator, device=device)
+        batch_size = self.plan.batch_size * self.comm.world_size  # the global batch
+        perm = torch.randperm(n, generator=self.plan.perm_generator, device=device)
         total = torch.zeros((), device=device)
         total_report = None
         n_trunk = seen = 0
         out_of_time = False
         check_time = self.deadline is not None
         for start in range(0, n, batch_size):
-            rows = perm[start:start + batch_size]
-            objective, report, k = self.train_step(rows)
+            rows = self.comm.split(perm[start:start + batch_size])
+            objective, report, k, stop = self.train_step(rows)
             total.add_(objective, alpha=rows.numel())
             if report is not None:  # losses that report something else than the objective
                 if total_report is None:
@@ -475,9 +521,15 @@ class Trainer:
                 total_report.add_(report, alpha=rows.numel())
             n_trunk += k
             seen += rows.numel()
-            if check_time and self.time_is_up():
+            if stop if stop is not None else (check_time and self.time_is_up()):
                 out_of_time = start + batch_size < n
                 break
+        if self.comm.world_size > 1:  # the mean over every rank's functions
+            tot, rep, n_trunk, seen = self.comm.sum(
+                [float(total), float(total_report if total_report is not None else total),
+                 n_trunk, seen])
+            factor = self.loss.report_factor() if total_report is None else 1.0
+            return tot / seen, rep / seen * factor, int(n_trunk), out_of_time
         if total_report is None:
             mean = float(total) / seen
             return mean, mean * self.loss.report_factor(), n_trunk, out_of_time
@@ -497,7 +549,8 @@ class Trainer:
             # Leave the L-BFGS iterations their time: one full-grid evaluation
             # (forward and backward) timed now, about 1.3 of them per iteration.
             tic = time.perf_counter()
-            full_grid_objective(self.network, self.data, self.loss, backward=True)
+            full_grid_objective(self.network, self.data, self.loss, backward=True,
+                                comm=self.comm)
             self.network.zero_grad(set_to_none=True)
             reserve = 1.3 * lbfgs_iter * (time.perf_counter() - tic)
             self.deadline = max(0.5 * self.plan.max_time, self.plan.max_time - reserve)
@@ -507,7 +560,12 @@ class Trainer:
         return reason
 
     def run_epochs(self, n_epochs, state):
-        """The Adam epochs of :meth:`run`."""
+        """The Adam epochs of :meth:`run`.
+
+        On ``KeyboardInterrupt`` the weights of the last completed epoch (or,
+        with early stopping, of the best one) are put back before the
+        interrupt propagates.
+        """
         history = state.history
         for epoch in range(n_epochs):
             good = snapshot(self.network)
@@ -531,12 +589,19 @@ class Trainer:
             record = EpochRecord(epoch=len(history) + 1, train_loss=report,
                                  trunk_evals=n_trunk, n_eval=n_eval,
                                  learning_rate=self.optimizer.param_groups[0]["lr"])
-            if self.plan.validation_fn is not None:
-                record.valid_score = self.plan.validation_fn(self.network)
-            record.seconds = time.perf_counter() - tic
-            history.append(record)
-            self.progress(record)
-            if self._update_stopping(record, objective, state):
+            try:
+                if self.plan.validation_fn is not None:
+                    record.valid_score = self.plan.validation_fn(self.network)
+                record.seconds = time.perf_counter() - tic
+                history.append(record)
+                converged = self._update_stopping(record, objective, state)
+                self.progress(record)
+            except KeyboardInterrupt:
+                if record not in history:
+                    restore(self.network, good)
+                self._restore_best(state)
+                raise
+            if converged:
                 self._restore_best(state)
                 return "converged"
             if out_of_time or self.time_is_up():
@@ -569,7 +634,7 @@ class Trainer:
         def closure():
             lbfgs.zero_grad(set_to_none=True)
             return torch.tensor(full_grid_objective(self.network, self.data, self.loss,
-                                                    backward=True)[0])
+                                                    backward=True, comm=self.comm)[0])
 
         done, reason = 0, None
         try:
@@ -577,16 +642,17 @@ class Trainer:
                 lbfgs.param_groups[0]["max_iter"] = min(20, self.plan.lbfgs_iter - done)
                 lbfgs.step(closure)
                 done += lbfgs.param_groups[0]["max_iter"]
-                if self.time_is_up(self.plan.max_time):
+                if self.comm.sum([self.time_is_up(self.plan.max_time)])[0] > 0:
                     reason = "max_time"
                     break
         except KeyboardInterrupt:
             restore(self.network, good)
             raise
-        value, report = full_grid_objective(self.network, self.data, self.loss)
+        value, report = full_grid_objective(self.network, self.data, self.loss, comm=self.comm)
         if not (np.isfinite(value) and np.isfinite(report)):
             restore(self.network, good)
-            value, report = full_grid_objective(self.network, self.data, self.loss)
+            value, report = full_grid_objective(self.network, self.data, self.loss,
+                                                comm=self.comm)
         record = EpochRecord(epoch=len(state.history) + 1, train_loss=report,
                              n_eval=self.data.n_points, solver="lbfgs", lbfgs_iter=done)
         if self.plan.validation_fn is not None:

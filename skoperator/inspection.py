@@ -25,7 +25,7 @@ from ._compat import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._device import to_float64
-from ._planning import prepared_loss, training_data
+from ._planning import prepared_loss, training_data, validate_inputs
 from ._training import chunk_share, grid_chunks
 
 __all__ = ["loss_sharpness", "error_spectrum"]
@@ -83,7 +83,6 @@ def _loss_pieces(estimator, U, G, chunk):
     Works through the planning API: the estimator's training data and its
     prepared loss for (U, G), evaluated by the one full-grid evaluator.
     """
-    estimator, U = _final_and_inputs(estimator, U)
     network = to_float64(copy.deepcopy(estimator.network_).cpu())
     network.train()
     G = check_array(G, dtype=np.float64, ensure_all_finite="allow-nan", input_name="G")
@@ -167,7 +166,8 @@ def loss_sharpness(estimator, U, G, *, max_iter=100, tol=1e-4, batch_size=256,
     True
     """
     check_is_fitted(estimator)
-    U = estimator._validate_inputs(U, reset=False, dtype=np.float32)
+    estimator, U = _final_and_inputs(estimator, U)
+    U, _ = validate_inputs(estimator, U, reset=False, dtype=np.float32)
     G = check_array(G, dtype=np.float64, ensure_all_finite="allow-nan", input_name="G")
     if G.shape != (U.shape[0], estimator.n_outputs_ * estimator.coords_.shape[0]):
         raise ValueError(

@@ -181,7 +181,7 @@ class RelativeL2Loss(BaseLoss):
         field = torch.where(field > 0, field, scale2)           # a field zero everywhere
         ms = torch.where(ms > self.floor * field, ms, field)    # zero (or tiny) functions
         # in standardised units: residual^2 * scale^2 / ms
-        self.inverse_mean_square_ = (scale2 / ms).float().to(context.device)
+        self.inverse_mean_square_ = (scale2 / ms).to(context.g_scale.dtype).to(context.device)
         return self
 
     def __call__(self, residual, weight, rows):

@@ -46,7 +46,7 @@ from ._fno import FNO
 __all__ = [
     "BRANCHES", "TRUNKS", "MERGES", "BuildContext", "BaseBranch", "BaseTrunk", "BaseMerge",
     "MLPBranch", "CNNBranch", "FNOBranch", "MultiBranch", "MLPTrunk", "ResNetTrunk",
-    "PODTrunk", "ProductMerge", "SumMerge", "ConcatMerge",
+    "PODTrunk", "ProductMerge", "SumMerge", "ProductSumMerge", "ConcatMerge",
 ]
 
 _WIDTHS = ["array-like"]
@@ -392,6 +392,24 @@ class SumMerge(BaseMerge):
         return _layers.SumMerge()
 
 
+class ProductSumMerge(BaseMerge):
+    """The product plus the sum of the branches' outputs: ``prod_i b_i + sum_i b_i``.
+
+    An operator that is multiplicative in its inputs and one that is additive
+    are both one branch layer's bias away (the product of ``1 + b_i`` minus 1
+    for two inputs), so that both train well.
+
+    Examples
+    --------
+    >>> from skoperator.networks import ProductSumMerge
+    >>> ProductSumMerge()
+    ProductSumMerge()
+    """
+
+    def build(self, n_branches, n_out, context):
+        return _layers.ProductSumMerge()
+
+
 class ConcatMerge(BaseMerge):
     """Concatenation of the branches' outputs followed by a merger MLP.
 
@@ -423,7 +441,8 @@ class ConcatMerge(BaseMerge):
 
 
 #: ``merge=`` name -> merge component class.
-MERGES = {"product": ProductMerge, "sum": SumMerge, "concat": ConcatMerge}
+MERGES = {"product": ProductMerge, "sum": SumMerge, "product_sum": ProductSumMerge,
+          "concat": ConcatMerge}
 
 
 class MultiBranch(BaseBranch):
@@ -473,7 +492,7 @@ class MultiBranch(BaseBranch):
             raise ValueError(
                 f"MultiBranch(branches={self.branches!r}): expected a non-empty list of "
                 "branches, one per input function.")
-        return [as_branch(b) for b in self.branches]
+        return [as_branch(b).check() for b in self.branches]
 
     def n_inputs(self):
         sizes = [b.n_inputs() for b in self.components()]

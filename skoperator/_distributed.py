@@ -1,0 +1,175 @@
+"""Data-parallel training on ``torch.distributed``: what the training loop asks of the ranks.
+
+When the default process group is initialised, every rank runs the same
+``fit`` on the same arrays; the training loop talks to the other ranks only
+through a :class:`Communicator`:
+
+- each global mini-batch of ``world_size * batch_size`` functions (one
+  permutation per epoch, the same on every rank) is split between the ranks,
+  each reading only its rows of ``G``;
+- gradients are summed with one ``all_reduce`` per step, weighted by each
+  rank's number of functions (the gradient of the mean over the global batch,
+  exactly as one process with the whole batch), together with the
+  ``max_time`` flag, so every rank takes the same step and stops at the same
+  one;
+- the epoch's training loss is reduced, the validation score computed by rank
+  0 and broadcast, the initial network broadcast from rank 0: every stopping
+  decision is the same on every rank;
+- the L-BFGS polish evaluates each rank's share of the functions and reduces
+  the objective and its gradient (the full-batch gradient).
+
+Without a process group, :class:`Communicator` does nothing and costs nothing.
+"""
+
+import hashlib
+
+import numpy as np
+import torch
+
+
+class Communicator:
+    """One process: every method is the identity."""
+
+    world_size = 1
+    rank = 0
+
+    def split(self, rows):
+        """This rank's part of a global mini-batch ``rows`` (all of it here)."""
+        return rows
+
+    def shard(self, n):
+        """This rank's functions among ``n`` for full-grid passes (all here), or None."""
+        return None
+
+    def reduce_step(self, params, n_rows, out_of_time):
+        """Reduce the gradients of a step; returns whether any rank is out of time."""
+        return out_of_time
+
+    def sum(self, values):
+        """Sum floats over the ranks."""
+        return list(values)
+
+    def from_rank0(self, value):
+        """``value`` as rank 0 has it."""
+        return value
+
+    def broadcast_module(self, module):
+        """Give every rank rank 0's parameters and buffers."""
+        return module
+
+    def check_same(self, fingerprint):
+        """Raise on every rank if the ranks were given different data or settings."""
+
+
+class ProcessGroupCommunicator(Communicator):
+    """The ranks of the default process group (gloo on the CPU, NCCL on GPUs)."""
+
+    def __init__(self):
+        import torch.distributed as dist
+
+        self.dist = dist
+        self.world_size = dist.get_world_size()
+        self.rank = dist.get_rank()
+
+    def split(self, rows):
+        return torch.tensor_split(rows, self.world_size)[self.rank]
+
+    def shard(self, n):
+        return torch.arange(self.rank, n, self.world_size)
+
+    def reduce_step(self, params, n_rows, out_of_time):
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        device = grads[0].device
+        flat = torch.cat([g.reshape(-1).to(torch.float64) * n_rows for g in grads]
+                         + [torch.tensor([float(n_rows), float(out_of_time)], device=device,
+                                         dtype=torch.float64)])
+        self.dist.all_reduce(flat)
+        total, flag = float(flat[-2]), float(flat[-1])
+        offset = 0
+        for p, g in zip(params, grads):
+            n = g.numel()
+            p.grad = (flat[offset:offset + n] / max(total, 1.0)).reshape(g.shape).to(g.dtype)
+            offset += n
+        return flag > 0
+
+    def sum(self, values):
+        t = torch.tensor(list(values), dtype=torch.float64, device=self._device())
+        self.dist.all_reduce(t)
+        return t.tolist()
+
+    def from_rank0(self, value):
+        box = [value]
+        self.dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def broadcast_module(self, module):
+        with torch.no_grad():
+            for t in list(module.parameters()) + list(module.buffers()):
+                self.dist.broadcast(t.data, src=0)
+        return module
+
+    def check_same(self, fingerprint):
+        gathered = [None] * self.world_size
+        self.dist.all_gather_object(gathered, fingerprint)
+        for rank, other in enumerate(gathered):
+            if other != gathered[0]:
+                diff = [k for k in gathered[0] if gathered[0][k] != other.get(k)]
+                raise ValueError(
+                    f"the ranks of the process group called fit with different data or "
+                    f"settings: rank {rank} differs from rank 0 in {diff}. Every rank must "
+                    "build the same estimator and call fit with the same U and G (each rank "
+                    "reads its own rows).")
+
+    def _device(self):
+        return torch.device("cuda", torch.cuda.current_device()) \
+            if self.dist.get_backend() == "nccl" else torch.device("cpu")
+
+
+def communicator():
+    """The communicator of the default process group, or the one-process one."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return ProcessGroupCommunicator()
+    return Communicator()
+
+
+_WHOLE_BYTES = 1 << 26
+
+
+def _digest(array, rows=64):
+    """A cheap fingerprint of an array: its shape and a hash of its values.
+
+    Arrays up to 64 MiB are hashed whole; larger ones (memmaps and other
+    streamed arrays) by ``rows`` rows spread over them, so that the check
+    never reads a large array whole.
+    """
+    if array is None:
+        return None
+    if not hasattr(array, "shape"):
+        array = np.asarray(array)
+    shape = tuple(array.shape)
+    if not shape or shape[0] == 0:
+        return shape, ""
+    if isinstance(array, np.ndarray) and not isinstance(array, np.memmap) \
+            and array.nbytes <= _WHOLE_BYTES:
+        idx = slice(None)
+    else:
+        idx = sorted(set(np.linspace(0, shape[0] - 1, min(rows, shape[0])).astype(int).tolist()))
+    try:
+        block = np.ascontiguousarray(np.asarray(array[idx], dtype=np.float64))
+    except (TypeError, ValueError):
+        return shape, type(array).__name__
+    return shape, hashlib.sha1(np.nan_to_num(block, nan=1.2345e-300).tobytes()).hexdigest()
+
+
+def fingerprint(est, U, G, coords):
+    """What must agree between ranks: the data's shapes and a sample of it, the settings."""
+    settings = {}
+    for name, value in est.get_params(deep=False).items():
+        if name in ("coords", "verbose"):
+            continue
+        if callable(value) and not hasattr(value, "get_params"):
+            value = type(value).__name__
+        settings[name] = repr(value)
+    return {"U": _digest(U), "G": _digest(G), "coords": _digest(coords), "settings": settings}

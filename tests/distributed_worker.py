@@ -1,0 +1,115 @@
+"""Run by ``torchrun`` from tests/test_distributed.py: one rank's side of each scenario.
+
+Every rank writes what it saw to ``OUT/<scenario>-<rank>.pkl``; the test
+compares the ranks with each other and with a one-process fit.
+"""
+
+import os
+import pickle
+import sys
+import time
+
+
+def main(out):
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+    from skoperator.distributed import init_process_group
+    from skoperator.networks import MLPBranch, MLPTrunk
+    from skoperator.sampling import RandomSampler
+
+    torch.set_num_threads(1)
+    init_process_group()
+    rank = dist.get_rank()
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+
+    def save(name, **what):
+        with open(os.path.join(out, f"{name}-{rank}.pkl"), "wb") as f:
+            pickle.dump(what, f)
+
+    def weights(est):
+        return {k: v.detach().numpy().copy() for k, v in est.network_.state_dict().items()}
+
+    base = dict(coords=Y, branch=MLPBranch(layers=(16, 16)), trunk=MLPTrunk(layers=(16, 16)),
+                n_basis=12, tol=None, random_state=0, learning_rate_init=3e-3)
+    for epochs in (1, 20):
+        est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=epochs, **base).fit(U, G)
+        save(f"full{epochs}", weights=weights(est), n_iter=est.n_iter_, loss=est.loss_curve_)
+
+    class Recording(RandomSampler):
+        def sample(self, rows, generator):
+            cols, weight = super().sample(rows, generator)
+            self.draws_ = getattr(self, "draws_", []) + [cols.clone()]
+            return cols, weight
+
+    est = DeepONetRegressor(sampling="random", n_eval=10, batch_size=8, max_iter=150,
+                            learning_rate="onecycle", **base).fit(U[:80], G[:80])
+    rec = est.history_
+    save("random", weights=weights(est), n_iter=est.n_iter_, history=rec,
+         pred=est.predict(U[80:]))
+    with open(os.path.join(out, f"model-{rank}.pkl"), "wb") as f:
+        pickle.dump(est, f)
+
+    # draws: a fresh fit whose sampler copy we can reach through the plan
+    from skoperator._planning import make_plan
+    from skoperator._training import Trainer
+
+    plan = make_plan(DeepONetRegressor(sampling=Recording(), n_eval=5, batch_size=8,
+                                       max_iter=1, **base), U, G, incremental=False)
+    Trainer(plan, lambda record: None).run(1, __import__("skoperator._training").
+                                          _training.StoppingState())
+    save("draws", draws=[d.numpy() for d in plan.sampler.draws_])
+
+    est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=200,
+                            early_stopping=True, validation_fraction=0.2, n_iter_no_change=3,
+                            **{**base, "tol": 1e-3}).fit(U, G)
+    save("early", n_iter=est.n_iter_, reason=est.stopping_reason_,
+         scores=est.validation_scores_)
+    # uneven speeds: rank 1 is slowed down, both must still stop at the same step
+    if rank == 1:
+        torch.set_num_threads(1)
+    tic = time.perf_counter()
+    est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=4, max_iter=10**6,
+                            max_time=1.5, **base).fit(U, G)
+    save("max_time", n_iter=est.n_iter_, reason=est.stopping_reason_, weights=weights(est),
+         seconds=time.perf_counter() - tic)
+    est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=3,
+                            lbfgs_iter=10, **base).fit(U, G)
+    save("lbfgs", weights=weights(est), history=est.history_)
+
+    bad = G.copy()
+    if rank == 1:
+        bad[3, 4] += 1.0
+    try:
+        DeepONetRegressor(max_iter=2, **base).fit(U, bad)
+        save("mismatch", error=None)
+    except ValueError as exc:
+        save("mismatch", error=str(exc))
+    dist.barrier()
+    dist.destroy_process_group()
+
+
+def too_many(out):
+    import numpy as np
+    import torch.distributed as dist
+
+    from skoperator import DeepONetRegressor
+    from skoperator.distributed import init_process_group
+
+    init_process_group()
+    rng = np.random.default_rng(0)
+    try:
+        DeepONetRegressor(max_iter=1).fit(rng.normal(size=(2, 5)), rng.normal(size=(2, 4)))
+        error = None
+    except ValueError as exc:
+        error = str(exc)
+    with open(os.path.join(out, f"too_many-{dist.get_rank()}.pkl"), "wb") as f:
+        pickle.dump({"error": error}, f)
+    dist.destroy_process_group()
+
+
+if __name__ == "__main__":
+    {"main": main, "too_many": too_many}[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,284 @@
+"""Components own their settings; protocols are written in code and checked on first use."""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_antiderivative
+from skoperator.inspection import loss_sharpness
+from skoperator.losses import LOSSES, BaseLoss, HuberLoss, MSELoss, RelativeL2Loss
+from skoperator.networks import (
+    BRANCHES,
+    MERGES,
+    TRUNKS,
+    BaseBranch,
+    CNNBranch,
+    ConcatMerge,
+    FNOBranch,
+    MLPBranch,
+    MLPTrunk,
+    MultiBranch,
+    PODTrunk,
+    ResNetTrunk,
+)
+from skoperator.sampling import BaseSampler
+from skoperator.schedules import SCHEDULES, OneCycleSchedule
+
+FAST = dict(max_iter=3, tol=None, random_state=0, n_basis=8)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return make_antiderivative(80, n_points=20, random_state=0)
+
+
+def test_constructor_has_at_most_30_parameters():
+    assert len(DeepONetRegressor().get_params(deep=False)) <= 30
+
+
+@pytest.mark.parametrize("component", [
+    MLPBranch(layers=(8,)), CNNBranch(grid=(8, 8)), FNOBranch(modes=4),
+    MultiBranch([MLPBranch(n_sensors=10), MLPBranch()], merge=ConcatMerge(layers=(4,))),
+    MLPTrunk(fourier_features=4), ResNetTrunk(), PODTrunk(correction=True), MSELoss(),
+    RelativeL2Loss(floor=1e-3), HuberLoss(delta=0.5), OneCycleSchedule(pct_start=0.2)])
+def test_component_clones_and_reprs_its_settings(component):
+    copy = clone(component)
+    assert copy is not component and copy.get_params() == component.get_params() or \
+        repr(copy) == repr(component)
+    assert type(component).__name__ in repr(component)
+
+
+def test_nested_settings_are_searched_and_shown(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, branch=FNOBranch(width=4, n_layers=1), **FAST)
+    assert "branch__modes" in est.get_params()
+    est.set_params(branch__modes=3)
+    assert est.branch.modes == 3 and "modes=3" in repr(est)
+    search = GridSearchCV(est, {"branch__modes": [2, 4], "trunk": ["mlp", MLPTrunk(layers=(4,))]},
+                          cv=2).fit(U, G)
+    assert search.best_params_["branch__modes"] in (2, 4)
+    assert search.best_estimator_.branch is not est.branch  # cloned, not shared
+
+
+def test_string_shortcuts_are_the_default_configuration(data):
+    U, Y, G = data
+    a = DeepONetRegressor(coords=Y, branch="mlp", trunk="mlp", **FAST).fit(U, G).predict(U)
+    b = DeepONetRegressor(coords=Y, branch=MLPBranch(), trunk=MLPTrunk(), **FAST).fit(U, G)
+    np.testing.assert_array_equal(a, b.predict(U))
+    assert set(BRANCHES) == {"mlp", "cnn", "fno"} and {"mlp", "resnet", "pod"} <= set(TRUNKS)
+    assert set(MERGES) == {"product", "sum", "concat"} and "huber" in LOSSES
+    assert set(SCHEDULES) == {"constant", "cosine", "onecycle"}
+
+
+def test_a_bad_component_setting_names_the_component(data):
+    U, Y, G = data
+    with pytest.raises(ValueError, match="modes.*FNOBranch|FNOBranch.*modes"):
+        DeepONetRegressor(coords=Y, branch=FNOBranch(modes=0), **FAST).fit(U, G)
+    with pytest.raises(ValueError, match=r"MLPTrunk\(layers="):
+        DeepONetRegressor(coords=Y, trunk=MLPTrunk(layers=(4, -1)), **FAST).fit(U, G)
+    est = DeepONetRegressor(coords=Y, **FAST)
+    with pytest.raises(ValueError, match="delta"):
+        est.set_params(loss=HuberLoss(delta=-1)).fit(U, G)
+    assert not hasattr(est, "network_")  # a failed call changes nothing
+
+
+def test_fno_branch_channels_are_channels_not_a_third_axis():
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(30, 2 * 6 * 6))
+    G = U[:, :36] - U[:, 36:]
+    est = DeepONetRegressor(branch=FNOBranch(grid=(6, 6), channels=2, modes=2, width=4),
+                            **FAST).fit(U, G)
+    fno = est.network_.branch
+    assert fno.input_shape == (2, 6, 6) and fno.d == 2
+    assert fno.lift.in_channels == 2 + 2  # two channels and two grid coordinates
+    with pytest.raises(ValueError, match="FNOBranch reads 108 columns .* U has 72"):
+        DeepONetRegressor(branch=FNOBranch(grid=(6, 6), channels=3), **FAST).fit(U, G)
+
+
+def test_grid_branch_takes_its_grid_from_an_nd_U():
+    rng = np.random.default_rng(1)
+    U = rng.normal(size=(30, 8, 8))
+    G = U.reshape(30, -1)[:, :10]
+    est = DeepONetRegressor(branch="cnn", **FAST).fit(U, G)
+    assert est.network_.branch.input_shape == (1, 8, 8)
+    assert est.predict(U).shape == (30, 10)
+    with pytest.raises(ValueError, match="CNNBranch needs grid"):
+        DeepONetRegressor(branch="cnn", **FAST).fit(U.reshape(30, -1), G)
+
+
+def test_multibranch_sizes_and_merges(data):
+    U, Y, G = data
+    U2 = np.hstack([U, U[:, :7]])
+    for merge in ["product", "sum", "concat"]:
+        est = DeepONetRegressor(coords=Y, branch=MultiBranch(
+            [MLPBranch(n_sensors=20), MLPBranch()], merge=merge), **FAST).fit(U2, G)
+        assert est.input_sizes_ == (20, 7)
+    plain = DeepONetRegressor(coords=Y, branch=[MLPBranch(n_sensors=20), MLPBranch()],
+                              **FAST).fit(U2, G)
+    same = DeepONetRegressor(coords=Y, branch=MultiBranch([MLPBranch(n_sensors=20),
+                                                           MLPBranch()]), **FAST).fit(U2, G)
+    np.testing.assert_array_equal(plain.predict(U2), same.predict(U2))
+    with pytest.raises(ValueError, match="at most one"):
+        DeepONetRegressor(coords=Y, branch=[MLPBranch(), MLPBranch()], **FAST).fit(U2, G)
+    with pytest.raises(ValueError, match=r"reads \[20, 20\].*27 columns"):
+        DeepONetRegressor(coords=Y, branch=[MLPBranch(n_sensors=20), MLPBranch(n_sensors=20)],
+                          **FAST).fit(U2, G)
+
+
+def test_sum_merge_is_additive_in_the_inputs(data):
+    U, Y, G = data
+    U2 = np.hstack([U, U[::-1]])
+    est = DeepONetRegressor(coords=Y, branch=MultiBranch(
+        [MLPBranch(n_sensors=20), MLPBranch()], merge="sum"), standardize=False,
+        **FAST).fit(U2, G)
+    net = est.network_.branch
+    u = torch.tensor(U2[:4], dtype=torch.float32)
+    with torch.no_grad():
+        parts = [n(p) for n, p in zip(net.nets, torch.split(u, [20, 20], dim=1))]
+        torch.testing.assert_close(net(u), parts[0] + parts[1])
+
+
+class _BadSampler(BaseSampler):
+    def __init__(self, mode="range"):
+        self.mode = mode
+
+    def sample(self, rows, generator):
+        n = rows.numel()
+        if self.mode == "range":
+            return torch.full((n, 3), 10_000), None
+        if self.mode == "dtype":
+            return torch.zeros(n, 3), None
+        return torch.zeros(n + 1, 3, dtype=torch.long), None
+
+
+@pytest.mark.parametrize("mode,match", [("range", "values in"), ("dtype", "dtype"),
+                                        ("shape", "shape")])
+def test_a_bad_user_sampler_gets_an_error_naming_it_and_the_protocol(data, mode, match):
+    U, Y, G = data
+    with pytest.raises(ValueError, match=f"_BadSampler broke the sampler protocol: .*{match}"):
+        DeepONetRegressor(coords=Y, sampling=_BadSampler(mode), **FAST).fit(U, G)
+
+
+def test_a_bad_user_module_gets_an_error_naming_it_and_the_protocol(data):
+    U, Y, G = data
+    with pytest.raises(ValueError, match=r"branch protocol wants a float tensor of shape \(2, 8\)"):
+        DeepONetRegressor(coords=Y, branch=torch.nn.Linear(20, 5), **FAST).fit(U, G)
+
+    class NotATable(PODTrunk):
+        def build(self, d, n_out, context):
+            return torch.nn.Linear(d, n_out)
+
+    with pytest.raises(TypeError, match="table=True but built a Linear"):
+        DeepONetRegressor(coords=Y, trunk=NotATable(), **FAST).fit(U, G)
+
+
+class _L1Loss(BaseLoss):
+    """Mean absolute error: a loss that is not a squared error."""
+
+    def __call__(self, residual, weight, rows):
+        a = residual.abs()
+        if weight is None:
+            return a.mean(), None
+        w = weight.expand_as(a)
+        return (w * a).sum() / (w > 0).sum().clamp(min=1), None
+
+
+def test_a_loss_that_is_not_a_squared_error_trains(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, loss=_L1Loss(), max_iter=40, tol=None, random_state=0,
+                            learning_rate_init=3e-3).fit(U, G)
+    assert est.loss_curve_[-1] < 0.5 * est.loss_curve_[0]
+    assert est.score(U, G) > 0.8
+
+
+def test_huber_loss_against_a_direct_computation():
+    r = torch.tensor([[[0.5], [3.0], [-2.0]]])
+    w = torch.tensor([[[1.0], [0.0], [1.0]]])
+    direct = (0.5 * 0.25 + 1.0 * (2.0 - 0.5)) / 2
+    assert float(HuberLoss(delta=1.0)(r, w, torch.tensor([0]))[0]) == pytest.approx(direct)
+
+
+def test_relative_l2_with_zero_functions_and_a_zero_field_stays_finite():
+    U, Y, G = make_antiderivative(60, n_points=20, random_state=0)
+    G = G.copy()
+    G[:5] = 0.0                                   # functions that are zero
+    G2 = np.hstack([G, np.zeros_like(G)])         # a field that is zero everywhere
+    est = DeepONetRegressor(coords=Y, n_outputs=2, loss="relative_l2", max_iter=30, tol=None,
+                            random_state=0).fit(U, G2)
+    assert np.all(np.isfinite(est.loss_curve_))
+    pred = est.predict(U).reshape(60, 2, 20)
+    rms = np.sqrt(np.mean(G ** 2))
+    assert np.sqrt(np.mean(pred[:, 1] ** 2)) < 0.15 * rms  # measured: 0.10 after 30 epochs
+    # the normalisation: a zero function is divided by its field's mean square
+    from skoperator._planning import training_data, prepared_loss
+    data = training_data(est.network_, U.astype(np.float32), G2, Y, torch.device("cpu"), False)
+    inv = prepared_loss("relative_l2", data).inverse_mean_square_
+    field = np.mean(G[5:] ** 2, axis=1).sum() / 60
+    scale = float(est.network_.g_scale[0])
+    assert float(inv[0, 0]) == pytest.approx(scale ** 2 / field, rel=1e-4)
+    assert torch.isfinite(inv).all() and float(inv[0, 1]) == pytest.approx(1.0)
+
+
+def test_max_time_holds_with_an_n_eval_schedule():
+    import time
+
+    U, Y, G = make_antiderivative(40, n_points=20, random_state=0)
+    tic = time.perf_counter()
+    est = DeepONetRegressor(coords=Y, n_eval=lambda epoch: 1 + epoch % 5, max_iter=10**7,
+                            max_time=1.0, tol=None, random_state=0).fit(U, G)
+    assert time.perf_counter() - tic < 5.0 and est.stopping_reason_ == "max_time"
+
+
+def test_pod_split_per_field_at_the_default_n_jobs(data):
+    U, Y, G = data
+    G2 = np.hstack([G, -G])
+    for strategy in ["split_trunk", "split_both", "independent"]:
+        est = DeepONetRegressor(coords=Y, trunk="pod", n_outputs=2,
+                                multi_output_strategy=strategy, **FAST).fit(U, G2)
+        assert est.predict(U).shape == G2.shape
+
+
+def test_loss_sharpness_works_on_a_pipeline(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, max_iter=5, tol=None, random_state=0, n_basis=4,
+                            branch=MLPBranch(layers=(6,)), trunk=MLPTrunk(layers=(6,)))
+    pipe = make_pipeline(FunctionTransformer(lambda u: 2 * u), est).fit(U, G)
+    a = loss_sharpness(pipe, U, G, random_state=0, max_iter=30)
+    b = loss_sharpness(pipe[-1], 2 * U, G, random_state=0, max_iter=30)
+    assert a == pytest.approx(b) and a > 0
+
+
+def test_components_pickle_inside_a_fitted_estimator(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, branch=MLPBranch(layers=(8,)), loss=HuberLoss(),
+                            learning_rate=OneCycleSchedule(), **FAST).fit(U, G)
+    again = pickle.loads(pickle.dumps(est))
+    np.testing.assert_array_equal(again.predict(U), est.predict(U))
+    assert isinstance(again.branch, MLPBranch) and again.branch.layers == (8,)
+
+
+def test_adding_a_branch_needs_no_estimator_edit(data):
+    """A new branch with its own setting: a class, its registry entry, nothing else."""
+    U, Y, G = data
+
+    class ScaledMLPBranch(BaseBranch):
+        def __init__(self, factor=2.0):
+            self.factor = factor
+
+        def build(self, n_in, n_out, context):
+            lin = torch.nn.Linear(n_in, n_out)
+            return torch.nn.Sequential(lin, torch.nn.Tanh())
+
+    BRANCHES["scaled"] = ScaledMLPBranch
+    try:
+        est = DeepONetRegressor(coords=Y, branch=ScaledMLPBranch(factor=3.0), **FAST).fit(U, G)
+        assert "branch__factor" in est.get_params()
+    finally:
+        del BRANCHES["scaled"]

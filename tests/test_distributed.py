@@ -1,0 +1,141 @@
+"""Data-parallel training: two (and three) gloo processes on the CPU, launched by torchrun."""
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_antiderivative
+from skoperator.metrics import mean_function_r2
+from skoperator.networks import MLPBranch, MLPTrunk
+
+WORKER = Path(__file__).with_name("distributed_worker.py")
+pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
+                                reason="torch.distributed is not available")
+
+
+def _launch(scenario, n, out):
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
+           "--standalone", str(WORKER), scenario, str(out)]
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    out = tmp_path_factory.mktemp("dist")
+    _launch("main", 2, out)
+
+    def load(name, rank):
+        with open(out / f"{name}-{rank}.pkl", "rb") as f:
+            return pickle.load(f)
+
+    return load, out
+
+
+def _base(Y):
+    return dict(coords=Y, branch=MLPBranch(layers=(16, 16)), trunk=MLPTrunk(layers=(16, 16)),
+                n_basis=12, tol=None, random_state=0, learning_rate_init=3e-3)
+
+
+def _weights(est):
+    return {k: v.detach().numpy() for k, v in est.network_.state_dict().items()}
+
+
+@pytest.mark.parametrize("epochs", [1, 20])
+def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(runs, epochs):
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    one = DeepONetRegressor(sampling="full", batch_size=16, max_iter=epochs, **_base(Y))
+    one.fit(U, G)
+    ranks = [load(f"full{epochs}", r) for r in (0, 1)]
+    for name, value in _weights(one).items():
+        for rank in ranks:
+            np.testing.assert_array_equal(rank["weights"][name], ranks[0]["weights"][name])
+        scale = np.abs(value).max() + 1e-12
+        err = np.abs(ranks[0]["weights"][name] - value).max() / scale
+        assert err < (1e-5 if epochs == 1 else 1e-3), (name, err)
+    np.testing.assert_allclose(ranks[0]["loss"], one.loss_curve_, rtol=1e-4)
+
+
+def test_random_sampling_ranks_agree_draw_differently_and_reach_one_process_accuracy(runs):
+    load, out = runs
+    a, b = load("random", 0), load("random", 1)
+    for name in a["weights"]:
+        np.testing.assert_array_equal(a["weights"][name], b["weights"][name])
+    assert a["n_iter"] == b["n_iter"] == 150
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    da, db = load("draws", 0)["draws"], load("draws", 1)["draws"]
+    assert len(da) == len(db) and not all(np.array_equal(x, y) for x, y in zip(da, db))
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    one = DeepONetRegressor(sampling="random", n_eval=10, batch_size=16, max_iter=150,
+                            learning_rate="onecycle", **_base(Y)).fit(U[:80], G[:80])
+    r2_one = mean_function_r2(G[80:], one.predict(U[80:]))
+    r2_two = mean_function_r2(G[80:], a["pred"])
+    assert r2_two > r2_one - 0.02, (r2_two, r2_one)
+
+
+def test_early_stopping_max_time_and_lbfgs_agree_across_ranks(runs):
+    load, _ = runs
+    for scenario in ("early", "max_time"):
+        a, b = load(scenario, 0), load(scenario, 1)
+        assert a["n_iter"] == b["n_iter"] and a["reason"] == b["reason"], scenario
+    assert load("early", 0)["reason"] == "converged"
+    assert load("early", 0)["scores"] == load("early", 1)["scores"]
+    assert load("max_time", 0)["reason"] == "max_time"
+    for name, value in load("max_time", 0)["weights"].items():
+        np.testing.assert_array_equal(value, load("max_time", 1)["weights"][name])
+    a, b = load("lbfgs", 0), load("lbfgs", 1)
+    assert a["history"][-1]["solver"] == "lbfgs"
+    for name, value in a["weights"].items():
+        np.testing.assert_array_equal(value, b["weights"][name])
+
+
+def test_the_result_pickles_and_predicts_without_a_process_group(runs):
+    _, out = runs
+    assert not torch.distributed.is_initialized()
+    with open(out / "model-0.pkl", "rb") as f:
+        est = pickle.load(f)
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    pred = est.predict(U[80:])
+    assert pred.shape == (16, 30) and mean_function_r2(G[80:], pred) > 0.5
+    assert type(est.network_).__name__ == "DeepONet"  # plain, not wrapped
+    from sklearn.base import clone
+
+    clone(est).set_params(max_iter=2).fit(U, G)
+
+
+def test_mismatched_arrays_are_a_clear_error_on_every_rank(runs):
+    load, _ = runs
+    for rank in (0, 1):
+        assert "rank 1 differs from rank 0 in ['G']" in load("mismatch", rank)["error"]
+
+
+def test_more_ranks_than_functions_is_a_clear_error_on_every_rank(tmp_path):
+    _launch("too_many", 3, tmp_path)
+    for rank in range(3):
+        with open(tmp_path / f"too_many-{rank}.pkl", "rb") as f:
+            error = pickle.load(f)["error"]
+        assert "3 ranks but the fit has 2 training functions" in error
+
+
+def test_init_process_group_without_a_launcher_does_nothing(monkeypatch):
+    from skoperator.distributed import _first_host, _launcher_environment, init_process_group
+
+    for name in ("RANK", "WORLD_SIZE", "SLURM_PROCID", "SLURM_NTASKS"):
+        monkeypatch.delenv(name, raising=False)
+    assert init_process_group() == 1 and not torch.distributed.is_initialized()
+    monkeypatch.setenv("SLURM_PROCID", "3")
+    monkeypatch.setenv("SLURM_NTASKS", "8")
+    monkeypatch.setenv("SLURM_LOCALID", "1")
+    monkeypatch.setenv("SLURM_NODELIST", "gpu[07-08],gpu11")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    assert _launcher_environment() == (3, 8, 1, "gpu07", "29500")
+    assert _first_host("nodeA,nodeB") == "nodeA"
