@@ -107,6 +107,7 @@ def validate_inputs(est, X, reset, dtype):
     input_shape : tuple or None
         ``X.shape[1:]`` when ``X`` had more than two dimensions.
     """
+    X = _data.materialize_inputs(X)  # U from HDF5, Zarr or Dask: read chunk by chunk
     input_shape = None
     if getattr(X, "ndim", 2) >= 3:
         input_shape = tuple(X.shape[1:])

@@ -955,6 +955,22 @@ def make_sampler(spec):
 
     User objects are deep-copied, so that training never changes the
     estimator's hyperparameter.
+
+    Parameters
+    ----------
+    spec : str or BaseSampler
+        A key of :data:`SAMPLERS` or a sampler object.
+
+    Returns
+    -------
+    sampler : BaseSampler
+        A private copy, to be set up.
+
+    Examples
+    --------
+    >>> from skoperator.sampling import make_sampler
+    >>> make_sampler("random")
+    RandomSampler()
     """
     import copy
 

@@ -9,10 +9,14 @@ its generator uses, for inputs of your own. ``load_heat_reference`` loads the
 authors' reference fields of the heat-conduction benchmark.
 
 The antiderivative, diffusion-reaction and heat-conduction problems are the
-benchmarks of Karumuri, Graham-Brady and Goswami (arXiv:2409.13280).
+benchmarks of Karumuri, Graham-Brady and Goswami (arXiv:2409.13280); the
+Burgers and Darcy problems are those of the Fourier neural operator paper (Li
+et al., ICLR 2021), as compared with DeepONet by Lu et al. (CMAME 2022).
 """
 
 from ._antiderivative import make_antiderivative, solve_antiderivative
+from ._burgers import make_burgers, solve_burgers
+from ._darcy import make_darcy, solve_darcy
 from ._diffusion_reaction import make_diffusion_reaction, solve_diffusion_reaction
 from ._heat import make_heat_conduction, solve_heat_conduction
 from ._poisson import make_poisson, solve_poisson
@@ -21,10 +25,14 @@ from ._reference import load_heat_reference
 __all__ = [
     "load_heat_reference",
     "make_antiderivative",
+    "make_burgers",
+    "make_darcy",
     "make_diffusion_reaction",
     "make_heat_conduction",
     "make_poisson",
     "solve_antiderivative",
+    "solve_burgers",
+    "solve_darcy",
     "solve_diffusion_reaction",
     "solve_heat_conduction",
     "solve_poisson",

@@ -1,0 +1,105 @@
+"""Data-parallel training: epoch time and accuracy of N ranks against one.
+
+Runs the heat benchmark's quick recipe (log K, an FNO branch projected on
+POD modes, relative L2 loss: the compute-heavy step of this package) on 200
+training fields, once under ``torchrun --nproc_per_node 1`` and once with
+``--nproc_per_node N``, each rank on ``--threads`` torch threads, with the
+same global batch (the recipe's 8 functions, split between the ranks: the
+same steps per epoch, each rank computing its share of every step),
+and prints the median epoch time of each, their ratio, and the mean R2 of
+both on the authors' 500 test fields (or generated ones) after the same
+number of epochs.
+
+Targets (issue 19), on the 2-core CPU with one thread per rank: 2 ranks at
+least 1.6 times faster per epoch than 1, mean R2 within 0.001.
+
+Run: ``python benchmarks/bench_distributed.py`` (about 5 minutes on 2 CPU
+cores); on a GPU machine ``python benchmarks/bench_distributed.py --device
+cuda --nproc N``.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from _common import parser, verdict
+
+
+def worker(args):
+    import numpy as np
+    import torch
+    import torch.distributed as dist
+
+    from skoperator.distributed import init_process_group
+    from skoperator.metrics import mean_function_r2
+    from skoperator.reproduce import load_benchmark, make_estimator
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    init_process_group()
+    rank = dist.get_rank() if dist.is_initialized() else 0
+    U, G, U_test, G_test, _ = load_benchmark("heat", args.n_train, n_test=args.n_test)
+    est = make_estimator("heat", n_eval=args.n_eval, max_iter=args.epochs,
+                         random_state=0, device=args.device, n_jobs=args.threads or None)
+    world = dist.get_world_size() if dist.is_initialized() else 1
+    # The same global batch as one rank (the recipe's), split between the
+    # ranks: the same steps per epoch, each rank doing 1/N of every step.
+    est[-1].set_params(batch_size=max(1, est[-1].batch_size // world))
+    est.fit(U, G)
+    seconds = [h["seconds"] for h in est[-1].history_[1:]]
+    if rank == 0:
+        r2 = float(mean_function_r2(G_test, est.predict(U_test)))
+        with open(args.out, "w") as f:
+            json.dump({"epoch_seconds": float(np.median(seconds)), "r2": r2,
+                       "epochs": est[-1].n_iter_}, f)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def launch(args, nproc, out):
+    env = dict(os.environ)
+    if args.threads:
+        env["OMP_NUM_THREADS"] = str(args.threads)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone",
+           "--nproc_per_node", str(nproc), str(Path(__file__).resolve()), "--worker",
+           "--out", out, "--n-train", str(args.n_train), "--n-test", str(args.n_test),
+           "--epochs", str(args.epochs), "--n-eval", str(args.n_eval),
+           "--threads", str(args.threads), "--device", args.device]
+    subprocess.run(cmd, env=env, check=True, timeout=3600)
+    with open(out) as f:
+        return json.load(f)
+
+
+def main():
+    p = parser(__doc__.splitlines()[0])
+    p.add_argument("--worker", action="store_true", help="internal: run one rank")
+    p.add_argument("--out", default=None)
+    p.add_argument("--nproc", type=int, default=2)
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-test", type=int, default=500)
+    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--n-eval", type=int, default=16)
+    args = p.parse_args()
+    if args.worker:
+        return worker(args)
+    if args.quick:
+        args.n_train, args.n_test, args.epochs = 160, 40, 3
+    with tempfile.TemporaryDirectory() as tmp:
+        one = launch(args, 1, os.path.join(tmp, "one.json"))
+        many = launch(args, args.nproc, os.path.join(tmp, "many.json"))
+    print(f"# heat quick recipe, {args.n_train} fields, {args.epochs} epochs, n_eval "
+          f"{args.n_eval}, {args.threads} thread(s) per rank, device {args.device}")
+    print(f"1 rank:  {one['epoch_seconds']:.3f} s/epoch, mean R2 {one['r2']:.5f}")
+    print(f"{args.nproc} ranks: {many['epoch_seconds']:.3f} s/epoch, mean R2 {many['r2']:.5f}")
+    verdict(f"{args.nproc} ranks vs 1: epoch speed-up", one["epoch_seconds"]
+            / many["epoch_seconds"], 1.6 if args.nproc == 2 else 0.8 * args.nproc,
+            at_least=True)
+    verdict("mean R2 difference (N ranks - 1 rank)", many["r2"] - one["r2"], -0.001,
+            at_least=True, what="value")
+
+
+if __name__ == "__main__":
+    main()

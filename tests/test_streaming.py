@@ -1,0 +1,396 @@
+"""Targets held out of core: HDF5 datasets, Zarr arrays and Dask arrays.
+
+Such a ``G`` is always streamed (never loaded whole): ``check_targets`` wraps
+it in ``StreamedArray``, which reads the rows an index needs in increasing
+order, in bounded blocks, and picks columns in numpy. ``U`` given as such an
+array is loaded by ``materialize_inputs``.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from skoperator import _data
+from skoperator._data import (RowView, StreamedArray, check_targets, data_rows, is_streamed,
+                              materialize_inputs, target_moments)
+
+N_FUNCTIONS, N_COLUMNS = 60, 26
+FORMATS = ["hdf5", "zarr", "dask"]
+
+
+@pytest.fixture
+def G_ref():
+    """float32 targets with a few missing entries (no row or column all NaN)."""
+    rng = np.random.default_rng(0)
+    G = rng.normal(1.5, 2.0, size=(N_FUNCTIONS, N_COLUMNS)).astype(np.float32)
+    G[rng.uniform(size=G.shape) < 0.1] = np.nan
+    G[:, 0] = 1.0
+    return G
+
+
+def write_hdf5(path, G, name="G"):
+    h5py = pytest.importorskip("h5py")
+    f = h5py.File(path, "w")
+    f.create_dataset(name, data=G, chunks=(1,) + G.shape[1:])
+    f.close()
+    return h5py.File(path, "r")[name]
+
+
+def write_zarr(path, G):
+    zarr = pytest.importorskip("zarr")
+    chunks = (3,) + G.shape[1:]
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        z = zarr.create_array(store=str(path), shape=G.shape, chunks=chunks, dtype=G.dtype)
+    else:
+        z = zarr.open_array(str(path), mode="w", shape=G.shape, chunks=chunks, dtype=G.dtype)
+    z[...] = G
+    return zarr.open_array(str(path), mode="r")
+
+
+def make_dask(G):
+    da = pytest.importorskip("dask.array")
+    return da.from_array(G, chunks=(7,) + G.shape[1:])
+
+
+def out_of_core(fmt, G, tmp_path):
+    """``G`` written as ``fmt`` (read-only where the format has modes)."""
+    if fmt == "hdf5":
+        return write_hdf5(tmp_path / "G.h5", G)
+    if fmt == "zarr":
+        return write_zarr(tmp_path / "G.zarr", G)
+    return make_dask(G)
+
+
+@pytest.fixture
+def small_blocks(monkeypatch):
+    """Blocks of 4 rows (104 entries), so that every read below spans several blocks."""
+    monkeypatch.setattr(_data, "_CHUNK_ELEMENTS", 4 * N_COLUMNS)
+
+
+# ---------------------------------------------------------------- checks
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_check_targets_wraps_and_matches_the_in_memory_array(fmt, G_ref, tmp_path,
+                                                             small_blocks):
+    A = out_of_core(fmt, G_ref, tmp_path)
+    assert is_streamed(A)
+    S, has_missing = check_targets(A, N_FUNCTIONS)
+    assert isinstance(S, StreamedArray) and S.kind == fmt and is_streamed(S)
+    assert (S.shape, S.ndim, len(S), S.dtype) == (G_ref.shape, 2, N_FUNCTIONS, np.float32)
+    assert S.nbytes == G_ref.nbytes
+    G_np, missing_np = check_targets(G_ref, N_FUNCTIONS)
+    assert has_missing is missing_np is True
+    np.testing.assert_array_equal(np.asarray(S), G_ref)
+    # the adapter itself is accepted again, unchanged
+    again, _ = check_targets(S, N_FUNCTIONS)
+    assert again is S
+    complete = tmp_path / "complete"
+    complete.mkdir()
+    _, has_missing = check_targets(out_of_core(fmt, np.nan_to_num(G_ref), complete),
+                                   N_FUNCTIONS)
+    assert has_missing is False
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_check_targets_errors_as_for_a_memmap(fmt, G_ref, tmp_path, small_blocks):
+    def checked(G, n=N_FUNCTIONS):
+        folder = tmp_path / str(len(list(tmp_path.iterdir())))
+        folder.mkdir()
+        return check_targets(out_of_core(fmt, G, folder), n)
+
+    bad = G_ref.copy()
+    bad[41, 3] = np.inf
+    with pytest.raises(ValueError, match="G contains infinity"):
+        checked(bad)
+    bad = G_ref.copy()
+    bad[37] = np.nan
+    with pytest.raises(ValueError, match="Function 37 .* has no observed value"):
+        checked(bad)
+    bad = G_ref.copy()
+    bad[:, 5] = np.nan
+    with pytest.raises(ValueError, match="Column 5 of G is missing"):
+        checked(bad)
+    with pytest.raises(ValueError, match="U has 59 rows .* G has 60"):
+        checked(G_ref, 59)
+    with pytest.raises(ValueError, match="G must be 2-D"):
+        checked(G_ref[:, 0], N_FUNCTIONS)
+    with pytest.raises(ValueError, match="G must hold real numbers"):
+        checked(G_ref.astype(np.complex64))
+
+
+def test_unknown_dask_shape_is_explained(G_ref):
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.nan_to_num(G_ref), chunks=(7, N_COLUMNS))
+    x = x[x[:, 1] > -100]  # unknown number of rows
+    with pytest.raises(ValueError, match="compute_chunk_sizes"):
+        check_targets(x, N_FUNCTIONS)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("n_outputs", [1, 2])
+def test_moments_match_the_in_memory_array(fmt, n_outputs, G_ref, tmp_path, small_blocks):
+    S, _ = check_targets(out_of_core(fmt, G_ref, tmp_path), N_FUNCTIONS)
+    expected = target_moments(G_ref.astype(np.float64), n_outputs)
+    for got, want in zip(target_moments(S, n_outputs), expected):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+    rows = np.array([50, 3, 3, 17, 0, 44, 21])
+    for got, want in zip(target_moments(data_rows(S, rows), n_outputs),
+                         target_moments(G_ref[rows].astype(np.float64), n_outputs)):
+        np.testing.assert_allclose(got, want, rtol=1e-12)
+
+
+# -------------------------------------------------------------- indexing
+def _keys(rng):
+    """Every key of the training loop, RowView and the inference helpers, numpy style."""
+    rows = rng.integers(0, N_FUNCTIONS, size=19)  # unsorted, with repeats
+    rows[3] = rows[11]
+    m, K = 5, 2
+    per_row = rng.integers(0, N_COLUMNS, size=(19, m))
+    shared = rng.integers(0, N_COLUMNS, size=m)
+    idx3 = rng.integers(0, N_COLUMNS // K, size=(19, m, 1)) + np.arange(K) * (N_COLUMNS // K)
+    return {
+        "int": 7,
+        "negative int": -2,
+        "rows": rows,
+        "rows list": list(rows[:4]),
+        "rows sorted": np.sort(np.unique(rows)),
+        "negative rows": -rows[:6] - 1,
+        "mask": rng.uniform(size=N_FUNCTIONS) < 0.3,
+        "empty rows": np.array([], dtype=np.int64),
+        "slice": slice(5, 23),
+        "slice all": slice(None),
+        "slice step": slice(40, 2, -3),
+        "slice past end": slice(55, 80),
+        "pairs shared (m,)": (rows[:, None], shared),
+        "pairs shared (1, m)": (rows[:, None], shared[None]),
+        "pairs per row": (rows[:, None], per_row),
+        "pairs 3-D shared": (rows[:, None, None], idx3[:1]),
+        "pairs 3-D per row": (rows[:, None, None], idx3),
+        "pairs slice rows": (slice(10, 29), per_row),
+        "rows, column slice": (rows, slice(3, 9)),
+        "rows, column int": (rows, 4),
+        "int, columns": (9, shared),
+    }
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_indexing_matches_numpy(fmt, G_ref, tmp_path, small_blocks):
+    S, _ = check_targets(out_of_core(fmt, G_ref, tmp_path), N_FUNCTIONS)
+    for name, key in _keys(np.random.default_rng(1)).items():
+        got, want = S[key], G_ref[key]
+        assert isinstance(got, np.ndarray) and got.dtype == np.float32, name
+        assert got.shape == want.shape, name
+        np.testing.assert_array_equal(got, want, err_msg=name)
+    with pytest.raises(IndexError):
+        S[np.array([0, N_FUNCTIONS])]
+    with pytest.raises(IndexError):
+        S[np.array([[1], [2]]), np.array([0, N_COLUMNS])]
+    with pytest.raises(IndexError):
+        S[N_FUNCTIONS]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_row_view_over_the_adapter_gathers_like_the_training_loop(fmt, G_ref, tmp_path,
+                                                                   small_blocks):
+    # TrainingData.targets indexes a RowView of the training rows with these keys
+    rng = np.random.default_rng(2)
+    train = rng.permutation(N_FUNCTIONS)[:45]
+    A = out_of_core(fmt, G_ref, tmp_path)
+    view = data_rows(A, train)
+    assert isinstance(view, RowView) and isinstance(view.array, StreamedArray)
+    assert is_streamed(view) and view.shape == (45, N_COLUMNS) and len(view) == 45
+    G_train = G_ref[train]
+    n_points, K = N_COLUMNS // 2, 2
+    offsets = np.arange(K) * n_points
+    r = rng.integers(0, 45, size=16)
+    c_shared = rng.integers(0, N_COLUMNS, size=6)
+    c_rows = rng.integers(0, N_COLUMNS, size=(16, 6))
+    idx_shared = rng.integers(0, n_points, size=6)[:, None] + offsets  # (m, K)
+    idx_rows = rng.integers(0, n_points, size=(16, 6))[..., None] + offsets  # (batch, m, K)
+    for key in [r, slice(0, 30), (r[:, None], c_shared[None]), (r[:, None], c_rows),
+                (r[:, None, None], idx_shared[None]), (r[:, None, None], idx_rows)]:
+        np.testing.assert_array_equal(view[key], G_train[key])
+    # validation_score reads G[rows] with row slices of the RowView
+    np.testing.assert_array_equal(np.asarray(view[slice(0, 45)], dtype=np.float64),
+                                  G_train.astype(np.float64))
+
+
+def test_memmap_path_is_unchanged(G_ref, tmp_path, monkeypatch):
+    path = tmp_path / "G.dat"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=G_ref.shape)
+    mm[:] = G_ref
+    mm.flush()
+    G_mm = np.memmap(path, dtype=np.float32, mode="r", shape=G_ref.shape)
+    assert not is_streamed(G_mm)  # small: copied as before
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 1000)
+    assert is_streamed(G_mm)
+    checked, has_missing = check_targets(G_mm, N_FUNCTIONS)
+    assert checked is G_mm and has_missing
+    assert data_rows(G_mm, np.arange(3)).array is G_mm
+    assert not is_streamed(G_ref) and not is_streamed([[1.0]])
+
+
+# ------------------------------------------------------------- laziness
+@pytest.fixture
+def h5_reads(monkeypatch):
+    """Every selection read from an h5py dataset."""
+    h5py = pytest.importorskip("h5py")
+    reads = []
+    original = h5py.Dataset.__getitem__
+
+    def spy(self, key, *args, **kwargs):
+        reads.append(key)
+        return original(self, key, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Dataset, "__getitem__", spy)
+    return reads
+
+
+def _rows_read(key):
+    assert isinstance(key, slice) and key.step in (None, 1), key
+    return range(key.start, key.stop)
+
+
+def test_hdf5_reads_only_the_needed_rows_in_bounded_blocks(G_ref, tmp_path, small_blocks,
+                                                           h5_reads):
+    ds = write_hdf5(tmp_path / "G.h5", G_ref)
+    S, _ = check_targets(ds, N_FUNCTIONS)
+    # the check reads every row once, a chunk of rows at a time
+    assert h5_reads and all(len(_rows_read(k)) <= 4 for k in h5_reads)
+    assert sorted(i for k in h5_reads for i in _rows_read(k)) == list(range(N_FUNCTIONS))
+    h5_reads.clear()
+    rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
+    cols = np.random.default_rng(3).integers(0, N_COLUMNS, size=(len(rows), 4))
+    np.testing.assert_array_equal(S[rows[:, None], cols], G_ref[rows[:, None], cols])
+    # each distinct row once, in increasing order, in contiguous runs of one block at most
+    read = [i for k in h5_reads for i in _rows_read(k)]
+    assert read == sorted(set(rows.tolist()))
+    assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
+    h5_reads.clear()
+    view = data_rows(ds, np.arange(20, 30))
+    assert h5_reads == []  # a view reads nothing
+    view[np.array([[0], [9]]), np.array([[1, 2]])]
+    assert [i for k in h5_reads for i in _rows_read(k)] == [20, 29]
+
+
+def test_zarr_reads_only_the_needed_rows(G_ref, tmp_path, small_blocks, monkeypatch):
+    z = write_zarr(tmp_path / "G.zarr", G_ref)
+    cls = type(z)
+    reads = []
+
+    def spy(method):
+        original = getattr(cls, method)
+
+        def spied(self, selection, *args, **kwargs):
+            reads.append(selection[0] if isinstance(selection, tuple) else selection)
+            return original(self, selection, *args, **kwargs)
+        monkeypatch.setattr(cls, method, spied)
+
+    spy("get_basic_selection")  # slices (zarr 2)
+    spy("get_orthogonal_selection")  # slices (zarr 3) and sorted row lists
+    S = StreamedArray(z)
+    assert reads == []
+    rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
+    np.testing.assert_array_equal(S[rows[:, None], np.array([[0, 5]])],
+                                  G_ref[rows[:, None], np.array([[0, 5]])])
+    got = [i for sel in reads
+           for i in (_rows_read(sel) if isinstance(sel, slice) else np.asarray(sel).tolist())]
+    assert got == sorted(set(rows.tolist()))
+
+
+class RecordingSource:
+    """An array-like that records the row ranges read from it (Dask's source)."""
+
+    def __init__(self, G):
+        self.G, self.shape, self.dtype, self.ndim = G, G.shape, G.dtype, G.ndim
+        self.rows = []
+
+    def __getitem__(self, key):
+        r = key[0] if isinstance(key, tuple) else key
+        block = self.G[key]
+        if np.size(block):
+            self.rows.append(range(*r.indices(self.shape[0])))
+        return block
+
+
+def test_dask_computes_only_the_needed_rows(G_ref, small_blocks):
+    da = pytest.importorskip("dask.array")
+    source = RecordingSource(G_ref)
+    x = da.from_array(source, chunks=(5, N_COLUMNS), asarray=True, meta=np.empty((0, 0),
+                                                                              G_ref.dtype))
+    S = StreamedArray(x)
+    source.rows.clear()
+    rows = np.array([41, 3, 40, 3, 17])
+    np.testing.assert_array_equal(S[rows[:, None], np.array([[1, 2, 3]])],
+                                  G_ref[rows[:, None], np.array([[1, 2, 3]])])
+    # only the Dask chunks holding rows 3, 17, 40, 41 were computed
+    assert sorted((r.start, r.stop) for r in source.rows) == [(0, 5), (15, 20), (40, 45)]
+    source.rows.clear()
+    check_targets(x, N_FUNCTIONS)
+    assert max(len(r) for r in source.rows) <= 5  # never the whole array at once
+
+
+# ---------------------------------------------------------------- inputs
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_materialize_inputs_loads_u_as_numpy(fmt, tmp_path, small_blocks):
+    rng = np.random.default_rng(4)
+    U = rng.normal(size=(N_FUNCTIONS, 9))
+    got = materialize_inputs(out_of_core(fmt, U, tmp_path))
+    assert type(got) is np.ndarray and got.dtype == U.dtype
+    np.testing.assert_array_equal(got, U)
+    grids = rng.normal(size=(N_FUNCTIONS, 6, 5)).astype(np.float32)  # a grid per function
+    folder = tmp_path / "grids"
+    folder.mkdir()
+    np.testing.assert_array_equal(materialize_inputs(out_of_core(fmt, grids, folder)), grids)
+    for other in (U, [[1.0, 2.0]], np.memmap(tmp_path / "U.dat", mode="w+", shape=(3, 2))):
+        assert materialize_inputs(other) is other
+
+
+def test_materialize_inputs_reads_hdf5_in_row_chunks(tmp_path, small_blocks, h5_reads):
+    U = np.random.default_rng(5).normal(size=(N_FUNCTIONS, N_COLUMNS))
+    np.testing.assert_array_equal(materialize_inputs(write_hdf5(tmp_path / "U.h5", U)), U)
+    assert len(h5_reads) == N_FUNCTIONS // 4
+    assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
+
+
+def test_materialize_inputs_with_unknown_dask_shape():
+    da = pytest.importorskip("dask.array")
+    x = da.from_array(np.arange(12.0).reshape(6, 2), chunks=(2, 2))
+    x = x[x[:, 0] > 3]
+    np.testing.assert_array_equal(materialize_inputs(x), [[4.0, 5.0], [6.0, 7.0],
+                                                          [8.0, 9.0], [10.0, 11.0]])
+
+
+def test_recognising_arrays_imports_none_of_their_libraries():
+    # _data alone (numpy and scikit-learn): is_streamed on plain arrays imports nothing new
+    code = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('d', {str(Path(_data.__file__))!r})\n"
+        "d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)\n"
+        "import numpy as np\n"
+        "assert not d.is_streamed(np.zeros((3, 3))) and d.out_of_core_kind([1]) is None\n"
+        "d.materialize_inputs(np.zeros(2)); d.check_targets(np.ones((2, 2)), 2)\n"
+        "bad = [m for m in ('h5py', 'zarr', 'dask') if m in sys.modules]\n"
+        "assert not bad, bad\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# ------------------------------------------------------------ end to end
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_fit_on_an_out_of_core_g_predicts_as_on_numpy(fmt, tmp_path):
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(80, n_points=30, random_state=0)
+    G = G.astype(np.float32)
+    A = out_of_core(fmt, G, tmp_path)
+    params = dict(coords=Y, n_eval=5, max_iter=3, tol=None, random_state=0)
+    on_numpy = DeepONetRegressor(**params).fit(U, G)
+    on_disk = DeepONetRegressor(**params).fit(U, A)
+    np.testing.assert_allclose(on_disk.predict(U[:10]), on_numpy.predict(U[:10]),
+                               rtol=1e-5, atol=1e-6)
+    if fmt == "hdf5":
+        assert A.id.valid  # still open, still the caller's
