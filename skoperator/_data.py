@@ -54,8 +54,11 @@ def row_chunks(n_rows, n_cols):
         yield slice(start, min(start + step, n_rows))
 
 
-def check_targets(G, n_functions):
+def check_targets(G, n_functions, allow_unobserved=False):
     """Validate G of shape (n_functions, n_points); NaN marks missing values.
+
+    With ``allow_unobserved`` (physics-informed training), functions and
+    points without any observed value are allowed: G may be all NaN.
 
     Returns
     -------
@@ -103,13 +106,13 @@ def check_targets(G, n_functions):
         if nan.any():
             has_missing = True
             empty = np.flatnonzero(nan.all(axis=1))
-            if empty.size:
+            if empty.size and not allow_unobserved:
                 raise ValueError(
                     f"Function {rows.start + empty[0]} (row of G) has no observed value: "
                     "every entry is NaN. Drop that row from U and G."
                 )
         observed_cols |= ~nan.all(axis=0)
-    if has_missing and not observed_cols.all():
+    if has_missing and not observed_cols.all() and not allow_unobserved:
         col = int(np.flatnonzero(~observed_cols)[0])
         raise ValueError(
             f"Column {col} of G is missing (NaN) for every function; drop that column "

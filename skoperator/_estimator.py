@@ -25,6 +25,7 @@ from ._training import StoppingState, Trainer
 from .losses import LOSSES, BaseLoss
 from .metrics import variance_weighted_r2
 from .networks import BRANCHES, TRUNKS, BaseBranch, BaseTrunk
+from .physics import BasePhysics
 from .schedules import SCHEDULES, BaseSchedule
 
 #: What a sampler object must provide (see ``skoperator.sampling.BaseSampler``).
@@ -144,6 +145,13 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         vanishes at ``y = 0``). ``y`` has shape (..., m, d); ``out`` has shape
         (..., m) (one field) or (..., m, n_outputs); both are torch tensors.
         A module-level function pickles; a lambda does not.
+
+    physics : physics component, default=None
+        A residual of the equation the outputs satisfy
+        (:mod:`skoperator.physics`), whose weighted mean square is added to the
+        data loss at every step, at collocation points drawn per function.
+        ``G`` may then be partly or entirely missing (NaN): without any
+        observed value the model trains from the physics alone.
 
     loss : {"mse", "relative_l2", "huber"} or loss component, default="mse"
         Training objective (:mod:`skoperator.losses`). "mse": mean squared
@@ -363,6 +371,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         "n_outputs": [Interval(Integral, 1, None, closed="left")],
         "multi_output_strategy": [StrOptions(set(LAYOUTS))],
         "output_transform": [callable, None],
+        "physics": [BasePhysics, None],
         "loss": [StrOptions(set(LOSSES)), BaseLoss],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -387,7 +396,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
     def __init__(self, *, n_eval="auto", sampling="random", coords=None, branch="mlp",
                  trunk="mlp", n_basis=40, standardize=True, n_outputs=1,
-                 multi_output_strategy="split_branch", output_transform=None, loss="mse",
+                 multi_output_strategy="split_branch", output_transform=None, physics=None,
+                 loss="mse",
                  batch_size="auto", max_iter=200, max_time=None, lbfgs_iter=0,
                  learning_rate_init=1e-3, learning_rate="constant", alpha=0.0,
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
@@ -403,6 +413,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.n_outputs = n_outputs
         self.multi_output_strategy = multi_output_strategy
         self.output_transform = output_transform
+        self.physics = physics
         self.loss = loss
         self.batch_size = batch_size
         self.max_iter = max_iter

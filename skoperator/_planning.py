@@ -28,6 +28,7 @@ from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss
 from .networks import MultiBranch, as_branch, as_trunk
+from .physics import PhysicsContext
 from .schedules import as_schedule
 
 #: Parameters that shape the network: ``warm_start`` and ``partial_fit`` keep
@@ -65,6 +66,8 @@ class FitPlan:
     n_iter_no_change: int
     validation_fn: Optional[Callable]
     max_time: Optional[float]
+    physics: Any
+    has_data: bool
     started: float
     lbfgs_iter: int
     mixed_precision: bool
@@ -231,6 +234,14 @@ def training_data(network, U, G, coords, device, has_missing):
     return TrainingData(U_t, G_src, coords_t, shift, scale, has_missing)
 
 
+def _observed_any(data):
+    """Whether the training targets hold any observed (finite) value."""
+    for rows in data.rows_in_chunks():
+        if bool(torch.isfinite(data.targets(rows, None)).any()):
+            return True
+    return False
+
+
 def prepared_loss(spec, data):
     """A private, prepared copy of the ``loss=`` component for ``data``."""
     loss = copy.deepcopy(as_loss(spec)).check()
@@ -311,7 +322,7 @@ def make_plan(est, U, G, incremental, started=None):
     if n < 2 and not incremental:
         raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
                          "1 (U has 1 row). Pass more input functions.")
-    G, has_missing = _data.check_targets(G, n)
+    G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
     coords = _data.resolve_coords(est.coords, G.shape[1], est.n_outputs)
     branch, trunk = as_branch(est.branch).check(), as_trunk(est.trunk).check()
     if isinstance(branch, MultiBranch):
@@ -355,6 +366,15 @@ def make_plan(est, U, G, incremental, started=None):
         _check_output_transform(network, U[train_rows[:2]], coords, device)
     data = training_data(network, U[train_rows], G_train, coords, device, has_missing)
     loss = prepared_loss(est.loss, data)
+    has_data = not has_missing or bool(_observed_any(data))
+    physics = None
+    if est.physics is not None:
+        physics = copy.deepcopy(est.physics).check()
+        physics.prepare(PhysicsContext(
+            coords=data.coords, n_functions=data.n_functions, n_eval=est.n_eval,
+            device=data.device, generator=dev_gen, y_shift=network.y_shift.detach(),
+            y_scale=network.y_scale.detach(), g_shift=network.g_shift.detach(),
+            g_scale=network.g_scale.detach(), n_outputs=est.n_outputs))
     n_epochs = 1 if incremental else est.max_iter
     sampler = setup_sampler(est.sampling, est.n_eval, network, data, n_epochs, has_missing,
                             dev_gen)
@@ -381,7 +401,7 @@ def make_plan(est, U, G, incremental, started=None):
         schedule=schedule,
         total_steps=n_epochs * math.ceil(len(train_rows) / (batch_size * comm.world_size)),
         tol=tol, n_iter_no_change=est.n_iter_no_change, validation_fn=validation_fn,
-        max_time=est.max_time, started=started,
+        max_time=est.max_time, started=started, physics=physics, has_data=has_data,
         lbfgs_iter=0 if incremental else est.lbfgs_iter, mixed_precision=est.mixed_precision,
         n_threads=choose_threads(est.n_jobs, network, batch_size, device, trunk_points),
         compile_mode=_compile_mode(est, device))

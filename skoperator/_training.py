@@ -446,19 +446,35 @@ class Trainer:
         self._apply_schedule()
         target = self.data.targets(rows, cols)
         path = self.path(cols, rows.numel())
-        if self.plan.mixed_precision:
-            with torch.autocast(self.data.device.type, dtype=torch.bfloat16):
-                value, report = self.objective(self.network, self.data, self.loss, rows, cols,
-                                               weight, target, path)
-        else:
-            value, report = self.objective(self.network, self.data, self.loss, rows, cols,
-                                           weight, target, path)
+        value, report = self._objective(rows, cols, weight, target, path)
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
         self.optimizer.step()
         self.step_count += 1
         return (value.detach(), None if report is None else report.detach(),
                 trunk_evaluations(self.data.n_points, cols, path), None)
+
+    def _objective(self, rows, cols, weight, target, path):
+        """Data objective (and report) plus, with ``physics``, its weighted residual term."""
+        if self.plan.mixed_precision:
+            with torch.autocast(self.data.device.type, dtype=torch.bfloat16):
+                return self._terms(rows, cols, weight, target, path)
+        return self._terms(rows, cols, weight, target, path)
+
+    def _terms(self, rows, cols, weight, target, path):
+        value = report = None
+        if self.plan.has_data:
+            value, report = self.objective(self.network, self.data, self.loss, rows, cols,
+                                           weight, target, path)
+        physics = self.plan.physics
+        if physics is None:
+            return value, report
+        term = physics(self.network, self.data.U[rows], rows, self.generator)
+        if value is None:
+            return term, term
+        if report is None:
+            report = value * self.loss.report_factor()
+        return value + term, report + term
 
     def _distributed_step(self, rows):
         """:meth:`train_step` of one rank: its rows, then gradients reduced over the ranks."""
@@ -472,10 +488,7 @@ class Trainer:
                 self.checked = True
             target = self.data.targets(rows, cols)
             path = self.path(cols, rows.numel())
-            with torch.autocast(self.data.device.type, dtype=torch.bfloat16,
-                                enabled=self.plan.mixed_precision):
-                value, report = self.objective(self.network, self.data, self.loss, rows, cols,
-                                               weight, target, path)
+            value, report = self._objective(rows, cols, weight, target, path)
             value.backward()
             n_trunk = trunk_evaluations(self.data.n_points, cols, path)
         self._apply_schedule()
