@@ -41,13 +41,15 @@ def main():
     p.add_argument("--epochs", type=int, default=300)
     p.add_argument("--seeds", type=int, nargs="+", default=[0])
     p.add_argument("--merges", nargs="+", default=sorted(MERGES))
+    p.add_argument("--n-basis", type=int, default=80)
+    p.add_argument("--lr", type=float, default=3e-3)
     args = p.parse_args()
     setup(args)
     n_train, n_test, epochs = (200, 100, 20) if args.quick else (1000, 500, args.epochs)
     U, Y, targets = problems(n_train + n_test)
     default = MultiBranch([MLPBranch()]).merge
-    print(f"# {n_train} training functions, {epochs} epochs, random sampling n_eval=32; "
-          f"default merge: {default}")
+    print(f"# {n_train} training functions, {epochs} epochs, random sampling n_eval=32, "
+          f"n_basis {args.n_basis}, one-cycle peak {args.lr}; default merge: {default}")
     print("merge,operator,seed,mean_r2,fit_seconds")
     results = {}
     for merge in args.merges:
@@ -56,8 +58,8 @@ def main():
                 est = DeepONetRegressor(
                     coords=Y, branch=MultiBranch([MLPBranch(n_sensors=100), MLPBranch()],
                                                  merge=merge),
-                    n_eval=32, max_iter=epochs, learning_rate="onecycle",
-                    learning_rate_init=3e-3, tol=None, random_state=seed)
+                    n_eval=32, max_iter=epochs, learning_rate="onecycle", n_basis=args.n_basis,
+                    learning_rate_init=args.lr, tol=None, random_state=seed)
                 tic = time.perf_counter()
                 est.fit(U[:n_train], G[:n_train])
                 seconds = time.perf_counter() - tic

@@ -147,6 +147,63 @@ def resolve_coords(coords, n_columns, n_outputs=1):
     return coords
 
 
+def check_point_sets(points, G, n_functions, n_outputs=1, name="coords"):
+    """Per-function points (n_functions, n_points, d), rows of NaN padding, checked against G.
+
+    Function ``i`` is observed at ``points[i]``: column ``c * n_points + j`` of
+    G holds field ``c`` at ``points[i, j]``. A row of NaN pads a function with
+    fewer points; its targets must be missing (NaN) too.
+    """
+    try:
+        P = check_array(points, allow_nd=True, ensure_2d=False, dtype=np.float64,
+                        ensure_all_finite="allow-nan", input_name=name, ensure_min_samples=0)
+    except ValueError as exc:
+        raise ValueError(f"{exc} {name} must be an array of shape (n_points, d) (shared by every "
+                         "function) or (n_functions, n_points, d) (each function's own "
+                         "points, NaN rows as padding).") from exc
+    if P.ndim != 3:
+        raise ValueError(f"{name} must be 3-D of shape (n_functions, n_points, d) for points of "
+                         f"their own per function; got shape {P.shape}.")
+    if P.shape[0] != n_functions:
+        raise ValueError(f"{name} holds points for {P.shape[0]} functions but U has "
+                         f"{n_functions} rows; pass one set of points per function.")
+    if G is not None and (G.shape[1] % n_outputs or P.shape[1] != G.shape[1] // n_outputs):
+        raise ValueError(
+            f"{name} has {P.shape[1]} points per function but G has {G.shape[1]} columns "
+            f"(n_outputs={n_outputs}); pass G with n_outputs * n_points columns, field c of "
+            f"point j in column c * n_points + j.")
+    if P.shape[1] == 0 or P.shape[2] == 0:
+        raise ValueError(f"{name} is empty (shape {P.shape}); pass at least one point per "
+                         "function with at least one coordinate.")
+    nan = np.isnan(P)
+    pad = nan.all(axis=-1)
+    if (nan.any(axis=-1) & ~pad).any():
+        i, j = np.argwhere(nan.any(axis=-1) & ~pad)[0]
+        raise ValueError(f"{name}[{i}, {j}] has NaN in some coordinates only; a point is either "
+                         "all finite or all NaN (padding).")
+    if pad.all(axis=1).any():
+        i = int(np.flatnonzero(pad.all(axis=1))[0])
+        raise ValueError(f"function {i} has no point: {name}[{i}] is all NaN.")
+    if G is not None and pad.any():
+        for rows in row_chunks(*G.shape):
+            block = np.asarray(G[rows], dtype=np.float64).reshape(
+                rows.stop - rows.start, n_outputs, -1)
+            bad = ~np.isnan(block) & pad[rows][:, None, :]
+            if bad.any():
+                i, c, j = np.argwhere(bad)[0]
+                raise ValueError(
+                    f"G holds a value for function {rows.start + i} at its padding point {j} "
+                    f"({name}[{rows.start + i}, {j}] is NaN); mark the targets of padding "
+                    "points NaN too.")
+    return P
+
+
+def finite_points(coords):
+    """The finite rows of shared (n, d) or per-function (n_functions, n, d) coordinates, (N, d)."""
+    flat = np.asarray(coords).reshape(-1, np.shape(coords)[-1])
+    return flat[np.isfinite(flat).all(axis=1)]
+
+
 def check_coords(coords, name, d=None):
     """Validate coordinates: 2-D float64 (a 1-D array is one coordinate), at least one row."""
     if coords is None:

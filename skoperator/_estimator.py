@@ -15,7 +15,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from . import _data
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._device import resolve_device, to_cpu, to_float64
-from ._inference import predict_into
+from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, flop_rates, torch_threads
 from ._planning import architecture_snapshot, make_plan, validate_inputs
@@ -436,7 +436,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, coords=None):
         """Fit the operator on input functions U and outputs G.
 
         Parameters
@@ -448,18 +448,27 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         y : array-like of shape (n_functions, n_outputs * n_points)
             ``G``: output functions at the rows of ``coords``; NaN marks a
             missing value. A ``np.memmap`` larger than 64 MiB (or an array
-            larger than 1 GiB) is read batch by batch, never copied whole;
-            smaller ones are copied.
+            larger than 1 GiB, or an HDF5 dataset, a Zarr or a Dask array)
+            is read batch by batch, never loaded whole; smaller ones are
+            copied.
+        coords : array-like of shape (n_points, d) or (n_functions, n_points, d), default=None
+            Where G is observed, when not at the constructor's ``coords``:
+            shared points, or each function's own points (row ``i`` of G
+            holds function ``i`` at ``coords[i]``; functions with fewer points
+            are padded with rows of NaN, and their targets with NaN). In
+            cross-validation and searches, per-function points are split with
+            the functions through scikit-learn's metadata routing
+            (``set_fit_request(coords=True)``).
 
         Returns
         -------
         self : DeepONetRegressor
             The fitted estimator.
         """
-        return self._fit(X, y, incremental=False)
+        return self._fit(X, y, incremental=False, coords=coords)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def partial_fit(self, X, y):
+    def partial_fit(self, X, y, coords=None):
         """Run one epoch on (U, G), continuing from the current weights and optimizer state.
 
         Parameters
@@ -467,22 +476,24 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         X : array-like of shape (n_functions, n_sensors)
             ``U``: input functions.
         y : array-like of shape (n_functions, n_outputs * n_points)
-            ``G``: output functions at the fitted coordinates.
+            ``G``: output functions at the fitted coordinates (or at ``coords``).
+        coords : array-like of shape (n_points, d) or (n_functions, n_points, d), default=None
+            As in :meth:`fit`.
 
         Returns
         -------
         self : DeepONetRegressor
             The updated estimator.
         """
-        return self._fit(X, y, incremental=True)
+        return self._fit(X, y, incremental=True, coords=coords)
 
-    def _fit(self, U, G, incremental):
+    def _fit(self, U, G, incremental, coords=None):
         # Validate and build everything, then train; a failed fit (bad input
         # or divergence) leaves the estimator as it was.
         started = time.perf_counter()  # max_time counts from here
         saved = dict(self.__dict__)
         try:
-            plan = make_plan(self, U, G, incremental, started)
+            plan = make_plan(self, U, G, incremental, started, coords)
         except BaseException:
             self.__dict__.clear()
             self.__dict__.update(saved)
@@ -559,10 +570,13 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         ----------
         X : array-like of shape (n_functions, n_sensors)
             ``U``: input functions at the sensors used in fit.
-        coords : array-like of shape (n_points, d), default=None
-            Where to evaluate the outputs; None uses the fitted coordinates.
-            Any coordinates of the fitted dimension ``d`` work (DeepONet is
-            resolution-free), except with a POD trunk (fitted points only).
+        coords : array-like of shape (n_points, d) or (n_functions, n_points, d), default=None
+            Where to evaluate the outputs: shared points, or each function's
+            own points (rows of NaN give NaN); None uses the fitted
+            coordinates (required when the model was fitted on points per
+            function). Any coordinates of the fitted dimension ``d`` work
+            (DeepONet is resolution-free), except with a POD trunk (fitted
+            points only).
 
         Returns
         -------
@@ -572,8 +586,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         U, _ = validate_inputs(self, X, reset=False, dtype=[np.float64, np.float32])
-        coords = self.coords_ if coords is None else _data.check_coords(
-            coords, "coords", d=self.coords_.shape[1])
+        coords = self._predict_coords(coords, U.shape[0])
         device = resolve_device(self.device, for_predict=True)
         if device.type == "cpu":
             network = self._cpu_network
@@ -581,13 +594,30 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             network = self.network_
             if next(network.parameters()).device != device:
                 network = copy.deepcopy(network).to(device)
-        out = np.empty((U.shape[0], self.n_outputs_ * coords.shape[0]), dtype=np.float64)
+        out = np.empty((U.shape[0], self.n_outputs_ * coords.shape[-2]), dtype=np.float64)
         threads = choose_threads(self.n_jobs, network, min(U.shape[0], 1024), device,
-                                 coords.shape[0], rates=self._flop_rates)
+                                 coords.shape[-2], rates=self._flop_rates)
         with torch_threads(threads):
-            return predict_into(network, U, coords, out, device)
+            return predict_any(network, U, coords, out, device)
 
-    def score(self, X, y, sample_weight=None):
+    def _predict_coords(self, coords, n):
+        d = self.network_.y_shift.numel()
+        if coords is None:
+            if self.coords_ is None:
+                raise ValueError(
+                    "the model was fitted on points of their own per function, so predict "
+                    "needs coords: shared (n_points, d) or per function (n_functions, "
+                    f"n_points, d), with d = {d}.")
+            return self.coords_
+        if np.ndim(coords) == 3:
+            P = _data.check_point_sets(coords, None, n)
+            if P.shape[2] != d:
+                raise ValueError(f"coords has {P.shape[2]} columns but the model was fitted on "
+                                 f"{d}-dimensional coordinates.")
+            return P
+        return _data.check_coords(coords, "coords", d=d)
+
+    def score(self, X, y, sample_weight=None, coords=None):
         """Variance-weighted R2 of the predictions on X (U) against y (G).
 
         ``r2_score(G, predict(U), multioutput="variance_weighted")``: each
@@ -606,24 +636,26 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             ``G``: true outputs at the fitted coordinates.
         sample_weight : array-like of shape (n_functions,), default=None
             Weight of each function.
+        coords : array-like of shape (n_points, d) or (n_functions, n_points, d), default=None
+            Where G is given, as in :meth:`predict`.
 
         Returns
         -------
         score : float
-            1.0 is perfect; 0.0 is no better than the column means.
+            1.0 is perfect; 0.0 is no better than the column means (with
+            points per function, the column means of the point slots).
         """
         check_is_fitted(self)
         G = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
                         input_name="G")
         G = G.reshape(len(G), -1)
-        n_cols = self.n_outputs_ * self.coords_.shape[0]
-        if G.shape[1] != n_cols:
+        pred = self.predict(X, coords=coords)
+        if G.shape[1] != pred.shape[1]:
             raise ValueError(
-                f"G has {G.shape[1]} columns but the model predicts {n_cols} "
-                f"(n_outputs={self.n_outputs_} x {self.coords_.shape[0]} fitted points); pass "
-                "G at the fitted coordinates.")
-        return variance_weighted_r2(G, self.predict(X), sample_weight,
-                                    n_outputs=self.n_outputs_)
+                f"G has {G.shape[1]} columns but the model predicts {pred.shape[1]} "
+                f"(n_outputs={self.n_outputs_} x {pred.shape[1] // self.n_outputs_} points); "
+                "pass G at the fitted coordinates, or the coords where G is given.")
+        return variance_weighted_r2(G, pred, sample_weight, n_outputs=self.n_outputs_)
 
     # -------------------------------------------------------- sklearn glue
     def __sklearn_tags__(self):

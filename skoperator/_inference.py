@@ -67,11 +67,59 @@ def predict_into(network, U, coords, out, device):
     return out
 
 
+def predict_pointwise(network, U, points, out, device):
+    """Write predictions for ``U`` at each function's own ``points`` into ``out``.
+
+    Parameters
+    ----------
+    network : DeepONet
+    U : ndarray of shape (n_functions, n_sensors)
+    points : ndarray of shape (n_functions, n_points, d)
+        Function ``i`` is evaluated at ``points[i]``; rows of NaN (padding)
+        give NaN.
+    out : ndarray of shape (n_functions, n_outputs * n_points)
+    device : torch.device
+
+    Returns
+    -------
+    out : ndarray of shape (n_functions, n_outputs * n_points)
+    """
+    n, p = out.shape[0], points.shape[1]
+    k = network.n_outputs
+    fields = out.reshape(n, k, p)
+    dtype = torch.float64 if next(network.parameters()).dtype in (
+        torch.float64, torch.complex128) else torch.float32
+    f_step = max(1, min(n, _BRANCH_FUNCTIONS, _BLOCK_ELEMENTS // max(1, p * k)))
+    with torch.no_grad():
+        for f0 in range(0, n, f_step):
+            y = as_tensor(points[f0:f0 + f_step], dtype, device)
+            pad = torch.isnan(y).any(dim=-1)
+            y = torch.nan_to_num(y)
+            u = as_tensor(U[f0:f0 + f_step], dtype, device)
+            block = network.unscale(network.transform(
+                y, network.combine(network.encode_branch(u), network.encode_trunk(y))))
+            block = block.unsqueeze(-1) if block.dim() == 2 else block
+            block = block.masked_fill(pad.unsqueeze(-1), float("nan")).permute(0, 2, 1)
+            fields[f0:f0 + f_step] = block.cpu().numpy()
+    return out
+
+
+def predict_any(network, U, coords, out, device):
+    """:func:`predict_into` at shared coordinates (m, d), :func:`predict_pointwise` at (n, m, d)."""
+    if np.ndim(coords) == 3:
+        return predict_pointwise(network, U, coords, out, device)
+    return predict_into(network, U, coords, out, device)
+
+
 def validation_score(network, U, G, coords, device):
-    """Variance-weighted R2 of ``network`` on (U, G), per field then averaged; chunked."""
+    """Variance-weighted R2 of ``network`` on (U, G), per field then averaged; chunked.
+
+    ``coords`` are shared (n_points, d) or per function (n_functions, n_points, d).
+    """
     acc = R2Accumulator(G.shape[1], network.n_outputs)
     for rows in row_chunks(*G.shape):
-        pred = predict_into(network, U[rows], coords,
-                            np.empty((rows.stop - rows.start, G.shape[1])), device)
+        at = coords[rows] if np.ndim(coords) == 3 else coords
+        pred = predict_any(network, U[rows], at,
+                           np.empty((rows.stop - rows.start, G.shape[1])), device)
         acc.update(np.asarray(G[rows], dtype=np.float64), pred)
     return acc.result()

@@ -156,13 +156,15 @@ def check_continuation(est, coords, input_sizes):
             f"{', '.join(changed)} changed since the model was fitted, but "
             f"{'warm_start=True' if est.warm_start else 'partial_fit'} keeps the fitted "
             "network; restore the fitted value(s), or set warm_start=False to fit a new model.")
-    if coords.shape[1] != est.coords_.shape[1]:
+    d = est.network_.y_shift.numel()
+    if coords.shape[-1] != d:
         raise ValueError(
-            f"coords has {coords.shape[1]} columns but the model was fitted on "
-            f"{est.coords_.shape[1]}-dimensional coordinates; pass coords of that dimension, "
-            "or set warm_start=False to fit a new model.")
+            f"coords has {coords.shape[-1]} columns but the model was fitted on "
+            f"{d}-dimensional coordinates; pass coords of that dimension, or set "
+            "warm_start=False to fit a new model.")
     if est.network_.trunk_is_table and not (
-            coords.shape == est.coords_.shape and np.array_equal(coords, est.coords_)):
+            est.coords_ is not None and coords.shape == est.coords_.shape
+            and np.array_equal(coords, est.coords_)):
         raise ValueError(
             "the fitted trunk (POD modes) is known at the fitted coordinates only, and coords "
             "differ from coords_; continue with the fitted coordinates, or set "
@@ -203,6 +205,7 @@ def scaling_of(est, U, G, coords, input_sizes):
 def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator):
     """A new network for the estimator's components, scaled on (U, G)."""
     n_outputs = est.n_outputs
+    coords = _data.finite_points(coords)  # per-function points: every finite one
     scaling = scaling_of(est, U, G, coords, input_sizes)
     cpu = torch.device("cpu")
     y = (as_tensor(coords, torch.float32, cpu) - torch.as_tensor(scaling.y_shift).float()) \
@@ -290,7 +293,7 @@ def _compile_mode(est, device):
     return est.compile
 
 
-def make_plan(est, U, G, incremental, started=None):
+def make_plan(est, U, G, incremental, started=None, coords=None):
     """Validate the data and the settings of ``est`` and build everything a fit needs.
 
     Parameters
@@ -306,6 +309,9 @@ def make_plan(est, U, G, incremental, started=None):
     started : float, default=None
         ``time.perf_counter()`` at the start of ``fit`` (``max_time`` counts
         from there).
+    coords : array-like, default=None
+        ``fit``'s coordinates: shared (n_points, d), or per function
+        (n_functions, n_points, d); None uses the estimator's ``coords``.
 
     Returns
     -------
@@ -323,8 +329,19 @@ def make_plan(est, U, G, incremental, started=None):
         raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
                          "1 (U has 1 row). Pass more input functions.")
     G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
-    coords = _data.resolve_coords(est.coords, G.shape[1], est.n_outputs)
+    if coords is not None and np.ndim(coords) == 3:
+        coords = _data.check_point_sets(coords, G, n, est.n_outputs)
+    else:
+        coords = _data.resolve_coords(est.coords if coords is None else coords, G.shape[1],
+                                      est.n_outputs)
+    per_function = coords.ndim == 3
     branch, trunk = as_branch(est.branch).check(), as_trunk(est.trunk).check()
+    if per_function and trunk.table:
+        raise ValueError(
+            f"the trunk {type(trunk).__name__} is known at one shared grid of points, but fit "
+            "was given points of their own per function (coords of shape (n_functions, "
+            "n_points, d)); use a trunk that evaluates anywhere (trunk='mlp'), or shared "
+            "coords.")
     if isinstance(branch, MultiBranch):
         input_sizes = branch.sizes(U.shape[1])
     else:
@@ -356,15 +373,17 @@ def make_plan(est, U, G, incremental, started=None):
             f"{len(train_rows)} training functions; every rank needs at least one. Launch "
             "fewer processes or pass more functions.")
     G_train = _data.data_rows(G, train_rows)
+    coords_train = coords[train_rows] if per_function else coords
     if continuing:
         network = copy.deepcopy(est.network_).to(device)
     else:
-        network = build(est, U[train_rows], G_train, coords, branch, trunk, input_sizes,
-                        input_shape, cpu_gen).to(device)
+        network = build(est, U[train_rows], G_train, coords_train, branch, trunk,
+                        input_sizes, input_shape, cpu_gen).to(device)
     comm.broadcast_module(network)  # every rank starts from rank 0's network
     if est.output_transform is not None:
-        _check_output_transform(network, U[train_rows[:2]], coords, device)
-    data = training_data(network, U[train_rows], G_train, coords, device, has_missing)
+        _check_output_transform(network, U[train_rows[:2]], _data.finite_points(coords),
+                                device)
+    data = training_data(network, U[train_rows], G_train, coords_train, device, has_missing)
     loss = prepared_loss(est.loss, data)
     has_data = not has_missing or bool(_observed_any(data))
     physics = None
@@ -382,9 +401,10 @@ def make_plan(est, U, G, incremental, started=None):
     validation_fn = None
     if val_rows is not None:
         U_val, G_val = U[val_rows], _data.data_rows(G, val_rows)
+        coords_val = coords[val_rows] if per_function else coords
 
         def validation_fn(net):  # computed once, by rank 0, for every rank
-            score = validation_score(net, U_val, G_val, coords, device) if comm.rank == 0 \
+            score = validation_score(net, U_val, G_val, coords_val, device) if comm.rank == 0 \
                 else None
             return comm.from_rank0(score)
     # A schedule with a budget runs its course: the training loss alone does
@@ -393,7 +413,8 @@ def make_plan(est, U, G, incremental, started=None):
     trunk_points = min(data.n_points, batch_size * (getattr(sampler, "n_eval_", None)
                                                    or data.n_points))
     return FitPlan(
-        coords=coords, device=device, continuing=continuing, incremental=incremental,
+        coords=None if per_function else coords, device=device, continuing=continuing,
+        incremental=incremental,
         input_sizes=input_sizes, network=network,
         optimizer=_optimizer(est, network, device, continuing), data=data, sampler=sampler,
         loss=loss, generator=dev_gen, perm_generator=perm_gen, comm=comm,

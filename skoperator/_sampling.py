@@ -244,8 +244,10 @@ class SamplingContext:
     ----------
     n_eval : int, float, str or callable
         The estimator's ``n_eval``, as the user gave it.
-    coords : Tensor of shape (n_points, d)
-        Training coordinates (raw, float32), on ``device``.
+    coords : Tensor of shape (n_points, d) or (n_functions, n_points, d)
+        Training coordinates (raw, float32), on ``device``: shared, or each
+        function's own points (NaN rows pad; their targets are missing, so
+        samplers that use the observed points never draw them).
     n_functions : int
         Number of training functions (rows passed to ``sample`` index them).
     device : torch.device
@@ -289,8 +291,8 @@ class SamplingContext:
 
     @property
     def n_points(self):
-        """Number of training points."""
-        return self.coords.shape[0]
+        """Number of training points (per function)."""
+        return self.coords.shape[-2]
 
 
 def resolve_n_eval(n_eval, n_available, what="n_points", name="n_eval"):
@@ -595,6 +597,7 @@ class GroupedSampler(BaseSampler):
     counts = "points per group"
 
     def n_available(self, context):
+        _shared_coords(context, "grouped")
         self.groups = group_table(context.coords).to(context.device)
         return self.groups.shape[1]
 
@@ -605,6 +608,14 @@ class GroupedSampler(BaseSampler):
         pos = pos.view(n, n_groups, k)
         cols = self.groups.unsqueeze(0).expand(n, -1, -1).gather(2, pos)
         return cols.reshape(n, n_groups * k), None
+
+
+def _shared_coords(context, mode):
+    if context.coords.dim() == 3:
+        raise ValueError(
+            f"sampling={mode!r} partitions one shared grid of points, but the functions have "
+            "points of their own (coords of shape (n_functions, n_points, d)); use "
+            "sampling='random', 'shared', 'fixed', 'full' or 'adaptive'.")
 
 
 def group_table(coords):
@@ -778,6 +789,7 @@ class StratifiedSampler(BaseSampler):
     uses_observed = True
 
     def setup(self, context):
+        _shared_coords(context, "stratified")
         super().setup(context)
         self._cells = {}
         self._mask = None if context.observed is None else context.observed.mask()

@@ -32,8 +32,10 @@ class TrainingData:
         stays where it is, in the estimator's column layout (field ``c`` at
         point ``j`` in column ``c * n_points + j``), and is gathered and
         standardised per batch.
-    coords : Tensor of shape (n_points, d)
-        Raw coordinates.
+    coords : Tensor of shape (n_points, d) or (n_functions, n_points, d)
+        Raw coordinates: shared by every function, or per function (each
+        function's own points; NaN rows pad functions with fewer points, and
+        their targets are missing).
     g_shift, g_scale : Tensor of shape (n_outputs,)
         Standardisation of each output field.
     has_missing : bool
@@ -48,7 +50,8 @@ class TrainingData:
         self.g_shift = g_shift.to(self.device)
         self.g_scale = g_scale.to(self.device)
         self.has_missing = has_missing
-        self.n_functions, self.n_points = U.shape[0], coords.shape[0]
+        self.n_functions, self.n_points = U.shape[0], coords.shape[-2]
+        self.per_function = coords.dim() == 3
         self.n_outputs = int(g_shift.numel())
         self.grid_index = torch.arange(self.n_points, device=self.device)
         self._np_shift = g_shift.cpu().numpy().astype(np.float32)
@@ -137,6 +140,14 @@ def forward_at(network, data, rows, cols, path):
     """Standardised outputs (batch, m[, K]) of ``rows`` at ``cols``."""
     b = network.encode_branch(data.U[rows])
     coords = data.coords
+    if data.per_function:  # each function at its own points: the trunk runs at every pair
+        y = coords[rows]
+        if cols is not None:
+            index = cols if cols.dim() == 2 else cols.expand(rows.numel(), -1)
+            y = y.gather(1, index.unsqueeze(-1).expand(-1, -1, y.shape[-1]))
+        y = torch.nan_to_num(y)  # padding points: their targets are missing, weight 0
+        out = network.combine(b, network.encode_trunk(y))
+        return out if network.output_transform is None else network.transform(y, out)
     if cols is None or path == "grid":
         out = network.combine(b, network.encode_trunk(coords, data.grid_index))
         if cols is not None:
@@ -149,8 +160,10 @@ def forward_at(network, data, rows, cols, path):
     return out
 
 
-def trunk_evaluations(n_points, cols, path):
+def trunk_evaluations(n_points, cols, path, n_rows=1, per_function=False):
     """Trunk evaluations of one step: the grid, or the sampled points."""
+    if per_function:
+        return n_rows * (n_points if cols is None else cols.shape[-1])
     if cols is None or path == "grid":
         return n_points
     return cols.numel()
@@ -409,6 +422,8 @@ class Trainer:
     # -- one step
     def path(self, cols, batch):
         """Which trunk evaluation a step with these columns takes."""
+        if self.data.per_function:
+            return "pairs"
         if cols is None:
             return "grid"
         if cols.dim() == 1:
@@ -452,7 +467,8 @@ class Trainer:
         self.optimizer.step()
         self.step_count += 1
         return (value.detach(), None if report is None else report.detach(),
-                trunk_evaluations(self.data.n_points, cols, path), None)
+                trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
+                                  self.data.per_function), None)
 
     def _objective(self, rows, cols, weight, target, path):
         """Data objective (and report) plus, with ``physics``, its weighted residual term."""
@@ -490,7 +506,8 @@ class Trainer:
             path = self.path(cols, rows.numel())
             value, report = self._objective(rows, cols, weight, target, path)
             value.backward()
-            n_trunk = trunk_evaluations(self.data.n_points, cols, path)
+            n_trunk = trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
+                                        self.data.per_function)
         self._apply_schedule()
         out_of_time = self.comm.reduce_step(self.params, rows.numel(),
                                             self.deadline is not None and self.time_is_up())

@@ -73,12 +73,14 @@ def solve_antiderivative(U, points):
         "n_sensors": [Interval(Integral, 2, None, closed="left"), None],
         "n_points": [Interval(Integral, 2, None, closed="left")],
         "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
+        "scattered": ["boolean"],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
 )
 def make_antiderivative(
-    n_functions, *, n_sensors=None, n_points=100, length_scale=0.2, random_state=None
+    n_functions, *, n_sensors=None, n_points=100, length_scale=0.2, scattered=False,
+    random_state=None
 ):
     """Generate the antiderivative operator-learning benchmark.
 
@@ -106,6 +108,12 @@ def make_antiderivative(
     length_scale : float, default=0.2
         Length scale of the squared-exponential kernel of ``u`` (> 0).
 
+    scattered : bool, default=False
+        Observe every function at ``n_points`` positions of its own, drawn
+        uniformly in [0, 1] (continuous positions, exact values of ``s``),
+        as scattered measurements are; ``Y`` is then per function. The
+        sensors of ``u`` stay the uniform grid (``n_sensors``, 100 when None).
+
     random_state : int, RandomState instance or None, default=None
         Seeds the draw of ``u``. Pass an int for reproducible output across
         calls. A :class:`numpy.random.Generator` is not accepted (as nowhere
@@ -116,11 +124,11 @@ def make_antiderivative(
     U : ndarray of shape (n_functions, n_sensors)
         ``u`` at the sensors.
 
-    Y : ndarray of shape (n_points, 1)
-        Output points.
+    Y : ndarray of shape (n_points, 1), or (n_functions, n_points, 1) when scattered
+        Output points (with ``scattered``, function ``i``'s own points).
 
     G : ndarray of shape (n_functions, n_points)
-        ``s`` at ``Y``; ``G[:, 0] == 0``.
+        ``s`` at ``Y``; ``G[:, 0] == 0`` on the grid.
 
     See Also
     --------
@@ -149,13 +157,23 @@ def make_antiderivative(
     >>> U, Y, G = make_antiderivative(10, n_sensors=50, n_points=200, random_state=0)
     >>> U.shape, Y.shape, G.shape
     ((10, 50), (200, 1), (10, 200))
+    >>> U, P, G = make_antiderivative(10, n_points=20, scattered=True, random_state=0)
+    >>> U.shape, P.shape, G.shape
+    ((10, 100), (10, 20, 1), (10, 20))
     """
     _check_not_bool(
         "make_antiderivative", n_functions=n_functions, n_sensors=n_sensors, n_points=n_points
     )
+    if scattered:
+        n_sensors = 100 if n_sensors is None else n_sensors
     n_sensors = n_points if n_sensors is None else n_sensors
     sensors = np.linspace(0.0, 1.0, n_sensors)
+    rng = check_random_state(random_state)
+    U = _sample_grf(n_functions, sensors, length_scale, rng)
+    if scattered:  # each function at positions of its own, drawn after its field
+        P = rng.uniform(0.0, 1.0, size=(n_functions, n_points))
+        G = np.stack([solve_antiderivative(u, p) for u, p in zip(U, P)])
+        return U, P[:, :, None], G
     points = np.linspace(0.0, 1.0, n_points)
-    U = _sample_grf(n_functions, sensors, length_scale, check_random_state(random_state))
     G = solve_antiderivative(U, points)
     return U, points.reshape(-1, 1), G
