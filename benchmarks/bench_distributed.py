@@ -73,7 +73,7 @@ def launch(args, nproc, out):
         return json.load(f)
 
 
-def main():
+def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--worker", action="store_true", help="internal: run one rank")
     p.add_argument("--out", default=None)
@@ -82,7 +82,7 @@ def main():
     p.add_argument("--n-test", type=int, default=500)
     p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--n-eval", type=int, default=16)
-    args = p.parse_args()
+    args = p.parse_args(argv)
     if args.worker:
         return worker(args)
     if args.quick:

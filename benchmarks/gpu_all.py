@@ -25,7 +25,9 @@ CPU does not have:
 8. ``bench_compile.py``: compiled steps and CUDA graphs against eager, and
    time to accuracy;
 9. ``bench_heat.py --n-train 5000``: the heat benchmark with 5,000 fields
-   within 60 s of fit, and bfloat16 autocast.
+   within 60 s of fit, and bfloat16 autocast;
+10. ``bench_distributed.py``: the heat recipe under ``torchrun`` on every GPU
+    of the machine against one GPU (data parallel, NCCL).
 """
 
 import time
@@ -34,6 +36,7 @@ import warnings
 
 import _common
 import bench_compile
+import bench_distributed
 import bench_grid
 import bench_heat
 import bench_overhead
@@ -190,6 +193,8 @@ def main(argv=None):
         ("compiled steps, CUDA graphs, time to accuracy", lambda: bench_compile.main(common)),
         ("heat, 5,000 fields", lambda: bench_heat.main(
             common + ["--n-train", "5000", "--gpu-target"])),
+        ("data parallel: torchrun on every GPU vs one", lambda: bench_distributed.main(
+            common + ["--nproc", str(max(1, torch.cuda.device_count())), "--threads", "0"])),
     ]
     for title, step in steps:
         section(title)

@@ -73,7 +73,7 @@ def test_string_shortcuts_are_the_default_configuration(data):
     b = DeepONetRegressor(coords=Y, branch=MLPBranch(), trunk=MLPTrunk(), **FAST).fit(U, G)
     np.testing.assert_array_equal(a, b.predict(U))
     assert set(BRANCHES) == {"mlp", "cnn", "fno"} and {"mlp", "resnet", "pod"} <= set(TRUNKS)
-    assert set(MERGES) == {"product", "sum", "concat"} and "huber" in LOSSES
+    assert set(MERGES) == {"product", "sum", "product_sum", "concat"} and "huber" in LOSSES
     assert set(SCHEDULES) == {"constant", "cosine", "onecycle"}
 
 
