@@ -9,6 +9,7 @@ ORDER = [
     "plot_n_eval_sweep.py",
     "plot_training_curves.py",
     "plot_new_coordinates.py",
+    "plot_scattered_points.py",
     "plot_pca_pipeline.py",
     "plot_diffusion_reaction.py",
     "plot_heat_conduction.py",

@@ -283,13 +283,14 @@ class SumMerge(nn.Module):
 
 
 class ProductSumMerge(nn.Module):
-    """Elementwise product plus sum of the branch outputs."""
+    """Each branch output split in halves: the product of the first halves plus the sum of the second."""
 
     def forward(self, outs):
-        prod, total = outs[0], outs[0]
-        for o in outs[1:]:
-            prod = prod * o
-            total = total + o
+        halves = [o.chunk(2, dim=-1) for o in outs]
+        prod, total = halves[0]
+        for p, s in halves[1:]:
+            prod = prod * p
+            total = total + s
         return prod + total
 
 
