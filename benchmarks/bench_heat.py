@@ -74,7 +74,9 @@ def fit_fno(U, G, K_test, T_test, budget_s, seed=0, device="cpu"):
     loss_fn = LpLoss(d=2, p=2, reduction="mean")
     opt = torch.optim.Adam(model.parameters(), lr=3e-3)
     batch, n = 8, len(X)
-    from skoperator._training import onecycle_schedule
+    from skoperator.schedules import OneCycleSchedule
+
+    onecycle_schedule = OneCycleSchedule()
 
     epochs = 0
     _common.sync(device)

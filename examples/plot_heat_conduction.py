@@ -10,7 +10,7 @@ the right, insulated at the top and bottom. Inputs and outputs are 32 x 32
 fields.
 
 The branch is a small convolutional network that reads each row of ``U`` as a
-32 x 32 image (``branch="cnn"``), after a
+32 x 32 image (:class:`~skoperator.networks.CNNBranch`), after a
 :class:`~sklearn.preprocessing.FunctionTransformer` has taken the log of the
 conductivity, which spans four orders of magnitude. The model is trained on
 fields made by :func:`~skoperator.datasets.make_heat_conduction` and scored on
@@ -35,6 +35,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_heat_conduction
 from skoperator.metrics import mean_function_r2
+from skoperator.networks import CNNBranch, MLPTrunk
 from skoperator.reproduce import load_benchmark
 
 # The test suite sets SKOPERATOR_EXAMPLE_QUICK=1 to run a tiny version.
@@ -51,9 +52,9 @@ print(f"{n_train} generated training fields; {len(U_test)} {source} test fields"
 # ------------------------------------------------------------
 model = make_pipeline(
     FunctionTransformer(np.log),
-    DeepONetRegressor(coords=Y, branch="cnn", input_shape=(32, 32), cnn_channels=(16, 32),
-                      branch_layers=(128,), trunk_layers=(64, 64, 64), n_basis=64,
-                      n_eval=64, batch_size=64, max_iter=epochs, learning_rate="cosine",
+    DeepONetRegressor(coords=Y, branch=CNNBranch(grid=(32, 32), filters=(16, 32), layers=(128,)),
+                      trunk=MLPTrunk(layers=(64, 64, 64)), n_basis=64, n_eval=64,
+                      batch_size=64, max_iter=epochs, learning_rate="cosine",
                       learning_rate_init=2e-3, tol=None, random_state=0),
 )
 model.fit(U_train, G_train)

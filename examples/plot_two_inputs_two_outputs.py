@@ -9,10 +9,11 @@ a heat source ``f(x)``, both random, held at ``T = 0`` at both ends:
 ``-(k T')' = f``,   ``T(0) = T(1) = 0``.
 
 The operator maps two input functions, ``(k, f)``, to two output fields, the
-temperature ``T`` and the heat flux ``q = -k T'``. In skoperator that is
-``input_sizes`` (the columns of ``U`` that belong to each input function),
-``n_outputs`` (the fields side by side in ``G``) and, since ``T`` vanishes at
-both ends, an ``output_transform`` that makes the boundary condition exact.
+temperature ``T`` and the heat flux ``q = -k T'``. In skoperator that is a
+:class:`~skoperator.networks.MultiBranch` (one branch per input function, each
+reading its ``n_sensors`` columns of ``U``), ``n_outputs`` (the fields side by
+side in ``G``) and, since ``T`` vanishes at both ends, an ``output_transform``
+that makes the boundary condition exact.
 """
 
 # %%
@@ -35,6 +36,7 @@ from sklearn.preprocessing import FunctionTransformer
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
+from skoperator.networks import MLPBranch, MLPTrunk, MultiBranch
 
 # The test suite sets SKOPERATOR_EXAMPLE_QUICK=1 to run a tiny version.
 QUICK = os.environ.get("SKOPERATOR_EXAMPLE_QUICK") == "1"
@@ -90,8 +92,10 @@ def rod_ends(y, out):
 model = make_pipeline(
     ColumnTransformer([("log k", FunctionTransformer(np.log), slice(0, n_sensors)),
                        ("f", "passthrough", slice(n_sensors, 2 * n_sensors))]),
-    DeepONetRegressor(coords=Y, input_sizes=(n_sensors, n_sensors), n_outputs=2,
-                      output_transform=rod_ends, branch_layers=(64, 64), trunk_layers=(64, 64),
+    DeepONetRegressor(coords=Y,
+                      branch=MultiBranch([MLPBranch(layers=(64, 64), n_sensors=n_sensors),
+                                          MLPBranch(layers=(64, 64), n_sensors=n_sensors)]),
+                      trunk=MLPTrunk(layers=(64, 64)), n_outputs=2, output_transform=rod_ends,
                       n_basis=48, n_eval=16, batch_size=64, max_iter=epochs,
                       learning_rate="onecycle", learning_rate_init=3e-3, tol=None,
                       random_state=0),

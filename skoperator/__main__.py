@@ -10,7 +10,7 @@ the antiderivative benchmark with randomized trunk sampling at several
 import argparse
 import logging
 
-from .reproduce import format_table, run
+from .reproduce import _n_eval_arg, format_table, run
 
 
 def main(argv=None):
@@ -37,7 +37,7 @@ def main(argv=None):
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    n_evals = [n if n == "full" else int(n) for n in args.n_eval]
+    n_evals = [_n_eval_arg(n) for n in args.n_eval]
     rows = run("antiderivative", n_trains=(args.n_train,), n_evals=n_evals, seeds=(args.seed,),
                epochs=args.epochs, device=args.device, out=None, test_data="generated",
                n_test=args.n_test)

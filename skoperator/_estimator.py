@@ -68,7 +68,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         ``"stratified"`` it is the number of cells. Ignored by
         ``sampling="full"``.
 
-    sampling : {"random", "shared", "full", "grouped", "fixed", "stratified", "adaptive"} or sampler, default="random"
+    sampling : <SAMPLERS> or sampler, default="random"
         How the trunk points of each step are chosen. "random": ``n_eval``
         points per function, fresh every step (the paper's method).
         "shared": one subset of ``n_eval`` points for the whole mini-batch.
@@ -91,7 +91,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         never splits it. With ``warm_start`` a refit trains on the
         coordinates given here.
 
-    branch : {"mlp", "cnn", "fno"}, branch component, list, torch.nn.Module or callable, default="mlp"
+    branch : <BRANCHES>, branch component, list, torch.nn.Module or callable, default="mlp"
         Branch network: a component of :mod:`skoperator.networks`
         (:class:`~skoperator.networks.MLPBranch`,
         :class:`~skoperator.networks.CNNBranch`,
@@ -105,7 +105,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         ``factory(n_sensors, n_basis) -> nn.Module`` is called at fit with
         torch's RNG seeded from ``random_state``.
 
-    trunk : {"mlp", "resnet", "pod", "pod_corrected"}, trunk component, torch.nn.Module or callable, default="mlp"
+    trunk : <TRUNKS>, trunk component, torch.nn.Module or callable, default="mlp"
         Trunk network: :class:`~skoperator.networks.MLPTrunk` (with its
         Fourier-features option), :class:`~skoperator.networks.ResNetTrunk`,
         :class:`~skoperator.networks.PODTrunk` (the leading POD modes of the
@@ -131,7 +131,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         ``G.reshape(n_functions, n_outputs, n_points)`` splits it, and
         ``predict`` returns the same layout.
 
-    multi_output_strategy : {"split_branch", "split_trunk", "split_both", "independent"}, default="split_branch"
+    multi_output_strategy : <LAYOUTS>, default="split_branch"
         How several output fields share the networks (DeepXDE's strategies):
         "split_branch", one trunk, the branch's ``n_outputs * n_basis``
         coefficients split per field; "split_trunk", one branch, the trunk's
@@ -153,7 +153,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         ``G`` may then be partly or entirely missing (NaN): without any
         observed value the model trains from the physics alone.
 
-    loss : {"mse", "relative_l2", "huber"} or loss component, default="mse"
+    loss : <LOSSES> or loss component, default="mse"
         Training objective (:mod:`skoperator.losses`). "mse": mean squared
         error over the sampled (function, point, field) entries in
         standardised units. "relative_l2": each (function, field)'s mean
@@ -187,7 +187,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     learning_rate_init : float, default=1e-3
         Adam's (initial) learning rate.
 
-    learning_rate : {"constant", "cosine", "onecycle"} or schedule, default="constant"
+    learning_rate : <SCHEDULES> or schedule, default="constant"
         Learning-rate schedule over one call to ``fit``
         (:mod:`skoperator.schedules`): constant, cosine annealing to zero, or
         one-cycle with ``learning_rate_init`` as its peak, or a
@@ -677,3 +677,20 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         super().__setstate__(state)
         if "network_" in state:
             self._set_inference_network()
+
+
+def _choices(doc):
+    """The class docstring with each ``<REGISTRY>`` marker replaced by the registry's keys.
+
+    The choices of ``sampling``, ``branch``, ``trunk``, ``multi_output_strategy``,
+    ``loss`` and ``learning_rate`` are the keys of their registries: a new
+    entry appears in the documentation without an edit here.
+    """
+    registries = {"SAMPLERS": SAMPLERS, "BRANCHES": BRANCHES, "TRUNKS": TRUNKS,
+                  "LAYOUTS": LAYOUTS, "LOSSES": LOSSES, "SCHEDULES": SCHEDULES}
+    for name, registry in registries.items():
+        doc = doc.replace(f"<{name}>", "{" + ", ".join(f'"{k}"' for k in registry) + "}")
+    return doc
+
+
+DeepONetRegressor.__doc__ = _choices(DeepONetRegressor.__doc__)

@@ -197,60 +197,62 @@ def step_objective(network, data, loss, rows, cols, weight, target, path):
     return loss(residual, w, rows)
 
 
-def grid_chunks(network, data, rows_per_chunk=None, subset=None):
+def grid_chunks(network, data, rows_per_chunk=None, subset=None, chunks=None):
     """The one chunked evaluator of the whole training grid.
 
     Yields ``(rows, residual, weight)`` for chunks of training functions (all,
-    or those of ``subset``) at every training point (``residual`` of shape
-    (chunk, n_points, K), in the current grad mode; ``weight`` None or 0
-    where a target is missing).
+    those of ``subset``, or the given ``chunks`` of rows) at every training
+    point (``residual`` of shape (chunk, n_points, K), in the current grad
+    mode; ``weight`` None or 0 where a target is missing).
     """
-    for rows in data.rows_in_chunks(step=rows_per_chunk, subset=subset):
+    if chunks is None:
+        chunks = data.rows_in_chunks(step=rows_per_chunk, subset=subset)
+    for rows in chunks:
         out = forward_at(network, data, rows, None, "grid")
         yield (rows,) + residuals(out, data.targets(rows, None), None, data.has_missing)
 
 
-def chunk_share(loss, rows, residual, weight):
-    """How much a chunk's loss weighs in the full-grid loss: functions or observed entries."""
+def chunk_share(loss, data, rows):
+    """How much a chunk of functions weighs in the full-grid loss: functions or observed entries."""
     if loss.per_function:
         return float(rows.numel())
-    if weight is None:
-        return float(residual.numel())
-    return float((weight.expand_as(residual) > 0).sum())
+    if not data.has_missing:
+        return float(rows.numel() * data.n_points * data.n_outputs)
+    return float(torch.isfinite(data.targets(rows, None)).sum())
 
 
 def full_grid_objective(network, data, loss, backward=False, comm=None):
     """The loss on every training function at every point, as floats (objective, report).
 
-    Chunks are weighted by :func:`chunk_share`; with ``backward`` gradients
-    accumulate (those of the full-grid objective). With a process group
-    (``comm``), each rank evaluates its share of the functions and the
+    Chunks are weighted by :func:`chunk_share` (counted first, so that each
+    chunk's gradient is scaled before it accumulates); with ``backward``
+    gradients accumulate (those of the full-grid objective). With a process
+    group (``comm``), each rank evaluates its share of the functions and the
     objective and its gradient are reduced over the ranks.
     """
     subset = None if comm is None else comm.shard(data.n_functions)
-    value = report = total = 0.0
+    chunks = list(data.rows_in_chunks(subset=subset))
+    shares = [chunk_share(loss, data, rows) for rows in chunks]
+    total = sum(shares) if subset is None else comm.sum([sum(shares)])[0]
+    value = report = 0.0
     with torch.set_grad_enabled(backward):
-        for rows, residual, weight in grid_chunks(network, data, subset=subset):
+        pieces = grid_chunks(network, data, chunks=chunks)
+        for (rows, residual, weight), share in zip(pieces, shares):
             v, r = loss(residual, weight, rows)
-            share = chunk_share(loss, rows, residual, weight)
             if backward:
-                (v * share).backward()  # divided by the total below
+                (v * (share / total)).backward()
             v = float(v.detach())
-            value += v * share
-            report += (v * loss.report_factor() if r is None else float(r.detach())) * share
-            total += share
-    params = [p for p in network.parameters() if p.requires_grad]
+            value += v * share / total
+            report += (v * loss.report_factor() if r is None else float(r.detach())) \
+                * share / total
     if subset is not None:
         if backward:
-            comm.reduce_step(params, 1, False)  # sums of share-weighted gradients
+            params = [p for p in network.parameters() if p.requires_grad]
+            comm.reduce_step(params, 1, False)  # the mean over ranks of their parts ...
             for p in params:
-                p.grad.mul_(comm.world_size)  # reduce_step averaged them
-        value, report, total = comm.sum([value, report, total])
-    if backward:
-        for p in params:
-            if p.grad is not None:
-                p.grad.div_(total)
-    return value / total, report / total
+                p.grad.mul_(comm.world_size)    # ... times the ranks: their sum
+        value, report = comm.sum([value, report])
+    return value, report
 
 
 def training_residuals(network, data):

@@ -91,13 +91,15 @@ def _loss_pieces(estimator, U, G, chunk):
     data.U, data.G, data.coords = data.U.double(), data.G.double(), data.coords.double()
     data.g_shift, data.g_scale = data.g_shift.double(), data.g_scale.double()
     loss = prepared_loss(estimator.loss, data)
-    total = sum(chunk_share(loss, rows, residual, weight)
-                for rows, residual, weight in grid_chunks(network, data, chunk))
+    chunks = list(data.rows_in_chunks(step=chunk))
+    shares = [chunk_share(loss, data, rows) for rows in chunks]
+    total = sum(shares)
 
     def pieces():
-        for rows, residual, weight in grid_chunks(network, data, chunk):
+        for (rows, residual, weight), share in zip(grid_chunks(network, data, chunks=chunks),
+                                                    shares):
             objective, _ = loss(residual, weight, rows)
-            yield objective * (chunk_share(loss, rows, residual, weight) / total)
+            yield objective * (share / total)
 
     return network, pieces
 

@@ -40,7 +40,7 @@ __all__ = ["LOSSES", "BaseLoss", "LossContext", "MSELoss", "RelativeL2Loss", "Hu
 class LossContext:
     """What a loss learns about the training data in ``prepare``.
 
-    Attributes
+    Parameters
     ----------
     g_scale : Tensor of shape (n_outputs,)
         Scale of each output field (standardised = raw / scale, after the shift).

@@ -70,7 +70,7 @@ def _check_widths(component, name):
 class BuildContext:
     """What a component sees when the estimator builds its module.
 
-    Attributes
+    Parameters
     ----------
     generator : torch.Generator
         Seeded from the estimator's ``random_state``; initialise from it.
@@ -286,7 +286,7 @@ class FNOBranch(_GridBranch):
     ----------
     grid : tuple of int, default=None
         Grid of each input function; None takes it from ``U`` passed as an
-        array of shape (n_functions, *grid), else a 1-D grid of all columns.
+        array of shape (n_functions, grid...), else a 1-D grid of all columns.
     channels : int, default=1
         Input channels (a row of ``U`` holds ``channels`` grids in turn).
     modes : int, default=12

@@ -25,15 +25,19 @@ from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
+from sklearn.base import BaseEstimator, clone
 
 from ._sampling import SAMPLERS
 from .datasets import (
     load_heat_reference,
     make_antiderivative,
+    make_burgers,
+    make_darcy,
     make_diffusion_reaction,
     make_heat_conduction,
 )
-from .metrics import mean_function_r2
+from .metrics import mean_function_r2, mean_relative_l2_error
+from .networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 
 __all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "load_benchmark", "run",
            "format_table", "main"]
@@ -54,15 +58,20 @@ class Benchmark:
     make : callable
         Generator ``make(n_functions, random_state=...) -> (U, Y, G)``.
     architecture : dict
-        Estimator parameters shared by every recipe.
+        Estimator parameters shared by every recipe; the networks are
+        components (``branch=MLPBranch(layers=(40, 40, 40))``), copied by
+        :meth:`params`.
     recipes : dict
-        Budget name (``"quick"``, ``"paper"``) -> estimator parameters; the
-        key ``input_transform`` (a function applied to ``U`` first, such as
-        ``np.log``) makes :func:`make_estimator` return a pipeline.
+        Budget name (``"quick"``, ``"paper"``) -> estimator parameters,
+        overriding the architecture's (a recipe's ``branch`` replaces the
+        architecture's whole branch component); the key ``input_transform``
+        (a function applied to ``U`` first, such as ``np.log``) makes
+        :func:`make_estimator` return a pipeline.
     n_train : tuple of int
         Default training-set sizes (the paper's tables).
     n_evals : tuple
-        Default ``n_eval`` values (ints, or "full").
+        Default ``n_eval`` values: ints, or "full" (the sampler that uses
+        every point).
     n_test : int
         Held-out functions.
     paper : dict, default={}
@@ -70,6 +79,9 @@ class Benchmark:
     reference : callable or None, default=None
         ``reference() -> (U_test, coords, G_test)``: held-out data that this
         project did not generate (the authors' own), used when present.
+    published : tuple of tuple, default=()
+        Published results to print beside ours: ``(method, mean relative L2
+        error, source)`` rows (the error as a fraction, not in percent).
 
     Examples
     --------
@@ -89,6 +101,7 @@ class Benchmark:
     n_test: int
     paper: dict = dataclasses.field(default_factory=dict)
     reference: Optional[Callable] = None
+    published: tuple = ()
 
     def coords(self):
         """Output coordinates, from the generator itself.
@@ -111,16 +124,29 @@ class Benchmark:
         Returns
         -------
         params : dict
-            The architecture updated with the recipe.
+            The architecture updated with the recipe; its components (branch,
+            trunk, ...) are fresh copies, never the record's own objects.
         """
         if budget not in self.recipes:
             raise ValueError(f"budget must be one of {sorted(self.recipes)}; got {budget!r}.")
-        return {**self.architecture, **self.recipes[budget]}
+        return _fresh({**self.architecture, **self.recipes[budget]})
 
 
-def _heat_reference():
-    K, coords, T = load_heat_reference()
-    return K, coords, T
+def _fresh(params):
+    """``params`` with every component (or list of components) cloned."""
+    def copy(value):
+        if isinstance(value, BaseEstimator):
+            return clone(value)
+        if isinstance(value, (list, tuple)) and any(isinstance(v, BaseEstimator) for v in value):
+            return type(value)(copy(v) for v in value)
+        return value
+
+    return {name: copy(value) for name, value in params.items()}
+
+
+def _uses_every_point(n_eval):
+    """Whether an ``n_eval`` value names a sampler that uses every point ("full")."""
+    return isinstance(n_eval, str) and n_eval in SAMPLERS and not SAMPLERS[n_eval].uses_n_eval
 
 
 _PAPER_BATCH = dict(batch_size=256, standardize=False, learning_rate="constant")
@@ -132,7 +158,8 @@ BENCHMARKS = {b.name: b for b in [
         title="Example 1: antiderivative",
         make=make_antiderivative,
         # The MLP widths are our reading of the paper.
-        architecture=dict(branch_layers=(40, 40, 40), trunk_layers=(40, 40, 40), n_basis=40),
+        architecture=dict(branch=MLPBranch(layers=(40, 40, 40)),
+                          trunk=MLPTrunk(layers=(40, 40, 40)), n_basis=40),
         recipes={
             # Chosen for time to accuracy (benchmarks/bench_compile.py): a
             # one-cycle schedule, then 600 L-BFGS iterations on the full grid.
@@ -146,30 +173,45 @@ BENCHMARKS = {b.name: b for b in [
         name="diffusion-reaction",
         title="Example 2: diffusion-reaction",
         make=make_diffusion_reaction,
-        architecture=dict(branch_layers=(100, 100, 100), trunk_layers=(100, 100, 100),
-                          n_basis=100),
+        architecture=dict(branch=MLPBranch(layers=(100, 100, 100)),
+                          trunk=MLPTrunk(layers=(100, 100, 100)), n_basis=100),
         recipes={
-            "quick": dict(learning_rate_init=2e-3, learning_rate="onecycle", batch_size=64,
-                          max_iter=150),
+            # Chosen by benchmarks/sweep_recipes.py (docs/benchmarks.md): an MLP
+            # branch onto the 32 leading POD modes of the training fields (the
+            # trunk), the relative L2 loss, 256 random points per field and
+            # step, then an L-BFGS polish on the full grid.
+            "quick": dict(branch=MLPBranch(layers=(128, 128, 128), activation="gelu"),
+                          trunk=PODTrunk(), n_basis=32, n_eval=256, loss="relative_l2",
+                          learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
+                          max_iter=150, lbfgs_iter=300, max_time=540.0),
             "paper": dict(learning_rate_init=1e-3, max_iter=1000, **_PAPER_BATCH),
         },
         n_train=(500,), n_evals=(10, 100, "full"), n_test=500,
+        # Wang, Wang and Perdikaris (2021), Sci. Adv. 7, eabi8605: the data-only
+        # DeepONet (5,000 functions x 100 random points, 120,000 iterations).
+        published=(("DeepONet, data only (5,000 functions)", 9.71e-3,
+                    "Wang, Wang & Perdikaris 2021"),),
     ),
     Benchmark(
         name="heat",
         title="Example 3: heat conduction",
         make=make_heat_conduction,
-        architecture=dict(branch="cnn", input_shape=(32, 32), cnn_channels=(40, 60, 100),
-                          branch_layers=(150, 150, 150), trunk_layers=(150, 150, 150),
-                          n_basis=150),
+        architecture=dict(branch=CNNBranch(grid=(32, 32), filters=(40, 60, 100),
+                                           layers=(150, 150, 150)),
+                          trunk=MLPTrunk(layers=(150, 150, 150)), n_basis=150),
         recipes={
             # Chosen by measurement (docs/benchmarks.md): log K, a Fourier-layer
             # branch whose output field is projected on the POD modes of the
-            # training temperatures (the trunk), the relative L2 loss.
-            "quick": dict(input_transform=np.log, branch="fno", trunk="pod", fno_modes=8,
-                          fno_width=24, fno_layers=4, activation="gelu", loss="relative_l2",
-                          learning_rate_init=8e-3, learning_rate="onecycle", batch_size=8,
-                          max_iter=42),
+            # training temperatures (the trunk), the relative L2 loss. The
+            # pooled head's widths (unused by the projection) and the POD
+            # correction's (unused without correction=True) are the
+            # architecture's, GELU as the branch's.
+            "quick": dict(input_transform=np.log,
+                          branch=FNOBranch(grid=(32, 32), modes=8, width=24, n_layers=4,
+                                           head_layers=(150, 150, 150), activation="gelu"),
+                          trunk=PODTrunk(layers=(150, 150, 150), activation="gelu"),
+                          loss="relative_l2", learning_rate_init=8e-3,
+                          learning_rate="onecycle", batch_size=8, max_iter=42),
             "paper": dict(learning_rate_init=1e-4, max_iter=20000, **_PAPER_BATCH),
         },
         n_train=(500,), n_evals=(16, 512, "full"), n_test=500,
@@ -179,7 +221,46 @@ BENCHMARKS = {b.name: b for b in [
                (2500, 512): (0.99046, 28880), (2500, "full"): (0.99045, 39597),
                (5000, 16): (0.99576, 25263), (5000, 512): (0.99502, 57218),
                (5000, "full"): (0.99474, 72899)},
-        reference=_heat_reference,
+        reference=load_heat_reference,
+    ),
+    Benchmark(
+        name="burgers",
+        title="Burgers' equation (nu = 0.1, 128 points)",
+        make=make_burgers,
+        architecture=dict(branch=FNOBranch(grid=(128,), modes=16, width=64, n_layers=4),
+                          trunk=PODTrunk(), n_basis=64),
+        recipes={
+            # Chosen by benchmarks/sweep_recipes.py (docs/benchmarks.md): a
+            # Fourier-layer branch whose output field is projected on the POD
+            # modes of the training outputs, the relative L2 loss, one-cycle.
+            "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
+                          learning_rate="onecycle", batch_size=16, max_iter=60,
+                          max_time=540.0),
+        },
+        n_train=(1000,), n_evals=("full",), n_test=200,
+        # Lu et al. (2022), CMAME 393, 114778, as transcribed in public notes
+        # (not yet checked against the paper's table).
+        published=(("DeepONet", 2.15e-2, "Lu et al. 2022"),
+                   ("POD-DeepONet", 1.94e-2, "Lu et al. 2022"),
+                   ("FNO", 1.93e-2, "Lu et al. 2022")),
+    ),
+    Benchmark(
+        name="darcy",
+        title="Darcy flow (piecewise-constant, 29 x 29)",
+        make=make_darcy,
+        architecture=dict(branch=FNOBranch(grid=(29, 29), modes=12, width=32, n_layers=4),
+                          trunk=PODTrunk(), n_basis=128),
+        recipes={
+            # Chosen by benchmarks/sweep_recipes.py (docs/benchmarks.md).
+            "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
+                          learning_rate="onecycle", batch_size=16, max_iter=40,
+                          max_time=540.0),
+        },
+        n_train=(1000,), n_evals=("full",), n_test=200,
+        # Lu et al. (2022), as transcribed in public notes (not yet checked).
+        published=(("DeepONet", 2.98e-2, "Lu et al. 2022"),
+                   ("POD-DeepONet", 2.32e-2, "Lu et al. 2022"),
+                   ("FNO", 2.41e-2, "Lu et al. 2022")),
     ),
 ]}
 
@@ -197,7 +278,7 @@ def _benchmark(name):
     return BENCHMARKS[name]
 
 
-def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
+def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
                    random_state=None, device="auto", max_iter=None, verbose=0, **params):
     """The DeepONetRegressor configured for one of the paper's benchmarks.
 
@@ -205,8 +286,10 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
     ----------
     benchmark : str
         A key of :data:`BENCHMARKS`.
-    n_eval : int, float or "full"
-        Trunk points per function per step; "full" trains on every point.
+    n_eval : int, float, "full" or None, default=None
+        Trunk points per function per step; "full" (the name of the sampler
+        that uses every point) trains on every point. None is the recipe's
+        own choice (its ``n_eval``, else the benchmark's first ``n_evals``).
     sampling : str, default="random"
         Sampling mode (a key of ``skoperator.sampling.SAMPLERS``) when
         ``n_eval`` is not "full".
@@ -221,24 +304,30 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
     verbose : int, default=0
         Progress output.
     **params : dict
-        Any other estimator parameter, overriding the recipe.
+        Any other estimator parameter, overriding the recipe, including the
+        settings of its components as nested parameters
+        (``branch__width=16``).
 
     Returns
     -------
     estimator : DeepONetRegressor or Pipeline
-        Unfitted; its ``coords`` are the benchmark's output coordinates. A
-        recipe that transforms the inputs first (the heat recipe takes
-        ``log K``) is a :class:`~sklearn.pipeline.Pipeline` of a
-        ``FunctionTransformer`` and the estimator, fitted on raw inputs.
+        Unfitted; its ``coords`` are the benchmark's output coordinates and
+        its components are its own (fresh copies of the recipe's). A recipe
+        that transforms the inputs first (the heat recipe takes ``log K``) is
+        a :class:`~sklearn.pipeline.Pipeline` of a ``FunctionTransformer`` and
+        the estimator, fitted on raw inputs.
 
     Examples
     --------
     >>> from skoperator.reproduce import make_estimator
     >>> model = make_estimator("heat", n_eval=16)
-    >>> model[0].func.__name__, model[-1].branch, model[-1].coords.shape
-    ('log', 'fno', (1024, 2))
-    >>> make_estimator("antiderivative", n_eval=10).n_eval
-    10
+    >>> model[0].func.__name__, type(model[-1].branch).__name__, model[-1].coords.shape
+    ('log', 'FNOBranch', (1024, 2))
+    >>> model[-1].branch.modes, model[-1].branch.width
+    (8, 24)
+    >>> est = make_estimator("antiderivative", n_eval=10, branch__layers=(64, 64))
+    >>> est.n_eval, est.branch
+    (10, MLPBranch(layers=(64, 64)))
     """
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer
@@ -247,14 +336,20 @@ def make_estimator(benchmark, *, n_eval, sampling="random", budget="quick",
 
     spec = _benchmark(benchmark)
     kwargs = spec.params(budget)
+    recipe_n_eval = kwargs.pop("n_eval", spec.n_evals[0])
+    if n_eval is None:
+        n_eval = params.pop("n_eval", recipe_n_eval)
     if max_iter is not None:
         kwargs["max_iter"] = int(max_iter)
-    kwargs.update(params)
+    kwargs.update(_fresh({k: v for k, v in params.items() if "__" not in k}))
+    nested = {k: v for k, v in params.items() if "__" in k}
     transform = kwargs.pop("input_transform", None)
-    full = isinstance(n_eval, str) and n_eval == "full"
-    est = DeepONetRegressor(coords=spec.coords(), sampling="full" if full else sampling,
-                            n_eval="auto" if full else n_eval, tol=None, device=device,
-                            random_state=random_state, verbose=verbose, **kwargs)
+    if _uses_every_point(n_eval):
+        sampling, n_eval = n_eval, "auto"
+    est = DeepONetRegressor(coords=spec.coords(), sampling=sampling, n_eval=n_eval, tol=None,
+                            device=device, random_state=random_state, verbose=verbose,
+                            **kwargs)
+    est.set_params(**nested)
     if transform is None:
         return est
     return make_pipeline(FunctionTransformer(transform), est)
@@ -332,7 +427,9 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     n_trains : tuple of int, default=None
         Training-set sizes (the benchmark's defaults when None).
     n_evals : tuple, default=None
-        ``n_eval`` values, ints or "full" (the benchmark's defaults when None).
+        ``n_eval`` values, ints or "full" (the benchmark's defaults when None);
+        an int equal to the number of points is "full" (unless ``sampling``
+        counts points per group).
     seeds : tuple of int, default=(0,)
         One run per seed: it seeds the data (``1000 + seed``) and the training.
     epochs : int, default=None
@@ -352,14 +449,15 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     verbose : int, default=0
         Progress output of each fit.
     **params : dict
-        Estimator parameters overriding the recipe.
+        Estimator parameters overriding the recipe (nested ones such as
+        ``branch__layers`` included).
 
     Returns
     -------
     rows : list of dict
         One per (n_train, n_eval, seed): ``benchmark``, ``n_train``,
         ``n_eval``, ``seed``, ``r2`` (mean per-function R2 on held-out
-        functions), ``mse``, ``train_time_s``, ``epochs``, ``budget``,
+        functions), ``rel_l2`` (mean relative L2 error), ``mse``, ``train_time_s``, ``epochs``, ``budget``,
         ``sampling``, ``device``, ``test_data``.
 
     Examples
@@ -374,6 +472,8 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     n_trains = n_trains or spec.n_train
     n_evals = n_evals or spec.n_evals
     n_points = len(spec.coords())
+    counts_points = getattr(SAMPLERS.get(sampling) if isinstance(sampling, str) else sampling,
+                            "counts", None) == "n_points"
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -384,27 +484,26 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
                                                           random_state=1000 + seed,
                                                           test_data=test_data)
             for n_eval in n_evals:
-                full = n_eval == "full" or (n_eval == n_points and sampling != "grouped")
-                model = make_estimator(benchmark, n_eval="full" if full else n_eval,
-                                       sampling=sampling, budget=budget, random_state=seed,
-                                       device=device, max_iter=epochs, verbose=verbose,
-                                       **params)
+                if not _uses_every_point(n_eval) and n_eval == n_points and counts_points:
+                    n_eval = "full"  # every point: the full sampler, whatever ``sampling``
+                model = make_estimator(benchmark, n_eval=n_eval, sampling=sampling,
+                                       budget=budget, random_state=seed, device=device,
+                                       max_iter=epochs, verbose=verbose, **params)
                 tic = time.perf_counter()
                 model.fit(U, G)
                 seconds = time.perf_counter() - tic
                 pred = model.predict(U_test)
                 est = model[-1] if hasattr(model, "steps") else model
-                row = dict(benchmark=benchmark, n_train=n_train,
-                           n_eval="full" if full else n_eval, seed=seed,
+                row = dict(benchmark=benchmark, n_train=n_train, n_eval=n_eval, seed=seed,
                            r2=mean_function_r2(G_test, pred),
+                           rel_l2=mean_relative_l2_error(G_test, pred),
                            mse=float(np.mean((G_test - pred) ** 2)), train_time_s=seconds,
-                           epochs=est.n_iter_, budget=budget,
-                           sampling="full" if full else sampling,
+                           epochs=est.n_iter_, budget=budget, sampling=est.sampling,
                            device=str(est.device_), test_data=source)
                 rows.append(row)
-                logger.info("%s n_train=%d n_eval=%s seed=%d: R2 %.5f, MSE %.3g, %.1f s",
-                            benchmark, n_train, row["n_eval"], seed, row["r2"], row["mse"],
-                            seconds)
+                logger.info("%s n_train=%d n_eval=%s seed=%d: R2 %.5f, rel. L2 %.3e, "
+                            "MSE %.3g, %.1f s", benchmark, n_train, row["n_eval"], seed,
+                            row["r2"], row["rel_l2"], row["mse"], seconds)
                 if out is not None:
                     _write_csv(rows, out / "results.csv")
     if out is not None:
@@ -428,7 +527,8 @@ def summarize(rows):
     for (n_train, n_eval, sampling), rs in groups.items():
         r2 = np.array([r["r2"] for r in rs])
         table.append(dict(n_train=n_train, n_eval=n_eval, sampling=sampling, seeds=len(rs),
-                          r2=r2.mean(), r2_std=r2.std(), mse=np.mean([r["mse"] for r in rs]),
+                          r2=r2.mean(), r2_std=r2.std(),
+                          rel_l2=np.mean([r.get("rel_l2", np.nan) for r in rs]), mse=np.mean([r["mse"] for r in rs]),
                           train_time_s=np.mean([r["train_time_s"] for r in rs])))
     return table
 
@@ -444,22 +544,29 @@ def format_table(rows):
     Returns
     -------
     table : str
-        One line per (n_train, n_eval, sampling).
+        One line per (n_train, n_eval, sampling), with the mean relative L2
+        error in percent; then, when the rows name a benchmark with published
+        results, one line per published result.
 
     Examples
     --------
     >>> from skoperator.reproduce import format_table
-    >>> rows = [dict(n_train=40, n_eval=5, sampling="random", r2=0.9, mse=0.01,
-    ...              train_time_s=1.0)]
+    >>> rows = [dict(n_train=40, n_eval=5, sampling="random", r2=0.9, rel_l2=0.0123,
+    ...              mse=0.01, train_time_s=1.0)]
     >>> print(format_table(rows).splitlines()[1].split())
-    ['40', '5', 'random', '1', '0.90000', '0.00000', '1.000e-02', '1.0']
+    ['40', '5', 'random', '1', '0.90000', '0.00000', '1.2300', '1.000e-02', '1.0']
     """
     lines = [f"{'n_train':>8} {'n_eval':>7} {'sampling':>10} {'seeds':>5} {'mean R2':>9} "
-             f"{'std':>8} {'MSE':>10} {'fit s':>8}"]
+             f"{'std':>8} {'rel L2 %':>9} {'MSE':>10} {'fit s':>8}"]
     for r in summarize(rows):
         lines.append(f"{r['n_train']:>8} {r['n_eval']:>7} {r['sampling']:>10} {r['seeds']:>5} "
-                     f"{r['r2']:>9.5f} {r['r2_std']:>8.5f} {r['mse']:>10.3e} "
-                     f"{r['train_time_s']:>8.1f}")
+                     f"{r['r2']:>9.5f} {r['r2_std']:>8.5f} {100 * r['rel_l2']:>9.4f} "
+                     f"{r['mse']:>10.3e} {r['train_time_s']:>8.1f}")
+    spec = BENCHMARKS.get(rows[0].get("benchmark")) if rows else None
+    if spec is not None and spec.published:
+        lines.append("published (mean relative L2 error):")
+        for method, error, source in spec.published:
+            lines.append(f"  {method:<40} {100 * error:>9.4f} %  ({source})")
     return "\n".join(lines)
 
 
@@ -496,7 +603,7 @@ def _plot(rows, path):
 
 
 def _n_eval_arg(text):
-    return text if text == "full" else int(text)
+    return text if _uses_every_point(text) else int(text)
 
 
 def main(argv=None):
@@ -531,8 +638,8 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, nargs="+", default=[0])
     parser.add_argument("--epochs", type=int, help="override the budget's epochs")
     parser.add_argument("--budget", choices=budgets, default="quick")
-    parser.add_argument("--sampling", choices=[s for s in SAMPLERS if s != "full"],
-                        default="random")
+    parser.add_argument("--sampling", default="random",
+                        choices=[s for s, cls in SAMPLERS.items() if cls.uses_n_eval])
     parser.add_argument("--device", default="auto")
     parser.add_argument("--test-data", choices=("auto", "reference", "generated"),
                         default="auto")
@@ -541,7 +648,9 @@ def main(argv=None):
     parser.add_argument("--verbose", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override an estimator parameter of the recipe, for instance "
-                             "--set lbfgs_iter=0 (VALUE is a Python literal)")
+                             "--set lbfgs_iter=0, or a setting of one of its components, "
+                             "for instance --set branch__layers=(64,64) (VALUE is a Python "
+                             "literal)")
     args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:

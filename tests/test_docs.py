@@ -13,7 +13,13 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs"
 PUBLIC_MODULES = ["skoperator", "skoperator.datasets", "skoperator.metrics",
-                  "skoperator.reproduce", "skoperator.sampling", "skoperator.inspection"]
+                  "skoperator.reproduce", "skoperator.sampling", "skoperator.inspection",
+                  "skoperator.networks", "skoperator.losses", "skoperator.schedules"]
+#: 0.2.0's flat network parameters, now settings of the components (the
+#: changelog's migration table is the one page that names them).
+REMOVED_PARAMETERS = re.compile(
+    r"\b(branch_layers|trunk_layers|cnn_channels|fno_modes|fno_width|fno_layers|fno_head)\b"
+    r"|\b(input_sizes|input_shape|fourier_features|fourier_scale)\s*=(?!=)|[\"']resmlp[\"']")
 
 
 def _public_names():
@@ -39,6 +45,38 @@ def test_toctree_includes_every_page():
     for page in ["getting_started", "user_guide/index", "auto_examples/index", "benchmarks",
                  "experiments", "performance", "api", "changelog"]:
         assert re.search(rf"^\s+{re.escape(page)}\s*$", index, flags=re.M), page
+
+
+def test_pages_and_examples_use_no_removed_parameter():
+    pages = [ROOT / "README.md", ROOT / "CONTRIBUTING.md", *DOCS.glob("*.md"),
+             *DOCS.glob("*.rst"), *(DOCS / "user_guide").glob("*.rst"),
+             *(ROOT / "examples").glob("*.py"), *(ROOT / "benchmarks").glob("*.py")]
+    found = []
+    for page in pages:
+        if page.name in ("changelog.rst", "api.rst"):
+            continue
+        text = _without_trunk_arguments(page.read_text())
+        for number, line in enumerate(text.splitlines(), 1):
+            if REMOVED_PARAMETERS.search(line):
+                found.append(f"{page.relative_to(ROOT)}:{number}: {line.strip()}")
+    assert not found, "0.2.0 parameters (now component settings):\n" + "\n".join(found)
+
+
+def _without_trunk_arguments(text):
+    """``text`` with the arguments of every ``...Trunk(...)`` call blanked (lines kept).
+
+    A trunk's own ``fourier_features=`` is its setting, not the flat estimator one.
+    """
+    chars = list(text)
+    for match in re.finditer(r"Trunk\(", text):
+        depth = 0
+        for i in range(match.end() - 1, len(text)):
+            depth += {"(": 1, ")": -1}.get(text[i], 0)
+            if depth == 0:
+                break
+            if text[i] != "\n":
+                chars[i] = " "
+    return "".join(chars)
 
 
 def test_docs_build_without_warnings(tmp_path):

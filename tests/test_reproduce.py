@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from skoperator import DeepONetRegressor
+from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 from skoperator.reproduce import BENCHMARKS, load_benchmark, main, make_estimator
 
 
@@ -22,20 +23,53 @@ def test_make_estimator_configures_each_benchmark(benchmark, n_points, d):
 def test_paper_budget_is_the_papers_schedule():
     lrs = {"antiderivative": 1e-3, "diffusion-reaction": 1e-3, "heat": 1e-4}
     epochs = {"antiderivative": 1000, "diffusion-reaction": 1000, "heat": 20000}
-    for benchmark in BENCHMARKS:
+    for benchmark in lrs:  # the paper's three problems
         est = make_estimator(benchmark, n_eval=10, budget="paper")
         assert est.learning_rate_init == lrs[benchmark]
         assert est.max_iter == epochs[benchmark]
         assert est.batch_size == 256 and est.learning_rate == "constant"
     heat = make_estimator("heat", n_eval=16, budget="paper")
-    assert heat.branch == "cnn" and heat.cnn_channels == (40, 60, 100)
-    assert heat.branch_layers == (150, 150, 150)
+    assert isinstance(heat.branch, CNNBranch) and heat.branch.filters == (40, 60, 100)
+    assert heat.branch.grid == (32, 32) and heat.branch.layers == (150, 150, 150)
+    assert heat.branch.activation == "relu"
+    assert isinstance(heat.trunk, MLPTrunk) and heat.trunk.layers == (150, 150, 150)
+
+
+@pytest.mark.parametrize("benchmark, width", [("antiderivative", 40),
+                                              ("diffusion-reaction", 100)])
+def test_mlp_benchmarks_keep_their_widths(benchmark, width):
+    for budget in ("quick", "paper"):
+        est = make_estimator(benchmark, n_eval=10, budget=budget)
+        assert est.branch.get_params() == MLPBranch(layers=(width,) * 3).get_params()
+        assert est.trunk.get_params() == MLPTrunk(layers=(width,) * 3).get_params()
+        assert est.n_basis == width
+
+
+def test_estimators_never_share_components():
+    a, b = (make_estimator("heat", n_eval=16) for _ in range(2))
+    assert a[-1].branch is not b[-1].branch and a[-1].trunk is not b[-1].trunk
+    assert a[-1].branch is not BENCHMARKS["heat"].recipes["quick"]["branch"]
+    a.set_params(deeponetregressor__branch__width=4)
+    assert b[-1].branch.width == 24 and BENCHMARKS["heat"].recipes["quick"]["branch"].width == 24
+    c, d = (make_estimator("antiderivative", n_eval=10) for _ in range(2))
+    assert c.branch is not d.branch and c.trunk is not d.trunk
+    assert BENCHMARKS["antiderivative"].params("quick")["branch"] is not \
+        BENCHMARKS["antiderivative"].architecture["branch"]
+
+
+def test_nested_overrides_reach_the_components():
+    est = make_estimator("antiderivative", n_eval=10, branch__layers=(16,), trunk__layers=(8,))
+    assert est.branch.layers == (16,) and est.trunk.layers == (8,)
+    assert BENCHMARKS["antiderivative"].architecture["branch"].layers == (40, 40, 40)
+    mine = MLPBranch(layers=(12,))
+    est = make_estimator("antiderivative", n_eval=10, branch=mine, branch__activation="tanh")
+    assert est.branch.activation == "tanh" and mine.activation == "relu"
 
 
 def test_full_grid_and_bad_names():
     assert make_estimator("heat", n_eval="full")[-1].sampling == "full"
     with pytest.raises(ValueError, match="benchmark must be one of"):
-        make_estimator("burgers", n_eval=1)
+        make_estimator("no-such-benchmark", n_eval=1)
     with pytest.raises(ValueError, match="budget must be"):
         make_estimator("heat", n_eval=1, budget="huge")
 
@@ -78,9 +112,27 @@ def test_heat_quick_recipe_is_log_k_then_fno_branch_and_pod_trunk():
     model = make_estimator("heat", n_eval=16)
     assert model[0].func is np.log
     est = model[-1]
-    assert (est.branch, est.trunk, est.loss, est.n_basis) == ("fno", "pod", "relative_l2", 150)
+    assert isinstance(est.branch, FNOBranch) and isinstance(est.trunk, PODTrunk)
+    assert (est.loss, est.n_basis) == ("relative_l2", 150)
+    # 0.2.0's network: gelu, 8 modes, width 24, 4 layers, the architecture's head widths
+    assert est.branch.get_params() == FNOBranch(
+        grid=(32, 32), modes=8, width=24, n_layers=4, head_layers=(150, 150, 150),
+        activation="gelu").get_params()
+    pod = PODTrunk(layers=(150, 150, 150), activation="gelu")  # its correction's, if set
+    assert est.trunk.get_params() == pod.get_params()
     # the recipe fits raw K
     U, _, G = BENCHMARKS["heat"].make(12, random_state=0)
-    model.set_params(deeponetregressor__max_iter=1, deeponetregressor__fno_width=4,
+    model.set_params(deeponetregressor__max_iter=1, deeponetregressor__branch__width=4,
                      deeponetregressor__n_basis=8)
     assert model.fit(U, G).predict(U[:2]).shape == (2, 1024)
+
+
+def test_n_eval_of_every_point_is_the_full_sampler():
+    from skoperator.reproduce import run
+    from skoperator.sampling import SAMPLERS
+
+    assert not SAMPLERS["full"].uses_n_eval
+    rows = run("antiderivative", n_trains=(20,), n_evals=(100, "full"), epochs=1, n_test=5,
+               out=None, device="cpu")
+    assert [(r["n_eval"], r["sampling"]) for r in rows] == [("full", "full"), ("full", "full")]
+    assert make_estimator("antiderivative", n_eval="full").n_eval == "auto"
