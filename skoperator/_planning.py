@@ -385,7 +385,8 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
                                 device)
     data = training_data(network, U[train_rows], G_train, coords_train, device, has_missing)
     loss = prepared_loss(est.loss, data)
-    has_data = not has_missing or bool(_observed_any(data))
+    # without physics check_targets guarantees observed values: no pass over G
+    has_data = not has_missing or est.physics is None or bool(_observed_any(data))
     physics = None
     if est.physics is not None:
         physics = copy.deepcopy(est.physics).check()
