@@ -1,0 +1,515 @@
+"""skoperator.io: the safe file format (dump/load) and the ONNX export (to_onnx)."""
+
+import json
+import pickle
+import warnings
+import zipfile
+
+import numpy as np
+import pytest
+import torch
+
+from skoperator import DeepONetRegressor, __version__
+from skoperator._planning import same_setting
+from skoperator.datasets import make_antiderivative
+from skoperator.io import _exportable, dump, load, to_onnx
+from skoperator.losses import HuberLoss, RelativeL2Loss
+from skoperator.networks import (CNNBranch, ConcatMerge, FNOBranch, MLPBranch, MLPTrunk,
+                                 MultiBranch, PODTrunk, ResNetTrunk)
+from skoperator.sampling import AdaptiveSampler, StratifiedSampler
+from skoperator.schedules import CosineSchedule, OneCycleSchedule
+
+pytest.importorskip("safetensors")
+
+FAST = dict(max_iter=2, tol=None, n_basis=6, batch_size=16, device="cpu", random_state=0)
+
+
+@pytest.fixture(scope="module")
+def line():
+    """Antiderivative data: 40 functions at 16 sensors, outputs at 16 points of [0, 1]."""
+    U, Y, G = make_antiderivative(40, n_points=16, random_state=0)
+    return U, Y, G
+
+
+@pytest.fixture(scope="module")
+def plane():
+    """Inputs on an 8 x 8 grid, two output fields at 12 scattered points of the plane."""
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((40, 64))
+    Y = rng.random((12, 2))
+    G = np.concatenate([U[:, :12] + Y[:, 0], np.tanh(U[:, 12:24]) * Y[:, 1]], axis=1)
+    return U, Y, G
+
+
+def vanish_at_zero(y, out):
+    """An exact constraint of one output field: zero at y = 0."""
+    return y[..., 0] * out
+
+
+class WideMLPBranch(MLPBranch):
+    """A component class of the user's own."""
+
+
+def _line_models():
+    return {
+        "mlp": dict(branch=MLPBranch(layers=(8,)), trunk=MLPTrunk(layers=(8,))),
+        "fno+pod": dict(branch=FNOBranch(modes=4, width=4, n_layers=1), trunk="pod"),
+        "components": dict(branch=MLPBranch(layers=(8, 8), activation="tanh"),
+                           trunk=ResNetTrunk(layers=(8, 8)),
+                           loss=RelativeL2Loss(floor=1e-5),
+                           learning_rate=OneCycleSchedule(pct_start=0.2),
+                           sampling=AdaptiveSampler(refresh=1), n_eval=0.5,
+                           early_stopping=True, validation_fraction=0.2,
+                           random_state=np.random.RandomState(3)),
+    }
+
+
+def _plane_models():
+    return {
+        "multibranch": dict(branch=MultiBranch([MLPBranch(layers=(8,), n_sensors=30),
+                                                "mlp"], merge=ConcatMerge(layers=(8,))),
+                            trunk=MLPTrunk(layers=(8,)), n_outputs=2,
+                            multi_output_strategy="split_trunk", loss=HuberLoss(delta=0.5),
+                            learning_rate=CosineSchedule(), sampling=StratifiedSampler(),
+                            n_eval=4),
+        "cnn+fourier, two fields": dict(
+            branch=CNNBranch(grid=(8, 8), filters=(4,), layers=(8,)),
+            trunk=MLPTrunk(layers=(8,), fourier_features=3, fourier_scale=2.0), n_outputs=2,
+            multi_output_strategy="split_both"),
+    }
+
+
+def _fit(data, settings, **extra):
+    U, Y, G = data
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return DeepONetRegressor(coords=Y, **{**FAST, **settings, **extra}).fit(U, G)
+
+
+def _same(a, b):
+    if isinstance(a, np.random.RandomState):
+        return all(np.array_equal(x, y) for x, y in zip(a.get_state(), b.get_state()))
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.dtype == b.dtype and np.array_equal(a, b)
+    return same_setting(a, b) and type(a) is type(b)
+
+
+def assert_same_model(original, loaded, U):
+    """Same parameters, fitted attributes and private state; identical predictions."""
+    params_a, params_b = original.get_params(deep=False), loaded.get_params(deep=False)
+    assert params_a.keys() == params_b.keys()
+    for name in params_a:
+        if name != "output_transform":
+            assert _same(params_a[name], params_b[name]), name
+    public = [k for k in vars(original) if k.endswith("_") and not k.startswith("_")]
+    assert sorted(public) == sorted(k for k in vars(loaded) if k.endswith("_")
+                                    and not k.startswith("_"))
+    for name in public:
+        if name == "network_":
+            continue
+        a, b = getattr(original, name), getattr(loaded, name)
+        if isinstance(a, np.ndarray):
+            assert a.dtype == b.dtype and np.array_equal(a, b), name
+        else:
+            assert a == b and type(a) is type(b), name
+    assert original._architecture.keys() == loaded._architecture.keys()
+    for name, value in original._architecture.items():
+        if name != "output_transform":
+            assert same_setting(value, loaded._architecture[name]), name
+    assert original._stopping == loaded._stopping
+    assert next(loaded.network_.parameters()).device.type == "cpu"
+    np.testing.assert_allclose(loaded.predict(U), original.predict(U), rtol=1e-12, atol=1e-12)
+
+
+def _rewrite(path, edit):
+    """Rewrite ``model.json`` of a dumped file through ``edit(document) -> document``."""
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    members["model.json"] = json.dumps(edit(json.loads(members["model.json"]))).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+# ------------------------------------------------------------- dump and load
+@pytest.mark.parametrize("name", list(_line_models()))
+def test_round_trip_on_a_line(line, tmp_path, name):
+    est = _fit(line, _line_models()[name])
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert_same_model(est, loaded, line[0])
+
+
+@pytest.mark.parametrize("name", list(_plane_models()))
+def test_round_trip_in_the_plane(plane, tmp_path, name):
+    est = _fit(plane, _plane_models()[name])
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert_same_model(est, loaded, plane[0])
+    # elsewhere than at the training points too
+    coords = np.random.default_rng(1).random((5, 2))
+    np.testing.assert_allclose(loaded.predict(plane[0], coords=coords),
+                               est.predict(plane[0], coords=coords), rtol=1e-12, atol=1e-12)
+
+
+def test_round_trip_of_an_unfitted_estimator_keeps_types(tmp_path):
+    est = DeepONetRegressor(
+        coords=np.linspace(0, 1, 7)[:, None], n_eval=0.25, n_basis=12,
+        branch=MultiBranch([FNOBranch(grid=(4, 4), modes=2), "mlp",
+                            MLPBranch(layers=[16, 8], n_sensors=3)], merge="sum"),
+        trunk="pod_corrected", loss="huber", random_state=np.random.RandomState(5),
+        device=torch.device("cpu"), max_time=float("inf"))
+    loaded = load(dump(est, tmp_path / "unfitted.skop"))
+    assert not hasattr(loaded, "network_")
+    for name, value in est.get_params(deep=False).items():
+        assert _same(value, getattr(loaded, name)), name
+    assert loaded.branch.branches[0].grid == (4, 4)
+    assert isinstance(loaded.branch.branches[2].layers, list)
+    assert loaded.device == torch.device("cpu")
+
+
+def test_round_trip_with_feature_names(line, tmp_path):
+    pd = pytest.importorskip("pandas")
+    U, Y, G = line
+    frame = pd.DataFrame(U, columns=[f"u{i}" for i in range(U.shape[1])])
+    est = _fit((frame, Y, G), _line_models()["mlp"])
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    np.testing.assert_array_equal(loaded.feature_names_in_, est.feature_names_in_)
+    assert loaded.feature_names_in_.dtype == object
+    np.testing.assert_array_equal(loaded.predict(frame), est.predict(frame))
+
+
+def test_the_file_is_a_zip_of_json_and_safetensors(line, tmp_path):
+    est = _fit(line, _line_models()["mlp"])
+    path = dump(est, tmp_path / "model.skop")
+    with zipfile.ZipFile(path) as archive:
+        assert sorted(archive.namelist()) == ["model.json", "weights.safetensors"]
+        document = json.loads(archive.read("model.json"))
+    assert document["format"] == "skoperator.DeepONetRegressor"
+    assert document["format_version"] == 1
+    assert document["skoperator_version"] == __version__
+    assert document["torch_version"] == torch.__version__
+    assert document["params"]["branch"] == {
+        "__component__": "skoperator.networks.MLPBranch",
+        "params": {"layers": {"__tuple__": [8]}, "activation": "relu", "n_sensors": None}}
+    assert document["fitted"]["attributes"]["coords_"]["__array__"]
+    # the same model gives the same bytes
+    with open(path, "rb") as f, open(dump(est, tmp_path / "again.skop"), "rb") as g:
+        assert f.read() == g.read()
+
+
+def test_load_unpickles_nothing(line, tmp_path, monkeypatch):
+    est = _fit(line, _line_models()["fno+pod"], warm_start=True)
+    path = dump(est, tmp_path / "model.skop")
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("load must not unpickle")
+
+    for module, name in [(pickle, "load"), (pickle, "loads"), (pickle, "Unpickler"),
+                         (torch, "load")]:
+        monkeypatch.setattr(module, name, refuse)
+    loaded = load(path)
+    monkeypatch.undo()
+    assert_same_model(est, loaded, line[0])
+
+
+def test_pickle_of_a_loaded_model(line, tmp_path):
+    est = _fit(line, _line_models()["fno+pod"])
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    again = pickle.loads(pickle.dumps(loaded))
+    np.testing.assert_array_equal(again.predict(line[0]), est.predict(line[0]))
+
+
+def test_warm_start_continues_after_load(line, tmp_path):
+    U, Y, G = line
+    est = _fit(line, _line_models()["mlp"], warm_start=True, max_iter=3,
+               learning_rate_init=1e-2)
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert loaded._optimizer_state["state"].keys() == est._optimizer_state["state"].keys()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(U, G)
+        loaded.fit(U, G)
+    assert loaded.n_iter_ == est.n_iter_ == 6
+    assert [h["epoch"] for h in loaded.history_] == list(range(1, 7))
+    assert loaded.loss_curve_ == est.loss_curve_  # the optimizer state was restored
+    assert loaded.loss_curve_[-1] < loaded.loss_curve_[0]
+    np.testing.assert_array_equal(loaded.predict(U), est.predict(U))
+
+
+def test_a_model_saved_for_cuda_loads_and_predicts_on_the_cpu(line, tmp_path):
+    est = _fit(line, _line_models()["mlp"])
+    est.set_params(device="cuda")
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert loaded.device == "cuda"
+    assert next(loaded.network_.parameters()).device.type == "cpu"
+    if torch.cuda.is_available():  # float32 on the GPU
+        np.testing.assert_allclose(loaded.predict(line[0]), est.predict(line[0]), rtol=1e-5,
+                                   atol=1e-6)
+    else:  # predict falls back to the CPU
+        np.testing.assert_array_equal(loaded.predict(line[0]), est.predict(line[0]))
+
+
+def test_output_transform_is_passed_again(line, tmp_path):
+    est = _fit(line, _line_models()["mlp"], output_transform=vanish_at_zero)
+    path = dump(est, tmp_path / "model.skop")
+    with pytest.raises(ValueError, match="output_transform=.*vanish_at_zero.*pass it again"):
+        load(path)
+    loaded = load(path, output_transform=vanish_at_zero)
+    assert loaded.output_transform is vanish_at_zero
+    assert loaded._architecture["output_transform"] is vanish_at_zero
+    assert_same_model(est, loaded, line[0])
+    plain = dump(_fit(line, _line_models()["mlp"]), tmp_path / "plain.skop")
+    with pytest.raises(ValueError, match="without an output_transform"):
+        load(plain, output_transform=vanish_at_zero)
+
+
+@pytest.mark.parametrize("param, value, match", [
+    ("n_eval", lambda epoch: 4, "parameter n_eval .*function is code"),
+    ("branch", torch.nn.Linear(16, 6), "parameter branch .*torch.nn.Module"),
+    ("trunk", lambda d, n: torch.nn.Linear(d, n), "parameter trunk "),
+    ("branch", WideMLPBranch(layers=(8,)), "parameter branch .*trusted_types"),
+    ("branch", MultiBranch([MLPBranch(n_sensors=6), WideMLPBranch()]),
+     r"parameter branch__branches\[1\] "),
+])
+def test_dump_refuses_what_would_be_code(tmp_path, param, value, match):
+    est = DeepONetRegressor(**{param: value})
+    with pytest.raises(TypeError, match=match):
+        dump(est, tmp_path / "model.skop")
+    assert not (tmp_path / "model.skop").exists()
+
+
+def test_dump_explains_how_to_save_a_physics_model(tmp_path):
+    physics = pytest.importorskip("skoperator.physics")
+    if not hasattr(physics, "PDEResidual"):
+        pytest.skip("no PDEResidual")
+    est = DeepONetRegressor(physics=physics.PDEResidual(vanish_at_zero, sensors=None))
+    with pytest.raises(TypeError, match=r"physics__residual .*set_params\(physics=None\)"):
+        dump(est, tmp_path / "model.skop")
+    est.set_params(physics=None)
+    assert load(dump(est, tmp_path / "model.skop")).physics is None
+
+
+def test_trusted_types_round_trip(line, tmp_path):
+    est = _fit(line, dict(branch=WideMLPBranch(layers=(8,)), trunk=MLPTrunk(layers=(8,))))
+    path = dump(est, tmp_path / "model.skop", trusted_types=[WideMLPBranch])
+    with pytest.raises(ValueError, match="WideMLPBranch.*trusted_types"):
+        load(path)
+    loaded = load(path, trusted_types=[WideMLPBranch])
+    assert type(loaded.branch) is WideMLPBranch
+    assert_same_model(est, loaded, line[0])
+    with pytest.raises(TypeError, match="Pass the class itself"):
+        load(path, trusted_types=["tests.test_io.WideMLPBranch"])
+
+
+@pytest.mark.parametrize("name", ["os.system", "builtins.eval", "subprocess.Popen",
+                                  "skoperator.networks._UserBranch",
+                                  "torch.nn.modules.linear.Linear"])
+def test_load_refuses_classes_outside_the_allow_list(line, tmp_path, name):
+    path = dump(_fit(line, _line_models()["mlp"]), tmp_path / "model.skop")
+
+    def edit(document):
+        document["params"]["branch"]["__component__"] = name
+        return document
+
+    _rewrite(path, edit)
+    with pytest.raises(ValueError, match=f"names the class '{name}'.*refuses"):
+        load(path)
+
+
+def test_load_checks_versions(line, tmp_path):
+    path = dump(_fit(line, _line_models()["mlp"]), tmp_path / "model.skop")
+    _rewrite(path, lambda d: {**d, "skoperator_version": "0.0.1"})
+    with pytest.warns(UserWarning, match=f"saved with skoperator 0.0.1 and is loaded with "
+                                         f"skoperator {__version__}"):
+        load(path)
+    _rewrite(path, lambda d: {**d, "format_version": 99})
+    with pytest.raises(ValueError, match="format version 99"):
+        load(path)
+
+
+def test_load_refuses_other_files(tmp_path):
+    junk = tmp_path / "junk.skop"
+    junk.write_bytes(b"not a zip")
+    with pytest.raises(ValueError, match="not a file written by skoperator.io.dump"):
+        load(junk)
+    with zipfile.ZipFile(junk, "w") as archive:
+        archive.writestr("model.json", "{}")
+        archive.writestr("weights.safetensors", b"")
+    with pytest.raises(ValueError, match="not a file written by skoperator.io.dump"):
+        load(junk)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_model_fitted_on_a_gpu_loads_on_the_cpu(line, tmp_path):
+    U, Y, G = line
+    est = _fit(line, _line_models()["mlp"], device="cuda", warm_start=True)
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert next(loaded.network_.parameters()).device.type == "cpu"
+    assert loaded.device_ == est.device_
+    est.set_params(device="cpu")
+    loaded.set_params(device="cpu")
+    np.testing.assert_array_equal(loaded.predict(U), est.predict(U))
+    est.set_params(device="cuda")
+    loaded.set_params(device="cuda")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        loaded.fit(U, G)
+    assert loaded.n_iter_ == 2 * est.n_iter_
+
+
+# -------------------------------------------------------------------- ONNX
+def _onnxruntime():
+    pytest.importorskip("onnx")
+    return pytest.importorskip("onnxruntime")
+
+
+def _relative_error(got, ref):
+    return float(np.abs(got - ref).max() / np.abs(ref).max())
+
+
+def _onnx_models():
+    return {
+        "mlp": ("line", dict(branch=MLPBranch(layers=(8,)), trunk=MLPTrunk(layers=(8,)))),
+        "resnet trunk": ("line", dict(branch=MLPBranch(layers=(8,)),
+                                      trunk=ResNetTrunk(layers=(8, 8, 8)))),
+        "fourier trunk": ("plane", dict(branch=MLPBranch(layers=(8,)),
+                                        trunk=MLPTrunk(layers=(8,), fourier_features=4),
+                                        n_outputs=2)),
+        "cnn branch, two fields": ("plane", dict(
+            branch=CNNBranch(grid=(8, 8), filters=(4, 4), layers=(8,)),
+            trunk=MLPTrunk(layers=(8,)), n_outputs=2)),
+        "independent fields": ("plane", dict(branch=MLPBranch(layers=(8,)),
+                                             trunk=MLPTrunk(layers=(8,)), n_outputs=2,
+                                             multi_output_strategy="independent")),
+        "multibranch": ("plane", _plane_models()["multibranch"]),
+        "fno 1-D": ("line", dict(branch=FNOBranch(modes=5, width=4, n_layers=2,
+                                                  head_layers=(8,)),
+                                 trunk=MLPTrunk(layers=(8,)))),
+        "fno 2-D": ("plane", dict(branch=FNOBranch(grid=(8, 8), modes=3, width=4,
+                                                   n_layers=2, head_layers=(8,)),
+                                  trunk=MLPTrunk(layers=(8,)), n_outputs=2)),
+        "pod trunk": ("line", dict(branch=MLPBranch(layers=(8,)),
+                                   trunk=PODTrunk(correction=True, layers=(8,)))),
+        "fno + pod": ("line", dict(branch=FNOBranch(modes=4, width=4, n_layers=1),
+                                   trunk="pod")),
+        "output_transform": ("line", dict(branch=MLPBranch(layers=(8,)),
+                                          trunk=MLPTrunk(layers=(8,)),
+                                          output_transform=vanish_at_zero)),
+    }
+
+
+def _points(est, m, rng):
+    """(name, array) of the second input, and the coordinates predict needs."""
+    coords = est.coords_
+    if est.network_.trunk_is_table:
+        index = np.sort(rng.choice(len(coords), m, replace=False)).astype(np.int64)
+        return "index", index, coords[index]
+    y = rng.random((m, coords.shape[1]))
+    return "coords", y.astype(np.float32), y
+
+
+@pytest.mark.parametrize("name", list(_onnx_models()))
+def test_onnx_export_matches_predict(request, tmp_path, name):
+    data_name, settings = _onnx_models()[name]
+    ort = _onnxruntime()
+    data = request.getfixturevalue(data_name)
+    U = data[0]
+    est = _fit(data, settings)
+    rng = np.random.default_rng(0)
+    path = to_onnx(est, tmp_path / "model.onnx")
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()][0] == "U"
+    for n, m in [(7, 5), (3, 11)]:  # dynamic axes: two sizes in one session
+        second, value, coords = _points(est, m, rng)
+        got = session.run(None, {"U": U[:n].astype(np.float32), second: value})[0]
+        ref = est.predict(U[:n], coords=coords)
+        assert got.shape == ref.shape == (n, est.n_outputs_ * m)
+        assert _relative_error(got, ref) <= 1e-5
+
+    if est.output_transform is not None:
+        with pytest.warns(UserWarning, match="leaves output_transform out"):
+            to_onnx(est, tmp_path / "model.onnx", split=True)
+        return
+    branch_path, trunk_path, bias = to_onnx(est, tmp_path / "model.onnx", split=True)
+    assert branch_path == str(tmp_path / "model_branch.onnx")
+    assert trunk_path == str(tmp_path / "model_trunk.onnx")
+    assert bias.shape == (est.n_outputs_,)
+    branch = ort.InferenceSession(branch_path, providers=["CPUExecutionProvider"])
+    trunk = ort.InferenceSession(trunk_path, providers=["CPUExecutionProvider"])
+    k, p = est.n_outputs_, est.n_basis
+    for n, m in [(7, 5), (3, 11)]:
+        second, value, coords = _points(est, m, rng)
+        coef = branch.run(None, {"U": U[:n].astype(np.float32)})[0]
+        basis = trunk.run(None, {second: value})[0]
+        assert coef.shape == (n, k * p) and basis.shape == (m, k * p)
+        if k == 1:
+            got = coef @ basis.T + bias
+        else:
+            got = np.einsum("nkp,mkp->nkm", coef.reshape(n, k, p),
+                            basis.reshape(m, k, p)).reshape(n, k * m) + np.repeat(bias, m)
+        assert _relative_error(got, est.predict(U[:n], coords=coords)) <= 1e-5
+
+
+@pytest.mark.parametrize("grid, modes", [((13,), 4), ((9, 6), 3), ((5, 4, 6), 2)])
+def test_exported_fourier_layers_are_the_fft_ones(grid, modes):
+    from skoperator._network import LAYOUTS, Scaling, build_network
+
+    gen = torch.Generator().manual_seed(0)
+    n_in = int(np.prod(grid))
+    net = build_network(
+        branch=FNOBranch(grid=grid, modes=modes, width=3, n_layers=2, head_layers=(5,),
+                         padding=0.3),
+        trunk=ResNetTrunk(layers=(6, 6)), n_sensors=n_in, n_outputs=1, n_basis=4,
+        layout=LAYOUTS["split_branch"], scaling=Scaling.identity(n_in, 1, 1), generator=gen,
+        coords=torch.rand(7, 1), targets=None, input_shape=None, output_transform=None)
+    net = net.double()
+    u, y = torch.randn(3, n_in, dtype=torch.float64), torch.rand(7, 1, dtype=torch.float64)
+    with torch.no_grad():
+        ref, got = net(u, y), _exportable(net, torch.float64)(u, y)
+    assert float((ref - got).abs().max() / ref.abs().max()) < 1e-12
+
+
+def test_to_onnx_explains_a_failed_export(line, tmp_path, monkeypatch):
+    import skoperator.io as skio
+
+    _onnxruntime()
+
+    def branching(y, out):  # a Python condition on values: frozen by tracing
+        return out if float(out.max()) > 0 else -out
+
+    est = _fit(line, _line_models()["mlp"], output_transform=branching)
+    original = skio._torch_export
+
+    def no_dynamo(*args):
+        if args[-1]:
+            raise RuntimeError("dynamo exporter unavailable in this test")
+        return original(*args)
+
+    monkeypatch.setattr(skio, "_torch_export", no_dynamo)
+    with pytest.raises(RuntimeError, match="could not export .*TracerWarning.*output_transform"):
+        to_onnx(est, tmp_path / "model.onnx")
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_to_onnx_needs_a_fitted_model(tmp_path):
+    from sklearn.exceptions import NotFittedError
+
+    pytest.importorskip("onnx")
+    with pytest.raises(NotFittedError):
+        to_onnx(DeepONetRegressor(), tmp_path / "model.onnx")
+
+
+def test_io_imports_onnx_inside_its_functions_only():
+    import ast
+
+    import skoperator.io as skio
+
+    with open(skio.__file__) as f:
+        tree = ast.parse(f.read())
+    top = set()
+    for node in tree.body:
+        if isinstance(node, ast.Import):
+            top.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            top.add(node.module.split(".")[0])
+    assert not top & {"onnx", "onnxruntime", "onnxscript", "safetensors", "skops"}
