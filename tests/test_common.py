@@ -3,11 +3,12 @@
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skoperator import DeepONetRegressor
+from skoperator.networks import MLPBranch, MLPTrunk
 
 
 def _fast_instance():
-    return DeepONetRegressor(branch_layers=(32, 32), trunk_layers=(32,), n_basis=16,
-                             max_iter=60, learning_rate_init=5e-3, tol=None,
+    return DeepONetRegressor(branch=MLPBranch(layers=(32, 32)), trunk=MLPTrunk(layers=(32,)),
+                             n_basis=16, max_iter=60, learning_rate_init=5e-3, tol=None,
                              device="cpu", random_state=0)
 
 

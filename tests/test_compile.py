@@ -6,12 +6,14 @@ import torch
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skoperator import DeepONetRegressor
-from skoperator._training import LOSSES, compiled_objective, step_objective
+from skoperator._planning import prepared_loss
+from skoperator._training import step_objective
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
+from skoperator.networks import FNOBranch, MLPBranch, MLPTrunk
 
-FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=3, tol=None,
-            device="cpu", random_state=0)
+FAST = dict(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), n_basis=8,
+            max_iter=3, tol=None, device="cpu", random_state=0)
 
 
 @pytest.mark.parametrize("missing", [False, True])
@@ -19,18 +21,16 @@ FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=3, tol=
 @pytest.mark.parametrize("loss_name", ["mse", "relative_l2"])
 def test_compiled_step_matches_eager_on_the_same_draws(tiny_problem, missing, kind, loss_name):
     net, data, rows, cols, weight = tiny_problem(missing, kind)
-    loss = LOSSES[loss_name]()
-    if loss.per_function:
-        loss.prepare(data)
+    loss = prepared_loss(loss_name, data)
     target = data.targets(rows, cols)
     path = {"pairs": "pairs", "grid": "grid", "shared": "shared", "full": "grid"}[kind]
     results = []
-    for fn in (step_objective, compiled_objective("default")):
+    for fn in (step_objective, torch.compile(step_objective)):
         net.zero_grad(set_to_none=True)
         value, report = fn(net, data, loss, rows, cols, weight, target, path)
         value.backward()
         if report is None:
-            report = value * loss.report_factor(data)
+            report = value * loss.report_factor()
         results.append((value.detach(), report.detach(),
                         [p.grad.clone() for p in net.parameters()]))
     (v0, r0, g0), (v1, r1, g1) = results
@@ -46,19 +46,20 @@ def test_compiled_fit_matches_eager_fit_and_recompiles_rarely():
     U, Y, G = make_antiderivative(70, n_points=20, random_state=0)
     params = dict(FAST, batch_size=32, n_eval=lambda epoch: 4 + 2 * epoch, max_iter=3)
     eager = DeepONetRegressor(coords=Y, **params).fit(U, G)
+    torch._dynamo.reset()  # graphs compiled by earlier tests would be reused silently
     before = counters["stats"]["unique_graphs"]
     compiled = DeepONetRegressor(coords=Y, compile=True, **params).fit(U, G)
     graphs = counters["stats"]["unique_graphs"] - before
     # batches of 32, 32 and 6, n_eval 4, 6, 8: a few graphs, not one per step (9)
-    assert graphs <= 4, graphs
+    assert 1 <= graphs <= 4, graphs  # compile=True compiles (0 would mean it was ignored)
     np.testing.assert_allclose(compiled.loss_curve_, eager.loss_curve_, rtol=1e-3)
     np.testing.assert_allclose(compiled.predict(U), eager.predict(U), rtol=1e-3, atol=1e-4)
 
 
 def _fast_compiled():
-    return DeepONetRegressor(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=20,
-                             learning_rate_init=5e-3, tol=None, device="cpu", random_state=0,
-                             compile=True)
+    return DeepONetRegressor(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)),
+                             n_basis=8, max_iter=20, learning_rate_init=5e-3, tol=None,
+                             device="cpu", random_state=0, compile=True)
 
 
 @parametrize_with_checks([_fast_compiled()])
@@ -86,14 +87,16 @@ def test_max_time_counts_from_the_start_of_fit(monkeypatch):
     # stops after its first epoch and the L-BFGS polish gets no rounds.
     import time
 
+    from skoperator import _estimator
+
     U, Y, G = make_antiderivative(200, random_state=0)
-    plan = DeepONetRegressor._plan
+    plan = _estimator.make_plan
 
-    def slow_plan(self, *args):
+    def slow_plan(*args):
         time.sleep(0.3)
-        return plan(self, *args)
+        return plan(*args)
 
-    monkeypatch.setattr(DeepONetRegressor, "_plan", slow_plan)
+    monkeypatch.setattr(_estimator, "make_plan", slow_plan)
     est = DeepONetRegressor(coords=Y, max_iter=1000, max_time=0.2, lbfgs_iter=100, tol=None,
                             batch_size=50, device="cpu", random_state=0).fit(U, G)
     assert est.stopping_reason_ == "max_time" and est.n_iter_ == 1
@@ -117,8 +120,10 @@ def test_lbfgs_polish_improves_and_is_recorded():
 @pytest.mark.parametrize("branch", ["mlp", "fno"])
 def test_mixed_precision_trains(branch):
     U, Y, G = make_antiderivative(64, n_points=16, random_state=0)
-    extra = dict(input_shape=(16,), fno_width=4, fno_modes=3, fno_layers=1) if branch == "fno" \
-        else {}
-    est = DeepONetRegressor(coords=Y, branch=branch, mixed_precision=True, **FAST, **extra)
+    params = dict(FAST)
+    if branch == "fno":
+        params["branch"] = FNOBranch(grid=(16,), width=4, modes=3, n_layers=1,
+                                     head_layers=(16,), activation="relu")
+    est = DeepONetRegressor(coords=Y, mixed_precision=True, **params)
     est.fit(U, G)
     assert np.all(np.isfinite(est.predict(U))) and np.isfinite(est.loss_curve_[-1])

@@ -18,9 +18,10 @@ from sklearn.preprocessing import StandardScaler
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2, mean_function_r2_scorer
+from skoperator.networks import CNNBranch, MLPBranch, MLPTrunk, ResNetTrunk
 
-FAST = dict(branch_layers=(32, 32), trunk_layers=(32, 32), n_basis=24, max_iter=15,
-            learning_rate_init=3e-3, tol=None, device="cpu", random_state=0)
+FAST = dict(branch=MLPBranch(layers=(32, 32)), trunk=MLPTrunk(layers=(32, 32)), n_basis=24,
+            max_iter=15, learning_rate_init=3e-3, tol=None, device="cpu", random_state=0)
 
 
 def exact_antiderivative(x, U, x_new):
@@ -226,7 +227,8 @@ def test_custom_branch_module_and_trunk_factory(small):
     est = DeepONetRegressor(coords=Y, branch=branch, n_basis=8,
                             trunk=lambda d, p: torch.nn.Sequential(
                                 torch.nn.Linear(d, 16), torch.nn.Tanh(), torch.nn.Linear(16, p)),
-                            **{k: v for k, v in FAST.items() if k != "n_basis"})
+                            **{k: v for k, v in FAST.items()
+                               if k not in ("n_basis", "branch", "trunk")})
     est.fit(U, G)
     assert est.predict(U).shape == G.shape
     # the user's module is copied, not trained in place
@@ -240,9 +242,10 @@ def test_trunk_variants_and_cnn_branch():
     U = rng.normal(size=(40, 64))
     coords = rng.uniform(size=(12, 2))
     G = U[:, :12] * coords[:, 0] + coords[:, 1]
-    for kw in [dict(trunk="resmlp"), dict(fourier_features=8),
-               dict(branch="cnn", input_shape=(8, 8), cnn_channels=(4, 8))]:
-        est = DeepONetRegressor(coords=coords, **{**FAST, "max_iter": 3}, **kw).fit(U, G)
+    for kw in [dict(trunk=ResNetTrunk(layers=(32, 32))),
+               dict(trunk=MLPTrunk(layers=(32, 32), fourier_features=8)),
+               dict(branch=CNNBranch(grid=(8, 8), filters=(4, 8), layers=(32, 32)))]:
+        est = DeepONetRegressor(coords=coords, **{**FAST, "max_iter": 3, **kw}).fit(U, G)
         assert est.predict(U).shape == (40, 12)
 
 

@@ -10,10 +10,12 @@ import torch
 from torch import nn
 
 from skoperator import DeepONetRegressor
-from skoperator._fno import FNOBranch, SpectralConv
-from skoperator._training import LOSSES, TrainingData, batch_loss
+from skoperator._fno import FNO, SpectralConv
+from skoperator._planning import prepared_loss
+from skoperator._training import TrainingData, step_objective
 from skoperator.datasets import make_antiderivative, make_heat_conduction
 from skoperator.metrics import mean_function_r2
+from skoperator.networks import FNOBranch
 
 FAST = dict(max_iter=2, tol=None, device="cpu", random_state=0)
 
@@ -108,8 +110,7 @@ def test_fno_branch_shapes(shape, head):
         full, grid = (1, 4, 4, 4), (4, 4, 4)
     n_grid = int(np.prod(grid))
     basis = [torch.randn(n_grid, 5, generator=gen)] if head == "projection" else None
-    net = FNOBranch(full, 5, modes=3, width=6, n_layers=2, head=head, basis=basis,
-                    generator=gen)
+    net = FNO(full, 5, modes=3, width=6, n_layers=2, head=head, basis=basis, generator=gen)
     u = torch.randn(4, int(np.prod(full)))
     assert net(u).shape == (4, 5)
     if head == "projection":
@@ -121,10 +122,10 @@ def test_fno_branch_shapes(shape, head):
 
 def test_fno_branch_is_reproducible_real_and_leaves_the_global_rng():
     before = torch.get_rng_state()
-    a = FNOBranch((1, 8, 8), 4, modes=3, width=4, n_layers=2,
-                  generator=torch.Generator().manual_seed(1))
-    b = FNOBranch((1, 8, 8), 4, modes=3, width=4, n_layers=2,
-                  generator=torch.Generator().manual_seed(1))
+    a = FNO((1, 8, 8), 4, modes=3, width=4, n_layers=2,
+            generator=torch.Generator().manual_seed(1))
+    b = FNO((1, 8, 8), 4, modes=3, width=4, n_layers=2,
+            generator=torch.Generator().manual_seed(1))
     assert torch.equal(before, torch.get_rng_state())
     for p, q in zip(a.parameters(), b.parameters()):
         assert torch.equal(p, q) and not p.is_complex()
@@ -148,8 +149,7 @@ def test_fno_branch_learns_a_linear_operator_on_a_grid():
     u = torch.fft.irfft2(noise * keep, s=(n, n))
     u = u / u.std()
     target = (torch.roll(u, 2, dims=-1) + torch.roll(u, 1, dims=-2)) / 2
-    net = FNOBranch((1, n, n), 1, modes=6, width=16, n_layers=2, head="pooled",
-                    generator=gen)
+    net = FNO((1, n, n), 1, modes=6, width=16, n_layers=2, head="pooled", generator=gen)
     q = nn.Sequential(nn.Conv2d(16, 1, 1))
     params = list(net.parameters()) + list(q.parameters())
     opt = torch.optim.Adam(params, lr=5e-3)
@@ -174,9 +174,10 @@ def heat():
 
 def test_fno_branch_and_pod_trunk_in_the_estimator(heat):
     U, Y, G = heat
-    est = DeepONetRegressor(coords=Y, branch="fno", input_shape=(32, 32), trunk="pod",
-                            n_basis=20, fno_width=8, fno_modes=4, fno_layers=2, n_eval=16,
-                            batch_size=16, loss="relative_l2", **FAST).fit(U, G)
+    est = DeepONetRegressor(coords=Y, branch=FNOBranch(grid=(32, 32), width=8, modes=4,
+                                                       n_layers=2, activation="relu"),
+                            trunk="pod", n_basis=20, n_eval=16, batch_size=16,
+                            loss="relative_l2", **FAST).fit(U, G)
     branch = est.network_.branch
     assert branch.head_kind == "projection"
     modes = est.network_.trunk.modes
@@ -188,7 +189,7 @@ def test_fno_branch_and_pod_trunk_in_the_estimator(heat):
     full = est.predict(U[:3])
     sub = est.predict(U[:3], coords=Y[[5, 1, 700]])
     np.testing.assert_allclose(sub, full[:, [5, 1, 700]], rtol=1e-10, atol=1e-10)
-    with pytest.raises(ValueError, match="trunk='pod' knows its modes at the training "
+    with pytest.raises(ValueError, match="the POD trunk knows its modes at the training "
                                          "coordinates only"):
         est.predict(U[:3], coords=[[0.5, 0.5]])
     again = pickle.loads(pickle.dumps(est))
@@ -197,12 +198,14 @@ def test_fno_branch_and_pod_trunk_in_the_estimator(heat):
 
 def test_fno_pooled_head_with_a_learned_trunk_predicts_anywhere(heat):
     U, Y, G = heat
-    est = DeepONetRegressor(coords=Y, branch="fno", input_shape=(32, 32), n_basis=8,
-                            fno_width=4, fno_modes=3, fno_layers=1, **FAST).fit(U, G)
+    est = DeepONetRegressor(coords=Y, branch=FNOBranch(grid=(32, 32), width=4, modes=3,
+                                                       n_layers=1, activation="relu"),
+                            n_basis=8, **FAST).fit(U, G)
     assert est.network_.branch.head_kind == "pooled"
     assert est.predict(U[:2], coords=[[0.5, 0.5], [0.1, 0.9]]).shape == (2, 2)
-    with pytest.raises(ValueError, match="fno_head='projection' needs a table trunk"):
-        DeepONetRegressor(coords=Y, branch="fno", input_shape=(32, 32), fno_head="projection",
+    with pytest.raises(ValueError, match=r"FNOBranch\(head='projection'\) needs a POD trunk"):
+        DeepONetRegressor(coords=Y, branch=FNOBranch(grid=(32, 32), head="projection",
+                                                     activation="relu"),
                           **FAST).fit(U, G)
 
 
@@ -222,11 +225,11 @@ def test_relative_l2_loss_matches_a_direct_computation():
     n, p, k = 6, 9, 2
     G = torch.tensor(rng.normal(size=(n, p, k)) + 3.0)
     G[1, 3, 0] = float("nan")
-    shift, scale = torch.tensor([0.5, -1.0]), torch.tensor([2.0, 3.0])
+    shift = torch.tensor([0.5, -1.0], dtype=torch.float64)
+    scale = torch.tensor([2.0, 3.0], dtype=torch.float64)
     data = TrainingData(torch.zeros(n, 1), (G - shift) / scale, torch.zeros(p, 1), shift, scale,
                         True)
-    loss = LOSSES["relative_l2"]()
-    loss.prepare(data)
+    loss = prepared_loss("relative_l2", data)
 
     class Fixed(nn.Module):
         """Outputs a fixed standardised field per function (branch) and ones (trunk)."""
@@ -253,7 +256,10 @@ def test_relative_l2_loss_matches_a_direct_computation():
     net.rows, net.cols = rows, cols
     # the module above returns the gathered outputs for the pairs path
     net.combine = lambda b, t: out[rows[:, None], cols]
-    objective, report, _ = batch_loss(net, data, loss, rows, cols, None, "pairs")
+    objective, report = step_objective(net, data, loss, rows, cols, None,
+                                       data.targets(rows, cols), "pairs")
+    if report is None:
+        report = objective * loss.report_factor()
     # direct: per (function, field), MSE in units of G over the sampled,
     # observed points, divided by the mean square of G over all observed points
     terms = []

@@ -8,6 +8,7 @@ from torch.func import functional_call
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.inspection import error_spectrum, loss_sharpness, power_iteration
+from skoperator.networks import MLPBranch, MLPTrunk
 
 
 def test_power_iteration_finds_the_top_eigenvalue_of_a_quadratic():
@@ -57,8 +58,9 @@ def _explicit_hessian_top(est, U, G):
 
 def test_loss_sharpness_matches_the_explicit_hessian():
     U, Y, G = make_antiderivative(30, n_points=12, random_state=0)
-    est = DeepONetRegressor(coords=Y, branch_layers=(6,), trunk_layers=(5,), n_basis=4,
-                            activation="tanh", max_iter=30, tol=None, device="cpu",
+    est = DeepONetRegressor(coords=Y, branch=MLPBranch(layers=(6,), activation="tanh"),
+                            trunk=MLPTrunk(layers=(5,), activation="tanh"), n_basis=4,
+                            max_iter=30, tol=None, device="cpu",
                             learning_rate_init=1e-2, random_state=0).fit(U, G)
     expected = _explicit_hessian_top(est, U, G)
     got = loss_sharpness(est, U, G, max_iter=2000, tol=1e-12, batch_size=7, random_state=0)
@@ -67,8 +69,9 @@ def test_loss_sharpness_matches_the_explicit_hessian():
 
 def test_loss_sharpness_is_reproducible_and_leaves_the_model_alone():
     U, Y, G = make_antiderivative(40, n_points=15, random_state=1)
-    est = DeepONetRegressor(coords=Y, branch_layers=(8,), trunk_layers=(8,), n_basis=5,
-                            max_iter=5, tol=None, device="cpu", random_state=0).fit(U, G)
+    est = DeepONetRegressor(coords=Y, branch=MLPBranch(layers=(8,)), trunk=MLPTrunk(layers=(8,)),
+                            n_basis=5, max_iter=5, tol=None, device="cpu",
+                            random_state=0).fit(U, G)
     before = est.predict(U)
     a = loss_sharpness(est, U, G, random_state=3)
     b = loss_sharpness(est, U, G, random_state=3)

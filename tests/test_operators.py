@@ -18,11 +18,17 @@ from skoperator.metrics import (
     mean_relative_l2_error,
     variance_weighted_r2,
 )
+from skoperator.networks import CNNBranch, MLPBranch, MLPTrunk, MultiBranch
 
 RECIPE = dict(n_eval=10, max_iter=100, learning_rate="onecycle", learning_rate_init=5e-3,
               tol=None, device="cpu", random_state=0)
-FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=2, tol=None,
-            device="cpu", random_state=0)
+FAST = dict(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), n_basis=8,
+            max_iter=2, tol=None, device="cpu", random_state=0)
+
+
+def _inputs(*sizes, layers=(16,)):
+    """One MLP branch per input function, ``sizes`` columns each (product merge)."""
+    return MultiBranch([MLPBranch(layers=layers, n_sensors=s) for s in sizes])
 
 
 @pytest.fixture(scope="module")
@@ -168,8 +174,9 @@ def two_inputs():
 
 def test_two_input_functions_mionet(two_inputs):
     U, Y, G = two_inputs
-    est = DeepONetRegressor(coords=Y, input_sizes=(100, 50), **RECIPE).fit(U[:1000], G[:1000])
-    assert len(est.network_.branches) == 2 and est.input_sizes_ == (100, 50)
+    est = DeepONetRegressor(coords=Y, branch=_inputs(100, 50, layers=(40, 40, 40)),
+                            **RECIPE).fit(U[:1000], G[:1000])
+    assert len(est.network_.branch.nets) == 2 and est.input_sizes_ == (100, 50)
     assert mean_function_r2(G[1000:], est.predict(U[1000:])) >= 0.95
     # each input function has its own scale
     scale = est.network_.u_scale.numpy()
@@ -180,7 +187,8 @@ def test_column_transformer_preprocesses_each_input_function(two_inputs):
     U, Y, G = two_inputs
     per_input = ColumnTransformer([("u1", StandardScaler(), slice(0, 100)),
                                    ("u2", FunctionTransformer(lambda x: 10 * x), slice(100, 150))])
-    pipe = make_pipeline(per_input, DeepONetRegressor(coords=Y, input_sizes=(100, 50), **FAST))
+    pipe = make_pipeline(per_input, DeepONetRegressor(coords=Y, **{**FAST,
+                                                                   "branch": _inputs(100, 50)}))
     pipe.fit(U[:100], G[:100])
     search = GridSearchCV(pipe, {"deeponetregressor__n_eval": [2, 5]}, cv=2).fit(U[:100],
                                                                                  G[:100])
@@ -192,10 +200,10 @@ def test_one_branch_kind_per_input(two_inputs):
     rng = np.random.default_rng(0)
     image = rng.normal(size=(len(U), 64))
     X = np.hstack([U[:, :100], image])
-    est = DeepONetRegressor(coords=Y, input_sizes=(100, 64), branch=["mlp", "cnn"],
-                            input_shape=[None, (8, 8)], cnn_channels=(4,), **FAST).fit(X[:50],
-                                                                                        G[:50])
-    assert type(est.network_.branches[1]).__name__ == "CNNBranch"
+    branch = MultiBranch([MLPBranch(layers=(16,), n_sensors=100),
+                          CNNBranch(grid=(8, 8), filters=(4,), layers=(16,))])
+    est = DeepONetRegressor(coords=Y, **{**FAST, "branch": branch}).fit(X[:50], G[:50])
+    assert type(est.network_.branch.nets[1]).__name__ == "ConvNet"
     assert est.predict(X[:3]).shape == (3, 100)
 
 
@@ -204,12 +212,12 @@ def test_grids_with_several_channels():
     U = rng.normal(size=(60, 2 * 8 * 8))
     coords = rng.uniform(size=(10, 2))
     G = U[:, :10] - U[:, 64:74] * coords[:, 0]
-    est = DeepONetRegressor(coords=coords, branch="cnn", input_shape=(2, 8, 8),
-                            cnn_channels=(4,), **FAST).fit(U, G)
+    cnn = CNNBranch(grid=(8, 8), channels=2, filters=(4,), layers=(16,))
+    est = DeepONetRegressor(coords=coords, **{**FAST, "branch": cnn}).fit(U, G)
     assert est.network_.branch.features[0].in_channels == 2
     # the same data as a 4-D array of grids
-    est4 = DeepONetRegressor(coords=coords, branch="cnn", input_shape=(2, 8, 8),
-                             cnn_channels=(4,), **FAST).fit(U.reshape(60, 2, 8, 8), G)
+    est4 = DeepONetRegressor(coords=coords, **{**FAST, "branch": cnn}).fit(
+        U.reshape(60, 2, 8, 8), G)
     np.testing.assert_allclose(est4.predict(U.reshape(60, 2, 8, 8)), est.predict(U))
 
 
@@ -260,9 +268,9 @@ def test_several_outputs_and_inputs_train_with_every_sampling_mode(sampling):
     G = np.hstack([field, 2 * field + 1])
     G[rng.uniform(size=G.shape) < 0.1] = np.nan
     G[:, [0, 40]] = 1.0  # every function keeps an observed value
-    est = DeepONetRegressor(coords=coords, n_outputs=2, input_sizes=(5, 4), sampling=sampling,
-                            n_eval=3, loss="relative_l2", early_stopping=True,
-                            validation_fraction=0.25, **FAST).fit(U, G)
+    est = DeepONetRegressor(coords=coords, n_outputs=2, sampling=sampling, n_eval=3,
+                            loss="relative_l2", early_stopping=True, validation_fraction=0.25,
+                            **{**FAST, "branch": _inputs(5, 4)}).fit(U, G)
     assert est.predict(U).shape == (40, 80)
     assert np.all(np.isfinite(est.validation_scores_))
 

@@ -10,12 +10,14 @@ import pytest
 from skoperator import DeepONetRegressor
 from skoperator import _progress
 from skoperator.datasets import make_antiderivative
+from skoperator.networks import MLPBranch, MLPTrunk
 
 
 def _fit(verbose, max_iter=6, **params):
     U, Y, G = make_antiderivative(40, n_points=20, random_state=0)
     est = DeepONetRegressor(coords=Y, n_eval=5, max_iter=max_iter, tol=None,
-                            branch_layers=(8,), trunk_layers=(8,), n_basis=8, batch_size=16,
+                            branch=MLPBranch(layers=(8,)), trunk=MLPTrunk(layers=(8,)),
+                            n_basis=8, batch_size=16,
                             device="cpu", random_state=0, verbose=verbose, **params)
     return est.fit(U, G)
 
@@ -94,9 +96,10 @@ def test_verbose_without_logging_config_writes_to_stderr():
         "from skoperator import DeepONetRegressor\n"
         "from skoperator.datasets import make_antiderivative\n"
         "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
-        "DeepONetRegressor(coords=Y, max_iter=3, tol=None, branch_layers=(4,),\n"
-        "                  trunk_layers=(4,), n_basis=4, device='cpu', random_state=0,\n"
-        "                  verbose=2).fit(U, G)\n"
+        "from skoperator.networks import MLPBranch, MLPTrunk\n"
+        "DeepONetRegressor(coords=Y, max_iter=3, tol=None, branch=MLPBranch(layers=(4,)),\n"
+        "                  trunk=MLPTrunk(layers=(4,)), n_basis=4, device='cpu',\n"
+        "                  random_state=0, verbose=2).fit(U, G)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
@@ -109,16 +112,18 @@ def test_verbose_without_logging_config_writes_to_stderr():
 
 
 def test_verbose_with_configured_logging_uses_its_handlers():
+    # Logging configured to show INFO: the lines go through its handlers only.
     code = (
         "import logging, sys\n"
-        "logging.basicConfig(stream=sys.stdout, level=logging.WARNING,\n"
+        "logging.basicConfig(stream=sys.stdout, level=logging.INFO,\n"
         "                    format='%(name)s|%(message)s')\n"
         "from skoperator import DeepONetRegressor\n"
         "from skoperator.datasets import make_antiderivative\n"
         "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
-        "DeepONetRegressor(coords=Y, max_iter=2, tol=None, branch_layers=(4,),\n"
-        "                  trunk_layers=(4,), n_basis=4, device='cpu', random_state=0,\n"
-        "                  verbose=2).fit(U, G)\n"
+        "from skoperator.networks import MLPBranch, MLPTrunk\n"
+        "DeepONetRegressor(coords=Y, max_iter=2, tol=None, branch=MLPBranch(layers=(4,)),\n"
+        "                  trunk=MLPTrunk(layers=(4,)), n_basis=4, device='cpu',\n"
+        "                  random_state=0, verbose=2).fit(U, G)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)

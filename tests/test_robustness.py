@@ -9,9 +9,10 @@ from hypothesis import strategies as st
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
+from skoperator.networks import CNNBranch, MLPBranch, MLPTrunk, MultiBranch
 
-FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=3, tol=None,
-            device="cpu", random_state=0)
+FAST = dict(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), n_basis=8,
+            max_iter=3, tol=None, device="cpu", random_state=0)
 
 
 @pytest.fixture(scope="module")
@@ -107,9 +108,8 @@ def _bad_inputs(U, Y, G):
         ("rows differ", {}, U, G[:-1], ValueError, "U has 40 rows .* G has 39"),
         ("coords rows", {"coords": Y[:-1]}, U, G, ValueError,
          "coords has 19 rows but G has 20 columns"),
-        ("3-D U", {}, U.reshape(40, 4, 5), G, ValueError, "3-D with shape .*input_shape=None"),
-        ("input_shape width", {"branch": "cnn", "input_shape": (4, 4)}, U, G, ValueError,
-         r"input_shape=\(4, 4\) does not match U.*20"),
+        ("grid width", {"branch": CNNBranch(grid=(4, 4))}, U, G, ValueError,
+         r"CNNBranch reads 16 columns .* but U has 20"),
         ("strings in U", {}, np.full(U.shape, "a"), G, ValueError, "string|convert"),
         ("strings in G", {}, U, np.full(G.shape, "a"), ValueError, "string|convert"),
         ("empty U", {}, U[:0], G[:0], ValueError, "0 sample"),
@@ -122,10 +122,12 @@ def _bad_inputs(U, Y, G):
         ("negative lr", {"learning_rate_init": -1.0}, U, G, ValueError,
          "'learning_rate_init' parameter"),
         ("batch_size 0", {"batch_size": 0}, U, G, ValueError, "'batch_size' parameter"),
-        ("activation", {"activation": "swish"}, U, G, ValueError, "'activation'.*'relu'"),
+        ("activation", {"branch": MLPBranch(activation="swish")}, U, G, ValueError,
+         "'activation'.*'relu'"),
         ("sampling", {"sampling": "sobol"}, U, G, ValueError, "'sampling'.*'random'"),
         ("branch", {"branch": "transformer"}, U, G, ValueError, "'branch'.*'cnn'"),
-        ("cnn without shape", {"branch": "cnn"}, U, G, ValueError, "needs input_shape"),
+        ("cnn without shape", {"branch": "cnn"}, U, G, ValueError,
+         r"needs grid=\(height, width\)"),
         ("device gpu", {"device": "gpu"}, U, G, ValueError, "device='gpu' is not"),
         ("y None", {}, U, None, ValueError, "requires y to be passed"),
         # every argument names itself, whatever the kind of bad value
@@ -137,11 +139,12 @@ def _bad_inputs(U, Y, G):
          "0 feature.*coords must be an array"),
         ("3-D coords", {"coords": np.zeros((20, 1, 1))}, U, G, ValueError, "coords"),
         ("string coords", {"coords": [["a"]] * 20}, U, G, ValueError, "coords"),
-        ("branch_layers 0", {"branch_layers": (40, 0)}, U, G, ValueError,
-         r"branch_layers=\(40, 0\) must be a sequence of positive ints"),
-        ("trunk_layers float", {"trunk_layers": (2.5,)}, U, G, ValueError, "trunk_layers"),
-        ("cnn_channels negative", {"branch": "cnn", "input_shape": (4, 5),
-                                   "cnn_channels": (-1,)}, U, G, ValueError, "cnn_channels"),
+        ("branch layers 0", {"branch": MLPBranch(layers=(40, 0))}, U, G, ValueError,
+         r"MLPBranch\(layers=\(40, 0\)\): expected a sequence of positive ints"),
+        ("trunk layers float", {"trunk": MLPTrunk(layers=(2.5,))}, U, G, ValueError,
+         r"MLPTrunk\(layers=\(2.5,\)\)"),
+        ("cnn filters negative", {"branch": CNNBranch(grid=(4, 5), filters=(-1,))}, U, G,
+         ValueError, r"CNNBranch\(filters=\(-1,\)\)"),
         ("n_jobs 0", {"n_jobs": 0}, U, G, ValueError, "'n_jobs' parameter"),
         ("n_outputs 0", {"n_outputs": 0}, U, G, ValueError, "'n_outputs' parameter"),
         ("strategy", {"multi_output_strategy": "shared"}, U, G, ValueError,
@@ -149,12 +152,15 @@ def _bad_inputs(U, Y, G):
         ("loss", {"loss": "mae"}, U, G, ValueError, "'loss'.*'relative_l2'"),
         ("learning_rate", {"learning_rate": "step"}, U, G, ValueError, "'learning_rate'.*'cosine'"),
         ("max_time 0", {"max_time": 0}, U, G, ValueError, "'max_time' parameter"),
-        ("input_shape zeros", {"branch": "cnn", "input_shape": (0, 20)}, U, G, ValueError,
-         r"input_shape=\(0, 20\) does not match"),
-        ("input_shape strings", {"branch": "cnn", "input_shape": ("a", "b")}, U, G, ValueError,
-         "input_shape must be a tuple of ints"),
-        ("input_sizes zero", {"input_sizes": (0, 20)}, U, G, ValueError, "input_sizes"),
-        ("input_sizes floats", {"input_sizes": (10.5, 9.5)}, U, G, ValueError, "input_sizes"),
+        ("grid zeros", {"branch": CNNBranch(grid=(0, 20))}, U, G, ValueError,
+         "CNNBranch reads 0 columns"),
+        ("grid strings", {"branch": CNNBranch(grid=("a", "b"))}, U, G, ValueError,
+         r"CNNBranch\(grid=\('a', 'b'\)\): expected a tuple of ints"),
+        ("input sizes zero", {"branch": MultiBranch([MLPBranch(n_sensors=0), MLPBranch()])},
+         U, G, ValueError, "n_sensors"),
+        ("input sizes floats", {"branch": MultiBranch([MLPBranch(n_sensors=10.5),
+                                                       MLPBranch(n_sensors=9.5)])},
+         U, G, ValueError, "n_sensors"),
         ("output_transform raises", {"output_transform": lambda y, out: out.nope}, U, G,
          ValueError, "output_transform raised AttributeError"),
         ("output_transform wrong shape", {"output_transform": lambda y, out: out[:, :1]}, U, G,
@@ -236,22 +242,35 @@ def test_warm_start_with_other_sensor_count_is_rejected_without_change(fitted, d
 
 def test_3d_inputs_with_input_shape_are_flattened(data):
     U, Y, G = data
-    est = DeepONetRegressor(coords=Y, branch="cnn", input_shape=(4, 5), cnn_channels=(4,),
-                            **FAST).fit(U.reshape(40, 4, 5), G)
+    est = DeepONetRegressor(coords=Y, **{**FAST, "branch": CNNBranch(grid=(4, 5), filters=(4,),
+                                                                     layers=(16,))})
+    est.fit(U.reshape(40, 4, 5), G)
     np.testing.assert_allclose(est.predict(U.reshape(40, 4, 5)), est.predict(U))
 
 
 # ------------------------------------------------------- faults in training
-def test_divergence_restores_last_good_state_and_explains(data):
+def test_divergence_leaves_the_model_as_it_was_and_explains(fitted, data):
+    import copy
+
+    from sklearn.exceptions import NotFittedError
+
     U, Y, G = data
-    est = DeepONetRegressor(coords=Y, standardize=False, learning_rate_init=1e9,
-                            **{**FAST, "max_iter": 50})
+    diverging = dict(standardize=False, learning_rate_init=1e9, max_iter=50)
+    est = DeepONetRegressor(coords=Y, **{**FAST, **diverging})
     with pytest.raises(ValueError, match="diverged.*learning_rate_init too large"):
         est.fit(U * 1e6, G * 1e6)
-    # whatever was kept is finite and usable
-    assert np.all(np.isfinite(est.predict(U)))
-    assert est.n_iter_ == len(est.history_) == len(est.loss_curve_)
-    assert all(np.isfinite(est.loss_curve_))
+    # an unfitted estimator stays unfitted
+    assert not any(k.endswith("_") and not k.startswith("_") for k in vars(est))
+    with pytest.raises(NotFittedError):
+        est.predict(U)
+    # a fitted one keeps its model
+    est = copy.deepcopy(fitted)
+    before = est.predict(U)
+    est.set_params(**diverging)
+    with pytest.raises(ValueError, match="diverged.*learning_rate_init too large"):
+        est.fit(U * 1e6, G * 1e6)
+    np.testing.assert_array_equal(est.predict(U), before)
+    assert est.n_iter_ == fitted.n_iter_ == len(est.history_) == len(est.loss_curve_)
 
 
 class _InterruptAfter(torch.nn.Module):
@@ -273,11 +292,14 @@ class _InterruptAfter(torch.nn.Module):
 
 def test_keyboard_interrupt_keeps_a_usable_model(data):
     U, Y, G = data
-    est = DeepONetRegressor(coords=Y, trunk=lambda d, p: _InterruptAfter(d, p, 12),
-                            batch_size=10, early_stopping=True, validation_fraction=0.25,
-                            **{**FAST, "max_iter": 20})
-    with pytest.warns(UserWarning, match="interrupted after 3 epochs"):
+    est = DeepONetRegressor(coords=Y, batch_size=10, early_stopping=True,
+                            validation_fraction=0.25,
+                            **{**FAST, "max_iter": 20,
+                               "trunk": lambda d, p: _InterruptAfter(d, p, 12)})
+    # the best weights so far are stored, then the interrupt propagates
+    with pytest.raises(KeyboardInterrupt):
         est.fit(U, G)
+    assert est.stopping_reason_ == "interrupted" and est.history_[-1]["stopped"] == "interrupted"
     assert est.n_iter_ == 3 == len(est.history_) == len(est.validation_scores_)
     assert np.all(np.isfinite(est.predict(U)))
 
@@ -301,8 +323,9 @@ def test_fit_predict_never_crash_on_valid_input(n_functions, n_sensors, n_points
     G[gaps] = np.nan
     n_eval = max(1, int(n_eval_frac * n_points))
     est = DeepONetRegressor(coords=coords, sampling=sampling, n_eval=n_eval,
-                            batch_size=batch_size, branch_layers=(4,), trunk_layers=(4,),
-                            n_basis=3, max_iter=2, tol=None, device="cpu", random_state=seed)
+                            batch_size=batch_size, branch=MLPBranch(layers=(4,)),
+                            trunk=MLPTrunk(layers=(4,)), n_basis=3, max_iter=2, tol=None,
+                            device="cpu", random_state=seed)
     est.fit(U, G)
     assert est.predict(U).shape == (n_functions, n_points)
     new = rng.uniform(size=(4, d))

@@ -8,6 +8,7 @@ from sklearn.model_selection import GridSearchCV
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative, make_poisson
 from skoperator.metrics import mean_function_r2
+from skoperator.networks import MLPBranch, MLPTrunk
 from skoperator.sampling import (
     SAMPLERS,
     AdaptiveSampler,
@@ -17,8 +18,8 @@ from skoperator.sampling import (
 )
 
 CPU = torch.device("cpu")
-FAST = dict(branch_layers=(16,), trunk_layers=(16,), n_basis=8, max_iter=3, tol=None,
-            device="cpu", random_state=0)
+FAST = dict(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), n_basis=8,
+            max_iter=3, tol=None, device="cpu", random_state=0)
 
 
 def _gen(seed):

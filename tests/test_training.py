@@ -4,15 +4,17 @@ import numpy as np
 import pytest
 import torch
 
-from skoperator._network import LAYOUTS, MLP, DeepONet, NetworkParams
+from skoperator._layers import MLP, built
+from skoperator._network import LAYOUTS, DeepONet, Scaling
 from skoperator._sampling import SAMPLERS, ObservedPoints, SamplingContext
 from skoperator._training import (
-    LOSSES,
     TrainingData,
-    batch_loss,
     choose_trunk_path,
     snapshot,
+    step_objective,
+    trunk_evaluations,
 )
+from skoperator.losses import LOSSES, LossContext
 
 N_FUNCTIONS, N_SENSORS, N_POINTS, D = 9, 6, 14, 2
 
@@ -20,14 +22,13 @@ N_FUNCTIONS, N_SENSORS, N_POINTS, D = 9, 6, 14, 2
 def _network(seed=0):
     gen = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    scaling = dict(u_shift=rng.normal(size=N_SENSORS), u_scale=1.0 + rng.random(N_SENSORS),
-                   y_shift=rng.normal(size=D), y_scale=1.0 + rng.random(D),
-                   g_shift=[0.3], g_scale=[2.0])
-    params = NetworkParams(branch_layers=(8, 8), trunk_layers=(8,), activation="tanh")
-    branch = MLP.from_params(N_SENSORS, 5, params=params, generator=gen, role="branch")
-    trunk = MLP.from_params(D, 5, params=params, generator=gen, role="trunk")
-    net = DeepONet([branch], trunk, input_sizes=(N_SENSORS,), n_outputs=1, n_basis=5,
-                   layout=LAYOUTS["split_branch"], scaling=scaling).double()
+    scaling = Scaling(u_shift=rng.normal(size=N_SENSORS), u_scale=1.0 + rng.random(N_SENSORS),
+                      y_shift=rng.normal(size=D), y_scale=1.0 + rng.random(D),
+                      g_shift=np.array([0.3]), g_scale=np.array([2.0]))
+    branch = built(MLP, N_SENSORS, (8, 8), 5, "tanh", generator=gen)
+    trunk = built(MLP, D, (8,), 5, "tanh", generator=gen)
+    net = DeepONet(branch, trunk, n_outputs=1, n_basis=5, layout=LAYOUTS["split_branch"],
+                   scaling=scaling).double()
     with torch.no_grad():
         net.bias.fill_(0.25)
     return net
@@ -91,15 +92,18 @@ def _sample(sampling, rows, G, n_eval, seed):
 def _loss(net, data, rows, cols, weight, path):
     if cols is not None and cols.dim() == 1:
         path = "shared"
-    objective, _, n_trunk = batch_loss(net, data, LOSSES["mse"](), rows, cols, weight, path)
-    return objective, n_trunk
+    loss = LOSSES["mse"]().prepare(LossContext(data.g_scale, data.n_functions,
+                                               data.mean_square, data.device))
+    target = data.targets(rows, cols)
+    objective, _ = step_objective(net, data, loss, rows, cols, weight, target, path)
+    return objective, trunk_evaluations(data.n_points, cols, path)
 
 
 @pytest.mark.parametrize("missing", [False, True])
 @pytest.mark.parametrize("sampling, n_eval", [("random", 4), ("random", 13),
                                               ("shared", 5), ("full", N_POINTS)])
 @pytest.mark.parametrize("path", ["grid", "pairs"])
-def test_batch_loss_matches_loop_over_pairs(sampling, n_eval, path, missing):
+def test_step_objective_matches_loop_over_pairs(sampling, n_eval, path, missing):
     net = _network()
     U, coords, G = _data(missing)
     rows = torch.tensor([3, 0, 7, 5])
@@ -119,7 +123,7 @@ def test_batch_loss_matches_loop_over_pairs(sampling, n_eval, path, missing):
 
 
 @pytest.mark.parametrize("path", ["grid", "pairs"])
-def test_batch_loss_with_padding_slots(path):
+def test_step_objective_with_padding_slots(path):
     # A function with fewer observed points than n_eval: its padding slots
     # (valid False) carry no weight.
     net = _network(3)
