@@ -3,8 +3,10 @@
 torch's intra-op thread pool defaults to every core of the machine. When
 joblib runs several fits at once (``GridSearchCV(n_jobs=...)``, a Dask or Ray
 cluster through ``joblib.parallel_config``), each fit would start that many
-threads and the workers would fight over the cores. ``torch_thread_budget``
-caps torch's threads at what the current worker is allowed to use.
+threads and the workers would fight over the cores. :func:`choose_threads`
+picks torch's threads for a call from the work of a step (:func:`step_flops`),
+capped by what the current worker is allowed to use (:func:`thread_budget`),
+and :func:`torch_threads` applies them for the call only.
 """
 
 import contextlib
