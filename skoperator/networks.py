@@ -194,6 +194,13 @@ class _GridBranch(BaseBranch):
                 grid = tuple(int(g) for g in self.grid)
             except (TypeError, ValueError):
                 raise ValueError(f"{name}(grid={self.grid!r}): expected a tuple of ints.") from None
+            shape = context.input_shape
+            if shape is not None and not context.multi_input and \
+                    tuple(shape) not in (grid, (c,) + grid) and c * math.prod(grid) == n_in:
+                raise ValueError(
+                    f"{name}(grid={grid}, channels={c}) but U has shape (n, "
+                    f"{', '.join(map(str, shape))}); pass the grid of U's axes in their order "
+                    f"(grid={tuple(shape) if c == 1 else tuple(shape[1:])}), or a flat U.")
         elif context.input_shape is not None and not context.multi_input:
             shape = tuple(context.input_shape)
             grid = shape if c == 1 else shape[1:]

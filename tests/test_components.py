@@ -282,3 +282,14 @@ def test_adding_a_branch_needs_no_estimator_edit(data):
         assert "branch__factor" in est.get_params()
     finally:
         del BRANCHES["scaled"]
+
+
+def test_an_explicit_grid_must_match_the_axes_of_an_nd_U():
+    rng = np.random.default_rng(2)
+    U = rng.normal(size=(30, 4, 5))
+    G = U.reshape(30, -1)[:, :6]
+    with pytest.raises(ValueError, match=r"CNNBranch\(grid=\(5, 4\), channels=1\) but U has "
+                                         r"shape \(n, 4, 5\)"):
+        DeepONetRegressor(branch=CNNBranch(grid=(5, 4), filters=(2,)), **FAST).fit(U, G)
+    est = DeepONetRegressor(branch=CNNBranch(grid=(4, 5), filters=(2,)), **FAST).fit(U, G)
+    assert est.network_.branch.input_shape == (1, 4, 5)
