@@ -342,6 +342,11 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
             "was given points of their own per function (coords of shape (n_functions, "
             "n_points, d)); use a trunk that evaluates anywhere (trunk='mlp'), or shared "
             "coords.")
+    if input_shape is not None and not branch.needs_grid:
+        raise ValueError(
+            f"U has shape {(n,) + input_shape}, but the branch {type(branch).__name__} reads "
+            "flat rows; pass U.reshape(len(U), -1), or a grid branch (CNNBranch, FNOBranch) "
+            "that reads U's grid.")
     if isinstance(branch, MultiBranch):
         input_sizes = branch.sizes(U.shape[1])
     else:

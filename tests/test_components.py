@@ -293,3 +293,9 @@ def test_an_explicit_grid_must_match_the_axes_of_an_nd_U():
         DeepONetRegressor(branch=CNNBranch(grid=(5, 4), filters=(2,)), **FAST).fit(U, G)
     est = DeepONetRegressor(branch=CNNBranch(grid=(4, 5), filters=(2,)), **FAST).fit(U, G)
     assert est.network_.branch.input_shape == (1, 4, 5)
+
+
+def test_an_nd_U_needs_a_grid_branch():
+    U = np.random.default_rng(3).normal(size=(20, 4, 5))
+    with pytest.raises(ValueError, match=r"U has shape \(20, 4, 5\), but the branch MLPBranch"):
+        DeepONetRegressor(**FAST).fit(U, U.reshape(20, -1)[:, :3])
