@@ -14,6 +14,7 @@ ORDER = [
     "plot_diffusion_reaction.py",
     "plot_heat_conduction.py",
     "plot_two_inputs_two_outputs.py",
+    "plot_physics_informed.py",
     "plot_sampling_strategies.py",
     "plot_poisson_n_eval.py",
     "plot_sharpness.py",

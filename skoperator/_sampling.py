@@ -950,18 +950,6 @@ SAMPLERS = {
 }
 
 
-def _inherit_docstrings(classes, base=BaseSampler):
-    """Give overridden protocol methods the base class's docstring when they have none."""
-    for cls in classes:
-        for name in ("setup", "start_epoch", "sample", "n_available"):
-            method = cls.__dict__.get(name)
-            if method is not None and not method.__doc__:
-                method.__doc__ = getattr(base, name).__doc__
-
-
-_inherit_docstrings(SAMPLERS.values())
-
-
 def make_sampler(spec):
     """A fresh sampler for ``sampling=spec`` (a registry key or a user sampler).
 

@@ -140,7 +140,7 @@ def fit_ray(estimator, U, G, *, num_workers=2, use_gpu=False, threads_per_worker
     use_gpu : bool, default=False
         One GPU per worker (NCCL); else the CPU (gloo).
     threads_per_worker : int, default=1
-        torch threads of each worker (0 keeps torch's default).
+        Torch threads of each worker (0 keeps torch's default).
     resources_per_worker : dict, default=None
         Ray resources of each worker, for instance ``{"CPU": 2}``.
     storage_path : str, default=None

@@ -25,10 +25,11 @@ from ._compat import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._device import to_float64
+from ._display import OperatorPredictionDisplay
 from ._planning import prepared_loss, training_data, validate_inputs
 from ._training import chunk_share, grid_chunks
 
-__all__ = ["loss_sharpness", "error_spectrum"]
+__all__ = ["loss_sharpness", "error_spectrum", "OperatorPredictionDisplay"]
 
 
 def power_iteration(hvp, shapes, *, max_iter=100, tol=1e-4, generator=None, dtype=None,

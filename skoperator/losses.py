@@ -52,6 +52,16 @@ class LossContext:
         points, in the units of G (a pass over the training targets).
     device : torch.device
         Training device.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.losses import LossContext, RelativeL2Loss
+    >>> mean_square = torch.tensor([[4.0], [1.0]], dtype=torch.float64)
+    >>> context = LossContext(g_scale=torch.tensor([1.0]), n_functions=2,
+    ...                       mean_square=lambda: mean_square, device=torch.device("cpu"))
+    >>> RelativeL2Loss().prepare(context).inverse_mean_square_.flatten().tolist()
+    [0.25, 1.0]
     """
 
     g_scale: torch.Tensor
@@ -68,6 +78,29 @@ class BaseLoss(Component):
     per_function : bool
         Class attribute: the loss normalises per training function and
         needs ``prepare``'s pass over the targets.
+
+    Examples
+    --------
+    The mean absolute error of the standardised residuals:
+
+    >>> import torch
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.losses import BaseLoss
+    >>> class MAELoss(BaseLoss):
+    ...     def __call__(self, residual, weight, rows):
+    ...         error = residual.abs()
+    ...         if weight is not None:
+    ...             weight = weight.expand_as(error)
+    ...             return (weight * error).sum() / (weight > 0).sum().clamp(min=1), None
+    ...         return error.mean(), None
+    >>> MAELoss()(torch.tensor([[[1.0], [-3.0]]]), None, torch.tensor([0]))
+    (tensor(2.), None)
+    >>> U, Y, G = make_antiderivative(50, n_points=20, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, loss=MAELoss(), max_iter=2, tol=None,
+    ...                         random_state=0).fit(U, G)
+    >>> len(est.history_)
+    2
     """
 
     per_function = False
@@ -83,21 +116,44 @@ class BaseLoss(Component):
         Returns
         -------
         self : BaseLoss
+            The loss, ready for training (``g_scale_`` set).
         """
         self.g_scale_ = context.g_scale
         return self
 
     def report_factor(self):
-        """Factor from the objective to the reported loss (when ``__call__`` reports None).
+        """Return the factor from the objective to the reported loss.
+
+        Applied when ``__call__`` reports None, once per epoch.
 
         Returns
         -------
         factor : float
+            ``train_loss`` is the objective times this factor (1.0 by default).
         """
         return 1.0
 
     def __call__(self, residual, weight, rows):
-        """Objective and report of one mini-batch (see the module docstring)."""
+        """Compute the objective and the report of one mini-batch.
+
+        Parameters
+        ----------
+        residual : Tensor of shape (batch, m, n_outputs)
+            Network output minus target at the sampled points, in standardised
+            units; 0 where the target is missing.
+        weight : Tensor broadcastable to ``residual`` or None
+            Weight of each entry (0 leaves it out); None counts every entry once.
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+
+        Returns
+        -------
+        objective : Tensor
+            Scalar the optimizer minimises.
+        report : Tensor or None
+            Scalar the history reports, or None for ``objective *
+            report_factor()``.
+        """
         raise NotImplementedError
 
 

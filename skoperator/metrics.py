@@ -256,6 +256,10 @@ def _n_outputs(estimator):
                 getattr(estimator, "n_outputs_"), (int, np.integer)) and hasattr(
                 estimator, "network_"):
             return int(estimator.n_outputs_)
+        members = getattr(estimator, "estimators_", None)  # an EnsembleRegressor
+        if isinstance(members, list) and members:
+            estimator = members[0]
+            continue
         for attr in ("best_estimator_", "regressor_", "estimator_", "_final_estimator"):
             inner = getattr(estimator, attr, None)
             if inner is not None:

@@ -74,19 +74,28 @@ class BuildContext:
     ----------
     generator : torch.Generator
         Seeded from the estimator's ``random_state``; initialise from it.
-    coords : Tensor of shape (n_points, d)
+    coords : Tensor of shape (n_points, d) or None, default=None
         Standardised training coordinates.
-    targets : Tensor of shape (n_functions, n_points, n_fields) or None
+    targets : Tensor of shape (n_functions, n_points, n_fields) or None, default=None
         Standardised training targets (NaN where missing) of the fields this
         module serves; given to table trunks only.
-    basis : list of Tensor or None
+    basis : list of Tensor or None, default=None
         For branches: per branch field, a projection basis (n_points, p) of
         the table trunk (POD modes scaled so that ``field @ basis`` are the
         coefficients of a field's projection), None without a table trunk.
-    input_shape : tuple of int or None
+    input_shape : tuple of int or None, default=None
         ``U.shape[1:]`` when ``U`` was passed with more than two dimensions.
-    multi_input : bool
+    multi_input : bool, default=False
         Whether the branch is one of several (:class:`MultiBranch`).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.networks import BuildContext, MLPBranch
+    >>> context = BuildContext(generator=torch.Generator().manual_seed(0))
+    >>> module = MLPBranch(layers=(8,)).build(5, 3, context)
+    >>> module(torch.zeros(2, 5)).shape
+    torch.Size([2, 3])
     """
 
     generator: torch.Generator
@@ -109,12 +118,39 @@ class BaseBranch(Component):
     needs_grid : bool
         Class attribute: the branch reads each row of ``U`` as values on a
         grid (``channels`` first, then the grid axes, the last axis fastest).
+
+    Examples
+    --------
+    A branch that is one linear layer (a real branch initialises its
+    parameters from ``context.generator``, so that ``random_state`` fixes
+    them):
+
+    >>> import torch
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.networks import BaseBranch
+    >>> class LinearBranch(BaseBranch):
+    ...     def build(self, n_in, n_out, context):
+    ...         return torch.nn.Linear(n_in, n_out)
+    >>> U, Y, G = make_antiderivative(50, n_points=20, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, branch=LinearBranch(), max_iter=2, tol=None,
+    ...                         random_state=0).fit(U, G)
+    >>> est.predict(U[:3]).shape
+    (3, 20)
     """
 
     needs_grid = False
 
     def n_inputs(self):
-        """Columns of ``U`` this branch reads, or None for "whatever it is given"."""
+        """Return the number of columns of ``U`` this branch reads.
+
+        Returns
+        -------
+        n_inputs : int or None
+            Columns of ``U`` read, or None for "whatever it is given" (in a
+            :class:`MultiBranch`, the columns the other branches leave). The
+            default is the ``n_sensors`` parameter, if the branch has one.
+        """
         return getattr(self, "n_sensors", None)
 
     def build(self, n_in, n_out, context):
@@ -368,10 +404,27 @@ class BaseMerge(Component):
 
     The module maps the list of the branches' outputs, each
     (batch, branch_width(n_out)), to (batch, n_out).
+
+    Examples
+    --------
+    A merge that averages the branches' outputs:
+
+    >>> import torch
+    >>> from skoperator.networks import BaseMerge, BuildContext, MLPBranch, MultiBranch
+    >>> class Mean(torch.nn.Module):
+    ...     def forward(self, outs):
+    ...         return torch.stack(outs).mean(dim=0)
+    >>> class MeanMerge(BaseMerge):
+    ...     def build(self, n_branches, n_out, context):
+    ...         return Mean()
+    >>> branch = MultiBranch([MLPBranch(n_sensors=4), MLPBranch()], merge=MeanMerge())
+    >>> module = branch.build(10, 3, BuildContext(generator=torch.Generator().manual_seed(0)))
+    >>> module(torch.zeros(2, 10)).shape
+    torch.Size([2, 3])
     """
 
     def branch_width(self, n_out):
-        """Outputs each branch must produce for ``n_out`` merged coefficients.
+        """Return the number of outputs of each branch for ``n_out`` merged coefficients.
 
         Parameters
         ----------
@@ -381,11 +434,28 @@ class BaseMerge(Component):
         Returns
         -------
         width : int
+            Outputs of each branch (``n_out`` by default).
         """
         return n_out
 
     def build(self, n_branches, n_out, context):
-        """Build the merge module (see the class docstring)."""
+        """Build the merge module.
+
+        Parameters
+        ----------
+        n_branches : int
+            Number of branches merged.
+        n_out : int
+            Merged coefficients out.
+        context : BuildContext
+            Generator and training data.
+
+        Returns
+        -------
+        module : torch.nn.Module
+            Maps a list of ``n_branches`` tensors, each of shape
+            (batch, branch_width(n_out)), to (batch, n_out).
+        """
         raise NotImplementedError
 
 
@@ -526,7 +596,13 @@ class MultiBranch(BaseBranch):
         self.merge = merge
 
     def components(self):
-        """The branches as components (short names and modules resolved)."""
+        """Return the branches as components (short names and modules resolved).
+
+        Returns
+        -------
+        components : list of BaseBranch
+            One validated branch component per input function.
+        """
         if not isinstance(self.branches, (list, tuple)) or len(self.branches) < 1:
             raise ValueError(
                 f"MultiBranch(branches={self.branches!r}): expected a non-empty list of "
@@ -538,7 +614,26 @@ class MultiBranch(BaseBranch):
         return None if None in sizes else sum(sizes)
 
     def sizes(self, n_columns):
-        """Columns of ``U`` per input function, checked against ``n_columns``."""
+        """Return the number of columns of ``U`` of each input function.
+
+        Parameters
+        ----------
+        n_columns : int
+            Columns of ``U``; the branch that does not say how many columns it
+            reads (at most one) gets those the others leave.
+
+        Returns
+        -------
+        sizes : tuple of int
+            Columns of each input function, in the order of the branches,
+            adding up to ``n_columns``.
+
+        Raises
+        ------
+        ValueError
+            If more than one branch leaves its size unset, or if the sizes do
+            not add up to ``n_columns``.
+        """
         sizes = [b.n_inputs() for b in self.components()]
         unknown = [i for i, s in enumerate(sizes) if s is None]
         known = sum(s for s in sizes if s is not None)
@@ -556,7 +651,13 @@ class MultiBranch(BaseBranch):
         return tuple(int(s) for s in sizes)
 
     def merge_component(self):
-        """The merge as a component."""
+        """Return the merge as a component.
+
+        Returns
+        -------
+        merge : BaseMerge
+            The ``merge`` component, or a new one of its short name.
+        """
         merge = self.merge
         return MERGES[merge]() if isinstance(merge, str) else merge
 
@@ -584,6 +685,24 @@ class BaseTrunk(Component):
         (POD); its module must be a :class:`skoperator._layers.TableModule`
         (``points``, ``modes``, ``at_index``), and it receives the training
         targets in ``context.targets``.
+
+    Examples
+    --------
+    A trunk of one hidden layer of 16 tanh units:
+
+    >>> import torch
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.networks import BaseTrunk
+    >>> class TanhTrunk(BaseTrunk):
+    ...     def build(self, d, n_out, context):
+    ...         return torch.nn.Sequential(torch.nn.Linear(d, 16), torch.nn.Tanh(),
+    ...                                    torch.nn.Linear(16, n_out))
+    >>> U, Y, G = make_antiderivative(50, n_points=20, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, trunk=TanhTrunk(), max_iter=2, tol=None,
+    ...                         random_state=0).fit(U, G)
+    >>> est.predict(U[:3]).shape
+    (3, 20)
     """
 
     table = False

@@ -11,23 +11,33 @@ entirely missing). The protocol, written once here:
   term of one mini-batch (a scalar), given the raw inputs ``U`` (batch,
   n_sensors) of the functions ``rows``; it draws its own collocation points
   and differentiates the network with autograd.
+
+:class:`PDEResidual` is the ready-made component: a residual written as a
+function of the coordinates, the network's output there, the input function
+there and a derivative helper (:class:`Derivatives`; :func:`derivative` and
+:func:`grad` are the same helper as functions), on collocation points drawn
+per function and fresh every step.
 """
 
 import dataclasses
+from numbers import Integral, Real
 from typing import Optional
 
+import numpy as np
 import torch
 
+from ._compat import Interval, StrOptions
 from ._component import Component
 
-__all__ = ["BasePhysics", "PhysicsContext"]
+__all__ = ["BasePhysics", "PhysicsContext", "PDEResidual", "Derivatives", "derivative",
+           "grad", "interpolate_sensors"]
 
 
 @dataclasses.dataclass(frozen=True)
 class PhysicsContext:
     """What a physics component learns about the training problem in ``prepare``.
 
-    Attributes
+    Parameters
     ----------
     coords : Tensor of shape (n_points, d)
         Raw training coordinates (the rows of ``coords``).
@@ -45,6 +55,17 @@ class PhysicsContext:
         The network's standardisation of outputs.
     n_outputs : int
         Output fields.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.physics import PhysicsContext
+    >>> ctx = PhysicsContext(coords=torch.linspace(0, 1, 5)[:, None], n_functions=3, n_eval=4,
+    ...                      device=torch.device("cpu"), generator=torch.Generator(),
+    ...                      y_shift=torch.zeros(1), y_scale=torch.ones(1),
+    ...                      g_shift=torch.zeros(1), g_scale=torch.ones(1))
+    >>> ctx.n_outputs
+    1
     """
 
     coords: torch.Tensor
@@ -60,7 +81,24 @@ class PhysicsContext:
 
 
 class BasePhysics(Component):
-    """Protocol of physics components (see the module docstring)."""
+    """Protocol of physics components (see the module docstring).
+
+    Examples
+    --------
+    A term that pulls every output towards zero at the training points (a toy
+    "equation" s = 0), weighted:
+
+    >>> import torch
+    >>> from skoperator.physics import BasePhysics
+    >>> class Zero(BasePhysics):
+    ...     def __init__(self, weight=1.0):
+    ...         self.weight = weight
+    ...     def __call__(self, network, U, rows, generator):
+    ...         y = self.context_.coords
+    ...         return self.weight * network(U, y).pow(2).mean()
+    >>> Zero(weight=0.1).get_params()
+    {'weight': 0.1}
+    """
 
     def prepare(self, context):
         """Learn what the term needs; called once per fit.
@@ -73,6 +111,7 @@ class BasePhysics(Component):
         Returns
         -------
         self : BasePhysics
+            The component, prepared (its ``context_`` set).
         """
         self.context_ = context
         return self
@@ -80,3 +119,551 @@ class BasePhysics(Component):
     def __call__(self, network, U, rows, generator):
         """The weighted physics term of a mini-batch (a scalar tensor)."""
         raise NotImplementedError
+
+
+# ---------------------------------------------------------------------------
+# Derivatives through autograd, batched over functions and points
+# ---------------------------------------------------------------------------
+def _axes(axis, order, d):
+    """The sequence of coordinate axes to differentiate along, checked."""
+    if isinstance(order, bool) or not isinstance(order, Integral) or order < 1:
+        raise ValueError(f"order must be an int >= 1; got {order!r}.")
+    if isinstance(axis, (Integral, np.integer)) and not isinstance(axis, bool):
+        axes = [int(axis)] * int(order)
+    else:
+        try:
+            axes = [int(a) for a in axis]
+        except TypeError:
+            raise ValueError(f"axis must be an int or a sequence of ints; got {axis!r}.") \
+                from None
+        if order != 1:
+            raise ValueError("order applies to an int axis; a sequence of axes "
+                             f"({tuple(axes)}) already gives the order (got order={order}).")
+        if not axes:
+            raise ValueError("axis is an empty sequence; name at least one coordinate axis.")
+    for a in axes:
+        if not -d <= a < d:
+            raise ValueError(f"axis {a} is out of range for coordinates of dimension {d}.")
+    return [a % d for a in axes]
+
+
+def grad(s, y, axis=None):
+    """First derivatives of ``s`` with respect to the coordinates ``y``, through autograd.
+
+    Batched over functions and points: ``s[b, i]`` must depend on ``y[b, i]``
+    only (as a DeepONet with a pointwise trunk does, the output at a point
+    depends on that point's coordinates alone), so that one backward pass of
+    ``s.sum()`` gives every point's gradient. The graph is kept
+    (``create_graph=True``): the result can be differentiated again and
+    trained through.
+
+    Parameters
+    ----------
+    s : Tensor of shape (batch, m) or (batch, m, K)
+        Values at the points, computed from ``y``.
+    y : Tensor of shape (batch, m, d)
+        Coordinates, with ``requires_grad=True``.
+    axis : int or None, default=None
+        The coordinate to differentiate along; None: all of them.
+
+    Returns
+    -------
+    ds : Tensor
+        Shape (batch, m[, K], d) with ``axis=None``, else the shape of ``s``.
+        Zeros where ``s`` does not depend on ``y``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.physics import grad
+    >>> y = torch.rand(2, 5, 2, requires_grad=True)
+    >>> s = y[..., 0] ** 2 * y[..., 1]
+    >>> bool(torch.allclose(grad(s, y, 0), 2 * y[..., 0] * y[..., 1]))
+    True
+    """
+    if not (torch.is_tensor(y) and y.requires_grad):
+        raise ValueError("y must be a tensor with requires_grad=True, the coordinates s was "
+                         "computed from.")
+    if s.dim() == y.dim():  # several fields: one backward pass per field
+        fields = [grad(s[..., k], y, axis) for k in range(s.shape[-1])]
+        return torch.stack(fields, dim=-1 if axis is not None else -2)
+    if s.shape != y.shape[:-1]:
+        raise ValueError(f"s has shape {tuple(s.shape)} but y has shape {tuple(y.shape)}; "
+                         "s must be (batch, m) or (batch, m, K) for y of shape (batch, m, d).")
+    if not s.requires_grad:
+        g = torch.zeros_like(y)
+    else:
+        (g,) = torch.autograd.grad(s.sum(), y, create_graph=True, allow_unused=True)
+        if g is None:
+            g = torch.zeros_like(y)
+    return g if axis is None else g[..., _axes(axis, 1, y.shape[-1])[0]]
+
+
+def derivative(s, y, axis, order=1):
+    """A derivative of ``s`` along one coordinate (any order) or several (mixed).
+
+    Parameters
+    ----------
+    s : Tensor of shape (batch, m) or (batch, m, K)
+        Values at the points, computed from ``y``.
+    y : Tensor of shape (batch, m, d)
+        Coordinates, with ``requires_grad=True``.
+    axis : int or sequence of int
+        Coordinate to differentiate along (negative counts from the last);
+        a sequence differentiates along each in turn: ``(0, 1)`` is
+        ``d2s / dy0 dy1``.
+    order : int, default=1
+        Order, with an int ``axis``: ``derivative(s, y, 1, order=2)`` is
+        ``d2s / dy1^2``.
+
+    Returns
+    -------
+    ds : Tensor
+        The derivative, shaped like ``s``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.physics import derivative
+    >>> y = torch.rand(3, 4, 1, requires_grad=True)
+    >>> s = torch.sin(y[..., 0])
+    >>> bool(torch.allclose(derivative(s, y, 0, order=2), -torch.sin(y[..., 0])))
+    True
+    """
+    for a in _axes(axis, order, y.shape[-1]):
+        s = grad(s, y, a)
+    return s
+
+
+class Derivatives:
+    """The derivative helper handed to a residual: ``d(s, axis, order=1)``.
+
+    Bound to the collocation coordinates ``y`` of one step. First
+    derivatives of a tensor are computed once for all axes and cached, so
+    ``d(s, 0)`` then ``d(s, 1)`` cost one backward pass, and ``d(s, 1,
+    order=2)`` reuses ``d(s, 1)``.
+
+    Parameters
+    ----------
+    y : Tensor of shape (batch, m, d)
+        Coordinates, with ``requires_grad=True``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.physics import Derivatives
+    >>> y = torch.rand(2, 3, 2, requires_grad=True)
+    >>> s = y[..., 0] * y[..., 1] ** 3
+    >>> d = Derivatives(y)
+    >>> bool(torch.allclose(d(s, 1, order=2), 6 * y[..., 0] * y[..., 1]))
+    True
+    >>> bool(torch.allclose(d(s, (0, 1)), 3 * y[..., 1] ** 2))
+    True
+    """
+
+    def __init__(self, y):
+        self.y = y
+        self._cache = []  # (tensor, gradient): identity, not equality, is the key
+
+    def gradient(self, s):
+        """All first derivatives of ``s``, computed once and cached.
+
+        Parameters
+        ----------
+        s : Tensor of shape (batch, m) or (batch, m, K)
+            Values computed from ``y``.
+
+        Returns
+        -------
+        ds : Tensor of shape (batch, m[, K], d)
+            The gradient.
+        """
+        for t, g in self._cache:
+            if t is s:
+                return g
+        g = grad(s, self.y)
+        self._cache.append((s, g))
+        return g
+
+    def __call__(self, s, axis, order=1):
+        """``d^order s / d y_axis^order``, or the mixed derivative along a sequence of axes."""
+        for a in _axes(axis, order, self.y.shape[-1]):
+            s = self.gradient(s)[..., a]
+        return s
+
+    def laplacian(self, s, axes=None):
+        """Sum of second derivatives of ``s``.
+
+        Parameters
+        ----------
+        s : Tensor of shape (batch, m) or (batch, m, K)
+            Values computed from ``y``.
+        axes : sequence of int, default=None
+            The coordinates; all of them when None.
+
+        Returns
+        -------
+        lap : Tensor
+            Shaped like ``s``.
+        """
+        axes = range(self.y.shape[-1]) if axes is None else axes
+        return sum(self(s, a, order=2) for a in axes)
+
+
+def interpolate_sensors(U, sensors, x):
+    """Input functions at positions ``x``: linear interpolation between the sensors.
+
+    The rule: piecewise linear through the sensor values, exact on the
+    sensors; outside ``[sensors[0], sensors[-1]]`` the first (last) interval's
+    line is extended.
+
+    Parameters
+    ----------
+    U : Tensor of shape (batch, n_sensors)
+        Function values at the sensors.
+    sensors : Tensor of shape (n_sensors,)
+        Increasing sensor positions.
+    x : Tensor of shape (batch, m)
+        Where to evaluate each function (row ``b`` of ``x`` for function ``b``).
+
+    Returns
+    -------
+    u : Tensor of shape (batch, m)
+        The interpolated values.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.physics import interpolate_sensors
+    >>> U = torch.tensor([[0.0, 1.0, 0.0]])
+    >>> interpolate_sensors(U, torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[0.25, 0.5]]))
+    tensor([[0.5000, 1.0000]])
+    """
+    x = x.detach().to(sensors.dtype)
+    i1 = torch.searchsorted(sensors, x.contiguous()).clamp(1, len(sensors) - 1)
+    i0 = i1 - 1
+    x0, x1 = sensors[i0], sensors[i1]
+    w = ((x - x0) / (x1 - x0)).to(U.dtype)
+    return torch.gather(U, 1, i0) * (1 - w) + torch.gather(U, 1, i1) * w
+
+
+# ---------------------------------------------------------------------------
+# PDEResidual
+# ---------------------------------------------------------------------------
+def _resolve_n_points(n_points, n_eval, n_coords, box):
+    """Collocation points per function (see PDEResidual's ``n_points``)."""
+    from ._sampling import resolve_n_eval
+
+    name = "n_points"
+    if n_points is None:
+        n_points, name = n_eval, "n_points=None (the estimator's n_eval)"
+        if callable(n_points):
+            n_points = n_points(0)
+    if box and isinstance(n_points, Integral) and not isinstance(n_points, bool) \
+            and n_points >= 1:
+        return int(n_points)  # a box has as many points as asked
+    return resolve_n_eval(n_points, n_coords, what="the number of training coordinates",
+                          name=name)
+
+
+class PDEResidual(BasePhysics):
+    """The mean square of a PDE residual on collocation points drawn per function.
+
+    At every step, for each function ``u`` of the mini-batch, ``n_points``
+    collocation points ``y`` are drawn (see ``sampling``); the network's
+    output ``s`` there (units of ``G``, ``output_transform`` applied), the
+    input function ``u`` there (linear interpolation between the sensors)
+    and a derivative helper ``d`` are handed to ``residual(y, s, u, d)``,
+    and the term added to the loss is::
+
+        weight * mean(residual ** 2)
+          + boundary_weight * sum over boundary pairs of mean((s_b - value) ** 2)
+
+    Parameters
+    ----------
+    residual : callable
+        ``residual(y, s, u, d) -> Tensor`` of shape (batch, m) (or
+        (batch, m, K), or a tuple of such tensors for several equations,
+        whose mean squares add up); ``y`` (batch, m, d) raw coordinates,
+        ``s`` (batch, m) the output (batch, m, K with several fields), ``u``
+        (batch, m) the input function at ``y``, ``d`` a
+        :class:`Derivatives`: ``d(s, 0)`` is ds/dy0, ``d(s, 1, order=2)``
+        d2s/dy1^2, ``d(s, (0, 1))`` the mixed derivative. To pickle the
+        estimator (and for ``n_jobs`` in scikit-learn's searches), write it
+        as a module-level function, not a lambda.
+    sensors : array-like of shape (n_sensors,) or None
+        Positions of the sensors (the columns of ``U``) along the coordinate
+        ``input_axis``, increasing. ``u`` at a point is the linear
+        interpolation of the sensor values at that coordinate: exact on the
+        sensors, linear between them, the end intervals' lines extended
+        outside. None: the residual gets ``u=None``.
+    domain : sequence of (low, high) pairs, or None, default=None
+        None: collocation points are drawn among the training coordinates
+        (the rows of the estimator's ``coords``). Otherwise one ``(low,
+        high)`` pair per coordinate: points are drawn uniformly from that box.
+    weight : float, default=1.0
+        Weight of the residual's mean square.
+    n_points : int, float, "auto" or None, default=None
+        Collocation points per function and step. None: the estimator's
+        ``n_eval``, resolved as the samplers resolve it (an int; a fraction
+        of the training coordinates; "auto" = min(32, number of training
+        coordinates); a callable ``n_eval(epoch)`` is read at epoch 0).
+        With a box ``domain`` an int may exceed the number of coordinates.
+    sampling : {"random", "shared", "fixed"}, default="random"
+        "random": each function gets its own points, drawn afresh every
+        step. "shared": one set of points for the whole mini-batch, drawn
+        afresh every step (as DeepXDE does). "fixed": each training function
+        gets its own set, drawn once per fit (in ``prepare``) and kept (the
+        original PI-DeepONet).
+    boundary : list of (points, value) pairs, or None, default=None
+        Boundary or initial conditions as penalties. ``points``: an array
+        (n_b, d) of coordinates, or a callable ``points(generator) -> (n_b,
+        d)`` (array or tensor; drawn every step, for instance with
+        ``torch.rand(n_b, generator=generator)``). ``value``: a number, or a
+        callable ``value(y, u) -> (batch, n_b[, K])`` given the points
+        ``y`` (batch, n_b, d) and the input function there ``u`` (batch,
+        n_b). For exact conditions use the estimator's ``output_transform``
+        instead.
+    boundary_weight : float, default=1.0
+        Weight of each boundary pair's mean square.
+    input_axis : int, default=-1
+        The coordinate that the input function is a function of (the
+        sensors' positions are along it): 0 for ``y = (x,)``, 1 (or -1)
+        for ``y = (t, x)``.
+
+    Attributes
+    ----------
+    n_points_ : int
+        Collocation points per function and step, resolved in ``prepare``.
+    fixed_points_ : Tensor of shape (n_functions, n_points_, d) or None
+        The points of ``sampling="fixed"``.
+
+    Notes
+    -----
+    Derivatives are taken with autograd through the trunk; they need a
+    trunk whose output at a point depends on that point alone and is
+    differentiable (MLP, Fourier-feature trunks; not POD tables). Each step
+    evaluates the trunk at ``batch_size * n_points`` points and
+    differentiates it as often as the residual asks.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.physics import PDEResidual
+    >>> def antiderivative(y, s, u, d):
+    ...     return d(s, 0) - u
+    >>> def zero_at_0(y, out):
+    ...     return y[..., 0] * out
+    >>> U, Y, G = make_antiderivative(40, random_state=0)
+    >>> physics = PDEResidual(antiderivative, sensors=Y[:, 0], n_points=20)
+    >>> est = DeepONetRegressor(coords=Y, physics=physics, output_transform=zero_at_0,
+    ...                         max_iter=2, tol=None, random_state=0)
+    >>> est.fit(U, np.full_like(G, np.nan)).predict(U[:3]).shape
+    (3, 100)
+    """
+
+    _parameter_constraints = {
+        "residual": [callable],
+        "sensors": ["array-like", None],
+        "domain": ["array-like", None],
+        "weight": [Interval(Real, 0, None, closed="left")],
+        "n_points": [Interval(Integral, 1, None, closed="left"),
+                     Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
+        "sampling": [StrOptions({"random", "shared", "fixed"})],
+        "boundary": [list, tuple, None],
+        "boundary_weight": [Interval(Real, 0, None, closed="left")],
+        "input_axis": [Integral],
+    }
+
+    def __init__(self, residual, *, sensors, domain=None, weight=1.0, n_points=None,
+                 sampling="random", boundary=None, boundary_weight=1.0, input_axis=-1):
+        self.residual = residual
+        self.sensors = sensors
+        self.domain = domain
+        self.weight = weight
+        self.n_points = n_points
+        self.sampling = sampling
+        self.boundary = boundary
+        self.boundary_weight = boundary_weight
+        self.input_axis = input_axis
+
+    # -- prepare
+    def prepare(self, context):
+        """Check the settings against the problem, resolve ``n_points``, draw fixed points.
+
+        Parameters
+        ----------
+        context : PhysicsContext
+            The training problem.
+
+        Returns
+        -------
+        self : PDEResidual
+            The prepared component.
+        """
+        super().prepare(context)
+        coords = context.coords
+        d = coords.shape[1]
+        device = context.device
+        if not -d <= self.input_axis < d:
+            raise ValueError(f"input_axis={self.input_axis} is out of range for coordinates "
+                             f"of dimension {d}.")
+        self._axis = self.input_axis % d
+        self._sensors = None
+        if self.sensors is not None:
+            sensors = np.asarray(self.sensors, dtype=np.float64)
+            if sensors.ndim == 2 and sensors.shape[1] == 1:
+                sensors = sensors[:, 0]
+            if sensors.ndim != 1 or len(sensors) < 2 or not np.all(np.isfinite(sensors)) \
+                    or not np.all(np.diff(sensors) > 0):
+                raise ValueError(
+                    f"sensors must be a 1-D array of at least 2 finite, strictly increasing "
+                    f"positions (one per column of U); got shape {sensors.shape}.")
+            self._sensors = torch.as_tensor(sensors, dtype=torch.float32, device=device)
+        self._box = None
+        if self.domain is not None:
+            box = np.asarray(self.domain, dtype=np.float64)
+            if box.shape != (d, 2) or not np.all(np.isfinite(box)) or \
+                    not np.all(box[:, 1] > box[:, 0]):
+                raise ValueError(
+                    f"domain must give one (low, high) pair with low < high per coordinate, "
+                    f"shape ({d}, 2) here; got {self.domain!r}.")
+            self._box = torch.as_tensor(box, dtype=torch.float32, device=device)
+        self._boundary = self._check_boundary(d, device)
+        self.n_points_ = _resolve_n_points(self.n_points, context.n_eval, coords.shape[0],
+                                           self._box is not None)
+        self.fixed_points_ = None
+        if self.sampling == "fixed":
+            self.fixed_points_ = self._draw(context.n_functions, context.generator)
+        return self
+
+    def _check_boundary(self, d, device):
+        if self.boundary is None:
+            return []
+        pairs = []
+        for i, pair in enumerate(self.boundary):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2):
+                raise ValueError(f"boundary[{i}] must be a (points, value) pair; got {pair!r}.")
+            points, value = pair
+            if not callable(points):
+                points = torch.as_tensor(np.asarray(points, dtype=np.float32), device=device)
+                if points.dim() == 1 and d == 1:
+                    points = points[:, None]
+                if points.dim() != 2 or points.shape[1] != d or len(points) == 0:
+                    raise ValueError(f"boundary[{i}]: points must have shape (n_b, {d}); got "
+                                     f"{tuple(points.shape)}.")
+            if not (callable(value) or isinstance(value, Real)):
+                raise ValueError(f"boundary[{i}]: value must be a number or a callable "
+                                 f"value(y, u); got {type(value).__name__}.")
+            pairs.append((points, value))
+        return pairs
+
+    # -- draws
+    def _draw(self, n_rows, generator, rows=None):
+        """Collocation points (n_rows, n_points_, d) of one step (or of prepare)."""
+        from ._sampling import sample_distinct
+
+        coords = self.context_.coords
+        device, n = coords.device, self.n_points_
+        k = 1 if self.sampling == "shared" else n_rows
+        if self._box is None:
+            idx = sample_distinct(k, n, coords.shape[0], generator, device)
+            y = coords[idx]
+        else:
+            lo, hi = self._box[:, 0], self._box[:, 1]
+            y = lo + (hi - lo) * torch.rand(k, n, coords.shape[1], generator=generator,
+                                            device=device)
+        return y.expand(n_rows, -1, -1) if k == 1 and n_rows > 1 else y
+
+    def collocation_points(self, rows, generator):
+        """The collocation points of a step.
+
+        Parameters
+        ----------
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+        generator : torch.Generator
+            Source of the draws.
+
+        Returns
+        -------
+        y : Tensor of shape (batch, n_points_, d)
+            Raw coordinates.
+        """
+        if self.sampling == "fixed":
+            return self.fixed_points_[rows]
+        return self._draw(len(rows), generator)
+
+    def input_at(self, U, y):
+        """The input functions at the points ``y`` (linear interpolation).
+
+        Parameters
+        ----------
+        U : Tensor of shape (batch, n_sensors)
+            Sensor values.
+        y : Tensor of shape (batch, m, d)
+            Raw coordinates.
+
+        Returns
+        -------
+        u : Tensor of shape (batch, m) or None
+            None when ``sensors`` is None.
+        """
+        if self._sensors is None:
+            return None
+        if U.shape[1] != len(self._sensors):
+            raise ValueError(f"sensors has {len(self._sensors)} positions but U has "
+                             f"{U.shape[1]} columns; give one sensor position per column.")
+        return interpolate_sensors(U, self._sensors, y[..., self._axis])
+
+    @staticmethod
+    def output_at(network, b, y):
+        """The network's output at per-function points.
+
+        Parameters
+        ----------
+        network : DeepONet
+            The network being trained.
+        b : Tensor of shape (batch, width)
+            Branch coefficients of the mini-batch.
+        y : Tensor of shape (batch, m, d)
+            Raw coordinates.
+
+        Returns
+        -------
+        s : Tensor of shape (batch, m[, K])
+            In the units of G, ``output_transform`` applied.
+        """
+        out = network.combine(b, network.encode_trunk(y))
+        return network.unscale(network.transform(y, out))
+
+    # -- the term
+    def __call__(self, network, U, rows, generator):
+        """``weight * mean(residual^2)`` plus the boundary penalties, for one mini-batch."""
+        y = self.collocation_points(rows, generator).detach().clone().requires_grad_(True)
+        b = network.encode_branch(U)
+        s = self.output_at(network, b, y)
+        u = self.input_at(U, y)
+        r = self.residual(y, s, u, Derivatives(y))
+        parts = r if isinstance(r, (list, tuple)) else (r,)
+        term = 0.0
+        for part in parts:
+            if not torch.is_tensor(part) or part.shape[:2] != s.shape[:2]:
+                raise ValueError(
+                    f"residual must return a tensor of shape {tuple(s.shape[:2])} (batch, m), "
+                    "or (batch, m, K), or a tuple of such; got "
+                    f"{tuple(part.shape) if torch.is_tensor(part) else type(part).__name__}.")
+            term = term + part.square().mean()
+        term = self.weight * term
+        for points, value in self._boundary:
+            pts = points(generator) if callable(points) else points
+            pts = torch.as_tensor(pts, dtype=torch.float32, device=U.device)
+            if pts.dim() == 1:
+                pts = pts[:, None]
+            yb = pts.expand(len(U), -1, -1)
+            sb = self.output_at(network, b, yb)
+            target = value(yb, self.input_at(U, yb)) if callable(value) else value
+            term = term + self.boundary_weight * (sb - target).square().mean()
+        return term

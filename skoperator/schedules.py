@@ -32,12 +32,43 @@ class BaseSchedule(Component):
     ----------
     tol_applies : bool
         Class attribute: ``tol`` on the training loss may end the run.
+
+    Examples
+    --------
+    A learning rate that decays linearly to zero:
+
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.schedules import BaseSchedule
+    >>> class LinearSchedule(BaseSchedule):
+    ...     def __call__(self, progress):
+    ...         return 1.0 - progress, None
+    >>> LinearSchedule()(0.25)
+    (0.75, None)
+    >>> U, Y, G = make_antiderivative(50, n_points=20, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, learning_rate=LinearSchedule(), max_iter=2,
+    ...                         random_state=0).fit(U, G)
+    >>> est.n_iter_
+    2
     """
 
     tol_applies = False
 
     def __call__(self, progress):
-        """``(lr_factor, beta1 or None)`` at ``progress`` in [0, 1]."""
+        """Return the learning-rate factor and Adam's ``beta1`` at ``progress``.
+
+        Parameters
+        ----------
+        progress : float
+            Share of the run done, from 0 at the first step to 1 at the last.
+
+        Returns
+        -------
+        lr_factor : float
+            The learning rate is ``learning_rate_init * lr_factor``.
+        beta1 : float or None
+            Adam's first beta, or None to leave it as it is.
+        """
         raise NotImplementedError
 
 

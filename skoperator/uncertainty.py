@@ -1,0 +1,750 @@
+"""Uncertainty of operator predictions: deep ensembles and whole-function conformal bands.
+
+- :class:`EnsembleRegressor` trains several copies of a regressor with
+  different seeds (optionally on bootstrap samples of the functions) and
+  predicts their mean and, pointwise, their standard deviation.
+- :class:`ConformalBandRegressor` wraps a regressor (an ensemble or a single
+  model) and calibrates, on held-out functions, a band that contains the
+  *whole* true output function for at least ``1 - alpha`` of new functions
+  (split conformal prediction with the maximum over the points as the score).
+"""
+
+import inspect
+import math
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+from sklearn.base import BaseEstimator, RegressorMixin, _fit_context, clone
+from sklearn.utils import _safe_indexing, check_random_state, get_tags, indexable
+from sklearn.utils._param_validation import HasMethods, Interval, RealNotInt, StrOptions
+from sklearn.utils.validation import _num_samples, check_array, check_is_fitted
+
+from .metrics import variance_weighted_r2
+
+__all__ = ["EnsembleRegressor", "ConformalBandRegressor"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+# --------------------------------------------------------------------- helpers
+def _final_step(estimator):
+    """``(prefix, final)``: the last step of (nested) pipelines and its parameter prefix."""
+    prefix = ""
+    while hasattr(estimator, "steps") and estimator.steps:
+        name, step = estimator.steps[-1]
+        if step is None or step == "passthrough":
+            break
+        prefix += f"{name}__"
+        estimator = step
+    return prefix, estimator
+
+
+def _random_state_keys(estimator):
+    """Parameter names of ``estimator`` (nested ones included) that are random states."""
+    return sorted(key for key in estimator.get_params(deep=True)
+                  if key == "random_state" or key.endswith("__random_state"))
+
+
+def _n_outputs(estimator):
+    """``n_outputs_`` of the fitted final step of ``estimator`` (1 when it has none)."""
+    _, final = _final_step(estimator)
+    value = getattr(final, "n_outputs_", None)
+    # sklearn's own regressors use n_outputs_ for the number of columns: only
+    # an operator model (with fitted coordinates) counts fields.
+    if isinstance(value, (int, np.integer)) and hasattr(final, "coords_"):
+        return int(value)
+    inner = getattr(final, "estimator_", None)
+    if inner is None and getattr(final, "estimators_", None):
+        inner = final.estimators_[0]
+    return _n_outputs(inner) if inner is not None and inner is not final else 1
+
+
+def _predict(estimator, X, coords, **kwargs):
+    """``estimator.predict(X)``, passing ``coords`` only when it is given."""
+    if coords is not None:
+        kwargs["coords"] = coords
+    return estimator.predict(X, **kwargs)
+
+
+def _require_y(y, name):
+    if y is None:
+        raise ValueError(f"{name} requires y to be passed, but the target y is None; pass G, "
+                         "the output functions.")
+
+
+def _check_targets(y, n_rows):
+    """float64 2-D view of G (NaN allowed) with ``n_rows`` rows."""
+    G = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
+                    input_name="G")
+    G = G.reshape(len(G), -1)
+    if G.shape[0] != n_rows:
+        raise ValueError(f"G has {G.shape[0]} rows but X has {n_rows}; pass one output "
+                         "function per input function.")
+    return G
+
+
+def _in_joblib_worker():
+    """Whether this code runs inside a joblib worker (a nested ``Parallel``)."""
+    try:
+        from joblib.parallel import get_active_backend
+
+        return get_active_backend()[0].nesting_level > 0
+    except Exception:  # a joblib without it: assume the main process
+        return False
+
+
+def _fit_member(estimator, X, y, indices, thread_key):
+    """Fit one member (in a joblib worker), on ``indices`` rows when given.
+
+    ``thread_key`` names the member's thread parameter set to 1 for this fit
+    (members run side by side); it is restored afterwards, so that the
+    fitted member keeps the parameters the user gave.
+    """
+    if indices is not None:
+        X, y = _safe_indexing(X, indices), _safe_indexing(y, indices)
+    if thread_key is None:
+        return estimator.fit(X, y)
+    before = estimator.get_params()[thread_key]
+    estimator.set_params(**{thread_key: 1})
+    try:
+        estimator.fit(X, y)
+    finally:
+        estimator.set_params(**{thread_key: before})
+    return estimator
+
+
+# ------------------------------------------------------------------ ensembles
+class EnsembleRegressor(RegressorMixin, BaseEstimator):
+    """Deep ensemble of an operator regressor: mean prediction and pointwise spread.
+
+    Trains ``n_estimators`` clones of ``estimator`` that differ only in their
+    random seed (weight initialisation, shuffling, trunk sampling) and, with
+    ``bootstrap=True``, in the functions they see (a bootstrap sample of the
+    rows of ``U`` and ``G``). ``predict`` returns the members' mean, and with
+    ``return_std=True`` also the standard deviation over the members at every
+    output point, a cheap and usually well-ranked estimate of the error
+    (Lakshminarayanan et al., 2017). Use :class:`ConformalBandRegressor` to
+    turn it into a band with a coverage guarantee.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        The regressor to copy, unfitted: a
+        :class:`~skoperator.DeepONetRegressor` or a
+        :class:`~sklearn.pipeline.Pipeline` ending in one (any regressor
+        works). Every parameter whose name ends in ``random_state`` (in the
+        pipeline's steps too) is set to the member's seed.
+
+    n_estimators : int, default=5
+        Number of members.
+
+    bootstrap : bool, default=False
+        Fit each member on a bootstrap sample of the functions (rows, drawn
+        with replacement, as many as there are rows) instead of on all of
+        them. Seeds alone already give diverse members; the bootstrap adds
+        the spread due to the training set.
+
+    n_jobs : int, default=None
+        Members trained at once, in joblib worker processes. None uses every
+        core (at most one worker per member) in a main process, joblib's
+        ``n_jobs`` inside ``joblib.parallel_config``, and one member at a
+        time inside a joblib worker (for instance in
+        ``GridSearchCV(n_jobs=...)``, whose workers already share the
+        cores); 1 trains the members one after the other in this process;
+        -1 is every core. While members run side by side, each one's
+        ``n_jobs`` (the torch threads of the final step) is set to 1 for its
+        fit, then restored.
+
+    random_state : int, RandomState instance or None, default=None
+        Draws the members' seeds (distinct ints) and, through them, the
+        bootstrap samples. An int gives the same ensemble every time.
+
+    Attributes
+    ----------
+    estimators_ : list of estimator objects
+        The fitted members.
+
+    random_states_ : ndarray of shape (n_estimators,)
+        Each member's seed, set as its ``random_state`` (every parameter
+        ending in ``random_state``).
+
+    estimators_samples_ : list of ndarray or None
+        The rows each member was fitted on (with repeats), with
+        ``bootstrap=True``; None otherwise.
+
+    n_features_in_ : int
+        Number of sensors (columns of ``U``) seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Sensor names, when the members record them (``U`` a DataFrame with
+        string column names).
+
+    See Also
+    --------
+    ConformalBandRegressor : A whole-function band with a coverage guarantee.
+    sklearn.ensemble.BaggingRegressor : Bagging of ordinary regressors.
+    sklearn.gaussian_process.GaussianProcessRegressor : Its ``predict``
+        takes ``return_std`` in the same way.
+
+    Notes
+    -----
+    **Members in parallel.** The default trains the members in worker
+    processes, one per core, each with one torch thread, because a
+    member's fit costs the same CPU time there as in the main process and
+    the cores then work at once. Measured by ``benchmarks/bench_uncertainty.py``
+    on 2 cores (antiderivative, 1,000 functions, 150 epochs, 5 members):
+    one member 5.3 CPU-seconds; 5 members one after the other 24.2; in 2
+    workers 25.9 in all, 15.5 for the busier worker, which is the parallel
+    fit's time when the cores are its own: 0.64x the sequential fit, 3.0x
+    one member's (5 members do not split evenly over 2 workers: 3 and 2).
+    On a machine saturated by other work the extra process gains nothing
+    (with a load average of 8-10 from other processes there, the parallel
+    fit took 1.3x the wall time of the sequential one): pass ``n_jobs=1``
+    there. Starting the workers costs about a second the first time (joblib
+    keeps them for later calls); ``U`` and ``G`` are sent to them once per
+    member.
+
+    Training the members as one vectorised network (``torch.func``'s
+    ``stack_module_state`` and ``vmap``) is not done: it would need the
+    networks and training loop inside the estimator rather than its public
+    ``fit``, and would not apply to pipelines or other regressors.
+
+    The standard deviation is over members (``ddof=0``): it is zero with a
+    single member, and it measures how much the members disagree, which
+    tracks, but does not bound, the error. For a band with a guarantee, wrap
+    the ensemble in :class:`ConformalBandRegressor`.
+
+    References
+    ----------
+    .. [1] B. Lakshminarayanan, A. Pritzel and C. Blundell, "Simple and Scalable
+       Predictive Uncertainty Estimation using Deep Ensembles", NeurIPS 2017.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.uncertainty import EnsembleRegressor
+    >>> U, Y, G = make_antiderivative(200, n_points=50, random_state=0)
+    >>> member = DeepONetRegressor(coords=Y, n_eval=10, max_iter=10, tol=None, device="cpu")
+    >>> ensemble = EnsembleRegressor(member, n_estimators=3, n_jobs=1, random_state=0)
+    >>> mean, std = ensemble.fit(U[:150], G[:150]).predict(U[150:], return_std=True)
+    >>> mean.shape, std.shape
+    ((50, 50), (50, 50))
+    >>> bool((std >= 0).all())
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "bootstrap": ["boolean"],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator, n_estimators=5, *, bootstrap=False, n_jobs=None,
+                 random_state=None):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _n_workers(self):
+        """Processes that train members: see ``n_jobs``."""
+        if self.n_jobs is None:
+            context = effective_n_jobs(None)  # joblib.parallel_config's n_jobs, else 1
+            if context > 1:
+                workers = context
+            elif _in_joblib_worker():  # the outer search already uses the cores
+                workers = 1
+            else:
+                workers = cpu_count()  # affinity and cgroups aware
+        else:
+            workers = effective_n_jobs(self.n_jobs)
+        return max(1, min(workers, self.n_estimators))
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the members.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions at the sensors.
+        y : array-like of shape (n_functions, n_columns)
+            ``G``: output functions (NaN marks a missing value, if the
+            estimator accepts it).
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        _require_y(y, type(self).__name__)
+        X, y = indexable(X, y)
+        n = _num_samples(X)
+        rng = check_random_state(self.random_state)
+        seeds = []
+        while len(seeds) < self.n_estimators:  # distinct seeds
+            seed = int(rng.randint(_MAX_SEED))
+            if seed not in seeds:
+                seeds.append(seed)
+        keys = _random_state_keys(self.estimator)
+        workers = self._n_workers()
+        prefix, final = _final_step(self.estimator)
+        thread_key = None
+        if workers > 1 and "n_jobs" in final.get_params(deep=False):
+            thread_key = prefix + "n_jobs"
+        members, samples = [], []
+        for seed in seeds:
+            member = clone(self.estimator)
+            if keys:
+                member.set_params(**{key: seed for key in keys})
+            members.append(member)
+            samples.append(np.random.RandomState(seed).randint(0, n, n)
+                           if self.bootstrap else None)
+        fitted = Parallel(n_jobs=workers)(
+            delayed(_fit_member)(member, X, y, rows, thread_key)
+            for member, rows in zip(members, samples)
+        )
+        self.estimators_ = list(fitted)
+        self.random_states_ = np.asarray(seeds)
+        self.estimators_samples_ = samples if self.bootstrap else None
+        first = self.estimators_[0]
+        self.n_features_in_ = getattr(first, "n_features_in_", None)
+        if self.n_features_in_ is None:
+            self.n_features_in_ = _num_samples(np.asarray(X).T)
+        if hasattr(first, "feature_names_in_"):
+            self.feature_names_in_ = first.feature_names_in_
+        return self
+
+    def predict(self, X, coords=None, return_std=False):
+        """Mean prediction of the members, and optionally their pointwise spread.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        coords : array-like of shape (n_points, d), default=None
+            Where to evaluate the outputs (passed to the members' ``predict``);
+            None uses the fitted coordinates.
+        return_std : bool, default=False
+            Also return the standard deviation over the members.
+
+        Returns
+        -------
+        G_mean : ndarray of shape (n_functions, n_columns)
+            Mean of the members' predictions.
+        G_std : ndarray of shape (n_functions, n_columns)
+            Standard deviation over the members at every output (``ddof=0``);
+            only with ``return_std=True``.
+        """
+        check_is_fitted(self)
+        mean = m2 = None
+        for k, member in enumerate(self.estimators_, start=1):  # Welford: bounded memory
+            pred = np.asarray(_predict(member, X, coords), dtype=np.float64)
+            if mean is None:
+                mean, m2 = pred.copy(), np.zeros_like(pred)
+                continue
+            delta = pred - mean
+            mean += delta / k
+            m2 += delta * (pred - mean)
+        if not return_std:
+            return mean
+        return mean, np.sqrt(np.maximum(m2, 0.0) / len(self.estimators_))
+
+    def score(self, X, y, sample_weight=None):
+        """Variance-weighted R2 of the mean prediction on X (U) against y (G).
+
+        As :meth:`skoperator.DeepONetRegressor.score`: each output column is
+        weighted by its variance, several output fields are scored on their
+        own columns and averaged, and missing targets (NaN) are ignored.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        y : array-like of shape (n_functions, n_columns)
+            ``G``: true outputs at the fitted coordinates.
+        sample_weight : array-like of shape (n_functions,), default=None
+            Weight of each function.
+
+        Returns
+        -------
+        score : float
+            1.0 is perfect; 0.0 is no better than the column means.
+        """
+        check_is_fitted(self)
+        G = _check_targets(y, _num_samples(X))
+        pred = np.asarray(self.predict(X), dtype=np.float64).reshape(G.shape)
+        return variance_weighted_r2(G, pred, sample_weight,
+                                    n_outputs=_n_outputs(self.estimators_[0]))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.target_tags.required = True
+        tags.target_tags.single_output = inner.target_tags.single_output
+        tags.target_tags.multi_output = inner.target_tags.multi_output
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.input_tags.sparse = inner.input_tags.sparse
+        return tags
+
+
+# ------------------------------------------------------------ conformal bands
+def _has_return_std(estimator):
+    """Whether the final step of ``estimator`` predicts with ``return_std``."""
+    _, final = _final_step(estimator)
+    try:
+        return "return_std" in inspect.signature(final.predict).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class ConformalBandRegressor(RegressorMixin, BaseEstimator):
+    """Whole-function prediction band by split conformal prediction.
+
+    Splits the functions (rows of ``U`` and ``G``) into a training part, on
+    which a clone of ``estimator`` is fitted, and a calibration part. Every
+    calibration function gets the score
+
+    .. math:: s_i = \\max_j |G_{ij} - \\hat G_{ij}| / \\sigma_{ij},
+
+    the largest error over its points in units of ``sigma`` (the ensemble's
+    pointwise standard deviation, floored, when the estimator predicts one
+    and ``normalize`` allows it; else 1). With ``q`` the
+    ``ceil((n_cal + 1) (1 - alpha))``-th smallest score, the band
+    ``predict(U) -/+ q * sigma`` contains the *whole* true output function
+    (every point at once) with probability at least ``1 - alpha`` for a new
+    function drawn like the calibration ones (finite-sample split conformal
+    guarantee, Lei et al., 2018), whatever the model's accuracy.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        The regressor, unfitted: a :class:`~skoperator.DeepONetRegressor`,
+        an :class:`EnsembleRegressor` (for a band whose width follows the
+        ensemble's spread), or a :class:`~sklearn.pipeline.Pipeline` ending
+        in either. Its ``predict`` must take ``coords`` for
+        ``predict_interval(X, coords=...)``.
+
+    alpha : float, default=0.1
+        Miscoverage: the band contains the whole true function for at least
+        ``1 - alpha`` of new functions (0.1 gives a 90 % band).
+
+    calibration_fraction : float or int, default=0.25
+        Functions held out for calibration: a float in (0, 1) is a fraction
+        of the rows (rounded up), an int a number of rows. Calibration needs
+        at least ``ceil((1 - alpha) / alpha)`` functions (9 for
+        ``alpha=0.1``).
+
+    normalize : "auto" or bool, default="auto"
+        Scale the errors by the pointwise standard deviation of the
+        estimator (``predict(X, return_std=True)``, as an
+        :class:`EnsembleRegressor` gives), so that the band is wide where the
+        members disagree. "auto" does so when the estimator's final step
+        has ``return_std``; True requires it; False uses a band of constant
+        width.
+
+    std_floor : float, default=1.0
+        With ``normalize``, ``sigma = std + std_floor * mean(std)`` (the
+        mean over the calibration functions and points): it keeps points
+        where the members happen to agree (a pinned boundary value) from
+        dividing by nearly zero, which would make the scores, and hence the
+        band everywhere, blow up. 0 scales by the spread alone; a large
+        value gives a band of constant width around the ensemble mean. On
+        the antiderivative benchmark (5 members, seeds 0-2) the mean band
+        width was 0.100 at 0, 0.075 at 0.1, 0.060 at 0.5, 0.057 at 1 and
+        0.069 for constant width (0.085 for a single model's band).
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds the split into training and calibration functions.
+
+    Attributes
+    ----------
+    estimator_ : estimator object
+        The clone of ``estimator`` fitted on the training functions.
+
+    quantile_ : float
+        The calibrated multiplier ``q``: the band's half-width is
+        ``q * sigma``.
+
+    calibration_scores_ : ndarray of shape (n_calibration_,)
+        The scores ``s_i`` of the calibration functions.
+
+    n_calibration_ : int
+        Calibration functions used (those with at least one observed
+        point).
+
+    train_indices_ : ndarray of int
+        Rows the estimator was fitted on.
+
+    calibration_indices_ : ndarray of int
+        Rows held out for calibration.
+
+    normalized_ : bool
+        Whether the scores and band are scaled by the standard deviation.
+
+    std_offset_ : float
+        ``std_floor * mean(std)`` added to the standard deviation (0.0 when
+        not normalized).
+
+    n_features_in_ : int
+        Number of sensors (columns of ``U``) seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Sensor names, when the fitted estimator records them.
+
+    See Also
+    --------
+    EnsembleRegressor : Mean and pointwise spread of several models.
+    skoperator.inspection.OperatorPredictionDisplay : Plot a prediction and its
+        band.
+
+    Notes
+    -----
+    The guarantee is marginal (over new functions, not for each one) and
+    holds at the coordinates the model is calibrated on (the fitted ones);
+    ``predict_interval(X, coords=...)`` elsewhere extrapolates the band. The
+    training part is smaller than the data given to ``fit``; refit on all
+    functions only by giving up the guarantee. Missing targets (NaN) are
+    left out of the maximum; a calibration function with no observed point
+    is dropped. With several output fields, the maximum runs over all
+    fields: normalize, or give the fields comparable scales.
+
+    MAPIE (``mapie.regression.SplitConformalRegressor``) is not used: it
+    calibrates one target at a time, so on an operator it would give an
+    interval per output point, each covering its point for ``1 - alpha``
+    of the functions, while the whole function would be covered far less
+    often (about ``(1 - alpha) ** n_points`` for independent errors). Its
+    multivariate scores (``mapie.experimental``) give ellipsoids from a
+    learned covariance rather than a band. The maximum over points used
+    here is the simultaneous version of its absolute-residual score.
+
+    Inside a :class:`~sklearn.pipeline.Pipeline`, put the pipeline inside
+    this estimator (``ConformalBandRegressor(make_pipeline(...))``) to keep
+    ``predict_interval`` at hand; ``score`` (and so ``GridSearchCV``) rates
+    the point prediction, and nested parameters such as
+    ``estimator__n_eval`` are searched as usual.
+
+    References
+    ----------
+    .. [1] J. Lei, M. G'Sell, A. Rinaldo, R. J. Tibshirani and L. Wasserman,
+       "Distribution-Free Predictive Inference for Regression", JASA 113
+       (2018).
+    .. [2] A. N. Angelopoulos and S. Bates, "A Gentle Introduction to Conformal
+       Prediction and Distribution-Free Uncertainty Quantification",
+       arXiv:2107.07511 (2021).
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.uncertainty import ConformalBandRegressor
+    >>> U, Y, G = make_antiderivative(300, n_points=50, random_state=0)
+    >>> model = DeepONetRegressor(coords=Y, n_eval=10, max_iter=20, tol=None, device="cpu",
+    ...                           random_state=0)
+    >>> band = ConformalBandRegressor(model, alpha=0.1, random_state=0).fit(U[:200], G[:200])
+    >>> lower, upper = band.predict_interval(U[200:])
+    >>> lower.shape
+    (100, 50)
+    >>> inside = ((lower <= G[200:]) & (G[200:] <= upper)).all(axis=1)
+    >>> bool(inside.mean() > 0.7)
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "alpha": [Interval(Real, 0, 1, closed="neither")],
+        "calibration_fraction": [Interval(RealNotInt, 0, 1, closed="neither"),
+                                 Interval(Integral, 1, None, closed="left")],
+        "normalize": ["boolean", StrOptions({"auto"})],
+        "std_floor": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator, alpha=0.1, *, calibration_fraction=0.25, normalize="auto",
+                 std_floor=1.0, random_state=None):
+        self.estimator = estimator
+        self.alpha = alpha
+        self.calibration_fraction = calibration_fraction
+        self.normalize = normalize
+        self.std_floor = std_floor
+        self.random_state = random_state
+
+    def _rank(self, n_cal):
+        """Rank ``k`` of the calibration quantile; a clear error when there is none."""
+        k = math.ceil((n_cal + 1) * (1 - self.alpha) - 1e-9)
+        if k > n_cal:
+            need = math.ceil((1 - self.alpha) / self.alpha - 1e-9)
+            raise ValueError(
+                f"{n_cal} calibration function(s) are too few for alpha={self.alpha}: split "
+                f"conformal prediction needs (n_cal + 1) * (1 - alpha) <= n_cal, that is at "
+                f"least {need} calibration functions with an observed point. Pass more "
+                "functions, a larger calibration_fraction, or a larger alpha."
+            )
+        return k
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the estimator on the training functions and calibrate the band.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions at the sensors.
+        y : array-like of shape (n_functions, n_columns)
+            ``G``: output functions; NaN marks a missing value.
+
+        Returns
+        -------
+        self : object
+            The fitted, calibrated estimator.
+        """
+        _require_y(y, type(self).__name__)
+        X, y = indexable(X, y)
+        n = _num_samples(X)
+        if isinstance(self.calibration_fraction, Integral):
+            n_cal = int(self.calibration_fraction)
+        else:
+            n_cal = math.ceil(self.calibration_fraction * n)
+        if n_cal >= n:
+            raise ValueError(f"calibration_fraction={self.calibration_fraction!r} leaves no "
+                             f"training function out of {n} (n_samples={n}); pass fewer "
+                             "calibration functions or more data.")
+        self._rank(n_cal)  # fail before the (long) fit
+        if self.normalize is True and not _has_return_std(self.estimator):
+            raise ValueError(
+                f"normalize=True needs an estimator whose predict takes return_std (such as "
+                f"EnsembleRegressor); {type(_final_step(self.estimator)[1]).__name__} has "
+                "none. Use normalize='auto' or False.")
+        normalized = self.normalize is not False and _has_return_std(self.estimator)
+        perm = check_random_state(self.random_state).permutation(n)
+        cal, train = np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
+        estimator = clone(self.estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train))
+        X_cal = _safe_indexing(X, cal)
+        G_cal = _check_targets(_safe_indexing(y, cal), n_cal)
+        sigma, offset = 1.0, 0.0
+        if normalized:
+            pred, std = _predict(estimator, X_cal, None, return_std=True)
+            std = np.asarray(std, dtype=np.float64).reshape(G_cal.shape)
+            observed = ~np.isnan(G_cal)
+            mean_std = float(np.mean(std[observed])) if observed.any() else 0.0
+            if mean_std > 0:
+                offset = self.std_floor * mean_std
+                sigma = std + offset
+            else:
+                warnings.warn("The estimator's standard deviation is zero on every "
+                              "calibration point (a single member?); the band is not "
+                              "normalized.", UserWarning, stacklevel=2)
+                normalized = False
+        else:
+            pred = _predict(estimator, X_cal, None)
+        pred = np.asarray(pred, dtype=np.float64).reshape(G_cal.shape)
+        errors = np.abs(G_cal - pred) / sigma
+        has_point = ~np.all(np.isnan(errors), axis=1)
+        scores = np.full(n_cal, -np.inf)
+        scores[has_point] = np.nanmax(errors[has_point], axis=1)
+        scores = scores[has_point]
+        k = self._rank(len(scores))
+        self.estimator_ = estimator
+        self.normalized_ = bool(normalized)
+        self.std_offset_ = offset
+        self.calibration_scores_ = scores
+        self.n_calibration_ = len(scores)
+        self.quantile_ = float(np.sort(scores)[k - 1])
+        self.train_indices_ = train
+        self.calibration_indices_ = cal
+        self.n_features_in_ = getattr(estimator, "n_features_in_", None)
+        if self.n_features_in_ is None:
+            self.n_features_in_ = _num_samples(np.asarray(X).T)
+        if hasattr(estimator, "feature_names_in_"):
+            self.feature_names_in_ = estimator.feature_names_in_
+        return self
+
+    def predict(self, X, coords=None):
+        """Point prediction of the fitted estimator.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        coords : array-like of shape (n_points, d), default=None
+            Where to evaluate the outputs; None uses the fitted coordinates.
+
+        Returns
+        -------
+        G : ndarray of shape (n_functions, n_columns)
+            Predicted outputs (the ensemble mean for an ensemble).
+        """
+        check_is_fitted(self)
+        return np.asarray(_predict(self.estimator_, X, coords), dtype=np.float64)
+
+    def predict_interval(self, X, coords=None):
+        """Lower and upper edges of the whole-function band.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        coords : array-like of shape (n_points, d), default=None
+            Where to evaluate the band; None uses the fitted coordinates (where
+            the guarantee holds).
+
+        Returns
+        -------
+        lower : ndarray of shape (n_functions, n_columns)
+            ``predict(X) - quantile_ * sigma``.
+        upper : ndarray of shape (n_functions, n_columns)
+            ``predict(X) + quantile_ * sigma``; for at least ``1 - alpha``
+            of new functions, the true function lies between the edges at
+            every point.
+        """
+        check_is_fitted(self)
+        if self.normalized_:
+            pred, std = _predict(self.estimator_, X, coords, return_std=True)
+            half = self.quantile_ * (np.asarray(std, dtype=np.float64) + self.std_offset_)
+        else:
+            pred = _predict(self.estimator_, X, coords)
+            half = self.quantile_
+        pred = np.asarray(pred, dtype=np.float64)
+        return pred - half, pred + half
+
+    def score(self, X, y, sample_weight=None):
+        """Variance-weighted R2 of the point prediction on X (U) against y (G).
+
+        As :meth:`skoperator.DeepONetRegressor.score`; the band plays no part.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        y : array-like of shape (n_functions, n_columns)
+            ``G``: true outputs at the fitted coordinates.
+        sample_weight : array-like of shape (n_functions,), default=None
+            Weight of each function.
+
+        Returns
+        -------
+        score : float
+            1.0 is perfect; 0.0 is no better than the column means.
+        """
+        check_is_fitted(self)
+        G = _check_targets(y, _num_samples(X))
+        pred = self.predict(X).reshape(G.shape)
+        return variance_weighted_r2(G, pred, sample_weight,
+                                    n_outputs=_n_outputs(self.estimator_))
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        inner = get_tags(self.estimator)
+        tags.target_tags.required = True
+        tags.target_tags.single_output = inner.target_tags.single_output
+        tags.target_tags.multi_output = inner.target_tags.multi_output
+        tags.input_tags.allow_nan = inner.input_tags.allow_nan
+        tags.input_tags.sparse = inner.input_tags.sparse
+        return tags

@@ -1,0 +1,336 @@
+"""EnsembleRegressor and ConformalBandRegressor (skoperator.uncertainty)."""
+
+import math
+import pickle
+
+import numpy as np
+import pytest
+from joblib import Parallel, delayed, parallel_config
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.estimator_checks import parametrize_with_checks
+from sklearn.utils.validation import check_is_fitted
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_antiderivative
+from skoperator.uncertainty import ConformalBandRegressor, EnsembleRegressor
+
+
+# ----------------------------------------------------------------- fixtures
+@pytest.fixture(scope="module")
+def problem():
+    U, Y, G = make_antiderivative(80, n_points=20, random_state=0)
+    return U, Y, G
+
+
+def _model(Y, **params):
+    """A DeepONet that fits in a fraction of a second."""
+    return DeepONetRegressor(**{"coords": Y, "n_eval": 5, "n_basis": 8, "max_iter": 3,
+                                "batch_size": 32, "tol": None, "device": "cpu",
+                                "random_state": 0, **params})
+
+
+class Planted(RegressorMixin, BaseEstimator):
+    """Predicts the first ``n_points`` columns of X; with ``return_std``, the next ones.
+
+    A regressor whose residuals are known exactly: X = [G + error | std].
+    """
+
+    def __init__(self, n_points=None, random_state=None, fail=False):
+        self.n_points = n_points
+        self.random_state = random_state
+        self.fail = fail
+
+    def fit(self, X, y):
+        if self.fail:
+            raise AssertionError("fit must not be called")
+        self.n_features_in_ = np.asarray(X).shape[1]
+        self.fitted_rows_ = np.asarray(X).shape[0]
+        return self
+
+    def predict(self, X, coords=None, return_std=False):
+        check_is_fitted(self)
+        X = np.asarray(X, dtype=np.float64)
+        m = self.n_points or X.shape[1]
+        if return_std:
+            return X[:, :m], X[:, m:2 * m]
+        return X[:, :m]
+
+
+class PointOnly(Planted):
+    """The same without ``return_std``."""
+
+    def predict(self, X, coords=None):
+        return super().predict(X, coords)
+
+
+# ---------------------------------------------------------- sklearn checks
+def _expected_failures(estimator):
+    if isinstance(estimator, ConformalBandRegressor):
+        return {"check_regressors_train": "sets alpha=0.01 (for linear models), which needs "
+                                          "99 calibration rows out of its 200"}
+    return {}
+
+
+@parametrize_with_checks(
+    [EnsembleRegressor(Ridge(), n_estimators=3, n_jobs=1, random_state=0),
+     ConformalBandRegressor(Ridge(), alpha=0.5, random_state=0)],
+    expected_failed_checks=_expected_failures)
+def test_sklearn_compatible_meta_estimators(estimator, check):
+    check(estimator)
+
+
+# ------------------------------------------------------------------ ensemble
+def test_ensemble_clone_get_params_and_pickle(problem):
+    U, Y, G = problem
+    ens = EnsembleRegressor(_model(Y), n_estimators=2, n_jobs=1, random_state=0)
+    params = ens.get_params()
+    assert params["estimator__n_eval"] == 5 and params["n_estimators"] == 2
+    clone(ens)
+    ens.fit(U, G)
+    again = pickle.loads(pickle.dumps(ens))
+    np.testing.assert_array_equal(again.predict(U[:5]), ens.predict(U[:5]))
+    assert ens.n_features_in_ == U.shape[1]
+    assert 0 < ens.score(U, G) <= 1
+
+
+def test_ensemble_members_have_distinct_reproducible_seeds(problem):
+    U, Y, G = problem
+    ens = EnsembleRegressor(_model(Y), n_estimators=4, n_jobs=1, random_state=3).fit(U, G)
+    seeds = [m.random_state for m in ens.estimators_]
+    assert len(set(seeds)) == 4 and seeds == list(ens.random_states_)
+    again = EnsembleRegressor(_model(Y), n_estimators=4, n_jobs=1, random_state=3).fit(U, G)
+    assert [m.random_state for m in again.estimators_] == seeds
+    np.testing.assert_array_equal(again.predict(U[:3]), ens.predict(U[:3]))
+    preds = [m.predict(U[:3]) for m in ens.estimators_]
+    assert not np.allclose(preds[0], preds[1])
+    assert ens.estimator.random_state == 0  # the template is not touched
+
+
+def test_ensemble_seeds_every_random_state_of_a_pipeline(problem):
+    U, Y, G = problem
+    pipe = make_pipeline(StandardScaler(), _model(Y))
+    ens = EnsembleRegressor(pipe, n_estimators=2, n_jobs=1, random_state=0).fit(U, G)
+    seeds = [m[-1].random_state for m in ens.estimators_]
+    assert len(set(seeds)) == 2 and seeds == list(ens.random_states_)
+    assert ens.predict(U[:4], coords=[[0.5]]).shape == (4, 1)
+
+
+def test_ensemble_return_std(problem):
+    U, Y, G = problem
+    ens = EnsembleRegressor(_model(Y), n_estimators=3, n_jobs=1, random_state=0).fit(U, G)
+    mean, std = ens.predict(U[:7], return_std=True)
+    assert mean.shape == std.shape == (7, 20)
+    assert (std >= 0).all() and std.max() > 0
+    stacked = np.stack([m.predict(U[:7]) for m in ens.estimators_])
+    np.testing.assert_allclose(mean, stacked.mean(axis=0), rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(std, stacked.std(axis=0), rtol=1e-8, atol=1e-12)
+    np.testing.assert_array_equal(ens.predict(U[:7]), mean)
+    fine = ens.predict(U[:7], coords=np.linspace(0, 1, 33).reshape(-1, 1), return_std=True)
+    assert fine[0].shape == fine[1].shape == (7, 33)
+
+    single = EnsembleRegressor(_model(Y), n_estimators=1, random_state=0).fit(U, G)
+    mean1, std1 = single.predict(U[:7], return_std=True)
+    assert std1.shape == (7, 20) and not std1.any()
+    np.testing.assert_array_equal(mean1, single.estimators_[0].predict(U[:7]))
+
+
+def test_ensemble_bootstrap_draws_differ():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(30, 4)), rng.normal(size=(30, 4))
+    ens = EnsembleRegressor(Planted(), n_estimators=3, bootstrap=True, n_jobs=1,
+                            random_state=0).fit(X, y)
+    samples = ens.estimators_samples_
+    assert len(samples) == 3 and all(len(s) == 30 for s in samples)
+    assert not np.array_equal(samples[0], samples[1])
+    assert len(np.unique(samples[0])) < 30  # with replacement
+    assert all(m.fitted_rows_ == 30 for m in ens.estimators_)
+    assert EnsembleRegressor(Planted(), 2, n_jobs=1).fit(X, y).estimators_samples_ is None
+
+
+class Threads(Planted):
+    """Records the ``n_jobs`` it was fitted with."""
+
+    fail = False
+
+    def __init__(self, n_jobs=None, random_state=None):
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def fit(self, X, y):
+        self.n_jobs_seen_ = self.n_jobs
+        return super().fit(X, y)
+
+
+@pytest.mark.parametrize("n_jobs, during", [(1, None), (2, 1)])
+def test_ensemble_in_parallel_gives_members_one_thread_then_restores(n_jobs, during):
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(10, 3)), rng.normal(size=(10, 3))
+    pipe = make_pipeline(StandardScaler(), Threads())
+    with parallel_config(backend="threading"):  # no worker processes in the test suite
+        ens = EnsembleRegressor(pipe, n_estimators=3, n_jobs=n_jobs, random_state=0).fit(X, y)
+    assert [m[-1].n_jobs_seen_ for m in ens.estimators_] == [during] * 3
+    assert [m[-1].n_jobs for m in ens.estimators_] == [None] * 3
+    # n_jobs=None: every core, at most one worker per member, or joblib's context
+    assert EnsembleRegressor(pipe, n_estimators=1)._n_workers() == 1
+    with parallel_config(n_jobs=3):
+        assert EnsembleRegressor(pipe, n_estimators=5)._n_workers() == 3
+    # inside the workers of a search, members train one at a time
+    nested = Parallel(n_jobs=2, backend="threading")(
+        delayed(EnsembleRegressor(pipe)._n_workers)() for _ in range(2))
+    assert nested == [1, 1]
+
+
+def test_ensemble_rejects_bad_parameters(problem):
+    U, Y, G = problem
+    with pytest.raises(ValueError, match="n_estimators"):
+        EnsembleRegressor(_model(Y), n_estimators=0).fit(U, G)
+    with pytest.raises(ValueError, match="n_jobs"):
+        EnsembleRegressor(_model(Y), n_jobs=0).fit(U, G)
+    with pytest.raises(ValueError, match="requires y"):
+        EnsembleRegressor(_model(Y)).fit(U, None)
+
+
+# ----------------------------------------------------------------- conformal
+def _planted_data(n, m, rng, scale=1.0, std=None):
+    G = rng.normal(size=(n, m))
+    error = scale * rng.standard_normal((n, m)) * (1.0 if std is None else std)
+    X = G + error if std is None else np.hstack([G + error, std])
+    return X, G, error
+
+
+def test_conformal_quantile_is_the_split_conformal_rank():
+    rng = np.random.default_rng(0)
+    X, G, error = _planted_data(40, 6, rng)
+    band = ConformalBandRegressor(PointOnly(), alpha=0.1, calibration_fraction=20,
+                                  random_state=0).fit(X, G)
+    cal = band.calibration_indices_
+    assert len(cal) == 20 and len(band.train_indices_) == 20
+    assert set(cal).isdisjoint(band.train_indices_)
+    assert band.estimator_.fitted_rows_ == 20
+    scores = np.abs(G[cal] - X[cal]).max(axis=1)  # the planted errors, as computed
+    k = math.ceil(21 * 0.9)  # 19
+    assert band.quantile_ == np.sort(scores)[k - 1]
+    np.testing.assert_array_equal(np.sort(band.calibration_scores_), np.sort(scores))
+    assert not band.normalized_ and band.std_offset_ == 0.0
+    lower, upper = band.predict_interval(X[:5])
+    np.testing.assert_allclose(upper - lower, 2 * band.quantile_)
+    np.testing.assert_array_equal(band.predict(X[:5]), X[:5])
+    # (n + 1)(1 - alpha) exactly n: the largest score, not an error
+    exact = ConformalBandRegressor(PointOnly(), alpha=0.1, calibration_fraction=9,
+                                   random_state=0).fit(X, G)
+    assert exact.quantile_ == exact.calibration_scores_.max()
+
+
+def test_conformal_normalized_scores_divide_by_the_floored_std():
+    rng = np.random.default_rng(1)
+    std = rng.uniform(0.1, 2.0, size=(50, 5))
+    X, G, error = _planted_data(50, 5, rng, std=std)
+    band = ConformalBandRegressor(Planted(n_points=5), alpha=0.2, calibration_fraction=0.5,
+                                  std_floor=0.1, random_state=0).fit(X, G)
+    assert band.normalized_
+    cal = band.calibration_indices_
+    offset = 0.1 * std[cal].mean()
+    assert band.std_offset_ == pytest.approx(offset)
+    scores = np.abs(error[cal] / (std[cal] + offset)).max(axis=1)
+    k = math.ceil((len(cal) + 1) * 0.8)
+    assert band.quantile_ == pytest.approx(np.sort(scores)[k - 1])
+    lower, upper = band.predict_interval(X[:3])
+    np.testing.assert_allclose(upper - lower, 2 * band.quantile_ * (std[:3] + offset))
+    unnormalized = ConformalBandRegressor(Planted(n_points=5), alpha=0.2, normalize=False,
+                                          calibration_fraction=0.5, random_state=0).fit(X, G)
+    assert not unnormalized.normalized_
+
+
+def test_conformal_covers_whole_functions_at_the_nominal_rate():
+    # predictions = truth + N(0, 1) noise at every point: any band calibrated on
+    # independent functions covers a new whole function with probability >= 0.9
+    coverages = []
+    for seed in range(20):
+        rng = np.random.default_rng(seed)
+        X, G, _ = _planted_data(2200, 10, rng)
+        band = ConformalBandRegressor(PointOnly(), alpha=0.1, calibration_fraction=100,
+                                      random_state=seed).fit(X[:200], G[:200])
+        lower, upper = band.predict_interval(X[200:])
+        coverages.append(np.mean(((lower <= G[200:]) & (G[200:] <= upper)).all(axis=1)))
+    assert 0.88 <= np.mean(coverages) <= 0.94
+    assert min(coverages) > 0.8
+    # pointwise intervals of the same width would cover single points, not functions:
+    # the quantile is the max of 10 normals, well above the pointwise 1.645
+    assert band.quantile_ > 2.2
+
+
+def test_conformal_too_few_calibration_functions_fail_before_fitting():
+    rng = np.random.default_rng(0)
+    X, G, _ = _planted_data(20, 4, rng)
+    with pytest.raises(ValueError, match="too few for alpha=0.1.*at least 9"):
+        ConformalBandRegressor(Planted(fail=True), calibration_fraction=5).fit(X, G)
+    with pytest.raises(ValueError, match="leaves no training function"):
+        ConformalBandRegressor(Planted(fail=True), calibration_fraction=20).fit(X, G)
+
+
+def test_conformal_ignores_missing_targets():
+    rng = np.random.default_rng(2)
+    X, G, error = _planted_data(40, 6, rng)
+    G = G.copy()
+    band = ConformalBandRegressor(PointOnly(), alpha=0.1, calibration_fraction=20,
+                                  random_state=0)
+    cal = np.sort(np.random.RandomState(0).permutation(40)[:20])
+    G[cal[0], :] = np.nan  # a calibration function with no observed point: dropped
+    G[cal[1], :3] = np.nan
+    G[cal[2], 2] = np.nan
+    band.fit(X, G)
+    assert band.n_calibration_ == 19
+    err = np.abs(G[cal[1:]] - X[cal[1:]])
+    scores = np.nanmax(err, axis=1)
+    assert band.quantile_ == np.sort(scores)[math.ceil(20 * 0.9) - 1]
+    assert np.isfinite(band.calibration_scores_).all()
+
+
+def test_conformal_normalize_needs_return_std_and_warns_on_zero_std(problem):
+    rng = np.random.default_rng(0)
+    X, G, _ = _planted_data(40, 4, rng)
+    with pytest.raises(ValueError, match="return_std"):
+        ConformalBandRegressor(PointOnly(), normalize=True).fit(X, G)
+    zero = np.hstack([X, np.zeros_like(X)])
+    with pytest.warns(UserWarning, match="not normalized"):
+        band = ConformalBandRegressor(Planted(n_points=4)).fit(zero, G)
+    assert not band.normalized_
+
+
+def test_conformal_with_an_ensemble_has_a_band_that_follows_the_spread(problem):
+    U, Y, G = problem
+    ens = EnsembleRegressor(_model(Y), n_estimators=2, n_jobs=1, random_state=0)
+    band = ConformalBandRegressor(ens, alpha=0.2, random_state=0).fit(U, G)
+    assert band.normalized_ and band.std_offset_ > 0
+    lower, upper = band.predict_interval(U[:5])
+    width = upper - lower
+    assert width.shape == (5, 20) and (width > 0).all() and width.std() > 0
+    np.testing.assert_allclose((lower + upper) / 2, band.predict(U[:5]), atol=1e-12)
+    fine = band.predict_interval(U[:5], coords=np.linspace(0, 1, 7).reshape(-1, 1))
+    assert fine[0].shape == (5, 7)
+
+
+def test_conformal_in_pipeline_and_grid_search(problem):
+    U, Y, G = problem
+    band = ConformalBandRegressor(make_pipeline(StandardScaler(), _model(Y)), alpha=0.2,
+                                  random_state=0).fit(U, G)
+    assert band.predict_interval(U[:3])[0].shape == (3, 20)
+    assert band.n_features_in_ == U.shape[1]
+
+    pipe = Pipeline([("scale", StandardScaler()),
+                     ("band", ConformalBandRegressor(_model(Y), alpha=0.2, random_state=0))])
+    pipe.fit(U, G)
+    assert pipe.predict(U[:3]).shape == (3, 20)
+    assert pipe[-1].predict_interval(pipe[:-1].transform(U[:3]))[1].shape == (3, 20)
+
+    search = ConformalBandRegressor(_model(Y), alpha=0.2, random_state=0)
+    assert "estimator__n_eval" in search.get_params()
+    grid = GridSearchCV(search, {"estimator__n_eval": [2, 5]}, cv=2).fit(U, G)
+    assert grid.best_params_["estimator__n_eval"] in (2, 5)
+    assert grid.best_estimator_.predict_interval(U[:2])[0].shape == (2, 20)
+    assert pickle.loads(pickle.dumps(grid.best_estimator_)).quantile_ == \
+        grid.best_estimator_.quantile_
