@@ -10,6 +10,7 @@ ORDER = [
     "plot_training_curves.py",
     "plot_new_coordinates.py",
     "plot_scattered_points.py",
+    "plot_uncertainty.py",
     "plot_pca_pipeline.py",
     "plot_diffusion_reaction.py",
     "plot_heat_conduction.py",

@@ -22,7 +22,8 @@ def test_gallery_has_the_examples_the_docs_promise():
     assert {"plot_quickstart", "plot_n_eval_sweep", "plot_pca_pipeline",
             "plot_new_coordinates", "plot_diffusion_reaction", "plot_heat_conduction",
             "plot_training_curves", "plot_two_inputs_two_outputs", "plot_sampling_strategies",
-            "plot_poisson_n_eval", "plot_sharpness", "plot_adaptive_sampling"} <= names
+            "plot_poisson_n_eval", "plot_sharpness", "plot_adaptive_sampling",
+            "plot_scattered_points", "plot_physics_informed", "plot_uncertainty"} <= names
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
