@@ -23,6 +23,7 @@ def ray_cluster():
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_fit_ray_trains_on_two_workers_and_returns_a_plain_estimator(ray_cluster, tmp_path):
     U, Y, G = make_antiderivative(80, n_points=20, random_state=0)
     params = dict(coords=Y, branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)),
