@@ -435,7 +435,7 @@ class PDEResidual(BasePhysics):
     ----------
     n_points_ : int
         Collocation points per function and step, resolved in ``prepare``.
-    fixed_points_ : Tensor of shape (n_functions, n_points_, d) or None
+    fixed_points_ : Tensor of shape (n_functions, n_points, d) or None
         The points of ``sampling="fixed"``.
 
     Notes
@@ -562,7 +562,7 @@ class PDEResidual(BasePhysics):
 
     # -- draws
     def _draw(self, n_rows, generator, rows=None):
-        """Collocation points (n_rows, n_points_, d) of one step (or of prepare)."""
+        """Collocation points (n_rows, n_points, d) of one step (or of prepare)."""
         from ._sampling import sample_distinct
 
         coords = self.context_.coords
@@ -589,7 +589,7 @@ class PDEResidual(BasePhysics):
 
         Returns
         -------
-        y : Tensor of shape (batch, n_points_, d)
+        y : Tensor of shape (batch, n_points, d)
             Raw coordinates.
         """
         if self.sampling == "fixed":

@@ -473,7 +473,7 @@ class ConformalBandRegressor(RegressorMixin, BaseEstimator):
         The calibrated multiplier ``q``: the band's half-width is
         ``q * sigma``.
 
-    calibration_scores_ : ndarray of shape (n_calibration_,)
+    calibration_scores_ : ndarray of shape (n_calibration,)
         The scores ``s_i`` of the calibration functions.
 
     n_calibration_ : int
