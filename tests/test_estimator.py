@@ -57,13 +57,13 @@ def test_fit_reaches_paper_accuracy_on_antiderivative(antiderivative, sampling):
                             batch_size=64, learning_rate="onecycle", learning_rate_init=5e-3,
                             tol=None, device="cpu", random_state=0)
     est.fit(U[:500], G[:500])
-    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.95
+    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.985  # measured 0.991
     # resolution-free: 1,000 new coordinates against the exact integral
     x_new = np.sort(np.random.default_rng(0).uniform(0, 1, 1000))
     truth = exact_antiderivative(Y[:, 0], U[500:], x_new)
     pred = est.predict(U[500:], coords=x_new.reshape(-1, 1))
     assert pred.shape == (200, 1000) and pred.dtype == np.float64
-    assert mean_function_r2(truth, pred) >= 0.95
+    assert mean_function_r2(truth, pred) >= 0.985  # measured 0.991
 
 
 def test_fit_is_deterministic_for_a_random_state(small):

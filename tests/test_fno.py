@@ -214,7 +214,7 @@ def test_pod_trunk_learns_the_antiderivative():
     est = DeepONetRegressor(coords=Y, trunk="pod", n_basis=20, n_eval=10, max_iter=200,
                             learning_rate="onecycle", learning_rate_init=5e-3, tol=None,
                             device="cpu", random_state=0).fit(U[:500], G[:500])
-    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.95
+    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.965  # measured 0.971
     corrected = DeepONetRegressor(coords=Y, trunk="pod_corrected", n_basis=20, **FAST)
     corrected.fit(U[:100], G[:100])
     assert corrected.network_.trunk.correction is not None

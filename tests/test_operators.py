@@ -50,7 +50,7 @@ def test_each_output_field_is_learned(two_fields, fitted_two_fields):
     pred = fitted_two_fields.predict(U[600:])
     assert pred.shape == (200, 200)
     per_field = mean_function_r2(G[600:], pred, n_outputs=2, multioutput="raw_values")
-    assert per_field.shape == (2,) and np.all(per_field >= 0.95), per_field
+    assert per_field.shape == (2,) and np.all(per_field >= 0.96), per_field  # 0.988, 0.969
     # each field standardised on its own scale
     scale = fitted_two_fields.network_.g_scale.numpy()
     assert scale[1] / scale[0] > 100
@@ -92,7 +92,7 @@ def test_every_strategy_trains_and_predicts(two_fields, strategy):
                             **RECIPE).fit(U[:600], G[:600])
     per_field = mean_function_r2(G[600:], est.predict(U[600:]), n_outputs=2,
                                  multioutput="raw_values")
-    assert np.all(per_field >= 0.95), per_field
+    assert np.all(per_field >= 0.96), per_field  # measured 0.968 to 0.988
     b = est.network_.encode_branch(torch.zeros(1, 100))
     t = est.network_.encode_trunk(torch.zeros(3, 1))
     split_b = strategy != "split_trunk"
@@ -177,7 +177,7 @@ def test_two_input_functions_mionet(two_inputs):
     est = DeepONetRegressor(coords=Y, branch=_inputs(100, 50, layers=(40, 40, 40)),
                             **RECIPE).fit(U[:1000], G[:1000])
     assert len(est.network_.branch.nets) == 2 and est.input_sizes_ == (100, 50)
-    assert mean_function_r2(G[1000:], est.predict(U[1000:])) >= 0.95
+    assert mean_function_r2(G[1000:], est.predict(U[1000:])) >= 0.97  # measured 0.979
     # each input function has its own scale
     scale = est.network_.u_scale.numpy()
     assert np.all(scale[:100] == scale[0]) and np.all(scale[100:] == scale[100])

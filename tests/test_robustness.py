@@ -41,7 +41,7 @@ def test_missing_outputs_still_recover_full_fields(sampling):
                             batch_size=64, learning_rate="onecycle", learning_rate_init=5e-3,
                             tol=None, device="cpu", random_state=0)
     est.fit(U[:500], G_gaps)
-    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.95
+    assert mean_function_r2(G[500:], est.predict(U[500:])) >= 0.98  # measured 0.987 to 0.992
 
 
 def test_missing_outputs_ignored_by_score_and_metrics(fitted, data):
@@ -348,7 +348,7 @@ def test_pca_pipeline_reaches_the_accuracy_of_the_estimator_alone():
     alone = DeepONetRegressor(**params).fit(U[:500], G[:500])
     r2_pipe = mean_function_r2(G[500:], pipe.predict(U[500:]))
     r2_alone = mean_function_r2(G[500:], alone.predict(U[500:]))
-    assert r2_pipe >= 0.95 and r2_pipe >= r2_alone - 0.015, (r2_pipe, r2_alone)
+    assert r2_pipe >= 0.96 and r2_pipe >= r2_alone - 0.015, (r2_pipe, r2_alone)  # 0.969
     # the relative scale of the components is kept: one scale for all of them
     scale = pipe[-1].network_.u_scale.numpy()
     assert np.all(scale == scale[0])
@@ -416,7 +416,7 @@ def test_warm_start_trains_on_new_coordinates():
     est.set_params(coords=Y[order], max_iter=30).fit(U, G[:, order])
     np.testing.assert_array_equal(est.coords_, Y[order])
     # the model kept learning the same operator at the reordered points
-    assert mean_function_r2(G[:, order], est.predict(U)) > 0.9
+    assert mean_function_r2(G[:, order], est.predict(U)) > 0.97  # measured 0.978
     np.testing.assert_allclose(est.predict(U, coords=Y), est.predict(U)[:, np.argsort(order)])
     with pytest.raises(ValueError, match="coords has 2 columns but the model was fitted on "
                                          "1-dimensional"):
