@@ -20,6 +20,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import Interval, validate_params
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
+from ._diffusion_reaction import _phi_functions  # the ETD phi functions, shared
 
 # The random field: Fourier modes 1 .. _N_MODES of N(0, 625 (-Lap + 25 I)^-2),
 # as FNO's GRF1 (s / 2 = 4096 modes on its 8,192-point grid).
@@ -32,7 +33,6 @@ _N_MODES = 4096
 _RESOLUTION = 1024
 _DT_TARGET = 0.005
 _CHUNK_SIZE = 256
-_N_CONTOUR = 32
 
 
 # ---------------------------------------------------------------------------
@@ -107,21 +107,6 @@ def _sample_coefficients(n_functions, rng):
 # ---------------------------------------------------------------------------
 # Solver
 # ---------------------------------------------------------------------------
-def _phi_functions(z):
-    """phi_1, phi_2, phi_3 of ETD schemes at real ``z``, by contour averaging.
-
-    Kassam & Trefethen (2005): the mean of ``f(z + r)`` over points ``r`` on a
-    unit circle avoids the cancellation of the direct formulas near ``z = 0``.
-    """
-    roots = np.exp(1j * np.pi * (np.arange(1, _N_CONTOUR + 1) - 0.5) / _N_CONTOUR)
-    w = z[:, None] + roots[None, :]
-    ew = np.exp(w)
-    phi1 = np.mean((ew - 1.0) / w, axis=1).real
-    phi2 = np.mean((ew - 1.0 - w) / w**2, axis=1).real
-    phi3 = np.mean((ew - 1.0 - w - w**2 / 2.0) / w**3, axis=1).real
-    return phi1, phi2, phi3
-
-
 def _solve_coefficients(c0, *, viscosity, t_final, resolution, n_steps):
     """Advance coefficients ``c0`` (n, K + 1), K the kept modes, to ``t_final``."""
     K = c0.shape[1] - 1
