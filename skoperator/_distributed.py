@@ -80,9 +80,10 @@ class ProcessGroupCommunicator(Communicator):
     def reduce_step(self, params, n_rows, out_of_time):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         device = grads[0].device
-        flat = torch.cat([g.reshape(-1).to(torch.float64) * n_rows for g in grads]
+        dtype = grads[0].dtype if grads[0].dtype.is_floating_point else torch.float32
+        flat = torch.cat([g.reshape(-1).to(dtype) * n_rows for g in grads]
                          + [torch.tensor([float(n_rows), float(out_of_time)], device=device,
-                                         dtype=torch.float64)])
+                                         dtype=dtype)])
         self.dist.all_reduce(flat)
         total, flag = float(flat[-2]), float(flat[-1])
         offset = 0
