@@ -38,7 +38,8 @@ def test_paper_budget_is_the_papers_schedule():
 @pytest.mark.parametrize("benchmark, width", [("antiderivative", 40),
                                               ("diffusion-reaction", 100)])
 def test_mlp_benchmarks_keep_their_widths(benchmark, width):
-    for budget in ("quick", "paper"):
+    # the diffusion-reaction quick recipe is a POD-DeepONet (test below)
+    for budget in ("quick", "paper") if benchmark == "antiderivative" else ("paper",):
         est = make_estimator(benchmark, n_eval=10, budget=budget)
         assert est.branch.get_params() == MLPBranch(layers=(width,) * 3).get_params()
         assert est.trunk.get_params() == MLPTrunk(layers=(width,) * 3).get_params()
@@ -104,6 +105,7 @@ def test_command_writes_table_csv_and_figure(tmp_path, capsys):
 def test_grouped_sampling_on_diffusion_reaction(tmp_path):
     rows = main(["diffusion-reaction", "--n-train", "8", "--n-test", "4", "--n-eval", "3",
                  "--sampling", "grouped", "--epochs", "1", "--out", str(tmp_path),
+                 "--set", "n_basis=4",  # the POD trunk of the recipe: at most 8 modes here
                  "--verbose", "0"])
     assert rows[0]["sampling"] == "grouped" and np.isfinite(rows[0]["r2"])
 
@@ -136,3 +138,39 @@ def test_n_eval_of_every_point_is_the_full_sampler():
                out=None, device="cpu")
     assert [(r["n_eval"], r["sampling"]) for r in rows] == [("full", "full"), ("full", "full")]
     assert make_estimator("antiderivative", n_eval="full").n_eval == "auto"
+
+
+def test_diffusion_reaction_quick_recipe_is_a_pod_deeponet():
+    est = make_estimator("diffusion-reaction")
+    assert isinstance(est.branch, MLPBranch) and isinstance(est.trunk, PODTrunk)
+    assert est.loss == "relative_l2" and est.n_eval == 256 and est.lbfgs_iter > 0
+    assert est.max_time is not None
+
+
+@pytest.mark.parametrize("benchmark, n_points, grid", [("burgers", 128, (128,)),
+                                                       ("darcy", 841, (29, 29))])
+def test_burgers_and_darcy_records(benchmark, n_points, grid):
+    spec = BENCHMARKS[benchmark]
+    assert spec.coords().shape[0] == n_points and spec.n_train == (1000,)
+    assert spec.n_test == 200
+    assert {m for m, _, _ in spec.published} == {"DeepONet", "POD-DeepONet", "FNO"}
+    est = make_estimator(benchmark)  # n_eval=None: the recipe's own
+    assert est.sampling == "full" and est.max_time is not None
+    assert isinstance(est.branch, FNOBranch) and est.branch.grid == grid
+    assert isinstance(est.trunk, PODTrunk) and est.loss == "relative_l2"
+    assert make_estimator(benchmark, n_eval=32).n_eval == 32  # explicit values still win
+    U, _, G = spec.make(6, random_state=0)
+    est.set_params(max_iter=1, branch__width=4, branch__modes=4, n_basis=3)
+    assert est.fit(U, G).predict(U[:2]).shape == (2, n_points)
+
+
+def test_table_prints_relative_l2_and_published_rows():
+    from skoperator.reproduce import format_table
+
+    rows = [dict(benchmark="burgers", n_train=1000, n_eval="full", sampling="full", r2=0.999,
+                 rel_l2=0.0123, mse=1e-5, train_time_s=10.0)]
+    table = format_table(rows)
+    assert "rel L2 %" in table and "1.2300" in table
+    assert "POD-DeepONet" in table and "1.9400 %" in table
+    dr = format_table([dict(rows[0], benchmark="diffusion-reaction")])
+    assert "0.9710 %" in dr

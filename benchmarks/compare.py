@@ -1,0 +1,352 @@
+"""skoperator against the other operator-learning libraries: accuracy against wall time.
+
+For each benchmark (antiderivative, diffusion-reaction, heat, burgers, darcy)
+and each library that can run it, trains the library's best known recipe on
+the same data (the data of ``python -m skoperator.reproduce NAME --seeds 0``:
+generated training functions, and the held-out functions of the record, the
+authors' own fields for heat) for each wall-time budget, on one thread, and
+scores it on the same held-out functions:
+
+* ``skoperator``: ``make_estimator(NAME, budget="quick")`` with
+  ``max_time=BUDGET`` (the one-cycle schedule follows the clock);
+* ``neuraloperator``: ``neuralop.models.FNO`` (Fourier layers with channel
+  MLPs, padded domain), per-function relative L2 loss (``LpLoss``), Adam with a
+  one-cycle schedule that follows the clock, inputs and outputs standardised;
+  the input field is broadcast along the output grid's extra axis when the
+  output grid has one more axis than the input (diffusion-reaction: the
+  source ``s(x)`` repeated at every time);
+* ``deepxde``: ``deepxde.nn.DeepONetCartesianProd`` on
+  ``deepxde.data.TripleCartesianProd`` (``DDE_BACKEND=pytorch``), MLP branch
+  and trunk of 3 x 128, ReLU, Adam at 1e-3 with mini-batches of 64 functions,
+  inputs and outputs standardised, stopped by a callback at the budget.
+
+Each fit runs in its own process (``--worker``), so that one library's global
+settings (DeepXDE sets torch's default dtype) do not reach another. Prints one
+table per benchmark (mean relative L2 error, mean R2, fit seconds, epochs or
+steps), writes the raw rows to ``benchmarks/results/compare_<benchmark>.csv``
+and a figure ``benchmarks/results/compare_<benchmark>.png`` (error against
+fit time, log-log).
+
+    python benchmarks/compare.py                                   # everything: hours
+    python benchmarks/compare.py --benchmarks burgers --budgets 30 120
+    python benchmarks/compare.py --quick                           # a smoke run
+
+Times are one-thread wall times; on a shared machine a budget buys fewer
+steps than on an idle one, for every library alike.
+"""
+
+import argparse
+import csv
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+RESULTS = HERE / "results"
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+BENCHMARKS = ("antiderivative", "diffusion-reaction", "heat", "burgers", "darcy")
+LIBRARIES = ("skoperator", "neuraloperator", "deepxde")
+
+# Grids of the inputs and outputs (row-major, the generators' layouts; the
+# first axis of a shape varies slowest).
+INPUT_GRID = {"antiderivative": (100,), "diffusion-reaction": (100,), "heat": (32, 32),
+              "burgers": (128,), "darcy": (29, 29)}
+OUTPUT_GRID = {"antiderivative": (100,), "diffusion-reaction": (101, 100), "heat": (32, 32),
+               "burgers": (128,), "darcy": (29, 29)}
+# neuraloperator FNO settings per benchmark: modes per axis, width, batch.
+FNO = {"antiderivative": ((16,), 64, 16), "diffusion-reaction": ((12, 12), 32, 8),
+       "heat": ((12, 12), 32, 8), "burgers": ((16,), 64, 16), "darcy": ((12, 12), 32, 8)}
+
+
+def why_not(library, benchmark):
+    """Why ``library`` cannot run ``benchmark`` (None when it can)."""
+    if library == "neuraloperator":
+        try:
+            import neuralop  # noqa: F401
+        except ImportError:
+            return "neuraloperator is not installed (pip install -e '.[benchmarks]')"
+    if library == "deepxde":
+        try:
+            import importlib.util
+
+            if importlib.util.find_spec("deepxde") is None:
+                raise ImportError
+        except ImportError:
+            return "deepxde is not installed (pip install -e '.[benchmarks]')"
+    return None
+
+
+def load(benchmark, quick, cache):
+    """(U, G, coords, U_test, G_test, test source), cached as .npz in ``cache``."""
+    from skoperator.reproduce import BENCHMARKS as RECORDS
+    from skoperator.reproduce import load_benchmark
+
+    spec = RECORDS[benchmark]
+    n_train, n_test = (64, 16) if quick else (spec.n_train[0], spec.n_test)
+    path = Path(cache) / f"compare_{benchmark}_{n_train}_{n_test}.npz" if cache else None
+    if path is not None and path.exists():
+        d = np.load(path, allow_pickle=False)
+        return d["U"], d["G"], spec.coords(), d["U_test"], d["G_test"], str(d["source"])
+    U, G, U_test, G_test, source = load_benchmark(benchmark, n_train, n_test=n_test,
+                                                  random_state=1000)
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, U=U, G=G, U_test=U_test, G_test=G_test, source=source)
+    return U, G, spec.coords(), U_test, G_test, source
+
+
+# --------------------------------------------------------------------- fits
+def fit_skoperator(benchmark, data, budget, seed):
+    from skoperator.reproduce import make_estimator
+
+    U, G, _, U_test, _, _ = data
+    model = make_estimator(benchmark, budget="quick", random_state=seed, device="cpu",
+                           max_time=float(budget), max_iter=1_000_000)
+    tic = time.perf_counter()
+    model.fit(U, G)
+    seconds = time.perf_counter() - tic
+    est = model[-1] if hasattr(model, "steps") else model
+    return model.predict(U_test), seconds, est.n_iter_
+
+
+def _input_transform(benchmark):
+    return np.log if benchmark == "heat" else (lambda u: u)
+
+
+def fit_fno(benchmark, data, budget, seed):
+    """neuraloperator's FNO with the recipe of ``benchmarks/bench_heat.py --fno``."""
+    import torch
+    from neuralop.losses import LpLoss
+    from neuralop.models import FNO as FNOModel
+
+    from skoperator.schedules import OneCycleSchedule
+
+    U, G, _, U_test, _, _ = data
+    torch.manual_seed(seed)
+    in_grid, out_grid = INPUT_GRID[benchmark], OUTPUT_GRID[benchmark]
+    f = _input_transform(benchmark)
+
+    def inputs(U):
+        x = f(U).reshape(-1, 1, *in_grid)
+        if len(out_grid) > len(in_grid):  # broadcast along the leading output axes
+            x = np.broadcast_to(x[:, :, None], (len(x), 1, *out_grid))
+        return x
+
+    x = inputs(U)
+    x_mean, x_std = x.mean(axis=0), x.std(axis=0) + 1e-12
+    y = G.reshape(-1, 1, *out_grid)
+    y_mean, y_std = y.mean(axis=0), y.std(axis=0) + 1e-12
+    X = torch.tensor((x - x_mean) / x_std, dtype=torch.float32)
+    Y = torch.tensor(y, dtype=torch.float32)
+    ym, ys = (torch.tensor(a, dtype=torch.float32) for a in (y_mean, y_std))
+    modes, width, batch = FNO[benchmark]
+    modes = tuple(min(m, s // 2) for m, s in zip(modes, out_grid))
+    model = FNOModel(n_modes=modes, in_channels=1, out_channels=1, hidden_channels=width,
+                     domain_padding=0.125)
+    loss_fn = LpLoss(d=len(out_grid), p=2, reduction="mean")
+    lr = 3e-3
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = OneCycleSchedule()
+    n, epochs = len(X), 0
+    start = time.perf_counter()
+    done = False
+    while not done:
+        perm = torch.randperm(n)
+        for i in range(0, n, batch):
+            progress = (time.perf_counter() - start) / budget
+            if progress >= 1.0:
+                done = True
+                break
+            factor, beta1 = schedule(progress)
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr * factor, (beta1, group["betas"][1])
+            idx = perm[i:i + batch]
+            loss = loss_fn(model(X[idx]) * ys + ym, Y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        else:
+            epochs += 1
+    seconds = time.perf_counter() - start
+    model.eval()
+    with torch.no_grad():
+        xt = torch.tensor((inputs(U_test) - x_mean) / x_std, dtype=torch.float32)
+        pred = torch.cat([model(xt[i:i + 50]) * ys + ym for i in range(0, len(xt), 50)])
+    return pred.reshape(len(U_test), -1).numpy().astype(np.float64), seconds, epochs
+
+
+def fit_deepxde(benchmark, data, budget, seed):
+    os.environ.setdefault("DDE_BACKEND", "pytorch")
+    import deepxde as dde
+
+    U, G, coords, U_test, G_test, _ = data
+    dde.config.set_random_seed(seed)
+    f = _input_transform(benchmark)
+    u, ut = f(U), f(U_test)
+    u_mean, u_std = u.mean(axis=0), u.std(axis=0) + 1e-12
+    g_mean, g_std = G.mean(axis=0), G.std() + 1e-12
+    c = (coords - coords.mean(axis=0)) / (coords.std(axis=0) + 1e-12)
+    X_train = (((u - u_mean) / u_std).astype(np.float32), c.astype(np.float32))
+    X_test = (((ut - u_mean) / u_std).astype(np.float32), c.astype(np.float32))
+    y_train = ((G - g_mean) / g_std).astype(np.float32)
+    y_test = ((G_test - g_mean) / g_std).astype(np.float32)
+    data_dde = dde.data.TripleCartesianProd(X_train=X_train, y_train=y_train,
+                                            X_test=X_test, y_test=y_test)
+    net = dde.nn.DeepONetCartesianProd([U.shape[1], 128, 128, 128],
+                                       [coords.shape[1], 128, 128, 128], "relu",
+                                       "Glorot normal")
+    model = dde.Model(data_dde, net)
+    model.compile("adam", lr=1e-3)
+
+    class Clock(dde.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.start = time.perf_counter()
+            self.steps = 0
+
+        def on_batch_end(self):
+            self.steps += 1
+            if time.perf_counter() - self.start >= budget:
+                self.model.stop_training = True
+
+    clock = Clock()
+    tic = time.perf_counter()
+    model.train(iterations=10_000_000, batch_size=min(64, len(U)), display_every=10**9,
+                callbacks=[clock], verbose=0)
+    seconds = time.perf_counter() - tic
+    pred = model.predict(X_test) * g_std + g_mean
+    return np.asarray(pred, dtype=np.float64), seconds, clock.steps
+
+
+FITS = {"skoperator": fit_skoperator, "neuraloperator": fit_fno, "deepxde": fit_deepxde}
+UNITS = {"skoperator": "epochs", "neuraloperator": "epochs", "deepxde": "steps"}
+
+
+def worker(args):
+    """Run one (benchmark, library, budget) fit; print one JSON row."""
+    import torch
+
+    torch.set_num_threads(1)
+    from skoperator.metrics import mean_function_r2, mean_relative_l2_error
+
+    data = load(args.benchmark, args.quick, args.cache)
+    pred, seconds, n = FITS[args.library](args.benchmark, data, args.budget, args.seed)
+    G_test = data[4]
+    print(json.dumps(dict(benchmark=args.benchmark, library=args.library, budget_s=args.budget,
+                          seed=args.seed, rel_l2=mean_relative_l2_error(G_test, pred),
+                          r2=mean_function_r2(G_test, pred), fit_s=seconds, iterations=n,
+                          unit=UNITS[args.library], n_train=len(data[0]),
+                          n_test=len(G_test), test_data=data[5])))
+
+
+def run_one(benchmark, library, budget, args):
+    env = dict(os.environ, OMP_NUM_THREADS="1", MKL_NUM_THREADS="1",
+               OPENBLAS_NUM_THREADS="1", DDE_BACKEND="pytorch")
+    cmd = [sys.executable, __file__, "--worker", "--benchmarks", benchmark, "--libraries",
+           library, "--budgets", str(budget), "--seed", str(args.seed), "--cache", args.cache]
+    if args.quick:
+        cmd.append("--quick")
+    # generous: data loading, the fit, scoring, and a loaded machine
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env,
+                          timeout=max(600, 6 * budget + 600))
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("{")]
+    if proc.returncode or not lines:
+        tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["?"]
+        return dict(benchmark=benchmark, library=library, budget_s=budget, seed=args.seed,
+                    error=tail[0][:200])
+    return json.loads(lines[-1])
+
+
+def figure(rows, benchmark, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:  # pragma: no cover
+        return
+    fig, ax = plt.subplots(figsize=(5.5, 4))
+    for library in LIBRARIES:
+        rs = sorted((r for r in rows if r["library"] == library and "rel_l2" in r),
+                    key=lambda r: r["fit_s"])
+        if rs:
+            ax.plot([r["fit_s"] for r in rs], [100 * r["rel_l2"] for r in rs], marker="o",
+                    label=library)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("fit wall time (s, one CPU thread)")
+    ax.set_ylabel("mean relative L2 error (%)")
+    ax.set_title(f"{benchmark}: accuracy against time")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--benchmarks", nargs="+", default=list(BENCHMARKS), choices=BENCHMARKS)
+    p.add_argument("--libraries", nargs="+", default=list(LIBRARIES), choices=LIBRARIES)
+    p.add_argument("--budgets", nargs="+", type=float, default=[30.0, 120.0, 600.0],
+                   help="wall-time budgets of each fit, seconds")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--quick", action="store_true",
+                   help="smoke run: 64 training / 16 held-out functions, 3 s budgets")
+    p.add_argument("--cache", default="/tmp/skoperator-bench-data",
+                   help="folder caching the generated data ('' to regenerate)")
+    p.add_argument("--out", default=str(RESULTS), help="folder of the CSV files and figures")
+    p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    if args.quick:
+        args.budgets = [3.0]
+    if args.worker:
+        args.benchmark, args.library, args.budget = (args.benchmarks[0], args.libraries[0],
+                                                     args.budgets[0])
+        return worker(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    for benchmark in args.benchmarks:
+        print(f"\n## {benchmark}: mean relative L2 error and mean R2 on held-out functions, "
+              "one thread per fit")
+        print(f"{'library':<15} {'budget s':>8} {'fit s':>7} {'rel L2 %':>9} {'mean R2':>9} "
+              f"{'iterations':>11}")
+        rows = []
+        for library in args.libraries:
+            reason = why_not(library, benchmark)
+            if reason:
+                print(f"{library:<15} cannot run: {reason}")
+                rows.append(dict(benchmark=benchmark, library=library, error=reason))
+                continue
+            for budget in args.budgets:
+                r = run_one(benchmark, library, budget, args)
+                rows.append(r)
+                if "error" in r:
+                    print(f"{library:<15} {budget:>8.0f} failed: {r['error']}", flush=True)
+                else:
+                    print(f"{library:<15} {budget:>8.0f} {r['fit_s']:>7.1f} "
+                          f"{100 * r['rel_l2']:>9.4f} {r['r2']:>9.5f} "
+                          f"{r['iterations']:>6} {r['unit']}", flush=True)
+        if args.quick:
+            continue
+        fields = ["benchmark", "library", "budget_s", "seed", "fit_s", "rel_l2", "r2",
+                  "iterations", "unit", "n_train", "n_test", "test_data", "error"]
+        with open(out / f"compare_{benchmark}.csv", "w", newline="") as f:
+            w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")
+            w.writeheader()
+            w.writerows(rows)
+        figure(rows, benchmark, out / f"compare_{benchmark}.png")
+        print(f"wrote {out / f'compare_{benchmark}.csv'} and {out / f'compare_{benchmark}.png'}")
+
+
+if __name__ == "__main__":
+    main()

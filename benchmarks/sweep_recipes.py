@@ -1,0 +1,222 @@
+"""The recipe sweep: which of the package's parts gives what accuracy, per benchmark.
+
+Each variant is the benchmark's quick recipe (``make_estimator(name,
+budget="quick")``) with a few parameters changed: the branch (MLP, CNN,
+Fourier layers), the trunk (MLP, MLP with Fourier features, POD), the loss
+(mse, relative_l2), the schedule, ``n_eval`` and ``lbfgs_iter``. Every variant
+is trained on the same data (the data of ``python -m skoperator.reproduce NAME
+--seeds 0``) for the same number of epochs, with ``max_time`` as a guard, on
+one thread, and scored on the same held-out functions. The script prints one
+line per variant (mean relative L2 error, mean R2, fit seconds, epochs) and
+appends the rows to ``benchmarks/results/sweep_<benchmark>.csv``: this is the
+evidence behind the recipes in ``skoperator/reproduce.py``.
+
+    python benchmarks/sweep_recipes.py burgers                  # every variant of burgers
+    python benchmarks/sweep_recipes.py darcy --variants recipe mlp-branch
+    python benchmarks/sweep_recipes.py diffusion-reaction --n-train 1000
+    python benchmarks/sweep_recipes.py burgers --epochs 20 --max-time 120
+    python benchmarks/sweep_recipes.py burgers --quick          # a smoke run
+
+Accuracy at a fixed number of epochs does not depend on the machine's load;
+the fit seconds do (they are one-thread wall times on a shared machine).
+"""
+
+import csv
+import time
+from pathlib import Path
+
+import _common
+import numpy as np
+
+from skoperator.metrics import mean_function_r2, mean_relative_l2_error
+from skoperator.networks import (CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch,
+                                 PODTrunk)
+from skoperator.reproduce import BENCHMARKS, load_benchmark, make_estimator
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _twice(U):
+    """``U`` side by side with itself: one copy per branch of a MultiBranch."""
+    return np.hstack([U, U])
+
+
+# name -> (what it changes, estimator parameters overriding the quick recipe).
+# "recipe" is the quick recipe itself. Epochs come from --epochs (or the recipe).
+VARIANTS = {
+    "burgers": {
+        "recipe": ("the quick recipe", {}),
+        "mse": ("mse loss instead of relative L2", dict(loss="mse")),
+        "mlp-branch": ("MLP branch 128x3 (pooled)", dict(
+            branch=MLPBranch(layers=(128, 128, 128), activation="gelu"))),
+        "cnn-branch": ("CNN branch", dict(
+            branch=CNNBranch(grid=(128,), filters=(32, 64, 128), layers=(128, 128),
+                             activation="gelu"))),
+        "mlp-trunk": ("FNO branch (pooled head), MLP trunk", dict(
+            branch=FNOBranch(grid=(128,), modes=16, width=64, n_layers=4, head="pooled",
+                             head_layers=(128, 128)),
+            trunk=MLPTrunk(layers=(128, 128, 128), activation="gelu"), n_basis=64)),
+        "fourier-trunk": ("FNO branch (pooled head), MLP trunk + Fourier features", dict(
+            branch=FNOBranch(grid=(128,), modes=16, width=64, n_layers=4, head="pooled",
+                             head_layers=(128, 128)),
+            trunk=MLPTrunk(layers=(128, 128, 128), activation="gelu", fourier_features=32,
+                           fourier_scale=4.0), n_basis=64)),
+        "width64": ("FNO width 64", dict(branch__width=64)),
+        "padding": ("FNO zero padding 0.125 (the problem is periodic)",
+                    dict(branch__padding=0.125)),
+        "batch16": ("batches of 16", dict(batch_size=16)),
+        "modes8": ("FNO 8 modes", dict(branch__modes=8)),
+        "pod32": ("32 POD modes", dict(n_basis=32)),
+        "n_eval32": ("n_eval 32 random points", dict(n_eval=32)),
+        "cosine": ("cosine schedule", dict(learning_rate="cosine")),
+        "constant": ("constant learning rate", dict(learning_rate="constant",
+                                                      learning_rate_init=1e-3)),
+        "lbfgs": ("+ 100 L-BFGS iterations", dict(lbfgs_iter=100)),
+    },
+    "darcy": {
+        "recipe": ("the quick recipe", {}),
+        "mse": ("mse loss instead of relative L2", dict(loss="mse")),
+        "mlp-branch": ("MLP branch 256x3 (POD trunk)", dict(
+            branch=MLPBranch(layers=(256, 256, 256), activation="gelu"))),
+        "cnn-branch": ("CNN branch (POD trunk)", dict(
+            branch=CNNBranch(grid=(29, 29), filters=(32, 64, 128), layers=(256, 256),
+                             activation="gelu"))),
+        "mlp-trunk": ("FNO branch (pooled head), MLP trunk", dict(
+            branch=FNOBranch(grid=(29, 29), modes=12, width=32, n_layers=4, head="pooled",
+                             head_layers=(256, 256)),
+            trunk=MLPTrunk(layers=(128, 128, 128), activation="gelu"), n_basis=128)),
+        "width24": ("FNO width 24", dict(branch__width=24)),
+        "modes12": ("FNO 12 modes", dict(branch__modes=12)),
+        "batch16": ("batches of 16", dict(batch_size=16)),
+        "pod64": ("64 POD modes", dict(n_basis=64)),
+        "n_eval64": ("n_eval 64 random points", dict(n_eval=64)),
+        "cosine": ("cosine schedule", dict(learning_rate="cosine")),
+    },
+    "diffusion-reaction": {
+        "recipe": ("the quick recipe", {}),
+        "mse": ("mse loss instead of relative L2", dict(loss="mse")),
+        "lbfgs500": ("500 L-BFGS iterations", dict(lbfgs_iter=500)),
+        "linear+mlp": ("linear branch + MLP branch, summed (U given twice)", dict(
+            input_transform=_twice, branch=MultiBranch(
+                [MLPBranch(layers=(), n_sensors=100),
+                 MLPBranch(layers=(128, 128, 128), activation="gelu", n_sensors=100)],
+                merge="sum"))),
+        "mlp-trunk": ("MLP trunk 100x3 (0.3.0 recipe's trunk)", dict(
+            trunk=MLPTrunk(layers=(100, 100, 100)), n_basis=100)),
+        "pod32": ("32 POD modes", dict(n_basis=32)),
+        "pod100": ("100 POD modes", dict(n_basis=100)),
+        "n_eval256": ("n_eval 256", dict(n_eval=256)),
+        "full": ("every point (full grid)", dict(n_eval="full")),
+        "no-lbfgs": ("no L-BFGS polish", dict(lbfgs_iter=0)),
+        "tanh": ("tanh branch", dict(branch__activation="tanh")),
+        "wide": ("MLP branch 256x3", dict(branch__layers=(256, 256, 256))),
+    },
+    "heat": {
+        "recipe": ("the quick recipe", {}),
+        "mse": ("mse loss", dict(loss="mse")),
+        "width32": ("FNO width 32", dict(branch__width=32)),
+        "modes12": ("FNO 12 modes", dict(branch__modes=12)),
+        "pod64": ("64 POD modes", dict(n_basis=64)),
+        "full": ("every point", dict(n_eval="full")),
+        "lbfgs": ("+ 50 L-BFGS iterations", dict(lbfgs_iter=50)),
+    },
+}
+
+
+def cached_data(name, n_train, n_test, cache):
+    """``load_benchmark(name, n_train, random_state=1000)`` (seed 0), cached in ``cache``."""
+    path = None
+    if cache:
+        path = Path(cache) / f"{name}_{n_train}_{n_test}.npz"
+        if path.exists():
+            d = np.load(path, allow_pickle=False)
+            return d["U"], d["G"], d["U_test"], d["G_test"]
+    U, G, U_test, G_test, _ = load_benchmark(name, n_train, n_test=n_test, random_state=1000,
+                                             test_data="generated")
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, U=U, G=G, U_test=U_test, G_test=G_test)
+    return U, G, U_test, G_test
+
+
+def fit_variant(name, params, data, *, epochs, max_time, seed=0):
+    """Fit one variant; return (mean rel. L2, mean R2, fit seconds, epochs)."""
+    U, G, U_test, G_test = data
+    params = dict(params)
+    n_eval = params.pop("n_eval", None)
+    kwargs = {}
+    if epochs is not None:
+        kwargs["max_iter"] = epochs
+    if max_time is not None:
+        params.setdefault("max_time", max_time)
+    model = make_estimator(name, n_eval=n_eval, budget="quick", random_state=seed,
+                           device="cpu", **kwargs, **params)
+    tic = time.perf_counter()
+    model.fit(U, G)
+    seconds = time.perf_counter() - tic
+    pred = model.predict(U_test)
+    est = model[-1] if hasattr(model, "steps") else model
+    return (mean_relative_l2_error(G_test, pred), mean_function_r2(G_test, pred), seconds,
+            est.n_iter_)
+
+
+def main(argv=None):
+    p = _common.parser(__doc__)
+    p.add_argument("benchmark", choices=list(VARIANTS))
+    p.add_argument("--variants", nargs="+", help="variant names (default: all)")
+    p.add_argument("--n-train", type=int, help="training functions (default: the record's)")
+    p.add_argument("--n-test", type=int, help="held-out functions (default: the record's)")
+    p.add_argument("--epochs", type=int, help="epochs of every variant (default: the recipe's)")
+    p.add_argument("--max-time", type=float, help="max_time of every variant (seconds)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default="/tmp/skoperator-bench-data",
+                   help="folder caching the generated data ('' to regenerate)")
+    p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
+                   help="a parameter changed in every variant (VALUE a Python literal)")
+    args = p.parse_args(argv)
+    _common.setup(args)
+    import ast
+
+    common = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        try:
+            common[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            common[key] = value
+    spec = BENCHMARKS[args.benchmark]
+    n_train = args.n_train or spec.n_train[0]
+    n_test = args.n_test or spec.n_test
+    epochs = args.epochs
+    if args.quick:
+        n_train, n_test, epochs = min(n_train, 64), min(n_test, 16), 1
+    data = cached_data(args.benchmark, n_train, n_test, args.cache)
+    names = args.variants or list(VARIANTS[args.benchmark])
+    print(f"# {args.benchmark}: {n_train} training / {n_test} held-out functions, "
+          f"epochs {epochs or 'of the recipe'}, max_time {args.max_time}, seed {args.seed}")
+    print(f"{'variant':<14} {'rel. L2':>9} {'mean R2':>9} {'fit s':>7} {'epochs':>6}  change")
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"sweep_{args.benchmark}.csv"
+    for name in names:
+        what, params = VARIANTS[args.benchmark][name]
+        rel, r2, seconds, n_iter = fit_variant(args.benchmark, {**params, **common}, data,
+                                               epochs=epochs, max_time=args.max_time,
+                                               seed=args.seed)
+        print(f"{name:<14} {rel:>9.3e} {r2:>9.5f} {seconds:>7.1f} {n_iter:>6}  {what}"
+              + (f" {common}" if common else ""), flush=True)
+        if args.quick:
+            continue
+        new = not out.exists()
+        with open(out, "a", newline="") as f:
+            w = csv.writer(f)
+            if new:
+                w.writerow(["benchmark", "variant", "change", "set", "n_train", "n_test",
+                            "epochs", "max_time", "seed", "rel_l2", "r2", "fit_s",
+                            "epochs_run", "when"])
+            w.writerow([args.benchmark, name, what, common or "", n_train, n_test, epochs,
+                        args.max_time, args.seed, f"{rel:.6g}", f"{r2:.6g}", f"{seconds:.1f}",
+                        n_iter, time.strftime("%Y-%m-%d %H:%M")])
+
+
+if __name__ == "__main__":
+    main()
