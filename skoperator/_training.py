@@ -522,6 +522,12 @@ class Trainer:
         deadline = self.deadline if deadline is None else deadline
         return deadline is not None and time.perf_counter() - self.start >= deadline
 
+    def time_is_up_everywhere(self, deadline=None):
+        """:meth:`time_is_up` on any rank (the same answer on every rank)."""
+        if self.comm.world_size == 1:
+            return self.time_is_up(deadline)
+        return self.comm.sum([float(self.time_is_up(deadline))])[0] > 0
+
     def run_epoch(self):
         """One pass over the functions (or until ``max_time``).
 
@@ -636,7 +642,7 @@ class Trainer:
             if converged:
                 self._restore_best(state)
                 return "converged"
-            if out_of_time or self.time_is_up():
+            if out_of_time or self.time_is_up_everywhere():
                 self._restore_best(state)
                 return "max_time"
         self._restore_best(state)
@@ -674,7 +680,7 @@ class Trainer:
                 lbfgs.param_groups[0]["max_iter"] = min(20, self.plan.lbfgs_iter - done)
                 lbfgs.step(closure)
                 done += lbfgs.param_groups[0]["max_iter"]
-                if self.comm.sum([self.time_is_up(self.plan.max_time)])[0] > 0:
+                if self.time_is_up_everywhere(self.plan.max_time):
                     reason = "max_time"
                     break
         except KeyboardInterrupt:
