@@ -29,8 +29,7 @@ import _common
 import numpy as np
 
 from skoperator.metrics import mean_function_r2, mean_relative_l2_error
-from skoperator.networks import (CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch,
-                                 PODTrunk)
+from skoperator.networks import (CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch)
 from skoperator.reproduce import BENCHMARKS, load_benchmark, make_estimator
 
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -12,13 +12,13 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from . import _data
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
-from ._device import resolve_device, to_cpu, to_float64
+from ._device import resolve_device, to_cpu
 from ._inference import predict_any
 from ._network import LAYOUTS
-from ._parallel import choose_threads, flop_rates, torch_threads
-from ._planning import architecture_snapshot, make_plan, validate_inputs
+from ._parallel import choose_threads, torch_threads
+from ._planning import (architecture_snapshot, inference_network, make_plan, predict_coords,
+                        validate_inputs)
 from ._progress import reporting
 from ._sampling import SAMPLERS, BaseSampler
 from ._training import StoppingState, Trainer
@@ -555,12 +555,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
         self._set_inference_network()
 
-    def _set_inference_network(self):
-        # float64 evaluation of the float32 weights on the CPU: results do not
-        # depend on how the rows are batched (BLAS kernels differ by batch
-        # size). Made once per fit, so that predict copies and traces nothing.
-        self._cpu_network = to_float64(copy.deepcopy(self.network_).cpu()).eval()
-        self._flop_rates = flop_rates(self._cpu_network)
+    def _set_inference_network(self):  # once per fit: predict copies and traces nothing
+        self._cpu_network, self._flop_rates = inference_network(self.network_)
 
     # -------------------------------------------------------------- predict
     def predict(self, X, coords=None):
@@ -586,7 +582,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         U, _ = validate_inputs(self, X, reset=False, dtype=[np.float64, np.float32])
-        coords = self._predict_coords(coords, U.shape[0])
+        coords = predict_coords(self, coords, U.shape[0])
         device = resolve_device(self.device, for_predict=True)
         if device.type == "cpu":
             network = self._cpu_network
@@ -599,23 +595,6 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
                                  coords.shape[-2], rates=self._flop_rates)
         with torch_threads(threads):
             return predict_any(network, U, coords, out, device)
-
-    def _predict_coords(self, coords, n):
-        d = self.network_.y_shift.numel()
-        if coords is None:
-            if self.coords_ is None:
-                raise ValueError(
-                    "the model was fitted on points of their own per function, so predict "
-                    "needs coords: shared (n_points, d) or per function (n_functions, "
-                    f"n_points, d), with d = {d}.")
-            return self.coords_
-        if np.ndim(coords) == 3:
-            P = _data.check_point_sets(coords, None, n)
-            if P.shape[2] != d:
-                raise ValueError(f"coords has {P.shape[2]} columns but the model was fitted on "
-                                 f"{d}-dimensional coordinates.")
-            return P
-        return _data.check_coords(coords, "coords", d=d)
 
     def score(self, X, y, sample_weight=None, coords=None):
         """Variance-weighted R2 of the predictions on X (U) against y (G).

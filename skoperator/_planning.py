@@ -20,10 +20,10 @@ from sklearn.utils.validation import validate_data
 
 from . import _data
 from ._distributed import communicator, fingerprint
-from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device
+from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device, to_float64
 from ._inference import validation_score
 from ._network import LAYOUTS, Scaling, build_network
-from ._parallel import choose_threads
+from ._parallel import choose_threads, flop_rates
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss
@@ -437,3 +437,33 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
         lbfgs_iter=0 if incremental else est.lbfgs_iter, mixed_precision=est.mixed_precision,
         n_threads=choose_threads(est.n_jobs, network, batch_size, device, trunk_points),
         compile_mode=_compile_mode(est, device))
+
+
+def inference_network(network):
+    """A float64 CPU copy of ``network`` for ``predict``, and its flop rates.
+
+    float64 evaluation of the float32 weights: results do not depend on how
+    the rows are batched (BLAS kernels differ by batch size). Made once per
+    fit, so that ``predict`` copies and traces nothing.
+    """
+    cpu = to_float64(copy.deepcopy(network).cpu()).eval()
+    return cpu, flop_rates(cpu)
+
+
+def predict_coords(est, coords, n):
+    """``predict``'s coordinates: the fitted ones, shared (m, d) or per function (n, m, d)."""
+    d = est.network_.y_shift.numel()
+    if coords is None:
+        if est.coords_ is None:
+            raise ValueError(
+                "the model was fitted on points of their own per function, so predict needs "
+                "coords: shared (n_points, d) or per function (n_functions, n_points, d), with "
+                f"d = {d}.")
+        return est.coords_
+    if np.ndim(coords) == 3:
+        P = _data.check_point_sets(coords, None, n)
+        if P.shape[2] != d:
+            raise ValueError(f"coords has {P.shape[2]} columns but the model was fitted on "
+                             f"{d}-dimensional coordinates.")
+        return P
+    return _data.check_coords(coords, "coords", d=d)

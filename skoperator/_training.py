@@ -11,7 +11,6 @@ array gathered batch by batch).
 """
 
 import dataclasses
-import math
 import time
 from typing import Optional
 

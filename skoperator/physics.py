@@ -21,7 +21,6 @@ per function and fresh every step.
 
 import dataclasses
 from numbers import Integral, Real
-from typing import Optional
 
 import numpy as np
 import torch

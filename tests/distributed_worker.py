@@ -11,7 +11,6 @@ import time
 
 
 def main(out):
-    import numpy as np
     import torch
     import torch.distributed as dist
 
