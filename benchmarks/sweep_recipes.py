@@ -95,6 +95,12 @@ VARIANTS = {
         "recipe": ("the quick recipe", {}),
         "mse": ("mse loss instead of relative L2", dict(loss="mse")),
         "lbfgs500": ("500 L-BFGS iterations", dict(lbfgs_iter=500)),
+        "polish": ("20 epochs, then 500 L-BFGS iterations (the 0.3.0 recipe)",
+                   dict(max_iter=20, lbfgs_iter=500)),
+        "polish1500": ("20 epochs, then 1,500 L-BFGS iterations",
+                       dict(max_iter=20, lbfgs_iter=1500)),
+        "epochs1000": ("1,000 epochs", dict(max_iter=1000)),
+        "epochs2000": ("2,000 epochs", dict(max_iter=2000)),
         "linear+mlp": ("linear branch + MLP branch, summed (U given twice)", dict(
             input_transform=_twice, branch=MultiBranch(
                 [MLPBranch(layers=(), n_sensors=100),
@@ -144,7 +150,7 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
     params = dict(params)
     n_eval = params.pop("n_eval", None)
     kwargs = {}
-    if epochs is not None:
+    if epochs is not None and "max_iter" not in params:  # a variant's own epochs win
         kwargs["max_iter"] = epochs
     if max_time is not None:
         params.setdefault("max_time", max_time)

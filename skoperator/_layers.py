@@ -5,6 +5,7 @@ Built-in layers are initialised from an explicit ``torch.Generator`` so that
 one ``random_state`` controls everything. Tensors only here.
 """
 
+import copy
 import math
 
 import torch
@@ -236,6 +237,95 @@ class Stack(nn.Module):
     @property
     def modes(self):
         return torch.cat([net.modes for net in self.nets], dim=-1)
+
+
+def _linear_layers(net):
+    """``(linears, activation, skips)`` of an :class:`MLP` or :class:`ResidualMLP`."""
+    if type(net) is MLP:
+        linears = [m for m in net if isinstance(m, nn.Linear)]
+        acts = [m for m in net if not isinstance(m, nn.Linear)]
+        return linears, (acts[0] if acts else None), (False,) * len(linears)
+    linears = [net.lift, *net.blocks, net.out]
+    skips = (False,) + tuple(b.in_features == b.out_features for b in net.blocks) + (False,)
+    return linears, net.act, skips
+
+
+def vectorizable(nets):
+    """Whether ``nets`` are two or more identical MLPs that :class:`BatchedStack` can stack."""
+    if len(nets) < 2 or type(nets[0]) not in (MLP, ResidualMLP):
+        return False
+    shapes = [(n, p.shape) for n, p in nets[0].named_parameters()]
+    act = type(_linear_layers(nets[0])[1])
+    return all(type(net) is type(nets[0]) and type(_linear_layers(net)[1]) is act
+               and [(n, p.shape) for n, p in net.named_parameters()] == shapes
+               and not list(net.buffers()) for net in nets)
+
+
+class BatchedStack(nn.Module):
+    """Identical MLPs as one vectorised network: the outputs of :class:`Stack`.
+
+    The networks' weights are stacked layer by layer along a new first axis,
+    and the networks are evaluated together: the first layer as one matrix
+    product of the shared input with every network's weights, the others as
+    batched matrix products (``baddbmm``). Each network keeps its own
+    weights, and a loss that sums the networks' losses trains each as if
+    alone; a few large operations replace one small set per network.
+    :meth:`unstack` gives the networks back as ordinary modules.
+
+    Parameters
+    ----------
+    nets : list of MLP or ResidualMLP
+        Networks of identical structure (:func:`vectorizable`).
+    """
+
+    def __init__(self, nets):
+        super().__init__()
+        if not vectorizable(nets):
+            raise ValueError("BatchedStack needs two or more MLPs of identical structure.")
+        layers = [_linear_layers(net) for net in nets]
+        linears, act, skips = layers[0]
+        self.weights = nn.ParameterList(
+            nn.Parameter(torch.stack([lay[0][k].weight.detach() for lay in layers]).clone())
+            for k in range(len(linears)))
+        self.biases = nn.ParameterList(
+            nn.Parameter(torch.stack([lay[0][k].bias.detach() for lay in layers]).clone())
+            for k in range(len(linears)))
+        self.act = copy.deepcopy(act) if act is not None else nn.Identity()
+        self.skips = skips
+        self.n_nets = len(nets)
+        # A copy of the first network, to rebuild the networks (unstack); not
+        # a submodule: its own weights are never used, nor saved.
+        self.__dict__["_template"] = copy.deepcopy(nets[0])
+        self.table = False
+
+    def forward(self, x):
+        lead, n_in = x.shape[:-1], x.shape[-1]
+        w, b = self.weights[0], self.biases[0]          # (nets, h, n_in), (nets, h)
+        h = torch.addmm(b.reshape(-1), x.reshape(-1, n_in), w.reshape(-1, n_in).T)
+        h = h.reshape(-1, self.n_nets, w.shape[1]).transpose(0, 1)   # (nets, N, h)
+        last = len(self.weights) - 1
+        if last:
+            h = self.act(h)
+        for k in range(1, last + 1):
+            z = torch.baddbmm(self.biases[k].unsqueeze(1), h, self.weights[k].transpose(1, 2))
+            if k < last:
+                z = self.act(z)
+                h = h + z if self.skips[k] else z
+            else:
+                h = z
+        return h.transpose(0, 1).reshape(*lead, -1)
+
+    def unstack(self):
+        """The networks as ordinary modules (copies of the current weights)."""
+        nets = []
+        for k in range(self.n_nets):
+            net = copy.deepcopy(self._template).to(self.weights[0].device)
+            with torch.no_grad():
+                for layer, w, b in zip(_linear_layers(net)[0], self.weights, self.biases):
+                    layer.weight.copy_(w[k])
+                    layer.bias.copy_(b[k])
+            nets.append(net)
+        return nets
 
 
 class Merged(nn.Module):

@@ -169,7 +169,7 @@ class DeepONet(nn.Module):
 
 
 def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scaling, generator,
-                  coords, targets, input_shape, output_transform):
+                  coords, targets, input_shape, output_transform, vectorize=False):
     """The DeepONet of the given components.
 
     Parameters
@@ -197,6 +197,10 @@ def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scali
         ``U.shape[1:]`` when U had more than two dimensions.
     output_transform : callable or None
         Exact constraints.
+    vectorize : bool, default=False
+        With the independent layout, evaluate the fields' identical MLP
+        MLPs as one vectorised network (:class:`~skoperator._layers.BatchedStack`)
+        rather than one after the other (the ensemble's vectorised members).
 
     Returns
     -------
@@ -218,7 +222,7 @@ def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scali
     # field (the POD modes of that field); otherwise one trunk network.
     if layout.independent or (trunk.table and kt > 1):
         trunks = [one_trunk(n_basis, slice(c, c + 1)) for c in range(n_outputs)]
-        trunk_net = _layers.Stack(trunks) if n_outputs > 1 else trunks[0]
+        trunk_net = _stack(trunks, vectorize) if n_outputs > 1 else trunks[0]
     else:
         trunks = None
         trunk_net = one_trunk(kt * n_basis, slice(None))
@@ -231,12 +235,19 @@ def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scali
                             (2, n_out), "branch")
 
     if copies > 1:
-        branch_net = _layers.Stack([one_branch(n_basis, None if bases is None else
-                                               bases[c:c + 1]) for c in range(copies)])
+        branch_net = _stack([one_branch(n_basis, None if bases is None else bases[c:c + 1])
+                             for c in range(copies)], vectorize)
     else:
         branch_net = one_branch(kb * n_basis, bases)
     return DeepONet(branch_net, trunk_net, n_outputs=n_outputs, n_basis=n_basis,
                     layout=layout, scaling=scaling, output_transform=output_transform)
+
+
+def _stack(nets, vectorize):
+    """Networks side by side: vectorised when asked and possible, else one after the other."""
+    if vectorize and _layers.vectorizable(nets):
+        return _layers.BatchedStack(nets)
+    return _layers.Stack(nets)
 
 
 def _trunk_bases(trunk_net, trunks, n_basis, kb, kt):

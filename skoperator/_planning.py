@@ -219,7 +219,9 @@ def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator)
         branch=branch, trunk=trunk, n_sensors=U.shape[1], n_outputs=n_outputs,
         n_basis=est.n_basis, layout=LAYOUTS[est.multi_output_strategy], scaling=scaling,
         generator=generator, coords=y, targets=targets, input_shape=input_shape,
-        output_transform=est.output_transform)
+        output_transform=est.output_transform,
+        # Set by EnsembleRegressor for its vectorised members (never a parameter).
+        vectorize=getattr(est, "_vectorize_fields", False))
 
 
 def training_data(network, U, G, coords, device, has_missing):

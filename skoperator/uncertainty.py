@@ -115,6 +115,124 @@ def _fit_member(estimator, X, y, indices, thread_key):
     return estimator
 
 
+def _not_vectorizable(estimator, bootstrap, y):
+    """Why the members of ``estimator`` cannot be one vectorised network (None if they can).
+
+    Vectorised members are the fields of one DeepONetRegressor with
+    independent networks per field: the final step must be a
+    DeepONetRegressor with one output field, MLP branch and trunk, and no
+    physics or output_transform (both see the fields), and every member must
+    see the same functions (no bootstrap) held in memory.
+    """
+    from . import _data
+    from ._estimator import DeepONetRegressor
+    from .networks import MLPBranch, MLPTrunk, ResNetTrunk, as_branch, as_trunk
+
+    prefix, final = _final_step(estimator)
+    if prefix.count("__") > 1:
+        return "the regressor sits in a nested pipeline"
+    if not isinstance(final, DeepONetRegressor):
+        return f"the final step is a {type(final).__name__}, not a DeepONetRegressor"
+    if bootstrap:
+        return "bootstrap=True (the members see different functions)"
+    if final.n_outputs != 1:
+        return f"n_outputs={final.n_outputs} (vectorised members are one-field models)"
+    if final.physics is not None or final.output_transform is not None:
+        return "physics or output_transform is set (both would see every member's output)"
+    try:
+        branch, trunk = as_branch(final.branch), as_trunk(final.trunk)
+    except (TypeError, ValueError) as exc:  # the fit reports a bad component itself
+        return str(exc)
+    if type(branch) is not MLPBranch or type(trunk) not in (MLPTrunk, ResNetTrunk):
+        return (f"the branch ({type(branch).__name__}) and trunk ({type(trunk).__name__}) are "
+                "not MLPs (MLPBranch; MLPTrunk or ResNetTrunk)")
+    if getattr(trunk, "fourier_features", 0):
+        return "the trunk has Fourier features (not a plain MLP)"
+    if _data.is_streamed(y):
+        return "G is streamed from storage (the members' copy of G would be read into memory)"
+    return None
+
+
+def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
+    """Fit ``n_members`` members at once, as the fields of one DeepONetRegressor.
+
+    The fields get independent branch and trunk networks, evaluated together
+    as batched matrix products (:class:`~skoperator._layers.BatchedStack`),
+    every field's target being ``G``; the loss is the mean of the fields' losses,
+    so each member's weights move as they would alone (Adam is blind to the
+    common factor), on the same batches and points. The fitted fields are
+    then split into ordinary fitted estimators, one per member.
+
+    ``one_thread`` fits on one torch thread (``n_jobs=1``; the members keep
+    the estimator's ``n_jobs``), for a group of members in a joblib worker.
+
+    Returns
+    -------
+    members : list of estimators
+        Each like ``estimator`` (a pipeline's other steps are fitted once and
+        copied into every member), with ``random_state`` set to ``seed``.
+    """
+    import copy
+    import dataclasses
+
+    import torch
+
+    from ._layers import BatchedStack
+    from ._network import LAYOUTS, DeepONet, Scaling
+    from ._planning import architecture_snapshot
+
+    template = clone(estimator)
+    keys = _random_state_keys(template)
+    if keys:
+        template.set_params(**{key: seed for key in keys})
+    prefix, final = _final_step(template)
+    if n_members == 1:  # nothing to vectorise
+        return [_fit_member(template, X, y, None, prefix + "n_jobs" if one_thread else None)]
+    Xt = X
+    if prefix:  # fit the other steps once: they do not depend on the member
+        Xt = template[:-1].fit_transform(X, y) if hasattr(template, "steps") else X
+    G = np.asarray(y, dtype=np.float64) if not hasattr(y, "to_numpy") else y.to_numpy(
+        dtype=np.float64)
+    G = G.reshape(len(G), -1)
+    big = clone(final).set_params(n_outputs=n_members, multi_output_strategy="independent")
+    if one_thread:
+        big.set_params(n_jobs=1)
+    big._vectorize_fields = True
+    big.fit(Xt, np.tile(G, (1, n_members)))
+
+    net = big.network_
+
+    def parts(module):
+        return module.unstack() if isinstance(module, BatchedStack) else list(module.nets)
+
+    branches, trunks = parts(net.branch), parts(net.trunk)
+    buffers = {f.name: getattr(net, f.name).detach().cpu().numpy()
+               for f in dataclasses.fields(Scaling)}
+    members = []
+    for m in range(n_members):
+        member = copy.deepcopy(template) if prefix else clone(final)
+        _, head = _final_step(member)  # unfitted, its parameters the template's
+        scaling = Scaling(**{k: (v[m:m + 1] if k.startswith("g_") else v)
+                             for k, v in buffers.items()})
+        network = DeepONet(branches[m], trunks[m], n_outputs=1, n_basis=big.n_basis,
+                           layout=LAYOUTS[final.multi_output_strategy], scaling=scaling,
+                           output_transform=final.output_transform).to(net.bias.device)
+        with torch.no_grad():
+            network.bias.copy_(net.bias[m:m + 1])
+        for key, value in big.__dict__.items():
+            if key.endswith("_") and not key.startswith("__") and key not in (
+                    "network_", "n_outputs_"):
+                setattr(head, key, copy.deepcopy(value))
+        head._stopping = copy.deepcopy(big._stopping)
+        head.network_ = network
+        head.n_outputs_ = 1
+        head._optimizer_state = None  # a later warm start begins a fresh Adam
+        head._architecture = architecture_snapshot(head)
+        head._set_inference_network()
+        members.append(member)
+    return members
+
+
 # ------------------------------------------------------------------ ensembles
 class EnsembleRegressor(RegressorMixin, BaseEstimator):
     """Deep ensemble of an operator regressor: mean prediction and pointwise spread.
@@ -146,8 +264,20 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
         them. Seeds alone already give diverse members; the bootstrap adds
         the spread due to the training set.
 
+    vectorize : bool or "auto", default="auto"
+        Train the members together as one vectorised network: their
+        weights stacked layer by layer, evaluated as batched matrix products
+        in a single training loop (see Notes). "auto" does so whenever it can: the final
+        step a :class:`~skoperator.DeepONetRegressor` with one output field,
+        an MLP branch and an MLP or ResNet trunk, no ``physics`` or
+        ``output_transform``, ``bootstrap=False`` and ``G`` in memory;
+        otherwise the members are trained one by one (``n_jobs``). True
+        requires it (an error says why it cannot); False never does it.
+
     n_jobs : int, default=None
-        Members trained at once, in joblib worker processes. None uses every
+        Members trained at once, in joblib worker processes (members trained
+        one by one: ``vectorize=False``, or "auto" when they cannot be
+        vectorised). None uses every
         core (at most one worker per member) in a main process, joblib's
         ``n_jobs`` inside ``joblib.parallel_config``, and one member at a
         time inside a joblib worker (for instance in
@@ -168,7 +298,11 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
 
     random_states_ : ndarray of shape (n_estimators,)
         Each member's seed, set as its ``random_state`` (every parameter
-        ending in ``random_state``).
+        ending in ``random_state``). Vectorised members share one seed: the
+        seed of their common fit, which initialises each member differently.
+
+    vectorized_ : bool
+        Whether the members were trained as one vectorised network.
 
     estimators_samples_ : list of ndarray or None
         The rows each member was fitted on (with repeats), with
@@ -240,16 +374,18 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
         "estimator": [HasMethods(["fit", "predict"])],
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "bootstrap": ["boolean"],
+        "vectorize": ["boolean", StrOptions({"auto"})],
         "n_jobs": [Interval(Integral, 1, None, closed="left"),
                    Interval(Integral, None, -1, closed="right"), None],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator, n_estimators=5, *, bootstrap=False, n_jobs=None,
-                 random_state=None):
+    def __init__(self, estimator, n_estimators=5, *, bootstrap=False, vectorize="auto",
+                 n_jobs=None, random_state=None):
         self.estimator = estimator
         self.n_estimators = n_estimators
         self.bootstrap = bootstrap
+        self.vectorize = vectorize
         self.n_jobs = n_jobs
         self.random_state = random_state
 
@@ -293,8 +429,26 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
             seed = int(rng.randint(_MAX_SEED))
             if seed not in seeds:
                 seeds.append(seed)
-        keys = _random_state_keys(self.estimator)
+        reason = "vectorize=False" if self.vectorize is False else (
+            "a single member" if self.n_estimators == 1 and self.vectorize == "auto" else
+            _not_vectorizable(self.estimator, self.bootstrap, y))
+        if self.vectorize is True and reason is not None:
+            raise ValueError(
+                f"vectorize=True cannot train these members as one network: {reason}. Pass "
+                "vectorize='auto' (or False) to train them one by one.")
         workers = self._n_workers()
+        if reason is None:
+            # One vectorised network per worker, the members split evenly.
+            groups = [len(g) for g in np.array_split(np.arange(self.n_estimators), workers)]
+            fitted = Parallel(n_jobs=workers)(
+                delayed(_fit_vectorized)(self.estimator, X, y, size, seed, workers > 1)
+                for size, seed in zip(groups, seeds))
+            self.estimators_ = [member for group in fitted for member in group]
+            self.random_states_ = np.repeat(seeds[:workers], groups)
+            self.estimators_samples_ = None
+            self.vectorized_ = True
+            return self._fitted_from_members(X)
+        keys = _random_state_keys(self.estimator)
         prefix, final = _final_step(self.estimator)
         thread_key = None
         if workers > 1 and "n_jobs" in final.get_params(deep=False):
@@ -314,6 +468,11 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
         self.estimators_ = list(fitted)
         self.random_states_ = np.asarray(seeds)
         self.estimators_samples_ = samples if self.bootstrap else None
+        self.vectorized_ = False
+        return self._fitted_from_members(X)
+
+    def _fitted_from_members(self, X):
+        """Set the input attributes from the first member; return self."""
         first = self.estimators_[0]
         self.n_features_in_ = getattr(first, "n_features_in_", None)
         if self.n_features_in_ is None:

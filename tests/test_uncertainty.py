@@ -99,10 +99,12 @@ def test_ensemble_clone_get_params_and_pickle(problem):
 
 def test_ensemble_members_have_distinct_reproducible_seeds(problem):
     U, Y, G = problem
-    ens = EnsembleRegressor(_model(Y), n_estimators=4, n_jobs=1, random_state=3).fit(U, G)
+    ens = EnsembleRegressor(_model(Y), n_estimators=4, vectorize=False, n_jobs=1,
+                            random_state=3).fit(U, G)
     seeds = [m.random_state for m in ens.estimators_]
     assert len(set(seeds)) == 4 and seeds == list(ens.random_states_)
-    again = EnsembleRegressor(_model(Y), n_estimators=4, n_jobs=1, random_state=3).fit(U, G)
+    again = EnsembleRegressor(_model(Y), n_estimators=4, vectorize=False, n_jobs=1,
+                              random_state=3).fit(U, G)
     assert [m.random_state for m in again.estimators_] == seeds
     np.testing.assert_array_equal(again.predict(U[:3]), ens.predict(U[:3]))
     preds = [m.predict(U[:3]) for m in ens.estimators_]
@@ -113,7 +115,8 @@ def test_ensemble_members_have_distinct_reproducible_seeds(problem):
 def test_ensemble_seeds_every_random_state_of_a_pipeline(problem):
     U, Y, G = problem
     pipe = make_pipeline(StandardScaler(), _model(Y))
-    ens = EnsembleRegressor(pipe, n_estimators=2, n_jobs=1, random_state=0).fit(U, G)
+    ens = EnsembleRegressor(pipe, n_estimators=2, vectorize=False, n_jobs=1,
+                            random_state=0).fit(U, G)
     seeds = [m[-1].random_state for m in ens.estimators_]
     assert len(set(seeds)) == 2 and seeds == list(ens.random_states_)
     assert ens.predict(U[:4], coords=[[0.5]]).shape == (4, 1)
@@ -182,6 +185,110 @@ def test_ensemble_in_parallel_gives_members_one_thread_then_restores(n_jobs, dur
     nested = Parallel(n_jobs=2, backend="threading")(
         delayed(EnsembleRegressor(pipe)._n_workers)() for _ in range(2))
     assert nested == [1, 1]
+
+
+# ------------------------------------------------------------- vectorised members
+@pytest.mark.parametrize("kind", ["mlp", "residual", "linear"])
+def test_batched_stack_is_the_stack_and_separates_the_gradients(kind):
+    import torch
+
+    from skoperator._layers import (MLP, BatchedStack, ResidualMLP, Stack, _linear_layers,
+                                    vectorizable)
+
+    torch.manual_seed(0)
+    make = {"mlp": lambda: MLP(3, (8, 8), 4, "tanh"),
+            "residual": lambda: ResidualMLP(3, (8, 8, 8), 4, "gelu"),
+            "linear": lambda: MLP(3, (), 4)}[kind]
+    nets = [make() for _ in range(3)]
+    x = torch.randn(5, 7, 3)
+    stacked = BatchedStack(nets)
+    torch.testing.assert_close(stacked(x), Stack(nets)(x))
+    # the summed loss gives each network the gradient of its own loss
+    target = torch.randn(5, 7, 12)
+    (stacked(x) - target).square().sum().backward()
+    for k, net in enumerate(nets):
+        (net(x) - target[..., 4 * k:4 * k + 4]).square().sum().backward()
+        for layer, w, b in zip(_linear_layers(net)[0], stacked.weights, stacked.biases):
+            torch.testing.assert_close(w.grad[k], layer.weight.grad)
+            torch.testing.assert_close(b.grad[k], layer.bias.grad)
+    back = stacked.unstack()
+    torch.testing.assert_close(Stack(back)(x), stacked(x))
+    assert all(type(b) is type(nets[0]) for b in back)
+    again = pickle.loads(pickle.dumps(stacked))
+    torch.testing.assert_close(again(x), stacked(x))
+    assert not vectorizable([MLP(3, (8,), 4), MLP(3, (9,), 4)])  # shapes differ
+    assert not vectorizable([MLP(3, (8,), 4, "relu"), MLP(3, (8,), 4, "tanh")])
+    assert not vectorizable(nets[:1])
+    with pytest.raises(ValueError, match="identical structure"):
+        BatchedStack([MLP(3, (8,), 4), MLP(3, (9,), 4)])
+
+
+def test_ensemble_vectorised_members_are_ordinary_fitted_models(problem, tmp_path):
+    from skoperator import io
+
+    U, Y, G = problem
+    ens = EnsembleRegressor(_model(Y, max_iter=5), n_estimators=3, n_jobs=1,
+                            random_state=0).fit(U, G)
+    assert ens.vectorized_ and len(ens.estimators_) == 3
+    assert len(set(ens.random_states_)) == 1
+    preds = [m.predict(U[:6]) for m in ens.estimators_]
+    assert not np.allclose(preds[0], preds[1])  # different initialisations
+    mean, std = ens.predict(U[:6], return_std=True)
+    np.testing.assert_allclose(mean, np.mean(preds, axis=0), rtol=1e-6, atol=1e-7)
+    np.testing.assert_allclose(std, np.std(preds, axis=0), rtol=1e-5, atol=1e-7)
+    member = ens.estimators_[0]
+    assert member.n_outputs == member.n_outputs_ == 1
+    assert member.multi_output_strategy == "split_branch"
+    assert member.predict(U[:2], coords=[[0.25], [0.5]]).shape == (2, 2)
+    # a member is a plain model: it pickles, saves, loads and trains on
+    again = pickle.loads(pickle.dumps(member))
+    np.testing.assert_array_equal(again.predict(U[:4]), member.predict(U[:4]))
+    io.dump(member, tmp_path / "m.skop")
+    np.testing.assert_allclose(io.load(tmp_path / "m.skop").predict(U[:4]),
+                               member.predict(U[:4]), rtol=1e-6)
+    member.set_params(warm_start=True, max_iter=2).fit(U, G)
+    # the same ensemble again: reproducible
+    twin = EnsembleRegressor(_model(Y, max_iter=5), n_estimators=3, n_jobs=1,
+                             random_state=0).fit(U, G)
+    np.testing.assert_array_equal(twin.predict(U[:6]), mean)
+    assert ens.score(U, G) > 0
+
+
+def test_ensemble_vectorised_groups_one_network_per_worker(problem):
+    U, Y, G = problem
+    with parallel_config(backend="threading"):  # no worker processes in the test suite
+        ens = EnsembleRegressor(_model(Y), n_estimators=5, n_jobs=2, random_state=0).fit(U, G)
+        one = EnsembleRegressor(_model(Y), n_estimators=3, n_jobs=3, random_state=0).fit(U, G)
+    seeds = ens.random_states_
+    assert ens.vectorized_ and len(ens.estimators_) == 5
+    assert seeds[0] == seeds[1] == seeds[2] != seeds[3] == seeds[4]  # groups of 3 and 2
+    assert [m.n_jobs for m in ens.estimators_] == [None] * 5  # one thread only while fitting
+    assert len(set(one.random_states_)) == 3  # groups of one: plain members
+
+
+def test_ensemble_vectorised_pipeline_fits_the_other_steps_once(problem):
+    U, Y, G = problem
+    pipe = make_pipeline(StandardScaler(), _model(Y))
+    ens = EnsembleRegressor(pipe, n_estimators=2, n_jobs=1, random_state=0).fit(U, G)
+    assert ens.vectorized_
+    scalers = [m[0] for m in ens.estimators_]
+    assert scalers[0] is not scalers[1]
+    np.testing.assert_array_equal(scalers[0].mean_, U.mean(axis=0))
+    assert ens.predict(U[:4], coords=[[0.5]]).shape == (4, 1)
+
+
+def test_ensemble_vectorize_auto_falls_back_and_true_explains(problem):
+    U, Y, G = problem
+    cnn = _model(Y, trunk="pod")  # a table trunk: members one by one
+    assert not EnsembleRegressor(cnn, 2, n_jobs=1, random_state=0).fit(U, G).vectorized_
+    assert not EnsembleRegressor(_model(Y), 2, bootstrap=True, n_jobs=1,
+                                 random_state=0).fit(U, G).vectorized_
+    with pytest.raises(ValueError, match=r"vectorize=True cannot.*bootstrap"):
+        EnsembleRegressor(_model(Y), 2, bootstrap=True, vectorize=True).fit(U, G)
+    with pytest.raises(ValueError, match=r"vectorize=True cannot.*PODTrunk.*not MLPs"):
+        EnsembleRegressor(cnn, 2, vectorize=True).fit(U, G)
+    with pytest.raises(ValueError, match=r"vectorize=True cannot.*not a DeepONetRegressor"):
+        EnsembleRegressor(Ridge(), 2, vectorize=True).fit(U, G)
 
 
 def test_ensemble_rejects_bad_parameters(problem):
