@@ -116,6 +116,25 @@ VARIANTS = {
         "tanh": ("tanh branch", dict(branch__activation="tanh")),
         "wide": ("MLP branch 256x3", dict(branch__layers=(256, 256, 256))),
     },
+    # Physics-informed (G all NaN: the residual alone), at equal wall time:
+    # run with --max-time (the recipes end by the clock).
+    "antiderivative-physics": {
+        "recipe": ("the quick recipe (SiLU, batches of 64)", {}),
+        "tanh": ("tanh networks (0.3.0's first recipe, with batches of 128)",
+                 dict(branch__activation="tanh", trunk__activation="tanh", batch_size=128)),
+        "batch128": ("batches of 128", dict(batch_size=128)),
+        "batch32": ("batches of 32", dict(batch_size=32)),
+        "lr1e-3": ("learning rate 1e-3", dict(learning_rate_init=1e-3)),
+        "points16": ("16 collocation points per function", dict(physics__n_points=16)),
+        "width64": ("networks 64 x 3, 64 basis functions", dict(
+            branch__layers=(64, 64, 64), trunk__layers=(64, 64, 64), n_basis=64)),
+    },
+    "diffusion-reaction-physics": {
+        "recipe": ("the quick recipe", {}),
+        "tanh": ("tanh networks", dict(branch__activation="tanh", trunk__activation="tanh")),
+        "silu": ("SiLU networks", dict(branch__activation="silu", trunk__activation="silu")),
+        "batch32": ("batches of 32", dict(batch_size=32)),
+    },
     "heat": {
         "recipe": ("the quick recipe", {}),
         "mse": ("mse loss", dict(loss="mse")),
@@ -156,6 +175,8 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
         params.setdefault("max_time", max_time)
     model = make_estimator(name, n_eval=n_eval, budget="quick", random_state=seed,
                            device="cpu", **kwargs, **params)
+    if BENCHMARKS[name].physics_only:  # the residual alone
+        G = np.full(G.shape, np.nan)
     tic = time.perf_counter()
     model.fit(U, G)
     seconds = time.perf_counter() - tic

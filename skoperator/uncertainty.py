@@ -237,9 +237,10 @@ def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
 class EnsembleRegressor(RegressorMixin, BaseEstimator):
     """Deep ensemble of an operator regressor: mean prediction and pointwise spread.
 
-    Trains ``n_estimators`` clones of ``estimator`` that differ only in their
-    random seed (weight initialisation, shuffling, trunk sampling) and, with
-    ``bootstrap=True``, in the functions they see (a bootstrap sample of the
+    Trains ``n_estimators`` clones of ``estimator`` that differ in their
+    weight initialisation (and, when trained one by one, in their shuffling
+    and trunk sampling: their random seed) and, with ``bootstrap=True``, in
+    the functions they see (a bootstrap sample of the
     rows of ``U`` and ``G``). ``predict`` returns the members' mean, and with
     ``return_std=True`` also the standard deviation over the members at every
     output point, a cheap and usually well-ranked estimate of the error
@@ -324,26 +325,41 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
 
     Notes
     -----
-    **Members in parallel.** The default trains the members in worker
-    processes, one per core, each with one torch thread, because a
-    member's fit costs the same CPU time there as in the main process and
-    the cores then work at once. Measured by ``benchmarks/bench_uncertainty.py``
-    on 2 cores (antiderivative, 1,000 functions, 150 epochs, 5 members):
-    one member 5.3 CPU-seconds; 5 members one after the other 24.2; in 2
-    workers 25.9 in all, 15.5 for the busier worker, which is the parallel
-    fit's time when the cores are its own: 0.64x the sequential fit, 3.0x
-    one member's (5 members do not split evenly over 2 workers: 3 and 2).
-    On a machine saturated by other work the extra process gains nothing
-    (with a load average of 8-10 from other processes there, the parallel
-    fit took 1.3x the wall time of the sequential one): pass ``n_jobs=1``
-    there. Starting the workers costs about a second the first time (joblib
-    keeps them for later calls); ``U`` and ``G`` are sent to them once per
-    member.
+    **Vectorised members.** By default (``vectorize="auto"``) the members
+    of a DeepONetRegressor with MLP branch and trunk are trained as one
+    network: the fields of a DeepONetRegressor with ``n_outputs`` equal to
+    the number of members, independent networks per field, every field's
+    target being ``G``, the networks' weights stacked layer by layer and
+    evaluated as batched matrix products. Each member keeps its own weights
+    and initialisation, and since the loss is the mean of the members'
+    losses, each moves as it would alone (Adam ignores the common factor);
+    they share the mini-batches and the sampled points, the schedule and the
+    stopping decision (early stopping watches the members' mean score; an
+    L-BFGS polish minimises their summed objective). After the fit the
+    fields are split into ordinary fitted estimators (``estimators_``):
+    they pickle, save, predict and train on (a later warm start begins a
+    fresh Adam) like any other. With ``n_jobs`` workers (every core by
+    default) the members are split into one vectorised network per worker
+    process, each fitted on one torch thread. Measured by
+    ``benchmarks/bench_uncertainty.py --only time`` on 2 idle cores
+    (antiderivative, 1,000 functions, 150 epochs, 5 members): one member
+    3.3 s; five members vectorised in two processes 1.75x one member, in
+    one network in this process 2.2x; five separate fits in two processes
+    3.1x, one after the other 5.0x. ``torch.func.vmap`` over stacked
+    parameters is slower than the batched products at these sizes
+    (``benchmarks/bench_ensemble_vectorised.py``: 2.7x against 2.4x one
+    member's step), and far slower when the parameters are restacked at
+    every step (4.1x).
 
-    Training the members as one vectorised network (``torch.func``'s
-    ``stack_module_state`` and ``vmap``) is not done: it would need the
-    networks and training loop inside the estimator rather than its public
-    ``fit``, and would not apply to pipelines or other regressors.
+    **Members one by one.** Otherwise (a CNN, FNO or POD part, several
+    output fields, physics, ``bootstrap=True``, or any other regressor)
+    the members are separate fits, in worker processes, one per core, each
+    with one torch thread, because a member's fit costs the same CPU time
+    there as in the main process and the cores then work at once. On a
+    machine saturated by other work the extra process gains nothing: pass
+    ``n_jobs=1`` there. Starting the workers costs about a second the
+    first time (joblib keeps them for later calls); ``U`` and ``G`` are
+    sent to them once per member (once per worker when vectorised).
 
     The standard deviation is over members (``ddof=0``): it is zero with a
     single member, and it measures how much the members disagree, which
