@@ -130,10 +130,15 @@ VARIANTS = {
             branch__layers=(64, 64, 64), trunk__layers=(64, 64, 64), n_basis=64)),
     },
     "diffusion-reaction-physics": {
-        "recipe": ("the quick recipe", {}),
-        "tanh": ("tanh networks", dict(branch__activation="tanh", trunk__activation="tanh")),
+        "recipe": ("the quick recipe (32 points per function, batches of 32, tanh)", {}),
+        "first": ("64 points per function, batches of 64 (0.3.0's first recipe)",
+                  dict(physics__n_points=64, batch_size=64)),
         "silu": ("SiLU networks", dict(branch__activation="silu", trunk__activation="silu")),
-        "batch32": ("batches of 32", dict(batch_size=32)),
+        "points16": ("16 points per function", dict(physics__n_points=16)),
+        "batch16": ("batches of 16", dict(batch_size=16)),
+        "lr4e-3": ("learning rate 4e-3", dict(learning_rate_init=4e-3)),
+        "width100": ("networks 100 x 3, 100 basis functions", dict(
+            branch__layers=(100, 100, 100), trunk__layers=(100, 100, 100), n_basis=100)),
     },
     "heat": {
         "recipe": ("the quick recipe", {}),
