@@ -122,6 +122,7 @@ VARIANTS = {
         "recipe": ("the quick recipe (SiLU, batches of 64)", {}),
         "tanh": ("tanh networks (0.3.0's first recipe, with batches of 128)",
                  dict(branch__activation="tanh", trunk__activation="tanh", batch_size=128)),
+        "tanh64": ("tanh networks", dict(branch__activation="tanh", trunk__activation="tanh")),
         "batch128": ("batches of 128", dict(batch_size=128)),
         "batch32": ("batches of 32", dict(batch_size=32)),
         "lr1e-3": ("learning rate 1e-3", dict(learning_rate_init=1e-3)),
