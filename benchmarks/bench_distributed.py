@@ -9,15 +9,17 @@ two ways of batching on N ranks:
 - ``global``: the same global batch as one rank (the recipe's 8 functions,
   split between the ranks: the same steps per epoch, each rank computing its
   share of every step; the exactness tests' setting);
-- ``per-rank``: the recipe unchanged on every rank (``batch_size`` is per
+- ``per-rank``: the recipe's batch on every rank (``batch_size`` is per
   rank, DistributedDataParallel's convention: the global batch is N times
-  the recipe's and an epoch has 1/N of the steps);
+  the recipe's and an epoch has 1/N of the steps), and its learning rate
+  times N;
 
 and prints the median epoch time of each, the ratios, and the mean R2 on the
 authors' 500 test fields (or generated ones) after the same number of
-epochs. ``--batch global`` or ``--batch per-rank`` runs one of the two;
-``--lr-scale S`` multiplies the learning rate of the per-rank runs by ``S``
-(their global batch is N times the recipe's).
+epochs. ``--batch global`` or ``--batch per-rank`` runs one of the two.
+The per-rank runs multiply the recipe's learning rate by N, the linear
+scaling rule for an N times larger global batch (``--lr-scale S`` sets
+another factor; ``--lr-scale 1`` keeps the recipe's rate).
 
 Targets (issue 19), on the 2-core CPU with one thread per rank: 2 ranks at
 least 1.6 times faster per epoch than 1, mean R2 within 0.001.
@@ -54,9 +56,11 @@ def worker(args):
     est = make_estimator("heat", n_eval=args.n_eval, max_iter=args.epochs,
                          random_state=0, device=args.device, n_jobs=args.threads or None)
     world = dist.get_world_size() if dist.is_initialized() else 1
-    if args.batch == "per-rank" and world > 1 and args.lr_scale != 1.0:
-        # N times the global batch: the learning rate scaled (--lr-scale).
-        est[-1].set_params(learning_rate_init=est[-1].learning_rate_init * args.lr_scale)
+    if args.batch == "per-rank" and world > 1:
+        # N times the global batch: the learning rate scaled (--lr-scale;
+        # by default N, the linear scaling rule).
+        scale = world if args.lr_scale is None else args.lr_scale
+        est[-1].set_params(learning_rate_init=est[-1].learning_rate_init * scale)
     if args.batch == "global":
         # The same global batch as one rank (the recipe's), split between the
         # ranks: the same steps per epoch, each rank doing 1/N of every step.
@@ -81,7 +85,7 @@ def launch(args, nproc, out, batch="global"):
            "--out", out, "--n-train", str(args.n_train), "--n-test", str(args.n_test),
            "--epochs", str(args.epochs), "--n-eval", str(args.n_eval),
            "--threads", str(args.threads), "--device", args.device, "--batch", batch,
-           "--lr-scale", str(args.lr_scale)]
+           *([] if args.lr_scale is None else ["--lr-scale", str(args.lr_scale)])]
     subprocess.run(cmd, env=env, check=True, timeout=3600)
     with open(out) as f:
         return json.load(f)
@@ -98,9 +102,9 @@ def main(argv=None):
     p.add_argument("--n-eval", type=int, default=16)
     p.add_argument("--batch", choices=["global", "per-rank", "both"], default="both",
                    help="how N ranks batch (see the module docstring)")
-    p.add_argument("--lr-scale", type=float, default=1.0,
+    p.add_argument("--lr-scale", type=float, default=None,
                    help="with per-rank batches on N ranks, multiply the recipe's learning "
-                        "rate by this (the global batch is N times larger)")
+                        "rate by this (the global batch is N times larger; default N)")
     args = p.parse_args(argv)
     if args.worker:
         return worker(args)
