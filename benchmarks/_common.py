@@ -98,3 +98,25 @@ def antiderivative(n_functions=2000, n_points=100):
     from skoperator.datasets import make_antiderivative
 
     return make_antiderivative(n_functions, n_points=n_points, random_state=0)
+
+
+def deepxde_clock(seconds):
+    """A DeepXDE callback that stops training after ``seconds`` of wall time.
+
+    Its ``steps`` counts the training steps taken. DeepXDE is imported here,
+    when a script asks for a peer run.
+    """
+    import deepxde as dde
+
+    class Clock(dde.callbacks.Callback):
+        def __init__(self):
+            super().__init__()
+            self.start = time.perf_counter()
+            self.steps = 0
+
+        def on_batch_end(self):
+            self.steps += 1
+            if time.perf_counter() - self.start >= seconds:
+                self.model.stop_training = True
+
+    return Clock()

@@ -22,7 +22,7 @@ import time
 
 import numpy as np
 
-from _common import parser, setup
+from _common import deepxde_clock, parser, setup
 
 import torch  # noqa: E402  (after _common: the checkout on sys.path)
 
@@ -83,18 +83,7 @@ def fit_deepxde(Ut, Gt, Y, seed, seconds, width, n_points, batch, n_train):
     model = dde.Model(data, net)
     model.compile("adam", lr=1e-3)
 
-    class Clock(dde.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.start = time.perf_counter()
-            self.steps = 0
-
-        def on_batch_end(self):
-            self.steps += 1
-            if time.perf_counter() - self.start >= seconds:
-                self.model.stop_training = True
-
-    clock = Clock()
+    clock = deepxde_clock(seconds)
     # (dde.callbacks.PDEPointResampler fails on PDEOperatorCartesianProd in
     # DeepXDE 1.15: no num_bcs; its collocation points stay as drawn.)
     tic = time.perf_counter()

@@ -206,18 +206,9 @@ def fit_deepxde(benchmark, data, budget, seed):
     model = dde.Model(data_dde, net)
     model.compile("adam", lr=1e-3)
 
-    class Clock(dde.callbacks.Callback):
-        def __init__(self):
-            super().__init__()
-            self.start = time.perf_counter()
-            self.steps = 0
+    from _common import deepxde_clock  # the benchmarks folder: this script's own
 
-        def on_batch_end(self):
-            self.steps += 1
-            if time.perf_counter() - self.start >= budget:
-                self.model.stop_training = True
-
-    clock = Clock()
+    clock = deepxde_clock(budget)
     tic = time.perf_counter()
     model.train(iterations=10_000_000, batch_size=min(64, len(U)), display_every=10**9,
                 callbacks=[clock], verbose=0)

@@ -198,8 +198,8 @@ def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scali
     output_transform : callable or None
         Exact constraints.
     vectorize : bool, default=False
-        With the independent layout, evaluate the fields' identical MLP
-        MLPs as one vectorised network (:class:`~skoperator._layers.BatchedStack`)
+        With the independent layout, evaluate the fields' identical MLPs
+        as one vectorised network (:class:`~skoperator._layers.BatchedStack`)
         rather than one after the other (the ensemble's vectorised members).
 
     Returns

@@ -190,7 +190,7 @@ def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
         return [_fit_member(template, X, y, None, prefix + "n_jobs" if one_thread else None)]
     Xt = X
     if prefix:  # fit the other steps once: they do not depend on the member
-        Xt = template[:-1].fit_transform(X, y) if hasattr(template, "steps") else X
+        Xt = template[:-1].fit_transform(X, y)
     G = np.asarray(y, dtype=np.float64) if not hasattr(y, "to_numpy") else y.to_numpy(
         dtype=np.float64)
     G = G.reshape(len(G), -1)
@@ -347,9 +347,9 @@ class EnsembleRegressor(RegressorMixin, BaseEstimator):
     one network in this process 2.2x; five separate fits in two processes
     3.1x, one after the other 5.0x. ``torch.func.vmap`` over stacked
     parameters is slower than the batched products at these sizes
-    (``benchmarks/bench_ensemble_vectorised.py``: 2.7x against 2.4x one
-    member's step), and far slower when the parameters are restacked at
-    every step (4.1x).
+    (``benchmarks/bench_ensemble_vectorised.py``: 2.7x against 2.3 to 2.4x
+    one member's step), and far slower when the parameters are restacked
+    at every step (3.9 to 4.1x).
 
     **Members one by one.** Otherwise (a CNN, FNO or POD part, several
     output fields, physics, ``bootstrap=True``, or any other regressor)
