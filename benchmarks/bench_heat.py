@@ -1,8 +1,8 @@
 """Heat benchmark: the quick recipe's accuracy and fit time, against neuraloperator's FNO.
 
-Trains ``make_estimator("heat", budget="quick", random_state=0)`` (the recipe's
-own ``n_eval``, 128 random points per field and step) on generated training fields (raw K, as the generator
-returns them), scores it with the paper's metric on the paper authors' own 500
+Trains ``make_estimator("heat", budget="quick", random_state=0)`` (the
+recipe's own ``n_eval``, 128 random points per field and step) on generated
+training fields (raw K, as the generator returns them), scores it with the paper's metric on the paper authors' own 500
 test fields, and checks the issue's targets: mean R2 >= 0.997 with at most
 120 s of fit on one CPU thread (500 training fields).
 

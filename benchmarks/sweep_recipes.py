@@ -143,6 +143,8 @@ VARIANTS = {
     },
     "heat": {
         "recipe": ("the quick recipe", {}),
+        "n_eval16": ("16 points per field and step", dict(n_eval=16)),
+        "lr8e-3": ("peak learning rate 8e-3", dict(learning_rate_init=8e-3)),
         "mse": ("mse loss", dict(loss="mse")),
         "width32": ("FNO width 32", dict(branch__width=32)),
         "modes12": ("FNO 12 modes", dict(branch__modes=12)),
