@@ -72,8 +72,12 @@ def _summary(U, G):
 def test_old_call_signatures_give_the_recorded_arrays(make, kwargs, u_values, g_values):
     U, _, G = make(**kwargs)
     got_u, got_g = _summary(U, G)
-    np.testing.assert_allclose(got_u, u_values, rtol=1e-12, atol=1e-14)
-    np.testing.assert_allclose(got_g, g_values, rtol=1e-12, atol=1e-14)
+    # The Gaussian random fields come from an ill-conditioned covariance: its
+    # factorisation rounds differently on other CPUs and BLAS builds (relative
+    # differences up to 1e-6 measured), while another random stream or a
+    # changed generator moves these sums by orders of magnitude more.
+    np.testing.assert_allclose(got_u, u_values, rtol=1e-5, atol=1e-8)
+    np.testing.assert_allclose(got_g, g_values, rtol=1e-5, atol=1e-8)
 
 
 RENAMES = {"n_x": "n_sensors", "n_t": "n_times", "length_scales": "length_scale"}
