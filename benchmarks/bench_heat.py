@@ -2,8 +2,8 @@
 
 Trains ``make_estimator("heat", budget="quick", random_state=0)`` (the
 recipe's own ``n_eval``, 128 random points per field and step) on generated
-training fields (raw K, as the generator returns them), scores it with the paper's metric on the paper authors' own 500
-test fields, and checks the issue's targets: mean R2 >= 0.997 with at most
+training fields (raw K, as the generator returns them), scores it with the
+paper's metric on the paper authors' own 500 test fields, and checks the issue's targets: mean R2 >= 0.997 with at most
 120 s of fit on one CPU thread (500 training fields).
 
 ``--fno`` also trains neuraloperator's FNO (12 x 12 modes, width 32, padded

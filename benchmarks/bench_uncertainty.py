@@ -1,9 +1,9 @@
 """Uncertainty: whole-function conformal bands and deep ensembles on the antiderivative.
 
 Three measurements, in one run, on the antiderivative (``make_antiderivative``,
-100 points; 2,000 functions given to ``fit``, of which
+100 points; 1,750 functions given to ``fit``, of which
 ``ConformalBandRegressor`` holds ``--calibration`` (1,000) out for
-calibration and trains on the other 1,000; 500 new functions to test; the
+calibration and trains on the other 750; 500 new functions to test; the
 recipe ``n_eval=10``, 150 one-cycle epochs at ``5e-3``):
 
 1. Coverage of the 90 % whole-function band (``alpha=0.1``): the fraction of
@@ -33,9 +33,10 @@ recipe ``n_eval=10``, 150 one-cycle epochs at ``5e-3``):
    workers: the busier one trains 3, so about 3x one member at best.)
 
 4. Coverage of the plain 90 % band on heat (the quick recipe for
-   ``--heat-epochs`` epochs on ``--heat-train`` (1,000) generated training
-   fields, ``--calibration`` (1,000) more to calibrate), on 500 new generated fields per seed (the target) and on the
-   authors' 500 test fields when ``../shared`` holds them. 5 seeds.
+   ``--heat-epochs`` epochs on ``--heat-train`` (750) generated training
+   fields, ``--calibration`` (1,000) more to calibrate), on 500 new
+   generated fields per seed (the target) and on the authors' 500 test
+   fields when ``../shared`` holds them. 5 seeds.
 
 ``--only band``, ``--only time`` or ``--only heat`` runs parts 1-2, 3 or 4.
 
@@ -83,7 +84,7 @@ def main(argv=None):
     p.add_argument("--seeds", type=int, default=None, help="seeds of part 1 (default 5)")
     p.add_argument("--only", choices=["band", "time", "heat"], default=None,
                    help="run parts 1-2 (band), part 3 (time) or part 4 (heat) only")
-    p.add_argument("--heat-train", type=int, default=1000,
+    p.add_argument("--heat-train", type=int, default=750,
                    help="training fields per seed in part 4")
     p.add_argument("--calibration", type=int, default=1000,
                    help="calibration functions per seed (parts 1 and 4)")
@@ -93,6 +94,7 @@ def main(argv=None):
     device = _common.setup(args)
     n_train, n_test = (200, 100) if args.quick else (1000, 500)
     n_cal = 100 if args.quick else args.calibration
+    n_band_train = 150 if args.quick else 750  # the training part of parts 1-2
     max_iter = 10 if args.quick else 150
     n_seeds = args.seeds or (2 if args.quick else 5)
     repeats = args.repeats or (1 if args.quick else 3)
@@ -100,7 +102,7 @@ def main(argv=None):
     alpha = 0.1
     ok = True
     if args.only in (None, "band"):
-        ok &= band_parts(args, device, n_train, n_cal, n_test, max_iter, n_seeds, members,
+        ok &= band_parts(args, device, n_band_train, n_cal, n_test, max_iter, n_seeds, members,
                          alpha)
     if args.only in (None, "time"):
         ok &= time_part(args, device, n_train, max_iter, repeats, members)

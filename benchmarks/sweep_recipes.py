@@ -31,6 +31,7 @@ import numpy as np
 from skoperator.metrics import mean_function_r2, mean_relative_l2_error
 from skoperator.networks import (CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch)
 from skoperator.reproduce import BENCHMARKS, load_benchmark, make_estimator
+from skoperator.schedules import OneCycleSchedule
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -144,7 +145,11 @@ VARIANTS = {
     "heat": {
         "recipe": ("the quick recipe", {}),
         "n_eval16": ("16 points per field and step", dict(n_eval=16)),
+        "n_eval64": ("64 points per field and step", dict(n_eval=64)),
+        "n_eval256": ("256 points per field and step", dict(n_eval=256)),
         "lr8e-3": ("peak learning rate 8e-3", dict(learning_rate_init=8e-3)),
+        "warmup10": ("one-cycle warm-up 10 % of the run", dict(
+            learning_rate=OneCycleSchedule(pct_start=0.1))),
         "mse": ("mse loss", dict(loss="mse")),
         "width32": ("FNO width 32", dict(branch__width=32)),
         "modes12": ("FNO 12 modes", dict(branch__modes=12)),

@@ -395,11 +395,6 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
     # without physics check_targets guarantees observed values: no pass over G
     has_data = not has_missing or est.physics is None or bool(_observed_any(data))
     physics = None
-    if est.physics is not None and est.lbfgs_iter and not incremental:
-        raise ValueError(
-            f"lbfgs_iter={est.lbfgs_iter} with physics: the L-BFGS polish minimises the data "
-            "loss on the full grid and would leave the physics term out; pass lbfgs_iter=0 "
-            "with physics.")
     if est.physics is not None:
         physics = copy.deepcopy(est.physics).check()
         physics.prepare(PhysicsContext(

@@ -254,6 +254,39 @@ def full_grid_objective(network, data, loss, backward=False, comm=None):
     return value, report
 
 
+def physics_objective(physics, network, data, U, seed, backward=False, comm=None):
+    """A physics term over every training function at collocation points fixed by ``seed``.
+
+    The term of each chunk of functions (the chunks of the full-grid
+    evaluation) is computed with a generator seeded by ``seed`` and the chunk's
+    index, so that calls with the same ``seed`` see the same points: the
+    fixed objective an L-BFGS polish needs. Chunks are weighted by their
+    share of the functions; with ``backward`` their gradients accumulate.
+    With a process group (``comm``), each rank takes its share of the
+    functions and the value and gradients are summed over the ranks.
+    Returns the value as a float.
+    """
+    subset = None if comm is None else comm.shard(data.n_functions)
+    chunks = list(data.rows_in_chunks(subset=subset))
+    total = data.n_functions
+    value = 0.0
+    with torch.set_grad_enabled(True):  # the residual differentiates the network
+        for i, rows in enumerate(chunks):
+            generator = torch.Generator(device=data.device).manual_seed(seed + i)
+            term = physics(network, U[rows], rows, generator) * (rows.numel() / total)
+            if backward:
+                term.backward()
+            value += float(term.detach())
+    if subset is not None:
+        if backward:
+            params = [p for p in network.parameters() if p.requires_grad]
+            comm.reduce_step(params, 1, False)
+            for p in params:
+                p.grad.mul_(comm.world_size)
+        value = comm.sum([value])[0]
+    return value
+
+
 def training_residuals(network, data):
     """Squared error (n_functions, n_points) on the training grid.
 
@@ -583,11 +616,11 @@ class Trainer:
         """
         lbfgs_iter = self.plan.lbfgs_iter
         if lbfgs_iter and self.plan.max_time is not None:
-            # Leave the L-BFGS iterations their time: one full-grid evaluation
-            # (forward and backward) timed now, about 1.3 of them per iteration.
+            # Leave the L-BFGS iterations their time: one evaluation of the
+            # polish objective (forward and backward) timed now, about 1.3 of
+            # them per iteration.
             tic = time.perf_counter()
-            full_grid_objective(self.network, self.data, self.loss, backward=True,
-                                comm=self.comm)
+            self.polish_objective(backward=True, seed=0)
             self.network.zero_grad(set_to_none=True)
             reserve = 1.3 * lbfgs_iter * (time.perf_counter() - tic)
             self.deadline = max(0.5 * self.plan.max_time, self.plan.max_time - reserve)
@@ -647,14 +680,33 @@ class Trainer:
         self._restore_best(state)
         return "max_iter"
 
+    def polish_objective(self, backward=False, seed=0):
+        """(objective, report) of the L-BFGS polish, as floats.
+
+        The data loss on the full training grid when there is data, plus,
+        with ``physics``, its term over every training function at
+        collocation points fixed by ``seed`` (:func:`physics_objective`).
+        """
+        value = report = 0.0
+        if self.plan.has_data:
+            value, report = full_grid_objective(self.network, self.data, self.loss,
+                                                backward=backward, comm=self.comm)
+        if self.plan.physics is not None:
+            term = physics_objective(self.plan.physics, self.network, self.data, self.data.U,
+                                     seed, backward=backward, comm=self.comm)
+            value, report = value + term, report + term
+        return value, report
+
     def polish(self, state):
         """L-BFGS on the full training grid, after the epochs; appends one record.
 
         ``lbfgs_iter`` iterations of :class:`torch.optim.LBFGS` (strong Wolfe
         line search, history 50) on the full-grid objective, in rounds of 20
-        that stop at ``max_time``. Diverging weights are put back as they
-        were before the polish; with early stopping, so are weights that
-        validate worse than the best epoch.
+        that stop at ``max_time``. With ``physics`` the objective adds its
+        term over every training function, at collocation points drawn once
+        for the polish (L-BFGS needs a fixed objective). Diverging weights
+        are put back as they were before the polish; with early stopping, so
+        are weights that validate worse than the best epoch.
 
         Returns
         -------
@@ -668,10 +720,14 @@ class Trainer:
                                   line_search_fn="strong_wolfe", tolerance_grad=1e-12,
                                   tolerance_change=1e-15)
 
+        # One seed for the whole polish: the same collocation points at every
+        # evaluation (drawn from the fit's generator, so set by random_state).
+        seed = int(torch.randint(0, 2**62, (1,), generator=self.generator,
+                                 device=self.generator.device))
+
         def closure():
             lbfgs.zero_grad(set_to_none=True)
-            return torch.tensor(full_grid_objective(self.network, self.data, self.loss,
-                                                    backward=True, comm=self.comm)[0])
+            return torch.tensor(self.polish_objective(backward=True, seed=seed)[0])
 
         done, reason = 0, None
         try:
@@ -685,11 +741,10 @@ class Trainer:
         except KeyboardInterrupt:
             restore(self.network, good)
             raise
-        value, report = full_grid_objective(self.network, self.data, self.loss, comm=self.comm)
+        value, report = self.polish_objective(seed=seed)
         if not (np.isfinite(value) and np.isfinite(report)):
             restore(self.network, good)
-            value, report = full_grid_objective(self.network, self.data, self.loss,
-                                                comm=self.comm)
+            value, report = self.polish_objective(seed=seed)
         record = EpochRecord(epoch=len(state.history) + 1, train_loss=report,
                              n_eval=self.data.n_points, solver="lbfgs", lbfgs_iter=done)
         if self.plan.validation_fn is not None:
