@@ -141,6 +141,7 @@ VARIANTS = {
         "lr4e-3": ("learning rate 4e-3", dict(learning_rate_init=4e-3)),
         "width100": ("networks 100 x 3, 100 basis functions", dict(
             branch__layers=(100, 100, 100), trunk__layers=(100, 100, 100), n_basis=100)),
+        "adam-only": ("Adam to the end, no L-BFGS polish", dict(lbfgs_iter=0)),
     },
     "heat": {
         "recipe": ("the quick recipe", {}),
