@@ -338,12 +338,15 @@ BENCHMARKS = {b.name: b for b in [
             # among the training grid, fresh every step, 32 functions per
             # step (more, smaller steps beat 64 x 64); tanh (SiLU did worse
             # here); the zero initial and boundary values exactly, by
-            # output_transform.
+            # output_transform; Adam for the first half of max_time, then the
+            # L-BFGS polish on the residual at points fixed for it (as many
+            # iterations as the second half allows): 7.6e-3 against 2.25e-2
+            # for Adam alone in the same 20 minutes.
             "quick": dict(physics=PDEResidual(_diffusion_reaction_residual,
                                               sensors=(np.arange(100) + 0.5) / 100,
                                               n_points=32),
                           learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
-                          max_iter=100_000, max_time=1170.0),
+                          max_iter=100_000, max_time=1170.0, lbfgs_iter=100_000),
         },
         n_train=(1000,), n_evals=("auto",), n_test=500, physics_only=True,
         published=(("PI-DeepONet (120,000 iterations)", 5.33e-3,
