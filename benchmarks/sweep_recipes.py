@@ -132,7 +132,8 @@ VARIANTS = {
             branch__layers=(64, 64, 64), trunk__layers=(64, 64, 64), n_basis=64)),
     },
     "diffusion-reaction-physics": {
-        "recipe": ("the quick recipe (32 points per function, batches of 32, tanh)", {}),
+        "recipe": ("the quick recipe (32 points per function, batches of 32, tanh, then "
+                   "the L-BFGS polish)", {}),
         "first": ("64 points per function, batches of 64 (0.3.0's first recipe)",
                   dict(physics__n_points=64, batch_size=64)),
         "silu": ("SiLU networks", dict(branch__activation="silu", trunk__activation="silu")),
