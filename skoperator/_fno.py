@@ -15,9 +15,10 @@ result to the branch's coefficients with one of two heads:
   output grids coincide this is an FNO whose output is expressed in the POD
   basis, the form that reached FNO's accuracy on the heat benchmark.
 
-Complex weights are stored as real tensors (``(..., 2)``) and viewed as
-complex in ``forward``, so that ``module.to(torch.float64)``, fused Adam and
-every optimizer treat them as ordinary parameters. Tensors only here.
+Complex weights are stored as real tensors (``(..., 2)``) and mixed in real
+arithmetic, so that ``module.to(torch.float64)``, fused Adam and every
+optimizer treat them as ordinary parameters. The 1x1 convolutions start
+fan-in uniform (torch's default), from the fit's generator. Tensors only here.
 """
 
 import math
