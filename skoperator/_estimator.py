@@ -179,10 +179,12 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         L-BFGS iterations on the full training grid (every function at every
         point, whatever ``sampling``) after the Adam epochs of ``fit``: a
         polish that often cuts the remaining error several times for the
-        cost of a few full-grid epochs. With ``max_time``, the Adam epochs
-        stop early enough to leave these iterations their estimated time.
-        The history gets one more record, with ``"solver": "lbfgs"``. Not
-        used by ``partial_fit``.
+        cost of a few full-grid epochs. With ``physics``, the polish adds
+        its term over every training function, at collocation points drawn
+        once for the polish. With ``max_time``, the Adam epochs stop early
+        enough to leave these iterations their estimated time, at most half
+        of it. The history gets one more record, with ``"solver": "lbfgs"``.
+        Not used by ``partial_fit``.
 
     learning_rate_init : float, default=1e-3
         Adam's (initial) learning rate.

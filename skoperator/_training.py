@@ -245,16 +245,21 @@ def full_grid_objective(network, data, loss, backward=False, comm=None):
             report += (v * loss.report_factor() if r is None else float(r.detach())) \
                 * share / total
     if subset is not None:
-        if backward:
-            params = [p for p in network.parameters() if p.requires_grad]
-            comm.reduce_step(params, 1, False)  # the mean over ranks of their parts ...
-            for p in params:
-                p.grad.mul_(comm.world_size)    # ... times the ranks: their sum
-        value, report = comm.sum([value, report])
+        value, report = _sum_over_ranks(network, comm, backward, [value, report])
     return value, report
 
 
-def physics_objective(physics, network, data, U, seed, backward=False, comm=None):
+def _sum_over_ranks(network, comm, backward, values):
+    """Sum ``values`` (floats) and, with ``backward``, the gradients over the ranks."""
+    if backward:
+        params = [p for p in network.parameters() if p.requires_grad]
+        comm.reduce_step(params, 1, False)  # the mean over ranks of their parts ...
+        for p in params:
+            p.grad.mul_(comm.world_size)    # ... times the ranks: their sum
+    return comm.sum(values)
+
+
+def physics_objective(physics, network, data, seed, backward=False, comm=None):
     """A physics term over every training function at collocation points fixed by ``seed``.
 
     The term of each chunk of functions (the chunks of the full-grid
@@ -273,17 +278,12 @@ def physics_objective(physics, network, data, U, seed, backward=False, comm=None
     with torch.set_grad_enabled(True):  # the residual differentiates the network
         for i, rows in enumerate(chunks):
             generator = torch.Generator(device=data.device).manual_seed(seed + i)
-            term = physics(network, U[rows], rows, generator) * (rows.numel() / total)
+            term = physics(network, data.U[rows], rows, generator) * (rows.numel() / total)
             if backward:
                 term.backward()
             value += float(term.detach())
     if subset is not None:
-        if backward:
-            params = [p for p in network.parameters() if p.requires_grad]
-            comm.reduce_step(params, 1, False)
-            for p in params:
-                p.grad.mul_(comm.world_size)
-        value = comm.sum([value])[0]
+        value = _sum_over_ranks(network, comm, backward, [value])[0]
     return value
 
 
@@ -692,8 +692,8 @@ class Trainer:
             value, report = full_grid_objective(self.network, self.data, self.loss,
                                                 backward=backward, comm=self.comm)
         if self.plan.physics is not None:
-            term = physics_objective(self.plan.physics, self.network, self.data, self.data.U,
-                                     seed, backward=backward, comm=self.comm)
+            term = physics_objective(self.plan.physics, self.network, self.data, seed,
+                                     backward=backward, comm=self.comm)
             value, report = value + term, report + term
         return value, report
 

@@ -351,7 +351,7 @@ def test_lbfgs_polish_minimises_the_residual_at_fixed_points():
     assert [h["train_loss"] for h in est.history_[:-1]] == \
         [h["train_loss"] for h in est0.history_]  # the same epochs, then the polish
     assert polish["train_loss"] < 0.5 * est.history_[-2]["train_loss"]
-    assert err < 0.6 * err0, (err, err0)  # measured 0.08 against 0.25
+    assert err < 0.6 * err0, (err, err0)  # measured 0.14 against 0.25
 
 
 def test_physics_objective_is_fixed_by_its_seed_and_sums_the_chunks():
@@ -367,22 +367,22 @@ def test_physics_objective_is_fixed_by_its_seed_and_sums_the_chunks():
         n_functions, device = 4, CPU
 
         def __init__(self, step):
-            self.step = step
+            self.step, self.U = step, U
 
         def rows_in_chunks(self, subset=None):
             for start in range(0, 4, self.step):
                 yield torch.arange(start, min(start + self.step, 4))
 
-    a = physics_objective(phys, network, Data(4), U, seed=7)
-    assert a == physics_objective(phys, network, Data(4), U, seed=7)
-    assert a != physics_objective(phys, network, Data(4), U, seed=8)
+    a = physics_objective(phys, network, Data(4), seed=7)
+    assert a == physics_objective(phys, network, Data(4), seed=7)
+    assert a != physics_objective(phys, network, Data(4), seed=8)
     # two chunks of two functions: the mean of their terms, each at its own points
     halves = [float(phys(network, U[rows], rows, _gen(7 + i)))
               for i, rows in enumerate([torch.arange(0, 2), torch.arange(2, 4)])]
-    assert physics_objective(phys, network, Data(2), U, seed=7) == pytest.approx(
+    assert physics_objective(phys, network, Data(2), seed=7) == pytest.approx(
         0.5 * sum(halves), rel=1e-6)
     network.zero_grad()
-    physics_objective(phys, network, Data(2), U, seed=7, backward=True)
+    physics_objective(phys, network, Data(2), seed=7, backward=True)
     # every weight matrix trains (biases that only shift s drop out of ds/dy)
     weights = [p for p in network.parameters() if p.dim() == 2]
     assert weights and all(p.grad is not None and p.grad.abs().sum() > 0 for p in weights)
