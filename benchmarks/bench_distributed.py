@@ -53,8 +53,10 @@ def worker(args):
     init_process_group()
     rank = dist.get_rank() if dist.is_initialized() else 0
     U, G, U_test, G_test, _ = load_benchmark("heat", args.n_train, n_test=args.n_test)
+    # The bare estimator (no mirrored copies): epochs over the fields themselves.
     est = make_estimator("heat", n_eval=args.n_eval, max_iter=args.epochs,
-                         random_state=0, device=args.device, n_jobs=args.threads or None)
+                         random_state=0, device=args.device, n_jobs=args.threads or None,
+                         symmetries=False)
     world = dist.get_world_size() if dist.is_initialized() else 1
     if args.batch == "per-rank" and world > 1:
         # N times the global batch: the learning rate scaled (--lr-scale;

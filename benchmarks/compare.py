@@ -105,7 +105,7 @@ def load(benchmark, quick, cache):
 
 # --------------------------------------------------------------------- fits
 def fit_skoperator(benchmark, data, budget, seed):
-    from skoperator.reproduce import make_estimator
+    from skoperator.reproduce import final_estimator, make_estimator
 
     U, G, _, U_test, _, _ = data
     model = make_estimator(benchmark, budget="quick", random_state=seed, device="cpu",
@@ -113,7 +113,7 @@ def fit_skoperator(benchmark, data, budget, seed):
     tic = time.perf_counter()
     model.fit(U, G)
     seconds = time.perf_counter() - tic
-    est = model[-1] if hasattr(model, "steps") else model
+    est = final_estimator(model)
     return model.predict(U_test), seconds, est.n_iter_
 
 

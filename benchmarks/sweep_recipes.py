@@ -30,7 +30,7 @@ import numpy as np
 
 from skoperator.metrics import mean_function_r2, mean_relative_l2_error
 from skoperator.networks import (CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch)
-from skoperator.reproduce import BENCHMARKS, load_benchmark, make_estimator
+from skoperator.reproduce import BENCHMARKS, final_estimator, load_benchmark, make_estimator
 from skoperator.schedules import OneCycleSchedule
 
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -196,7 +196,7 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
     model.fit(U, G)
     seconds = time.perf_counter() - tic
     pred = model.predict(U_test)
-    est = model[-1] if hasattr(model, "steps") else model
+    est = final_estimator(model)
     return (mean_relative_l2_error(G_test, pred), mean_function_r2(G_test, pred), seconds,
             est.n_iter_)
 

@@ -61,5 +61,6 @@ def test_heat_recipe_with_bfloat16_on_cuda():
 
     U, _, G = make_heat_conduction(200, random_state=0)
     model = make_estimator("heat", n_eval=16, device="cuda", max_iter=5, mixed_precision=True,
+                           symmetries=False,
                            n_basis=100, random_state=0).fit(U, G)
     assert np.all(np.isfinite(model.predict(U[:10])))

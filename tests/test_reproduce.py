@@ -7,14 +7,21 @@ import pytest
 
 from skoperator import DeepONetRegressor
 from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
-from skoperator.reproduce import BENCHMARKS, load_benchmark, main, make_estimator
+from skoperator.reproduce import (
+    BENCHMARKS,
+    final_estimator,
+    load_benchmark,
+    main,
+    make_estimator,
+)
+from skoperator.symmetry import SymmetrizedRegressor
 
 
 @pytest.mark.parametrize("benchmark, n_points, d", [
     ("antiderivative", 100, 1), ("diffusion-reaction", 10100, 2), ("heat", 1024, 2)])
 def test_make_estimator_configures_each_benchmark(benchmark, n_points, d):
     model = make_estimator(benchmark, n_eval=16, random_state=3)
-    est = model[-1] if benchmark == "heat" else model  # heat: log K, then the estimator
+    est = final_estimator(model)  # heat: log K, then the mirrors, then the estimator
     assert isinstance(est, DeepONetRegressor)
     assert est.coords.shape == (n_points, d)
     assert est.n_eval == 16 and est.sampling == "random" and est.random_state == 3
@@ -48,10 +55,13 @@ def test_mlp_benchmarks_keep_their_widths(benchmark, width):
 
 def test_estimators_never_share_components():
     a, b = (make_estimator("heat", n_eval=16) for _ in range(2))
-    assert a[-1].branch is not b[-1].branch and a[-1].trunk is not b[-1].trunk
-    assert a[-1].branch is not BENCHMARKS["heat"].recipes["quick"]["branch"]
-    a.set_params(deeponetregressor__branch__width=4)
-    assert b[-1].branch.width == 24 and BENCHMARKS["heat"].recipes["quick"]["branch"].width == 24
+    ea, eb = final_estimator(a), final_estimator(b)
+    assert ea.branch is not eb.branch and ea.trunk is not eb.trunk
+    assert ea.branch is not BENCHMARKS["heat"].recipes["quick"]["branch"]
+    assert a[-1].symmetries[0] is not b[-1].symmetries[0]
+    assert a[-1].symmetries[0] is not BENCHMARKS["heat"].recipes["quick"]["symmetries"][0]
+    a.set_params(symmetrizedregressor__estimator__branch__width=4)
+    assert eb.branch.width == 24 and BENCHMARKS["heat"].recipes["quick"]["branch"].width == 24
     c, d = (make_estimator("antiderivative", n_eval=10) for _ in range(2))
     assert c.branch is not d.branch and c.trunk is not d.trunk
     assert BENCHMARKS["antiderivative"].params("quick")["branch"] is not \
@@ -68,7 +78,7 @@ def test_nested_overrides_reach_the_components():
 
 
 def test_full_grid_and_bad_names():
-    assert make_estimator("heat", n_eval="full")[-1].sampling == "full"
+    assert final_estimator(make_estimator("heat", n_eval="full")).sampling == "full"
     with pytest.raises(ValueError, match="benchmark must be one of"):
         make_estimator("no-such-benchmark", n_eval=1)
     with pytest.raises(ValueError, match="budget must be"):
@@ -113,7 +123,13 @@ def test_grouped_sampling_on_diffusion_reaction(tmp_path):
 def test_heat_quick_recipe_is_log_k_then_fno_branch_and_pod_trunk():
     model = make_estimator("heat", n_eval=16)
     assert model[0].func is np.log
-    est = model[-1]
+    assert isinstance(model[-1], SymmetrizedRegressor) and len(model[-1].symmetries) == 2
+    est = model[-1].estimator
+    assert est.max_iter == 10  # passes over the 4 images of each field
+    bare = make_estimator("heat", n_eval=16, symmetries=False)
+    assert isinstance(bare[-1], DeepONetRegressor) and bare[-1].max_iter == 40  # same steps
+    assert make_estimator("heat", symmetries=False, max_iter=7)[-1].max_iter == 7
+    assert make_estimator("heat", budget="paper").max_iter == 20000  # no symmetries there
     assert isinstance(est.branch, FNOBranch) and isinstance(est.trunk, PODTrunk)
     assert (est.loss, est.n_basis) == ("relative_l2", 150)
     # 0.2.0's network: gelu, 8 modes, width 24, 4 layers, the architecture's head widths
@@ -124,9 +140,11 @@ def test_heat_quick_recipe_is_log_k_then_fno_branch_and_pod_trunk():
     assert est.trunk.get_params() == pod.get_params()
     # the recipe fits raw K
     U, _, G = BENCHMARKS["heat"].make(12, random_state=0)
-    model.set_params(deeponetregressor__max_iter=1, deeponetregressor__branch__width=4,
-                     deeponetregressor__n_basis=8)
+    model.set_params(symmetrizedregressor__estimator__max_iter=1,
+                     symmetrizedregressor__estimator__branch__width=4,
+                     symmetrizedregressor__estimator__n_basis=8)
     assert model.fit(U, G).predict(U[:2]).shape == (2, 1024)
+    assert model[-1].n_group_ == 4 and final_estimator(model) is model[-1].estimator_
 
 
 def test_n_eval_of_every_point_is_the_full_sampler():

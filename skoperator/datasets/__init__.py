@@ -18,11 +18,12 @@ from ._antiderivative import make_antiderivative, solve_antiderivative
 from ._burgers import make_burgers, solve_burgers
 from ._darcy import make_darcy, solve_darcy
 from ._diffusion_reaction import make_diffusion_reaction, solve_diffusion_reaction
-from ._heat import make_heat_conduction, solve_heat_conduction
+from ._heat import heat_conduction_symmetries, make_heat_conduction, solve_heat_conduction
 from ._poisson import make_poisson, solve_poisson
 from ._reference import load_heat_reference
 
 __all__ = [
+    "heat_conduction_symmetries",
     "load_heat_reference",
     "make_antiderivative",
     "make_burgers",

@@ -305,3 +305,44 @@ def make_heat_conduction(
     U = np.clip(np.exp(log_k), _K_MIN, _K_MAX).reshape(n_functions, _N_CELLS)
     G = solve_heat_conduction(U, n_jobs=n_jobs)
     return U, _cell_centres(), G
+
+
+def heat_conduction_symmetries():
+    """The exact symmetries of the heat-conduction benchmark, as reflections.
+
+    Two mirrors of the unit square map solutions of the benchmark to
+    solutions, and its conductivity law to itself (the kernel of ``log K`` is
+    stationary and even along each axis, the clipping symmetric):
+
+    - ``x2 -> 1 - x2``: the insulated edges swap; ``T`` is mirrored.
+    - ``x1 -> 1 - x1`` with ``T -> 1 - T``: the edges ``T = 1`` and ``T = 0``
+      swap.
+
+    They generate a group of four; with
+    :class:`~skoperator.symmetry.SymmetrizedRegressor` every training field
+    gives four exact examples. ``tests/test_datasets.py`` checks both against
+    :func:`solve_heat_conduction` (agreement to rounding).
+
+    Returns
+    -------
+    symmetries : list of Reflection
+        Fresh objects: ``Reflection(grid=(32, 32), axis=0)`` (``x2``) and
+        ``Reflection(grid=(32, 32), axis=1, output_sign=-1,
+        output_offset=1.0)`` (``x1``).
+
+    See Also
+    --------
+    make_heat_conduction : The benchmark's data.
+    skoperator.symmetry.SymmetrizedRegressor : Trains on the images.
+
+    Examples
+    --------
+    >>> from skoperator.datasets import heat_conduction_symmetries
+    >>> [g.axis for g in heat_conduction_symmetries()]
+    [0, 1]
+    """
+    from ..symmetry import Reflection
+
+    grid = (_N_SIDE, _N_SIDE)
+    return [Reflection(grid=grid, axis=0),
+            Reflection(grid=grid, axis=1, output_sign=-1, output_offset=1.0)]
