@@ -15,6 +15,9 @@ scores it on the same held-out functions:
   the input field is broadcast along the output grid's extra axis when the
   output grid has one more axis than the input (diffusion-reaction: the
   source ``s(x)`` repeated at every time);
+* ``fno+mirrors`` (heat only, where skoperator's recipe trains on the
+  problem's mirror images): the same FNO given the same images and
+  group-averaged predictions, to show what the symmetries give the peer;
 * ``deepxde``: ``deepxde.nn.DeepONetCartesianProd`` on
   ``deepxde.data.TripleCartesianProd`` (``DDE_BACKEND=pytorch``), MLP branch
   and trunk of 3 x 128, ReLU, Adam at 1e-3 with mini-batches of 64 functions,
@@ -53,7 +56,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 BENCHMARKS = ("antiderivative", "diffusion-reaction", "heat", "burgers", "darcy")
-LIBRARIES = ("skoperator", "neuraloperator", "deepxde")
+LIBRARIES = ("skoperator", "neuraloperator", "deepxde", "fno+mirrors")
 
 # Grids of the inputs and outputs (row-major, the generators' layouts; the
 # first axis of a shape varies slowest).
@@ -68,7 +71,9 @@ FNO = {"antiderivative": ((16,), 64, 16), "diffusion-reaction": ((12, 12), 32, 8
 
 def why_not(library, benchmark):
     """Why ``library`` cannot run ``benchmark`` (None when it can)."""
-    if library == "neuraloperator":
+    if library == "fno+mirrors" and not _recipe_symmetries(benchmark):
+        return "skoperator's recipe uses no symmetries here: the same as neuraloperator"
+    if library in ("neuraloperator", "fno+mirrors"):
         try:
             import neuralop  # noqa: F401
         except ImportError:
@@ -183,6 +188,45 @@ def fit_fno(benchmark, data, budget, seed):
     return pred.reshape(len(U_test), -1).numpy().astype(np.float64), seconds, epochs
 
 
+def _recipe_symmetries(benchmark):
+    from skoperator.reproduce import BENCHMARKS as RECORDS
+
+    return list(RECORDS[benchmark].params("quick").get("symmetries") or [])
+
+
+def fit_fno_mirrors(benchmark, data, budget, seed):
+    """The FNO of :func:`fit_fno` given skoperator's recipe symmetries (heat's mirrors).
+
+    Trained on every training function and its images under the group the
+    symmetries generate (as ``SymmetrizedRegressor`` trains), for the same
+    budget; predicts the group average of ``g^-1 f(g u)``.
+    """
+    import itertools
+
+    U, G, coords, U_test, G_test, source = data
+    symmetries = _recipe_symmetries(benchmark)
+    group = [c for r in range(len(symmetries) + 1)
+             for c in itertools.combinations(symmetries, r)]
+
+    def image(element, A, B):
+        for g in element:
+            A, B = g.transform_inputs(A), g.transform_outputs(B)
+        return A, B
+
+    images = [image(e, U, G) for e in group]
+    tests = [image(e, U_test, G_test)[0] for e in group]  # one fit predicts them all
+    pred, seconds, epochs = fit_fno(
+        benchmark, (np.concatenate([a for a, _ in images]),
+                    np.concatenate([b for _, b in images]), coords,
+                    np.concatenate(tests), None, source), budget, seed)
+    total = 0.0
+    for element, p in zip(group, np.split(pred, len(group))):
+        for g in reversed(element):
+            p = g.inverse_outputs(p)
+        total = total + p
+    return total / len(group), seconds, epochs
+
+
 def fit_deepxde(benchmark, data, budget, seed):
     os.environ.setdefault("DDE_BACKEND", "pytorch")
     import deepxde as dde
@@ -217,8 +261,10 @@ def fit_deepxde(benchmark, data, budget, seed):
     return np.asarray(pred, dtype=np.float64), seconds, clock.steps
 
 
-FITS = {"skoperator": fit_skoperator, "neuraloperator": fit_fno, "deepxde": fit_deepxde}
-UNITS = {"skoperator": "epochs", "neuraloperator": "epochs", "deepxde": "steps"}
+FITS = {"skoperator": fit_skoperator, "neuraloperator": fit_fno, "deepxde": fit_deepxde,
+        "fno+mirrors": fit_fno_mirrors}
+UNITS = {"skoperator": "epochs", "neuraloperator": "epochs", "deepxde": "steps",
+         "fno+mirrors": "epochs"}
 
 
 def worker(args):

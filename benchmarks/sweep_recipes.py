@@ -146,6 +146,10 @@ VARIANTS = {
     },
     "heat": {
         "recipe": ("the quick recipe", {}),
+        "no-mirrors": ("without the mirror images (40 epochs over the fields alone)",
+                       dict(symmetries=False)),
+        "no-average": ("mirror images in training, plain prediction (no group average)",
+                       dict(average=False)),
         "n_eval16": ("16 points per field and step", dict(n_eval=16)),
         "n_eval64": ("64 points per field and step", dict(n_eval=64)),
         "n_eval256": ("256 points per field and step", dict(n_eval=256)),
@@ -188,8 +192,11 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
         kwargs["max_iter"] = epochs
     if max_time is not None:
         params.setdefault("max_time", max_time)
+    average = params.pop("average", None)  # a setting of the SymmetrizedRegressor
     model = make_estimator(name, n_eval=n_eval, budget="quick", random_state=seed,
                            device="cpu", **kwargs, **params)
+    if average is not None:
+        (model[-1] if hasattr(model, "steps") else model).set_params(average=average)
     if BENCHMARKS[name].physics_only:  # the residual alone
         G = np.full(G.shape, np.nan)
     tic = time.perf_counter()

@@ -1045,6 +1045,14 @@ def to_onnx(estimator, path, *, split=False, opset=None):
     >>> bool(np.allclose(G_onnx, est.predict(U), rtol=1e-4, atol=1e-5))
     True
     """
+    from ._estimator import DeepONetRegressor
+
+    if not isinstance(estimator, DeepONetRegressor):
+        raise TypeError(
+            f"to_onnx exports a fitted DeepONetRegressor; got {type(estimator).__name__}. "
+            "Export the DeepONetRegressor inside (skoperator.reproduce.final_estimator finds "
+            "it) and apply the steps around it (an input transform, a group average) to the "
+            "graph's inputs and outputs yourself.")
     check_is_fitted(estimator)
     try:
         import onnx  # noqa: F401

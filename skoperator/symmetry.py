@@ -33,23 +33,77 @@ class BaseSymmetry(Component):
 
     A symmetry ``g`` of an operator ``G`` maps every input function ``u`` (a
     row of ``U``) and its output (a row of ``G``) so that
-    ``G(g u) = g G(u)``. Subclasses implement the three methods; they act on
+    ``G(g u) = g G(u)``. Subclasses implement the three maps; they act on
     whole arrays, rows independently, and never change their arguments.
+
+    See Also
+    --------
+    Reflection : The mirror of one grid axis.
+    SymmetrizedRegressor : Trains on the images.
+
+    Examples
+    --------
+    >>> from skoperator.symmetry import BaseSymmetry, Reflection
+    >>> issubclass(Reflection, BaseSymmetry)
+    True
     """
 
     def check_shapes(self, n_sensors, n_points, name):
-        """Raise ``ValueError`` (naming ``name``) when U or G rows do not fit."""
+        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``.
+        n_points : int
+            Columns of ``G``.
+        name : str
+            How the error names this symmetry (``"symmetries[0]"``).
+        """
 
     def transform_inputs(self, U):
-        """Input rows ``g u``: ndarray of shape (n_functions, n_sensors)."""
+        """Input rows ``g u``.
+
+        Parameters
+        ----------
+        U : ndarray of shape (n_functions, n_sensors)
+            Input functions.
+
+        Returns
+        -------
+        U_image : ndarray of shape (n_functions, n_sensors)
+            Their images.
+        """
         raise NotImplementedError
 
     def transform_outputs(self, G):
-        """Output rows ``g G(u)``: ndarray of shape (n_functions, n_points)."""
+        """Output rows ``g G(u)``.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Outputs.
+
+        Returns
+        -------
+        G_image : ndarray of shape (n_functions, n_points)
+            Their images.
+        """
         raise NotImplementedError
 
     def inverse_outputs(self, G):
-        """Output rows ``g^-1 G``, the inverse of :meth:`transform_outputs`."""
+        """Output rows ``g^-1 G``, the inverse of :meth:`transform_outputs`.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Images of outputs.
+
+        Returns
+        -------
+        G_original : ndarray of shape (n_functions, n_points)
+            The outputs they are images of.
+        """
         raise NotImplementedError
 
 

@@ -513,3 +513,14 @@ def test_io_imports_onnx_inside_its_functions_only():
         elif isinstance(node, ast.ImportFrom) and node.module:
             top.add(node.module.split(".")[0])
     assert not top & {"onnx", "onnxruntime", "onnxscript", "safetensors", "skops"}
+
+
+def test_to_onnx_names_what_it_exports(tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import FunctionTransformer
+
+    from skoperator.io import to_onnx
+
+    with pytest.raises(TypeError, match="to_onnx exports a fitted DeepONetRegressor; got Pipe"):
+        to_onnx(make_pipeline(FunctionTransformer(), DeepONetRegressor()), tmp_path / "m.onnx")
+    assert not (tmp_path / "m.onnx").exists()
