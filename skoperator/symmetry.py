@@ -20,7 +20,7 @@ from numbers import Integral, Real
 import numpy as np
 from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
 from sklearn.metrics import r2_score
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import HasMethods, Interval, _fit_context
 from ._component import Component
@@ -286,6 +286,12 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self.symmetries = symmetries
         self.average = average
 
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = False
+        return tags
+
     def _group(self, n_sensors, n_points):
         """Every element of the group, as a tuple of symmetries applied in order."""
         symmetries = list(self.symmetries)
@@ -328,11 +334,9 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
         self : SymmetrizedRegressor
             Fitted.
         """
-        U = check_array(X, dtype=np.float64, input_name="X")
-        G = check_array(y, dtype=np.float64, ensure_all_finite="allow-nan", input_name="y")
-        if len(U) != len(G):
-            raise ValueError(f"X has {len(U)} rows but y has {len(G)}; pass one row of y "
-                             "per input function.")
+        U, G = self._check_data(X, y)
+        one_column = G.ndim == 1
+        G = G.reshape(len(G), -1)
         group = self._group(U.shape[1], G.shape[1])
         images = [self._apply(element, U, G) for element in group]
         U_all = np.concatenate([u for u, _ in images])
@@ -341,13 +345,29 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             fit_params = dict(fit_params,
                               sample_weight=np.tile(np.asarray(fit_params["sample_weight"]),
                                                     len(group)))
-        estimator = clone(self.estimator).fit(U_all, G_all, **fit_params)
+        estimator = clone(self.estimator).fit(U_all, G_all[:, 0] if one_column else G_all,
+                                              **fit_params)
+        validate_data(self, X, reset=True, ensure_all_finite=False)  # n_features_in_, names
         self.estimator_ = estimator
         self.n_group_ = len(group)
-        self.n_features_in_ = U.shape[1]
         self._group_ = group
-        self._n_points = G.shape[1]
         return self
+
+    def _check_data(self, X, y):
+        """float64 U (finite) and G (NaN allowed, 1-D or 2-D), with one row each."""
+        from sklearn.utils.validation import check_array
+
+        if y is None:
+            raise ValueError("SymmetrizedRegressor requires y to be passed, but the target y "
+                             "is None; pass G, the output functions.")
+
+        U = check_array(X, dtype=np.float64, input_name="X")
+        G = check_array(y, dtype=np.float64, ensure_2d=False, ensure_all_finite="allow-nan",
+                        input_name="y")
+        if G.ndim > 2 or len(U) != len(G):
+            raise ValueError(f"y has shape {G.shape} for X of {len(U)} rows; pass one row "
+                             "of outputs per input function.")
+        return U, G
 
     def predict(self, X):
         """Group-averaged prediction (or the estimator's, ``average=False``).
@@ -363,10 +383,7 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             Predicted outputs on the fitted grid.
         """
         check_is_fitted(self)
-        U = check_array(X, dtype=np.float64, input_name="X")
-        if U.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {U.shape[1]} columns but the model was fitted on "
-                             f"{self.n_features_in_}; pass the same sensors as at fit.")
+        U = validate_data(self, X, reset=False, dtype=np.float64)
         if not self.average:
             return self.estimator_.predict(U)
         total = 0.0
@@ -375,9 +392,11 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
             for g in element:
                 u = g.transform_inputs(u)
             out = np.asarray(self.estimator_.predict(u), dtype=np.float64)
+            shape = out.shape
+            out = out.reshape(len(out), -1)
             for g in reversed(element):
                 out = g.inverse_outputs(out)
-            total = total + out
+            total = total + out.reshape(shape)
         return total / len(self._group_)
 
     def score(self, X, y, sample_weight=None):

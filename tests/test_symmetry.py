@@ -5,6 +5,7 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import (
@@ -13,7 +14,7 @@ from skoperator.datasets import (
     solve_heat_conduction,
 )
 from skoperator.networks import FNOBranch, PODTrunk
-from skoperator.symmetry import SYMMETRIES, Reflection, SymmetrizedRegressor
+from skoperator.symmetry import SYMMETRIES, BaseSymmetry, Reflection, SymmetrizedRegressor
 
 
 class _Recorder(RegressorMixin, BaseEstimator):
@@ -76,7 +77,7 @@ def test_grid_that_does_not_fit_the_data_is_named_and_changes_nothing():
         SymmetrizedRegressor(Ridge(), []).fit(U, U)
     with pytest.raises(TypeError, match=r"symmetries\[0\] must be a symmetry"):
         SymmetrizedRegressor(Ridge(), ["reflection"]).fit(U, U)
-    with pytest.raises(ValueError, match="X has 5 columns but the model was fitted on 6"):
+    with pytest.raises(ValueError, match="X has 5 features, but SymmetrizedRegressor is expecting 6"):
         SymmetrizedRegressor(Ridge(), [Reflection(grid=(6,), axis=0)]).fit(U, U).predict(U[:, :5])
 
 
@@ -140,3 +141,21 @@ def test_deeponet_inside_predicts_equivariant_heat_fields():
     for g in (x1, x2):
         np.testing.assert_allclose(model.predict(g.transform_inputs(np.log(U))),
                                    g.transform_outputs(pred), atol=1e-5)
+
+
+class _Negation(BaseSymmetry):
+    """u -> -u, G -> -G: a symmetry of every linear operator, on any shapes."""
+
+    def transform_inputs(self, U):
+        return -np.asarray(U)
+
+    def transform_outputs(self, G):
+        return -np.asarray(G)
+
+    def inverse_outputs(self, G):
+        return -np.asarray(G)
+
+
+@parametrize_with_checks([SymmetrizedRegressor(Ridge(), [_Negation()])])
+def test_sklearn_compatible_meta_estimator(estimator, check):
+    check(estimator)
