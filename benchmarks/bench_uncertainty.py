@@ -32,9 +32,9 @@ recipe ``n_eval=10``, 150 one-cycle epochs at ``5e-3``):
    is the parallel fit's time with the cores to itself. (5 members on 2
    workers: the busier one trains 3, so about 3x one member at best.)
 
-4. Coverage of the plain 90 % band on heat (the quick recipe for
-   ``--heat-epochs`` epochs on ``--heat-train`` (750) generated training
-   fields, ``--calibration`` (1,000) more to calibrate), on 500 new
+4. Coverage of the plain 90 % band on heat (the quick recipe without its
+   mirrors, ``symmetries=False``, for ``--heat-epochs`` epochs on
+   ``--heat-train`` (750) generated training fields, ``--calibration`` (1,000) more to calibrate), on 500 new
    generated fields per seed (the target) and on the authors' 500 test
    fields when ``../shared`` holds them. 5 seeds.
 
@@ -100,7 +100,7 @@ def main(argv=None):
     p.add_argument("--calibration", type=int, default=1000,
                    help="calibration functions per seed (parts 1 and 4)")
     p.add_argument("--heat-epochs", type=int, default=15,
-                   help="epochs of the heat recipe in part 4 (the quick recipe has 40)")
+                   help="epochs of the heat recipe in part 4 (40 without its mirrors)")
     args = p.parse_args(argv)
     device = _common.setup(args)
     n_train, n_test = (200, 100) if args.quick else (1000, 500)
@@ -327,7 +327,7 @@ def time_part(args, device, n_train, max_iter, repeats, members):
 
 
 def heat_part(args, device, n_seeds, alpha, n_cal):
-    """Part 4: coverage of the plain band on heat (the quick recipe, fewer epochs).
+    """Part 4: coverage of the plain band on heat (the bare quick recipe, fewer epochs).
 
     ``--heat-train`` generated training fields per seed and ``n_cal`` more
     for calibration; two sets of 500 new fields: generated ones (new draws
