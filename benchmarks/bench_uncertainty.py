@@ -35,7 +35,8 @@ recipe ``n_eval=10``, 150 one-cycle epochs at ``5e-3``):
 4. Coverage of the plain 90 % band on heat (the quick recipe without its
    mirrors, ``symmetries=False``, for ``--heat-epochs`` epochs on
    ``--heat-train`` (750) generated training fields, ``--calibration``
-   (1,000) more to calibrate), on 500 new generated fields per seed (the target) and on the authors' 500 test
+   (1,000) more to calibrate), on 500 new generated fields per seed (the
+   target) and on the authors' 500 test
    fields when ``../shared`` holds them. 5 seeds.
 
 5. ``--only mean`` (not part of the default run): the mean coverage of both
