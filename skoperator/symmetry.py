@@ -35,6 +35,8 @@ class BaseSymmetry(Component):
     row of ``U``) and its output (a row of ``G``) so that
     ``G(g u) = g G(u)``. Subclasses implement the three maps; they act on
     whole arrays, rows independently, and never change their arguments.
+    :class:`SymmetrizedRegressor` expects involutions (``g g`` is the
+    identity) that commute with each other.
 
     See Also
     --------
@@ -210,9 +212,10 @@ SYMMETRIES = {"reflection": Reflection}
 class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     """Fit a regressor on the data and its images under known symmetries.
 
-    The symmetries generate a group (every composition of a subset of them,
-    in the given order: ``2 ** len(symmetries)`` elements for reflections of
-    distinct axes). ``fit`` trains a clone of ``estimator`` on every element's
+    The symmetries generate a group: every composition of a subset of them,
+    ``2 ** len(symmetries)`` elements, which is the whole group when each
+    symmetry is an involution and they commute (as mirrors of distinct axes
+    do; two mirrors of one axis are refused). ``fit`` trains a clone of ``estimator`` on every element's
     image of ``(U, G)``: ``|group|`` times as many functions, each one an exact
     example of the operator when the symmetries are exact. The epochs of the
     inner estimator (``max_iter``) count passes over the enlarged set: divide
@@ -254,7 +257,8 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
     Validation data that an inner estimator splits off itself
     (``early_stopping=True``) contains images of training functions; for an
     honest validation score, hold functions out before fitting. ``predict``
-    works on the fitted grid only (the symmetries act on its values).
+    works on the fitted grid only (the symmetries act on its values). The
+    images are built in memory: ``|group|`` copies of ``U`` and ``G``.
 
     References
     ----------
@@ -304,6 +308,13 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                                 f"{sorted(SYMMETRIES)}, a BaseSymmetry); got {g!r}.")
             g.check()
             g.check_shapes(n_sensors, n_points, f"symmetries[{i}]")
+        mirrors = [(i, g.axis % len(g.grid)) for i, g in enumerate(symmetries)
+                   if isinstance(g, Reflection)]
+        for (i, a), (j, b) in itertools.combinations(mirrors, 2):
+            if a == b:
+                raise ValueError(f"symmetries[{i}] and symmetries[{j}] both reflect grid axis "
+                                 f"{a}; pass one mirror per axis (their composition is not a "
+                                 "mirror, and the group would repeat elements).")
         return [combo for r in range(len(symmetries) + 1)
                 for combo in itertools.combinations(symmetries, r)]
 

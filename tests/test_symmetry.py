@@ -73,6 +73,9 @@ def test_grid_that_does_not_fit_the_data_is_named_and_changes_nothing():
     with pytest.raises(ValueError, match=r"symmetries\[0\] reflects fields on the grid \(4,\)"):
         model.fit(U, U)
     assert model.estimator_ is fitted
+    with pytest.raises(ValueError, match=r"symmetries\[0\] and symmetries\[1\] both reflect"):
+        SymmetrizedRegressor(Ridge(), [Reflection(grid=(6,), axis=0),
+                                       Reflection(grid=(6,), axis=-1)]).fit(U, U)
     with pytest.raises(ValueError, match="symmetries is empty"):
         SymmetrizedRegressor(Ridge(), []).fit(U, U)
     with pytest.raises(TypeError, match=r"symmetries\[0\] must be a symmetry"):
