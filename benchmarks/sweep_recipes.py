@@ -144,6 +144,15 @@ VARIANTS = {
             branch__layers=(100, 100, 100), trunk__layers=(100, 100, 100), n_basis=100)),
         "adam-only": ("Adam to the end, no L-BFGS polish", dict(lbfgs_iter=0)),
     },
+    "antiderivative": {
+        "recipe": ("the quick recipe (MLPs 3 x 40, then L-BFGS)", {}),
+        "width128": ("MLPs 3 x 128 (DeepXDE's width in benchmarks/compare.py)",
+                     dict(branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128)),
+        "width128-adam": ("MLPs 3 x 128, Adam only", dict(
+            branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, lbfgs_iter=0)),
+        "width128-full": ("MLPs 3 x 128, every point", dict(
+            branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, n_eval="full")),
+    },
     "heat": {
         "recipe": ("the quick recipe", {}),
         "no-mirrors": ("without the mirror images (40 epochs over the fields alone)",
