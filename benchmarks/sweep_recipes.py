@@ -152,6 +152,10 @@ VARIANTS = {
             branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, lbfgs_iter=0)),
         "width128-full": ("MLPs 3 x 128, every point", dict(
             branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, n_eval="full")),
+        "deepxde-recipe": ("DeepXDE's recipe: MLPs 3 x 128, every point, batch 64, Adam 1e-3",
+                           dict(branch__layers=(128,) * 3, trunk__layers=(128,) * 3,
+                                n_basis=128, n_eval="full", lbfgs_iter=0, batch_size=64,
+                                learning_rate_init=1e-3, learning_rate="constant")),
     },
     "heat": {
         "recipe": ("the quick recipe", {}),
