@@ -313,10 +313,15 @@ def _final(estimator):
 
 
 def _final_and_inputs(estimator, U):
-    """The fitted DeepONet inside a search or pipeline, and U as it sees it."""
-    inner = getattr(estimator, "best_estimator_", None)
-    if inner is not None:
-        return _final_and_inputs(inner, U)
+    """The fitted DeepONet inside a search, pipeline or meta-estimator, and U as it sees it.
+
+    A meta-estimator's fitted ``estimator_`` (a ``SymmetrizedRegressor``'s,
+    trained on the images of U) sees U unchanged.
+    """
+    for attr in ("best_estimator_", "estimator_"):
+        inner = getattr(estimator, attr, None)
+        if inner is not None:
+            return _final_and_inputs(inner, U)
     steps = getattr(estimator, "steps", None)
     if steps is not None:
         for _, step in steps[:-1]:

@@ -47,8 +47,8 @@ from .networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 from .physics import PDEResidual
 from .symmetry import SymmetrizedRegressor
 
-__all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "final_estimator", "load_benchmark", "run",
-           "format_table", "main"]
+__all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "final_estimator", "load_benchmark",
+           "run", "format_table", "main"]
 
 logger = logging.getLogger("skoperator")
 

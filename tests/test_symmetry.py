@@ -162,3 +162,15 @@ class _Negation(BaseSymmetry):
 @parametrize_with_checks([SymmetrizedRegressor(Ridge(), [_Negation()])])
 def test_sklearn_compatible_meta_estimator(estimator, check):
     check(estimator)
+
+
+def test_inspection_reaches_the_estimator_inside():
+    from skoperator.inspection import loss_sharpness
+
+    U, Y, G = make_heat_conduction(8, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_basis=8, max_iter=2, tol=None, random_state=0,
+                            device="cpu")
+    model = SymmetrizedRegressor(est, heat_conduction_symmetries()).fit(np.log(U), G)
+    # the sharpness of the fitted estimator inside, at the same data
+    assert loss_sharpness(model, np.log(U), G, max_iter=5, random_state=0) == pytest.approx(
+        loss_sharpness(model.estimator_, np.log(U), G, max_iter=5, random_state=0))

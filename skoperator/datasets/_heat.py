@@ -320,7 +320,7 @@ def heat_conduction_symmetries():
 
     They generate a group of four; with
     :class:`~skoperator.symmetry.SymmetrizedRegressor` every training field
-    gives four exact examples. ``tests/test_datasets.py`` checks both against
+    gives four exact examples. ``tests/test_symmetry.py`` checks both against
     :func:`solve_heat_conduction` (agreement to rounding).
 
     Returns
