@@ -16,6 +16,7 @@ from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 from sklearn.utils import check_random_state
 from .._compat import Hidden, Interval, StrOptions, validate_params
+from ..symmetry import Reflection
 
 from ._base import (
     _check_functions,
@@ -341,8 +342,6 @@ def heat_conduction_symmetries():
     >>> [g.axis for g in heat_conduction_symmetries()]
     [0, 1]
     """
-    from ..symmetry import Reflection
-
     grid = (_N_SIDE, _N_SIDE)
     return [Reflection(grid=grid, axis=0),
             Reflection(grid=grid, axis=1, output_sign=-1, output_offset=1.0)]
