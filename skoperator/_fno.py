@@ -77,7 +77,7 @@ class SpectralConv(nn.Module):
             corners.append((tuple(index), tuple(slice(0, k) for k in kept)))
         return corners
 
-    def export_mode(self, shape):
+    def dft_mode(self, shape):
         """Compute this layer on the grid ``shape`` with real matrix products only (export).
 
         The kept Fourier modes become products with cosine and sine matrices
@@ -137,7 +137,7 @@ class SpectralConv(nn.Module):
         return (x.transpose(dim, -1) @ matrix).transpose(dim, -1)
 
     def _forward_dft(self, x):
-        """The export mode's forward pass (see :meth:`export_mode`)."""
+        """The DFT-matrix forward pass (see :meth:`dft_mode`)."""
         d, along = len(self.dft_grid), self._along
         re, im = along(x, d - 1, "fc"), -along(x, d - 1, "fs")
         for axis in range(d - 1):  # exp(-i a) = cos a - i sin a
@@ -344,7 +344,7 @@ class FNO(nn.Module):
         """Switch to operations every ONNX exporter has, on this module's fixed grid.
 
         The spectral convolutions use their DFT-matrix form
-        (:meth:`SpectralConv.export_mode`) and the pooled head's adaptive
+        (:meth:`SpectralConv.dft_mode`) and the pooled head's adaptive
         pooling becomes one averaging matrix per axis; the function computed is
         the same. Use it on a copy that is exported, not trained.
 
@@ -355,7 +355,7 @@ class FNO(nn.Module):
         grid = self.input_shape[1:]
         padded = tuple(n + p for n, p in zip(grid, self.pad))
         for spectral in self.spectral:
-            spectral.export_mode(padded)
+            spectral.dft_mode(padded)
         if self.head_kind != "projection":
             pool = self.project[-1]
             self.project[-1] = _AveragePool(grid, pool.output_size, self.grid.dtype)
