@@ -33,10 +33,6 @@ _TAGS = frozenset({"__tuple__", "__float__", "__array__", "__tensor__", "__strin
                    "__device__", "__random_state__", "__component__"})
 
 
-class Damaged(ValueError):
-    """A file whose content is not what :func:`skoperator.io.dump` writes."""
-
-
 # ------------------------------------------------------------------ allow-list
 def _component_types():
     """Every component class skoperator defines, with the name it is saved under."""
