@@ -216,6 +216,10 @@ def to_onnx(estimator, path, *, split=False, opset=None):
 
     Notes
     -----
+    A model fitted on points per function (``coords_`` is None) exports the
+    same way: the graph's ``coords`` are any points, shared by the functions
+    of a call (per-function points are one call per function).
+
     The graph runs in float32; ``predict`` evaluates the same float32
     weights in float64, so the two agree to about 1e-6 relative. The model
     is exported with torch's TorchScript exporter, else its dynamo exporter,

@@ -29,10 +29,15 @@ nothing but JSON and safetensors is read.
     versions of skoperator, torch and numpy that wrote it; ``params``, the
     constructor parameters; ``output_transform`` (None, or the name of the
     function, which is not saved); and ``fitted`` (None for an unfitted
-    estimator), which holds the fitted attributes, the architecture the
-    network was built from (``_architecture``), the early-stopping state
-    (``_stopping``), the Adam state's non-tensor part, the names of the
-    network's tensors and, for grid branches, the shape of their inputs.
+    estimator), which holds the fitted model as the estimator's fitted state
+    (``skoperator._fitted.FittedState``) describes it: the fitted attributes
+    (``coords_`` is null for a model fitted on points per function), the
+    fit's components ``sampler_``, ``loss_`` and ``physics_`` with their
+    fitted attributes (``components``; ``physics_`` is saved when the
+    ``physics`` parameter is), the architecture the network was built from
+    (``_architecture``), the early-stopping state (``_stopping``), the Adam
+    state's non-tensor part, the names of the network's tensors and, for
+    grid branches, the shape of their inputs.
     Values are plain JSON (strings, numbers, booleans, null, lists, objects)
     or one of these tagged objects: ``{"__tuple__": [...]}``,
     ``{"__float__": "nan" | "inf" | "-inf"}``,
@@ -42,7 +47,8 @@ nothing but JSON and safetensors is read.
     ``feature_names_in_``), ``{"__device__": "cuda:0"}``,
     ``{"__random_state__": {...}}`` (a ``numpy.random.RandomState``'s state)
     and ``{"__component__": "skoperator.networks.FNOBranch", "params":
-    {...}}``.
+    {...}}`` (with ``"fitted": {...}``, its fitted attributes, for the fit's
+    components).
 ``weights.safetensors``
     Every tensor and array: the network's ``state_dict`` (weights, the
     input/output scalings, POD modes, projection bases, random Fourier
@@ -61,9 +67,13 @@ and a file naming a class outside the allow-list makes :func:`load` raise a
 ``ValueError``. ``output_transform`` is the exception: it is code, so it is
 not saved, and must be passed again to :func:`load`.
 
-:func:`load` rebuilds the network's skeleton with the estimator's own
-builder (on placeholder data of the right shapes) and fills it with the saved
-tensors (``load_state_dict(strict=True)``), on the CPU; a model fitted on a
+:func:`load` rebuilds the network from the saved architecture with the
+estimator's own builder (on placeholder data of the right shapes), fills it
+with the saved tensors (``load_state_dict(strict=True)``), on the CPU, and
+hands the whole fitted state to the estimator (``_set_fitted``), which alone
+writes fitted attributes; a file that is not what :func:`dump` writes (not
+JSON, values of the wrong type, missing entries, tensors of the wrong shape)
+gives a ``ValueError`` that names the file and the problem; a model fitted on a
 GPU loads on a machine without one, and ``predict`` falls back to the CPU
 there. The loaded model predicts exactly as the saved one, continues training
 with ``warm_start=True`` (the optimizer state is restored) and pickles as
@@ -477,9 +487,12 @@ def load(path, *, output_transform=None, trusted_types=None):
     Raises
     ------
     ValueError
-        When the file is not one :func:`dump` writes, has an unknown format
-        version, names a class outside the allow-list, or when
-        ``output_transform`` does not match what was saved.
+        When the file is not one :func:`dump` writes or is damaged (its
+        ``model.json`` not JSON, entries missing or of the wrong type,
+        tensors of the wrong shape: the message names the file and the
+        entry), has an unknown format version, names a class outside the
+        allow-list, or when ``output_transform`` does not match what was
+        saved.
 
     Warns
     -----

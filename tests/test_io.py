@@ -692,3 +692,21 @@ def test_a_tampered_file_gives_a_value_error_naming_the_file(line, tmp_path, tam
         with pytest.raises(ValueError, match=str(tmp_path / "model.skop")) as info:
             load(path)
     assert type(info.value) is ValueError
+
+
+def test_the_export_traces_the_real_layers():
+    from skoperator._fno import FNO, SpectralConv
+    from skoperator._layers import ResidualMLP
+    from skoperator._network import LAYOUTS, Scaling, build_network
+
+    net = build_network(
+        branch=FNOBranch(grid=(8,), modes=3, width=3, n_layers=1, head_layers=(5,)),
+        trunk=ResNetTrunk(layers=(6, 6)), n_sensors=8, n_outputs=1, n_basis=4,
+        layout=LAYOUTS["split_branch"], scaling=Scaling.identity(8, 1, 1),
+        generator=torch.Generator().manual_seed(0), coords=torch.rand(5, 1), targets=None,
+        input_shape=None, output_transform=None)
+    exported = _exportable(net)
+    kinds = {type(m) for m in exported.modules()}
+    assert {FNO, SpectralConv, ResidualMLP} <= kinds  # no mirror copies
+    assert all(s.dft_grid is not None for s in exported.modules() if type(s) is SpectralConv)
+    assert all(getattr(s, "dft_grid", None) is None for s in net.modules())  # a copy
