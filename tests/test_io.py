@@ -710,3 +710,27 @@ def test_the_export_traces_the_real_layers():
     assert {FNO, SpectralConv, ResidualMLP} <= kinds  # no mirror copies
     assert all(s.dft_grid is not None for s in exported.modules() if type(s) is SpectralConv)
     assert all(getattr(s, "dft_grid", None) is None for s in net.modules())  # a copy
+
+
+def test_load_stores_the_model_through_the_estimators_fitted_state_api(line, tmp_path,
+                                                                       monkeypatch):
+    est = _fit(line, _line_models()["mlp"])
+    path = dump(est, tmp_path / "model.skop")
+    calls = []
+    original = DeepONetRegressor._set_fitted
+
+    def recording(self, state):
+        calls.append(state)
+        return original(self, state)
+
+    monkeypatch.setattr(DeepONetRegressor, "_set_fitted", recording)
+    loaded = load(path)
+    assert len(calls) == 1 and calls[0].network is loaded.network_
+
+
+def test_dump_refuses_an_object_without_the_fitted_state_api(tmp_path):
+    from sklearn.linear_model import Ridge
+
+    with pytest.raises(TypeError, match="fitted-state API.*got Ridge"):
+        dump(Ridge(), tmp_path / "m.skop")
+    assert not (tmp_path / "m.skop").exists()
