@@ -5,8 +5,8 @@ A fitted estimator is assembled (``fit``), stored, saved and loaded
 (:mod:`skoperator.uncertainty`) through :class:`FittedState`:
 ``DeepONetRegressor._fitted_state()`` reads one, and
 ``DeepONetRegressor._set_fitted(state)`` is the one place that writes the
-fitted attributes of an estimator. Tensors only in the network; the rest is
-plain values.
+fitted attributes of an estimator. Tensors live in the network and the Adam
+state; the rest is plain values.
 """
 
 import copy
@@ -16,6 +16,7 @@ from typing import Any, Optional
 import numpy as np
 import torch
 
+from ._device import to_cpu
 from ._training import StoppingState
 
 #: Attributes of a fitted component that are run-time links to one fit (the
@@ -52,7 +53,7 @@ def released(component):
     for name, value in vars(component).items():
         if name.startswith("_") or name in _RUN_TIME:
             continue
-        kept[name] = value.detach().cpu() if torch.is_tensor(value) else value
+        kept[name] = value.detach().cpu() if torch.is_tensor(value) else to_cpu(value)
     out.__dict__.clear()
     out.__dict__.update(kept)
     return out
