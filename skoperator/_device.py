@@ -1,5 +1,6 @@
 """Devices: resolution, fused kernels, moving fitted state to the CPU."""
 
+import numpy as np
 import torch
 
 
@@ -77,8 +78,6 @@ def as_tensor(array, dtype, device):
     frames) are copied instead of shared, so torch has no reason to warn
     about writing into them.
     """
-    import numpy as np
-
     array = np.asarray(array)
     if not array.flags.writeable:
         array = np.array(array)

@@ -14,6 +14,7 @@ from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._device import resolve_device, to_cpu
+from ._fitted import FittedState, released
 from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
@@ -319,6 +320,22 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         ``stopped`` (None, except on the last record of a call: the
         ``stopping_reason_`` of that call).
 
+    sampler_ : sampler component
+        The fit's own copy of ``sampling`` (set up on the training data), with
+        its fitted attributes (such as ``n_eval_``, or an
+        :class:`~skoperator.sampling.AdaptiveSampler`'s ``probabilities_``);
+        the settings are those of ``sampling``.
+
+    loss_ : loss component
+        The fit's own copy of ``loss``, prepared on the training data
+        (its fitted attributes, such as ``g_scale_``).
+
+    physics_ : physics component or None
+        The fit's own copy of ``physics``, prepared on the training data, so
+        that its documented fitted attributes (such as
+        :class:`~skoperator.physics.PDEResidual`'s ``n_points_``) can be
+        read; None without physics.
+
     n_features_in_ : int
         Number of sensors seen during fit.
 
@@ -535,30 +552,85 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         history = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in state.history]
         if history:
             history[-1]["stopped"] = reason
-        self.network_ = plan.network
-        self._optimizer_state = plan.optimizer.state_dict()
-        self._architecture = architecture_snapshot(self)
-        self._stopping = state.resumed(())
-        self.coords_ = plan.coords
-        self.n_outputs_ = self.n_outputs
-        self.input_sizes_ = plan.input_sizes
-        self.history_ = history
-        adam = [h for h in self.history_ if h["solver"] != "lbfgs"]
-        self.n_iter_ = len(adam)
-        self.loss_curve_ = [h["train_loss"] for h in self.history_]
-        self.n_eval_ = adam[-1]["n_eval"] if adam else plan.sampler.n_eval_
-        self.batch_size_ = plan.batch_size
-        self.device_ = plan.device
-        self.stopping_reason_ = reason
-        scores = [h["valid_score"] for h in self.history_ if h["valid_score"] is not None]
-        if scores:
-            self.validation_scores_ = [h["valid_score"] for h in self.history_]
-            self.best_validation_score_ = max(scores)
-        self.best_loss_ = min(self.loss_curve_) if self.loss_curve_ else None
+        adam = [h for h in history if h["solver"] != "lbfgs"]
+        self._set_fitted(FittedState(
+            network=plan.network, optimizer_state=plan.optimizer.state_dict(),
+            architecture=architecture_snapshot(self), stopping=state.resumed(()),
+            coords=plan.coords, n_outputs=self.n_outputs, input_sizes=plan.input_sizes,
+            n_features_in=self.n_features_in_,
+            feature_names_in=getattr(self, "feature_names_in_", None), history=history,
+            n_eval=adam[-1]["n_eval"] if adam else plan.sampler.n_eval_,
+            batch_size=plan.batch_size, device=plan.device, stopping_reason=reason,
+            sampler=released(plan.sampler), loss=released(plan.loss),
+            physics=released(plan.physics)))
+
+    # ---------------------------------------------------------- fitted state
+    def _fitted_state(self):
+        """The fitted state as one value (:class:`skoperator._fitted.FittedState`).
+
+        Saving (:mod:`skoperator.io`) and splitting ensemble members read the
+        fitted model through it; it shares the estimator's network.
+        """
+        check_is_fitted(self)
+        return FittedState(
+            network=self.network_, optimizer_state=self._optimizer_state,
+            architecture=self._architecture, stopping=self._stopping, coords=self.coords_,
+            n_outputs=self.n_outputs_, input_sizes=self.input_sizes_,
+            n_features_in=self.n_features_in_,
+            feature_names_in=getattr(self, "feature_names_in_", None), history=self.history_,
+            n_eval=self.n_eval_, batch_size=self.batch_size_, device=self.device_,
+            stopping_reason=self.stopping_reason_, sampler=getattr(self, "sampler_", None),
+            loss=getattr(self, "loss_", None), physics=getattr(self, "physics_", None))
+
+    def _set_fitted(self, state):
+        """Make this estimator the fitted model ``state``: the one writer of fitted attributes.
+
+        ``fit``, ``partial_fit``, :func:`skoperator.io.load` and the split of
+        ensemble members all store a fitted model through here.
+        """
+        self.network_ = state.network
+        self._optimizer_state = state.optimizer_state
+        self._architecture = state.architecture
+        self._stopping = state.stopping
+        self.coords_ = state.coords
+        self.n_outputs_ = state.n_outputs
+        self.input_sizes_ = tuple(state.input_sizes)
+        self.n_features_in_ = state.n_features_in
+        if state.feature_names_in is not None:
+            self.feature_names_in_ = state.feature_names_in
+        else:
+            self.__dict__.pop("feature_names_in_", None)
+        self.history_ = state.history
+        self.n_iter_ = state.n_iter
+        self.loss_curve_ = state.loss_curve
+        self.n_eval_ = state.n_eval
+        self.batch_size_ = state.batch_size
+        self.device_ = state.device
+        self.stopping_reason_ = state.stopping_reason
+        if state.validation_scores is not None:
+            self.validation_scores_ = state.validation_scores
+            self.best_validation_score_ = state.best_validation_score
+        else:
+            self.__dict__.pop("validation_scores_", None)
+            self.__dict__.pop("best_validation_score_", None)
+        self.best_loss_ = state.best_loss
+        self.sampler_, self.loss_, self.physics_ = state.sampler, state.loss, state.physics
         self._set_inference_network()
 
     def _set_inference_network(self):  # once per fit: predict copies and traces nothing
         self._cpu_network, self._flop_rates = inference_network(self.network_)
+        # predict's copies on another device, made once per device and fitted model
+        self._device_networks = {}
+
+    def _predict_network(self, device):
+        """The network ``predict`` runs on ``device``; ``network_`` itself never moves."""
+        if device.type == "cpu":
+            return self._cpu_network
+        if next(self.network_.parameters()).device == device:
+            return self.network_
+        if device not in self._device_networks:
+            self._device_networks[device] = copy.deepcopy(self.network_).to(device)
+        return self._device_networks[device]
 
     # -------------------------------------------------------------- predict
     def predict(self, X, coords=None):
@@ -586,12 +658,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         U, _ = validate_inputs(self, X, reset=False, dtype=[np.float64, np.float32])
         coords = predict_coords(self, coords, U.shape[0])
         device = resolve_device(self.device, for_predict=True)
-        if device.type == "cpu":
-            network = self._cpu_network
-        else:  # never move network_ itself: a copy on the device when it lives elsewhere
-            network = self.network_
-            if next(network.parameters()).device != device:
-                network = copy.deepcopy(network).to(device)
+        network = self._predict_network(device)
         out = np.empty((U.shape[0], self.n_outputs_ * coords.shape[-2]), dtype=np.float64)
         threads = choose_threads(self.n_jobs, network, min(U.shape[0], 1024), device,
                                  coords.shape[-2], rates=self._flop_rates)
@@ -649,6 +716,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     def __getstate__(self):
         state = super().__getstate__().copy()
         state.pop("_cpu_network", None)
+        state.pop("_device_networks", None)
         if "network_" in state:  # GPU-fitted models unpickle on CPU-only machines
             state["network_"] = copy.deepcopy(state["network_"]).cpu()
             state["_optimizer_state"] = to_cpu(state.get("_optimizer_state"))

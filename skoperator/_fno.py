@@ -23,6 +23,7 @@ fan-in uniform (torch's default), from the fit's generator. Tensors only here.
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -76,7 +77,84 @@ class SpectralConv(nn.Module):
             corners.append((tuple(index), tuple(slice(0, k) for k in kept)))
         return corners
 
+    def dft_mode(self, shape):
+        """Compute this layer on the grid ``shape`` with real matrix products only (export).
+
+        The kept Fourier modes become products with cosine and sine matrices
+        (the discrete Fourier transform restricted to those modes), the
+        complex weights pairs of real tensors, and the inverse transform is
+        computed as ``irfft`` does it (half-spectrum, the imaginary parts of
+        the zero and Nyquist frequencies dropped): the same function as the
+        FFT form, in operations every ONNX exporter and runtime has. The
+        weights are frozen into buffers: use it on a copy that is exported,
+        not trained.
+
+        Parameters
+        ----------
+        shape : tuple of int
+            The (padded) grid the layer is applied to.
+
+        Returns
+        -------
+        self : SpectralConv
+        """
+        shape = tuple(int(n) for n in shape)
+        d = len(shape)
+        kept = [s.stop for s in self._corners(shape)[0][1]]
+        dtype = self.weights[0].dtype
+        freqs = [list(range(kept[a])) + list(range(shape[a] - kept[a], shape[a]))
+                 for a in range(d - 1)] + [list(range(kept[-1]))]
+        for axis, (f, n) in enumerate(zip(freqs, shape)):
+            ang = 2 * math.pi * np.outer(np.arange(n), np.asarray(f, dtype=np.float64)) / n
+            self.register_buffer(f"fc{axis}", torch.tensor(np.cos(ang), dtype=dtype))
+            self.register_buffer(f"fs{axis}", torch.tensor(np.sin(ang), dtype=dtype))
+            # The inverse, (len(f), n): irfft counts every kept frequency of the last
+            # axis twice (for its conjugate), except zero and the Nyquist frequency.
+            f = np.asarray(f)
+            twice = np.where((f == 0) | (2 * f == n), 1.0, 2.0) if axis == d - 1 else 1.0
+            factor = np.reshape(twice, (-1, 1)) / n
+            self.register_buffer(f"ic{axis}", torch.tensor(np.cos(ang.T) * factor, dtype=dtype))
+            self.register_buffer(f"is{axis}", torch.tensor(np.sin(ang.T) * factor, dtype=dtype))
+        # One weight tensor over all kept modes: the corner blocks side by side.
+        full = torch.zeros(self.in_channels, self.out_channels, *[len(f) for f in freqs], 2,
+                           dtype=dtype)
+        for corner, weight in enumerate(self.weights):
+            index = [slice(kept[a], 2 * kept[a]) if (corner >> a) & 1 else slice(0, kept[a])
+                     for a in range(d - 1)] + [slice(0, kept[-1])]
+            block = weight.detach()[(slice(None), slice(None)) + tuple(slice(0, k) for k in kept)]
+            full[(slice(None), slice(None)) + tuple(index)] = block
+        self.register_buffer("w_re", full[..., 0].contiguous())
+        self.register_buffer("w_im", full[..., 1].contiguous())
+        self.dft_grid = shape
+        return self
+
+    def _along(self, x, axis, name):
+        """``x`` times the buffer ``name + axis`` along grid axis ``axis``."""
+        matrix = getattr(self, f"{name}{axis}")
+        if axis == len(self.dft_grid) - 1:
+            return x @ matrix
+        dim = 2 + axis
+        return (x.transpose(dim, -1) @ matrix).transpose(dim, -1)
+
+    def _forward_dft(self, x):
+        """The DFT-matrix forward pass (see :meth:`dft_mode`)."""
+        d, along = len(self.dft_grid), self._along
+        re, im = along(x, d - 1, "fc"), -along(x, d - 1, "fs")
+        for axis in range(d - 1):  # exp(-i a) = cos a - i sin a
+            re, im = (along(re, axis, "fc") + along(im, axis, "fs"),
+                      along(im, axis, "fc") - along(re, axis, "fs"))
+        axes = "xyz"[:d]
+        eq = f"bi{axes},io{axes}->bo{axes}"
+        re, im = (torch.einsum(eq, re, self.w_re) - torch.einsum(eq, im, self.w_im),
+                  torch.einsum(eq, re, self.w_im) + torch.einsum(eq, im, self.w_re))
+        for axis in range(d - 1):  # exp(+i a) / n
+            re, im = (along(re, axis, "ic") - along(im, axis, "is"),
+                      along(re, axis, "is") + along(im, axis, "ic"))
+        return along(re, d - 1, "ic") - along(im, d - 1, "is")
+
     def forward(self, x):
+        if getattr(self, "dft_grid", None) is not None:
+            return self._forward_dft(x)
         if _autocast_on(x.device.type):
             # Fourier transforms in reduced precision are inaccurate (and
             # unsupported on some devices): this layer runs in float32.
@@ -150,6 +228,28 @@ def _autocast_on(device_type):
         if device_type == "cpu":
             return torch.is_autocast_cpu_enabled()
         return torch.is_autocast_enabled()
+
+
+class _AveragePool(nn.Module):
+    """Adaptive average pooling of a fixed grid as one averaging matrix per axis (export)."""
+
+    def __init__(self, grid, output_size, dtype):
+        super().__init__()
+        grid = tuple(int(n) for n in grid)
+        sizes = (output_size,) * len(grid) if isinstance(output_size, int) else output_size
+        self.d = len(grid)
+        for axis, (n, m) in enumerate(zip(grid, sizes)):
+            matrix = np.zeros((n, m))
+            for i in range(m):
+                start, stop = (i * n) // m, ((i + 1) * n + m - 1) // m
+                matrix[start:stop, i] = 1.0 / (stop - start)
+            self.register_buffer(f"p{axis}", torch.tensor(matrix, dtype=dtype))
+
+    def forward(self, x):
+        for axis in range(self.d):
+            dim = 2 + axis
+            x = (x.transpose(dim, -1) @ getattr(self, f"p{axis}")).transpose(dim, -1)
+        return x
 
 
 def _pointwise(n_in, n_out, d):
@@ -239,6 +339,27 @@ class FNO(nn.Module):
                 _pointwise(width, 16, d), ACTIVATIONS[activation](),
                 (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)[d - 1](pooled))
             self.mlp = MLP(16 * math.prod(pooled), hidden, n_out, activation)
+
+    def export_mode(self):
+        """Switch to operations every ONNX exporter has, on this module's fixed grid.
+
+        The spectral convolutions use their DFT-matrix form
+        (:meth:`SpectralConv.dft_mode`) and the pooled head's adaptive
+        pooling becomes one averaging matrix per axis; the function computed is
+        the same. Use it on a copy that is exported, not trained.
+
+        Returns
+        -------
+        self : FNO
+        """
+        grid = self.input_shape[1:]
+        padded = tuple(n + p for n, p in zip(grid, self.pad))
+        for spectral in self.spectral:
+            spectral.dft_mode(padded)
+        if self.head_kind != "projection":
+            pool = self.project[-1]
+            self.project[-1] = _AveragePool(grid, pool.output_size, self.grid.dtype)
+        return self
 
     def features(self, u):
         """Feature maps (batch, width, *grid) of flat inputs (batch, n_sensors)."""

@@ -60,8 +60,7 @@ def predict_into(network, U, coords, out, device):
             t = network.encode_trunk(y)
             for f0 in range(0, n, f_step):
                 u = as_tensor(U[f0:f0 + f_step], dtype, device)
-                block = network.unscale(
-                    network.transform(y, network.combine(network.encode_branch(u), t)))
+                block = network.outputs(network.encode_branch(u), t, y)
                 block = block.unsqueeze(1) if block.dim() == 2 else block.permute(0, 2, 1)
                 fields[f0:f0 + f_step, :, p0:p0 + p_step] = block.cpu().numpy()
     return out
@@ -96,8 +95,7 @@ def predict_pointwise(network, U, points, out, device):
             pad = torch.isnan(y).any(dim=-1)
             y = torch.nan_to_num(y)
             u = as_tensor(U[f0:f0 + f_step], dtype, device)
-            block = network.unscale(network.transform(
-                y, network.combine(network.encode_branch(u), network.encode_trunk(y))))
+            block = network(u, y)
             block = block.unsqueeze(-1) if block.dim() == 2 else block
             block = block.masked_fill(pad.unsqueeze(-1), float("nan")).permute(0, 2, 1)
             fields[f0:f0 + f_step] = block.cpu().numpy()

@@ -87,7 +87,9 @@ class ResidualMLP(nn.Module):
         h = self.act(self.lift(x))
         for block in self.blocks:
             z = self.act(block(h))
-            h = h + z if z.shape == h.shape else z
+            # decided by the layer's sizes, not the activations' shapes: an
+            # exporter traces it as a constant
+            h = h + z if block.in_features == block.out_features else z
         return self.out(h)
 
 
@@ -223,6 +225,10 @@ class Stack(nn.Module):
 
     def forward(self, x):
         return torch.cat([net(x) for net in self.nets], dim=-1)
+
+    def unstack(self):
+        """The networks as ordinary modules (copies)."""
+        return [copy.deepcopy(net) for net in self.nets]
 
     def at_index(self, index):
         return torch.cat([net.at_index(index) for net in self.nets], dim=-1)

@@ -6,6 +6,7 @@ build their modules; :func:`build_network` puts them together with the
 standardisation buffers and the layout of several output fields.
 """
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -162,10 +163,89 @@ class DeepONet(nn.Module):
         g = self.output_transform(y.to(out.dtype), self.unscale(out))
         return (g - self.g_shift) / self.g_scale
 
-    def forward(self, u, y):
-        """Predictions (batch, n_points[, n_outputs]), units of G, at coordinates ``y`` (n, d)."""
-        out = self.combine(self.encode_branch(u), self.encode_trunk(y))
-        return self.unscale(self.transform(y, out))
+    # The forward chain, written once: branch -> trunk -> combine -> transform -> unscale.
+    def standardized(self, b, t, y):
+        """Standardised outputs, ``output_transform`` applied, of coefficients and basis.
+
+        ``b`` from :meth:`encode_branch`, ``t`` from :meth:`encode_trunk` at
+        the raw coordinates ``y`` ((n, d) shared, or (batch, m, d) per
+        function); shapes as :meth:`combine`.
+        """
+        return self.transform(y, self.combine(b, t))
+
+    def outputs(self, b, t, y):
+        """Outputs in the units of G (``output_transform`` applied) of coefficients and basis."""
+        return self.unscale(self.standardized(b, t, y))
+
+    def untransformed(self, u, y):
+        """Outputs in the units of G before ``output_transform``, at raw coordinates ``y``."""
+        return self.unscale(self.combine(self.encode_branch(u), self.encode_trunk(y)))
+
+    def forward(self, u, y, index=None):
+        """Predictions in the units of G of raw inputs ``u`` at raw coordinates ``y``.
+
+        ``y`` of shape (n, d) gives (batch, n[, n_outputs]) (every function at
+        every point); (batch, m, d) gives (batch, m[, n_outputs]) (each
+        function at its own points). ``index``: as in :meth:`encode_trunk`.
+        """
+        return self.outputs(self.encode_branch(u), self.encode_trunk(y, index), y)
+
+    # The separable form, field by field (ONNX's split export).
+    def field_coefficients(self, u):
+        """Coefficients (batch, n_outputs * n_basis) in the units of G, one group per field.
+
+        With ``field_basis``, field ``c`` is ``coefficients[:, c*p:(c+1)*p] @
+        basis[:, c*p:(c+1)*p].T + field_bias()[c]`` (without ``output_transform``).
+        """
+        b = self.encode_branch(u)
+        if self.branch_fields == 1 and self.n_outputs > 1:
+            b = b.repeat(1, self.n_outputs)
+        return b * self.g_scale.repeat_interleave(self.n_basis).to(b.dtype)
+
+    def field_basis(self, y, index=None):
+        """Basis (n, n_outputs * n_basis) at raw coordinates ``y``, one group per field."""
+        t = self.encode_trunk(y, index)
+        if self.trunk_fields == 1 and self.n_outputs > 1:
+            t = t.repeat(1, self.n_outputs)
+        return t
+
+    def field_bias(self):
+        """The bias of every field in the units of G, shape (n_outputs,)."""
+        return self.bias * self.g_scale + self.g_shift
+
+    # ------------------------------------------------------------- split
+    def split_fields(self):
+        """One single-field DeepONet per field of a network with independent fields.
+
+        Field ``c``'s branch and trunk (unstacked from a
+        :class:`~skoperator._layers.BatchedStack` or taken from a
+        :class:`~skoperator._layers.Stack`), its output scaling and its bias:
+        network ``c`` computes exactly field ``c`` of this one.
+
+        Returns
+        -------
+        networks : list of DeepONet
+        """
+        if self.n_outputs == 1:
+            return [copy.deepcopy(self)]
+        if not (hasattr(self.branch, "unstack") and hasattr(self.trunk, "unstack")):
+            raise ValueError("split_fields needs a network fitted with "
+                             "multi_output_strategy='independent' (a branch and a trunk "
+                             "per field).")
+        branches, trunks = self.branch.unstack(), self.trunk.unstack()
+        scaling = {name: getattr(self, name).detach().cpu().numpy()
+                   for name in (f.name for f in dataclasses.fields(Scaling))}
+        networks = []
+        for c in range(self.n_outputs):
+            field_scaling = Scaling(**{k: (v[c:c + 1] if k.startswith("g_") else v)
+                                       for k, v in scaling.items()})
+            network = DeepONet(branches[c], trunks[c], n_outputs=1, n_basis=self.n_basis,
+                               layout=LAYOUTS["independent"], scaling=field_scaling,
+                               output_transform=self.output_transform).to(self.bias.device)
+            with torch.no_grad():
+                network.bias.copy_(self.bias[c:c + 1])
+            networks.append(network)
+        return networks
 
 
 def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scaling, generator,

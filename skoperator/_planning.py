@@ -281,7 +281,8 @@ def _optimizer(est, network, device, continuing):
     optimizer = torch.optim.Adam(network.parameters(), lr=est.learning_rate_init,
                                  weight_decay=est.alpha, fused=fused)
     if continuing and getattr(est, "_optimizer_state", None) is not None:
-        optimizer.load_state_dict(est._optimizer_state)
+        # a copy: load_state_dict shares the tensors, which a failed run would overwrite
+        optimizer.load_state_dict(copy.deepcopy(est._optimizer_state))
         for group in optimizer.param_groups:
             group["lr"] = est.learning_rate_init
     return optimizer
@@ -464,3 +465,46 @@ def predict_coords(est, coords, n):
                              f"{d}-dimensional coordinates.")
         return P
     return _data.check_coords(coords, "coords", d=d)
+
+
+def network_from_architecture(architecture, n_sensors, coords, input_shape):
+    """An untrained network of a fitted architecture, for the saved tensors to fill.
+
+    Built with the components of ``architecture`` (an
+    :func:`architecture_snapshot`) on placeholder data of the right shapes:
+    identity scalings and, for a table trunk, random targets; every tensor
+    (scalings, POD modes, projection bases, weights) is then replaced by
+    ``load_state_dict``.
+
+    Parameters
+    ----------
+    architecture : dict
+        The architecture parameters (``ARCHITECTURE``).
+    n_sensors : int
+        Columns of U.
+    coords : ndarray of shape (n_points, d)
+        The training coordinates (any points of dimension d when the model
+        was fitted on points per function).
+    input_shape : tuple or None
+        ``U.shape[1:]`` of a grid branch.
+
+    Returns
+    -------
+    network : DeepONet
+    """
+    n_outputs, n_basis = int(architecture["n_outputs"]), int(architecture["n_basis"])
+    branch = as_branch(architecture["branch"]).check()
+    trunk = as_trunk(architecture["trunk"]).check()
+    generator = torch.Generator().manual_seed(0)
+    coords = torch.as_tensor(np.asarray(coords, dtype=np.float32))
+    targets = None
+    if trunk.table:  # enough functions for the rank of the POD modes
+        n = max(n_basis * n_outputs, 2) + 1
+        targets = torch.randn(n, coords.shape[0], n_outputs, generator=generator,
+                              dtype=torch.float64)
+    return build_network(
+        branch=branch, trunk=trunk, n_sensors=int(n_sensors), n_outputs=n_outputs,
+        n_basis=n_basis, layout=LAYOUTS[architecture["multi_output_strategy"]],
+        scaling=Scaling.identity(int(n_sensors), coords.shape[1], n_outputs),
+        generator=generator, coords=coords, targets=targets, input_shape=input_shape,
+        output_transform=architecture["output_transform"])

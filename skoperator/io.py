@@ -29,10 +29,15 @@ nothing but JSON and safetensors is read.
     versions of skoperator, torch and numpy that wrote it; ``params``, the
     constructor parameters; ``output_transform`` (None, or the name of the
     function, which is not saved); and ``fitted`` (None for an unfitted
-    estimator), which holds the fitted attributes, the architecture the
-    network was built from (``_architecture``), the early-stopping state
-    (``_stopping``), the Adam state's non-tensor part, the names of the
-    network's tensors and, for grid branches, the shape of their inputs.
+    estimator), which holds the fitted model as the estimator's fitted state
+    (``skoperator._fitted.FittedState``) describes it: the fitted attributes
+    (``coords_`` is null for a model fitted on points per function), the
+    fit's components ``sampler_``, ``loss_`` and ``physics_`` with their
+    fitted attributes (``components``; ``physics_`` is saved when the
+    ``physics`` parameter is), the architecture the network was built from
+    (``_architecture``), the early-stopping state (``_stopping``), the Adam
+    state's non-tensor part, the names of the network's tensors and, for
+    grid branches, the shape of their inputs.
     Values are plain JSON (strings, numbers, booleans, null, lists, objects)
     or one of these tagged objects: ``{"__tuple__": [...]}``,
     ``{"__float__": "nan" | "inf" | "-inf"}``,
@@ -42,7 +47,8 @@ nothing but JSON and safetensors is read.
     ``feature_names_in_``), ``{"__device__": "cuda:0"}``,
     ``{"__random_state__": {...}}`` (a ``numpy.random.RandomState``'s state)
     and ``{"__component__": "skoperator.networks.FNOBranch", "params":
-    {...}}``.
+    {...}}`` (with ``"fitted": {...}``, its fitted attributes, for the fit's
+    components).
 ``weights.safetensors``
     Every tensor and array: the network's ``state_dict`` (weights, the
     input/output scalings, POD modes, projection bases, random Fourier
@@ -61,34 +67,35 @@ and a file naming a class outside the allow-list makes :func:`load` raise a
 ``ValueError``. ``output_transform`` is the exception: it is code, so it is
 not saved, and must be passed again to :func:`load`.
 
-:func:`load` rebuilds the network's skeleton with the estimator's own
-builder (on placeholder data of the right shapes) and fills it with the saved
-tensors (``load_state_dict(strict=True)``), on the CPU; a model fitted on a
+:func:`load` rebuilds the network from the saved architecture with the
+estimator's own builder (on placeholder data of the right shapes), fills it
+with the saved tensors (``load_state_dict(strict=True)``), on the CPU, and
+hands the whole fitted state to the estimator (``_set_fitted``), which alone
+writes fitted attributes; a file that is not what :func:`dump` writes (not
+JSON, values of the wrong type, missing entries, tensors of the wrong shape)
+gives a ``ValueError`` that names the file and the problem; a model fitted on a
 GPU loads on a machine without one, and ``predict`` falls back to the CPU
 there. The loaded model predicts exactly as the saved one, continues training
 with ``warm_start=True`` (the optimizer state is restored) and pickles as
 before.
 """
 
-import copy
 import dataclasses
-import functools
-import importlib
-import inspect
 import json
-import math
-import re
-import sys
-import types
 import warnings
 import zipfile
-from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator
-from sklearn.utils.validation import check_is_fitted
-from torch import nn
+from sklearn.exceptions import NotFittedError
+
+from . import __version__
+from ._codec import WEIGHTS, Reader, Unsupported, Writer, allowed_types
+from ._estimator import DeepONetRegressor
+from ._fitted import FittedState
+from ._onnx import to_onnx
+from ._planning import ARCHITECTURE, network_from_architecture
+from ._training import StoppingState
 
 __all__ = ["dump", "load", "to_onnx"]
 
@@ -97,237 +104,19 @@ FORMAT = "skoperator.DeepONetRegressor"
 #: The format version this module writes; :func:`load` reads the versions in ``_READABLE``.
 FORMAT_VERSION = 1
 _READABLE = (1,)
-_JSON, _WEIGHTS = "model.json", "weights.safetensors"
-
-#: Public modules whose components may be saved, and the registries in each.
-_COMPONENT_MODULES = {
-    "skoperator.networks": ("BRANCHES", "TRUNKS", "MERGES"),
-    "skoperator.losses": ("LOSSES",),
-    "skoperator.schedules": ("SCHEDULES",),
-    "skoperator.sampling": ("SAMPLERS",),
-    "skoperator.physics": (),
-}
-#: Attributes rebuilt by ``_set_inference_network`` (never saved).
-_REBUILT = ("network_", "_cpu_network", "_flop_rates")
-_TAGS = frozenset({"__tuple__", "__float__", "__array__", "__tensor__", "__strings__",
-                   "__device__", "__random_state__", "__component__"})
+_JSON = "model.json"
+#: The fitted components, saved with their fitted attributes.
+_COMPONENTS = ("sampler_", "loss_", "physics_")
+#: Fitted attributes a file must hold, and what each must be.
+_REQUIRED = {"coords_": (np.ndarray, type(None)), "n_features_in_": int, "input_sizes_": tuple,
+             "n_outputs_": int, "history_": list, "n_eval_": int, "batch_size_": int,
+             "device_": torch.device, "stopping_reason_": str}
 
 
-# ------------------------------------------------------------------ allow-list
-def _component_types():
-    """Every component class skoperator defines, with the name it is saved under."""
-    from ._component import Component
-
-    names = {}
-    for module_name, registries in _COMPONENT_MODULES.items():
-        try:
-            module = importlib.import_module(module_name)
-        except ImportError:  # a module of a later version
-            continue
-        for attr in getattr(module, "__all__", ()):
-            obj = getattr(module, attr, None)
-            if inspect.isclass(obj) and issubclass(obj, Component):
-                names.setdefault(obj, f"{module_name}.{attr}")
-        for registry in registries:
-            for spec in getattr(module, registry, {}).values():
-                cls = spec.func if isinstance(spec, functools.partial) else spec
-                if inspect.isclass(cls) and issubclass(cls, Component):
-                    names.setdefault(cls, f"{cls.__module__}.{cls.__qualname__}")
-    # Subclasses of these defined in skoperator's own modules, public and at module
-    # level (private ones, such as the wrappers of user modules, are walked through).
-    stack, seen = list(names), set(names)
-    while stack:
-        for sub in stack.pop().__subclasses__():
-            if sub in seen or not sub.__module__.startswith("skoperator."):
-                continue
-            seen.add(sub)
-            stack.append(sub)
-            module = sys.modules.get(sub.__module__)
-            if not sub.__name__.startswith("_") and getattr(module, sub.__name__, None) is sub:
-                names[sub] = f"{sub.__module__}.{sub.__qualname__}"
-    return names
-
-
-def _allowed(trusted_types):
-    """The allow-list: class -> saved name, with the caller's ``trusted_types``."""
-    names = _component_types()
-    for cls in trusted_types or ():
-        if not (inspect.isclass(cls) and issubclass(cls, BaseEstimator)):
-            raise TypeError(
-                f"trusted_types must hold classes of components (subclasses of "
-                f"sklearn.base.BaseEstimator, such as a BaseBranch of your own); got {cls!r}. "
-                "Pass the class itself, not its name: nothing is imported by name.")
-        names.setdefault(cls, f"{cls.__module__}.{cls.__qualname__}")
-    return names
-
-
-# -------------------------------------------------------------------- encoding
-class _Unsupported(Exception):
-    """A value :func:`dump` cannot write (``where`` names it)."""
-
-    def __init__(self, where, value, hint=""):
-        super().__init__(where)
-        self.where, self.value, self.hint = where, value, hint
-
-
-def _hint(value):
-    if isinstance(value, nn.Module):
-        return (" A torch.nn.Module is code (its class) as well as weights, which only "
-                "pickle rebuilds; use a component of skoperator.networks instead, or save "
-                "this model with pickle or joblib (and load it from trusted sources only).")
-    if isinstance(value, BaseEstimator):
-        return (f" {type(value).__qualname__} is not one of skoperator's components; if it is "
-                "a component of your own whose constructor arguments are plain values, pass "
-                f"trusted_types=[{type(value).__qualname__}] to dump and to load.")
-    if callable(value):
-        return (" A function is code, which this format never saves (so that loading runs "
-                "none); replace it by a plain value before dump, or save this model with "
-                "pickle or joblib.")
-    return ""
-
-
-class _Writer:
-    """Encodes values as JSON, collecting tensors and arrays for ``weights.safetensors``."""
-
-    def __init__(self, allowed):
-        self.allowed = allowed
-        self.tensors = {}
-
-    def tensor(self, value, name):
-        self.tensors[name] = value.detach().cpu().contiguous().clone()
-        return {"__tensor__": name}
-
-    def encode(self, value, where):
-        if value is None or isinstance(value, (bool, str)):
-            return value
-        if isinstance(value, np.bool_):
-            return bool(value)
-        if isinstance(value, (int, np.integer)):
-            return int(value)
-        if isinstance(value, (float, np.floating)):
-            value = float(value)
-            return value if math.isfinite(value) else {"__float__": repr(value)}
-        if isinstance(value, tuple):
-            return {"__tuple__": [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]}
-        if isinstance(value, list):
-            return [self.encode(v, f"{where}[{i}]") for i, v in enumerate(value)]
-        if isinstance(value, dict):
-            out = {}
-            for key, item in value.items():
-                if not isinstance(key, str) or (key.startswith("__") and key.endswith("__")):
-                    raise _Unsupported(where, value, " Dictionaries are saved with plain "
-                                       "string keys only.")
-                out[key] = self.encode(item, f"{where}[{key!r}]")
-            return out
-        if isinstance(value, torch.device):
-            return {"__device__": str(value)}
-        if isinstance(value, np.random.RandomState):
-            kind, keys, pos, has_gauss, cached = value.get_state()
-            return {"__random_state__": {
-                "kind": kind, "keys": self.encode(np.asarray(keys, np.int64), f"{where}.keys"),
-                "pos": int(pos), "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
-        if torch.is_tensor(value):
-            if value.is_complex() or value.is_sparse:
-                raise _Unsupported(where, value, " Complex and sparse tensors are not saved.")
-            return self.tensor(value, where)
-        if isinstance(value, np.ndarray):
-            return self._array(value, where)
-        if isinstance(value, BaseEstimator) and type(value) in self.allowed:
-            params = value.get_params(deep=False)
-            return {"__component__": self.allowed[type(value)],
-                    "params": {k: self.encode(v, f"{where}__{k}") for k, v in params.items()}}
-        raise _Unsupported(where, value, _hint(value))
-
-    def _array(self, value, where):
-        if value.dtype.kind in "OUS":
-            items = value.tolist() if value.ndim == 1 else None
-            if items is None or not all(isinstance(s, str) for s in items):
-                raise _Unsupported(where, value, " Object arrays are saved when they are "
-                                   "one-dimensional arrays of strings only.")
-            return {"__strings__": items, "dtype": value.dtype.str}
-        if value.dtype.kind not in "biuf":
-            raise _Unsupported(where, value, f" Arrays of dtype {value.dtype} are not saved.")
-        array = np.ascontiguousarray(value)
-        try:
-            tensor = torch.from_numpy(array.copy())
-        except TypeError:  # a dtype torch lacks: stored wider, converted back on load
-            tensor = torch.from_numpy(array.astype(np.float64 if value.dtype.kind == "f"
-                                                   else np.int64))
-        self.tensors[where] = tensor
-        return {"__array__": where, "dtype": value.dtype.str}
-
-
-class _Reader:
-    """Decodes what :class:`_Writer` encoded; creates allow-listed components only."""
-
-    def __init__(self, allowed, tensors):
-        self.allowed = {name: cls for cls, name in allowed.items()}
-        self.tensors = tensors
-
-    def _entry(self, name, where):
-        if not isinstance(name, str) or name not in self.tensors:
-            raise ValueError(f"the file is damaged: {where} refers to the tensor {name!r}, "
-                             f"which {_WEIGHTS} does not hold.")
-        return self.tensors[name]
-
-    def decode(self, obj, where):
-        if obj is None or isinstance(obj, (bool, int, float, str)):
-            return obj
-        if isinstance(obj, list):
-            return [self.decode(v, f"{where}[{i}]") for i, v in enumerate(obj)]
-        if not isinstance(obj, dict):
-            raise ValueError(f"the file is damaged: {where} holds {type(obj).__name__}.")
-        tags = set(_TAGS.intersection(obj))
-        if not tags:
-            if any(k.startswith("__") and k.endswith("__") for k in obj):
-                raise ValueError(f"{where}: the file holds the unknown tag(s) "
-                                 f"{sorted(k for k in obj if k.startswith('__'))}; it was "
-                                 "written by another version of skoperator.")
-            return {k: self.decode(v, f"{where}[{k!r}]") for k, v in obj.items()}
-        tag = tags.pop()
-        body = obj[tag]
-        if tag == "__tuple__":
-            return tuple(self.decode(body, where))
-        if tag == "__float__":
-            if body not in ("nan", "inf", "-inf"):
-                raise ValueError(f"the file is damaged: {where} holds the float {body!r}.")
-            return float(body)
-        if tag == "__tensor__":
-            return self._entry(body, where)
-        if tag == "__array__":
-            return self._entry(body, where).numpy().astype(np.dtype(str(obj["dtype"])),
-                                                           copy=True)
-        if tag == "__strings__":
-            if not all(isinstance(s, str) for s in body):
-                raise ValueError(f"the file is damaged: {where} is not a list of strings.")
-            return np.asarray(body, dtype=np.dtype(str(obj["dtype"])))
-        if tag == "__device__":
-            return torch.device(str(body))
-        if tag == "__random_state__":
-            state = np.random.RandomState()
-            keys = self.decode(body["keys"], f"{where}.keys").astype(np.uint32)
-            state.set_state((str(body["kind"]), keys, int(body["pos"]), int(body["has_gauss"]),
-                             float(body["cached_gaussian"])))
-            return state
-        return self._component(body, obj.get("params", {}), where)
-
-    def _component(self, name, params, where):
-        cls = self.allowed.get(name)
-        if cls is None:
-            short = str(name).rsplit(".", 1)[-1]
-            raise ValueError(
-                f"{where}: the file names the class {name!r}, which is not one of skoperator's "
-                "components; load refuses to create it (a file must not choose what code "
-                "runs). If it is a component class of your own and you trust this file, "
-                f"pass the class: load(path, trusted_types=[{short}]).")
-        if not isinstance(params, dict):
-            raise ValueError(f"the file is damaged: the parameters of {where} are not an object.")
-        kwargs = {k: self.decode(v, f"{where}__{k}") for k, v in params.items()}
-        try:
-            return cls(**kwargs)
-        except TypeError as exc:
-            raise ValueError(f"{where}: {name}({', '.join(kwargs)}) failed: {exc}; the file was "
-                             "written by another version of skoperator or of the class.") from exc
+def _has_fitted_state_api(estimator):
+    """Whether ``estimator`` exposes the fitted-state API this format saves and restores."""
+    return all(callable(getattr(estimator, name, None))
+               for name in ("_fitted_state", "_set_fitted", "get_params"))
 
 
 # --------------------------------------------------------------------- dump
@@ -339,50 +128,54 @@ def _describe(function):
 
 def _grid_input_shape(network):
     """``U.shape[1:]`` as the grid branch was built from it (None without a grid branch)."""
-    from ._fno import FNO
-    from ._layers import ConvNet, Stack
-
     branch = network.branch
-    for module in (branch.nets if isinstance(branch, Stack) else [branch]):
-        if isinstance(module, (FNO, ConvNet)):
-            channels, *grid = module.input_shape
+    stacked = hasattr(branch, "unstack") and hasattr(branch, "nets")  # one branch per field
+    for module in (branch.nets if stacked else [branch]):
+        shape = getattr(module, "input_shape", None)  # grid branches (FNO, CNN) know theirs
+        if shape is not None:
+            channels, *grid = shape
             return list(grid) if channels == 1 else [channels, *grid]
     return None
 
 
-def _fitted_state(est, params, writer):
+def _fitted_document(state, writer, keep_physics):
     """The ``fitted`` entry of ``model.json`` (tensors go to ``writer``)."""
-    network = est.network_
-    state = network.state_dict()
-    for key, value in state.items():
+    weights = state.network.state_dict()
+    for key, value in weights.items():
         writer.tensor(value, f"network.{key}")
-    attributes, optimizer, architecture, stopping = {}, None, None, None
-    for name, value in vars(est).items():
-        if name in params or name in _REBUILT:
-            continue
-        if name == "_optimizer_state":
-            optimizer = None if value is None else {
-                "state": [[int(i), writer.encode(s, f"optimizer.state.{i}")]
-                          for i, s in value["state"].items()],
-                "param_groups": writer.encode(value["param_groups"], "optimizer.param_groups")}
-        elif name == "_architecture":
-            architecture = {k: writer.encode(v, f"_architecture.{k}")
-                            for k, v in value.items() if k != "output_transform"}
-        elif name == "_stopping":
-            stopping = {}
-            for field in dataclasses.fields(value):
-                if field.name == "best_weights":
-                    continue
-                item = getattr(value, field.name)
-                if field.name == "history":
-                    item = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r
-                            for r in item]
-                stopping[field.name] = writer.encode(item, f"_stopping.{field.name}")
-        else:
-            attributes[name] = writer.encode(value, name)
-    return {"attributes": attributes, "architecture": architecture, "stopping": stopping,
-            "optimizer": optimizer, "network": list(state), "input_shape":
-            _grid_input_shape(network)}
+    attributes = {
+        "coords_": state.coords, "n_outputs_": state.n_outputs,
+        "input_sizes_": tuple(state.input_sizes), "n_features_in_": state.n_features_in,
+        "history_": state.history, "n_iter_": state.n_iter, "loss_curve_": state.loss_curve,
+        "n_eval_": state.n_eval, "batch_size_": state.batch_size, "device_": state.device,
+        "stopping_reason_": state.stopping_reason, "best_loss_": state.best_loss}
+    if state.feature_names_in is not None:
+        attributes["feature_names_in_"] = state.feature_names_in
+    if state.validation_scores is not None:
+        attributes["validation_scores_"] = state.validation_scores
+        attributes["best_validation_score_"] = state.best_validation_score
+    optimizer = state.optimizer_state
+    if optimizer is not None:
+        optimizer = {"state": [[int(i), writer.encode(s, f"optimizer.state.{i}")]
+                               for i, s in optimizer["state"].items()],
+                     "param_groups": writer.encode(optimizer["param_groups"],
+                                                   "optimizer.param_groups")}
+    stopping = {}
+    for field in dataclasses.fields(state.stopping):
+        if field.name != "best_weights":
+            item = getattr(state.stopping, field.name)
+            if field.name == "history":
+                item = [dataclasses.asdict(r) if dataclasses.is_dataclass(r) else r
+                        for r in item]
+            stopping[field.name] = writer.encode(item, f"_stopping.{field.name}")
+    components = {"sampler_": state.sampler, "loss_": state.loss,
+                  "physics_": state.physics if keep_physics else None}
+    return {"attributes": {k: writer.encode(v, k) for k, v in attributes.items()},
+            "components": {k: writer.fitted_component(v, k) for k, v in components.items()},
+            "architecture": {k: writer.encode(v, f"_architecture.{k}")
+                             for k, v in state.architecture.items() if k != "output_transform"},
+            "stopping": stopping, "optimizer": optimizer, "network": list(weights),
+            "input_shape": _grid_input_shape(state.network)}
 
 
 def _safetensors():
@@ -399,7 +192,7 @@ def _write_zip(path, document, tensors):
     text = json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
     with zipfile.ZipFile(path, "w") as archive:
         for name, data, method in ((_JSON, text, zipfile.ZIP_DEFLATED),
-                                   (_WEIGHTS, save(tensors), zipfile.ZIP_STORED)):
+                                   (WEIGHTS, save(tensors), zipfile.ZIP_STORED)):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = method
             info.external_attr = 0o644 << 16
@@ -461,15 +254,18 @@ def dump(estimator, path, *, trusted_types=None):
     >>> bool((load(path).predict(U) == est.predict(U)).all())
     True
     """
-    from . import __version__
-    from ._estimator import DeepONetRegressor
-
-    if type(estimator) is not DeepONetRegressor:
-        raise TypeError(f"dump saves a DeepONetRegressor (load creates one); got "
-                        f"{type(estimator).__name__}.")
-    writer = _Writer(_allowed(trusted_types))
+    if not _has_fitted_state_api(estimator):
+        raise TypeError(
+            f"dump saves a DeepONetRegressor (an estimator with the fitted-state API "
+            f"_fitted_state and _set_fitted; load creates a DeepONetRegressor); got "
+            f"{type(estimator).__name__}. Save the DeepONetRegressor inside a meta-estimator.")
+    writer = Writer(allowed_types(trusted_types))
     params = estimator.get_params(deep=False)
     transform = params.pop("output_transform", None)
+    try:
+        state = estimator._fitted_state()
+    except NotFittedError:
+        state = None
     document = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "skoperator_version": __version__,
         "torch_version": torch.__version__, "numpy_version": np.__version__,
@@ -477,10 +273,9 @@ def dump(estimator, path, *, trusted_types=None):
     }
     try:
         document["params"] = {k: writer.encode(v, k) for k, v in params.items()}
-        document["fitted"] = (_fitted_state(estimator, set(params) | {"output_transform"},
-                                            writer)
-                              if hasattr(estimator, "network_") else None)
-    except _Unsupported as exc:
+        document["fitted"] = (None if state is None else
+                              _fitted_document(state, writer, params["physics"] is not None))
+    except Unsupported as exc:
         value = repr(exc.value)
         value = value if len(value) <= 80 else value[:77] + "..."
         top = exc.where.split(".")[0].split("[")[0].split("__")[0]
@@ -508,22 +303,24 @@ def _read_zip(path):
                          "archive).") from exc
     with archive:
         names = set(archive.namelist())
-        if _JSON not in names or _WEIGHTS not in names:
+        if _JSON not in names or WEIGHTS not in names:
             raise ValueError(f"{path} is not a file written by skoperator.io.dump (it lacks "
-                             f"{_JSON} or {_WEIGHTS}).")
-        document = json.loads(archive.read(_JSON).decode("utf-8"))
+                             f"{_JSON} or {WEIGHTS}).")
+        try:
+            document = json.loads(archive.read(_JSON).decode("utf-8"))
+        except ValueError as exc:  # not UTF-8, or not JSON
+            raise ValueError(f"{path} is damaged: its {_JSON} is not JSON "
+                             f"({type(exc).__name__}: {exc}).") from exc
         _check_versions(document, path)
         try:
-            tensors = load_tensors(archive.read(_WEIGHTS))
+            tensors = load_tensors(archive.read(WEIGHTS))
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own errors
-            raise ValueError(f"{path} is damaged: its {_WEIGHTS} cannot be read "
+            raise ValueError(f"{path} is damaged: its {WEIGHTS} cannot be read "
                              f"({type(exc).__name__}: {exc}).") from exc
     return document, tensors
 
 
 def _check_versions(document, path):
-    from . import __version__
-
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ValueError(f"{path} is not a file written by skoperator.io.dump (its "
                          f"{_JSON} has no format {FORMAT!r}).")
@@ -541,63 +338,123 @@ def _check_versions(document, path):
             UserWarning, stacklevel=4)
 
 
-def _skeleton(arch, coords, n_features, input_sizes, input_shape):
-    """A network of the fitted architecture, built on placeholder data of the right shapes.
-
-    Its tensors (scalings, POD modes, projection bases too) are then
-    overwritten by the saved ones.
-    """
-    from ._planning import build
-    from .networks import as_branch, as_trunk
-
-    n_outputs, n_basis = int(arch.n_outputs), int(arch.n_basis)
-    n = max(n_basis * n_outputs, 2) + 1  # enough functions for a POD trunk's rank
-    U = np.zeros((n, int(n_features)), dtype=np.float32)
-    G = np.random.default_rng(0).standard_normal((n, n_outputs * coords.shape[0]))
-    return build(arch, U, G, coords, as_branch(arch.branch).check(),
-                 as_trunk(arch.trunk).check(), tuple(input_sizes),
-                 None if input_shape is None else tuple(int(s) for s in input_shape),
-                 torch.Generator().manual_seed(0))
+def _expect(value, kind, where):
+    """``value`` if it is a ``kind``, else the ValueError of a damaged file."""
+    if isinstance(value, bool) and kind is int or not isinstance(value, kind):
+        raise ValueError(f"{where} holds {type(value).__name__} {value!r:.60}; expected "
+                         f"{getattr(kind, '__name__', kind)}.")
+    return value
 
 
-def _restore_fitted(est, fitted, reader, output_transform):
-    from ._planning import ARCHITECTURE, architecture_snapshot
-    from ._training import StoppingState
+def _attributes(fitted, reader):
+    """The saved fitted attributes, decoded and checked."""
+    saved = _expect(fitted.get("attributes"), dict, "fitted.attributes")
+    missing = sorted(set(_REQUIRED) - set(saved))
+    if missing:
+        raise ValueError(f"its fitted model lacks {missing}.")
+    attributes = {k: reader.decode(saved[k], k) for k in _REQUIRED}
+    for name, kind in _REQUIRED.items():
+        _expect(attributes[name], kind, name)
+    coords = attributes["coords_"]
+    if coords is not None and (coords.ndim != 2 or coords.dtype.kind != "f"):
+        raise ValueError(f"coords_ has shape {coords.shape} and dtype {coords.dtype}; expected "
+                         "a float array of shape (n_points, d).")
+    sizes = attributes["input_sizes_"]
+    if not all(isinstance(s, int) for s in sizes) or sum(sizes) != attributes[
+            "n_features_in_"]:
+        raise ValueError(f"input_sizes_ {sizes} do not add up to n_features_in_ = "
+                         f"{attributes['n_features_in_']}.")
+    for i, record in enumerate(attributes["history_"]):
+        _expect(record, dict, f"history_[{i}]")
+        if not {"solver", "train_loss", "n_eval"} <= set(record):
+            raise ValueError(f"history_[{i}] lacks solver, train_loss or n_eval.")
+    names = reader.decode(saved["feature_names_in_"], "feature_names_in_") \
+        if "feature_names_in_" in saved else None
+    return attributes, names
 
-    attributes = {k: reader.decode(v, k) for k, v in fitted["attributes"].items()}
-    missing = sorted({"coords_", "n_features_in_", "input_sizes_"} - set(attributes))
-    if missing or not isinstance(fitted.get("architecture"), dict):
-        raise ValueError(f"the file is damaged: its fitted model lacks "
-                         f"{missing or ['_architecture']}.")
-    arch = {name: getattr(est, name) for name in ARCHITECTURE}  # settings a file may lack
-    arch.update({k: reader.decode(v, f"_architecture.{k}")
-                 for k, v in fitted["architecture"].items()})
+
+def _architecture(fitted, reader, params, output_transform):
+    """The saved architecture, parameters of the file filling settings it lacks."""
+    saved = _expect(fitted.get("architecture"), dict, "fitted.architecture")
+    arch = {name: params.get(name) for name in ARCHITECTURE}
+    arch.update({k: reader.decode(v, f"_architecture.{k}") for k, v in saved.items()})
     arch["output_transform"] = output_transform
-    arch = types.SimpleNamespace(**arch)
-    network = _skeleton(arch, attributes["coords_"], attributes["n_features_in_"],
-                        attributes["input_sizes_"], fitted.get("input_shape"))
-    state = {k: reader._entry(f"network.{k}", f"network.{k}") for k in fitted["network"]}
+    return arch
+
+
+def _network(fitted, reader, arch, attributes):
+    """The network rebuilt from the architecture and filled with the saved tensors."""
+    names = _expect(fitted.get("network"), list, "fitted.network")
+    weights = {k: reader._entry(f"network.{k}", f"network.{k}") for k in names}
+    coords = attributes["coords_"]
+    if coords is None:  # fitted on points per function: any points of dimension d
+        d = _expect(weights.get("y_shift"), torch.Tensor, "network.y_shift").numel()
+        coords = np.linspace(0.0, 1.0, 4 * d).reshape(4, d)
+    shape = fitted.get("input_shape")
+    if shape is not None:
+        shape = tuple(_expect(s, int, "fitted.input_shape") for s in
+                      _expect(shape, list, "fitted.input_shape"))
+    network = network_from_architecture(arch, attributes["n_features_in_"], coords, shape)
     try:
-        network.load_state_dict(state, strict=True)
+        network.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         raise ValueError(f"the saved weights do not fit the network rebuilt from the saved "
                          f"architecture: {exc}") from exc
-    for name, value in attributes.items():
-        setattr(est, name, value)
-    est.network_ = network
-    optimizer = fitted.get("optimizer")
-    if optimizer is not None:
-        optimizer = {
-            "state": {int(i): reader.decode(s, f"optimizer.state.{i}")
-                      for i, s in optimizer["state"]},
-            "param_groups": reader.decode(optimizer["param_groups"], "optimizer.param_groups")}
-    est._optimizer_state = optimizer
-    est._architecture = architecture_snapshot(arch)
-    stopping = {k: reader.decode(v, f"_stopping.{k}")
-                for k, v in (fitted.get("stopping") or {}).items()}
+    if coords.shape[1] != network.y_shift.numel():
+        raise ValueError(f"coords_ has {coords.shape[1]} columns but the network reads "
+                         f"{network.y_shift.numel()}-dimensional coordinates.")
+    return network
+
+
+def _optimizer(fitted, reader, network):
+    """The saved Adam state, checked against the network's parameters."""
+    saved = fitted.get("optimizer")
+    if saved is None:
+        return None
+    _expect(saved, dict, "fitted.optimizer")
+    state = {}
+    for entry in _expect(saved.get("state"), list, "optimizer.state"):
+        index, value = _expect(entry, list, "optimizer.state")
+        state[_expect(index, int, "optimizer.state")] = _expect(
+            reader.decode(value, f"optimizer.state.{index}"), dict, f"optimizer.state.{index}")
+    groups = _expect(reader.decode(saved.get("param_groups"), "optimizer.param_groups"), list,
+                     "optimizer.param_groups")
+    parameters = list(network.parameters())
+    for index, moments in state.items():
+        if not 0 <= index < len(parameters):
+            raise ValueError(f"optimizer.state holds parameter {index} of {len(parameters)}.")
+        for key in ("exp_avg", "exp_avg_sq"):
+            moment = moments.get(key)
+            if not torch.is_tensor(moment) or moment.shape != parameters[index].shape:
+                raise ValueError(f"optimizer.state.{index}.{key} does not have the shape "
+                                 f"{tuple(parameters[index].shape)} of its parameter.")
+    return {"state": state, "param_groups": groups}
+
+
+def _fitted_from(fitted, reader, params, output_transform):
+    """The :class:`~skoperator._fitted.FittedState` a file holds."""
+    _expect(fitted, dict, "fitted")
+    attributes, names = _attributes(fitted, reader)
+    arch = _architecture(fitted, reader, params, output_transform)
+    if attributes["n_outputs_"] != arch["n_outputs"]:
+        raise ValueError(f"n_outputs_ = {attributes['n_outputs_']} but the architecture has "
+                         f"n_outputs = {arch['n_outputs']}.")
+    network = _network(fitted, reader, arch, attributes)
+    stopping = {k: reader.decode(v, f"_stopping.{k}") for k, v in
+                _expect(fitted.get("stopping") or {}, dict, "fitted.stopping").items()}
     known = {f.name for f in dataclasses.fields(StoppingState)}
-    est._stopping = StoppingState(**{k: v for k, v in stopping.items() if k in known})
-    est._set_inference_network()
+    components = _expect(fitted.get("components") or {}, dict, "fitted.components")
+    components = {k: reader.decode(components.get(k), k) for k in _COMPONENTS}
+    return FittedState(
+        network=network, optimizer_state=_optimizer(fitted, reader, network),
+        architecture=arch, coords=attributes["coords_"],
+        stopping=StoppingState(**{k: v for k, v in stopping.items() if k in known}),
+        n_outputs=attributes["n_outputs_"], input_sizes=attributes["input_sizes_"],
+        n_features_in=attributes["n_features_in_"], feature_names_in=names,
+        history=attributes["history_"], n_eval=attributes["n_eval_"],
+        batch_size=attributes["batch_size_"], device=attributes["device_"],
+        stopping_reason=attributes["stopping_reason_"], sampler=components["sampler_"],
+        loss=components["loss_"], physics=components["physics_"])
 
 
 def load(path, *, output_transform=None, trusted_types=None):
@@ -630,9 +487,12 @@ def load(path, *, output_transform=None, trusted_types=None):
     Raises
     ------
     ValueError
-        When the file is not one :func:`dump` writes, has an unknown format
-        version, names a class outside the allow-list, or when
-        ``output_transform`` does not match what was saved.
+        When the file is not one :func:`dump` writes or is damaged (its
+        ``model.json`` not JSON, entries missing or of the wrong type,
+        tensors of the wrong shape: the message names the file and the
+        entry), has an unknown format version, names a class outside the
+        allow-list, or when ``output_transform`` does not match what was
+        saved.
 
     Warns
     -----
@@ -653,11 +513,25 @@ def load(path, *, output_transform=None, trusted_types=None):
     >>> load(path)
     DeepONetRegressor(learning_rate='cosine', n_basis=16)
     """
-    from ._estimator import DeepONetRegressor
-
+    allowed = allowed_types(trusted_types)  # a bad argument is a TypeError, not a bad file
     document, tensors = _read_zip(path)
-    reader = _Reader(_allowed(trusted_types), tensors)
-    params = {k: reader.decode(v, k) for k, v in document.get("params", {}).items()}
+    try:
+        return _estimator_from(document, tensors, path, output_transform, allowed)
+    except (KeyError, TypeError, AttributeError, IndexError, RuntimeError, OverflowError,
+            ValueError) as exc:
+        text = str(exc)
+        if isinstance(exc, ValueError) and str(path) in text:
+            raise
+        if not isinstance(exc, ValueError):
+            text = f"the file is damaged ({type(exc).__name__}: {exc})"
+        raise ValueError(f"{path} cannot be loaded: {text}") from exc
+
+
+def _estimator_from(document, tensors, path, output_transform, allowed):
+    """The estimator of a read file (see :func:`load`)."""
+    reader = Reader(allowed, tensors)
+    saved_params = _expect(document.get("params", {}), dict, "params")
+    params = {k: reader.decode(v, k) for k, v in saved_params.items()}
     known = DeepONetRegressor().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
     if unknown:
@@ -675,425 +549,6 @@ def load(path, *, output_transform=None, trusted_types=None):
                          "one would change its predictions. Leave output_transform=None.")
     estimator = DeepONetRegressor(**params, output_transform=output_transform)
     if document.get("fitted") is not None:
-        _restore_fitted(estimator, document["fitted"], reader, output_transform)
+        estimator._set_fitted(_fitted_from(document["fitted"], reader,
+                                           estimator.get_params(deep=False), output_transform))
     return estimator
-
-
-# ----------------------------------------------------------------------- ONNX
-class _DFTSpectralConv(nn.Module):
-    """:class:`~skoperator._fno.SpectralConv` on a fixed grid with real arithmetic only.
-
-    The kept Fourier modes are computed as products with cosine and sine
-    matrices (the discrete Fourier transform restricted to those modes), the
-    complex weights as pairs of real tensors, and the inverse transform as
-    ``irfft`` does it (half-spectrum, the imaginary parts of the zero and
-    Nyquist frequencies dropped): the same function as the FFT-based layer,
-    in operations every ONNX exporter and runtime has.
-    """
-
-    def __init__(self, spectral, shape):
-        super().__init__()
-        shape = tuple(int(n) for n in shape)
-        d = len(shape)
-        corners = spectral._corners(shape)
-        kept = [s.stop for s in corners[0][1]]
-        self.d = d
-        dtype = spectral.weights[0].dtype
-        # Frequencies along every axis, in the order of the weight blocks.
-        freqs = []
-        for axis in range(d - 1):
-            k, n = kept[axis], shape[axis]
-            freqs.append(list(range(k)) + list(range(n - k, n)))
-        freqs.append(list(range(kept[-1])))
-        for axis, (f, n) in enumerate(zip(freqs, shape)):
-            ang = 2 * math.pi * np.outer(np.arange(n), np.asarray(f, dtype=np.float64)) / n
-            self.register_buffer(f"fc{axis}", torch.tensor(np.cos(ang), dtype=dtype))
-            self.register_buffer(f"fs{axis}", torch.tensor(np.sin(ang), dtype=dtype))
-            # The inverse, (len(f), n): irfft counts every kept frequency of the last
-            # axis twice (for its conjugate), except zero and the Nyquist frequency.
-            f = np.asarray(f)
-            twice = np.where((f == 0) | (2 * f == n), 1.0, 2.0) if axis == d - 1 else 1.0
-            inv_c = np.cos(ang.T) * (np.reshape(twice, (-1, 1)) / n)
-            inv_s = np.sin(ang.T) * (np.reshape(twice, (-1, 1)) / n)
-            self.register_buffer(f"ic{axis}", torch.tensor(inv_c, dtype=dtype))
-            self.register_buffer(f"is{axis}", torch.tensor(inv_s, dtype=dtype))
-        # One weight tensor over all kept modes: the corner blocks side by side.
-        full = torch.zeros(spectral.in_channels, spectral.out_channels,
-                           *[len(f) for f in freqs], 2, dtype=dtype)
-        for corner, weight in enumerate(spectral.weights):
-            index = []
-            for axis in range(d - 1):
-                k = kept[axis]
-                index.append(slice(k, 2 * k) if (corner >> axis) & 1 else slice(0, k))
-            index.append(slice(0, kept[-1]))
-            block = weight.detach()[(slice(None), slice(None)) + tuple(slice(0, k) for k in kept)]
-            full[(slice(None), slice(None)) + tuple(index)] = block
-        self.register_buffer("w_re", full[..., 0].contiguous())
-        self.register_buffer("w_im", full[..., 1].contiguous())
-        axes = "xyz"[:d]
-        self.equation = f"bi{axes},io{axes}->bo{axes}"
-
-    def _along(self, x, axis, matrix):
-        """``x`` times ``matrix`` along grid axis ``axis`` (the last one needs no transpose)."""
-        if axis == self.d - 1:
-            return x @ matrix
-        dim = 2 + axis
-        return (x.transpose(dim, -1) @ matrix).transpose(dim, -1)
-
-    def forward(self, x):
-        d = self.d
-        re = self._along(x, d - 1, getattr(self, f"fc{d - 1}"))
-        im = -self._along(x, d - 1, getattr(self, f"fs{d - 1}"))
-        for axis in range(d - 1):  # exp(-i a) = cos a - i sin a
-            c, s = getattr(self, f"fc{axis}"), getattr(self, f"fs{axis}")
-            re, im = (self._along(re, axis, c) + self._along(im, axis, s),
-                      self._along(im, axis, c) - self._along(re, axis, s))
-        eq = self.equation
-        re, im = (torch.einsum(eq, re, self.w_re) - torch.einsum(eq, im, self.w_im),
-                  torch.einsum(eq, re, self.w_im) + torch.einsum(eq, im, self.w_re))
-        for axis in range(d - 1):  # exp(+i a) / n
-            c, s = getattr(self, f"ic{axis}"), getattr(self, f"is{axis}")
-            re, im = (self._along(re, axis, c) - self._along(im, axis, s),
-                      self._along(re, axis, s) + self._along(im, axis, c))
-        return self._along(re, d - 1, getattr(self, f"ic{d - 1}")) - \
-            self._along(im, d - 1, getattr(self, f"is{d - 1}"))
-
-
-class _AveragePool(nn.Module):
-    """Adaptive average pooling of a fixed grid as one averaging matrix per axis."""
-
-    def __init__(self, grid, output_size, dtype):
-        super().__init__()
-        grid = tuple(int(n) for n in grid)
-        sizes = (output_size,) * len(grid) if isinstance(output_size, int) else output_size
-        self.d = len(grid)
-        for axis, (n, m) in enumerate(zip(grid, sizes)):
-            matrix = np.zeros((n, m))
-            for i in range(m):
-                start, stop = (i * n) // m, ((i + 1) * n + m - 1) // m
-                matrix[start:stop, i] = 1.0 / (stop - start)
-            self.register_buffer(f"p{axis}", torch.tensor(matrix, dtype=dtype))
-
-    def forward(self, x):
-        for axis in range(self.d):
-            dim = 2 + axis
-            x = (x.transpose(dim, -1) @ getattr(self, f"p{axis}")).transpose(dim, -1)
-        return x
-
-
-class _StaticResidualMLP(nn.Module):
-    """:class:`~skoperator._layers.ResidualMLP` with its skip connections decided once.
-
-    The original compares the shapes of activations at every call, which a
-    tracing exporter would have to freeze; a block has a skip connection
-    exactly when its input and output widths agree.
-    """
-
-    def __init__(self, residual):
-        super().__init__()
-        self.lift, self.blocks, self.out, self.act = (residual.lift, residual.blocks,
-                                                      residual.out, residual.act)
-        self.skips = tuple(b.in_features == b.out_features for b in residual.blocks)
-
-    def forward(self, x):
-        h = self.act(self.lift(x))
-        for block, skip in zip(self.blocks, self.skips):
-            z = self.act(block(h))
-            h = h + z if skip else z
-        return self.out(h)
-
-
-def _exportable(network, dtype=torch.float32):
-    """A copy of ``network`` on the CPU in ``dtype``, in operations that export to ONNX.
-
-    Fourier layers use no FFT or complex numbers, and residual MLPs no
-    comparison of shapes.
-    """
-    from ._fno import FNO
-    from ._layers import ResidualMLP
-
-    net = copy.deepcopy(network).cpu().to(dtype).eval()
-    for module in list(net.modules()):
-        for name, child in list(module.named_children()):
-            if isinstance(child, ResidualMLP):
-                setattr(module, name, _StaticResidualMLP(child))
-    for module in list(net.modules()):
-        if not isinstance(module, FNO):
-            continue
-        grid = module.input_shape[1:]
-        padded = tuple(n + p for n, p in zip(grid, module.pad))
-        module.spectral = nn.ModuleList(_DFTSpectralConv(s, padded) for s in module.spectral)
-        last = module.project[-1]
-        if isinstance(last, (nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d, nn.AdaptiveAvgPool3d)):
-            module.project[-1] = _AveragePool(grid, last.output_size, dtype)
-    return net
-
-
-class _Whole(nn.Module):
-    """U and coords (or, for a POD trunk, point indices) -> G in predict's column layout."""
-
-    def __init__(self, network, coords):
-        super().__init__()
-        self.net = network
-        if network.trunk_is_table:  # the raw coordinates of the training points
-            self.register_buffer("points", torch.as_tensor(coords, dtype=torch.float32))
-
-    def forward(self, u, y):
-        net = self.net
-        if net.trunk_is_table:  # y holds indices into the training points
-            index, y = y, self.points[y]
-            t = net.encode_trunk(y, index)
-        else:
-            t = net.encode_trunk(y)
-        out = net.unscale(net.transform(y, net.combine(net.encode_branch(u), t)))
-        if out.dim() == 3:  # (n, m, fields) -> field c at point j in column c * m + j
-            out = out.permute(0, 2, 1)
-        return out.reshape(out.shape[0], -1)
-
-
-class _Coefficients(nn.Module):
-    """U -> coefficients (n, n_outputs * n_basis), the output scale folded in."""
-
-    def __init__(self, network):
-        super().__init__()
-        self.net = network
-        k, p = network.n_outputs, network.n_basis
-        self.repeat = k if network.branch_fields == 1 else 1
-        self.register_buffer("scale", network.g_scale.detach().float().repeat_interleave(p))
-
-    def forward(self, u):
-        b = self.net.encode_branch(u)
-        if self.repeat > 1:
-            b = b.repeat(1, self.repeat)
-        return b * self.scale
-
-
-class _Basis(nn.Module):
-    """coords (or POD point indices) -> basis (m, n_outputs * n_basis)."""
-
-    def __init__(self, network):
-        super().__init__()
-        self.net = network
-        self.repeat = network.n_outputs if network.trunk_fields == 1 else 1
-
-    def forward(self, y):
-        net = self.net
-        t = net.trunk.at_index(y) if net.trunk_is_table else net.encode_trunk(y)
-        if self.repeat > 1:
-            t = t.repeat(1, self.repeat)
-        return t
-
-
-def _torch_export(module, args, path, names, outputs, axes, opset, dynamo):
-    """One ``torch.onnx.export`` call with the TorchScript or the dynamo exporter."""
-    has_dynamo = "dynamo" in inspect.signature(torch.onnx.export).parameters
-    if dynamo:
-        if not has_dynamo:
-            raise RuntimeError("this torch has no dynamo ONNX exporter")
-        shapes = tuple({a: torch.export.Dim(n, min=1) for a, n in axes.get(name, {}).items()}
-                       or None for name in names)
-        torch.onnx.export(module, args, str(path), dynamo=True, input_names=list(names),
-                          output_names=list(outputs), dynamic_shapes=shapes,
-                          opset_version=opset, external_data=False, verbose=False)
-        return
-    kwargs = {"dynamo": False} if has_dynamo else {}
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", torch.jit.TracerWarning)
-        # torch's notice that this exporter is deprecated concerns this module, not its user.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.filterwarnings("ignore", message="Constant folding", category=UserWarning)
-        torch.onnx.export(module, args, str(path), input_names=list(names),
-                          output_names=list(outputs), dynamic_axes=dict(axes),
-                          opset_version=opset, do_constant_folding=True, **kwargs)
-    for warning in caught:
-        # A tracer warning means a value was frozen into the graph: try the other exporter.
-        if issubclass(warning.category, torch.jit.TracerWarning):
-            raise RuntimeError(f"TracerWarning: {warning.message}")
-        warnings.warn_explicit(warning.message, warning.category, warning.filename,
-                               warning.lineno)
-
-
-def _check_graph(path, module, cases, names):
-    """Compare the graph with the module on inputs of several sizes (when onnxruntime is there)."""
-    try:
-        import onnxruntime
-    except ImportError:
-        return
-    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    for args in cases:
-        got = session.run(None, {n: a.numpy() for n, a in zip(names, args)})[0]
-        with torch.no_grad():
-            ref = module(*args).numpy()
-        scale = max(float(np.abs(ref).max()), 1e-30)
-        if got.shape != ref.shape or float(np.abs(got - ref).max()) > 1e-4 * scale:
-            raise RuntimeError(
-                f"the exported graph does not reproduce the model on inputs of shapes "
-                f"{[tuple(a.shape) for a in args]} (output {got.shape}, expected {ref.shape})")
-
-
-def _export(module, cases, path, names, outputs, axes, opset):
-    """Export with the TorchScript exporter, else the dynamo one; check the graph."""
-    import onnx
-
-    errors = []
-    for dynamo in (False, True):
-        try:
-            _torch_export(module, cases[0], path, names, outputs, axes, opset, dynamo)
-            onnx.checker.check_model(str(path))
-            _check_graph(path, module, cases, names)
-            return
-        except Exception as exc:  # noqa: BLE001 - every failure is reported below
-            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # no terminal colours
-            errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: "
-                          f"{type(exc).__name__}"
-                          + (f": {text.splitlines()[0][:300]}" if text else ""))
-    Path(path).unlink(missing_ok=True)
-    raise RuntimeError(
-        f"could not export the model to ONNX ({'; '.join(errors)}). An output_transform "
-        "is traced into the graph and must be made of torch operations on its arguments "
-        "(no Python conditions on their values); to_onnx(..., split=True) leaves it out.")
-
-
-def _split_paths(path):
-    path = Path(path)
-    stem = path.with_suffix("") if path.suffix == ".onnx" else path
-    return (stem.with_name(stem.name + "_branch.onnx"),
-            stem.with_name(stem.name + "_trunk.onnx"))
-
-
-def to_onnx(estimator, path, *, split=False, opset=None):
-    """Export the prediction of a fitted DeepONetRegressor as an ONNX graph.
-
-    The whole prediction, standardisation, output scaling and
-    ``output_transform`` included, becomes one float32 graph with inputs
-
-    - ``U``, shape (n_functions, n_sensors), float32;
-    - ``coords``, shape (n_points, d), float32: where to evaluate; with a
-      POD trunk (:class:`~skoperator.networks.PODTrunk`, known at the
-      training points only) the input is ``index`` instead, shape
-      (n_points,), int64: the rows of ``coords_`` to evaluate at (the
-      training grid is ``index = arange(len(coords_))``);
-
-    and output ``G``, shape (n_functions, n_outputs * n_points), in the
-    column layout of ``predict`` (field ``c`` at point ``j`` in column
-    ``c * n_points + j``). ``n_functions`` and ``n_points`` are dynamic
-    axes. Every branch and trunk of :mod:`skoperator.networks` exports,
-    :class:`~skoperator.networks.FNOBranch` included: its Fourier layers are
-    exported as products with cosine and sine matrices over the kept modes
-    (the same function as the FFT, in operations every ONNX runtime has).
-
-    Parameters
-    ----------
-    estimator : DeepONetRegressor
-        A fitted estimator.
-    path : str or path-like
-        The ``.onnx`` file to write; with ``split=True`` the stem of the two
-        files.
-    split : bool, default=False
-        Write the branch and the trunk as two graphs instead: ``<stem>_branch.onnx``
-        (input ``U`` -> output ``coefficients``, shape (n_functions,
-        n_outputs * n_basis), the output scaling folded in) and
-        ``<stem>_trunk.onnx`` (input ``coords``, or ``index`` for a POD trunk
-        -> output ``basis``, shape (n_points, n_outputs * n_basis)). With one
-        output field the prediction is ``G = coefficients @ basis.T + bias``;
-        with ``k`` fields of ``p`` basis functions each, field ``c`` uses
-        columns ``c * p`` to ``(c + 1) * p`` of both:
-        ``G = np.einsum("nkp,mkp->nkm", coefficients.reshape(n, k, p),
-        basis.reshape(m, k, p)).reshape(n, k * m) + np.repeat(bias, m)``.
-        ``output_transform`` is left out: apply it to ``G`` yourself.
-    opset : int, default=None
-        ONNX opset; None takes the exporter's default.
-
-    Returns
-    -------
-    path : str
-        With ``split=False``, the file written.
-    (branch_path, trunk_path, bias) : tuple of (str, str, ndarray of shape (n_outputs,))
-        With ``split=True``: the two files, and the bias of each output
-        field in the units of G.
-
-    Raises
-    ------
-    RuntimeError
-        When neither exporter reproduces the model (for instance an
-        ``output_transform`` that is not made of torch operations).
-
-    Notes
-    -----
-    The graph runs in float32; ``predict`` evaluates the same float32
-    weights in float64, so the two agree to about 1e-6 relative. The model
-    is exported with torch's TorchScript exporter, else its dynamo exporter,
-    and, when onnxruntime is installed, the graph is checked against the
-    model on inputs of two sizes before this function returns.
-
-    Examples
-    --------
-    >>> import os, tempfile
-    >>> import numpy as np
-    >>> import onnxruntime
-    >>> from skoperator import DeepONetRegressor
-    >>> from skoperator.datasets import make_antiderivative
-    >>> from skoperator.io import to_onnx
-    >>> U, Y, G = make_antiderivative(40, n_points=20, random_state=0)
-    >>> est = DeepONetRegressor(coords=Y, n_basis=8, max_iter=3, tol=None,
-    ...                         random_state=0).fit(U, G)
-    >>> path = to_onnx(est, os.path.join(tempfile.mkdtemp(), "model.onnx"))
-    >>> session = onnxruntime.InferenceSession(path)
-    >>> G_onnx = session.run(None, {"U": U.astype(np.float32),
-    ...                             "coords": Y.astype(np.float32)})[0]
-    >>> bool(np.allclose(G_onnx, est.predict(U), rtol=1e-4, atol=1e-5))
-    True
-    """
-    from ._estimator import DeepONetRegressor
-
-    if not isinstance(estimator, DeepONetRegressor):
-        raise TypeError(
-            f"to_onnx exports a fitted DeepONetRegressor; got {type(estimator).__name__}. "
-            "Export the DeepONetRegressor inside (skoperator.reproduce.final_estimator finds "
-            "it) and apply the steps around it (an input transform, a group average) to the "
-            "graph's inputs and outputs yourself.")
-    check_is_fitted(estimator)
-    try:
-        import onnx  # noqa: F401
-    except ImportError as exc:
-        raise ImportError("to_onnx needs the onnx package: pip install 'skoperator[onnx]'.") \
-            from exc
-    network = _exportable(estimator.network_)
-    coords = np.asarray(estimator.coords_)
-    n_points, d = coords.shape
-    n_sensors = sum(estimator.input_sizes_)
-    table = network.trunk_is_table
-    rng = np.random.default_rng(0)
-
-    def functions(n):
-        return torch.tensor(rng.standard_normal((n, n_sensors)), dtype=torch.float32)
-
-    def points(m):
-        if table:
-            return torch.arange(min(m, n_points), dtype=torch.int64)
-        return torch.tensor(coords[rng.integers(0, n_points, m)], dtype=torch.float32)
-
-    second = "index" if table else "coords"
-    sizes = [(3, 4), (5, 7)]
-    if not split:
-        module = _Whole(network, coords).eval()
-        _export(module, [(functions(n), points(m)) for n, m in sizes], path, ("U", second),
-                ("G",), {"U": {0: "n_functions"}, second: {0: "n_points"},
-                         "G": {0: "n_functions", 1: "n_columns"}}, opset)
-        return str(path)
-    if network.output_transform is not None:
-        warnings.warn("to_onnx(split=True) leaves output_transform out of the graphs; apply "
-                      "it to G = coefficients @ basis.T + bias yourself.", UserWarning,
-                      stacklevel=2)
-    branch_path, trunk_path = _split_paths(path)
-    _export(_Coefficients(network).eval(), [(functions(n),) for n, _ in sizes], branch_path,
-            ("U",), ("coefficients",), {"U": {0: "n_functions"},
-                                        "coefficients": {0: "n_functions"}}, opset)
-    _export(_Basis(network).eval(), [(points(m),) for _, m in sizes], trunk_path, (second,),
-            ("basis",), {second: {0: "n_points"}, "basis": {0: "n_points"}}, opset)
-    with torch.no_grad():
-        bias = (estimator.network_.bias.detach().double().cpu()
-                * estimator.network_.g_scale.detach().double().cpu()
-                + estimator.network_.g_shift.detach().double().cpu()).numpy()
-    return str(branch_path), str(trunk_path), bias

@@ -245,6 +245,8 @@ def test_failed_fit_leaves_a_fitted_model_unchanged(fitted, data, name, params, 
         assert k in vars(est)
         if isinstance(v, np.ndarray):
             np.testing.assert_array_equal(getattr(est, k), v)
+        elif hasattr(v, "get_params"):  # the fit's components (sampler_, loss_, physics_)
+            assert repr(getattr(est, k)) == repr(v), k
         elif not isinstance(v, (torch.device,)):
             assert getattr(est, k) == v, k
     for k, v in est.network_.state_dict().items():

@@ -1,5 +1,6 @@
 """skoperator.io: the safe file format (dump/load) and the ONNX export (to_onnx)."""
 
+import ast
 import json
 import pickle
 import warnings
@@ -12,7 +13,8 @@ import torch
 from skoperator import DeepONetRegressor, __version__
 from skoperator._planning import same_setting
 from skoperator.datasets import make_antiderivative
-from skoperator.io import _exportable, dump, load, to_onnx
+from skoperator._onnx import _exportable
+from skoperator.io import dump, load, to_onnx
 from skoperator.losses import HuberLoss, RelativeL2Loss
 from skoperator.networks import (CNNBranch, ConcatMerge, FNOBranch, MLPBranch, MLPTrunk,
                                  MultiBranch, PODTrunk, ResNetTrunk)
@@ -108,7 +110,9 @@ def assert_same_model(original, loaded, U):
         if name == "network_":
             continue
         a, b = getattr(original, name), getattr(loaded, name)
-        if isinstance(a, np.ndarray):
+        if name in ("sampler_", "loss_", "physics_"):  # the fit's copies, fitted attributes too
+            assert _same_component(a, b), name
+        elif isinstance(a, np.ndarray):
             assert a.dtype == b.dtype and np.array_equal(a, b), name
         else:
             assert a == b and type(a) is type(b), name
@@ -119,6 +123,22 @@ def assert_same_model(original, loaded, U):
     assert original._stopping == loaded._stopping
     assert next(loaded.network_.parameters()).device.type == "cpu"
     np.testing.assert_allclose(loaded.predict(U), original.predict(U), rtol=1e-12, atol=1e-12)
+
+
+def _same_component(a, b):
+    if a is None or b is None:
+        return a is b
+    if type(a) is not type(b) or not same_setting(a, b) or vars(a).keys() != vars(b).keys():
+        return False
+    for key, value in vars(a).items():
+        other = vars(b)[key]
+        if torch.is_tensor(value):
+            if not (torch.is_tensor(other) and value.dtype == other.dtype
+                    and torch.equal(value, other)):
+                return False
+        elif key.endswith("_") and not _same(value, other):
+            return False
+    return True
 
 
 def _rewrite(path, edit):
@@ -470,7 +490,7 @@ def test_exported_fourier_layers_are_the_fft_ones(grid, modes):
 
 
 def test_to_onnx_explains_a_failed_export(line, tmp_path, monkeypatch):
-    import skoperator.io as skio
+    import skoperator._onnx as skio
 
     _onnxruntime()
 
@@ -500,19 +520,26 @@ def test_to_onnx_needs_a_fitted_model(tmp_path):
 
 
 def test_io_imports_onnx_inside_its_functions_only():
-    import ast
-
+    import skoperator._codec as codec
+    import skoperator._onnx as onnx_module
     import skoperator.io as skio
 
-    with open(skio.__file__) as f:
-        tree = ast.parse(f.read())
+    top = set()
+    for module in (skio, onnx_module, codec):
+        with open(module.__file__) as f:
+            tree = ast.parse(f.read())
+        top |= _top_level_imports(tree)
+    assert not top & {"onnx", "onnxruntime", "onnxscript", "safetensors", "skops"}
+
+
+def _top_level_imports(tree):
     top = set()
     for node in tree.body:
         if isinstance(node, ast.Import):
             top.update(alias.name.split(".")[0] for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module:
             top.add(node.module.split(".")[0])
-    assert not top & {"onnx", "onnxruntime", "onnxscript", "safetensors", "skops"}
+    return top
 
 
 def test_to_onnx_names_what_it_exports(tmp_path):
@@ -524,3 +551,186 @@ def test_to_onnx_names_what_it_exports(tmp_path):
     with pytest.raises(TypeError, match="to_onnx exports a fitted DeepONetRegressor; got Pipe"):
         to_onnx(make_pipeline(FunctionTransformer(), DeepONetRegressor()), tmp_path / "m.onnx")
     assert not (tmp_path / "m.onnx").exists()
+
+
+# ------------------------------------------------------- points per function
+@pytest.fixture(scope="module")
+def scattered():
+    """40 functions, each observed at its own 9 to 12 points (NaN-padded to 12)."""
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((40, 8))
+    P = rng.random((40, 12, 1))
+    G = U[:, :1] * np.sin(3 * P[..., 0]) + U[:, 1:2] * P[..., 0]
+    for i, n in enumerate(rng.integers(9, 13, 40)):
+        P[i, n:] = np.nan
+        G[i, n:] = np.nan
+    return U, P, G
+
+
+def _fit_scattered(scattered, **extra):
+    U, P, G = scattered
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return DeepONetRegressor(**{**FAST, "branch": MLPBranch(layers=(8,)),
+                                    "trunk": MLPTrunk(layers=(8,)), **extra}).fit(U, G, coords=P)
+
+
+@pytest.mark.parametrize("extra", [{}, {"n_outputs": 1, "early_stopping": True,
+                                        "validation_fraction": 0.2}])
+def test_round_trip_of_a_model_fitted_on_points_per_function(scattered, tmp_path, extra):
+    U, P, G = scattered
+    est = _fit_scattered(scattered, **extra)
+    assert est.coords_ is None
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert loaded.coords_ is None
+    np.testing.assert_array_equal(loaded.predict(U, coords=P), est.predict(U, coords=P))
+    Y = np.linspace(0, 1, 7)[:, None]
+    np.testing.assert_array_equal(loaded.predict(U, coords=Y), est.predict(U, coords=Y))
+    assert_same_model_state(est, loaded)
+    # and it continues training as the original does
+    a = est.set_params(warm_start=True, max_iter=1).fit(U, G, coords=P)
+    b = loaded.set_params(warm_start=True, max_iter=1).fit(U, G, coords=P)
+    np.testing.assert_array_equal(a.predict(U, coords=P), b.predict(U, coords=P))
+
+
+def assert_same_model_state(original, loaded):
+    for name in ("history_", "n_iter_", "n_eval_", "input_sizes_", "stopping_reason_"):
+        # repr: a NaN validation score equals itself
+        assert repr(getattr(original, name)) == repr(getattr(loaded, name)), name
+    assert repr(original._stopping) == repr(loaded._stopping)
+
+
+def test_onnx_export_of_a_model_fitted_on_points_per_function(scattered, tmp_path):
+    ort = _onnxruntime()
+    U, P, G = scattered
+    est = _fit_scattered(scattered)
+    Y = np.random.default_rng(1).random((6, 1))
+    path = to_onnx(est, tmp_path / "model.onnx")
+    session = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    got = session.run(None, {"U": U[:5].astype(np.float32), "coords": Y.astype(np.float32)})[0]
+    assert _relative_error(got, est.predict(U[:5], coords=Y)) <= 1e-5
+    branch_path, trunk_path, bias = to_onnx(est, tmp_path / "model.onnx", split=True)
+    coef = ort.InferenceSession(branch_path).run(None, {"U": U[:5].astype(np.float32)})[0]
+    basis = ort.InferenceSession(trunk_path).run(None, {"coords": Y.astype(np.float32)})[0]
+    assert _relative_error(coef @ basis.T + bias, est.predict(U[:5], coords=Y)) <= 1e-5
+
+
+# ------------------------------------------------------------ damaged files
+def _replace_member(path, name, data):
+    with zipfile.ZipFile(path) as archive:
+        members = {n: archive.read(n) for n in archive.namelist()}
+    members[name] = data
+    with zipfile.ZipFile(path, "w") as archive:
+        for n, d in members.items():
+            archive.writestr(n, d)
+
+
+def _set(document, keys, value):
+    node = document
+    for key in keys[:-1]:
+        node = node[key]
+    node[keys[-1]] = value
+    return document
+
+
+def _drop(document, keys):
+    node = document
+    for key in keys[:-1]:
+        node = node[key]
+    del node[keys[-1]]
+    return document
+
+
+def _swap_tensor_shape(path):
+    safetensors_torch = pytest.importorskip("safetensors.torch")
+    with zipfile.ZipFile(path) as archive:
+        tensors = safetensors_torch.load(archive.read("weights.safetensors"))
+    name = next(k for k in tensors if k.startswith("network.") and k.endswith("weight"))
+    tensors[name] = torch.zeros(tuple(s + 1 for s in tensors[name].shape))
+    _replace_member(path, "weights.safetensors", safetensors_torch.save(tensors))
+
+
+_TAMPERINGS = {
+    "not JSON": lambda p: _replace_member(p, "model.json", b"{this is not json"),
+    "not UTF-8": lambda p: _replace_member(p, "model.json", b"\xff\xfe\x00"),
+    "params a list": lambda p: _rewrite(p, lambda d: _set(d, ["params"], [1, 2])),
+    "fitted a string": lambda p: _rewrite(p, lambda d: _set(d, ["fitted"], "yes")),
+    "attributes a list": lambda p: _rewrite(p, lambda d: _set(d, ["fitted", "attributes"], [])),
+    "n_features_in_ a string": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "n_features_in_"], "16")),
+    "history_ a number": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "history_"], 3)),
+    "history record a string": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "history_"], ["epoch"])),
+    "input_sizes_ wrong": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "input_sizes_"], {"__tuple__": [3]})),
+    "coords_ a string": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "coords_"], "grid")),
+    "missing coords_": lambda p: _rewrite(
+        p, lambda d: _drop(d, ["fitted", "attributes", "coords_"])),
+    "missing architecture": lambda p: _rewrite(p, lambda d: _drop(d, ["fitted", "architecture"])),
+    "network names a dict": lambda p: _rewrite(p, lambda d: _set(d, ["fitted", "network"], {})),
+    "architecture n_basis a string": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "architecture", "n_basis"], "six")),
+    "optimizer state a string": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "optimizer", "state"], "adam")),
+    "a tuple tag holding a number": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "input_sizes_"], {"__tuple__": 16})),
+    "an array of an unknown dtype": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "coords_", "dtype"], "<nonsense")),
+    "a tensor of the wrong shape": _swap_tensor_shape,
+}
+
+
+@pytest.mark.parametrize("tampering", list(_TAMPERINGS))
+def test_a_tampered_file_gives_a_value_error_naming_the_file(line, tmp_path, tampering):
+    est = _fit(line, _line_models()["mlp"])
+    path = dump(est, tmp_path / "model.skop")
+    _TAMPERINGS[tampering](path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError, match=str(tmp_path / "model.skop")) as info:
+            load(path)
+    assert type(info.value) is ValueError
+
+
+def test_the_export_traces_the_real_layers():
+    from skoperator._fno import FNO, SpectralConv
+    from skoperator._layers import ResidualMLP
+    from skoperator._network import LAYOUTS, Scaling, build_network
+
+    net = build_network(
+        branch=FNOBranch(grid=(8,), modes=3, width=3, n_layers=1, head_layers=(5,)),
+        trunk=ResNetTrunk(layers=(6, 6)), n_sensors=8, n_outputs=1, n_basis=4,
+        layout=LAYOUTS["split_branch"], scaling=Scaling.identity(8, 1, 1),
+        generator=torch.Generator().manual_seed(0), coords=torch.rand(5, 1), targets=None,
+        input_shape=None, output_transform=None)
+    exported = _exportable(net)
+    kinds = {type(m) for m in exported.modules()}
+    assert {FNO, SpectralConv, ResidualMLP} <= kinds  # no mirror copies
+    assert all(s.dft_grid is not None for s in exported.modules() if type(s) is SpectralConv)
+    assert all(getattr(s, "dft_grid", None) is None for s in net.modules())  # a copy
+
+
+def test_load_stores_the_model_through_the_estimators_fitted_state_api(line, tmp_path,
+                                                                       monkeypatch):
+    est = _fit(line, _line_models()["mlp"])
+    path = dump(est, tmp_path / "model.skop")
+    calls = []
+    original = DeepONetRegressor._set_fitted
+
+    def recording(self, state):
+        calls.append(state)
+        return original(self, state)
+
+    monkeypatch.setattr(DeepONetRegressor, "_set_fitted", recording)
+    loaded = load(path)
+    assert len(calls) == 1 and calls[0].network is loaded.network_
+
+
+def test_dump_refuses_an_object_without_the_fitted_state_api(tmp_path):
+    from sklearn.linear_model import Ridge
+
+    with pytest.raises(TypeError, match="fitted-state API.*got Ridge"):
+        dump(Ridge(), tmp_path / "m.skop")
+    assert not (tmp_path / "m.skop").exists()
