@@ -245,6 +245,16 @@ class BaseSampler(Component):
         Class attribute: True if ``sample`` draws points per function
         (``cols`` of shape (batch, m)), False for one set for the batch or
         every point.
+    fresh : bool
+        Class attribute: True if ``sample`` draws anew at every step, False
+        if each function's points are drawn once per fit and kept.
+    draws_uniformly : bool
+        Class attribute: True if the sampler's draws are ``n_eval`` points
+        taken uniformly at random, described entirely by ``per_function``
+        and ``fresh``; a physics term with a box ``domain`` then draws its
+        points the same way from the box (uniformly, per function or shared,
+        fresh or once). False (the default) for a sampler with any other
+        structure.
     n_eval_ : int
         Points per function and step in the current epoch.
 
@@ -276,6 +286,10 @@ class BaseSampler(Component):
     uses_n_eval = True
     #: whether ``sample`` draws points per function (cols of shape (batch, m))
     per_function = True
+    #: whether ``sample`` draws anew at every step (False: once per fit, kept)
+    fresh = True
+    #: whether the draws are uniform ``n_eval``-subsets described by per_function and fresh
+    draws_uniformly = False
     #: what ``n_eval`` counts, for error messages and for :meth:`n_available`
     counts = "n_points"
 

@@ -28,6 +28,7 @@ class RandomSampler(BaseSampler):
     >>> est = DeepONetRegressor(sampling="random", n_eval=8)
     """
 
+    draws_uniformly = True
     uses_observed = True
 
     def setup(self, context):
@@ -66,6 +67,7 @@ class SharedSampler(BaseSampler):
     >>> est = DeepONetRegressor(sampling="shared", n_eval=8)
     """
 
+    draws_uniformly = True
     per_function = False
 
     def sample(self, rows, generator):
@@ -159,6 +161,8 @@ class FixedSampler(BaseSampler):
     >>> est = DeepONetRegressor(sampling="fixed", n_eval=8)
     """
 
+    draws_uniformly = True
+    fresh = False
     uses_observed = True
 
     def setup(self, context):
@@ -279,6 +283,8 @@ class AdaptiveSampler(BaseSampler):
     where ``r_ij`` is the squared error raised to ``power`` and ``n_i`` the
     number of observed points of function ``i``: points where the model is
     wrong are drawn more often, and the floor leaves every point a chance.
+    A function with no observed value (physics-informed training with a
+    partly observed ``G``) draws uniformly among all points, with weight 0.
     Each draw's squared error is weighted by ``1 / (n_i q_ij)``, so the
     loss stays an unbiased estimate of the mean over all points (the
     full-grid loss), whatever the probabilities.
@@ -361,14 +367,16 @@ class AdaptiveSampler(BaseSampler):
         total = r.sum(dim=1, keepdim=True)
         share = torch.where(total > 0, r / total.clamp(min=1e-300), 0.0)
         n_obs = self._n_obs[:, None].double()
-        uniform = 1.0 / n_obs
+        empty = n_obs == 0  # a function with no observed value: no target to fit
+        uniform = 1.0 / n_obs.clamp(min=1)
         if self._mask is not None:
-            uniform = uniform * self._mask
+            uniform = torch.where(empty, 1.0 / r.shape[1], uniform * self._mask)
         floor = torch.where(total > 0, self.floor, 1.0)
         q = (1 - floor) * share + floor * uniform
         self.probabilities_ = q.float()
-        # 1 / (n_i q_ij): the weight of a draw of point j for function i.
-        self._weights = (1.0 / (n_obs * q).clamp(min=1e-300)).float()
+        # 1 / (n_i q_ij): the weight of a draw of point j for function i (0 without targets).
+        weights = 1.0 / (n_obs * q).clamp(min=1e-300)
+        self._weights = torch.where(empty, 0.0, weights).float()
         return self
 
     def sample(self, rows, generator):

@@ -4,6 +4,10 @@
 added to the data loss at every step (the data loss is left out when ``G`` is
 entirely missing). The protocol, written once here:
 
+- ``check_fit(fit)``: called once per fit before the network is built, with
+  a :class:`FitCheck` (the trunk, whether the validation functions hold an
+  observed value); raises ``ValueError`` for a setting the term cannot train
+  with;
 - ``prepare(context)``: called once per fit on the fit's private copy, with a
   :class:`PhysicsContext` (training coordinates, number of functions, the
   estimator's ``n_eval``, device, generator, the network's standardisation);
@@ -12,24 +16,39 @@ entirely missing). The protocol, written once here:
   n_sensors) of the functions ``rows``; it draws its own collocation points
   and differentiates the network with autograd.
 
+The fitted estimator keeps its private, prepared copy (``physics_``), so
+that the fitted attributes of the term (``n_points_``) can be read.
+
 :class:`PDEResidual` is the ready-made component: a residual written as a
 function of the coordinates, the network's output there, the input function
 there and a derivative helper (:class:`Derivatives`; :func:`derivative` and
 :func:`grad` are the same helper as functions), on collocation points drawn
-per function and fresh every step.
+per function and fresh every step. Its collocation points are drawn by a
+sampler of the estimator's registry (:data:`skoperator.sampling.SAMPLERS`),
+through the sampler protocol.
 """
 
 import dataclasses
+import inspect
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._compat import Interval, StrOptions
 from ._component import Component
+from ._sampling import (
+    SAMPLERS,
+    BaseSampler,
+    ObservedPoints,
+    SamplingContext,
+    make_sampler,
+    resolve_n_eval,
+)
 
-__all__ = ["BasePhysics", "PhysicsContext", "PDEResidual", "Derivatives", "derivative",
-           "grad", "interpolate_sensors"]
+__all__ = ["BasePhysics", "PhysicsContext", "FitCheck", "PDEResidual", "Derivatives",
+           "derivative", "grad", "interpolate_sensors"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,6 +98,44 @@ class PhysicsContext:
     n_outputs: int = 1
 
 
+@dataclasses.dataclass(frozen=True)
+class FitCheck:
+    """What a physics component checks before a fit builds its network (``check_fit``).
+
+    Parameters
+    ----------
+    trunk : BaseTrunk
+        The fit's trunk component (its capabilities, such as ``table``).
+    validation_targets : array-like of shape (n_validation, n_points[, n_outputs]) or None, \
+default=None
+        The targets of the validation functions (NaN: missing), indexable by
+        rows; None without a validation split (no ``early_stopping``).
+
+    Examples
+    --------
+    >>> from skoperator.networks import MLPTrunk
+    >>> from skoperator.physics import FitCheck
+    >>> FitCheck(trunk=MLPTrunk()).validation_observed() is None
+    True
+    """
+
+    trunk: Any
+    validation_targets: Any = None
+
+    def validation_observed(self):
+        """Whether the validation functions hold an observed target (None: no validation).
+
+        Returns
+        -------
+        observed : bool or None
+            None without a validation split.
+        """
+        if self.validation_targets is None:
+            return None
+        rows = self.validation_targets
+        return bool(np.isfinite(np.asarray(rows[np.arange(len(rows))])).any())
+
+
 class BasePhysics(Component):
     """Protocol of physics components (see the module docstring).
 
@@ -98,6 +155,33 @@ class BasePhysics(Component):
     >>> Zero(weight=0.1).get_params()
     {'weight': 0.1}
     """
+
+    def check_fit(self, fit):
+        """Check the fit's other settings before training; raise ``ValueError`` if they clash.
+
+        The base check: early stopping scores the validation functions on
+        their observed targets, so it needs at least one (with none, every
+        epoch would score the same and the fit would stop at once with an
+        untrained model).
+
+        Parameters
+        ----------
+        fit : FitCheck
+            The fit's settings.
+
+        Returns
+        -------
+        self : BasePhysics
+            The component, unchanged.
+        """
+        if fit.validation_observed() is False:
+            raise ValueError(
+                "early_stopping=True scores the validation functions on their observed "
+                "targets, but G has no observed value in the validation functions (the "
+                "validation_fraction of the functions held out); every epoch would score "
+                "the same and the fit would stop with an untrained model. Pass "
+                "early_stopping=False, or observed values in G for more functions.")
+        return self
 
     def prepare(self, context):
         """Learn what the term needs; called once per fit.
@@ -349,22 +433,6 @@ def interpolate_sensors(U, sensors, x):
 # ---------------------------------------------------------------------------
 # PDEResidual
 # ---------------------------------------------------------------------------
-def _resolve_n_points(n_points, n_eval, n_coords, box):
-    """Collocation points per function (see PDEResidual's ``n_points``)."""
-    from ._sampling import resolve_n_eval
-
-    name = "n_points"
-    if n_points is None:
-        n_points, name = n_eval, "n_points=None (the estimator's n_eval)"
-        if callable(n_points):
-            n_points = n_points(0)
-    if box and isinstance(n_points, Integral) and not isinstance(n_points, bool) \
-            and n_points >= 1:
-        return int(n_points)  # a box has as many points as asked
-    return resolve_n_eval(n_points, n_coords, what="the number of training coordinates",
-                          name=name)
-
-
 class PDEResidual(BasePhysics):
     """The mean square of a PDE residual on collocation points drawn per function.
 
@@ -403,17 +471,27 @@ class PDEResidual(BasePhysics):
     weight : float, default=1.0
         Weight of the residual's mean square.
     n_points : int, float, "auto" or None, default=None
-        Collocation points per function and step. None: the estimator's
-        ``n_eval``, resolved as the samplers resolve it (an int; a fraction
-        of the training coordinates; "auto" = min(32, number of training
-        coordinates); a callable ``n_eval(epoch)`` is read at epoch 0).
-        With a box ``domain`` an int may exceed the number of coordinates.
-    sampling : {"random", "shared", "fixed"}, default="random"
-        "random": each function gets its own points, drawn afresh every
-        step. "shared": one set of points for the whole mini-batch, drawn
-        afresh every step (as DeepXDE does). "fixed": each training function
-        gets its own set, drawn once per fit (in ``prepare``) and kept (the
-        original PI-DeepONet).
+        Collocation points per function and step: the ``n_eval`` of
+        ``sampling``, resolved by the samplers' resolver against the number
+        of training coordinates (an int; a fraction of them; "auto" =
+        min(32, their number)). None: the estimator's ``n_eval`` (a callable
+        ``n_eval(epoch)`` is read at epoch 0). With a box ``domain`` an int
+        may exceed the number of coordinates.
+    sampling : str or BaseSampler, default="random"
+        How collocation points are drawn: a key of
+        :data:`skoperator.sampling.SAMPLERS` or a sampler object, set up on
+        the training coordinates with ``n_points`` as its ``n_eval``; each
+        name means what it means for the estimator's ``sampling``: "random"
+        (each function its own points, fresh every step), "shared" (one set
+        for the mini-batch, fresh every step, as DeepXDE does), "fixed"
+        (each function its own set, drawn once per fit and kept: the
+        original PI-DeepONet), "full" (every training coordinate),
+        "grouped", "stratified". "adaptive" needs the data residuals and is
+        refused. With a box ``domain`` the sampler must draw uniformly
+        (``draws_uniformly``: "random", "shared", "fixed"), and the points
+        are drawn uniformly from the box in the same way. With points per
+        function (``fit(..., coords=)`` of shape (n_functions, n_points,
+        d)) each function's points are drawn among its own.
     boundary : list of (points, value) pairs, or None, default=None
         Boundary or initial conditions as penalties. ``points``: an array
         (n_b, d) of coordinates, or a callable ``points(generator) -> (n_b,
@@ -434,8 +512,15 @@ class PDEResidual(BasePhysics):
     ----------
     n_points_ : int
         Collocation points per function and step, resolved in ``prepare``.
+    sampler_ : BaseSampler
+        The fit's private copy of ``sampling`` (set up on the training
+        coordinates when ``domain`` is None).
     fixed_points_ : Tensor of shape (n_functions, n_points, d) or None
-        The points of ``sampling="fixed"``.
+        The points of a sampler that draws once per fit (``fresh = False``,
+        such as "fixed"); None otherwise.
+
+    The fitted estimator exposes its prepared copy as ``physics_``, where
+    these attributes can be read.
 
     Notes
     -----
@@ -470,7 +555,7 @@ class PDEResidual(BasePhysics):
         "weight": [Interval(Real, 0, None, closed="left")],
         "n_points": [Interval(Integral, 1, None, closed="left"),
                      Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
-        "sampling": [StrOptions({"random", "shared", "fixed"})],
+        "sampling": [StrOptions(set(SAMPLERS) - {"adaptive"}), BaseSampler],
         "boundary": [list, tuple, None],
         "boundary_weight": [Interval(Real, 0, None, closed="left")],
         "input_axis": [Integral],
@@ -488,9 +573,31 @@ class PDEResidual(BasePhysics):
         self.boundary_weight = boundary_weight
         self.input_axis = input_axis
 
-    # -- prepare
+    # -- checks and prepare
+    def check_fit(self, fit):
+        """Refuse a trunk that cannot be differentiated at collocation points.
+
+        Parameters
+        ----------
+        fit : FitCheck
+            The fit's settings.
+
+        Returns
+        -------
+        self : PDEResidual
+            The component, unchanged.
+        """
+        super().check_fit(fit)
+        if getattr(fit.trunk, "table", False):
+            raise ValueError(
+                f"physics=PDEResidual differentiates the trunk at collocation points, but the "
+                f"trunk {type(fit.trunk).__name__} is a table known at the training grid "
+                "only (its derivatives along the coordinates are zero); use a trunk that "
+                "evaluates anywhere, such as trunk='mlp' or a FourierTrunk.")
+        return self
+
     def prepare(self, context):
-        """Check the settings against the problem, resolve ``n_points``, draw fixed points.
+        """Check the settings against the problem, resolve ``n_points``, set up the sampler.
 
         Parameters
         ----------
@@ -503,8 +610,9 @@ class PDEResidual(BasePhysics):
             The prepared component.
         """
         super().prepare(context)
+        _check_signature(self.residual)
         coords = context.coords
-        d = coords.shape[1]
+        d = coords.shape[-1]
         device = context.device
         if not -d <= self.input_axis < d:
             raise ValueError(f"input_axis={self.input_axis} is out of range for coordinates "
@@ -531,12 +639,54 @@ class PDEResidual(BasePhysics):
                     f"shape ({d}, 2) here; got {self.domain!r}.")
             self._box = torch.as_tensor(box, dtype=torch.float32, device=device)
         self._boundary = self._check_boundary(d, device)
-        self.n_points_ = _resolve_n_points(self.n_points, context.n_eval, coords.shape[0],
-                                           self._box is not None)
-        self.fixed_points_ = None
-        if self.sampling == "fixed":
-            self.fixed_points_ = self._draw(context.n_functions, context.generator)
+        self.sampler_ = self._setup_sampler(context)
+        self.fixed_points_, self._fixed = None, None
+        if not self.sampler_.fresh:
+            rows = torch.arange(context.n_functions, device=device)
+            self._fixed = self._draw(rows, context.generator)
+            self.fixed_points_ = self._fixed[0]
         return self
+
+    def _setup_sampler(self, context):
+        """The fit's copy of ``sampling``, set up; resolves ``n_points_``."""
+        sampler = make_sampler(self.sampling)
+        coords = context.coords
+        n_eval = context.n_eval if self.n_points is None else self.n_points
+        name = "n_points" if self.n_points is not None else \
+            "n_points=None (the estimator's n_eval)"
+        if self._box is not None:
+            if not sampler.draws_uniformly:
+                raise ValueError(
+                    f"PDEResidual draws points uniformly from the box domain={self.domain!r}, "
+                    f"but sampling={self.sampling!r} is not a uniform draw "
+                    "(draws_uniformly=False); use sampling='random', 'shared' or 'fixed', "
+                    "or domain=None to draw among the training coordinates.")
+            self.n_points_ = resolve_n_eval(n_eval, coords.shape[-2], name=name,
+                                            what="the number of training coordinates",
+                                            bounded=False)
+            return sampler
+        observed = None
+        if coords.dim() == 3:  # points per function, NaN rows pad
+            if not (sampler.uses_observed and sampler.per_function):
+                raise ValueError(
+                    f"PDEResidual(sampling={self.sampling!r}) draws among one shared set of "
+                    "points, but fit was given points per function (coords of shape "
+                    "(n_functions, n_points, d)); use sampling='random' or 'fixed', or a box "
+                    "domain.")
+            finite = torch.isfinite(coords).all(dim=-1)
+            observed = ObservedPoints.from_mask(finite.cpu()).to(context.device)
+        sampling_context = SamplingContext(
+            n_eval=n_eval, coords=coords, n_functions=context.n_functions,
+            device=context.device, generator=context.generator, n_epochs=1,
+            observed=observed)
+        try:
+            sampler.setup(sampling_context)
+        except ValueError as exc:
+            raise ValueError(f"PDEResidual(sampling={self.sampling!r}) could not draw {name} "
+                             f"collocation points among the training coordinates: {exc}") \
+                from exc
+        self.n_points_ = sampler.n_eval_
+        return sampler
 
     def _check_boundary(self, d, device):
         if self.boundary is None:
@@ -560,24 +710,52 @@ class PDEResidual(BasePhysics):
         return pairs
 
     # -- draws
-    def _draw(self, n_rows, generator, rows=None):
-        """Collocation points (n_rows, n_points, d) of one step (or of prepare)."""
-        from ._sampling import sample_distinct
-
-        coords = self.context_.coords
-        device, n = coords.device, self.n_points_
-        k = 1 if self.sampling == "shared" else n_rows
-        if self._box is None:
-            idx = sample_distinct(k, n, coords.shape[0], generator, device)
-            y = coords[idx]
-        else:
+    def _draw(self, rows, generator):
+        """Collocation points (batch, n_points, d) of ``rows`` and their weights (or None)."""
+        coords, n_rows = self.context_.coords, len(rows)
+        if self._box is not None:
+            k = n_rows if self.sampler_.per_function else 1
             lo, hi = self._box[:, 0], self._box[:, 1]
-            y = lo + (hi - lo) * torch.rand(k, n, coords.shape[1], generator=generator,
-                                            device=device)
-        return y.expand(n_rows, -1, -1) if k == 1 and n_rows > 1 else y
+            y = lo + (hi - lo) * torch.rand(k, self.n_points_, coords.shape[-1],
+                                            generator=generator, device=coords.device)
+            return (y.expand(n_rows, -1, -1) if k == 1 and n_rows > 1 else y), None
+        cols, weight = self.sampler_.sample(rows, generator)
+        if coords.dim() == 3:  # each function's own points; padding slots weigh 0
+            y = torch.nan_to_num(coords[rows[:, None], cols], nan=0.0)
+        elif cols is None:
+            y = coords.expand(n_rows, -1, -1)
+        else:
+            y = coords[cols]
+            if cols.dim() == 1:
+                y = y.expand(n_rows, -1, -1)
+        if weight is not None:
+            weight = weight.expand(n_rows, y.shape[1])
+        return y, weight
+
+    def collocation(self, rows, generator):
+        """The collocation points of a step and the weight of each.
+
+        Parameters
+        ----------
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+        generator : torch.Generator
+            Source of the draws.
+
+        Returns
+        -------
+        y : Tensor of shape (batch, n_points, d)
+            Raw coordinates.
+        weight : Tensor of shape (batch, n_points) or None
+            The sampler's weight of each point (0: left out); None: all 1.
+        """
+        if self._fixed is not None:
+            y, weight = self._fixed
+            return y[rows], None if weight is None else weight[rows]
+        return self._draw(rows, generator)
 
     def collocation_points(self, rows, generator):
-        """The collocation points of a step.
+        """The collocation points of a step (:meth:`collocation` without the weights).
 
         Parameters
         ----------
@@ -591,9 +769,7 @@ class PDEResidual(BasePhysics):
         y : Tensor of shape (batch, n_points, d)
             Raw coordinates.
         """
-        if self.sampling == "fixed":
-            return self.fixed_points_[rows]
-        return self._draw(len(rows), generator)
+        return self.collocation(rows, generator)[0]
 
     def input_at(self, U, y):
         """The input functions at the points ``y`` (linear interpolation).
@@ -641,7 +817,8 @@ class PDEResidual(BasePhysics):
     # -- the term
     def __call__(self, network, U, rows, generator):
         """``weight * mean(residual^2)`` plus the boundary penalties, for one mini-batch."""
-        y = self.collocation_points(rows, generator).detach().clone().requires_grad_(True)
+        y, weight = self.collocation(rows, generator)
+        y = y.detach().clone().requires_grad_(True)
         b = network.encode_branch(U)
         s = self.output_at(network, b, y)
         u = self.input_at(U, y)
@@ -654,7 +831,7 @@ class PDEResidual(BasePhysics):
                     f"residual must return a tensor of shape {tuple(s.shape[:2])} (batch, m), "
                     "or (batch, m, K), or a tuple of such; got "
                     f"{tuple(part.shape) if torch.is_tensor(part) else type(part).__name__}.")
-            term = term + part.square().mean()
+            term = term + _mean_square(part, weight)
         term = self.weight * term
         for points, value in self._boundary:
             pts = points(generator) if callable(points) else points
@@ -666,3 +843,29 @@ class PDEResidual(BasePhysics):
             target = value(yb, self.input_at(U, yb)) if callable(value) else value
             term = term + self.boundary_weight * (sb - target).square().mean()
         return term
+
+
+def _mean_square(part, weight):
+    """The mean square of a residual, weighted by the sampler's weights (None: plain mean)."""
+    if weight is None:
+        return part.square().mean()
+    square = part.square()
+    if square.dim() == 3:
+        square = square.mean(dim=2)
+    return (square * weight).sum() / (weight != 0).sum().clamp(min=1)
+
+
+def _check_signature(residual):
+    """Raise ``TypeError`` unless ``residual`` takes ``(y, s, u, d)``."""
+    try:
+        signature = inspect.signature(residual)
+    except (TypeError, ValueError):  # a builtin or extension: checked when called
+        return
+    try:
+        signature.bind(None, None, None, None)
+    except TypeError as exc:
+        name = getattr(residual, "__name__", type(residual).__name__)
+        raise TypeError(
+            f"PDEResidual's residual must take four positional arguments, residual(y, s, u, "
+            f"d) -> Tensor (coordinates, output, input function, derivative helper); got "
+            f"{name}{signature}, which cannot ({exc}).") from None
