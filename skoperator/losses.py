@@ -33,8 +33,7 @@ import torch
 from ._compat import Interval
 from ._component import Component
 
-__all__ = ["LOSSES", "BaseLoss", "LossContext", "MSELoss", "RelativeL2Loss", "HuberLoss",
-           "check_loss"]
+__all__ = ["LOSSES", "BaseLoss", "LossContext", "MSELoss", "RelativeL2Loss", "HuberLoss"]
 
 
 @dataclasses.dataclass(frozen=True)
