@@ -4,10 +4,10 @@
 added to the data loss at every step (the data loss is left out when ``G`` is
 entirely missing). The protocol, written once here:
 
-- ``check_fit(fit)``: called once per fit before the network is built, with
-  a :class:`FitCheck` (the trunk, whether the validation functions hold an
-  observed value); raises ``ValueError`` for a setting the term cannot train
-  with;
+- ``check_fit(fit)``: called once per fit before the network is built, on
+  the component as given (it must not change it), with a :class:`FitCheck`
+  (the trunk, the validation functions' targets); raises ``ValueError`` for
+  a setting the term cannot train with;
 - ``prepare(context)``: called once per fit on the fit's private copy, with a
   :class:`PhysicsContext` (training coordinates, number of functions, the
   estimator's ``n_eval``, device, generator, the network's standardisation);
@@ -57,8 +57,9 @@ class PhysicsContext:
 
     Parameters
     ----------
-    coords : Tensor of shape (n_points, d)
-        Raw training coordinates (the rows of ``coords``).
+    coords : Tensor of shape (n_points, d) or (n_functions, n_points, d)
+        Raw training coordinates: shared (the rows of ``coords``), or each
+        training function's own points (NaN rows pad).
     n_functions : int
         Training functions (``rows`` index them).
     n_eval : int, float, str or callable
@@ -486,8 +487,8 @@ class PDEResidual(BasePhysics):
         for the mini-batch, fresh every step, as DeepXDE does), "fixed"
         (each function its own set, drawn once per fit and kept: the
         original PI-DeepONet), "full" (every training coordinate),
-        "grouped", "stratified". "adaptive" needs the data residuals and is
-        refused. With a box ``domain`` the sampler must draw uniformly
+        "grouped", "stratified". A sampler that needs the model's data
+        residuals ("adaptive") is refused when the fit starts. With a box ``domain`` the sampler must draw uniformly
         (``draws_uniformly``: "random", "shared", "fixed"), and the points
         are drawn uniformly from the box in the same way. With points per
         function (``fit(..., coords=)`` of shape (n_functions, n_points,
@@ -555,7 +556,7 @@ class PDEResidual(BasePhysics):
         "weight": [Interval(Real, 0, None, closed="left")],
         "n_points": [Interval(Integral, 1, None, closed="left"),
                      Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
-        "sampling": [StrOptions(set(SAMPLERS) - {"adaptive"}), BaseSampler],
+        "sampling": [StrOptions(set(SAMPLERS)), BaseSampler],
         "boundary": [list, tuple, None],
         "boundary_weight": [Interval(Real, 0, None, closed="left")],
         "input_axis": [Integral],

@@ -116,13 +116,16 @@ def test_stratified_collocation_weights_enter_the_mean_square():
         set(np.round([c * 3 / 10 for c in cells], 5)))
 
 
-def test_adaptive_and_structured_box_sampling_are_refused_with_the_fix():
-    with pytest.raises(ValueError, match="sampling"):
-        PDEResidual(antiderivative_residual, sensors=[0, 1], sampling="adaptive").check()
+@pytest.mark.parametrize("sampling", ["adaptive", AdaptiveSampler(refresh=2)])
+def test_adaptive_collocation_is_refused_with_the_reason(sampling):
     coords = torch.linspace(0, 1, 40).reshape(-1, 1)
-    with pytest.raises(ValueError, match="training residuals"):
-        PDEResidual(antiderivative_residual, sensors=[0, 1], n_points=4,
-                    sampling=AdaptiveSampler()).prepare(_context(coords))
+    phys = PDEResidual(antiderivative_residual, sensors=[0, 1], n_points=4, sampling=sampling)
+    with pytest.raises(ValueError, match=r"PDEResidual\(sampling=.*training residuals"):
+        phys.check().prepare(_context(coords))
+
+
+def test_structured_box_sampling_is_refused_with_the_fix():
+    coords = torch.linspace(0, 1, 40).reshape(-1, 1)
     with pytest.raises(ValueError, match="draws_uniformly.*'random', 'shared' or 'fixed'"):
         PDEResidual(antiderivative_residual, sensors=[0, 1], n_points=4, domain=[(0, 1)],
                     sampling="stratified").prepare(_context(coords))
