@@ -306,3 +306,27 @@ def test_physics_with_a_partly_observed_g_keeps_the_data_term():
 def test_the_lbfgs_polish_with_physics_keeps_the_data_term():
     # measured 0.16 with the data term in the polish; 1.4 without it
     assert _partly_observed_fit(max_iter=5, lbfgs_iter=30) < 0.4
+
+
+def coordinate_residual(y, s, u, d):
+    return y[..., 0] + 0.0 * s
+
+
+def test_the_term_is_the_mean_square_over_the_slots_the_sampler_weighs():
+    # A ragged function: its padding slots (weight 0) are left out of the
+    # mean, the other slots count once.
+    rng = np.random.default_rng(0)
+    coords = np.sort(rng.uniform(0.5, 1.0, size=(4, 6, 1)), axis=1)
+    coords[1, 3:] = np.nan
+    U = rng.normal(size=(4, 5))
+    est = DeepONetRegressor(max_iter=1, **_small()).fit(
+        U, coords[..., 0], coords=coords)
+    phys = PDEResidual(coordinate_residual, sensors=None, n_points=5, weight=2.0)
+    phys.prepare(_context(coords, n_functions=4))
+    rows = torch.arange(4)
+    y, w = phys.collocation(rows, torch.Generator().manual_seed(5))
+    term = phys(est.network_.float(), torch.as_tensor(U, dtype=torch.float32), rows,
+                torch.Generator().manual_seed(5))
+    expected = 2.0 * float((w * y[..., 0] ** 2).sum() / (w > 0).sum())
+    assert float(term.detach()) == pytest.approx(expected, rel=1e-5)
+    assert int((w[1] > 0).sum()) == 3 and (w[[0, 2, 3]] == 1).all()
