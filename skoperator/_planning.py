@@ -26,9 +26,9 @@ from ._network import LAYOUTS, Scaling, build_network
 from ._parallel import choose_threads, flop_rates
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
-from .losses import LossContext, as_loss
+from .losses import LossContext, as_loss, check_loss
 from .networks import MultiBranch, as_branch, as_trunk
-from .physics import PhysicsContext
+from .physics import FitCheck, PhysicsContext
 from .schedules import as_schedule
 
 #: Parameters that shape the network: ``warm_start`` and ``partial_fit`` keep
@@ -250,8 +250,9 @@ def _observed_any(data):
 def prepared_loss(spec, data):
     """A private, prepared copy of the ``loss=`` component for ``data``."""
     loss = copy.deepcopy(as_loss(spec)).check()
-    return loss.prepare(LossContext(g_scale=data.g_scale, n_functions=data.n_functions,
-                                    mean_square=data.mean_square, device=data.device))
+    context = LossContext(g_scale=data.g_scale, n_functions=data.n_functions,
+                          mean_square=data.mean_square, device=data.device)
+    return check_loss(loss.prepare(context), context)
 
 
 def setup_sampler(spec, n_eval, network, data, n_epochs, has_missing, generator):
@@ -380,6 +381,9 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
             f"the process group has {comm.world_size} ranks but the fit has "
             f"{len(train_rows)} training functions; every rank needs at least one. Launch "
             "fewer processes or pass more functions.")
+    if est.physics is not None:  # before the build: a table trunk cannot be differentiated
+        est.physics.check_fit(FitCheck(trunk=trunk, validation_targets=None if val_rows is None
+                                       else _data.data_rows(G, val_rows)))
     G_train = _data.data_rows(G, train_rows)
     coords_train = coords[train_rows] if per_function else coords
     if continuing:

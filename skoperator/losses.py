@@ -296,3 +296,70 @@ def as_loss(spec):
         return LOSSES[spec]()
     raise ValueError(f"loss={spec!r} is not a loss; expected one of {sorted(LOSSES)} or a "
                      "skoperator.losses.BaseLoss instance.")
+
+
+_LOSS_PROTOCOL = ("loss(residual, weight, rows) -> (objective, report), objective a scalar "
+                  "tensor, report a scalar tensor or None")
+
+
+def check_loss(loss, context):
+    """Call a prepared loss once on a small batch and check what it returns.
+
+    A fit calls this before training, so that a custom loss that returns a
+    non-scalar, or that cannot be called as the protocol says, fails with
+    an error naming ``loss`` rather than inside the optimizer.
+
+    Parameters
+    ----------
+    loss : BaseLoss
+        The prepared loss (the fit's private copy).
+    context : LossContext
+        The context it was prepared with.
+
+    Returns
+    -------
+    loss : BaseLoss
+        The same loss.
+
+    Raises
+    ------
+    TypeError
+        If the loss cannot be called as ``loss(residual, weight, rows)`` or
+        does not return an ``(objective, report)`` pair.
+    ValueError
+        If the objective or the report is not a scalar tensor.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skoperator.losses import LossContext, MSELoss, check_loss
+    >>> context = LossContext(g_scale=torch.ones(1), n_functions=2, mean_square=None,
+    ...                       device=torch.device("cpu"))
+    >>> check_loss(MSELoss().prepare(context), context)
+    MSELoss()
+    """
+    n_outputs = len(context.g_scale)
+    rows = torch.arange(min(2, context.n_functions), device=context.device)
+    residual = torch.full((len(rows), 3, n_outputs), 0.5, device=context.device,
+                          requires_grad=True)
+    name = type(loss).__name__
+    try:
+        out = loss(residual, None, rows)
+    except TypeError as exc:
+        raise TypeError(f"loss={name}() could not be called as {_LOSS_PROTOCOL}: "
+                        f"{type(exc).__name__}: {exc}") from exc
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        got = f"a tuple of {len(out)}" if isinstance(out, (tuple, list)) else \
+            type(out).__name__
+        raise TypeError(f"loss={name}() returned {got}; the protocol is {_LOSS_PROTOCOL}. "
+                        "Return (objective, None) to report the objective.")
+    for what, value in zip(("objective", "report"), out):
+        if what == "report" and value is None:
+            continue
+        if not torch.is_tensor(value) or value.numel() != 1:
+            got = f"a tensor of shape {tuple(value.shape)}" if torch.is_tensor(value) else \
+                type(value).__name__
+            raise ValueError(f"loss={name}() returned {got} as its {what}; the protocol is "
+                             f"{_LOSS_PROTOCOL}. Reduce it to a scalar (for instance "
+                             ".mean()).")
+    return loss

@@ -4,6 +4,10 @@
 added to the data loss at every step (the data loss is left out when ``G`` is
 entirely missing). The protocol, written once here:
 
+- ``check_fit(fit)``: called once per fit before the network is built, on
+  the component as given (it must not change it), with a :class:`FitCheck`
+  (the trunk, the validation functions' targets); raises ``ValueError`` for
+  a setting the term cannot train with;
 - ``prepare(context)``: called once per fit on the fit's private copy, with a
   :class:`PhysicsContext` (training coordinates, number of functions, the
   estimator's ``n_eval``, device, generator, the network's standardisation);
@@ -12,24 +16,40 @@ entirely missing). The protocol, written once here:
   n_sensors) of the functions ``rows``; it draws its own collocation points
   and differentiates the network with autograd.
 
+The fitted estimator keeps its private, prepared copy (``physics_``), so
+that the fitted attributes of the term (``n_points_``) can be read.
+
 :class:`PDEResidual` is the ready-made component: a residual written as a
 function of the coordinates, the network's output there, the input function
 there and a derivative helper (:class:`Derivatives`; :func:`derivative` and
 :func:`grad` are the same helper as functions), on collocation points drawn
-per function and fresh every step.
+per function and fresh every step. Its collocation points are drawn by a
+sampler of the estimator's registry (:data:`skoperator.sampling.SAMPLERS`),
+through the sampler protocol.
 """
 
 import dataclasses
+import inspect
 from numbers import Integral, Real
+from typing import Any
 
 import numpy as np
 import torch
 
 from ._compat import Interval, StrOptions
 from ._component import Component
+from ._derivatives import Derivatives, derivative, grad, interpolate_sensors
+from ._sampling import (
+    SAMPLERS,
+    BaseSampler,
+    ObservedPoints,
+    SamplingContext,
+    make_sampler,
+    resolve_n_eval,
+)
 
-__all__ = ["BasePhysics", "PhysicsContext", "PDEResidual", "Derivatives", "derivative",
-           "grad", "interpolate_sensors"]
+__all__ = ["BasePhysics", "PhysicsContext", "FitCheck", "PDEResidual", "Derivatives",
+           "derivative", "grad", "interpolate_sensors"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,8 +58,9 @@ class PhysicsContext:
 
     Parameters
     ----------
-    coords : Tensor of shape (n_points, d)
-        Raw training coordinates (the rows of ``coords``).
+    coords : Tensor of shape (n_points, d) or (n_functions, n_points, d)
+        Raw training coordinates: shared (the rows of ``coords``), or each
+        training function's own points (NaN rows pad).
     n_functions : int
         Training functions (``rows`` index them).
     n_eval : int, float, str or callable
@@ -79,6 +100,44 @@ class PhysicsContext:
     n_outputs: int = 1
 
 
+@dataclasses.dataclass(frozen=True)
+class FitCheck:
+    """What a physics component checks before a fit builds its network (``check_fit``).
+
+    Parameters
+    ----------
+    trunk : BaseTrunk
+        The fit's trunk component (its capabilities, such as ``table``).
+    validation_targets : array-like of shape (n_validation, n_points[, n_outputs]) or None, \
+default=None
+        The targets of the validation functions (NaN: missing), indexable by
+        rows; None without a validation split (no ``early_stopping``).
+
+    Examples
+    --------
+    >>> from skoperator.networks import MLPTrunk
+    >>> from skoperator.physics import FitCheck
+    >>> FitCheck(trunk=MLPTrunk()).validation_observed() is None
+    True
+    """
+
+    trunk: Any
+    validation_targets: Any = None
+
+    def validation_observed(self):
+        """Whether the validation functions hold an observed target (None: no validation).
+
+        Returns
+        -------
+        observed : bool or None
+            None without a validation split.
+        """
+        if self.validation_targets is None:
+            return None
+        rows = self.validation_targets
+        return bool(np.isfinite(np.asarray(rows[np.arange(len(rows))])).any())
+
+
 class BasePhysics(Component):
     """Protocol of physics components (see the module docstring).
 
@@ -98,6 +157,33 @@ class BasePhysics(Component):
     >>> Zero(weight=0.1).get_params()
     {'weight': 0.1}
     """
+
+    def check_fit(self, fit):
+        """Check the fit's other settings before training; raise ``ValueError`` if they clash.
+
+        The base check: early stopping scores the validation functions on
+        their observed targets, so it needs at least one (with none, every
+        epoch would score the same and the fit would stop at once with an
+        untrained model).
+
+        Parameters
+        ----------
+        fit : FitCheck
+            The fit's settings.
+
+        Returns
+        -------
+        self : BasePhysics
+            The component, unchanged.
+        """
+        if fit.validation_observed() is False:
+            raise ValueError(
+                "early_stopping=True scores the validation functions on their observed "
+                "targets, but G has no observed value in the validation functions (the "
+                "validation_fraction of the functions held out); every epoch would score "
+                "the same and the fit would stop with an untrained model. Pass "
+                "early_stopping=False, or observed values in G for more functions.")
+        return self
 
     def prepare(self, context):
         """Learn what the term needs; called once per fit.
@@ -121,250 +207,8 @@ class BasePhysics(Component):
 
 
 # ---------------------------------------------------------------------------
-# Derivatives through autograd, batched over functions and points
-# ---------------------------------------------------------------------------
-def _axes(axis, order, d):
-    """The sequence of coordinate axes to differentiate along, checked."""
-    if isinstance(order, bool) or not isinstance(order, Integral) or order < 1:
-        raise ValueError(f"order must be an int >= 1; got {order!r}.")
-    if isinstance(axis, (Integral, np.integer)) and not isinstance(axis, bool):
-        axes = [int(axis)] * int(order)
-    else:
-        try:
-            axes = [int(a) for a in axis]
-        except TypeError:
-            raise ValueError(f"axis must be an int or a sequence of ints; got {axis!r}.") \
-                from None
-        if order != 1:
-            raise ValueError("order applies to an int axis; a sequence of axes "
-                             f"({tuple(axes)}) already gives the order (got order={order}).")
-        if not axes:
-            raise ValueError("axis is an empty sequence; name at least one coordinate axis.")
-    for a in axes:
-        if not -d <= a < d:
-            raise ValueError(f"axis {a} is out of range for coordinates of dimension {d}.")
-    return [a % d for a in axes]
-
-
-def grad(s, y, axis=None):
-    """First derivatives of ``s`` with respect to the coordinates ``y``, through autograd.
-
-    Batched over functions and points: ``s[b, i]`` must depend on ``y[b, i]``
-    only (as a DeepONet with a pointwise trunk does, the output at a point
-    depends on that point's coordinates alone), so that one backward pass of
-    ``s.sum()`` gives every point's gradient. The graph is kept
-    (``create_graph=True``): the result can be differentiated again and
-    trained through.
-
-    Parameters
-    ----------
-    s : Tensor of shape (batch, m) or (batch, m, K)
-        Values at the points, computed from ``y``.
-    y : Tensor of shape (batch, m, d)
-        Coordinates, with ``requires_grad=True``.
-    axis : int or None, default=None
-        The coordinate to differentiate along; None: all of them.
-
-    Returns
-    -------
-    ds : Tensor
-        Shape (batch, m[, K], d) with ``axis=None``, else the shape of ``s``.
-        Zeros where ``s`` does not depend on ``y``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skoperator.physics import grad
-    >>> y = torch.rand(2, 5, 2, requires_grad=True)
-    >>> s = y[..., 0] ** 2 * y[..., 1]
-    >>> bool(torch.allclose(grad(s, y, 0), 2 * y[..., 0] * y[..., 1]))
-    True
-    """
-    if not (torch.is_tensor(y) and y.requires_grad):
-        raise ValueError("y must be a tensor with requires_grad=True, the coordinates s was "
-                         "computed from.")
-    if s.dim() == y.dim():  # several fields: one backward pass per field
-        fields = [grad(s[..., k], y, axis) for k in range(s.shape[-1])]
-        return torch.stack(fields, dim=-1 if axis is not None else -2)
-    if s.shape != y.shape[:-1]:
-        raise ValueError(f"s has shape {tuple(s.shape)} but y has shape {tuple(y.shape)}; "
-                         "s must be (batch, m) or (batch, m, K) for y of shape (batch, m, d).")
-    if not s.requires_grad:
-        g = torch.zeros_like(y)
-    else:
-        (g,) = torch.autograd.grad(s.sum(), y, create_graph=True, allow_unused=True)
-        if g is None:
-            g = torch.zeros_like(y)
-    return g if axis is None else g[..., _axes(axis, 1, y.shape[-1])[0]]
-
-
-def derivative(s, y, axis, order=1):
-    """A derivative of ``s`` along one coordinate (any order) or several (mixed).
-
-    Parameters
-    ----------
-    s : Tensor of shape (batch, m) or (batch, m, K)
-        Values at the points, computed from ``y``.
-    y : Tensor of shape (batch, m, d)
-        Coordinates, with ``requires_grad=True``.
-    axis : int or sequence of int
-        Coordinate to differentiate along (negative counts from the last);
-        a sequence differentiates along each in turn: ``(0, 1)`` is
-        ``d2s / dy0 dy1``.
-    order : int, default=1
-        Order, with an int ``axis``: ``derivative(s, y, 1, order=2)`` is
-        ``d2s / dy1^2``.
-
-    Returns
-    -------
-    ds : Tensor
-        The derivative, shaped like ``s``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skoperator.physics import derivative
-    >>> y = torch.rand(3, 4, 1, requires_grad=True)
-    >>> s = torch.sin(y[..., 0])
-    >>> bool(torch.allclose(derivative(s, y, 0, order=2), -torch.sin(y[..., 0])))
-    True
-    """
-    for a in _axes(axis, order, y.shape[-1]):
-        s = grad(s, y, a)
-    return s
-
-
-class Derivatives:
-    """The derivative helper handed to a residual: ``d(s, axis, order=1)``.
-
-    Bound to the collocation coordinates ``y`` of one step. First
-    derivatives of a tensor are computed once for all axes and cached, so
-    ``d(s, 0)`` then ``d(s, 1)`` cost one backward pass, and ``d(s, 1,
-    order=2)`` reuses ``d(s, 1)``.
-
-    Parameters
-    ----------
-    y : Tensor of shape (batch, m, d)
-        Coordinates, with ``requires_grad=True``.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skoperator.physics import Derivatives
-    >>> y = torch.rand(2, 3, 2, requires_grad=True)
-    >>> s = y[..., 0] * y[..., 1] ** 3
-    >>> d = Derivatives(y)
-    >>> bool(torch.allclose(d(s, 1, order=2), 6 * y[..., 0] * y[..., 1]))
-    True
-    >>> bool(torch.allclose(d(s, (0, 1)), 3 * y[..., 1] ** 2))
-    True
-    """
-
-    def __init__(self, y):
-        self.y = y
-        self._cache = []  # (tensor, gradient): identity, not equality, is the key
-
-    def gradient(self, s):
-        """All first derivatives of ``s``, computed once and cached.
-
-        Parameters
-        ----------
-        s : Tensor of shape (batch, m) or (batch, m, K)
-            Values computed from ``y``.
-
-        Returns
-        -------
-        ds : Tensor of shape (batch, m[, K], d)
-            The gradient.
-        """
-        for t, g in self._cache:
-            if t is s:
-                return g
-        g = grad(s, self.y)
-        self._cache.append((s, g))
-        return g
-
-    def __call__(self, s, axis, order=1):
-        """``d^order s / d y_axis^order``, or the mixed derivative along a sequence of axes."""
-        for a in _axes(axis, order, self.y.shape[-1]):
-            s = self.gradient(s)[..., a]
-        return s
-
-    def laplacian(self, s, axes=None):
-        """Sum of second derivatives of ``s``.
-
-        Parameters
-        ----------
-        s : Tensor of shape (batch, m) or (batch, m, K)
-            Values computed from ``y``.
-        axes : sequence of int, default=None
-            The coordinates; all of them when None.
-
-        Returns
-        -------
-        lap : Tensor
-            Shaped like ``s``.
-        """
-        axes = range(self.y.shape[-1]) if axes is None else axes
-        return sum(self(s, a, order=2) for a in axes)
-
-
-def interpolate_sensors(U, sensors, x):
-    """Input functions at positions ``x``: linear interpolation between the sensors.
-
-    The rule: piecewise linear through the sensor values, exact on the
-    sensors; outside ``[sensors[0], sensors[-1]]`` the first (last) interval's
-    line is extended.
-
-    Parameters
-    ----------
-    U : Tensor of shape (batch, n_sensors)
-        Function values at the sensors.
-    sensors : Tensor of shape (n_sensors,)
-        Increasing sensor positions.
-    x : Tensor of shape (batch, m)
-        Where to evaluate each function (row ``b`` of ``x`` for function ``b``).
-
-    Returns
-    -------
-    u : Tensor of shape (batch, m)
-        The interpolated values.
-
-    Examples
-    --------
-    >>> import torch
-    >>> from skoperator.physics import interpolate_sensors
-    >>> U = torch.tensor([[0.0, 1.0, 0.0]])
-    >>> interpolate_sensors(U, torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[0.25, 0.5]]))
-    tensor([[0.5000, 1.0000]])
-    """
-    x = x.detach().to(sensors.dtype)
-    i1 = torch.searchsorted(sensors, x.contiguous()).clamp(1, len(sensors) - 1)
-    i0 = i1 - 1
-    x0, x1 = sensors[i0], sensors[i1]
-    w = ((x - x0) / (x1 - x0)).to(U.dtype)
-    return torch.gather(U, 1, i0) * (1 - w) + torch.gather(U, 1, i1) * w
-
-
-# ---------------------------------------------------------------------------
 # PDEResidual
 # ---------------------------------------------------------------------------
-def _resolve_n_points(n_points, n_eval, n_coords, box):
-    """Collocation points per function (see PDEResidual's ``n_points``)."""
-    from ._sampling import resolve_n_eval
-
-    name = "n_points"
-    if n_points is None:
-        n_points, name = n_eval, "n_points=None (the estimator's n_eval)"
-        if callable(n_points):
-            n_points = n_points(0)
-    if box and isinstance(n_points, Integral) and not isinstance(n_points, bool) \
-            and n_points >= 1:
-        return int(n_points)  # a box has as many points as asked
-    return resolve_n_eval(n_points, n_coords, what="the number of training coordinates",
-                          name=name)
-
-
 class PDEResidual(BasePhysics):
     """The mean square of a PDE residual on collocation points drawn per function.
 
@@ -403,17 +247,28 @@ class PDEResidual(BasePhysics):
     weight : float, default=1.0
         Weight of the residual's mean square.
     n_points : int, float, "auto" or None, default=None
-        Collocation points per function and step. None: the estimator's
-        ``n_eval``, resolved as the samplers resolve it (an int; a fraction
-        of the training coordinates; "auto" = min(32, number of training
-        coordinates); a callable ``n_eval(epoch)`` is read at epoch 0).
-        With a box ``domain`` an int may exceed the number of coordinates.
-    sampling : {"random", "shared", "fixed"}, default="random"
-        "random": each function gets its own points, drawn afresh every
-        step. "shared": one set of points for the whole mini-batch, drawn
-        afresh every step (as DeepXDE does). "fixed": each training function
-        gets its own set, drawn once per fit (in ``prepare``) and kept (the
-        original PI-DeepONet).
+        Collocation points per function and step: the ``n_eval`` of
+        ``sampling``, resolved by the samplers' resolver against the number
+        of training coordinates (an int; a fraction of them; "auto" =
+        min(32, their number)). None: the estimator's ``n_eval`` (a callable
+        ``n_eval(epoch)`` is read at epoch 0). With a box ``domain`` an int
+        may exceed the number of coordinates.
+    sampling : str or BaseSampler, default="random"
+        How collocation points are drawn: a key of
+        :data:`skoperator.sampling.SAMPLERS` or a sampler object, set up on
+        the training coordinates with ``n_points`` as its ``n_eval``; each
+        name means what it means for the estimator's ``sampling``: "random"
+        (each function its own points, fresh every step), "shared" (one set
+        for the mini-batch, fresh every step, as DeepXDE does), "fixed"
+        (each function its own set, drawn once per fit and kept: the
+        original PI-DeepONet), "full" (every training coordinate),
+        "grouped", "stratified". A sampler that needs the model's data
+        residuals ("adaptive") is refused when the fit starts. With a box
+        ``domain`` the sampler must draw uniformly (``draws_uniformly``:
+        "random", "shared", "fixed"), and the points are drawn uniformly
+        from the box in the same way. With points per function
+        (``fit(..., coords=)`` of shape (n_functions, n_points, d)) each
+        function's points are drawn among its own.
     boundary : list of (points, value) pairs, or None, default=None
         Boundary or initial conditions as penalties. ``points``: an array
         (n_b, d) of coordinates, or a callable ``points(generator) -> (n_b,
@@ -434,8 +289,15 @@ class PDEResidual(BasePhysics):
     ----------
     n_points_ : int
         Collocation points per function and step, resolved in ``prepare``.
+    sampler_ : BaseSampler
+        The fit's private copy of ``sampling`` (set up on the training
+        coordinates when ``domain`` is None).
     fixed_points_ : Tensor of shape (n_functions, n_points, d) or None
-        The points of ``sampling="fixed"``.
+        The points of a sampler that draws once per fit (``fresh = False``,
+        such as "fixed"); None otherwise.
+
+    The fitted estimator exposes its prepared copy as ``physics_``, where
+    these attributes can be read.
 
     Notes
     -----
@@ -470,7 +332,7 @@ class PDEResidual(BasePhysics):
         "weight": [Interval(Real, 0, None, closed="left")],
         "n_points": [Interval(Integral, 1, None, closed="left"),
                      Interval(Real, 0, 1, closed="right"), StrOptions({"auto"}), None],
-        "sampling": [StrOptions({"random", "shared", "fixed"})],
+        "sampling": [StrOptions(set(SAMPLERS)), BaseSampler],
         "boundary": [list, tuple, None],
         "boundary_weight": [Interval(Real, 0, None, closed="left")],
         "input_axis": [Integral],
@@ -488,9 +350,31 @@ class PDEResidual(BasePhysics):
         self.boundary_weight = boundary_weight
         self.input_axis = input_axis
 
-    # -- prepare
+    # -- checks and prepare
+    def check_fit(self, fit):
+        """Refuse a trunk that cannot be differentiated at collocation points.
+
+        Parameters
+        ----------
+        fit : FitCheck
+            The fit's settings.
+
+        Returns
+        -------
+        self : PDEResidual
+            The component, unchanged.
+        """
+        super().check_fit(fit)
+        if getattr(fit.trunk, "table", False):
+            raise ValueError(
+                f"physics=PDEResidual differentiates the trunk at collocation points, but the "
+                f"trunk {type(fit.trunk).__name__} is a table known at the training grid "
+                "only (its derivatives along the coordinates are zero); use a trunk that "
+                "evaluates anywhere, such as trunk='mlp' or a FourierTrunk.")
+        return self
+
     def prepare(self, context):
-        """Check the settings against the problem, resolve ``n_points``, draw fixed points.
+        """Check the settings against the problem, resolve ``n_points``, set up the sampler.
 
         Parameters
         ----------
@@ -503,8 +387,9 @@ class PDEResidual(BasePhysics):
             The prepared component.
         """
         super().prepare(context)
+        _check_signature(self.residual)
         coords = context.coords
-        d = coords.shape[1]
+        d = coords.shape[-1]
         device = context.device
         if not -d <= self.input_axis < d:
             raise ValueError(f"input_axis={self.input_axis} is out of range for coordinates "
@@ -531,12 +416,54 @@ class PDEResidual(BasePhysics):
                     f"shape ({d}, 2) here; got {self.domain!r}.")
             self._box = torch.as_tensor(box, dtype=torch.float32, device=device)
         self._boundary = self._check_boundary(d, device)
-        self.n_points_ = _resolve_n_points(self.n_points, context.n_eval, coords.shape[0],
-                                           self._box is not None)
-        self.fixed_points_ = None
-        if self.sampling == "fixed":
-            self.fixed_points_ = self._draw(context.n_functions, context.generator)
+        self.sampler_ = self._setup_sampler(context)
+        self.fixed_points_, self._fixed = None, None
+        if not self.sampler_.fresh:
+            rows = torch.arange(context.n_functions, device=device)
+            self._fixed = self._draw(rows, context.generator)
+            self.fixed_points_ = self._fixed[0]
         return self
+
+    def _setup_sampler(self, context):
+        """The fit's copy of ``sampling``, set up; resolves ``n_points_``."""
+        sampler = make_sampler(self.sampling)
+        coords = context.coords
+        n_eval = context.n_eval if self.n_points is None else self.n_points
+        name = "n_points" if self.n_points is not None else \
+            "n_points=None (the estimator's n_eval)"
+        if self._box is not None:
+            if not sampler.draws_uniformly:
+                raise ValueError(
+                    f"PDEResidual draws points uniformly from the box domain={self.domain!r}, "
+                    f"but sampling={self.sampling!r} is not a uniform draw "
+                    "(draws_uniformly=False); use sampling='random', 'shared' or 'fixed', "
+                    "or domain=None to draw among the training coordinates.")
+            self.n_points_ = resolve_n_eval(n_eval, coords.shape[-2], name=name,
+                                            what="the number of training coordinates",
+                                            bounded=False)
+            return sampler
+        observed = None
+        if coords.dim() == 3:  # points per function, NaN rows pad
+            if not (sampler.uses_observed and sampler.per_function):
+                raise ValueError(
+                    f"PDEResidual(sampling={self.sampling!r}) draws among one shared set of "
+                    "points, but fit was given points per function (coords of shape "
+                    "(n_functions, n_points, d)); use sampling='random' or 'fixed', or a box "
+                    "domain.")
+            finite = torch.isfinite(coords).all(dim=-1)
+            observed = ObservedPoints.from_mask(finite.cpu()).to(context.device)
+        sampling_context = SamplingContext(
+            n_eval=n_eval, coords=coords, n_functions=context.n_functions,
+            device=context.device, generator=context.generator, n_epochs=1,
+            observed=observed)
+        try:
+            sampler.setup(sampling_context)
+        except ValueError as exc:
+            raise ValueError(f"PDEResidual(sampling={self.sampling!r}) could not draw {name} "
+                             f"collocation points among the training coordinates: {exc}") \
+                from exc
+        self.n_points_ = sampler.n_eval_
+        return sampler
 
     def _check_boundary(self, d, device):
         if self.boundary is None:
@@ -560,24 +487,52 @@ class PDEResidual(BasePhysics):
         return pairs
 
     # -- draws
-    def _draw(self, n_rows, generator, rows=None):
-        """Collocation points (n_rows, n_points, d) of one step (or of prepare)."""
-        from ._sampling import sample_distinct
-
-        coords = self.context_.coords
-        device, n = coords.device, self.n_points_
-        k = 1 if self.sampling == "shared" else n_rows
-        if self._box is None:
-            idx = sample_distinct(k, n, coords.shape[0], generator, device)
-            y = coords[idx]
-        else:
+    def _draw(self, rows, generator):
+        """Collocation points (batch, n_points, d) of ``rows`` and their weights (or None)."""
+        coords, n_rows = self.context_.coords, len(rows)
+        if self._box is not None:
+            k = n_rows if self.sampler_.per_function else 1
             lo, hi = self._box[:, 0], self._box[:, 1]
-            y = lo + (hi - lo) * torch.rand(k, n, coords.shape[1], generator=generator,
-                                            device=device)
-        return y.expand(n_rows, -1, -1) if k == 1 and n_rows > 1 else y
+            y = lo + (hi - lo) * torch.rand(k, self.n_points_, coords.shape[-1],
+                                            generator=generator, device=coords.device)
+            return (y.expand(n_rows, -1, -1) if k == 1 and n_rows > 1 else y), None
+        cols, weight = self.sampler_.sample(rows, generator)
+        if coords.dim() == 3:  # each function's own points; padding slots weigh 0
+            y = torch.nan_to_num(coords[rows[:, None], cols], nan=0.0)
+        elif cols is None:
+            y = coords.expand(n_rows, -1, -1)
+        else:
+            y = coords[cols]
+            if cols.dim() == 1:
+                y = y.expand(n_rows, -1, -1)
+        if weight is not None:
+            weight = weight.expand(n_rows, y.shape[1])
+        return y, weight
+
+    def collocation(self, rows, generator):
+        """The collocation points of a step and the weight of each.
+
+        Parameters
+        ----------
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+        generator : torch.Generator
+            Source of the draws.
+
+        Returns
+        -------
+        y : Tensor of shape (batch, n_points, d)
+            Raw coordinates.
+        weight : Tensor of shape (batch, n_points) or None
+            The sampler's weight of each point (0: left out); None: all 1.
+        """
+        if self._fixed is not None:
+            y, weight = self._fixed
+            return y[rows], None if weight is None else weight[rows]
+        return self._draw(rows, generator)
 
     def collocation_points(self, rows, generator):
-        """The collocation points of a step.
+        """The collocation points of a step (:meth:`collocation` without the weights).
 
         Parameters
         ----------
@@ -591,9 +546,7 @@ class PDEResidual(BasePhysics):
         y : Tensor of shape (batch, n_points, d)
             Raw coordinates.
         """
-        if self.sampling == "fixed":
-            return self.fixed_points_[rows]
-        return self._draw(len(rows), generator)
+        return self.collocation(rows, generator)[0]
 
     def input_at(self, U, y):
         """The input functions at the points ``y`` (linear interpolation).
@@ -641,7 +594,8 @@ class PDEResidual(BasePhysics):
     # -- the term
     def __call__(self, network, U, rows, generator):
         """``weight * mean(residual^2)`` plus the boundary penalties, for one mini-batch."""
-        y = self.collocation_points(rows, generator).detach().clone().requires_grad_(True)
+        y, weight = self.collocation(rows, generator)
+        y = y.detach().clone().requires_grad_(True)
         b = network.encode_branch(U)
         s = self.output_at(network, b, y)
         u = self.input_at(U, y)
@@ -654,7 +608,7 @@ class PDEResidual(BasePhysics):
                     f"residual must return a tensor of shape {tuple(s.shape[:2])} (batch, m), "
                     "or (batch, m, K), or a tuple of such; got "
                     f"{tuple(part.shape) if torch.is_tensor(part) else type(part).__name__}.")
-            term = term + part.square().mean()
+            term = term + _mean_square(part, weight)
         term = self.weight * term
         for points, value in self._boundary:
             pts = points(generator) if callable(points) else points
@@ -666,3 +620,29 @@ class PDEResidual(BasePhysics):
             target = value(yb, self.input_at(U, yb)) if callable(value) else value
             term = term + self.boundary_weight * (sb - target).square().mean()
         return term
+
+
+def _mean_square(part, weight):
+    """The mean square of a residual, weighted by the sampler's weights (None: plain mean)."""
+    if weight is None:
+        return part.square().mean()
+    square = part.square()
+    if square.dim() == 3:
+        square = square.mean(dim=2)
+    return (square * weight).sum() / (weight != 0).sum().clamp(min=1)
+
+
+def _check_signature(residual):
+    """Raise ``TypeError`` unless ``residual`` takes ``(y, s, u, d)``."""
+    try:
+        signature = inspect.signature(residual)
+    except (TypeError, ValueError):  # a builtin or extension: checked when called
+        return
+    try:
+        signature.bind(None, None, None, None)
+    except TypeError as exc:
+        name = getattr(residual, "__name__", type(residual).__name__)
+        raise TypeError(
+            f"PDEResidual's residual must take four positional arguments, residual(y, s, u, "
+            f"d) -> Tensor (coordinates, output, input function, derivative helper); got "
+            f"{name}{signature}, which cannot ({exc}).") from None

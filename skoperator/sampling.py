@@ -6,6 +6,9 @@ implements ``sample(rows, generator) -> (cols, weight)``; see the user guide
 (*Sampling modes and n_eval*) for the protocol and a worked example. The
 registered classes can also be passed as objects, for instance
 ``sampling=AdaptiveSampler(refresh=2)`` to change their settings.
+
+The same registry and protocol draw the collocation points of a physics
+term: ``PDEResidual(sampling=...)`` takes the same names and objects.
 """
 
 from ._sampling import (

@@ -147,6 +147,33 @@ def test_make_burgers_same_seed_same_arrays_whatever_the_grid():
         make_burgers(2, random_state=np.random.default_rng(7))
 
 
+@pytest.mark.parametrize("viscosity, other", [(0.02, 0.05), (0.05, 0.02)])
+def test_make_burgers_solves_at_its_viscosity(viscosity, other):
+    # make_burgers's G is the solution of its own initial states U at the
+    # viscosity asked for (re-solved from the 64-point U, up to the
+    # interpolation of the smooth field), not at another one.
+    U, _, G = make_burgers(4, n_points=64, viscosity=viscosity, resolution=256,
+                           random_state=0)
+    scale = np.abs(G).max()
+    same = solve_burgers(U, viscosity=viscosity, resolution=256)
+    assert np.abs(same - G).max() < 0.02 * scale  # measured 0.004
+    assert np.abs(solve_burgers(U, viscosity=other, resolution=256) - G).max() > 0.3 * scale
+    _, _, G_other = make_burgers(4, n_points=64, viscosity=other, resolution=256,
+                                 random_state=0)
+    assert np.abs(G_other - G).max() > 0.3 * scale
+
+
+@pytest.mark.parametrize("viscosity", [0.02, 0.1])
+def test_solve_burgers_decays_a_small_fourier_mode_at_the_heat_rate(viscosity):
+    # At small amplitude the nonlinear term is negligible: a mode sin(2 pi x)
+    # decays as exp(-nu (2 pi)^2 t).
+    x = np.arange(64) / 64
+    u = solve_burgers(1e-4 * np.sin(2 * np.pi * x), viscosity=viscosity, t_final=0.5,
+                      resolution=64)
+    expected = np.exp(-viscosity * (2 * np.pi) ** 2 * 0.5)
+    assert np.abs(u).max() / 1e-4 == pytest.approx(expected, rel=1e-4)
+
+
 def test_make_burgers_does_not_depend_on_n_jobs():
     kwargs = dict(n_points=32, resolution=32, n_steps=10, random_state=3)
     one = make_burgers(300, n_jobs=1, **kwargs)  # two chunks of 256 functions

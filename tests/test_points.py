@@ -56,6 +56,20 @@ def test_ragged_points_are_padded_and_never_drawn(scattered):
             DeepONetRegressor(**FAST).fit(U, bad, coords=P)
 
 
+def test_each_function_trains_at_its_own_points():
+    # Held-out functions at held-out points of their own: accurate only if
+    # every function of a batch was trained at its own points (measured R2
+    # 0.994; 0.67 when a batch trains at its first function's points).
+    U, P, G = make_antiderivative(300, n_points=20, scattered=True, random_state=0)
+    U_test, P_test, G_test = make_antiderivative(50, n_points=20, scattered=True,
+                                                 random_state=1)
+    est = DeepONetRegressor(**{**FAST, "max_iter": 30, "n_basis": 16, "batch_size": 32,
+                               "branch": MLPBranch(layers=(32,)),
+                               "trunk": MLPTrunk(layers=(32,))},
+                            learning_rate_init=3e-3, device="cpu").fit(U, G, coords=P)
+    assert est.score(U_test, G_test, coords=P_test) > 0.95
+
+
 def test_predict_at_per_function_points_matches_one_function_at_a_time(scattered):
     U, P, G = scattered
     est = DeepONetRegressor(**FAST).fit(U, G, coords=P)

@@ -12,6 +12,7 @@ from skoperator._sampling import (
     SamplingContext,
     group_table,
     prefer_dense,
+    resolve_n_eval,
     sample_distinct,
 )
 
@@ -224,3 +225,22 @@ def test_group_table_unequal_groups():
     coords = torch.tensor([[0.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
     with pytest.raises(ValueError, match="same number of points"):
         group_table(coords)
+
+
+@pytest.mark.parametrize("n_eval, n_available, bounded, expected", [
+    ("auto", 100, True, 32), ("auto", 10, True, 10), (0.1, 30, True, 3), (1.0, 7, True, 7),
+    (5, 5, True, 5), (500, 100, False, 500), (0.25, 100, False, 25),
+    (lambda epoch: 4 + epoch, 100, True, 6),
+])
+def test_resolve_n_eval_is_the_one_resolver(n_eval, n_available, bounded, expected):
+    assert resolve_n_eval(n_eval, n_available, epoch=2, bounded=bounded) == expected
+
+
+@pytest.mark.parametrize("n_eval, match", [
+    (500, r"n_eval=500 is larger than n_points=100"), (0, "at least 1"), (1.5, "outside"),
+    ("most", "not understood"), (lambda e: 500, r"n_eval\(3\)=500 is larger"),
+    (lambda e: 1 / 0, "n_eval schedule raised at epoch 3"),
+])
+def test_resolve_n_eval_names_the_bad_value(n_eval, match):
+    with pytest.raises(ValueError, match=match):
+        resolve_n_eval(n_eval, 100, epoch=3)

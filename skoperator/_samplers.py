@@ -1,0 +1,385 @@
+"""The registered samplers: one class per sampling mode (see :data:`SAMPLERS`)."""
+
+import numbers
+
+import torch
+
+from ._draws import balanced_cells, group_table, prefer_dense, sample_distinct
+from ._sampler_base import _CHECKED_EPOCHS, BaseSampler
+
+__all__ = ["RandomSampler", "SharedSampler", "FullSampler", "GroupedSampler", "FixedSampler",
+           "StratifiedSampler", "AdaptiveSampler"]
+
+
+class RandomSampler(BaseSampler):
+    """``n_eval`` points per function, without replacement, fresh every step.
+
+    The paper's method (Karumuri et al., 2024). With missing targets the
+    points are drawn among each function's observed points only; a function
+    with fewer observed points than ``n_eval`` uses all it has (the extra
+    slots get weight 0).
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["random"].__name__
+    'RandomSampler'
+    >>> est = DeepONetRegressor(sampling="random", n_eval=8)
+    """
+
+    draws_uniformly = True
+    uses_observed = True
+
+    def setup(self, context):
+        super().setup(context)
+        obs = context.observed
+        if obs is not None:
+            # Read back once here, not at every step.
+            self._min_count = int(obs.counts.min())
+        return self
+
+    def sample(self, rows, generator):
+        n, k, device = rows.numel(), self.n_eval_, self.context.device
+        obs = self.context.observed
+        if obs is None:
+            return sample_distinct(n, k, self.context.n_points, generator, device), None
+        counts = obs.counts[rows]
+        upper = counts.clamp(min=k)
+        width = obs.table.shape[1]  # >= k, so >= every bound in upper
+        dense = prefer_dense(n, k, max(self._min_count, k), width, device)
+        pos = sample_distinct(n, k, upper, generator, device, dense=dense, width=width)
+        cols = obs.table[rows[:, None], pos.clamp(max=width - 1)].long()
+        if self._min_count >= k:
+            return cols, None
+        return cols, (pos < counts[:, None]).to(torch.float32)
+
+
+class SharedSampler(BaseSampler):
+    """One subset of ``n_eval`` points for the whole mini-batch, fresh every step.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["shared"].__name__
+    'SharedSampler'
+    >>> est = DeepONetRegressor(sampling="shared", n_eval=8)
+    """
+
+    draws_uniformly = True
+    per_function = False
+
+    def sample(self, rows, generator):
+        cols = sample_distinct(1, self.n_eval_, self.context.n_points, generator,
+                               self.context.device)
+        return cols[0], None
+
+
+class FullSampler(BaseSampler):
+    """Every point at every step (classic DeepONet training); ``n_eval`` is ignored.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["full"].__name__
+    'FullSampler'
+    >>> est = DeepONetRegressor(sampling="full", n_eval=8)
+    """
+
+    uses_n_eval = False
+    per_function = False
+
+    def setup(self, context):
+        self.context = context
+        self.n_eval_ = context.n_points
+        return self
+
+    def start_epoch(self, epoch):
+        return self.n_eval_
+
+    def sample(self, rows, generator):
+        return None, None
+
+
+class GroupedSampler(BaseSampler):
+    """``n_eval`` points in every group of equal first coordinate, per function.
+
+    For space-time outputs ``(t, x)`` every step sees every time at
+    ``n_eval`` random positions (the paper's Example 2). Every group must
+    hold the same number of points.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["grouped"].__name__
+    'GroupedSampler'
+    >>> est = DeepONetRegressor(sampling="grouped", n_eval=8)
+    """
+
+    counts = "points per group"
+
+    def n_available(self, context):
+        _shared_coords(context, "grouped")
+        self.groups = group_table(context.coords).to(context.device)
+        return self.groups.shape[1]
+
+    def sample(self, rows, generator):
+        n, k = rows.numel(), self.n_eval_
+        n_groups, size = self.groups.shape
+        pos = sample_distinct(n * n_groups, k, size, generator, self.context.device)
+        pos = pos.view(n, n_groups, k)
+        cols = self.groups.unsqueeze(0).expand(n, -1, -1).gather(2, pos)
+        return cols.reshape(n, n_groups * k), None
+
+
+def _shared_coords(context, mode):
+    if context.coords.dim() == 3:
+        raise ValueError(
+            f"sampling={mode!r} partitions one shared grid of points, but the functions have "
+            "points of their own (coords of shape (n_functions, n_points, d)); use "
+            "sampling='random', 'shared', 'fixed', 'full' or 'adaptive'.")
+
+
+class FixedSampler(BaseSampler):
+    """One subset of ``n_eval`` points per function, drawn once and kept.
+
+    The subsets are drawn at the start of ``fit`` (among each function's
+    observed points) and reused at every step: the baseline that isolates
+    the effect of fresh draws (the paper's suggested experiment 2). With an
+    ``n_eval`` schedule the subsets are nested: epoch ``e`` uses the first
+    ``n_eval(e)`` points of one random ordering drawn at the start.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["fixed"].__name__
+    'FixedSampler'
+    >>> est = DeepONetRegressor(sampling="fixed", n_eval=8)
+    """
+
+    draws_uniformly = True
+    fresh = False
+    uses_observed = True
+
+    def setup(self, context):
+        super().setup(context)
+        k_max = self.n_eval_
+        if callable(context.n_eval):
+            k_max = max(self._resolve(e) for e in range(min(context.n_epochs, _CHECKED_EPOCHS)))
+        n, obs, gen, device = context.n_functions, context.observed, context.generator, \
+            context.device
+        if obs is None:
+            cols = sample_distinct(n, k_max, context.n_points, gen, device)
+            valid = None
+        else:
+            width = obs.table.shape[1]
+            pos = sample_distinct(n, k_max, obs.counts.clamp(min=k_max), gen, device,
+                                  dense=True, width=width)
+            cols = obs.table.gather(1, pos.clamp(max=width - 1)).long()
+            valid = pos < obs.counts[:, None]
+            valid = None if bool(valid.all()) else valid
+        # A random order inside each row (observed points first), so that the
+        # nested prefixes used by an n_eval schedule are uniform subsets too.
+        keys = torch.rand(cols.shape, generator=gen, device=device)
+        if valid is not None:
+            keys = keys + (~valid).float()
+        order = keys.argsort(dim=1)
+        self._cols = cols.gather(1, order)
+        self._valid = None if valid is None else valid.gather(1, order).float()
+        return self
+
+    def start_epoch(self, epoch):
+        n_eval = super().start_epoch(epoch)
+        if n_eval > self._cols.shape[1]:
+            raise ValueError(
+                f"sampling='fixed' drew {self._cols.shape[1]} points per function (the largest "
+                f"n_eval of the first {_CHECKED_EPOCHS} epochs), but the n_eval schedule asks "
+                f"for {n_eval} at epoch {epoch}; use a schedule that does not grow after its "
+                f"first {_CHECKED_EPOCHS} epochs with sampling='fixed'.")
+        return n_eval
+
+    def sample(self, rows, generator):
+        k = self.n_eval_
+        cols = self._cols[rows, :k]
+        return cols, None if self._valid is None else self._valid[rows, :k]
+
+
+class StratifiedSampler(BaseSampler):
+    """One point in each of ``n_eval`` cells of the domain, per function, fresh every step.
+
+    The coordinates are partitioned once into ``n_eval`` cells of about equal
+    numbers of points (:func:`balanced_cells`: recursive bisection along the
+    widest coordinate, any dimension ``d``), and every step draws one point
+    per cell for every function. The squared errors are weighted by
+    ``n_eval * cell_size / n_points``, so that the loss stays an unbiased
+    estimate of the mean over all points when the cells differ in size. With
+    missing targets each cell draws among the function's observed points in
+    it (a cell with none gets weight 0).
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.sampling import SAMPLERS
+    >>> SAMPLERS["stratified"].__name__
+    'StratifiedSampler'
+    >>> est = DeepONetRegressor(sampling="stratified", n_eval=8)
+    """
+
+    uses_observed = True
+
+    def setup(self, context):
+        _shared_coords(context, "stratified")
+        super().setup(context)
+        self._cells = {}
+        self._mask = None if context.observed is None else context.observed.mask()
+        return self
+
+    def _partition(self, k):
+        if k not in self._cells:
+            cells, sizes = balanced_cells(self.context.coords, k)
+            device = self.context.device
+            weight = (sizes.double() * k / self.context.n_points).float()
+            self._cells[k] = (cells.to(device), sizes.to(device), weight.to(device),
+                              bool((sizes == sizes[0]).all()))
+        return self._cells[k]
+
+    def sample(self, rows, generator):
+        k, device = self.n_eval_, self.context.device
+        cells, sizes, weight, equal = self._partition(k)
+        n = rows.numel()
+        if self._mask is None:
+            u = torch.rand(n, k, generator=generator, device=device)
+            pos = (u * sizes).long().clamp(max=cells.shape[1] - 1)
+            cols = cells.unsqueeze(0).expand(n, -1, -1).gather(2, pos.unsqueeze(-1)).squeeze(-1)
+            return cols, None if equal else weight.expand(n, k)
+        # Missing values: a random key per (function, point), the smallest
+        # observed key of each cell wins.
+        width = cells.shape[1]
+        inside = torch.arange(width, device=device) < sizes[:, None]          # (k, width)
+        observed = self._mask[rows][:, cells] & inside                         # (n, k, width)
+        keys = torch.rand(n, k, width, generator=generator, device=device)
+        keys = keys.masked_fill(~observed, 2.0)
+        pos = keys.argmin(dim=2, keepdim=True)
+        cols = cells.unsqueeze(0).expand(n, -1, -1).gather(2, pos).squeeze(-1)
+        any_obs = observed.any(dim=2)
+        w = torch.where(any_obs, weight if not equal else torch.ones_like(weight), 0.0)
+        return cols, w
+
+
+class AdaptiveSampler(BaseSampler):
+    """Residual-based importance sampling of ``n_eval`` points per function.
+
+    Every ``refresh`` epochs (from epoch 0) the squared error of the current
+    model at every training (function, point) is computed, and the points
+    of function ``i`` are then drawn, ``n_eval`` of them with replacement,
+    with probabilities
+
+    ``q_ij = (1 - floor) * r_ij / sum_j r_ij + floor / n_i``
+
+    where ``r_ij`` is the squared error raised to ``power`` and ``n_i`` the
+    number of observed points of function ``i``: points where the model is
+    wrong are drawn more often, and the floor leaves every point a chance.
+    A function with no observed value (physics-informed training with a
+    partly observed ``G``) draws uniformly among all points, with weight 0.
+    Each draw's squared error is weighted by ``1 / (n_i q_ij)``, so the
+    loss stays an unbiased estimate of the mean over all points (the
+    full-grid loss), whatever the probabilities.
+
+    Parameters
+    ----------
+    refresh : int, default=5
+        Epochs between two updates of the probabilities (each update
+        evaluates the model on the whole training grid, about the cost of
+        one full-grid epoch without the backward pass).
+    floor : float, default=0.2
+        Share of uniform probability mixed in, in (0, 1].
+    power : float, default=1.0
+        Exponent of the squared error (0.5: the absolute error).
+
+    Notes
+    -----
+    The probabilities of all training (function, point) pairs are kept in
+    memory: ``n_functions * n_points`` floats on the training device.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.sampling import AdaptiveSampler
+    >>> U, Y, G = make_antiderivative(100, n_points=30, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, sampling=AdaptiveSampler(refresh=2), n_eval=5,
+    ...                         max_iter=4, tol=None, random_state=0).fit(U, G)
+    >>> est.n_iter_
+    4
+    """
+
+    uses_observed = True
+
+    def __init__(self, refresh=5, floor=0.2, power=1.0):
+        self.refresh = refresh
+        self.floor = floor
+        self.power = power
+
+    def setup(self, context):
+        if not (isinstance(self.refresh, numbers.Integral) and self.refresh >= 1):
+            raise ValueError(f"AdaptiveSampler refresh={self.refresh!r} must be an int >= 1.")
+        if not (isinstance(self.floor, numbers.Real) and 0 < self.floor <= 1):
+            raise ValueError(f"AdaptiveSampler floor={self.floor!r} must be in (0, 1].")
+        if not (isinstance(self.power, numbers.Real) and self.power > 0):
+            raise ValueError(f"AdaptiveSampler power={self.power!r} must be > 0.")
+        if context.residuals is None:
+            raise ValueError("sampling='adaptive' needs the training residuals; this fit "
+                             "provides none.")
+        super().setup(context)
+        obs = context.observed
+        self._mask = None if obs is None else obs.mask()
+        self._n_obs = (torch.full((context.n_functions,), context.n_points,
+                                  device=context.device) if obs is None else obs.counts)
+        self.probabilities_ = None
+        return self
+
+    def start_epoch(self, epoch):
+        n_eval = super().start_epoch(epoch)
+        if epoch % self.refresh == 0 or self.probabilities_ is None:
+            self.update(self.context.residuals())
+        return n_eval
+
+    def update(self, residuals):
+        """Recompute the probabilities from the current errors.
+
+        Parameters
+        ----------
+        residuals : Tensor of shape (n_functions, n_points)
+            Squared error of the model at every training (function, point).
+
+        Returns
+        -------
+        self : AdaptiveSampler
+            The sampler, with new ``probabilities_``.
+        """
+        r = residuals.double().clamp(min=0) ** self.power
+        if self._mask is not None:
+            r = r.masked_fill(~self._mask, 0.0)
+        total = r.sum(dim=1, keepdim=True)
+        share = torch.where(total > 0, r / total.clamp(min=1e-300), 0.0)
+        n_obs = self._n_obs[:, None].double()
+        empty = n_obs == 0  # a function with no observed value: no target to fit
+        uniform = 1.0 / n_obs.clamp(min=1)
+        if self._mask is not None:
+            uniform = torch.where(empty, 1.0 / r.shape[1], uniform * self._mask)
+        floor = torch.where(total > 0, self.floor, 1.0)
+        q = (1 - floor) * share + floor * uniform
+        self.probabilities_ = q.float()
+        # 1 / (n_i q_ij): the weight of a draw of point j for function i (0 without targets).
+        weights = 1.0 / (n_obs * q).clamp(min=1e-300)
+        self._weights = torch.where(empty, 0.0, weights).float()
+        return self
+
+    def sample(self, rows, generator):
+        q = self.probabilities_[rows]
+        cols = torch.multinomial(q, self.n_eval_, replacement=True, generator=generator)
+        return cols, self._weights[rows].gather(1, cols)
