@@ -588,8 +588,7 @@ class PDEResidual(BasePhysics):
         s : Tensor of shape (batch, m[, K])
             In the units of G, ``output_transform`` applied.
         """
-        out = network.combine(b, network.encode_trunk(y))
-        return network.unscale(network.transform(y, out))
+        return network.outputs(b, network.encode_trunk(y), y)
 
     # -- the term
     def __call__(self, network, U, rows, generator):

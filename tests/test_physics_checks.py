@@ -144,7 +144,6 @@ def test_the_plans_physics_copy_holds_the_fitted_attributes():
     assert not hasattr(phys, "n_points_")
 
 
-@pytest.mark.xfail(strict=False, reason="needs H1's physics_")
 def test_fitted_estimator_exposes_the_physics_copy():
     U, Y, G = make_antiderivative(20, random_state=0)
     phys = PDEResidual(antiderivative_residual, sensors=Y[:, 0], n_points=6)
