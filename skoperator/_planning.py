@@ -27,7 +27,7 @@ from ._parallel import choose_threads, flop_rates
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss
-from .networks import MultiBranch, as_branch, as_trunk
+from .networks import as_branch, as_trunk
 from .physics import PhysicsContext
 from .schedules import as_schedule
 
@@ -349,16 +349,7 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
             f"U has shape {(n,) + input_shape}, but the branch {type(branch).__name__} reads "
             "flat rows; pass U.reshape(len(U), -1), or a grid branch (CNNBranch, FNOBranch) "
             "that reads U's grid.")
-    if isinstance(branch, MultiBranch):
-        input_sizes = branch.sizes(U.shape[1])
-    else:
-        size = branch.n_inputs()
-        if size is not None and size != U.shape[1]:
-            raise ValueError(
-                f"the branch {type(branch).__name__} reads {size} columns (its n_sensors or "
-                f"channels x grid) but U has {U.shape[1]}; make them agree, or use "
-                "MultiBranch for several input functions.")
-        input_sizes = (U.shape[1],)
+    input_sizes = branch.input_sizes(U.shape[1])
     if continuing:
         check_continuation(est, coords, input_sizes)
     device = resolve_device(est.device)
