@@ -24,6 +24,7 @@ from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_devi
 from ._inference import validation_score
 from ._network import LAYOUTS, Scaling, build_network
 from ._parallel import choose_threads, flop_rates, planning_threads, torch_threads
+from ._pod import StreamedTargets
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss
@@ -202,6 +203,15 @@ def scaling_of(est, U, G, coords, input_sizes):
     return Scaling(**_data.scaling_statistics(U, G, coords, input_sizes, est.n_outputs))
 
 
+def table_targets(G, scaling, n_outputs):
+    """Standardised targets for a table trunk: a tensor, or read in row chunks if streamed."""
+    if _data.is_streamed(G):  # never loaded whole (the POD from row chunks)
+        return StreamedTargets(G, scaling.g_shift, scaling.g_scale)
+    g = as_tensor(np.asarray(G[:], dtype=np.float64), torch.float64, torch.device("cpu"))
+    g = g.reshape(len(g), n_outputs, -1).permute(0, 2, 1)
+    return (g - torch.as_tensor(scaling.g_shift)) / torch.as_tensor(scaling.g_scale)
+
+
 def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator):
     """A new network for the estimator's components, scaled on (U, G)."""
     n_outputs = est.n_outputs
@@ -210,11 +220,7 @@ def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator)
     cpu = torch.device("cpu")
     y = (as_tensor(coords, torch.float32, cpu) - torch.as_tensor(scaling.y_shift).float()) \
         / torch.as_tensor(scaling.y_scale).float()
-    targets = None
-    if trunk.table:
-        g = as_tensor(np.asarray(G[:], dtype=np.float64), torch.float64, cpu)
-        g = g.reshape(len(g), n_outputs, -1).permute(0, 2, 1)
-        targets = (g - torch.as_tensor(scaling.g_shift)) / torch.as_tensor(scaling.g_scale)
+    targets = table_targets(G, scaling, n_outputs) if trunk.table else None
     return build_network(
         branch=branch, trunk=trunk, n_sensors=U.shape[1], n_outputs=n_outputs,
         n_basis=est.n_basis, layout=LAYOUTS[est.multi_output_strategy], scaling=scaling,

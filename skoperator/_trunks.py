@@ -5,7 +5,7 @@ from numbers import Integral, Real
 import torch
 from torch import nn
 
-from . import _layers
+from . import _layers, _pod
 from ._compat import Interval, StrOptions
 from ._protocols import _WIDTHS, BaseTrunk, _check_widths
 
@@ -124,7 +124,7 @@ class PODTrunk(BaseTrunk):
         self.activation = activation
 
     def build(self, d, n_out, context):
-        modes = _layers.pod_modes(context.targets, n_out)
+        modes = _pod.pod_modes(context.targets, n_out)
         extra = None
         if self.correction:
             extra = _layers.built(_layers.MLP, d, _check_widths(self, "layers"), n_out,
