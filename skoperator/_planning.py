@@ -536,7 +536,9 @@ def predict_coords(est, coords, n):
             raise ValueError(
                 "the model was fitted on points of their own per function, so predict needs "
                 "coords: shared (n_points, d) or per function (n_functions, n_points, d), with "
-                f"d = {d}.")
+                f"d = {d}. A search or cross-validation passes coords to score only with "
+                "metadata routing: sklearn.set_config(enable_metadata_routing=True) and "
+                "est.set_fit_request(coords=True).set_score_request(coords=True).")
         return est.coords_
     if np.ndim(coords) == 3:
         P = _data.check_point_sets(coords, None, n)
