@@ -14,11 +14,12 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from . import _data
+from ._continuation import (  # noqa: F401  (ARCHITECTURE, same_setting: read from here)
+    ARCHITECTURE, architecture_snapshot, check_continuation, same_setting)
 from ._distributed import communicator, fingerprint
 from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device, to_float64
 from ._inference import validation_score
@@ -31,12 +32,6 @@ from .losses import LossContext, as_loss
 from .networks import as_branch, as_trunk
 from .physics import PhysicsContext
 from .schedules import as_schedule
-
-#: Parameters that shape the network: ``warm_start`` and ``partial_fit`` keep
-#: the fitted network, so these must not change between calls.
-ARCHITECTURE = ("branch", "trunk", "n_basis", "standardize", "n_outputs",
-                "multi_output_strategy", "output_transform")
-
 
 @dataclasses.dataclass(frozen=True)
 class FitPlan:
@@ -74,32 +69,6 @@ class FitPlan:
     mixed_precision: bool
     n_threads: int
     compile_mode: Optional[str]
-
-
-def same_setting(a, b):
-    """Whether two values of a constructor parameter are the same setting."""
-    if a is b:
-        return True
-    if isinstance(a, BaseEstimator) and isinstance(b, BaseEstimator):
-        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
-        return type(a) is type(b) and pa.keys() == pb.keys() and all(
-            same_setting(pa[k], pb[k]) for k in pa)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same_setting(x, y) for x, y in zip(a, b))
-    if isinstance(a, torch.nn.Module) or isinstance(b, torch.nn.Module) or callable(a) \
-            or callable(b):
-        return False
-    try:
-        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
-    except (TypeError, ValueError):
-        return a == b
-
-
-def architecture_snapshot(est):
-    """The architecture settings, components cloned (so later ``set_params`` shows)."""
-    return {name: clone(getattr(est, name), safe=False)
-            if isinstance(getattr(est, name), (BaseEstimator, list, tuple))
-            else getattr(est, name) for name in ARCHITECTURE}
 
 
 def validate_inputs(est, X, reset, dtype):
@@ -146,34 +115,6 @@ def _check_output_transform(network, U, coords, device):
             f"output_transform returned {shape} for out of shape {tuple(out.shape)} (y of "
             f"shape {tuple(y.shape)}); it must return a torch tensor shaped like out."
         )
-
-
-def check_continuation(est, coords, input_sizes):
-    """A continued fit must keep the fitted architecture, coordinates' dimension and inputs."""
-    changed = [name for name in ARCHITECTURE
-               if not same_setting(getattr(est, name), est._architecture[name])]
-    if changed:
-        raise ValueError(
-            f"{', '.join(changed)} changed since the model was fitted, but "
-            f"{'warm_start=True' if est.warm_start else 'partial_fit'} keeps the fitted "
-            "network; restore the fitted value(s), or set warm_start=False to fit a new model.")
-    d = est.network_.y_shift.numel()
-    if coords.shape[-1] != d:
-        raise ValueError(
-            f"coords has {coords.shape[-1]} columns but the model was fitted on "
-            f"{d}-dimensional coordinates; pass coords of that dimension, or set "
-            "warm_start=False to fit a new model.")
-    if est.network_.trunk_is_table and not (
-            est.coords_ is not None and coords.shape == est.coords_.shape
-            and np.array_equal(coords, est.coords_)):
-        raise ValueError(
-            "the fitted trunk (POD modes) is known at the fitted coordinates only, and coords "
-            "differ from coords_; continue with the fitted coordinates, or set "
-            "warm_start=False to fit a new model.")
-    if input_sizes != est.input_sizes_:
-        raise ValueError(f"the branch reads {input_sizes} columns per input function but the "
-                         f"model was fitted with {est.input_sizes_}; set warm_start=False to "
-                         "fit a new model.")
 
 
 def validation_split(est, n, incremental, rng):
@@ -236,7 +177,7 @@ def training_data(network, U, G, coords, device, has_missing):
     U_t = as_tensor(U, torch.float32, device)
     coords_t = as_tensor(coords, torch.float32, device)
     if _data.is_streamed(G):
-        G_src = G if isinstance(G, _data.RowView) else _data.RowView(G, np.arange(len(G)))
+        G_src = _data.row_view(G)
     else:
         g = as_tensor(np.asarray(G, dtype=np.float32), torch.float32, torch.device("cpu"))
         if len(shift) > 1:  # (n, n_points, n_outputs): the fields on the last axis
