@@ -447,3 +447,16 @@ def test_table_trunk_that_builds_no_table_module_is_refused(data):
     with pytest.raises(TypeError, match="table=True but built a Linear without points, modes, "
                                         "at_index, lookup.*skoperator.networks.TableModule"):
         DeepONetRegressor(coords=Y, trunk=_FakeTableTrunk(), **FAST).fit(U, G)
+
+
+@pytest.mark.parametrize("merge", list(MERGES))
+def test_fitted_multibranch_reads_every_input_function(data, merge):
+    """Changing only the last input function changes every prediction (no input ignored)."""
+    U, Y, G = data
+    U2 = np.hstack([U, U[:, ::-1][:, :5]])
+    est = DeepONetRegressor(coords=Y, branch=MultiBranch(
+        [MLPBranch(layers=(8,)), MLPBranch(layers=(8,), n_sensors=5)], merge=merge),
+        **FAST).fit(U2, G)
+    moved = U2.copy()
+    moved[:, -5:] += 1.0
+    assert np.abs(est.predict(moved[:4]) - est.predict(U2[:4])).min() > 0
