@@ -41,7 +41,9 @@ class BuildContext:
         Standardised training coordinates.
     targets : Tensor of shape (n_functions, n_points, n_fields) or None, default=None
         Standardised training targets (NaN where missing) of the fields this
-        module serves; given to table trunks only.
+        module serves; given to table trunks only. For a streamed ``G`` (a
+        large memmap, HDF5, Zarr, Dask) it is a ``StreamedTargets`` of the
+        same shape that reads ``G`` in row chunks (``blocks()``), never whole.
     basis : list of Tensor or None, default=None
         For branches: per branch field, a projection basis (n_points, p) of
         the table trunk (POD modes scaled so that ``field @ basis`` are the

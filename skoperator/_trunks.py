@@ -97,6 +97,11 @@ class PODTrunk(BaseTrunk):
     ``predict`` works at (a subset of) the fitted coordinates. ``n_basis``
     is the number of modes.
 
+    A streamed ``G`` (a large memmap, HDF5, Zarr, Dask) is not loaded: the
+    modes are the leading eigenvectors of ``A^T A`` accumulated over row
+    chunks in float64 (``n_points x n_points`` memory), equal to the SVD's to
+    rounding, up to the sign of each mode.
+
     Parameters
     ----------
     correction : bool, default=False
