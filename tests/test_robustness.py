@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
@@ -483,10 +486,6 @@ def test_score_on_points_per_function_is_r2_over_the_observed_entries():
 
 
 def test_cross_validation_with_metadata_routing_on_points_per_function():
-    import sklearn
-    from sklearn.base import clone
-    from sklearn.model_selection import KFold, cross_val_score
-
     U, P, G = _per_function_points()
     est = DeepONetRegressor(**FAST)
     with sklearn.config_context(enable_metadata_routing=True):
@@ -511,8 +510,6 @@ def test_early_stopping_on_points_per_function_scores_every_epoch():
 @pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
 def test_search_on_points_per_function_without_routing_names_the_fix():
     """Without metadata routing a search cannot pass coords to score: the error says how."""
-    from sklearn.model_selection import GridSearchCV
-
     U, P, G = _per_function_points()
     fix = r"enable_metadata_routing=True.*set_score_request\(coords=True\)"
     search = GridSearchCV(DeepONetRegressor(**FAST), {"n_basis": [4, 8]}, cv=2,
