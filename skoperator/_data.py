@@ -270,6 +270,11 @@ def data_rows(G, rows):
     return G[rows]
 
 
+def row_view(G):
+    """A streamed G as a :class:`RowView` (every row; itself if it is one)."""
+    return G if isinstance(G, RowView) else RowView(G, np.arange(len(G)))
+
+
 class RowView:
     """Row subset of a large array, read only when indexed."""
 

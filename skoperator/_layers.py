@@ -11,6 +11,8 @@ import math
 import torch
 from torch import nn
 
+from ._protocols import TableModule
+
 #: activation name -> module class
 ACTIVATIONS = {
     "relu": nn.ReLU,
@@ -134,49 +136,6 @@ class ConvNet(nn.Module):
     def forward(self, u):
         x = u.reshape(u.shape[0], *self.input_shape)
         return self.head(self.features(x).flatten(1))
-
-
-class TableModule(nn.Module):
-    """A trunk known at the training points only: the protocol of table trunks.
-
-    A trunk component with ``table = True`` builds a subclass of this class.
-    It holds ``points`` (n_points, d), the standardised training coordinates,
-    and ``modes`` (n_points, width), its values there, and evaluates at any of
-    those points (looked up by value) through :meth:`at_index`; other points
-    are refused.
-    """
-
-    table = True
-
-    def __init__(self, points, modes):
-        super().__init__()
-        self.register_buffer("points", points)
-        self.register_buffer("modes", modes)
-
-    def at_index(self, index):
-        """Values at training points ``index`` (any shape): (..., width)."""
-        return self.modes[index]
-
-    def lookup(self, y):
-        """Index of each coordinate row of ``y`` (..., d) among the training points."""
-        flat = y.reshape(-1, y.shape[-1]).to(self.points.dtype)
-        if flat.shape == self.points.shape and torch.equal(flat, self.points):
-            return torch.arange(flat.shape[0], device=flat.device).reshape(y.shape[:-1])
-        index = torch.empty(flat.shape[0], dtype=torch.long, device=flat.device)
-        scale = self.points.abs().max().clamp(min=1.0)
-        for start in range(0, flat.shape[0], 4096):
-            dist, idx = torch.cdist(flat[start:start + 4096], self.points).min(dim=1)
-            if bool((dist > 1e-5 * scale).any()):
-                raise ValueError(
-                    "the POD trunk knows its modes at the training coordinates only, and "
-                    "predict was given coordinates that are not among them; predict at "
-                    "(a subset of) the fitted coords_, or use trunk='mlp' (resolution-free)."
-                )
-            index[start:start + 4096] = idx
-        return index.reshape(y.shape[:-1])
-
-    def forward(self, y):
-        return self.at_index(self.lookup(y))
 
 
 class PODModes(TableModule):

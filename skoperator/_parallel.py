@@ -13,8 +13,10 @@ import contextlib
 import os
 
 import torch
+from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["thread_budget", "flop_rates", "step_flops", "choose_threads", "torch_threads"]
+__all__ = ["thread_budget", "flop_rates", "step_flops", "choose_threads", "planning_threads",
+           "torch_threads"]
 
 # Work (floating-point operations of one training step, forward and backward,
 # as ``step_flops`` estimates it) from which a second intra-op thread starts to
@@ -83,8 +85,6 @@ def flop_rates(network):
     -------
     branch, trunk : float
     """
-    from torch.utils.flop_counter import FlopCounterMode
-
     device = network.u_shift.device
     dtype = network.u_shift.dtype
     n_sensors = network.u_shift.numel()
@@ -159,9 +159,9 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None, rates
     -------
     n_threads : int
     """
-    cores = os.cpu_count() or 1
     if n_jobs is not None:
-        return max(1, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)
+        return planning_threads(n_jobs)
+    cores = os.cpu_count() or 1
     budget = thread_budget()
     if device.type != "cpu":
         current = torch.get_num_threads()
@@ -169,6 +169,37 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None, rates
     work = step_flops(network, batch_size, trunk_points, rates)
     wanted = max(1, min(cores, 1 + int(work // THREAD_FLOPS)))
     return wanted if budget is None else max(1, min(wanted, budget))
+
+
+def planning_threads(n_jobs):
+    """torch intra-op threads while a fit is planned (its networks built and checked).
+
+    The network, whose work :func:`choose_threads` weighs, does not exist
+    yet: a positive or negative ``n_jobs`` gives the fit's own threads (as
+    :func:`choose_threads`), None keeps torch's setting within the worker's
+    budget (:func:`thread_budget`).
+
+    Parameters
+    ----------
+    n_jobs : int or None
+        The estimator's ``n_jobs``.
+
+    Returns
+    -------
+    n_threads : int
+
+    Examples
+    --------
+    >>> from skoperator._parallel import planning_threads
+    >>> planning_threads(2)
+    2
+    """
+    if n_jobs is not None:
+        cores = os.cpu_count() or 1
+        return max(1, cores + 1 + n_jobs if n_jobs < 0 else n_jobs)
+    budget = thread_budget()
+    current = torch.get_num_threads()
+    return current if budget is None else max(1, min(current, budget))
 
 
 @contextlib.contextmanager

@@ -14,28 +14,24 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from . import _data
+from ._continuation import (  # noqa: F401  (ARCHITECTURE, same_setting: read from here)
+    ARCHITECTURE, architecture_snapshot, check_continuation, same_setting)
 from ._distributed import communicator, fingerprint
 from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device, to_float64
 from ._inference import validation_score
 from ._network import LAYOUTS, Scaling, build_network
-from ._parallel import choose_threads, flop_rates
+from ._parallel import choose_threads, flop_rates, planning_threads, torch_threads
+from ._pod import StreamedTargets
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss, check_loss
-from .networks import MultiBranch, as_branch, as_trunk
+from .networks import as_branch, as_trunk
 from .physics import FitCheck, PhysicsContext
 from .schedules import as_schedule
-
-#: Parameters that shape the network: ``warm_start`` and ``partial_fit`` keep
-#: the fitted network, so these must not change between calls.
-ARCHITECTURE = ("branch", "trunk", "n_basis", "standardize", "n_outputs",
-                "multi_output_strategy", "output_transform")
-
 
 @dataclasses.dataclass(frozen=True)
 class FitPlan:
@@ -73,32 +69,6 @@ class FitPlan:
     mixed_precision: bool
     n_threads: int
     compile_mode: Optional[str]
-
-
-def same_setting(a, b):
-    """Whether two values of a constructor parameter are the same setting."""
-    if a is b:
-        return True
-    if isinstance(a, BaseEstimator) and isinstance(b, BaseEstimator):
-        pa, pb = a.get_params(deep=False), b.get_params(deep=False)
-        return type(a) is type(b) and pa.keys() == pb.keys() and all(
-            same_setting(pa[k], pb[k]) for k in pa)
-    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
-        return len(a) == len(b) and all(same_setting(x, y) for x, y in zip(a, b))
-    if isinstance(a, torch.nn.Module) or isinstance(b, torch.nn.Module) or callable(a) \
-            or callable(b):
-        return False
-    try:
-        return bool(np.array_equal(np.asarray(a, dtype=object), np.asarray(b, dtype=object)))
-    except (TypeError, ValueError):
-        return a == b
-
-
-def architecture_snapshot(est):
-    """The architecture settings, components cloned (so later ``set_params`` shows)."""
-    return {name: clone(getattr(est, name), safe=False)
-            if isinstance(getattr(est, name), (BaseEstimator, list, tuple))
-            else getattr(est, name) for name in ARCHITECTURE}
 
 
 def validate_inputs(est, X, reset, dtype):
@@ -147,34 +117,6 @@ def _check_output_transform(network, U, coords, device):
         )
 
 
-def check_continuation(est, coords, input_sizes):
-    """A continued fit must keep the fitted architecture, coordinates' dimension and inputs."""
-    changed = [name for name in ARCHITECTURE
-               if not same_setting(getattr(est, name), est._architecture[name])]
-    if changed:
-        raise ValueError(
-            f"{', '.join(changed)} changed since the model was fitted, but "
-            f"{'warm_start=True' if est.warm_start else 'partial_fit'} keeps the fitted "
-            "network; restore the fitted value(s), or set warm_start=False to fit a new model.")
-    d = est.network_.y_shift.numel()
-    if coords.shape[-1] != d:
-        raise ValueError(
-            f"coords has {coords.shape[-1]} columns but the model was fitted on "
-            f"{d}-dimensional coordinates; pass coords of that dimension, or set "
-            "warm_start=False to fit a new model.")
-    if est.network_.trunk_is_table and not (
-            est.coords_ is not None and coords.shape == est.coords_.shape
-            and np.array_equal(coords, est.coords_)):
-        raise ValueError(
-            "the fitted trunk (POD modes) is known at the fitted coordinates only, and coords "
-            "differ from coords_; continue with the fitted coordinates, or set "
-            "warm_start=False to fit a new model.")
-    if input_sizes != est.input_sizes_:
-        raise ValueError(f"the branch reads {input_sizes} columns per input function but the "
-                         f"model was fitted with {est.input_sizes_}; set warm_start=False to "
-                         "fit a new model.")
-
-
 def validation_split(est, n, incremental, rng):
     """Training and validation rows (early stopping), or all rows and None."""
     rows = np.arange(n)
@@ -202,6 +144,15 @@ def scaling_of(est, U, G, coords, input_sizes):
     return Scaling(**_data.scaling_statistics(U, G, coords, input_sizes, est.n_outputs))
 
 
+def table_targets(G, scaling, n_outputs):
+    """Standardised targets for a table trunk: a tensor, or read in row chunks if streamed."""
+    if _data.is_streamed(G):  # never loaded whole (the POD from row chunks)
+        return StreamedTargets(G, scaling.g_shift, scaling.g_scale)
+    g = as_tensor(np.asarray(G[:], dtype=np.float64), torch.float64, torch.device("cpu"))
+    g = g.reshape(len(g), n_outputs, -1).permute(0, 2, 1)
+    return (g - torch.as_tensor(scaling.g_shift)) / torch.as_tensor(scaling.g_scale)
+
+
 def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator):
     """A new network for the estimator's components, scaled on (U, G)."""
     n_outputs = est.n_outputs
@@ -210,11 +161,7 @@ def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator)
     cpu = torch.device("cpu")
     y = (as_tensor(coords, torch.float32, cpu) - torch.as_tensor(scaling.y_shift).float()) \
         / torch.as_tensor(scaling.y_scale).float()
-    targets = None
-    if trunk.table:
-        g = as_tensor(np.asarray(G[:], dtype=np.float64), torch.float64, cpu)
-        g = g.reshape(len(g), n_outputs, -1).permute(0, 2, 1)
-        targets = (g - torch.as_tensor(scaling.g_shift)) / torch.as_tensor(scaling.g_scale)
+    targets = table_targets(G, scaling, n_outputs) if trunk.table else None
     return build_network(
         branch=branch, trunk=trunk, n_sensors=U.shape[1], n_outputs=n_outputs,
         n_basis=est.n_basis, layout=LAYOUTS[est.multi_output_strategy], scaling=scaling,
@@ -230,7 +177,7 @@ def training_data(network, U, G, coords, device, has_missing):
     U_t = as_tensor(U, torch.float32, device)
     coords_t = as_tensor(coords, torch.float32, device)
     if _data.is_streamed(G):
-        G_src = G if isinstance(G, _data.RowView) else _data.RowView(G, np.arange(len(G)))
+        G_src = _data.row_view(G)
     else:
         g = as_tensor(np.asarray(G, dtype=np.float32), torch.float32, torch.device("cpu"))
         if len(shift) > 1:  # (n, n_points, n_outputs): the fields on the last axis
@@ -297,6 +244,161 @@ def _compile_mode(est, device):
     return est.compile
 
 
+@dataclasses.dataclass(frozen=True)
+class CheckedData:
+    """The training data, validated: what every later step of planning reads."""
+
+    U: np.ndarray
+    input_shape: Optional[tuple]
+    G: Any
+    has_missing: bool
+    coords: np.ndarray
+    per_function: bool
+
+
+@dataclasses.dataclass(frozen=True)
+class Seeds:
+    """The fit's random streams, all derived from ``random_state`` (one draw)."""
+
+    rng: np.random.Generator
+    cpu: torch.Generator
+    device: torch.Generator
+    permutation: torch.Generator
+
+
+def checked_data(est, U, G, coords, continuing, incremental):
+    """Validate ``U``, ``G`` and the coordinates (shared or per function)."""
+    U, input_shape = validate_inputs(est, U, reset=not continuing, dtype=np.float32)
+    n = U.shape[0]
+    if n < 2 and not incremental:
+        raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
+                         "1 (U has 1 row). Pass more input functions.")
+    G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
+    if coords is not None and np.ndim(coords) == 3:
+        coords = _data.check_point_sets(coords, G, n, est.n_outputs)
+    else:
+        coords = _data.resolve_coords(est.coords if coords is None else coords, G.shape[1],
+                                      est.n_outputs)
+    return CheckedData(U, input_shape, G, has_missing, coords, coords.ndim == 3)
+
+
+def checked_components(est, data):
+    """The branch and trunk components, checked against the data; and the input sizes."""
+    branch, trunk = as_branch(est.branch).check(), as_trunk(est.trunk).check()
+    if data.per_function and trunk.table:
+        raise ValueError(
+            f"the trunk {type(trunk).__name__} is known at one shared grid of points, but fit "
+            "was given points of their own per function (coords of shape (n_functions, "
+            "n_points, d)); use a trunk that evaluates anywhere (trunk='mlp'), or shared "
+            "coords.")
+    if data.input_shape is not None and not branch.needs_grid:
+        raise ValueError(
+            f"U has shape {(len(data.U),) + data.input_shape}, but the branch "
+            f"{type(branch).__name__} reads flat rows; pass U.reshape(len(U), -1), or a grid "
+            "branch (CNNBranch, FNOBranch) that reads U's grid.")
+    return branch, trunk, branch.input_sizes(data.U.shape[1])
+
+
+def seeds(est, continuing, device, comm):
+    """The fit's random streams: one permutation for all ranks, draws of their own."""
+    base_seed = check_random_state(est.random_state).randint(2**31 - 1)
+    seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
+    dev_gen = perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
+    if comm.world_size > 1:
+        perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
+        dev_gen = torch.Generator(device=device).manual_seed(seed + 1 + 104_729 * (comm.rank + 1))
+    return Seeds(np.random.default_rng(seed), torch.Generator().manual_seed(seed), dev_gen,
+                 perm_gen)
+
+
+def training_rows(est, n, incremental, rng, comm):
+    """Training and validation rows; every rank needs at least one training function."""
+    train_rows, val_rows = validation_split(est, n, incremental, rng)
+    if len(train_rows) < comm.world_size:
+        raise ValueError(
+            f"the process group has {comm.world_size} ranks but the fit has "
+            f"{len(train_rows)} training functions; every rank needs at least one. Launch "
+            "fewer processes or pass more functions.")
+    return train_rows, val_rows
+
+
+def checked_physics(est, data, components, val_rows):
+    """The physics term's own checks against the fit (a table trunk cannot be differentiated)."""
+    if est.physics is not None:
+        est.physics.check_fit(FitCheck(
+            trunk=components[1],
+            validation_targets=None if val_rows is None else _data.data_rows(data.G, val_rows)))
+
+
+def rows_of(data, rows):
+    """``(U, G, coords)`` of the functions ``rows``."""
+    coords = data.coords[rows] if data.per_function else data.coords
+    return data.U[rows], _data.data_rows(data.G, rows), coords
+
+
+def starting_network(est, data, rows, components, generator, device, continuing, comm):
+    """The fitted network (continuing) or a new one; rank 0's on every rank, checked."""
+    if continuing:
+        network = copy.deepcopy(est.network_).to(device)
+    else:
+        branch, trunk, input_sizes = components
+        U, G, coords = rows_of(data, rows)
+        network = build(est, U, G, coords, branch, trunk, input_sizes, data.input_shape,
+                        generator).to(device)
+    comm.broadcast_module(network)  # every rank starts from rank 0's network
+    if est.output_transform is not None:
+        _check_output_transform(network, data.U[rows[:2]], _data.finite_points(data.coords),
+                                device)
+    return network
+
+
+def prepared_physics(est, network, data, generator):
+    """A private, prepared copy of the ``physics=`` term, or None."""
+    if est.physics is None:
+        return None
+    physics = copy.deepcopy(est.physics).check()
+    physics.prepare(PhysicsContext(
+        coords=data.coords, n_functions=data.n_functions, n_eval=est.n_eval,
+        device=data.device, generator=generator, y_shift=network.y_shift.detach(),
+        y_scale=network.y_scale.detach(), g_shift=network.g_shift.detach(),
+        g_scale=network.g_scale.detach(), n_outputs=est.n_outputs))
+    return physics
+
+
+def validation_of(data, val_rows, device, comm):
+    """The early-stopping score of a network on the held-out rows, or None."""
+    if val_rows is None:
+        return None
+    U_val, G_val, coords_val = rows_of(data, val_rows)
+
+    def validation_fn(net):  # computed once, by rank 0, for every rank
+        score = validation_score(net, U_val, G_val, coords_val, device) if comm.rank == 0 \
+            else None
+        return comm.from_rank0(score)
+    return validation_fn
+
+
+def loop_settings(est, incremental, schedule, n_train, world_size, validating):
+    """The loop's budget: epochs, batch size, total steps, tolerance, L-BFGS polish."""
+    n_epochs = 1 if incremental else est.max_iter
+    batch_size = min(64 if est.batch_size == "auto" else est.batch_size, n_train)
+    # A schedule with a budget runs its course: the training loss alone does
+    # not stop it (a validation score still does, with early_stopping).
+    tol = est.tol if (schedule.tol_applies or validating) else None
+    return dict(n_epochs=n_epochs, batch_size=batch_size, tol=tol,
+                total_steps=n_epochs * math.ceil(n_train / (batch_size * world_size)),
+                n_iter_no_change=est.n_iter_no_change, max_time=est.max_time,
+                lbfgs_iter=0 if incremental else est.lbfgs_iter,
+                mixed_precision=est.mixed_precision)
+
+
+def fit_threads(est, network, sampler, data, batch_size, device):
+    """torch's threads for the training loop (see :func:`choose_threads`)."""
+    trunk_points = min(data.n_points, batch_size * (getattr(sampler, "n_eval_", None)
+                                                   or data.n_points))
+    return choose_threads(est.n_jobs, network, batch_size, device, trunk_points)
+
+
 def make_plan(est, U, G, incremental, started=None, coords=None):
     """Validate the data and the settings of ``est`` and build everything a fit needs.
 
@@ -321,124 +423,50 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
     -------
     plan : FitPlan
     """
+
     started = time.perf_counter() if started is None else started
     comm = communicator()
     if comm.world_size > 1:  # first: a rank given other data must not hang the others
         comm.check_same(fingerprint(est, U, G, est.coords))
-    fitted = hasattr(est, "network_")
-    continuing = fitted and (incremental or est.warm_start)
-    U, input_shape = validate_inputs(est, U, reset=not continuing, dtype=np.float32)
-    n = U.shape[0]
-    if n < 2 and not incremental:
-        raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
-                         "1 (U has 1 row). Pass more input functions.")
-    G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
-    if coords is not None and np.ndim(coords) == 3:
-        coords = _data.check_point_sets(coords, G, n, est.n_outputs)
-    else:
-        coords = _data.resolve_coords(est.coords if coords is None else coords, G.shape[1],
-                                      est.n_outputs)
-    per_function = coords.ndim == 3
-    branch, trunk = as_branch(est.branch).check(), as_trunk(est.trunk).check()
-    if per_function and trunk.table:
-        raise ValueError(
-            f"the trunk {type(trunk).__name__} is known at one shared grid of points, but fit "
-            "was given points of their own per function (coords of shape (n_functions, "
-            "n_points, d)); use a trunk that evaluates anywhere (trunk='mlp'), or shared "
-            "coords.")
-    if input_shape is not None and not branch.needs_grid:
-        raise ValueError(
-            f"U has shape {(n,) + input_shape}, but the branch {type(branch).__name__} reads "
-            "flat rows; pass U.reshape(len(U), -1), or a grid branch (CNNBranch, FNOBranch) "
-            "that reads U's grid.")
-    if isinstance(branch, MultiBranch):
-        input_sizes = branch.sizes(U.shape[1])
-    else:
-        size = branch.n_inputs()
-        if size is not None and size != U.shape[1]:
-            raise ValueError(
-                f"the branch {type(branch).__name__} reads {size} columns (its n_sensors or "
-                f"channels x grid) but U has {U.shape[1]}; make them agree, or use "
-                "MultiBranch for several input functions.")
-        input_sizes = (U.shape[1],)
+    continuing = hasattr(est, "network_") and (incremental or est.warm_start)
+    data = checked_data(est, U, G, coords, continuing, incremental)
+    components = checked_components(est, data)
     if continuing:
-        check_continuation(est, coords, input_sizes)
+        check_continuation(est, data.coords, components[2])
     device = resolve_device(est.device)
     schedule = as_schedule("constant" if incremental else est.learning_rate).check()
+    with torch_threads(planning_threads(est.n_jobs)):  # the user's modules run here too
+        return _planned(est, data, components, device, schedule, comm, continuing,
+                        incremental, started)
 
-    base_seed = check_random_state(est.random_state).randint(2**31 - 1)
-    seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
-    rng = np.random.default_rng(seed)
-    cpu_gen = torch.Generator().manual_seed(seed)
-    dev_gen = perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
-    if comm.world_size > 1:  # one permutation for all ranks, draws of their own
-        perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
-        dev_gen = torch.Generator(device=device).manual_seed(seed + 1 + 104_729 * (comm.rank + 1))
 
-    train_rows, val_rows = validation_split(est, n, incremental, rng)
-    if len(train_rows) < comm.world_size:
-        raise ValueError(
-            f"the process group has {comm.world_size} ranks but the fit has "
-            f"{len(train_rows)} training functions; every rank needs at least one. Launch "
-            "fewer processes or pass more functions.")
-    if est.physics is not None:  # before the build: a table trunk cannot be differentiated
-        est.physics.check_fit(FitCheck(trunk=trunk, validation_targets=None if val_rows is None
-                                       else _data.data_rows(G, val_rows)))
-    G_train = _data.data_rows(G, train_rows)
-    coords_train = coords[train_rows] if per_function else coords
-    if continuing:
-        network = copy.deepcopy(est.network_).to(device)
-    else:
-        network = build(est, U[train_rows], G_train, coords_train, branch, trunk,
-                        input_sizes, input_shape, cpu_gen).to(device)
-    comm.broadcast_module(network)  # every rank starts from rank 0's network
-    if est.output_transform is not None:
-        _check_output_transform(network, U[train_rows[:2]], _data.finite_points(coords),
-                                device)
-    data = training_data(network, U[train_rows], G_train, coords_train, device, has_missing)
-    loss = prepared_loss(est.loss, data)
+def _planned(est, data, components, device, schedule, comm, continuing, incremental, started):
+    """:func:`make_plan` from the checked data and components on: networks, samplers, loss."""
+    rng = seeds(est, continuing, device, comm)
+    train_rows, val_rows = training_rows(est, len(data.U), incremental, rng.rng, comm)
+    checked_physics(est, data, components, val_rows)  # before the build
+    network = starting_network(est, data, train_rows, components, rng.cpu, device, continuing,
+                               comm)
+    U_train, G_train, coords_train = rows_of(data, train_rows)
+    tensors = training_data(network, U_train, G_train, coords_train, device, data.has_missing)
+    loss = prepared_loss(est.loss, tensors)
     # without physics check_targets guarantees observed values: no pass over G
-    has_data = not has_missing or est.physics is None or bool(_observed_any(data))
-    physics = None
-    if est.physics is not None:
-        physics = copy.deepcopy(est.physics).check()
-        physics.prepare(PhysicsContext(
-            coords=data.coords, n_functions=data.n_functions, n_eval=est.n_eval,
-            device=data.device, generator=dev_gen, y_shift=network.y_shift.detach(),
-            y_scale=network.y_scale.detach(), g_shift=network.g_shift.detach(),
-            g_scale=network.g_scale.detach(), n_outputs=est.n_outputs))
-    n_epochs = 1 if incremental else est.max_iter
-    sampler = setup_sampler(est.sampling, est.n_eval, network, data, n_epochs, has_missing,
-                            dev_gen)
-    batch_size = min(64 if est.batch_size == "auto" else est.batch_size, len(train_rows))
-    validation_fn = None
-    if val_rows is not None:
-        U_val, G_val = U[val_rows], _data.data_rows(G, val_rows)
-        coords_val = coords[val_rows] if per_function else coords
-
-        def validation_fn(net):  # computed once, by rank 0, for every rank
-            score = validation_score(net, U_val, G_val, coords_val, device) if comm.rank == 0 \
-                else None
-            return comm.from_rank0(score)
-    # A schedule with a budget runs its course: the training loss alone does
-    # not stop it (a validation score still does, with early_stopping).
-    tol = est.tol if (schedule.tol_applies or val_rows is not None) else None
-    trunk_points = min(data.n_points, batch_size * (getattr(sampler, "n_eval_", None)
-                                                   or data.n_points))
+    has_data = not data.has_missing or est.physics is None or bool(_observed_any(tensors))
+    physics = prepared_physics(est, network, tensors, rng.device)
+    loop = loop_settings(est, incremental, schedule, len(train_rows), comm.world_size,
+                         val_rows is not None)
+    sampler = setup_sampler(est.sampling, est.n_eval, network, tensors, loop["n_epochs"],
+                            data.has_missing, rng.device)
+    validation_fn = validation_of(data, val_rows, device, comm)
     return FitPlan(
-        coords=None if per_function else coords, device=device, continuing=continuing,
-        incremental=incremental,
-        input_sizes=input_sizes, network=network,
-        optimizer=_optimizer(est, network, device, continuing), data=data, sampler=sampler,
-        loss=loss, generator=dev_gen, perm_generator=perm_gen, comm=comm,
-        batch_size=batch_size, n_epochs=n_epochs,
-        schedule=schedule,
-        total_steps=n_epochs * math.ceil(len(train_rows) / (batch_size * comm.world_size)),
-        tol=tol, n_iter_no_change=est.n_iter_no_change, validation_fn=validation_fn,
-        max_time=est.max_time, started=started, physics=physics, has_data=has_data,
-        lbfgs_iter=0 if incremental else est.lbfgs_iter, mixed_precision=est.mixed_precision,
-        n_threads=choose_threads(est.n_jobs, network, batch_size, device, trunk_points),
-        compile_mode=_compile_mode(est, device))
+        coords=None if data.per_function else data.coords, device=device,
+        continuing=continuing, incremental=incremental, input_sizes=components[2],
+        network=network, optimizer=_optimizer(est, network, device, continuing), data=tensors,
+        sampler=sampler, loss=loss, generator=rng.device, perm_generator=rng.permutation,
+        comm=comm, schedule=schedule, validation_fn=validation_fn, started=started,
+        physics=physics, has_data=has_data,
+        n_threads=fit_threads(est, network, sampler, tensors, loop["batch_size"], device),
+        compile_mode=_compile_mode(est, device), **loop)
 
 
 def inference_network(network):
@@ -460,7 +488,9 @@ def predict_coords(est, coords, n):
             raise ValueError(
                 "the model was fitted on points of their own per function, so predict needs "
                 "coords: shared (n_points, d) or per function (n_functions, n_points, d), with "
-                f"d = {d}.")
+                f"d = {d}. A search or cross-validation passes coords to score only with "
+                "metadata routing: sklearn.set_config(enable_metadata_routing=True) and "
+                "est.set_fit_request(coords=True).set_score_request(coords=True).")
         return est.coords_
     if np.ndim(coords) == 3:
         P = _data.check_point_sets(coords, None, n)

@@ -49,8 +49,9 @@ def _check_pair(G_true, G_pred, n_outputs):
             f"G_true has {G_true.shape[1]} columns, not a multiple of n_outputs={n_outputs}; "
             "pass the n_outputs the model was fitted with."
         )
-    if np.isnan(G_pred).any():
-        raise ValueError("G_pred contains NaN; predictions must be finite.")
+    if np.isnan(G_pred[~np.isnan(G_true)]).any():  # unobserved targets are ignored
+        raise ValueError("G_pred contains NaN where G_true is observed; predictions must be "
+                         "finite.")
     shape = (G_true.shape[0], n_outputs, G_true.shape[1] // n_outputs)
     return G_true.reshape(shape), G_pred.reshape(shape)
 
@@ -174,7 +175,8 @@ class R2Accumulator:
         self.count += w.sum(axis=0)
         self.total += (w * g).sum(axis=0)
         self.total_sq += (w * g * g).sum(axis=0)
-        self.sse += (w * (g - G_pred) ** 2).sum(axis=0)
+        # a missing target ignores its prediction (NaN at a padding point)
+        self.sse += (w * np.where(w > 0, g - G_pred, 0.0) ** 2).sum(axis=0)
 
     def result(self, multioutput="uniform_average"):
         """The score: a float, or one per field with ``"raw_values"``."""

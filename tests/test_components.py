@@ -19,6 +19,8 @@ from skoperator.networks import (
     MERGES,
     TRUNKS,
     BaseBranch,
+    BaseTrunk,
+    BuildContext,
     CNNBranch,
     ConcatMerge,
     FNOBranch,
@@ -27,6 +29,7 @@ from skoperator.networks import (
     MultiBranch,
     PODTrunk,
     ResNetTrunk,
+    TableModule,
 )
 from skoperator.sampling import BaseSampler
 from skoperator.schedules import SCHEDULES, OneCycleSchedule
@@ -299,3 +302,161 @@ def test_an_nd_U_needs_a_grid_branch():
     U = np.random.default_rng(3).normal(size=(20, 4, 5))
     with pytest.raises(ValueError, match=r"U has shape \(20, 4, 5\), but the branch MLPBranch"):
         DeepONetRegressor(**FAST).fit(U, U.reshape(20, -1)[:, :3])
+
+
+# ----------------------------------------- protocols: capabilities, MultiBranch
+def test_vectorizable_is_a_declared_capability():
+    assert MLPBranch.vectorizable and MLPTrunk.vectorizable and ResNetTrunk.vectorizable
+    for cls in (BaseBranch, BaseTrunk, CNNBranch, FNOBranch, MultiBranch, PODTrunk):
+        assert cls.vectorizable is False, cls
+
+
+def test_branch_input_sizes_is_the_protocol_of_columns():
+    """The planner asks the branch for its columns: no class test for MultiBranch."""
+    assert MLPBranch().input_sizes(7) == (7,)
+    assert MultiBranch([MLPBranch(n_sensors=3), MLPBranch()]).input_sizes(7) == (3, 4)
+    with pytest.raises(ValueError, match="reads 5 columns .* but U has 7; .*MultiBranch"):
+        MLPBranch(n_sensors=5).input_sizes(7)
+
+
+class _NestedMulti(BaseBranch):
+    """A branch of several inputs written by a user: only the protocol, no MultiBranch."""
+
+    def input_sizes(self, n_columns):
+        return (n_columns - 5, 5)
+
+    def build(self, n_in, n_out, context):
+        return torch.nn.Linear(n_in, n_out)
+
+
+def test_user_branch_declares_its_input_sizes(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, branch=_NestedMulti(), **FAST).fit(U, G)
+    assert est.input_sizes_ == (U.shape[1] - 5, 5)
+
+
+def test_multibranch_settings_are_nested_parameters():
+    mb = MultiBranch([MLPBranch(layers=(8,), n_sensors=10), FNOBranch(modes=4)],
+                     merge=ConcatMerge(layers=(4,)))
+    est = DeepONetRegressor(branch=mb)
+    params = est.get_params(deep=True)
+    assert params["branch__0__layers"] == (8,) and params["branch__1__modes"] == 4
+    assert params["branch__merge__layers"] == (4,) and params["branch__1"] is mb.branches[1]
+    est.set_params(branch__0__layers=(16, 16), branch__1__modes=6, branch__merge__layers=(2,))
+    assert mb.branches[0].layers == (16, 16) and mb.branches[1].modes == 6
+    assert mb.merge.layers == (2,)
+    copy = clone(est)
+    assert copy.branch.branches[1] is not mb.branches[1]
+    assert copy.get_params()["branch__1__modes"] == 6 and repr(copy) == repr(est)
+    est.set_params(branch__1=MLPBranch(layers=(3,)))  # a whole branch replaced
+    assert mb.branches[1].get_params() == MLPBranch(layers=(3,)).get_params()
+    assert isinstance(mb.branches, list)
+    with pytest.raises(ValueError, match="'2__layers' .* 2 branches, named 0 to 1"):
+        est.set_params(branch__2__layers=(4,))
+    with pytest.raises(ValueError, match="branch 0 is 'mlp', which has no settings.*0=MLPBranch"):
+        MultiBranch(["mlp", "mlp"]).set_params(**{"0__layers": (4,)})
+
+
+def test_search_reaches_a_setting_of_a_sub_branch(data):
+    U, Y, G = data
+    U2 = np.hstack([U, U[:, :5]])
+    est = DeepONetRegressor(coords=Y, branch=MultiBranch(
+        [MLPBranch(layers=(8,)), MLPBranch(layers=(8,), n_sensors=5)]), **FAST)
+    search = GridSearchCV(est, {"branch__1__layers": [(4,), (6, 6)]}, cv=2).fit(U2, G)
+    assert [p["branch__1__layers"] for p in search.cv_results_["params"]] == [(4,), (6, 6)]
+    best = search.best_params_["branch__1__layers"]
+    assert search.best_estimator_.branch.branches[1].layers == best
+    widths = [m.out_features for m in search.best_estimator_.network_.branch.nets[1].modules()
+              if isinstance(m, torch.nn.Linear)]
+    assert widths[:-1] == list(best)  # the searched setting built the network
+    assert est.branch.branches[1].layers == (8,)  # the search's copies, not the original
+
+
+def test_multibranch_docstring_lists_every_merge_of_the_registry():
+    text = " ".join(MultiBranch.__doc__.split())
+    for name, cls in MERGES.items():
+        assert f'"{name}"' in text and cls.__name__ in text
+
+
+def _merged_network(merge, widths=(6, 4)):
+    branch = MultiBranch([MLPBranch(layers=(5,), n_sensors=widths[0]), MLPBranch(layers=(5,))],
+                         merge=merge)
+    context = BuildContext(generator=torch.Generator().manual_seed(0))
+    return branch.build(sum(widths), 3, context)
+
+
+def test_concat_merge_reads_every_branch_exactly():
+    """Output = merger MLP of [branch 0 out, branch 1 out]: the last branch is not dropped."""
+    module = _merged_network("concat")
+    u = torch.randn(4, 10, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        b0, b1 = module.nets[0](u[:, :6]), module.nets[1](u[:, 6:])
+        expected = module.merge.mlp(torch.cat([b0, b1], dim=-1))
+        got = module(u)
+        v = u.clone()
+        v[:, -1] += 1.0  # perturb the last input function's last sensor
+        moved = module(v)
+    torch.testing.assert_close(got, expected, rtol=0, atol=0)
+    assert (moved - got).abs().min() > 0
+
+
+def test_product_sum_merge_is_product_plus_sum_exactly():
+    module = _merged_network("product_sum")
+    u = torch.randn(4, 10, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        (p0, s0), (p1, s1) = [net(part).chunk(2, dim=-1) for net, part in
+                              zip(module.nets, (u[:, :6], u[:, 6:]))]
+        got = module(u)
+    assert module.nets[0](u[:, :6]).shape == (4, 6)  # each branch gives 2 x n_out
+    torch.testing.assert_close(got, p0 * p1 + (s0 + s1), rtol=1e-6, atol=1e-7)
+    assert (got - p0 * p1).abs().max() > 1e-3  # the sum path contributes
+
+
+class _LookupTrunk(BaseTrunk):
+    """A table trunk of a user: the public TableModule, values computed at the points."""
+
+    table = True
+
+    def build(self, d, n_out, context):
+        return _CosineTable(context.coords, torch.zeros(len(context.coords), n_out))
+
+
+class _CosineTable(TableModule):
+    def at_index(self, index):
+        k = torch.arange(self.modes.shape[1], dtype=self.points.dtype)
+        return torch.cos(k * self.points[index][..., :1])
+
+
+def test_user_table_trunk_through_the_public_protocol(data):
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, trunk=_LookupTrunk(), **FAST).fit(U, G)
+    assert est.network_.trunk_is_table and est.predict(U[:2], coords=Y[::3]).shape == (2, 7)
+    with pytest.raises(ValueError, match="not among them"):
+        est.predict(U[:2], coords=Y[:3] + 0.013)
+
+
+class _FakeTableTrunk(BaseTrunk):
+    table = True
+
+    def build(self, d, n_out, context):
+        return torch.nn.Linear(d, n_out)
+
+
+def test_table_trunk_that_builds_no_table_module_is_refused(data):
+    U, Y, G = data
+    with pytest.raises(TypeError, match="table=True but built a Linear without points, modes, "
+                                        "at_index, lookup.*skoperator.networks.TableModule"):
+        DeepONetRegressor(coords=Y, trunk=_FakeTableTrunk(), **FAST).fit(U, G)
+
+
+@pytest.mark.parametrize("merge", list(MERGES))
+def test_fitted_multibranch_reads_every_input_function(data, merge):
+    """Changing only the last input function changes every prediction (no input ignored)."""
+    U, Y, G = data
+    U2 = np.hstack([U, U[:, ::-1][:, :5]])
+    est = DeepONetRegressor(coords=Y, branch=MultiBranch(
+        [MLPBranch(layers=(8,)), MLPBranch(layers=(8,), n_sensors=5)], merge=merge),
+        **FAST).fit(U2, G)
+    moved = U2.copy()
+    moved[:, -5:] += 1.0
+    assert np.abs(est.predict(moved[:4]) - est.predict(U2[:4])).min() > 0

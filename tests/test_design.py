@@ -251,3 +251,31 @@ def test_failed_fit_leaves_a_fitted_model_unchanged(fitted, data, name, params, 
             assert getattr(est, k) == v, k
     for k, v in est.network_.state_dict().items():
         assert torch.equal(v, weights[k]), k
+
+
+class _ThreadRecorder(torch.nn.Module):
+    """A user's branch module that records torch's threads at every call."""
+
+    seen = []
+
+    def __init__(self, n_in=20, n_out=8):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, u):
+        _ThreadRecorder.seen.append(torch.get_num_threads())
+        return self.linear(u)
+
+
+@pytest.mark.parametrize("n_jobs", [1, 3])
+def test_n_jobs_threads_cover_the_first_use_check(data, n_jobs):
+    """Contract: n_jobs is the threads torch uses during fit, the plan's checks included."""
+    U, Y, G = data
+    before = torch.get_num_threads()
+    _ThreadRecorder.seen = []
+    est = DeepONetRegressor(coords=Y, **{**FAST, "branch": _ThreadRecorder(U.shape[1], 8),
+                                         "max_iter": 1}, n_jobs=n_jobs)
+    est.fit(U, G)
+    first_use = _ThreadRecorder.seen[0]  # the shape check of the module, before training
+    assert first_use == n_jobs and set(_ThreadRecorder.seen) == {n_jobs}
+    assert torch.get_num_threads() == before

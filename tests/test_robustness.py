@@ -2,9 +2,12 @@
 
 import numpy as np
 import pytest
+import sklearn
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
@@ -445,3 +448,73 @@ def test_read_only_inputs_predict_without_warnings(fitted, data, tmp_path):
             fitted.predict(X, coords=coords)
         DeepONetRegressor(coords=coords, **FAST).fit(frozen, G)
         DeepONetRegressor(coords=coords, **FAST).fit(U_mm, G)
+
+
+# ------------------------------------- points per function, padded with NaN
+def _per_function_points(n=40, m=12, seed=0):
+    """Each function at its own 6 to 12 points; NaN rows (and targets) pad the rest."""
+    rng = np.random.default_rng(seed)
+    U = rng.normal(size=(n, 8))
+    P = rng.uniform(size=(n, m, 1))
+    G = U[:, :1] * np.sin(3 * P[..., 0]) + U[:, 1:2]
+    for i, k in enumerate(rng.integers(6, m + 1, size=n)):
+        P[i, k:] = np.nan
+        G[i, k:] = np.nan
+    return U, P, G
+
+
+def _r2_by_hand(G, pred):
+    """1 - sum SSE / sum SST over the observed entries of the columns that vary."""
+    sse = sst = 0.0
+    for j in range(G.shape[1]):
+        ok = ~np.isnan(G[:, j])
+        g, p = G[ok, j], pred[ok, j]
+        if ok.sum() and np.var(g) > 0:
+            sse += ((g - p) ** 2).sum()
+            sst += ((g - g.mean()) ** 2).sum()
+    return 1.0 - sse / sst
+
+
+def test_score_on_points_per_function_is_r2_over_the_observed_entries():
+    U, P, G = _per_function_points()
+    est = DeepONetRegressor(**FAST).fit(U, G, coords=P)
+    pred = est.predict(U, coords=P)
+    assert np.isnan(pred[np.isnan(G)]).all()  # the padding points have no prediction
+    score = est.score(U, G, coords=P)
+    assert np.isfinite(score)
+    np.testing.assert_allclose(score, _r2_by_hand(G, pred), rtol=1e-10)
+
+
+def test_cross_validation_with_metadata_routing_on_points_per_function():
+    U, P, G = _per_function_points()
+    est = DeepONetRegressor(**FAST)
+    with sklearn.config_context(enable_metadata_routing=True):
+        est.set_fit_request(coords=True).set_score_request(coords=True)
+        scores = cross_val_score(est, U, G, params={"coords": P}, cv=KFold(2))
+    assert np.isfinite(scores).all()
+    expected = []
+    for train, test in KFold(2).split(U):
+        fold = clone(est).fit(U[train], G[train], coords=P[train])
+        expected.append(_r2_by_hand(G[test], fold.predict(U[test], coords=P[test])))
+    np.testing.assert_allclose(scores, expected, rtol=1e-10)
+
+
+def test_early_stopping_on_points_per_function_scores_every_epoch():
+    U, P, G = _per_function_points()
+    est = DeepONetRegressor(**{**FAST, "max_iter": 4}, early_stopping=True,
+                            validation_fraction=0.25, n_iter_no_change=10).fit(U, G, coords=P)
+    scores = [h["valid_score"] for h in est.history_]
+    assert len(scores) == 4 and np.isfinite(scores).all()
+
+
+@pytest.mark.filterwarnings("ignore:One or more of the test scores are non-finite")
+def test_search_on_points_per_function_without_routing_names_the_fix():
+    """Without metadata routing a search cannot pass coords to score: the error says how."""
+    U, P, G = _per_function_points()
+    fix = r"enable_metadata_routing=True.*set_score_request\(coords=True\)"
+    search = GridSearchCV(DeepONetRegressor(**FAST), {"n_basis": [4, 8]}, cv=2,
+                          error_score="raise")
+    with pytest.raises(ValueError, match=fix):
+        search.fit(U, G, coords=P)
+    with pytest.warns(UserWarning, match=fix):
+        GridSearchCV(DeepONetRegressor(**FAST), {"n_basis": [4]}, cv=2).fit(U, G, coords=P)

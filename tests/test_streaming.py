@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from skoperator import _data
 from skoperator._data import (RowView, StreamedArray, check_targets, data_rows, is_streamed,
@@ -394,3 +395,56 @@ def test_fit_on_an_out_of_core_g_predicts_as_on_numpy(fmt, tmp_path):
                                rtol=1e-5, atol=1e-6)
     if fmt == "hdf5":
         assert A.id.valid  # still open, still the caller's
+
+
+# ------------------------------------------------------- POD of a streamed G
+def _memmap(G, path):
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=G.shape)
+    mm[:] = G
+    mm.flush()
+    return np.memmap(path, dtype=np.float32, mode="r", shape=G.shape)
+
+
+@pytest.mark.parametrize("n_outputs, missing", [(1, False), (2, True)])
+def test_pod_trunk_on_a_streamed_g_reads_it_in_row_chunks(tmp_path, monkeypatch, n_outputs,
+                                                          missing):
+    """Contract 3: a streamed G is never loaded whole, also with a POD trunk."""
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(60, n_points=20, random_state=0)
+    G = np.hstack([G, np.sin(G)])[:, :20 * n_outputs].astype(np.float32)
+    if missing:
+        G[np.random.default_rng(0).uniform(size=G.shape) < 0.05] = np.nan
+        G[:, 0] = 0.5
+    G_mm = _memmap(G, tmp_path / "G.dat")
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 1000)  # streamed: read per batch
+    monkeypatch.setattr(_data, "_CHUNK_ELEMENTS", 4 * G.shape[1])  # blocks of 4 rows
+    reads = []
+    getitem = RowView.__getitem__
+
+    def spy(self, key):
+        out = getitem(self, key)
+        reads.append(len(out))
+        return out
+    monkeypatch.setattr(RowView, "__getitem__", spy)
+    params = dict(coords=Y, trunk="pod", n_basis=6, n_outputs=n_outputs, batch_size=4,
+                  branch="mlp", max_iter=1, tol=None, random_state=0, device="cpu")
+    on_disk = DeepONetRegressor(**params).fit(U, G_mm)
+    assert reads and max(reads) <= 4  # no read of more rows than a block or a batch
+    in_memory = DeepONetRegressor(**params).fit(U, G)
+    got, expected = on_disk.network_.trunk.modes, in_memory.network_.trunk.modes
+    assert got.shape == expected.shape and got.shape[0] == 20
+    signs = torch.sign((got * expected).sum(dim=0))  # each mode up to its sign
+    torch.testing.assert_close(got * signs, expected, rtol=0, atol=2e-5)
+
+
+def test_streamed_pod_refuses_more_modes_than_the_rank(tmp_path, monkeypatch):
+    from skoperator import DeepONetRegressor
+
+    rng = np.random.default_rng(0)
+    U, G = rng.normal(size=(5, 4)), rng.normal(size=(5, 30)).astype(np.float32)
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 100)
+    with pytest.raises(ValueError, match=r"n_basis <= .* = 5; got n_basis=8"):
+        DeepONetRegressor(trunk="pod", n_basis=8, max_iter=1).fit(
+            U, _memmap(G, tmp_path / "G.dat"))
