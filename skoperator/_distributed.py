@@ -8,10 +8,15 @@ through a :class:`Communicator`:
   permutation per epoch, the same on every rank) is split between the ranks,
   each reading only its rows of ``G``;
 - gradients are summed with one ``all_reduce`` per step, weighted by each
-  rank's number of functions (the gradient of the mean over the global batch,
-  exactly as one process with the whole batch), together with the
-  ``max_time`` flag, so every rank takes the same step and stops at the same
-  one;
+  rank's share of the global batch's loss (its functions; with missing
+  targets, its observed entries, or for a per-function loss its observed
+  functions: the gradient of the loss over the global batch, exactly as one
+  process with the whole batch), together with the batch's objective and the
+  ``max_time`` flag, so every rank takes the same step, reports the same loss
+  and stops at the same step;
+- the base seed is drawn by rank 0 and broadcast (also with
+  ``random_state=None``), so the permutation and the validation split are
+  the same on every rank;
 - the epoch's training loss is reduced, the validation score computed by rank
   0 and broadcast, the initial network broadcast from rank 0: every stopping
   decision is the same on every rank;
@@ -41,9 +46,34 @@ class Communicator:
         """This rank's functions among ``n`` for full-grid passes (all here), or None."""
         return None
 
-    def reduce_step(self, params, n_rows, out_of_time):
-        """Reduce the gradients of a step; returns whether any rank is out of time."""
-        return out_of_time
+    def reduce_step(self, params, share, out_of_time, values):
+        """Reduce the gradients of a step and its objective over the ranks.
+
+        Parameters
+        ----------
+        params : list of Tensor
+            The trained parameters; their gradients become the weighted mean
+            over the ranks of each rank's gradient, weighted by ``share``.
+        share : float
+            This rank's weight in the global batch's loss (see
+            :func:`skoperator._training.step_share`).
+        out_of_time : bool
+            Whether this rank's ``max_time`` is up.
+        values : list of Tensor
+            Scalars of this rank (its objective, its report), averaged like
+            the gradients.
+
+        Returns
+        -------
+        out_of_time : bool
+            Whether any rank is out of time.
+        values : list of Tensor
+            The weighted means of ``values``.
+        """
+        return out_of_time, values
+
+    def sum_gradients(self, params):
+        """Sum the gradients of ``params`` over the ranks."""
 
     def sum(self, values):
         """Sum floats over the ranks."""
@@ -77,21 +107,32 @@ class ProcessGroupCommunicator(Communicator):
     def shard(self, n):
         return torch.arange(self.rank, n, self.world_size)
 
-    def reduce_step(self, params, n_rows, out_of_time):
+    def reduce_step(self, params, share, out_of_time, values):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         device = grads[0].device
         dtype = grads[0].dtype if grads[0].dtype.is_floating_point else torch.float32
-        flat = torch.cat([g.reshape(-1).to(dtype) * n_rows for g in grads]
-                         + [torch.tensor([float(n_rows), float(out_of_time)], device=device,
+        share = float(share)
+        flat = torch.cat([g.reshape(-1).to(dtype) * share for g in grads]
+                         + [v.detach().reshape(1).to(device, dtype) * share for v in values]
+                         + [torch.tensor([share, float(out_of_time)], device=device,
                                          dtype=dtype)])
         self.dist.all_reduce(flat)
-        total, flag = float(flat[-2]), float(flat[-1])
+        total, flag = max(float(flat[-2]), 1.0), float(flat[-1])
         offset = 0
         for p, g in zip(params, grads):
             n = g.numel()
-            p.grad = (flat[offset:offset + n] / max(total, 1.0)).reshape(g.shape).to(g.dtype)
+            p.grad = (flat[offset:offset + n] / total).reshape(g.shape).to(g.dtype)
             offset += n
-        return flag > 0
+        return flag > 0, [flat[offset + i] / total for i in range(len(values))]
+
+    def sum_gradients(self, params):
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.dist.all_reduce(flat)
+        offset = 0
+        for p, g in zip(params, grads):
+            p.grad = flat[offset:offset + g.numel()].reshape(g.shape)
+            offset += g.numel()
 
     def sum(self, values):
         t = torch.tensor(list(values), dtype=torch.float64, device=self._device())

@@ -364,7 +364,8 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
     device = resolve_device(est.device)
     schedule = as_schedule("constant" if incremental else est.learning_rate).check()
 
-    base_seed = check_random_state(est.random_state).randint(2**31 - 1)
+    # rank 0's draw on every rank: one permutation and validation split (random_state=None)
+    base_seed = comm.from_rank0(check_random_state(est.random_state).randint(2**31 - 1))
     seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
     rng = np.random.default_rng(seed)
     cpu_gen = torch.Generator().manual_seed(seed)
