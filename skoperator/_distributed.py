@@ -211,7 +211,8 @@ def fingerprint(est, U, G, coords):
     for name, value in est.get_params(deep=False).items():
         if name in ("coords", "verbose"):
             continue
-        if callable(value) and not hasattr(value, "get_params"):
+        if (callable(value) and not hasattr(value, "get_params")) \
+                or isinstance(value, np.random.RandomState):  # its repr holds an address
             value = type(value).__name__
         settings[name] = repr(value)
     return {"U": _digest(U), "G": _digest(G), "coords": _digest(coords), "settings": settings}

@@ -100,6 +100,10 @@ def main(out):
                             early_stopping=True, lbfgs_iter=3,
                             **{**base, "branch": own, "random_state": None}).fit(U, G)
     save("none_model", weights=weights(est), scores=est.validation_scores_)
+    # a RandomState instance (its repr differs between processes): rank 0's draw
+    est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=2,
+                            **{**base, "random_state": np.random.RandomState(rank)}).fit(U, G)
+    save("rng_instance", weights=weights(est))
     # against one process (tests/test_distributed.py): an uneven last batch (69 = 2 x 32 + 5,
     # split 3 + 2), missing targets (each rank's observed share), the L-BFGS polish
     full = dict(base, tol=None)

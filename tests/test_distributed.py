@@ -137,6 +137,13 @@ def test_random_state_none_ranks_start_from_rank_0s_network_and_end_identical(ru
         np.testing.assert_array_equal(value, b["weights"][name])
 
 
+def test_a_random_state_instance_is_accepted_and_rank_0s_draw_used(runs):
+    load, _ = runs
+    a, b = load("rng_instance", 0), load("rng_instance", 1)
+    for name, value in a["weights"].items():
+        np.testing.assert_array_equal(value, b["weights"][name])
+
+
 def test_uneven_last_batch_weighs_each_rank_by_its_rows(runs):
     load, _ = runs
     U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
