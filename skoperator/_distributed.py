@@ -13,10 +13,14 @@ through a :class:`Communicator`:
   functions: the gradient of the loss over the global batch, exactly as one
   process with the whole batch), together with the batch's objective and the
   ``max_time`` flag, so every rank takes the same step, reports the same loss
-  and stops at the same step;
+  and stops at the same step; with ``physics`` and missing targets the data
+  part and the physics term (a mean over functions) are weighed apart, after
+  one more small ``all_reduce`` of the counts;
 - the base seed is drawn by rank 0 and broadcast (also with
   ``random_state=None``), so the permutation and the validation split are
   the same on every rank;
+- the settings are compared between ranks before anything else (memory
+  addresses, which differ between processes, left out);
 - the epoch's training loss is reduced, the validation score computed by rank
   0 and broadcast, the initial network broadcast from rank 0: every stopping
   decision is the same on every rank;
@@ -27,6 +31,7 @@ Without a process group, :class:`Communicator` does nothing and costs nothing.
 """
 
 import hashlib
+import re
 
 import numpy as np
 import torch
@@ -177,6 +182,7 @@ def communicator():
 
 
 _WHOLE_BYTES = 1 << 26
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _digest(array, rows=64):
@@ -211,8 +217,9 @@ def fingerprint(est, U, G, coords):
     for name, value in est.get_params(deep=False).items():
         if name in ("coords", "verbose"):
             continue
-        if (callable(value) and not hasattr(value, "get_params")) \
-                or isinstance(value, np.random.RandomState):  # its repr holds an address
+        if callable(value) and not hasattr(value, "get_params"):
             value = type(value).__name__
-        settings[name] = repr(value)
+        # without memory addresses (a function inside a component, a RandomState),
+        # which differ between the processes
+        settings[name] = _ADDRESS.sub("", repr(value))
     return {"U": _digest(U), "G": _digest(G), "coords": _digest(coords), "settings": settings}

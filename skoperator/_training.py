@@ -125,14 +125,18 @@ class Trainer:
                 trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
                                   self.data.per_function), None)
 
-    def _objective(self, rows, cols, weight, target, path):
-        """Data objective (and report) plus, with ``physics``, its weighted residual term."""
+    def _objective(self, rows, cols, weight, target, path, factors=None):
+        """Data objective (and report) plus, with ``physics``, its weighted residual term.
+
+        ``factors`` (with ranks, data and physics weighed apart): the
+        factors of the data part and of the physics term.
+        """
         if self.plan.mixed_precision:
             with torch.autocast(self.data.device.type, dtype=torch.bfloat16):
-                return self._terms(rows, cols, weight, target, path)
-        return self._terms(rows, cols, weight, target, path)
+                return self._terms(rows, cols, weight, target, path, factors)
+        return self._terms(rows, cols, weight, target, path, factors)
 
-    def _terms(self, rows, cols, weight, target, path):
+    def _terms(self, rows, cols, weight, target, path, factors=None):
         value = report = None
         if self.plan.has_data:
             value, report = self.objective(self.network, self.data, self.loss, rows, cols,
@@ -145,13 +149,26 @@ class Trainer:
             return term, term
         if report is None:
             report = value * self.loss.report_factor()
+        if factors is not None:
+            data, phys = factors
+            return value * data + term * phys, report * data + term * phys
         return value + term, report + term
 
     def _distributed_step(self, rows):
-        """:meth:`train_step` of one rank: its rows, then gradients reduced over the ranks."""
+        """:meth:`train_step` of one rank: its rows, then gradients reduced over the ranks.
+
+        Each rank's gradient is weighted by its share of the global batch's
+        loss (:func:`~skoperator._objective.step_share`). With ``physics``
+        and missing targets the data part (a mean over observed entries) and
+        the physics term (a mean over functions) weigh differently: the
+        ranks first sum both counts, and each rank's objective is scaled to
+        its part of the global one.
+        """
         self.optimizer.zero_grad(set_to_none=True)
         value = torch.zeros((), device=self.data.device)
         report, n_trunk, share = None, 0, 0.0
+        apart = (self.plan.physics is not None and self.plan.has_data
+                 and self.data.has_missing)
         if rows.numel():
             cols, weight = self.sampler.sample(rows, self.generator)
             if not self.checked:
@@ -159,11 +176,17 @@ class Trainer:
                 self.checked = True
             target = self.data.targets(rows, cols)
             path = self.path(cols, rows.numel())
-            value, report = self._objective(rows, cols, weight, target, path)
+            share = (step_share(self.loss, self.data, rows, target, weight)
+                     if self.plan.has_data else float(rows.numel()))
+            factors = self._factors(share, rows.numel()) if apart else None
+            value, report = self._objective(rows, cols, weight, target, path, factors)
             value.backward()
             n_trunk = trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
                                         self.data.per_function)
-            share = step_share(self.loss, self.data, rows, target, weight)
+        elif apart:
+            self._factors(0.0, 0)  # every rank takes part in the sum of the counts
+        if apart:  # the objectives are scaled already: a plain mean over the ranks
+            share = 1.0
         self._apply_schedule()
         if rows.numel():  # whether the loss reports is learnt on the first step (never empty)
             self.reports = report is not None
@@ -176,6 +199,15 @@ class Trainer:
         self.step_count += 1
         # the objective (and report) of the global batch, the same on every rank
         return values[0], (values[1] if len(values) > 1 else None), n_trunk, out_of_time
+
+    def _factors(self, data_share, n_rows):
+        """Factors of this rank's data part and physics term: their parts of the global batch's.
+
+        Times the number of ranks, since the ranks' gradients are then averaged.
+        """
+        data_total, rows_total = self.comm.sum([data_share, float(n_rows)])
+        world = self.comm.world_size
+        return world * data_share / max(data_total, 1.0), world * n_rows / max(rows_total, 1.0)
 
     def time_is_up(self, deadline=None):
         deadline = self.deadline if deadline is None else deadline

@@ -10,6 +10,10 @@ import sys
 import time
 
 
+def antiderivative_residual(y, s, u, d):
+    return d(s, 0) - u
+
+
 def main(out):
     import numpy as np
     import torch
@@ -19,6 +23,7 @@ def main(out):
     from skoperator.datasets import make_antiderivative
     from skoperator.distributed import init_process_group
     from skoperator.networks import MLPBranch, MLPTrunk
+    from skoperator.physics import PDEResidual
     from skoperator.sampling import RandomSampler
 
     torch.set_num_threads(1)
@@ -119,6 +124,15 @@ def main(out):
     est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=1, lbfgs_iter=10,
                             **full).fit(U[:69], missing[:69])
     save("lbfgs_full", weights=weights(est), loss=est.loss_curve_)
+    # physics with a partly observed G (its points: every coordinate, in any order), and
+    # alone; one epoch, since one process draws its permutations from the generator of the
+    # physics draws
+    physics = PDEResidual(antiderivative_residual, sensors=np.linspace(0, 1, U.shape[1]),
+                          n_points=30)
+    for name, targets in (("physics_nan", missing), ("physics_only", np.full_like(G, np.nan))):
+        est = DeepONetRegressor(sampling="full", batch_size=16, max_iter=1, physics=physics,
+                                **full).fit(U[:69], targets[:69])
+        save(name, weights=weights(est), loss=est.loss_curve_)
 
     bad = G.copy()
     if rank == 1:

@@ -160,6 +160,24 @@ def test_missing_targets_two_ranks_take_the_steps_of_one_process(runs, loss):
     _close_to_one_process([load(f"nan_{loss}", r) for r in (0, 1)], one, 5e-6)
 
 
+def antiderivative_residual(y, s, u, d):  # as in distributed_worker.py
+    return d(s, 0) - u
+
+
+@pytest.mark.parametrize("name", ["physics_nan", "physics_only"])
+def test_physics_with_missing_targets_two_ranks_take_the_steps_of_one_process(runs, name):
+    from skoperator.physics import PDEResidual
+
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    targets = _missing_targets(G) if name == "physics_nan" else np.full_like(G, np.nan)
+    physics = PDEResidual(antiderivative_residual, sensors=np.linspace(0, 1, U.shape[1]),
+                          n_points=30)
+    one = DeepONetRegressor(sampling="full", batch_size=32, max_iter=1, physics=physics,
+                            **_base(Y)).fit(U[:69], targets[:69])
+    _close_to_one_process([load(name, r) for r in (0, 1)], one, 5e-6)
+
+
 def test_lbfgs_polish_of_two_ranks_equals_one_process(runs):
     load, _ = runs
     U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
