@@ -5,10 +5,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from skoperator import DeepONetRegressor
-from skoperator import _progress
+from skoperator import DeepONetRegressor, _progress, _training
 from skoperator.datasets import make_antiderivative
 from skoperator.networks import MLPBranch, MLPTrunk
 
@@ -153,8 +153,6 @@ def test_verbose_2_shows_the_lbfgs_polish_as_its_own_phase(caplog):
 
 
 def test_time_left_counts_the_polish(monkeypatch, caplog):
-    from skoperator import _training
-
     calls = []
 
     def estimate(plan, keep_state=False):
@@ -174,8 +172,6 @@ def test_time_left_counts_the_polish(monkeypatch, caplog):
 
 
 def test_showing_the_polish_does_not_change_the_fit():
-    import numpy as np
-
     U, _, _ = make_antiderivative(40, n_points=20, random_state=0)
     quiet = _fit(verbose=0, max_iter=3, lbfgs_iter=5)
     shown = _fit(verbose=2, max_iter=3, lbfgs_iter=5)
