@@ -8,10 +8,19 @@ through a :class:`Communicator`:
   permutation per epoch, the same on every rank) is split between the ranks,
   each reading only its rows of ``G``;
 - gradients are summed with one ``all_reduce`` per step, weighted by each
-  rank's number of functions (the gradient of the mean over the global batch,
-  exactly as one process with the whole batch), together with the
-  ``max_time`` flag, so every rank takes the same step and stops at the same
-  one;
+  rank's share of the global batch's loss (its functions; with missing
+  targets, its observed entries, or for a per-function loss its observed
+  functions: the gradient of the loss over the global batch, exactly as one
+  process with the whole batch), together with the batch's objective and the
+  ``max_time`` flag, so every rank takes the same step, reports the same loss
+  and stops at the same step; with ``physics`` and missing targets the data
+  part and the physics term (a mean over functions) are weighed apart, after
+  one more small ``all_reduce`` of the counts;
+- the base seed is drawn by rank 0 and broadcast (also with
+  ``random_state=None``), so the permutation and the validation split are
+  the same on every rank;
+- the settings are compared between ranks before anything else (memory
+  addresses, which differ between processes, left out);
 - the epoch's training loss is reduced, the validation score computed by rank
   0 and broadcast, the initial network broadcast from rank 0: every stopping
   decision is the same on every rank;
@@ -22,6 +31,7 @@ Without a process group, :class:`Communicator` does nothing and costs nothing.
 """
 
 import hashlib
+import re
 
 import numpy as np
 import torch
@@ -41,9 +51,34 @@ class Communicator:
         """This rank's functions among ``n`` for full-grid passes (all here), or None."""
         return None
 
-    def reduce_step(self, params, n_rows, out_of_time):
-        """Reduce the gradients of a step; returns whether any rank is out of time."""
-        return out_of_time
+    def reduce_step(self, params, share, out_of_time, values):
+        """Reduce the gradients of a step and its objective over the ranks.
+
+        Parameters
+        ----------
+        params : list of Tensor
+            The trained parameters; their gradients become the weighted mean
+            over the ranks of each rank's gradient, weighted by ``share``.
+        share : float
+            This rank's weight in the global batch's loss (see
+            :func:`skoperator._training.step_share`).
+        out_of_time : bool
+            Whether this rank's ``max_time`` is up.
+        values : list of Tensor
+            Scalars of this rank (its objective, its report), averaged like
+            the gradients.
+
+        Returns
+        -------
+        out_of_time : bool
+            Whether any rank is out of time.
+        values : list of Tensor
+            The weighted means of ``values``.
+        """
+        return out_of_time, values
+
+    def sum_gradients(self, params):
+        """Sum the gradients of ``params`` over the ranks."""
 
     def sum(self, values):
         """Sum floats over the ranks."""
@@ -77,21 +112,32 @@ class ProcessGroupCommunicator(Communicator):
     def shard(self, n):
         return torch.arange(self.rank, n, self.world_size)
 
-    def reduce_step(self, params, n_rows, out_of_time):
+    def reduce_step(self, params, share, out_of_time, values):
         grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
         device = grads[0].device
         dtype = grads[0].dtype if grads[0].dtype.is_floating_point else torch.float32
-        flat = torch.cat([g.reshape(-1).to(dtype) * n_rows for g in grads]
-                         + [torch.tensor([float(n_rows), float(out_of_time)], device=device,
+        share = float(share)
+        flat = torch.cat([g.reshape(-1).to(dtype) * share for g in grads]
+                         + [v.detach().reshape(1).to(device, dtype) * share for v in values]
+                         + [torch.tensor([share, float(out_of_time)], device=device,
                                          dtype=dtype)])
         self.dist.all_reduce(flat)
-        total, flag = float(flat[-2]), float(flat[-1])
+        total, flag = max(float(flat[-2]), 1.0), float(flat[-1])
         offset = 0
         for p, g in zip(params, grads):
             n = g.numel()
-            p.grad = (flat[offset:offset + n] / max(total, 1.0)).reshape(g.shape).to(g.dtype)
+            p.grad = (flat[offset:offset + n] / total).reshape(g.shape).to(g.dtype)
             offset += n
-        return flag > 0
+        return flag > 0, [flat[offset + i] / total for i in range(len(values))]
+
+    def sum_gradients(self, params):
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
+        flat = torch.cat([g.reshape(-1) for g in grads])
+        self.dist.all_reduce(flat)
+        offset = 0
+        for p, g in zip(params, grads):
+            p.grad = flat[offset:offset + g.numel()].reshape(g.shape)
+            offset += g.numel()
 
     def sum(self, values):
         t = torch.tensor(list(values), dtype=torch.float64, device=self._device())
@@ -136,6 +182,7 @@ def communicator():
 
 
 _WHOLE_BYTES = 1 << 26
+_ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
 def _digest(array, rows=64):
@@ -172,5 +219,7 @@ def fingerprint(est, U, G, coords):
             continue
         if callable(value) and not hasattr(value, "get_params"):
             value = type(value).__name__
-        settings[name] = repr(value)
+        # without memory addresses (a function inside a component, a RandomState),
+        # which differ between the processes
+        settings[name] = _ADDRESS.sub("", repr(value))
     return {"U": _digest(U), "G": _digest(G), "coords": _digest(coords), "settings": settings}

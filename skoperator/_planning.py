@@ -99,8 +99,7 @@ def _check_output_transform(network, U, coords, device):
     """Call ``output_transform`` once on real shapes, so that a bad one fails before training."""
     y = as_tensor(coords[:3], torch.float32, device)
     with torch.no_grad():
-        out = network.unscale(network.combine(
-            network.encode_branch(as_tensor(U, torch.float32, device)), network.encode_trunk(y)))
+        out = network.untransformed(as_tensor(U, torch.float32, device), y)
         try:
             got = network.output_transform(y, out)
         except Exception as exc:
@@ -301,7 +300,8 @@ def checked_components(est, data):
 
 def seeds(est, continuing, device, comm):
     """The fit's random streams: one permutation for all ranks, draws of their own."""
-    base_seed = check_random_state(est.random_state).randint(2**31 - 1)
+    # rank 0's draw on every rank: one permutation and validation split (random_state=None)
+    base_seed = comm.from_rank0(check_random_state(est.random_state).randint(2**31 - 1))
     seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
     dev_gen = perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
     if comm.world_size > 1:

@@ -10,7 +10,12 @@ import sys
 import time
 
 
+def antiderivative_residual(y, s, u, d):
+    return d(s, 0) - u
+
+
 def main(out):
+    import numpy as np
     import torch
     import torch.distributed as dist
 
@@ -18,6 +23,7 @@ def main(out):
     from skoperator.datasets import make_antiderivative
     from skoperator.distributed import init_process_group
     from skoperator.networks import MLPBranch, MLPTrunk
+    from skoperator.physics import PDEResidual
     from skoperator.sampling import RandomSampler
 
     torch.set_num_threads(1)
@@ -54,12 +60,11 @@ def main(out):
 
     # draws: a fresh fit whose sampler copy we can reach through the plan
     from skoperator._planning import make_plan
-    from skoperator._training import Trainer
+    from skoperator._training import StoppingState, Trainer
 
     plan = make_plan(DeepONetRegressor(sampling=Recording(), n_eval=5, batch_size=8,
                                        max_iter=1, **base), U, G, incremental=False)
-    Trainer(plan, lambda record: None).run(1, __import__("skoperator._training").
-                                          _training.StoppingState())
+    Trainer(plan, lambda record: None).run(1, StoppingState())
     save("draws", draws=[d.numpy() for d in plan.sampler.draws_])
 
     est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=200,
@@ -78,6 +83,56 @@ def main(out):
     est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=3,
                             lbfgs_iter=10, **base).fit(U, G)
     save("lbfgs", weights=weights(est), history=est.history_)
+
+    # random_state=None: one permutation and one validation split (rank 0's seed)
+    class RowRecording(RandomSampler):
+        def sample(self, rows, generator):
+            self.rows_ = getattr(self, "rows_", []) + [rows.clone()]
+            return super().sample(rows, generator)
+
+    plan = make_plan(DeepONetRegressor(sampling=RowRecording(), n_eval=5, batch_size=8,
+                                       max_iter=1, early_stopping=True,
+                                       validation_fraction=0.25,
+                                       **{**base, "random_state": None}), U[:64], G[:64],
+                     incremental=False)
+    Trainer(plan, lambda record: None).run(1, StoppingState())
+    save("none_rows", rows=[r.numpy() for r in plan.sampler.rows_], U=plan.data.U.numpy())
+    # random_state=None, each rank building another network: rank 0's is broadcast
+    torch.manual_seed(rank)
+    own = torch.nn.Sequential(torch.nn.Linear(U.shape[1], 16), torch.nn.Tanh(),
+                              torch.nn.Linear(16, 12))
+    est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=3,
+                            early_stopping=True, lbfgs_iter=3,
+                            **{**base, "branch": own, "random_state": None}).fit(U, G)
+    save("none_model", weights=weights(est), scores=est.validation_scores_)
+    # a RandomState instance (its repr differs between processes): rank 0's draw
+    est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=2,
+                            **{**base, "random_state": np.random.RandomState(rank)}).fit(U, G)
+    save("rng_instance", weights=weights(est))
+    # against one process (tests/test_distributed.py): an uneven last batch (69 = 2 x 32 + 5,
+    # split 3 + 2), missing targets (each rank's observed share), the L-BFGS polish
+    full = dict(base, tol=None)
+    est = DeepONetRegressor(sampling="full", batch_size=16, max_iter=2, **full).fit(U[:69], G[:69])
+    save("uneven", weights=weights(est), loss=est.loss_curve_)
+    missing = G.copy()
+    missing[np.random.default_rng(0).random(G.shape) < 0.3] = np.nan
+    missing[:5, :25] = np.nan  # functions with few observed points
+    for loss in ("mse", "relative_l2"):
+        est = DeepONetRegressor(sampling="full", batch_size=16, max_iter=2, loss=loss,
+                                **full).fit(U[:69], missing[:69])
+        save(f"nan_{loss}", weights=weights(est), loss=est.loss_curve_)
+    est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=1, lbfgs_iter=10,
+                            **full).fit(U[:69], missing[:69])
+    save("lbfgs_full", weights=weights(est), loss=est.loss_curve_)
+    # physics with a partly observed G (its points: every coordinate, in any order), and
+    # alone; one epoch, since one process draws its permutations from the generator of the
+    # physics draws
+    physics = PDEResidual(antiderivative_residual, sensors=np.linspace(0, 1, U.shape[1]),
+                          n_points=30)
+    for name, targets in (("physics_nan", missing), ("physics_only", np.full_like(G, np.nan))):
+        est = DeepONetRegressor(sampling="full", batch_size=16, max_iter=1, physics=physics,
+                                **full).fit(U[:69], targets[:69])
+        save(name, weights=weights(est), loss=est.loss_curve_)
 
     bad = G.copy()
     if rank == 1:

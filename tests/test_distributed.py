@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 
+import skoperator
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
@@ -21,7 +22,10 @@ pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
 
 
 def _launch(scenario, n, out):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    # the workers import the skoperator this test imports (not another installed copy)
+    package_root = str(Path(skoperator.__file__).resolve().parents[1])
+    path = [package_root] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=os.pathsep.join(path))
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(n),
            "--standalone", str(WORKER), scenario, str(out)]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
@@ -96,6 +100,91 @@ def test_early_stopping_max_time_and_lbfgs_agree_across_ranks(runs):
     assert a["history"][-1]["solver"] == "lbfgs"
     for name, value in a["weights"].items():
         np.testing.assert_array_equal(value, b["weights"][name])
+
+
+def _close_to_one_process(ranks, one, rtol):
+    """Both ranks hold the same weights, within ``rtol`` (of each tensor's scale) of ``one``."""
+    worst = 0.0
+    for name, value in _weights(one).items():
+        np.testing.assert_array_equal(ranks[1]["weights"][name], ranks[0]["weights"][name])
+        scale = np.abs(value).max() + 1e-12
+        worst = max(worst, np.abs(ranks[0]["weights"][name] - value).max() / scale)
+    assert worst < rtol, worst
+    np.testing.assert_allclose(ranks[0]["loss"], one.loss_curve_, rtol=1e-5)
+
+
+def _missing_targets(G):
+    missing = G.copy()
+    missing[np.random.default_rng(0).random(G.shape) < 0.3] = np.nan
+    missing[:5, :25] = np.nan
+    return missing
+
+
+def test_random_state_none_gives_one_permutation_and_one_split_on_every_rank(runs):
+    load, _ = runs
+    a, b = load("none_rows", 0), load("none_rows", 1)
+    np.testing.assert_array_equal(a["U"], b["U"])  # the same validation split
+    assert len(a["U"]) == 48
+    trained = np.concatenate(a["rows"] + b["rows"])
+    np.testing.assert_array_equal(np.sort(trained), np.arange(48))  # each function once
+
+
+def test_random_state_none_ranks_start_from_rank_0s_network_and_end_identical(runs):
+    load, _ = runs
+    a, b = load("none_model", 0), load("none_model", 1)
+    assert a["scores"] == b["scores"]
+    for name, value in a["weights"].items():
+        np.testing.assert_array_equal(value, b["weights"][name])
+
+
+def test_a_random_state_instance_is_accepted_and_rank_0s_draw_used(runs):
+    load, _ = runs
+    a, b = load("rng_instance", 0), load("rng_instance", 1)
+    for name, value in a["weights"].items():
+        np.testing.assert_array_equal(value, b["weights"][name])
+
+
+def test_uneven_last_batch_weighs_each_rank_by_its_rows(runs):
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    one = DeepONetRegressor(sampling="full", batch_size=32, max_iter=2, **_base(Y))
+    _close_to_one_process([load("uneven", r) for r in (0, 1)], one.fit(U[:69], G[:69]), 5e-6)
+
+
+@pytest.mark.parametrize("loss", ["mse", "relative_l2"])
+def test_missing_targets_two_ranks_take_the_steps_of_one_process(runs, loss):
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    one = DeepONetRegressor(sampling="full", batch_size=32, max_iter=2, loss=loss, **_base(Y))
+    one.fit(U[:69], _missing_targets(G)[:69])
+    _close_to_one_process([load(f"nan_{loss}", r) for r in (0, 1)], one, 5e-6)
+
+
+def antiderivative_residual(y, s, u, d):  # as in distributed_worker.py
+    return d(s, 0) - u
+
+
+@pytest.mark.parametrize("name", ["physics_nan", "physics_only"])
+def test_physics_with_missing_targets_two_ranks_take_the_steps_of_one_process(runs, name):
+    from skoperator.physics import PDEResidual
+
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    targets = _missing_targets(G) if name == "physics_nan" else np.full_like(G, np.nan)
+    physics = PDEResidual(antiderivative_residual, sensors=np.linspace(0, 1, U.shape[1]),
+                          n_points=30)
+    one = DeepONetRegressor(sampling="full", batch_size=32, max_iter=1, physics=physics,
+                            **_base(Y)).fit(U[:69], targets[:69])
+    _close_to_one_process([load(name, r) for r in (0, 1)], one, 5e-6)
+
+
+def test_lbfgs_polish_of_two_ranks_equals_one_process(runs):
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    one = DeepONetRegressor(sampling="full", batch_size=16, max_iter=1, lbfgs_iter=10,
+                            **_base(Y)).fit(U[:69], _missing_targets(G)[:69])
+    assert one.history_[-1]["solver"] == "lbfgs"
+    _close_to_one_process([load("lbfgs_full", r) for r in (0, 1)], one, 3e-5)
 
 
 def test_the_result_pickles_and_predicts_without_a_process_group(runs):

@@ -5,10 +5,10 @@ import re
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
-from skoperator import DeepONetRegressor
-from skoperator import _progress
+from skoperator import DeepONetRegressor, _progress, _training
 from skoperator.datasets import make_antiderivative
 from skoperator.networks import MLPBranch, MLPTrunk
 
@@ -131,3 +131,60 @@ def test_verbose_with_configured_logging_uses_its_handlers():
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("skoperator|") for line in lines), lines
     assert "[skoperator]" not in result.stderr  # no second, temporary handler
+
+
+def test_verbose_2_shows_the_lbfgs_polish_as_its_own_phase(caplog):
+    caplog.set_level(logging.INFO, logger="skoperator")
+    est = _fit(verbose=2, max_iter=4, lbfgs_iter=5)
+    lines = _messages(caplog)
+    assert est.n_iter_ == 4
+    epochs = [m for m in lines if m.startswith("epoch ")]
+    assert [re.search(r"\((\d+)/4, \d+ s left\)$", m).group(1) for m in epochs] == \
+        ["1", "2", "3", "4"]
+    steps = [m for m in lines if re.fullmatch(r"L-BFGS \d+/5 \(\d+ s left\)", m)]
+    done = [int(m.split()[1].split("/")[0]) for m in steps]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 5, steps
+    polish = est.history_[-1]
+    assert polish["solver"] == "lbfgs" and polish["lbfgs_iter"] == 5
+    assert f"L-BFGS polish, 5 iterations: loss {polish['train_loss']:.4g}" in lines[-2]
+    # epochs counted as n_iter_ counts them, the polish in iterations
+    assert lines[-1] == "training stopped after 4 epochs and 5 L-BFGS iterations: max_iter"
+    assert lines.index(epochs[-1]) < lines.index(steps[0])
+
+
+def test_time_left_counts_the_polish(monkeypatch, caplog):
+    calls = []
+
+    def estimate(plan, keep_state=False):
+        calls.append(keep_state)
+        return 100.0  # seconds per L-BFGS iteration
+
+    monkeypatch.setattr(_training, "seconds_per_iteration", estimate)
+    caplog.set_level(logging.INFO, logger="skoperator")
+    _fit(verbose=2, max_iter=3, lbfgs_iter=5)
+    epochs = [m for m in _messages(caplog) if m.startswith("epoch ")]
+    left = [int(re.search(r"(\d+) s left\)$", m).group(1)) for m in epochs]
+    assert len(left) == 3 and all(500 <= s < 600 for s in left), left
+    assert calls == [True]  # estimated without changing the fit
+    caplog.clear()
+    _fit(verbose=0, max_iter=3, lbfgs_iter=5)
+    assert calls == [True]  # a silent fit does not spend time on it
+
+
+def test_showing_the_polish_does_not_change_the_fit():
+    U, _, _ = make_antiderivative(40, n_points=20, random_state=0)
+    quiet = _fit(verbose=0, max_iter=3, lbfgs_iter=5)
+    shown = _fit(verbose=2, max_iter=3, lbfgs_iter=5)
+    np.testing.assert_array_equal(quiet.predict(U), shown.predict(U))
+    assert quiet.loss_curve_ == shown.loss_curve_
+
+
+def test_verbose_1_draws_a_second_bar_for_the_polish(capsys, caplog):
+    pytest.importorskip("tqdm")
+    caplog.set_level(logging.INFO, logger="skoperator")
+    _fit(verbose=1, max_iter=4, lbfgs_iter=5)
+    err = capsys.readouterr().err
+    assert re.search(r"epochs: 100%.*4/4 \[\d\d:\d\d<\d\d:\d\d, loss=", err), err
+    assert re.search(r"L-BFGS: 100%.*5/5 \[\d\d:\d\d<00:00, loss=", err), err
+    assert _messages(caplog) == ["training stopped after 4 epochs and 5 L-BFGS iterations: "
+                                 "max_iter"]

@@ -12,6 +12,7 @@ from skoperator._training import (
     choose_trunk_path,
     snapshot,
     step_objective,
+    step_share,
     trunk_evaluations,
 )
 from skoperator.losses import LOSSES, LossContext
@@ -182,3 +183,41 @@ def test_snapshot_is_a_copy():
     net.load_state_dict(saved)
     assert torch.equal(net.bias, torch.tensor([0.25], dtype=torch.float64))
     assert all(not t.requires_grad for t in saved.values())
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+def test_step_share_is_what_the_loss_divides_by(name):
+    # A rank's share of a global batch: objective * share summed over the parts
+    # of a batch, divided by the shares' sum, is the objective of the whole batch.
+    rng = np.random.default_rng(0)
+    U = torch.tensor(rng.normal(size=(N_FUNCTIONS, N_SENSORS)))
+    G = rng.normal(size=(N_FUNCTIONS, N_POINTS))
+    G[rng.random(G.shape) < 0.4] = np.nan
+    G[2, :] = np.nan
+    G[3, 1:] = np.nan
+    coords = torch.tensor(rng.normal(size=(N_POINTS, D)))
+    data = _training_data(U, torch.tensor(G), coords, True)
+    net = _network()
+    loss = LOSSES[name]().prepare(LossContext(data.g_scale, N_FUNCTIONS, data.mean_square,
+                                              data.device))
+    cols = torch.tensor([[0, 1, 4, 7, 9]] * N_FUNCTIONS)
+    weight = torch.tensor([1.0, 0.5, 0.0, 2.0, 1.0], dtype=torch.float64)
+    rows = torch.arange(N_FUNCTIONS)
+    with torch.no_grad():
+        whole = step_objective(net, data, loss, rows, cols, weight, data.targets(rows, cols),
+                               "pairs")[0]
+        parts = []
+        for part in (rows[:2], rows[2:4], rows[4:]):
+            target = data.targets(part, cols[part])
+            value = step_objective(net, data, loss, part, cols[part], weight, target, "pairs")[0]
+            parts.append((float(value), step_share(loss, data, part, target, weight)))
+    assert parts[1][1] > 0 and parts[0][1] != parts[2][1]
+    combined = sum(v * s for v, s in parts) / sum(s for _, s in parts)
+    assert combined == pytest.approx(float(whole), rel=1e-12)
+
+
+def test_step_share_without_missing_targets_is_the_rows():
+    data = _training_data(torch.zeros(4, N_SENSORS), torch.zeros(4, N_POINTS),
+                          torch.zeros(N_POINTS, D), False)
+    loss = LOSSES["mse"]()
+    assert step_share(loss, data, torch.arange(3), None, None) == 3.0

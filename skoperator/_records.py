@@ -1,0 +1,121 @@
+"""What the training loop records and remembers: epoch records, stopping state, snapshots."""
+
+import dataclasses
+from typing import Optional
+
+import numpy as np
+import torch
+
+
+def snapshot(network):
+    """Detached copies of the tensors of ``network.state_dict()``.
+
+    Entries that are not tensors (modules may store metadata such as
+    ``_metadata`` or version numbers in their state dict) are kept as they
+    are. Cheaper than ``copy.deepcopy`` of the state dict, and taken every
+    epoch.
+    """
+    return {name: t.detach().clone() if torch.is_tensor(t) else t
+            for name, t in network.state_dict().items()}
+
+
+def restore(network, saved):
+    """Load a :func:`snapshot` back (non-tensor entries are left to the module)."""
+    current = network.state_dict()
+    tensors = {k: v for k, v in saved.items() if torch.is_tensor(v)}
+    current.update(tensors)
+    network.load_state_dict(current)
+
+
+# ----------------------------------------------------------------- records
+@dataclasses.dataclass
+class EpochRecord:
+    """One entry of ``history_`` (stored there as a dict).
+
+    Attributes
+    ----------
+    epoch : int
+        Counted from 1 over all calls of a model.
+    train_loss : float
+        The loss's report (units of G for "mse").
+    valid_score : float or None
+        Validation R2 (early stopping).
+    seconds : float
+        Wall time of the epoch.
+    trunk_evals : int or None
+        Trunk evaluations in the epoch.
+    n_eval : int
+        Points per function and step.
+    learning_rate : float or None
+        Adam's rate at the end of the epoch.
+    solver : str
+        "adam", or "lbfgs" for the L-BFGS polish.
+    lbfgs_iter : int or None
+        L-BFGS iterations (polish records only).
+    stopped : str or None
+        On the last record of a call: why training ended.
+    """
+
+    epoch: int
+    train_loss: float
+    valid_score: Optional[float] = None
+    seconds: Optional[float] = None
+    trunk_evals: Optional[int] = None
+    n_eval: Optional[int] = None
+    learning_rate: Optional[float] = None
+    solver: str = "adam"
+    lbfgs_iter: Optional[int] = None
+    stopped: Optional[str] = None
+
+
+@dataclasses.dataclass
+class StoppingState:
+    """What early stopping and convergence remember across epochs and calls.
+
+    Attributes
+    ----------
+    history : list of EpochRecord
+        One record per epoch.
+    best_score : float
+        Best validation score so far (early stopping).
+    best_loss : float
+        Lowest training objective so far.
+    no_improvement : int
+        Epochs since the last improvement.
+    best_weights : dict or None
+        Snapshot of the best weights (early stopping); not kept after fit.
+    """
+
+    history: list = dataclasses.field(default_factory=list)
+    best_score: float = -np.inf
+    best_loss: float = np.inf
+    no_improvement: int = 0
+    best_weights: Optional[dict] = None
+
+    def resumed(self, history):
+        """A copy that continues from ``history`` (without best weights)."""
+        return dataclasses.replace(self, history=list(history), best_weights=None)
+
+
+@dataclasses.dataclass
+class PolishProgress:
+    """A progress event of the L-BFGS polish (passed to ``progress`` like an epoch's record).
+
+    Attributes
+    ----------
+    done : int
+        L-BFGS iterations done.
+    total : int
+        Iterations planned (``lbfgs_iter``).
+    seconds_per_iteration : float or None
+        Estimated seconds per iteration, announced before the epochs (None
+        when not measured).
+    running : bool
+        False for the announcement before the epochs (so that the time left
+        counts the polish), True while the polish runs.
+    """
+
+    done: int
+    total: int
+    seconds_per_iteration: Optional[float] = None
+    running: bool = True
