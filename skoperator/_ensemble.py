@@ -21,7 +21,7 @@ from ._estimator import DeepONetRegressor
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
 from ._network import LAYOUTS, DeepONet, Scaling
 from ._planning import architecture_snapshot
-from .networks import MLPBranch, MLPTrunk, ResNetTrunk, as_branch, as_trunk
+from .networks import as_branch, as_trunk
 
 __all__ = ["EnsembleRegressor"]
 
@@ -62,6 +62,16 @@ def _fit_member(estimator, X, y, indices, thread_key):
     return estimator
 
 
+def _vectorizable(component):
+    """Whether copies of ``component`` stack into batched layers (its class's capability).
+
+    A branch or trunk class declares ``vectorizable = True`` when its
+    networks for several fields can be stacked layer by layer
+    (:class:`~skoperator._layers.BatchedStack`) and split again.
+    """
+    return bool(getattr(type(component), "vectorizable", False))
+
+
 def _not_vectorizable(estimator, bootstrap, y):
     """Why the members of ``estimator`` cannot be one vectorised network (None if they can).
 
@@ -86,9 +96,10 @@ def _not_vectorizable(estimator, bootstrap, y):
         branch, trunk = as_branch(final.branch), as_trunk(final.trunk)
     except (TypeError, ValueError) as exc:  # the fit reports a bad component itself
         return str(exc)
-    if type(branch) is not MLPBranch or type(trunk) not in (MLPTrunk, ResNetTrunk):
+    if not (_vectorizable(branch) and _vectorizable(trunk)):
         return (f"the branch ({type(branch).__name__}) and trunk ({type(trunk).__name__}) are "
-                "not MLPs (MLPBranch; MLPTrunk or ResNetTrunk)")
+                "not MLPs that stack (a component class with vectorizable = True: MLPBranch; "
+                "MLPTrunk or ResNetTrunk)")
     if getattr(trunk, "fourier_features", 0):
         return "the trunk has Fourier features (not a plain MLP)"
     if _data.is_streamed(y):
