@@ -7,6 +7,8 @@ touches one file.
 """
 
 from sklearn.base import _fit_context
+from sklearn.utils import _safe_indexing
+from sklearn.utils._optional_dependencies import check_matplotlib_support
 from sklearn.utils._param_validation import (
     HasMethods,
     Hidden,
@@ -16,6 +18,8 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
+from sklearn.utils.validation import _num_samples
 
 __all__ = ["HasMethods", "Hidden", "Interval", "InvalidParameterError", "RealNotInt",
            "StrOptions", "_fit_context", "validate_params"]
+__all__ += ["_num_samples", "_safe_indexing", "check_matplotlib_support"]

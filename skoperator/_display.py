@@ -1,31 +1,29 @@
 """OperatorPredictionDisplay: one output function, true against predicted, with its band."""
 
 import numpy as np
-from sklearn.utils import _safe_indexing
-from sklearn.utils._optional_dependencies import check_matplotlib_support
+
+from ._compat import _num_samples, _safe_indexing, check_matplotlib_support
+from ._unwrap import final_estimator
 
 __all__ = ["OperatorPredictionDisplay"]
 
 
 def _fitted_coords(estimator):
     """The fitted output coordinates of an operator model, looking inside wrappers."""
-    for _ in range(20):
-        coords = getattr(estimator, "coords_", None)
-        if coords is not None:
-            return np.asarray(coords)
-        if hasattr(estimator, "steps"):
-            inner = estimator.steps[-1][1]
-        else:
-            inner = getattr(estimator, "best_estimator_", None)
-            if inner is None:
-                inner = getattr(estimator, "estimator_", None)
-            if inner is None and getattr(estimator, "estimators_", None):
-                inner = estimator.estimators_[0]
-        if inner is None:
-            break
-        estimator = inner
-    raise ValueError(f"{type(estimator).__name__} has no fitted coordinates (coords_); pass "
-                     "coords=, the coordinates of the columns of y.")
+    final = final_estimator(estimator)
+    coords = getattr(final, "coords_", None)
+    if coords is None:
+        raise ValueError(f"{type(final).__name__} has no fitted coordinates (coords_); pass "
+                         "coords=, the coordinates of the columns of y.")
+    return np.asarray(coords)
+
+
+def _check_index(index, n_functions):
+    """A clear error for a row ``index`` outside ``n_functions`` rows."""
+    if not -n_functions <= index < n_functions:
+        raise ValueError(f"index={index} is out of range: there are {n_functions} functions "
+                         f"(rows), so index must be in [{-n_functions}, {n_functions - 1}]; "
+                         "pass the row of the function to show.")
 
 
 def _as_row(values, name, n_columns):
@@ -83,8 +81,7 @@ def _pick(y_true, y_pred, lower, upper, coords, grid_shape, index, output):
     n_outputs = y_true.shape[1] // n_points
     if not 0 <= output < n_outputs:
         raise ValueError(f"output={output} but the columns hold {n_outputs} field(s).")
-    if not -len(y_true) <= index < len(y_true):
-        raise ValueError(f"index={index} is out of range for {len(y_true)} functions.")
+    _check_index(index, len(y_true))
     cols = slice(output * n_points, (output + 1) * n_points)
 
     def row(values, name):
@@ -385,6 +382,11 @@ class OperatorPredictionDisplay:
             Object that stores the computed values.
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        n_functions = _num_samples(X)
+        if _num_samples(y) != n_functions:
+            raise ValueError(f"y has {_num_samples(y)} rows but X has {n_functions}; pass one "
+                             "output function per input function.")
+        _check_index(index, n_functions)
         row = _safe_indexing(X, [index])
         kwargs = {} if coords is None else {"coords": coords}
         fitted = np.asarray(coords if coords is not None else _fitted_coords(estimator),

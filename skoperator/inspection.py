@@ -21,13 +21,14 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
-from ._compat import Interval, validate_params
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._compat import Interval, validate_params
 from ._device import to_float64
 from ._display import OperatorPredictionDisplay
 from ._planning import prepared_loss, training_data, validate_inputs
 from ._training import chunk_share, grid_chunks
+from ._unwrap import final_estimator, fitted_n_outputs
 
 __all__ = ["loss_sharpness", "error_spectrum", "OperatorPredictionDisplay"]
 
@@ -169,7 +170,7 @@ def loss_sharpness(estimator, U, G, *, max_iter=100, tol=1e-4, batch_size=256,
     True
     """
     check_is_fitted(estimator)
-    estimator, U = _final_and_inputs(estimator, U)
+    estimator, U = final_estimator(estimator, U)
     U, _ = validate_inputs(estimator, U, reset=False, dtype=np.float32)
     G = check_array(G, dtype=np.float64, ensure_all_finite="allow-nan", input_name="G")
     if G.shape != (U.shape[0], estimator.n_outputs_ * estimator.coords_.shape[0]):
@@ -267,7 +268,7 @@ def error_spectrum(estimator, U, G, *, grid_shape=None, field=0):
     if pred.shape != G.shape:
         raise ValueError(f"predict(U) has shape {pred.shape} but G has shape {G.shape}; pass "
                          "G at the fitted coordinates.")
-    n_outputs = int(getattr(_final(estimator), "n_outputs_", 1))
+    n_outputs = fitted_n_outputs(estimator)
     if field >= n_outputs:
         raise ValueError(f"field={field} but the model has {n_outputs} output field(s).")
     n_points = G.shape[1] // n_outputs
@@ -302,30 +303,3 @@ def _energy(values, axis):
         weight[-1] = 1.0
     power = power * weight
     return power.reshape(-1, power.shape[-1]).mean(axis=0) * 1.0
-
-
-def _final(estimator):
-    for attr in ("best_estimator_", "_final_estimator", "regressor_"):
-        inner = getattr(estimator, attr, None)
-        if inner is not None:
-            return _final(inner)
-    return estimator
-
-
-def _final_and_inputs(estimator, U):
-    """The fitted DeepONet inside a search, pipeline or meta-estimator, and U as it sees it.
-
-    A meta-estimator's fitted ``estimator_`` (a ``SymmetrizedRegressor``'s,
-    trained on the images of U) sees U unchanged.
-    """
-    for attr in ("best_estimator_", "estimator_"):
-        inner = getattr(estimator, attr, None)
-        if inner is not None:
-            return _final_and_inputs(inner, U)
-    steps = getattr(estimator, "steps", None)
-    if steps is not None:
-        for _, step in steps[:-1]:
-            if step is not None and step != "passthrough":
-                U = step.transform(U)
-        return _final_and_inputs(steps[-1][1], U)
-    return estimator, U

@@ -9,10 +9,12 @@ counts as one output function, and ``multioutput="raw_values"`` gives one
 score per field.
 """
 
-import numpy as np
-from ._compat import Interval, StrOptions, validate_params
-
 from numbers import Integral
+
+import numpy as np
+
+from ._compat import Interval, StrOptions, validate_params
+from ._unwrap import fitted_n_outputs
 
 __all__ = [
     "mean_function_r2",
@@ -249,29 +251,6 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
     return acc.result(multioutput)
 
 
-def _n_outputs(estimator):
-    """``n_outputs`` of a fitted estimator, looking inside pipelines and wrappers."""
-    seen = 0
-    while seen < 20:
-        seen += 1
-        if hasattr(estimator, "n_outputs_") and isinstance(
-                getattr(estimator, "n_outputs_"), (int, np.integer)) and hasattr(
-                estimator, "network_"):
-            return int(estimator.n_outputs_)
-        members = getattr(estimator, "estimators_", None)  # an EnsembleRegressor
-        if isinstance(members, list) and members:
-            estimator = members[0]
-            continue
-        for attr in ("best_estimator_", "regressor_", "estimator_", "_final_estimator"):
-            inner = getattr(estimator, attr, None)
-            if inner is not None:
-                estimator = inner
-                break
-        else:
-            return 1
-    return 1
-
-
 class _OperatorScorer:
     """A scorer ``scorer(estimator, X, y)`` that knows the estimator's output fields."""
 
@@ -280,7 +259,8 @@ class _OperatorScorer:
         self.sign = sign
 
     def __call__(self, estimator, X, y):
-        return self.sign * self.metric(y, estimator.predict(X), n_outputs=_n_outputs(estimator))
+        n_outputs = fitted_n_outputs(estimator)
+        return self.sign * self.metric(y, estimator.predict(X), n_outputs=n_outputs)
 
     def __repr__(self):
         neg = "" if self.sign > 0 else "neg_"

@@ -18,12 +18,12 @@ import math
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, MetaEstimatorMixin, RegressorMixin, clone
-from sklearn.metrics import r2_score
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from ._compat import HasMethods, Interval, _fit_context
 from ._component import Component
+from ._meta import MetaOperatorMixin, require_y
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES"]
 
@@ -62,6 +62,20 @@ class BaseSymmetry(Component):
         name : str
             How the error names this symmetry (``"symmetries[0]"``).
         """
+
+    def mirrored_axis(self):
+        """The grid axis this symmetry reverses, or None when it reverses none.
+
+        :class:`SymmetrizedRegressor` refuses two symmetries that reverse
+        the same axis (their composition is not a mirror, and the group
+        would repeat elements). The base reverses no axis.
+
+        Returns
+        -------
+        axis : int or None
+            Non-negative grid axis, or None.
+        """
+        return None
 
     def transform_inputs(self, U):
         """Input rows ``g u``.
@@ -190,7 +204,11 @@ class Reflection(BaseSymmetry):
         A = np.asarray(A)
         n = len(A)
         axis = axis % len(grid)
-        return np.flip(A.reshape(n, -1, *grid), axis=2 + axis).reshape(n, -1)
+        flipped = np.flip(A.reshape(n, -1, *grid), axis=2 + axis).reshape(n, -1)
+        return np.ascontiguousarray(flipped)  # a view of negative strides is no torch tensor
+
+    def mirrored_axis(self):
+        return self.axis % len(self._grids()[0])
 
     def transform_inputs(self, U):
         return self._flip(U, self._grids()[0], self.axis)
@@ -209,15 +227,17 @@ class Reflection(BaseSymmetry):
 SYMMETRIES = {"reflection": Reflection}
 
 
-class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
+class SymmetrizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     """Fit a regressor on the data and its images under known symmetries.
 
     The symmetries generate a group: every composition of a subset of them,
     ``2 ** len(symmetries)`` elements, which is the whole group when each
     symmetry is an involution and they commute (as mirrors of distinct axes
-    do; two mirrors of one axis are refused). ``fit`` trains a clone of ``estimator`` on every element's
-    image of ``(U, G)``: ``|group|`` times as many functions, each one an exact
-    example of the operator when the symmetries are exact. The epochs of the
+    do; two symmetries that mirror one axis are refused, see
+    :meth:`BaseSymmetry.mirrored_axis`). ``fit`` trains a clone of
+    ``estimator`` on every element's image of ``(U, G)``: ``|group|`` times
+    as many functions, each one an exact example of the operator when the
+    symmetries are exact. The epochs of the
     inner estimator (``max_iter``) count passes over the enlarged set: divide
     them by ``|group|`` for the time of the plain fit. ``predict`` averages
     ``g^-1 f(g u)`` over the group (``average=True``), which makes the
@@ -308,8 +328,8 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                                 f"{sorted(SYMMETRIES)}, a BaseSymmetry); got {g!r}.")
             g.check()
             g.check_shapes(n_sensors, n_points, f"symmetries[{i}]")
-        mirrors = [(i, g.axis % len(g.grid)) for i, g in enumerate(symmetries)
-                   if isinstance(g, Reflection)]
+        mirrors = [(i, g.mirrored_axis()) for i, g in enumerate(symmetries)
+                   if g.mirrored_axis() is not None]
         for (i, a), (j, b) in itertools.combinations(mirrors, 2):
             if a == b:
                 raise ValueError(f"symmetries[{i}] and symmetries[{j}] both reflect grid axis "
@@ -366,12 +386,7 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
 
     def _check_data(self, X, y):
         """float64 U (finite) and G (NaN allowed, 1-D or 2-D), with one row each."""
-        from sklearn.utils.validation import check_array
-
-        if y is None:
-            raise ValueError("SymmetrizedRegressor requires y to be passed, but the target y "
-                             "is None; pass G, the output functions.")
-
+        require_y(y, type(self).__name__)
         U = check_array(X, dtype=np.float64, input_name="X")
         G = check_array(y, dtype=np.float64, ensure_2d=False, ensure_all_finite="allow-nan",
                         input_name="y")
@@ -409,23 +424,3 @@ class SymmetrizedRegressor(MetaEstimatorMixin, RegressorMixin, BaseEstimator):
                 out = g.inverse_outputs(out)
             total = total + out.reshape(shape)
         return total / len(self._group_)
-
-    def score(self, X, y, sample_weight=None):
-        """Variance-weighted R2 of the predictions, as ``DeepONetRegressor.score``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_functions, n_sensors)
-            ``U``: input functions.
-        y : array-like of shape (n_functions, n_points)
-            ``G``: true outputs.
-        sample_weight : array-like of shape (n_functions,), default=None
-            Weights of the functions.
-
-        Returns
-        -------
-        score : float
-            ``r2_score(y, predict(X), multioutput="variance_weighted")``.
-        """
-        return r2_score(y, self.predict(X), sample_weight=sample_weight,
-                        multioutput="variance_weighted")

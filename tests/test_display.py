@@ -8,10 +8,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from sklearn.base import BaseEstimator, RegressorMixin  # noqa: E402
+from sklearn.pipeline import make_pipeline  # noqa: E402
+from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from skoperator import DeepONetRegressor  # noqa: E402
 from skoperator._display import OperatorPredictionDisplay  # noqa: E402
 from skoperator.datasets import make_antiderivative  # noqa: E402
+from skoperator.symmetry import Reflection, SymmetrizedRegressor  # noqa: E402
 from skoperator.uncertainty import ConformalBandRegressor  # noqa: E402
 
 
@@ -148,3 +151,26 @@ def test_from_estimator_2d_uses_fitted_coords():
     np.testing.assert_allclose(disp.images_[2].get_array(), -0.1)
     with pytest.raises(ValueError, match="coords"):
         OperatorPredictionDisplay.from_estimator(RegressorMixin(), X, X)
+
+
+@pytest.mark.parametrize("index", [5, -6, 100])
+def test_out_of_range_index_names_the_valid_range(index):
+    X = np.random.default_rng(0).normal(size=(5, 20))
+    est = Field().fit(X, X)
+    # from_estimator indexed U first: a raw IndexError from numpy
+    with pytest.raises(ValueError, match=rf"index={index} is out of range.*\[-5, 4\]"):
+        OperatorPredictionDisplay.from_estimator(est, X, X, index=index)
+    with pytest.raises(ValueError, match=rf"index={index} is out of range.*\[-5, 4\]"):
+        OperatorPredictionDisplay.from_predictions(X, X, coords=None, grid_shape=(4, 5),
+                                                   index=index)
+    with pytest.raises(ValueError, match="y has 4 rows but X has 5"):
+        OperatorPredictionDisplay.from_estimator(est, X, X[:4], index=4)
+
+
+def test_from_estimator_finds_the_coords_inside_a_wrapper():
+    X = np.random.default_rng(0).normal(size=(6, 20))
+    model = make_pipeline(StandardScaler(), SymmetrizedRegressor(
+        Field(), [Reflection(grid=(4, 5), axis=1)], average=False)).fit(X, X)
+    disp = OperatorPredictionDisplay.from_estimator(model, X, X, index=2)
+    assert len(disp.images_) == 3
+    np.testing.assert_allclose(disp.coords, model[-1].estimator_.coords_)

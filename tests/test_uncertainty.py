@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
+from skoperator.networks import MLPBranch
 from skoperator.uncertainty import ConformalBandRegressor, EnsembleRegressor
 
 
@@ -441,3 +442,17 @@ def test_conformal_in_pipeline_and_grid_search(problem):
     assert grid.best_estimator_.predict_interval(U[:2])[0].shape == (2, 20)
     assert pickle.loads(pickle.dumps(grid.best_estimator_)).quantile_ == \
         grid.best_estimator_.quantile_
+
+
+class _UnstackableBranch(MLPBranch):
+    """An MLP branch whose class withdraws the capability."""
+
+    vectorizable = False
+
+
+def test_ensemble_vectorises_by_the_components_capability(problem):
+    U, Y, G = problem
+    plain = _model(Y, branch=_UnstackableBranch(layers=(16,)))
+    assert not EnsembleRegressor(plain, 2, n_jobs=1, random_state=0).fit(U, G).vectorized_
+    with pytest.raises(ValueError, match=r"_UnstackableBranch.*vectorizable = True"):
+        EnsembleRegressor(plain, 2, vectorize=True).fit(U, G)

@@ -1,0 +1,491 @@
+"""EnsembleRegressor: a deep ensemble of operator regressors.
+
+Public in :mod:`skoperator.uncertainty`.
+"""
+
+import copy
+import dataclasses
+from numbers import Integral
+
+import numpy as np
+import torch
+from joblib import Parallel, cpu_count, delayed, effective_n_jobs
+from joblib.parallel import get_active_backend
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils import check_random_state, indexable
+from sklearn.utils.validation import check_is_fitted
+
+from . import _data
+from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
+from ._estimator import DeepONetRegressor
+from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
+from ._network import LAYOUTS, DeepONet, Scaling
+from ._planning import architecture_snapshot
+from .networks import as_branch, as_trunk
+
+__all__ = ["EnsembleRegressor"]
+
+_MAX_SEED = np.iinfo(np.int32).max
+
+
+def _random_state_keys(estimator):
+    """Parameter names of ``estimator`` (nested ones included) that are random states."""
+    return sorted(key for key in estimator.get_params(deep=True)
+                  if key == "random_state" or key.endswith("__random_state"))
+
+
+def _in_joblib_worker():
+    """Whether this code runs inside a joblib worker (a nested ``Parallel``)."""
+    try:
+        return get_active_backend()[0].nesting_level > 0
+    except Exception:  # a joblib without it: assume the main process
+        return False
+
+
+def _fit_member(estimator, X, y, indices, thread_key):
+    """Fit one member (in a joblib worker), on ``indices`` rows when given.
+
+    ``thread_key`` names the member's thread parameter set to 1 for this fit
+    (members run side by side); it is restored afterwards, so that the
+    fitted member keeps the parameters the user gave.
+    """
+    if indices is not None:
+        X, y = _safe_indexing(X, indices), _safe_indexing(y, indices)
+    if thread_key is None:
+        return estimator.fit(X, y)
+    before = estimator.get_params()[thread_key]
+    estimator.set_params(**{thread_key: 1})
+    try:
+        estimator.fit(X, y)
+    finally:
+        estimator.set_params(**{thread_key: before})
+    return estimator
+
+
+def _vectorizable(component):
+    """Whether copies of ``component`` stack into batched layers (its class's capability).
+
+    A branch or trunk class declares ``vectorizable = True`` when its
+    networks for several fields can be stacked layer by layer
+    (:class:`~skoperator._layers.BatchedStack`) and split again.
+    """
+    return bool(getattr(type(component), "vectorizable", False))
+
+
+def _not_vectorizable(estimator, bootstrap, y):
+    """Why the members of ``estimator`` cannot be one vectorised network (None if they can).
+
+    Vectorised members are the fields of one DeepONetRegressor with
+    independent networks per field: the final step must be a
+    DeepONetRegressor with one output field, MLP branch and trunk, and no
+    physics or output_transform (both see the fields), and every member must
+    see the same functions (no bootstrap) held in memory.
+    """
+    prefix, final = final_step(estimator)
+    if prefix.count("__") > 1:
+        return "the regressor sits in a nested pipeline"
+    if not isinstance(final, DeepONetRegressor):
+        return f"the final step is a {type(final).__name__}, not a DeepONetRegressor"
+    if bootstrap:
+        return "bootstrap=True (the members see different functions)"
+    if final.n_outputs != 1:
+        return f"n_outputs={final.n_outputs} (vectorised members are one-field models)"
+    if final.physics is not None or final.output_transform is not None:
+        return "physics or output_transform is set (both would see every member's output)"
+    try:
+        branch, trunk = as_branch(final.branch), as_trunk(final.trunk)
+    except (TypeError, ValueError) as exc:  # the fit reports a bad component itself
+        return str(exc)
+    if not (_vectorizable(branch) and _vectorizable(trunk)):
+        return (f"the branch ({type(branch).__name__}) and trunk ({type(trunk).__name__}) are "
+                "not MLPs that stack (a component class with vectorizable = True: MLPBranch; "
+                "MLPTrunk or ResNetTrunk)")
+    if getattr(trunk, "fourier_features", 0):
+        return "the trunk has Fourier features (not a plain MLP)"
+    if _data.is_streamed(y):
+        return "G is streamed from storage (the members' copy of G would be read into memory)"
+    return None
+
+
+def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
+    """Fit ``n_members`` members at once, as the fields of one DeepONetRegressor.
+
+    The fields get independent branch and trunk networks, evaluated together
+    as batched matrix products (:class:`~skoperator._layers.BatchedStack`),
+    every field's target being ``G``; the loss is the mean of the fields' losses,
+    so each member's weights move as they would alone (Adam is blind to the
+    common factor), on the same batches and points. The fitted fields are
+    then split into ordinary fitted estimators, one per member.
+
+    ``one_thread`` fits on one torch thread (``n_jobs=1``; the members keep
+    the estimator's ``n_jobs``), for a group of members in a joblib worker.
+
+    Returns
+    -------
+    members : list of estimators
+        Each like ``estimator`` (a pipeline's other steps are fitted once and
+        copied into every member), with ``random_state`` set to ``seed``.
+    """
+    template = clone(estimator)
+    keys = _random_state_keys(template)
+    if keys:
+        template.set_params(**{key: seed for key in keys})
+    prefix, final = final_step(template)
+    if n_members == 1:  # nothing to vectorise
+        return [_fit_member(template, X, y, None, prefix + "n_jobs" if one_thread else None)]
+    Xt = X
+    if prefix:  # fit the other steps once: they do not depend on the member
+        Xt = template[:-1].fit_transform(X, y)
+    G = np.asarray(y, dtype=np.float64) if not hasattr(y, "to_numpy") else y.to_numpy(
+        dtype=np.float64)
+    G = G.reshape(len(G), -1)
+    big = clone(final).set_params(n_outputs=n_members, multi_output_strategy="independent")
+    if one_thread:
+        big.set_params(n_jobs=1)
+    big._vectorize_fields = True
+    big.fit(Xt, np.tile(G, (1, n_members)))
+
+    return _members_from_vectorised(big, template, final, prefix, n_members)
+
+
+def _members_from_vectorised(big, template, final, prefix, n_members):
+    """Split the fitted fields of ``big`` into ``n_members`` fitted estimators like ``template``.
+
+    ``final`` is the unfitted final step of ``template`` (under the
+    parameter ``prefix``, "" when ``template`` is no pipeline); ``big`` the
+    fitted DeepONetRegressor whose fields are the members.
+    """
+    net = big.network_
+
+    def parts(module):
+        unstack = getattr(module, "unstack", None)  # a BatchedStack of the fields' networks
+        return unstack() if unstack is not None else list(module.nets)
+
+    branches, trunks = parts(net.branch), parts(net.trunk)
+    buffers = {f.name: getattr(net, f.name).detach().cpu().numpy()
+               for f in dataclasses.fields(Scaling)}
+    members = []
+    for m in range(n_members):
+        member = copy.deepcopy(template) if prefix else clone(final)
+        _, head = final_step(member)  # unfitted, its parameters the template's
+        scaling = Scaling(**{k: (v[m:m + 1] if k.startswith("g_") else v)
+                             for k, v in buffers.items()})
+        network = DeepONet(branches[m], trunks[m], n_outputs=1, n_basis=big.n_basis,
+                           layout=LAYOUTS[final.multi_output_strategy], scaling=scaling,
+                           output_transform=final.output_transform).to(net.bias.device)
+        with torch.no_grad():
+            network.bias.copy_(net.bias[m:m + 1])
+        for key, value in big.__dict__.items():
+            if key.endswith("_") and not key.startswith("__") and key not in (
+                    "network_", "n_outputs_"):
+                setattr(head, key, copy.deepcopy(value))
+        head._stopping = copy.deepcopy(big._stopping)
+        head.network_ = network
+        head.n_outputs_ = 1
+        head._optimizer_state = None  # a later warm start begins a fresh Adam
+        head._architecture = architecture_snapshot(head)
+        head._set_inference_network()
+        members.append(member)
+    return members
+
+
+class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+    """Deep ensemble of an operator regressor: mean prediction and pointwise spread.
+
+    Trains ``n_estimators`` clones of ``estimator`` that differ in their
+    weight initialisation (and, when trained one by one, in their shuffling
+    and trunk sampling: their random seed) and, with ``bootstrap=True``, in
+    the functions they see (a bootstrap sample of the
+    rows of ``U`` and ``G``). ``predict`` returns the members' mean, and with
+    ``return_std=True`` also the standard deviation over the members at every
+    output point, a cheap and usually well-ranked estimate of the error
+    (Lakshminarayanan et al., 2017). Use :class:`ConformalBandRegressor` to
+    turn it into a band with a coverage guarantee.
+
+    Parameters
+    ----------
+    estimator : estimator object
+        The regressor to copy, unfitted: a
+        :class:`~skoperator.DeepONetRegressor` or a
+        :class:`~sklearn.pipeline.Pipeline` ending in one (any regressor
+        works). Every parameter whose name ends in ``random_state`` (in the
+        pipeline's steps too) is set to the member's seed.
+
+    n_estimators : int, default=5
+        Number of members.
+
+    bootstrap : bool, default=False
+        Fit each member on a bootstrap sample of the functions (rows, drawn
+        with replacement, as many as there are rows) instead of on all of
+        them. Seeds alone already give diverse members; the bootstrap adds
+        the spread due to the training set.
+
+    vectorize : bool or "auto", default="auto"
+        Train the members together as one vectorised network: their
+        weights stacked layer by layer, evaluated as batched matrix products
+        in a single training loop (see Notes). "auto" does so whenever it can: the final
+        step a :class:`~skoperator.DeepONetRegressor` with one output field,
+        an MLP branch and an MLP or ResNet trunk, no ``physics`` or
+        ``output_transform``, ``bootstrap=False`` and ``G`` in memory;
+        otherwise the members are trained one by one (``n_jobs``). True
+        requires it (an error says why it cannot); False never does it.
+
+    n_jobs : int, default=None
+        Members trained at once, in joblib worker processes (members trained
+        one by one: ``vectorize=False``, or "auto" when they cannot be
+        vectorised). None uses every
+        core (at most one worker per member) in a main process, joblib's
+        ``n_jobs`` inside ``joblib.parallel_config``, and one member at a
+        time inside a joblib worker (for instance in
+        ``GridSearchCV(n_jobs=...)``, whose workers already share the
+        cores); 1 trains the members one after the other in this process;
+        -1 is every core. While members run side by side, each one's
+        ``n_jobs`` (the torch threads of the final step) is set to 1 for its
+        fit, then restored.
+
+    random_state : int, RandomState instance or None, default=None
+        Draws the members' seeds (distinct ints) and, through them, the
+        bootstrap samples. An int gives the same ensemble every time.
+
+    Attributes
+    ----------
+    estimators_ : list of estimator objects
+        The fitted members.
+
+    random_states_ : ndarray of shape (n_estimators,)
+        Each member's seed, set as its ``random_state`` (every parameter
+        ending in ``random_state``). Vectorised members share one seed: the
+        seed of their common fit, which initialises each member differently.
+
+    vectorized_ : bool
+        Whether the members were trained as one vectorised network.
+
+    estimators_samples_ : list of ndarray or None
+        The rows each member was fitted on (with repeats), with
+        ``bootstrap=True``; None otherwise.
+
+    n_features_in_ : int
+        Number of sensors (columns of ``U``) seen during fit.
+
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
+        Sensor names, when the members record them (``U`` a DataFrame with
+        string column names).
+
+    See Also
+    --------
+    ConformalBandRegressor : A whole-function band with a coverage guarantee.
+    sklearn.ensemble.BaggingRegressor : Bagging of ordinary regressors.
+    sklearn.gaussian_process.GaussianProcessRegressor : Its ``predict``
+        takes ``return_std`` in the same way.
+
+    Notes
+    -----
+    **Vectorised members.** By default (``vectorize="auto"``) the members
+    of a DeepONetRegressor with MLP branch and trunk are trained as one
+    network: the fields of a DeepONetRegressor with ``n_outputs`` equal to
+    the number of members, independent networks per field, every field's
+    target being ``G``, the networks' weights stacked layer by layer and
+    evaluated as batched matrix products. Each member keeps its own weights
+    and initialisation, and since the loss is the mean of the members'
+    losses, each moves as it would alone (Adam ignores the common factor);
+    they share the mini-batches and the sampled points, the schedule and the
+    stopping decision (early stopping watches the members' mean score; an
+    L-BFGS polish minimises their summed objective). After the fit the
+    fields are split into ordinary fitted estimators (``estimators_``):
+    they pickle, save, predict and train on (a later warm start begins a
+    fresh Adam) like any other. With ``n_jobs`` workers (every core by
+    default) the members are split into one vectorised network per worker
+    process, each fitted on one torch thread. Measured by
+    ``benchmarks/bench_uncertainty.py --only time`` on 2 idle cores
+    (antiderivative, 1,000 functions, 150 epochs, 5 members): one member
+    3.3 s; five members vectorised in two processes 1.75x one member, in
+    one network in this process 2.2x; five separate fits in two processes
+    3.1x, one after the other 5.0x. ``torch.func.vmap`` over stacked
+    parameters is slower than the batched products at these sizes
+    (``benchmarks/bench_ensemble_vectorised.py``: 2.7x against 2.3 to 2.4x
+    one member's step), and far slower when the parameters are restacked
+    at every step (3.9 to 4.1x).
+
+    **Members one by one.** Otherwise (a CNN, FNO or POD part, several
+    output fields, physics, ``bootstrap=True``, or any other regressor)
+    the members are separate fits, in worker processes, one per core, each
+    with one torch thread, because a member's fit costs the same CPU time
+    there as in the main process and the cores then work at once. On a
+    machine saturated by other work the extra process gains nothing: pass
+    ``n_jobs=1`` there. Starting the workers costs about a second the
+    first time (joblib keeps them for later calls); ``U`` and ``G`` are
+    sent to them once per member (once per worker when vectorised).
+
+    The standard deviation is over members (``ddof=0``): it is zero with a
+    single member, and it measures how much the members disagree, which
+    tracks, but does not bound, the error. For a band with a guarantee, wrap
+    the ensemble in :class:`ConformalBandRegressor`.
+
+    References
+    ----------
+    .. [1] B. Lakshminarayanan, A. Pritzel and C. Blundell, "Simple and Scalable
+       Predictive Uncertainty Estimation using Deep Ensembles", NeurIPS 2017.
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.uncertainty import EnsembleRegressor
+    >>> U, Y, G = make_antiderivative(200, n_points=50, random_state=0)
+    >>> member = DeepONetRegressor(coords=Y, n_eval=10, max_iter=10, tol=None, device="cpu")
+    >>> ensemble = EnsembleRegressor(member, n_estimators=3, n_jobs=1, random_state=0)
+    >>> mean, std = ensemble.fit(U[:150], G[:150]).predict(U[150:], return_std=True)
+    >>> mean.shape, std.shape
+    ((50, 50), (50, 50))
+    >>> bool((std >= 0).all())
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "bootstrap": ["boolean"],
+        "vectorize": ["boolean", StrOptions({"auto"})],
+        "n_jobs": [Interval(Integral, 1, None, closed="left"),
+                   Interval(Integral, None, -1, closed="right"), None],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator, n_estimators=5, *, bootstrap=False, vectorize="auto",
+                 n_jobs=None, random_state=None):
+        self.estimator = estimator
+        self.n_estimators = n_estimators
+        self.bootstrap = bootstrap
+        self.vectorize = vectorize
+        self.n_jobs = n_jobs
+        self.random_state = random_state
+
+    def _n_workers(self):
+        """Processes that train members: see ``n_jobs``."""
+        if self.n_jobs is None:
+            context = effective_n_jobs(None)  # joblib.parallel_config's n_jobs, else 1
+            if context > 1:
+                workers = context
+            elif _in_joblib_worker():  # the outer search already uses the cores
+                workers = 1
+            else:
+                workers = cpu_count()  # affinity and cgroups aware
+        else:
+            workers = effective_n_jobs(self.n_jobs)
+        return max(1, min(workers, self.n_estimators))
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y):
+        """Fit the members.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions at the sensors.
+        y : array-like of shape (n_functions, n_columns)
+            ``G``: output functions (NaN marks a missing value, if the
+            estimator accepts it).
+
+        Returns
+        -------
+        self : object
+            The fitted ensemble.
+        """
+        require_y(y, type(self).__name__)
+        X, y = indexable(X, y)
+        n = _num_samples(X)
+        rng = check_random_state(self.random_state)
+        seeds = []
+        while len(seeds) < self.n_estimators:  # distinct seeds
+            seed = int(rng.randint(_MAX_SEED))
+            if seed not in seeds:
+                seeds.append(seed)
+        reason = "vectorize=False" if self.vectorize is False else (
+            "a single member" if self.n_estimators == 1 and self.vectorize == "auto" else
+            _not_vectorizable(self.estimator, self.bootstrap, y))
+        if self.vectorize is True and reason is not None:
+            raise ValueError(
+                f"vectorize=True cannot train these members as one network: {reason}. Pass "
+                "vectorize='auto' (or False) to train them one by one.")
+        workers = self._n_workers()
+        if reason is None:
+            # One vectorised network per worker, the members split evenly.
+            groups = [len(g) for g in np.array_split(np.arange(self.n_estimators), workers)]
+            fitted = Parallel(n_jobs=workers)(
+                delayed(_fit_vectorized)(self.estimator, X, y, size, seed, workers > 1)
+                for size, seed in zip(groups, seeds))
+            self.estimators_ = [member for group in fitted for member in group]
+            self.random_states_ = np.repeat(seeds[:workers], groups)
+            self.estimators_samples_ = None
+            self.vectorized_ = True
+            return self._fitted_from_members(X)
+        keys = _random_state_keys(self.estimator)
+        prefix, final = final_step(self.estimator)
+        thread_key = None
+        if workers > 1 and "n_jobs" in final.get_params(deep=False):
+            thread_key = prefix + "n_jobs"
+        members, samples = [], []
+        for seed in seeds:
+            member = clone(self.estimator)
+            if keys:
+                member.set_params(**{key: seed for key in keys})
+            members.append(member)
+            samples.append(np.random.RandomState(seed).randint(0, n, n)
+                           if self.bootstrap else None)
+        fitted = Parallel(n_jobs=workers)(
+            delayed(_fit_member)(member, X, y, rows, thread_key)
+            for member, rows in zip(members, samples)
+        )
+        self.estimators_ = list(fitted)
+        self.random_states_ = np.asarray(seeds)
+        self.estimators_samples_ = samples if self.bootstrap else None
+        self.vectorized_ = False
+        return self._fitted_from_members(X)
+
+    def _fitted_from_members(self, X):
+        """Set the input attributes from the first member; return self."""
+        first = self.estimators_[0]
+        self.n_features_in_ = getattr(first, "n_features_in_", None)
+        if self.n_features_in_ is None:
+            self.n_features_in_ = _num_samples(np.asarray(X).T)
+        if hasattr(first, "feature_names_in_"):
+            self.feature_names_in_ = first.feature_names_in_
+        return self
+
+    def predict(self, X, coords=None, return_std=False):
+        """Mean prediction of the members, and optionally their pointwise spread.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        coords : array-like of shape (n_points, d), default=None
+            Where to evaluate the outputs (passed to the members' ``predict``);
+            None uses the fitted coordinates.
+        return_std : bool, default=False
+            Also return the standard deviation over the members.
+
+        Returns
+        -------
+        G_mean : ndarray of shape (n_functions, n_columns)
+            Mean of the members' predictions.
+        G_std : ndarray of shape (n_functions, n_columns)
+            Standard deviation over the members at every output (``ddof=0``);
+            only with ``return_std=True``.
+        """
+        check_is_fitted(self)
+        mean = m2 = None
+        for k, member in enumerate(self.estimators_, start=1):  # Welford: bounded memory
+            pred = np.asarray(predict_with(member, X, coords), dtype=np.float64)
+            if mean is None:
+                mean, m2 = pred.copy(), np.zeros_like(pred)
+                continue
+            delta = pred - mean
+            mean += delta / k
+            m2 += delta * (pred - mean)
+        if not return_std:
+            return mean
+        return mean, np.sqrt(np.maximum(m2, 0.0) / len(self.estimators_))
+
+    def __sklearn_tags__(self):
+        return self._inner_tags(super().__sklearn_tags__())
