@@ -4,11 +4,9 @@ Public in :mod:`skoperator.uncertainty`.
 """
 
 import copy
-import dataclasses
 from numbers import Integral
 
 import numpy as np
-import torch
 from joblib import Parallel, cpu_count, delayed, effective_n_jobs
 from joblib.parallel import get_active_backend
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -19,8 +17,6 @@ from . import _data
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
 from ._estimator import DeepONetRegressor
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
-from ._network import LAYOUTS, DeepONet, Scaling
-from ._planning import architecture_snapshot
 from .networks import as_branch, as_trunk
 
 __all__ = ["EnsembleRegressor"]
@@ -142,8 +138,7 @@ def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
     big = clone(final).set_params(n_outputs=n_members, multi_output_strategy="independent")
     if one_thread:
         big.set_params(n_jobs=1)
-    big._vectorize_fields = True
-    big.fit(Xt, np.tile(G, (1, n_members)))
+    big._fit_fields_batched(Xt, np.tile(G, (1, n_members)))
 
     return _members_from_vectorised(big, template, final, prefix, n_members)
 
@@ -155,36 +150,13 @@ def _members_from_vectorised(big, template, final, prefix, n_members):
     parameter ``prefix``, "" when ``template`` is no pipeline); ``big`` the
     fitted DeepONetRegressor whose fields are the members.
     """
-    net = big.network_
-
-    def parts(module):
-        unstack = getattr(module, "unstack", None)  # a BatchedStack of the fields' networks
-        return unstack() if unstack is not None else list(module.nets)
-
-    branches, trunks = parts(net.branch), parts(net.trunk)
-    buffers = {f.name: getattr(net, f.name).detach().cpu().numpy()
-               for f in dataclasses.fields(Scaling)}
+    states = big._fitted_state().split_fields(
+        multi_output_strategy=final.multi_output_strategy)
     members = []
-    for m in range(n_members):
+    for state in states:
         member = copy.deepcopy(template) if prefix else clone(final)
         _, head = final_step(member)  # unfitted, its parameters the template's
-        scaling = Scaling(**{k: (v[m:m + 1] if k.startswith("g_") else v)
-                             for k, v in buffers.items()})
-        network = DeepONet(branches[m], trunks[m], n_outputs=1, n_basis=big.n_basis,
-                           layout=LAYOUTS[final.multi_output_strategy], scaling=scaling,
-                           output_transform=final.output_transform).to(net.bias.device)
-        with torch.no_grad():
-            network.bias.copy_(net.bias[m:m + 1])
-        for key, value in big.__dict__.items():
-            if key.endswith("_") and not key.startswith("__") and key not in (
-                    "network_", "n_outputs_"):
-                setattr(head, key, copy.deepcopy(value))
-        head._stopping = copy.deepcopy(big._stopping)
-        head.network_ = network
-        head.n_outputs_ = 1
-        head._optimizer_state = None  # a later warm start begins a fresh Adam
-        head._architecture = architecture_snapshot(head)
-        head._set_inference_network()
+        head._set_fitted(state)
         members.append(member)
     return members
 

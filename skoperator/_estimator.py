@@ -486,6 +486,17 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         """
         return self._fit(X, y, incremental=False, coords=coords)
 
+    def _fit_fields_batched(self, X, y):
+        """Fit with the fields' networks batched as one (an ensemble's members as fields).
+
+        Used by :class:`~skoperator.uncertainty.EnsembleRegressor`: with
+        ``multi_output_strategy="independent"``, vectorizable components train
+        the ``n_outputs`` fields as one batched network, split afterwards with
+        ``self._fitted_state().split_fields(...)``.
+        """
+        self._vectorize_fields = True
+        return self.fit(X, y)
+
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, coords=None):
         """Run one epoch on (U, G), continuing from the current weights and optimizer state.

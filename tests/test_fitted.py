@@ -69,8 +69,10 @@ def test_split_fields_members_predict_the_fields_of_the_whole_model(data):
     for vectorize in (True, False):
         big = DeepONetRegressor(coords=Y, n_outputs=3, multi_output_strategy="independent",
                                 **{**FAST, "trunk": ResNetTrunk(layers=(16, 16))})
-        big._vectorize_fields = vectorize  # as EnsembleRegressor's vectorised members
-        big.fit(U, np.tile(G, (1, 3)))
+        if vectorize:  # as EnsembleRegressor's vectorised members
+            big._fit_fields_batched(U, np.tile(G, (1, 3)))
+        else:
+            big.fit(U, np.tile(G, (1, 3)))
         whole = big.predict(U).reshape(len(U), 3, -1)
         states = big._fitted_state().split_fields(multi_output_strategy="split_branch")
         assert len(states) == 3
