@@ -15,7 +15,6 @@ from sklearn.utils.validation import check_is_fitted
 
 from . import _data
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
-from ._estimator import DeepONetRegressor
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
 from .networks import as_branch, as_trunk
 
@@ -80,7 +79,7 @@ def _not_vectorizable(estimator, bootstrap, y):
     prefix, final = final_step(estimator)
     if prefix.count("__") > 1:
         return "the regressor sits in a nested pipeline"
-    if not isinstance(final, DeepONetRegressor):
+    if not callable(getattr(final, "_fit_fields_batched", None)):  # the estimator's capability
         return f"the final step is a {type(final).__name__}, not a DeepONetRegressor"
     if bootstrap:
         return "bootstrap=True (the members see different functions)"

@@ -144,14 +144,12 @@ def forward_at(network, data, rows, cols, path):
             y = y.gather(1, index.unsqueeze(-1).expand(-1, -1, y.shape[-1]))
         y = torch.nan_to_num(y)  # padding points: their targets are missing, weight 0
         return network.standardized(b, network.encode_trunk(y), y)
-    if cols is None or path == "grid":
-        out = network.combine(b, network.encode_trunk(coords, data.grid_index))
+    if cols is None or path == "grid":  # the whole grid, then the sampled columns
+        out = network.standardized(b, network.encode_trunk(coords, data.grid_index), coords)
         if cols is not None:
             index = cols if out.dim() == 2 else cols.unsqueeze(-1).expand(-1, -1, out.shape[-1])
             out = out.gather(1, index)
-        if network.output_transform is None:  # no gather of coordinates nobody reads
-            return out
-        return network.transform(coords if cols is None else coords[cols], out)
+        return out
     y = coords[cols]  # a shared subset (m,) or per-function pairs (batch, m)
     return network.standardized(b, network.encode_trunk(y, cols), y)
 
