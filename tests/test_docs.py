@@ -97,3 +97,15 @@ def test_docs_build_without_warnings(tmp_path):
     examples = sorted(p.stem for p in (ROOT / "examples").glob("plot_*.py"))
     for stem in examples:
         assert (html / "auto_examples" / f"{stem}.html").exists(), stem
+
+
+def test_changelog_parameter_count_is_the_constructors():
+    from skoperator import DeepONetRegressor
+
+    text = " ".join((DOCS / "changelog.rst").read_text().split())
+    counts = re.findall(r"The constructor has (\d+) parameters", text)
+    assert counts, "the changelog no longer states the constructor's parameter count"
+    n_params = len(DeepONetRegressor().get_params(deep=False))
+    assert int(counts[0]) == n_params, (
+        f"the changelog says {counts[0]} constructor parameters; "
+        f"DeepONetRegressor has {n_params}")
