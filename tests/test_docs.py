@@ -109,3 +109,28 @@ def test_changelog_parameter_count_is_the_constructors():
     assert int(counts[0]) == n_params, (
         f"the changelog says {counts[0]} constructor parameters; "
         f"DeepONetRegressor has {n_params}")
+
+
+def test_docs_extra_installs_what_the_gallery_runs():
+    """``pip install -e ".[docs]"`` then the documented sphinx command (which
+    runs the gallery) needs every optional library an example uses."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    installed = {re.split(r"[<>=~!\[ ;]", req)[0].lower() for req in extras["docs"]}
+    needs = {"sphinx", "numpydoc", "sphinx-gallery", "pydata-sphinx-theme", "myst-parser",
+             "matplotlib"}
+    for path in (ROOT / "examples").glob("plot_*.py"):
+        code = "\n".join(line.split("#")[0] for line in path.read_text().splitlines())
+        if re.search(r"\b(dump|load)\(", code) and "skoperator.io" in code:
+            needs.add("safetensors")
+        if "to_onnx(" in code:
+            needs |= {"onnx", "onnxruntime", "onnxscript"}
+        for lib in ["h5py", "zarr", "dask", "ray", "pandas", "tqdm"]:
+            if re.search(rf"^\s*(import|from) {lib}\b", code, flags=re.M) or (
+                    lib == "tqdm" and re.search(r"verbose\s*=\s*1\b", code)):
+                needs.add(lib)
+    assert needs <= installed, (
+        f"the [docs] extra lacks {sorted(needs - installed)}, which the gallery's examples "
+        "need when the documented build runs them")
