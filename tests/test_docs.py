@@ -134,3 +134,15 @@ def test_docs_extra_installs_what_the_gallery_runs():
     assert needs <= installed, (
         f"the [docs] extra lacks {sorted(needs - installed)}, which the gallery's examples "
         "need when the documented build runs them")
+
+
+def test_pages_name_every_merge_of_multibranch():
+    from skoperator.networks import MERGES
+
+    operators = (DOCS / "user_guide" / "operators.rst").read_text()
+    for key in MERGES:
+        if key != "concat":  # shown as ConcatMerge(layers=...)
+            assert f'"{key}"' in operators, key
+    assert "ConcatMerge" in operators
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "product, sum, product plus sum or concatenation" in readme
