@@ -29,6 +29,8 @@ def test_readme_remarks_hold(tmp_path):
     ns, mismatches = page_run(README)
     assert not mismatches, mismatches
     U, Y, G = ns["U"], ns["Y"], ns["G"]
+    # "# U: (1500, 100) inputs, Y: (100, 1), G: (1500, 100)" and "# (500, 1000)"
+    assert U.shape == (1500, 100) and Y.shape == (100, 1) and G.shape == (1500, 100)
     assert ns["fine"].shape == (500, 1000)
     # "# 0.980; without PCA 0.982"
     alone = DeepONetRegressor(coords=Y, random_state=0).fit(U[:1000], G[:1000])
