@@ -151,3 +151,22 @@ def test_recipe_output_transforms_hold_their_conditions_exactly():
     y[:, 0, 0], y[:, 1, 1], y[:, 2, 1] = 0.0, 0.0, 1.0
     s = transform(y, out)
     assert torch.all(s[:, :3] == 0) and torch.all(s[:, 3:] != 0)
+
+
+def test_cross_validation_never_splits_coords(data):
+    # _estimator.py: "A constructor parameter, not a fit parameter, so that
+    # cross-validation never splits it."
+    from sklearn.model_selection import cross_validate
+
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, **{**FAST, "max_iter": 2, "tol": None})
+    fitted = cross_validate(est, U, G, cv=2, return_estimator=True)["estimator"]
+    for model in fitted:
+        np.testing.assert_array_equal(model.coords_, Y)
+
+
+def test_component_check_returns_the_component_unchanged():
+    # _component.py: check() returns "The component, unchanged."
+    branch = MLPBranch(layers=(8, 4), activation="tanh")
+    params = branch.get_params()
+    assert branch.check() is branch and branch.get_params() == params
