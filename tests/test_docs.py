@@ -97,3 +97,52 @@ def test_docs_build_without_warnings(tmp_path):
     examples = sorted(p.stem for p in (ROOT / "examples").glob("plot_*.py"))
     for stem in examples:
         assert (html / "auto_examples" / f"{stem}.html").exists(), stem
+
+
+def test_changelog_parameter_count_is_the_constructors():
+    from skoperator import DeepONetRegressor
+
+    text = " ".join((DOCS / "changelog.rst").read_text().split())
+    counts = re.findall(r"The constructor has (\d+) parameters", text)
+    assert counts, "the changelog no longer states the constructor's parameter count"
+    n_params = len(DeepONetRegressor().get_params(deep=False))
+    assert int(counts[0]) == n_params, (
+        f"the changelog says {counts[0]} constructor parameters; "
+        f"DeepONetRegressor has {n_params}")
+
+
+def test_docs_extra_installs_what_the_gallery_runs():
+    """``pip install -e ".[docs]"`` then the documented sphinx command (which
+    runs the gallery) needs every optional library an example uses."""
+    import tomllib
+
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"]
+    installed = {re.split(r"[<>=~!\[ ;]", req)[0].lower() for req in extras["docs"]}
+    needs = {"sphinx", "numpydoc", "sphinx-gallery", "pydata-sphinx-theme", "myst-parser",
+             "matplotlib"}
+    for path in (ROOT / "examples").glob("plot_*.py"):
+        code = "\n".join(line.split("#")[0] for line in path.read_text().splitlines())
+        if re.search(r"\b(dump|load)\(", code) and "skoperator.io" in code:
+            needs.add("safetensors")
+        if "to_onnx(" in code:
+            needs |= {"onnx", "onnxruntime", "onnxscript"}
+        for lib in ["h5py", "zarr", "dask", "ray", "pandas", "tqdm"]:
+            if re.search(rf"^\s*(import|from) {lib}\b", code, flags=re.M) or (
+                    lib == "tqdm" and re.search(r"verbose\s*=\s*1\b", code)):
+                needs.add(lib)
+    assert needs <= installed, (
+        f"the [docs] extra lacks {sorted(needs - installed)}, which the gallery's examples "
+        "need when the documented build runs them")
+
+
+def test_pages_name_every_merge_of_multibranch():
+    from skoperator.networks import MERGES
+
+    operators = (DOCS / "user_guide" / "operators.rst").read_text()
+    for key in MERGES:
+        if key != "concat":  # shown as ConcatMerge(layers=...)
+            assert f'"{key}"' in operators, key
+    assert "ConcatMerge" in operators
+    readme = " ".join((ROOT / "README.md").read_text().split())
+    assert "product, sum, product plus sum or concatenation" in readme
