@@ -43,7 +43,6 @@ import time
 import _common
 import numpy as np
 import torch
-
 from sklearn.base import BaseEstimator, RegressorMixin
 
 from skoperator.datasets import (

@@ -19,9 +19,8 @@ Run: ``python benchmarks/bench_merge.py`` (about 10 minutes on one thread;
 
 import time
 
-from _common import parser, setup
-
 import numpy as np
+from _common import parser, setup
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative

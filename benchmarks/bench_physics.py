@@ -21,10 +21,8 @@ import os
 import time
 
 import numpy as np
-
-from _common import deepxde_clock, parser, setup
-
 import torch  # noqa: E402  (after _common: the checkout on sys.path)
+from _common import deepxde_clock, parser, setup
 
 from skoperator import DeepONetRegressor  # noqa: E402
 from skoperator.datasets import make_antiderivative  # noqa: E402

@@ -16,9 +16,8 @@ Run: ``python benchmarks/bench_points.py`` (about 2 minutes on one thread).
 
 import time
 
-from _common import parser, setup, verdict
-
 import numpy as np
+from _common import parser, setup, verdict
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative

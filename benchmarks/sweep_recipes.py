@@ -29,7 +29,7 @@ import _common
 import numpy as np
 
 from skoperator.metrics import mean_function_r2, mean_relative_l2_error
-from skoperator.networks import (CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch)
+from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch
 from skoperator.reproduce import BENCHMARKS, final_estimator, load_benchmark, make_estimator
 from skoperator.schedules import OneCycleSchedule
 

@@ -56,7 +56,8 @@ U_train, U_test, G_test = U[:n_train], U[n_train:], G[n_train:]
 # ---------------------------
 # SiLU networks (smooth, with cheap derivatives; the recipe of the
 # ``antiderivative-physics`` benchmark), 32 collocation points per function
-# and step, 64 functions per step, for a fixed wall time. ``G`` is all NaN: no solution is ever shown to the model.
+# and step, 64 functions per step, for a fixed wall time. ``G`` is all NaN:
+# no solution is ever shown to the model.
 physics = PDEResidual(residual, sensors=Y[:, 0], n_points=32)
 est = DeepONetRegressor(
     coords=Y, physics=physics, output_transform=zero_at_origin,

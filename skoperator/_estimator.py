@@ -18,8 +18,13 @@ from ._fitted import FittedState, released
 from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
-from ._planning import (architecture_snapshot, inference_network, make_plan, predict_coords,
-                        validate_inputs)
+from ._planning import (
+    architecture_snapshot,
+    inference_network,
+    make_plan,
+    predict_coords,
+    validate_inputs,
+)
 from ._progress import reporting
 from ._sampling import SAMPLERS, BaseSampler
 from ._training import StoppingState, Trainer

@@ -338,7 +338,7 @@ class SumMerge(nn.Module):
 
 
 class ProductSumMerge(nn.Module):
-    """Each branch output split in halves: the product of the first halves plus the sum of the second."""
+    """Each branch output split in halves: product of the first halves plus sum of the second."""
 
     def forward(self, outs):
         halves = [o.chunk(2, dim=-1) for o in outs]

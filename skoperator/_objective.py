@@ -23,7 +23,8 @@ class TrainingData:
     ----------
     U : Tensor of shape (n_functions, n_sensors)
         Raw inputs.
-    G : Tensor of shape (n_functions, n_points[, n_outputs]), or ndarray of shape (n_functions, n_outputs * n_points)
+    G : Tensor of shape (n_functions, n_points[, n_outputs]) or ndarray
+        Of shape (n_functions, n_outputs * n_points) for the ndarray.
         Targets (the last axis only with several output fields). A Tensor
         is already standardised; a numpy array (a memmap)
         stays where it is, in the estimator's column layout (field ``c`` at

@@ -18,10 +18,9 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
 from . import _data
-from ._continuation import (  # noqa: F401  (ARCHITECTURE, same_setting: read from here)
-    ARCHITECTURE, architecture_snapshot, check_continuation, same_setting)
-from ._distributed import communicator, fingerprint
+from ._continuation import ARCHITECTURE, architecture_snapshot, check_continuation, same_setting  # noqa: F401  (ARCHITECTURE, same_setting: read from here)
 from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device, to_float64
+from ._distributed import communicator, fingerprint
 from ._inference import validation_score
 from ._network import LAYOUTS, Scaling, build_network
 from ._parallel import choose_threads, flop_rates, planning_threads, torch_threads
@@ -32,6 +31,7 @@ from .losses import LossContext, as_loss, check_loss
 from .networks import as_branch, as_trunk
 from .physics import FitCheck, PhysicsContext
 from .schedules import as_schedule
+
 
 @dataclasses.dataclass(frozen=True)
 class FitPlan:

@@ -45,8 +45,7 @@ from . import _layers
 from ._branches import CNNBranch, FNOBranch, MLPBranch
 from ._compat import StrOptions
 from ._merges import MERGES, ConcatMerge, ProductMerge, ProductSumMerge, SumMerge
-from ._protocols import (BaseBranch, BaseMerge, BaseTrunk, BuildContext, TableModule,
-                         check_module)
+from ._protocols import BaseBranch, BaseMerge, BaseTrunk, BuildContext, TableModule, check_module
 from ._trunks import MLPTrunk, PODTrunk, ResNetTrunk
 
 __all__ = [

@@ -220,7 +220,7 @@ def test_relative_l2_with_zero_functions_and_a_zero_field_stays_finite():
     rms = np.sqrt(np.mean(G ** 2))
     assert np.sqrt(np.mean(pred[:, 1] ** 2)) < 0.15 * rms  # measured: 0.10 after 30 epochs
     # the normalisation: a zero function is divided by its field's mean square
-    from skoperator._planning import training_data, prepared_loss
+    from skoperator._planning import prepared_loss, training_data
     data = training_data(est.network_, U.astype(np.float32), G2, Y, torch.device("cpu"), False)
     inv = prepared_loss("relative_l2", data).inverse_mean_square_
     field = np.mean(G[5:] ** 2, axis=1).sum() / 60

@@ -12,8 +12,14 @@ import numpy as np
 import pytest
 
 import skoperator.datasets as datasets
-from skoperator.datasets import make_burgers, make_darcy, solve_burgers, solve_darcy
-from skoperator.datasets import _burgers, _darcy
+from skoperator.datasets import (
+    _burgers,
+    _darcy,
+    make_burgers,
+    make_darcy,
+    solve_burgers,
+    solve_darcy,
+)
 
 
 def _rel_l2(a, b):

@@ -1,4 +1,4 @@
-"""One model trained on two Ray workers (Ray Train's TorchTrainer), returned as a plain estimator."""
+"""One model trained on two Ray workers (Ray Train's TorchTrainer), returned as an estimator."""
 
 import pickle
 

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from skoperator.datasets import (
+    _reference,
     load_heat_reference,
     make_heat_conduction,
     solve_heat_conduction,
 )
-from skoperator.datasets import _reference
 
 N = 32
 CENTRES = (np.arange(N) + 0.5) / N

@@ -11,13 +11,21 @@ import pytest
 import torch
 
 from skoperator import DeepONetRegressor, __version__
+from skoperator._onnx import _exportable
 from skoperator._planning import same_setting
 from skoperator.datasets import make_antiderivative
-from skoperator._onnx import _exportable
 from skoperator.io import dump, load, to_onnx
 from skoperator.losses import HuberLoss, RelativeL2Loss
-from skoperator.networks import (CNNBranch, ConcatMerge, FNOBranch, MLPBranch, MLPTrunk,
-                                 MultiBranch, PODTrunk, ResNetTrunk)
+from skoperator.networks import (
+    CNNBranch,
+    ConcatMerge,
+    FNOBranch,
+    MLPBranch,
+    MLPTrunk,
+    MultiBranch,
+    PODTrunk,
+    ResNetTrunk,
+)
 from skoperator.sampling import AdaptiveSampler, StratifiedSampler
 from skoperator.schedules import CosineSchedule, OneCycleSchedule
 

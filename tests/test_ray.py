@@ -7,7 +7,6 @@ import numpy as np
 import pytest
 from sklearn.model_selection import GridSearchCV
 
-
 ray = pytest.importorskip("ray")
 
 

@@ -120,7 +120,8 @@ def _bad_inputs(U, Y, G):
         ("1-D G", {}, U, G[:, 0], ValueError, "G must be 2-D .*G.reshape"),
         ("n_eval 0", {"n_eval": 0}, U, G, ValueError, "'n_eval' parameter"),
         ("n_eval -3", {"n_eval": -3}, U, G, ValueError, "'n_eval' parameter"),
-        ("n_eval 1.5", {"n_eval": 1.5}, U, G, ValueError, r"'n_eval' parameter.*\(0.0, 1.0\].*Got 1.5"),
+        ("n_eval 1.5", {"n_eval": 1.5}, U, G, ValueError,
+         r"'n_eval' parameter.*\(0.0, 1.0\].*Got 1.5"),
         ("n_eval too big", {"n_eval": 21}, U, G, ValueError, "n_eval=21 is larger than"),
         ("negative lr", {"learning_rate_init": -1.0}, U, G, ValueError,
          "'learning_rate_init' parameter"),
@@ -238,7 +239,8 @@ def test_warm_start_with_other_sensor_count_is_rejected_without_change(fitted, d
     U, _, G = data
     est = copy.deepcopy(fitted).set_params(warm_start=True)
     before = est.predict(U)
-    with pytest.raises(ValueError, match="X has 10 features, but DeepONetRegressor is expecting 20"):
+    with pytest.raises(ValueError,
+                       match="X has 10 features, but DeepONetRegressor is expecting 20"):
         est.fit(U[:, :10], G)
     np.testing.assert_array_equal(est.predict(U), before)
 

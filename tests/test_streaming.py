@@ -15,8 +15,15 @@ import pytest
 import torch
 
 from skoperator import _data
-from skoperator._data import (RowView, StreamedArray, check_targets, data_rows, is_streamed,
-                              materialize_inputs, target_moments)
+from skoperator._data import (
+    RowView,
+    StreamedArray,
+    check_targets,
+    data_rows,
+    is_streamed,
+    materialize_inputs,
+    target_moments,
+)
 
 N_FUNCTIONS, N_COLUMNS = 60, 26
 FORMATS = ["hdf5", "zarr", "dask"]

@@ -193,8 +193,14 @@ def test_ensemble_in_parallel_gives_members_one_thread_then_restores(n_jobs, dur
 def test_batched_stack_is_the_stack_and_separates_the_gradients(kind):
     import torch
 
-    from skoperator._layers import (MLP, BatchedStack, ResidualMLP, Stack, _linear_layers,
-                                    vectorizable)
+    from skoperator._layers import (
+        MLP,
+        BatchedStack,
+        ResidualMLP,
+        Stack,
+        _linear_layers,
+        vectorizable,
+    )
 
     torch.manual_seed(0)
     make = {"mlp": lambda: MLP(3, (8, 8), 4, "tanh"),

@@ -4,8 +4,8 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.utils import check_random_state
-from .._compat import Interval, validate_params
 
+from .._compat import Interval, validate_params
 from ._base import (
     _check_functions,
     _check_not_bool,

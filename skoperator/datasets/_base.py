@@ -14,6 +14,7 @@ import warnings
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
+
 from .._compat import InvalidParameterError
 
 

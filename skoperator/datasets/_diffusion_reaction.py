@@ -19,8 +19,8 @@ import numpy as np
 from scipy.fft import dst
 from scipy.interpolate import CubicSpline
 from sklearn.utils import check_random_state
-from .._compat import Hidden, Interval, StrOptions, validate_params
 
+from .._compat import Hidden, Interval, StrOptions, validate_params
 from ._base import (
     _check_functions,
     _check_not_bool,

@@ -15,9 +15,9 @@ import numpy as np
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 from sklearn.utils import check_random_state
+
 from .._compat import Hidden, Interval, StrOptions, validate_params
 from ..symmetry import Reflection
-
 from ._base import (
     _check_functions,
     _check_not_bool,

@@ -4,8 +4,8 @@ import os
 from pathlib import Path
 
 import numpy as np
-from .._compat import validate_params
 
+from .._compat import validate_params
 from ._heat import _N_CELLS, _cell_centres
 
 _HEAT_FOLDER = "heat2d_reference"
