@@ -7,4 +7,4 @@ Goswami (arXiv 2409.13280).
 from ._estimator import DeepONetRegressor
 
 __all__ = ["DeepONetRegressor", "__version__"]
-__version__ = "0.3.0"
+__version__ = "0.4.0"
