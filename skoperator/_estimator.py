@@ -179,7 +179,10 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         at the first step that finishes after it (``stopping_reason_`` is
         then "max_time"). Learning-rate schedules run their course over
         whichever of ``max_iter`` epochs and ``max_time`` seconds comes
-        first. None: no budget.
+        first. None: no budget. A budget is not reproducible: the number of
+        epochs and the schedule follow the clock, so two fits with the same
+        ``random_state`` may differ; for the same model twice, bound
+        training by ``max_iter`` (and ``lbfgs_iter``) only.
 
     lbfgs_iter : int, default=0
         L-BFGS iterations on the full training grid (every function at every
@@ -255,7 +258,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     random_state : int, RandomState instance or None, default=None
         Seeds everything (weight initialisation, shuffling, trunk sampling,
         validation split) through local generators; no global seed is touched.
-        On the CPU two fits with the same int give identical predictions.
+        On the CPU two fits with the same int give identical predictions,
+        unless ``max_time`` is set: a wall-clock budget is not reproducible.
 
     verbose : int, default=0
         0 silent; 1 a progress bar over epochs (tqdm when installed) with the

@@ -11,8 +11,12 @@ import pytest
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from skoperator import DeepONetRegressor
+from skoperator import DeepONetRegressor, _data
+from skoperator._data import RowView
+from skoperator._distributed import ProcessGroupCommunicator
+from skoperator._objective import TrainingData, step_objective, step_share
 from skoperator.datasets import make_antiderivative
+from skoperator.io import dump, load
 from skoperator.losses import MSELoss
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import MLPBranch, MLPTrunk
@@ -170,3 +174,120 @@ def test_component_check_returns_the_component_unchanged():
     branch = MLPBranch(layers=(8, 4), activation="tanh")
     params = branch.get_params()
     assert branch.check() is branch and branch.get_params() == params
+
+
+# ------------------------------------- claims that issue 29 made true (docs/_claims.md)
+def test_a_streamed_g_is_never_loaded_whole_with_a_pod_trunk(data, tmp_path, monkeypatch):
+    # _estimator.py (fit, y): a streamed G "is read batch by batch, never loaded whole"
+    # (with trunk="pod" too: the modes from row chunks, skoperator/_pod.py)
+    U, Y, G = data
+    path = tmp_path / "G.dat"
+    mm = np.memmap(path, dtype=np.float32, mode="w+", shape=G.shape)
+    mm[:] = G
+    mm.flush()
+    G_mm = np.memmap(path, dtype=np.float32, mode="r", shape=G.shape)
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 1000)  # streamed: read per batch
+    monkeypatch.setattr(_data, "_CHUNK_ELEMENTS", 4 * G.shape[1])  # blocks of 4 rows
+    reads, getitem = [], RowView.__getitem__
+
+    def spy(self, key):
+        out = getitem(self, key)
+        reads.append(len(out))
+        return out
+    monkeypatch.setattr(RowView, "__getitem__", spy)
+    params = dict(coords=Y, branch=MLPBranch(layers=(16,)), trunk="pod", n_basis=6,
+                  batch_size=4, max_iter=1, tol=None, device="cpu", random_state=0)
+    on_disk = DeepONetRegressor(**params).fit(U, G_mm)
+    assert reads and max(reads) <= 4 < len(G)  # never more rows than a block or a batch
+    in_memory = DeepONetRegressor(**params).fit(U, G.astype(np.float32))
+    got, expected = on_disk.network_.trunk.modes, in_memory.network_.trunk.modes
+    signs = torch.sign((got * expected).sum(dim=0))  # each mode up to its sign
+    torch.testing.assert_close(got * signs, expected, rtol=0, atol=2e-5)
+
+
+def _scattered():
+    """30 functions, each at its own 9 to 12 points (NaN-padded to 12)."""
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((30, 8))
+    P = rng.random((30, 12, 1))
+    G = U[:, :1] * np.sin(3 * P[..., 0]) + U[:, 1:2] * P[..., 0]
+    for i, n in enumerate(rng.integers(9, 13, 30)):
+        P[i, n:], G[i, n:] = np.nan, np.nan
+    return U, P, G
+
+
+@pytest.mark.parametrize("points", ["shared", "per function"])
+def test_the_loaded_model_predicts_exactly_as_the_saved_one(data, tmp_path, points):
+    # io.py: "The loaded model predicts exactly as the saved one" (points per function too)
+    pytest.importorskip("safetensors")
+    if points == "shared":
+        U, Y, G = data
+        est, kw = _fit(data), {}
+    else:
+        U, P, G = _scattered()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            est = DeepONetRegressor(**{**FAST, "max_iter": 3}).fit(U, G, coords=P)
+        kw = {"coords": P}
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    np.testing.assert_array_equal(loaded.predict(U, **kw), est.predict(U, **kw))
+
+
+def test_predict_copies_the_network_to_another_device_once(data):
+    # _estimator.py: predict's copies on another device, made once per device and fitted
+    # model; network_ itself never moves (the "meta" device stands in for a GPU here)
+    est = _fit(data)
+    meta = torch.device("meta")
+    first = est._predict_network(meta)
+    assert est._predict_network(meta) is first
+    assert next(first.parameters()).device == meta
+    assert next(est.network_.parameters()).device.type == "cpu"
+
+
+class _SumWith:
+    """A stand-in for ``torch.distributed``: all_reduce adds the other rank's tensor."""
+
+    def __init__(self, other=None):
+        self.other, self.seen = other, None
+
+    def all_reduce(self, tensor):
+        self.seen = tensor.clone()
+        if self.other is not None:
+            tensor += self.other
+
+
+@pytest.mark.parametrize("loss", ["mse", "relative_l2"])
+def test_ranks_weighted_by_their_share_of_the_loss_take_the_gradient_of_one_process(
+        data, loss):
+    # _distributed.py: gradients weighted by each rank's share of the global batch's loss
+    # (with missing targets its observed entries): "exactly as one process with the whole
+    # batch". Two ranks of an uneven batch (7 + 6 functions), 30 % of G missing.
+    U, Y, G = data
+    G = G.copy()
+    G[np.random.default_rng(0).uniform(size=G.shape) < 0.3] = np.nan
+    est = _fit((U, Y, G), loss=loss, max_iter=1)
+    net, fitted_loss = est.network_, est.loss_
+    params = [p for p in net.parameters() if p.requires_grad]
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    train = TrainingData(as_tensor(U), as_tensor(G), as_tensor(Y), torch.zeros(1),
+                         torch.ones(1), has_missing=True)
+
+    def gradient(rows):
+        net.zero_grad(set_to_none=True)
+        target = train.targets(rows, None)
+        value, _ = step_objective(net, train, fitted_loss, rows, None, None, target, "grid")
+        value.backward()
+        return value.detach(), step_share(fitted_loss, train, rows, target, None)
+
+    batch = torch.arange(13)
+    gradient(batch)
+    one_process = [p.grad.clone() for p in params]
+    rank1, rank0 = (object.__new__(ProcessGroupCommunicator) for _ in range(2))
+    rank1.dist = _SumWith()
+    value, share = gradient(batch[7:])
+    rank1.reduce_step(params, share, False, [value])
+    rank0.dist = _SumWith(other=rank1.dist.seen)
+    value, share = gradient(batch[:7])
+    rank0.reduce_step(params, share, False, [value])
+    for p, expected in zip(params, one_process):
+        torch.testing.assert_close(p.grad, expected, rtol=1e-5, atol=1e-7)
