@@ -12,19 +12,15 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_array, check_is_fitted
 
+from ._building import inference_network
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
+from ._continuation import architecture_snapshot
 from ._device import resolve_device, to_cpu
 from ._fitted import FittedState, released
 from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
-from ._planning import (
-    architecture_snapshot,
-    inference_network,
-    make_plan,
-    predict_coords,
-    validate_inputs,
-)
+from ._planning import make_plan, predict_coords, validate_inputs
 from ._progress import reporting
 from ._sampling import SAMPLERS, BaseSampler
 from ._training import StoppingState, Trainer
