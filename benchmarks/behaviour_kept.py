@@ -10,8 +10,8 @@ Run it in a checkout of each version with ``--save``, then ``--compare``::
 (``PYTHONPATH`` names the checkout whose package is measured: an editable install would
 otherwise import its own). It covers every sampler but "grouped", the L-BFGS polish, early
 stopping, a POD trunk, the four multi-output layouts, warm start, ``partial_fit``, missing
-targets, a vectorised ensemble, the three MultiBranch merges and the antiderivative and heat recipes (their
-epochs shortened). One CPU thread. The result of the last comparison is in
+targets, a vectorised ensemble, the three MultiBranch merges and the antiderivative and heat
+recipes (their epochs shortened). One CPU thread. The result of the last comparison is in
 ``benchmarks/results/behaviour_kept.txt``.
 """
 
