@@ -231,36 +231,6 @@ def check_coords(coords, name, d=None):
     return coords
 
 
-def target_moments(G, n_outputs=1):
-    """NaN-aware mean and standard deviation of every output field of G (float64).
-
-    Column ``c * n_points + j`` of G belongs to field ``c``.
-
-    Returns
-    -------
-    mean, std : ndarray of shape (n_outputs,)
-    """
-    total = np.zeros(n_outputs)
-    total_sq = np.zeros(n_outputs)
-    count = np.zeros(n_outputs)
-    for rows in row_chunks(*G.shape):
-        block = np.asarray(G[rows], dtype=np.float64)
-        block = block.reshape(-1, n_outputs, G.shape[1] // n_outputs)
-        ok = ~np.isnan(block)
-        total += block.sum(axis=(0, 2), where=ok)
-        total_sq += np.square(block).sum(axis=(0, 2), where=ok)
-        count += ok.sum(axis=(0, 2))
-    mean = total / np.maximum(count, 1)
-    var = np.maximum(total_sq / np.maximum(count, 1) - mean**2, 0.0)
-    return mean, np.sqrt(var)
-
-
-def safe_scale(std):
-    """Replace zero or tiny scales by 1 so that constants standardise to 0."""
-    std = np.asarray(std, dtype=np.float64)
-    return np.where(std > 1e-12 * np.maximum(1.0, np.abs(std)), std, 1.0)
-
-
 def data_rows(G, rows):
     """Rows of G without copying a streamed array (a lazy row view)."""
     if is_streamed(G):
@@ -512,63 +482,3 @@ def materialize_inputs(U):
             return np.asarray(U.compute())
         return np.asarray(StreamedArray(U))
     return U
-
-
-def input_statistics(U, input_sizes):
-    """Shift and scale of the branch inputs: per column mean, one scale per input function.
-
-    The sensors of one input function measure one quantity, so they share
-    one scale (the root mean square of their centred values): relative
-    scales inside a function are kept, which matters when the columns are
-    principal-component scores (whitening them would blow up the noise in
-    the last components) or grid cells. Each input function of a multi-input
-    ``U`` gets its own scale.
-
-    Returns
-    -------
-    shift, scale : ndarray of shape (n_sensors,)
-    """
-    shift = U.mean(axis=0)
-    scale = np.empty(U.shape[1])
-    start = 0
-    for size in input_sizes:
-        block = U[:, start:start + size] - shift[start:start + size]
-        scale[start:start + size] = safe_scale(np.sqrt(np.mean(np.square(block))))
-        start += size
-    return shift, scale
-
-
-def scaling_statistics(U, G, coords, input_sizes, n_outputs):
-    """Shifts and scales that standardise inputs, coordinates and outputs.
-
-    Parameters
-    ----------
-    U : ndarray of shape (n_functions, n_sensors)
-    G : array-like of shape (n_functions, n_outputs * n_points)
-        In memory, a memmap or a :class:`RowView`; read in row chunks.
-    coords : ndarray of shape (n_points, d)
-    input_sizes : tuple of int
-        Columns of U per input function.
-    n_outputs : int
-        Output fields.
-
-    Returns
-    -------
-    scaling : dict
-        ``u_shift, u_scale`` (per column, see :func:`input_statistics`),
-        ``y_shift, y_scale`` (per coordinate), ``g_shift, g_scale`` (per
-        output field).
-    """
-    u_shift, u_scale = input_statistics(U, input_sizes)
-    g_shift, g_scale = target_moments(G, n_outputs)
-    return dict(
-        u_shift=u_shift, u_scale=u_scale,
-        y_shift=coords.mean(axis=0), y_scale=safe_scale(coords.std(axis=0)),
-        g_shift=g_shift, g_scale=safe_scale(g_scale),
-    )
-
-
-def identity_scaling(n_sensors, d, n_outputs):
-    """Scalings that leave inputs, coordinates and outputs as they are."""
-    return dict(u_shift=np.zeros(n_sensors), u_scale=np.ones(n_sensors), y_shift=np.zeros(d),
-                y_scale=np.ones(d), g_shift=np.zeros(n_outputs), g_scale=np.ones(n_outputs))

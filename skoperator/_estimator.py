@@ -10,26 +10,22 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.utils.validation import check_array, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
+from ._building import inference_network
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
+from ._continuation import architecture_snapshot
 from ._device import resolve_device, to_cpu
 from ._fitted import FittedState, released
 from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
-from ._planning import (
-    architecture_snapshot,
-    inference_network,
-    make_plan,
-    predict_coords,
-    validate_inputs,
-)
+from ._planning import make_plan, predict_coords, validate_inputs
 from ._progress import reporting
 from ._sampling import SAMPLERS, BaseSampler
 from ._training import StoppingState, Trainer
 from .losses import LOSSES, BaseLoss
-from .metrics import variance_weighted_r2
+from .metrics import score_outputs
 from .networks import BRANCHES, TRUNKS, BaseBranch, BaseTrunk
 from .physics import BasePhysics
 from .schedules import SCHEDULES, BaseSchedule
@@ -714,16 +710,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
             points per function, the column means of the point slots).
         """
         check_is_fitted(self)
-        G = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
-                        input_name="G")
-        G = G.reshape(len(G), -1)
         pred = self.predict(X, coords=coords)
-        if G.shape[1] != pred.shape[1]:
-            raise ValueError(
-                f"G has {G.shape[1]} columns but the model predicts {pred.shape[1]} "
-                f"(n_outputs={self.n_outputs_} x {pred.shape[1] // self.n_outputs_} points); "
-                "pass G at the fitted coordinates, or the coords where G is given.")
-        return variance_weighted_r2(G, pred, sample_weight, n_outputs=self.n_outputs_)
+        return score_outputs(y, pred, sample_weight, n_outputs=self.n_outputs_)
 
     # -------------------------------------------------------- sklearn glue
     def __sklearn_tags__(self):

@@ -12,7 +12,7 @@ from sklearn.utils import get_tags
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._unwrap import final_estimator, final_step, fitted_n_outputs
-from .metrics import variance_weighted_r2
+from .metrics import score_outputs
 
 __all__ = ["MetaOperatorMixin", "check_targets", "final_estimator", "final_step",
            "fitted_n_outputs", "predict_with", "require_y"]
@@ -83,13 +83,7 @@ class MetaOperatorMixin(MetaEstimatorMixin):
             1.0 is perfect; 0.0 is no better than the column means.
         """
         check_is_fitted(self)
-        pred = np.asarray(self.predict(X), dtype=np.float64)
-        G = check_targets(y, len(pred))
-        pred = pred.reshape(len(pred), -1)
-        if G.shape != pred.shape:
-            raise ValueError(f"G has {G.shape[1]} columns but the model predicts "
-                             f"{pred.shape[1]}; pass G at the fitted coordinates.")
-        return variance_weighted_r2(G, pred, sample_weight, n_outputs=fitted_n_outputs(self))
+        return score_outputs(y, self.predict(X), sample_weight, n_outputs=fitted_n_outputs(self))
 
     def _inner_tags(self, tags):
         """``tags`` with the target and input tags of the wrapped estimator."""

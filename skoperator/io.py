@@ -90,11 +90,12 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from . import __version__
+from ._building import network_from_architecture
 from ._codec import WEIGHTS, Reader, Unsupported, Writer, allowed_types
+from ._continuation import ARCHITECTURE
 from ._estimator import DeepONetRegressor
 from ._fitted import FittedState
 from ._onnx import to_onnx
-from ._planning import ARCHITECTURE, network_from_architecture
 from ._training import StoppingState
 
 __all__ = ["dump", "load", "to_onnx"]

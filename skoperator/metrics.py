@@ -12,6 +12,7 @@ score per field.
 from numbers import Integral
 
 import numpy as np
+from sklearn.utils.validation import check_array
 
 from ._compat import Interval, StrOptions, validate_params
 from ._unwrap import fitted_n_outputs
@@ -195,6 +196,44 @@ class R2Accumulator:
                 scores.append(1.0 - self.sse[cols][nonzero].sum() / sst[cols][nonzero].sum())
         scores = np.array(scores)
         return scores if multioutput == "raw_values" else float(scores.mean())
+
+
+def score_outputs(y, pred, sample_weight=None, *, n_outputs=1):
+    """The ``score`` of every estimator of the package: :func:`variance_weighted_r2` of G.
+
+    ``DeepONetRegressor.score`` and the meta-estimators' ``score`` (one
+    implementation, :class:`skoperator._meta.MetaOperatorMixin`) both call
+    it: one validation of G, one error for a G of the wrong shape.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_functions, n_outputs * n_points)
+        ``G``: true outputs; NaN marks a missing value.
+    pred : ndarray of shape (n_functions, n_outputs * n_points)
+        Predictions.
+    sample_weight : array-like of shape (n_functions,), default=None
+        Weight of each function.
+    n_outputs : int, default=1
+        Output fields of the model.
+
+    Returns
+    -------
+    score : float
+    """
+    pred = np.asarray(pred, dtype=np.float64)
+    pred = pred.reshape(len(pred), -1)
+    G = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
+                    input_name="G")
+    G = G.reshape(len(G), -1)
+    if G.shape[0] != pred.shape[0]:
+        raise ValueError(f"G has {G.shape[0]} rows but X has {pred.shape[0]}; pass one output "
+                         "function per input function.")
+    if G.shape[1] != pred.shape[1]:
+        raise ValueError(
+            f"G has {G.shape[1]} columns but the model predicts {pred.shape[1]} "
+            f"(n_outputs={n_outputs} x {pred.shape[1] // n_outputs} points); pass G at the "
+            "fitted coordinates, or (DeepONetRegressor.score) the coords where G is given.")
+    return variance_weighted_r2(G, pred, sample_weight, n_outputs=n_outputs)
 
 
 @validate_params({**_COMMON, "sample_weight": ["array-like", None]},

@@ -22,8 +22,8 @@ from skoperator._data import (
     data_rows,
     is_streamed,
     materialize_inputs,
-    target_moments,
 )
+from skoperator._scaling import target_moments
 
 N_FUNCTIONS, N_COLUMNS = 60, 26
 FORMATS = ["hdf5", "zarr", "dask"]
