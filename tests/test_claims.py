@@ -20,7 +20,7 @@ from skoperator.io import dump, load
 from skoperator.losses import MSELoss
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import MLPBranch, MLPTrunk
-from skoperator.reproduce import BENCHMARKS
+from skoperator.reproduce import BENCHMARKS, final_estimator, make_estimator
 from skoperator.sampling import AdaptiveSampler, RandomSampler
 from skoperator.symmetry import Reflection
 
@@ -291,3 +291,16 @@ def test_ranks_weighted_by_their_share_of_the_loss_take_the_gradient_of_one_proc
     rank0.reduce_step(params, share, False, [value])
     for p, expected in zip(params, one_process):
         torch.testing.assert_close(p.grad, expected, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize("name", list(BENCHMARKS))
+def test_recipes_set_no_clock_budget(name):
+    # _estimator.py (random_state): identical predictions for the same int, "unless max_time
+    # is set"; reproduce.py: every recipe trains for a fixed budget (--max-time is an opt-in)
+    bench = BENCHMARKS[name]
+    for budget in bench.recipes:
+        est = final_estimator(make_estimator(name, budget=budget, random_state=0,
+                                             device="cpu"))
+        assert est.max_time is None, (name, budget)
+    est = final_estimator(make_estimator(name, random_state=0, device="cpu", max_time=5.0))
+    assert est.max_time == 5.0  # the opt-in reaches the DeepONet
