@@ -8,7 +8,12 @@ that scikit-learn searches them as nested parameters::
 
     GridSearchCV(DeepONetRegressor(branch=FNOBranch()), {"branch__modes": [8, 12]})
 
-The protocols, written once here:
+The branches of a :class:`MultiBranch` are nested by position
+(``branch__0__layers``). The built-in components live in private modules by
+kind (branches, trunks, merges); every public name and the registries are
+imported from here.
+
+The protocols, written once (in a private module, exported here):
 
 - a branch subclasses :class:`BaseBranch` and implements
   ``build(n_in, n_out, context) -> nn.Module``, a module mapping
