@@ -44,7 +44,7 @@ def _is_unset(value):
     return isinstance(value, str) and value == "deprecated"
 
 
-def _renamed_parameters(renames, *, since="0.2.0", removed_in="0.4.0"):
+def _renamed_parameters(renames, *, since="0.2.0", removed_in="0.5.0"):
     """Decorator accepting deprecated keyword names, ``{old: new}``.
 
     The decorated function keeps ``old="deprecated"`` in its signature (so that

@@ -341,13 +341,13 @@ def make_diffusion_reaction(
         Deprecated name of ``n_sensors``.
 
         .. deprecated:: 0.2.0
-           ``n_x`` was renamed ``n_sensors`` and will be removed in 0.4.0.
+           ``n_x`` was renamed ``n_sensors`` and will be removed in 0.5.0.
 
     n_t : int
         Deprecated name of ``n_times``.
 
         .. deprecated:: 0.2.0
-           ``n_t`` was renamed ``n_times`` and will be removed in 0.4.0.
+           ``n_t`` was renamed ``n_times`` and will be removed in 0.5.0.
 
     Returns
     -------

@@ -254,7 +254,7 @@ def make_heat_conduction(
 
         .. deprecated:: 0.2.0
            ``length_scales`` was renamed ``length_scale`` and will be
-           removed in 0.4.0.
+           removed in 0.5.0.
 
     Returns
     -------
