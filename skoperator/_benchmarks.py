@@ -334,7 +334,8 @@ BENCHMARKS = {b.name: b for b in [
             # here); the zero initial and boundary values exactly, by
             # output_transform; Adam, then the L-BFGS polish on the residual at
             # points fixed for it, about 10 minutes each: 7.6e-3 against
-            # 2.25e-2 for Adam alone in the same 20 minutes. The former budget
+            # 2.25e-2 for Adam alone in the same 20 minutes (on the clock;
+            # these fixed counts give 1.09e-2, docs/benchmarks.md). The former budget
             # was 1,170 s of clock split in halves; its 942 Adam epochs (the
             # documented run) and 1,200 L-BFGS iterations (about the other
             # 585 s: an iteration measured at 0.7 to 0.9 of an Adam epoch's time
