@@ -60,10 +60,10 @@ def _scaled(scale):
 
 
 def test_mse_of_one_field_against_its_formula():
-    loss = _scaled([2.0])
+    loss = _scaled([3.0])
     r = torch.tensor([[[1.0], [2.0]], [[3.0], [-1.0]]], dtype=torch.float64)  # (2, 2, 1)
     value, report = loss(r, None, torch.tensor([0, 1]))
-    assert (float(value), report, loss.report_factor()) == (15.0 / 4, None, 4.0)
+    assert (float(value), report, loss.report_factor()) == (15.0 / 4, None, 9.0)
     w = torch.tensor([[[1.0], [0.0]], [[2.0], [1.0]]], dtype=torch.float64)
     value, report = loss(r, w, torch.tensor([0, 1]))
     assert (float(value), report) == ((1.0 + 2 * 9.0 + 1.0) / 3, None)
@@ -80,6 +80,12 @@ def test_mse_of_several_fields_reports_each_field_in_its_units():
     # weighted sums per field 1 + 2 * 9 = 19 and 0; three entries of non-zero weight
     assert float(value) == pytest.approx(19.0 / 3, rel=1e-15)
     assert float(report) == pytest.approx(19.0 * 4 / 3, rel=1e-15)
+    w = torch.tensor([[[0.0, 0.0], [0.0, 1.0]]], dtype=torch.float64)  # one entry: its square
+    value, report = loss(r, w, torch.tensor([0]))
+    assert (float(value), float(report)) == (0.0, 0.0)
+    w = torch.tensor([[[0.0, 1.0], [0.0, 0.0]]], dtype=torch.float64)
+    value, report = loss(r, w, torch.tensor([0]))
+    assert (float(value), float(report)) == (4.0, 36.0)
 
 
 def _relative(mean_square, scale):
@@ -96,6 +102,21 @@ def test_relative_l2_prepare_divides_by_each_function_s_mean_square_with_its_flo
     expected = torch.tensor([[4 / 4.0, 1.0], [4 / 3.0, 1.0], [4 / (7 / 3), 1.0]],
                             dtype=torch.float64)
     torch.testing.assert_close(loss.inverse_mean_square_, expected, rtol=1e-15, atol=0)
+    # a large floor: 0.9 is below 0.5 times the field mean 1.95
+    floored = RelativeL2Loss(floor=0.5).prepare(LossContext(
+        g_scale=torch.ones(1, dtype=torch.float64), n_functions=2,
+        mean_square=lambda: torch.tensor([[3.0], [0.9]], dtype=torch.float64),
+        device=torch.device("cpu")))
+    assert floored.inverse_mean_square_.flatten().tolist() == [1 / 3.0, 1 / 1.95]
+
+
+def test_relative_l2_of_two_fields_counts_each_function_and_field_apart():
+    loss = _relative([[1.0, 4.0], [1.0, 1.0]], [1.0, 1.0])
+    r = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]], dtype=torch.float64)  # (1, 3, 2)
+    w = torch.tensor([[[1.0, 1.0], [1.0, 0.0], [0.0, 0.0]]], dtype=torch.float64)
+    value, _ = loss(r, w, torch.tensor([0]))
+    # field 0: (1 + 9) / 2 / 1; field 1: 4 / 1 / 4
+    assert float(value) == (5.0 + 1.0) / 2
 
 
 def test_relative_l2_call_is_the_mean_of_the_relative_errors():
@@ -145,9 +166,11 @@ class _Returns(MSELoss):
     ("raise", TypeError, r"loss=_Returns\(\) could not be called as loss\(residual, weight, "
                          r"rows\) -> \(objective, report\).*TypeError: bad signature"),
     (torch.tensor(1.0), TypeError, r"loss=_Returns\(\) returned Tensor; the protocol is "),
-    ((torch.tensor(1.0),) * 3, TypeError, r"returned a tuple of 3; .*Return \(objective, None\)"),
+    ((torch.tensor(1.0),) * 3, TypeError,
+     r"returned a tuple of 3; .*\. Return \(objective, None\) to report the objective\.$"),
     ((torch.ones(2), None), ValueError,
-     r"returned a tensor of shape \(2,\) as its objective; .*Reduce it to a scalar"),
+     r"returned a tensor of shape \(2,\) as its objective; .*Reduce it to a scalar "
+     r"\(for instance \.mean\(\)\)\.$"),
     ((torch.tensor(1.0), torch.ones(1, 2)), ValueError,
      r"returned a tensor of shape \(1, 2\) as its report"),
     ((1.0, None), ValueError, r"returned float as its objective"),
