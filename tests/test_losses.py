@@ -197,3 +197,12 @@ def test_as_loss_names_and_instances():
         as_loss("l1")
     with pytest.raises(ValueError, match="loss=3 is not a loss"):
         as_loss(3)
+
+
+def test_relative_l2_keeps_the_dtype_of_the_scale():
+    loss = RelativeL2Loss().prepare(LossContext(
+        g_scale=torch.ones(1), n_functions=2,
+        mean_square=lambda: torch.tensor([[4.0], [1.0]], dtype=torch.float64),
+        device=torch.device("cpu")))
+    assert loss.inverse_mean_square_.dtype == torch.float32
+    assert loss.inverse_mean_square_.flatten().tolist() == [0.25, 1.0]
