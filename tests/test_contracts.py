@@ -205,6 +205,45 @@ def test_predict_leaves_network_where_it_is_and_copies_nothing(data, monkeypatch
     assert calls == []
 
 
+@pytest.mark.parametrize("reload", ["fitted", "unpickled"])
+def test_predict_copies_the_network_to_another_device_once(data, reload):
+    """Contract 2: one copy per device and fitted model, also after unpickling (not per call).
+
+    The "meta" device stands for a GPU on a CPU-only machine.
+    """
+    U, Y, G = data
+    est = DeepONetRegressor(coords=Y, device="cpu", **FAST).fit(U, G)
+    if reload == "unpickled":
+        est = pickle.loads(pickle.dumps(est))
+    meta = torch.device("meta")
+    first = est._predict_network(meta)
+    assert next(first.parameters()).device == meta
+    assert est._predict_network(meta) is first  # the same copy on the next call
+    assert next(est.network_.parameters()).device.type == "cpu"  # network_ never moves
+    est.fit(U, G)  # a new fitted model: a new copy
+    assert est._predict_network(meta) is not first
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_predict_on_a_gpu_copies_a_cpu_fitted_network_once(data, monkeypatch):
+    import copy as copy_module
+
+    U, Y, G = data
+    est = pickle.loads(pickle.dumps(
+        DeepONetRegressor(coords=Y, device="cpu", **FAST).fit(U, G).set_params(device="cuda")))
+    calls, original = [], copy_module.deepcopy
+
+    def counting(*args, **kwargs):
+        calls.append(1)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(copy_module, "deepcopy", counting)
+    first = est.predict(U)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(est.predict(U), first)
+    assert len(calls) == 1
+
+
 def test_a_gpu_fitted_model_loads_and_predicts_on_a_cpu_only_machine(data, monkeypatch):
     U, Y, G = data
     est = DeepONetRegressor(coords=Y, device="cuda" if torch.cuda.is_available() else "cpu",
