@@ -209,7 +209,7 @@ class RelativeL2Loss(BaseLoss):
     Parameters
     ----------
     floor : float, default=1e-6
-        Functions whose mean square is below ``floor`` times their field's
+        Functions whose mean square is at or below ``floor`` times their field's
         mean over functions (zero functions, say) are divided by that field
         mean instead, and a field that is zero for every function by its
         squared standardisation scale (1 for a constant field): the loss then
