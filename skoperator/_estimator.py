@@ -1,7 +1,6 @@
 """DeepONetRegressor: scikit-learn glue over the planning module and the training loop."""
 
 import copy
-import dataclasses
 import time
 import warnings
 from numbers import Integral, Real
@@ -16,7 +15,7 @@ from ._building import inference_network
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._continuation import architecture_snapshot
 from ._device import resolve_device, to_cpu
-from ._fitted import FittedState, released
+from ._fitted import FittedState
 from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
@@ -492,13 +491,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         return self._fit(X, y, incremental=False, coords=coords)
 
     def _fit_fields_batched(self, X, y):
-        """Fit with the fields' networks batched as one (an ensemble's members as fields).
-
-        Used by :class:`~skoperator.uncertainty.EnsembleRegressor`: with
-        ``multi_output_strategy="independent"``, vectorizable components train
-        the ``n_outputs`` fields as one batched network, split afterwards with
-        ``self._fitted_state().split_fields(...)``.
-        """
+        """``fit`` with the fields' networks batched as one (EnsembleRegressor's members)."""
         self._vectorize_fields = True
         return self.fit(X, y)
 
@@ -526,21 +519,15 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         # Validate and build everything, then train; a failed fit (bad input
         # or divergence) leaves the estimator as it was.
         started = time.perf_counter()  # max_time counts from here
-        saved = dict(self.__dict__)
+        saved, plan = dict(self.__dict__), None
         try:
             plan = make_plan(self, U, G, incremental, started, coords)
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
-            raise
-        try:
             with torch_threads(plan.n_threads):
                 return self._train(plan)
-        except KeyboardInterrupt:  # the best weights so far are stored
-            raise
-        except BaseException:
-            self.__dict__.clear()
-            self.__dict__.update(saved)
+        except BaseException as exc:  # an interrupted training keeps its best weights
+            if plan is None or not isinstance(exc, KeyboardInterrupt):
+                self.__dict__.clear()
+                self.__dict__.update(saved)
             raise
 
     def _train(self, plan):
@@ -565,72 +552,22 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         return self
 
     def _store(self, plan, state, reason):
-        history = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in state.history]
-        if history:
-            history[-1]["stopped"] = reason
-        adam = [h for h in history if h["solver"] != "lbfgs"]
-        self._set_fitted(FittedState(
-            network=plan.network, optimizer_state=plan.optimizer.state_dict(),
-            architecture=architecture_snapshot(self), stopping=state.resumed(()),
-            coords=plan.coords, n_outputs=self.n_outputs, input_sizes=plan.input_sizes,
-            n_features_in=self.n_features_in_,
-            feature_names_in=getattr(self, "feature_names_in_", None), history=history,
-            n_eval=adam[-1]["n_eval"] if adam else plan.sampler.n_eval_,
-            batch_size=plan.batch_size, device=plan.device, stopping_reason=reason,
-            sampler=released(plan.sampler), loss=released(plan.loss),
-            physics=released(plan.physics)))
+        self._set_fitted(FittedState.from_fit(
+            plan, state, reason, architecture=architecture_snapshot(self),
+            n_outputs=self.n_outputs, n_features_in=self.n_features_in_,
+            feature_names_in=getattr(self, "feature_names_in_", None)))
 
     # ---------------------------------------------------------- fitted state
     def _fitted_state(self):
-        """The fitted state as one value (:class:`skoperator._fitted.FittedState`).
-
-        Saving (:mod:`skoperator.io`) and splitting ensemble members read the
-        fitted model through it; it shares the estimator's network.
-        """
+        """The fitted model as one :class:`~skoperator._fitted.FittedState` (io, ensembles)."""
         check_is_fitted(self)
-        return FittedState(
-            network=self.network_, optimizer_state=self._optimizer_state,
-            architecture=self._architecture, stopping=self._stopping, coords=self.coords_,
-            n_outputs=self.n_outputs_, input_sizes=self.input_sizes_,
-            n_features_in=self.n_features_in_,
-            feature_names_in=getattr(self, "feature_names_in_", None), history=self.history_,
-            n_eval=self.n_eval_, batch_size=self.batch_size_, device=self.device_,
-            stopping_reason=self.stopping_reason_, sampler=getattr(self, "sampler_", None),
-            loss=getattr(self, "loss_", None), physics=getattr(self, "physics_", None))
+        return FittedState.from_attributes(self.__dict__)
 
     def _set_fitted(self, state):
-        """Make this estimator the fitted model ``state``: the one writer of fitted attributes.
-
-        ``fit``, ``partial_fit``, :func:`skoperator.io.load` and the split of
-        ensemble members all store a fitted model through here.
-        """
-        self.network_ = state.network
-        self._optimizer_state = state.optimizer_state
-        self._architecture = state.architecture
-        self._stopping = state.stopping
-        self.coords_ = state.coords
-        self.n_outputs_ = state.n_outputs
-        self.input_sizes_ = tuple(state.input_sizes)
-        self.n_features_in_ = state.n_features_in
-        if state.feature_names_in is not None:
-            self.feature_names_in_ = state.feature_names_in
-        else:
-            self.__dict__.pop("feature_names_in_", None)
-        self.history_ = state.history
-        self.n_iter_ = state.n_iter
-        self.loss_curve_ = state.loss_curve
-        self.n_eval_ = state.n_eval
-        self.batch_size_ = state.batch_size
-        self.device_ = state.device
-        self.stopping_reason_ = state.stopping_reason
-        if state.validation_scores is not None:
-            self.validation_scores_ = state.validation_scores
-            self.best_validation_score_ = state.best_validation_score
-        else:
-            self.__dict__.pop("validation_scores_", None)
-            self.__dict__.pop("best_validation_score_", None)
-        self.best_loss_ = state.best_loss
-        self.sampler_, self.loss_, self.physics_ = state.sampler, state.loss, state.physics
+        """Make this the fitted model ``state``: the one writer of fitted attributes."""
+        for name in FittedState.ABSENT_WHEN_NONE:  # a stale one from an earlier fit
+            self.__dict__.pop(name, None)
+        self.__dict__.update(state.attributes())
         self._set_inference_network()
 
     def _set_inference_network(self):  # once per fit: predict copies and traces nothing

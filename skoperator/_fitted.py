@@ -117,6 +117,54 @@ class FittedState:
     loss: Any = None
     physics: Any = None
 
+    # ------------------------------------------- the estimator's attributes
+    #: field -> the estimator attribute that holds it (``_set_fitted`` writes them)
+    STORED = {"network": "network_", "optimizer_state": "_optimizer_state",
+              "architecture": "_architecture", "stopping": "_stopping", "coords": "coords_",
+              "n_outputs": "n_outputs_", "input_sizes": "input_sizes_",
+              "n_features_in": "n_features_in_", "feature_names_in": "feature_names_in_",
+              "history": "history_", "n_eval": "n_eval_", "batch_size": "batch_size_",
+              "device": "device_", "stopping_reason": "stopping_reason_",
+              "sampler": "sampler_", "loss": "loss_", "physics": "physics_"}
+    #: derived from the history: property -> attribute
+    DERIVED = {"n_iter": "n_iter_", "loss_curve": "loss_curve_",
+               "validation_scores": "validation_scores_",
+               "best_validation_score": "best_validation_score_", "best_loss": "best_loss_"}
+    #: attributes that a fitted estimator lacks when their value is None
+    ABSENT_WHEN_NONE = ("feature_names_in_", "validation_scores_", "best_validation_score_")
+
+    @classmethod
+    def from_attributes(cls, attributes):
+        """The state held in an estimator's ``__dict__`` (fitted attributes, as stored)."""
+        return cls(**{field: attributes.get(name) for field, name in cls.STORED.items()})
+
+    @classmethod
+    def from_fit(cls, plan, state, reason, **values):
+        """The state at the end of a fit: ``plan`` and the loop's ``state`` stopped by ``reason``.
+
+        ``values`` give the fields the estimator knows (architecture,
+        n_outputs, n_features_in, feature_names_in).
+        """
+        history = [r if isinstance(r, dict) else dataclasses.asdict(r) for r in state.history]
+        if history:
+            history[-1]["stopped"] = reason
+        adam = [h for h in history if h["solver"] != "lbfgs"]
+        return cls(
+            network=plan.network, optimizer_state=plan.optimizer.state_dict(),
+            stopping=state.resumed(()), coords=plan.coords, input_sizes=plan.input_sizes,
+            history=history, n_eval=adam[-1]["n_eval"] if adam else plan.sampler.n_eval_,
+            batch_size=plan.batch_size, device=plan.device, stopping_reason=reason,
+            sampler=released(plan.sampler), loss=released(plan.loss),
+            physics=released(plan.physics), **values)
+
+    def attributes(self):
+        """The estimator attributes of this state (none of ``ABSENT_WHEN_NONE`` that is None)."""
+        values = {name: getattr(self, field)
+                  for field, name in {**self.STORED, **self.DERIVED}.items()}
+        values["input_sizes_"] = tuple(self.input_sizes)
+        return {name: value for name, value in values.items()
+                if value is not None or name not in self.ABSENT_WHEN_NONE}
+
     # ----------------------------------------------------------- derived
     @property
     def n_iter(self):

@@ -69,7 +69,9 @@ def test_make_plan_is_at_most_60_lines():
 def test_the_estimator_has_at_most_30_parameters_and_300_lines():
     assert len(DeepONetRegressor().get_params(deep=False)) <= 30
     path = PACKAGE / "_estimator.py"
-    assert _code_lines(path, _function(path, "DeepONetRegressor")) <= 300
+    cls = _function(path, "DeepONetRegressor")  # its lines besides the class docstring
+    assert cls.end_lineno - cls.lineno + 1 - (cls.body[0].end_lineno - cls.body[0].lineno + 1) \
+        <= 300
 
 
 @pytest.mark.parametrize("path", MODULES, ids=_name)
