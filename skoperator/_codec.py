@@ -17,7 +17,7 @@ import torch
 from sklearn.base import BaseEstimator
 from torch import nn
 
-from . import losses, networks, physics, sampling, schedules
+from . import losses, networks, optimizers, physics, sampling, schedules
 from ._component import Component
 
 #: Public modules whose components may be saved, and the registries in each.
@@ -26,18 +26,42 @@ _COMPONENT_MODULES = {
     losses: ("LOSSES",),
     schedules: ("SCHEDULES",),
     sampling: ("SAMPLERS",),
+    optimizers: ("OPTIMIZERS",),
     physics: (),
 }
+#: Public modules of components that import this one (so not imported here):
+#: allowed once imported, as they are by whoever built such a component.
+_LATER_MODULES = ("skoperator.callbacks",)
 WEIGHTS = "weights.safetensors"
 _TAGS = frozenset({"__tuple__", "__float__", "__array__", "__tensor__", "__strings__",
                    "__device__", "__random_state__", "__component__"})
+
+
+def _safetensors():
+    try:
+        import safetensors.torch
+    except ImportError as exc:
+        raise ImportError("skoperator.io.dump, load and checkpoints need the safetensors "
+                          "package: pip install 'skoperator[io]'.") from exc
+    return safetensors.torch
+
+
+def save_tensors(tensors):
+    """``weights.safetensors``'s bytes of a dict of tensors."""
+    return _safetensors().save(tensors)
+
+
+def load_tensors(data):
+    """The dict of tensors of ``weights.safetensors``'s bytes."""
+    return _safetensors().load(data)
 
 
 # ------------------------------------------------------------------ allow-list
 def _component_types():
     """Every component class skoperator defines, with the name it is saved under."""
     names = {}
-    for module, registries in _COMPONENT_MODULES.items():
+    later = {sys.modules[name]: () for name in _LATER_MODULES if name in sys.modules}
+    for module, registries in {**_COMPONENT_MODULES, **later}.items():
         module_name = module.__name__
         for attr in getattr(module, "__all__", ()):
             obj = getattr(module, attr, None)

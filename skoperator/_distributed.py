@@ -88,6 +88,10 @@ class Communicator:
         """``value`` as rank 0 has it."""
         return value
 
+    def gather(self, tensor):
+        """Every rank's ``tensor`` (same shape and dtype everywhere), stacked by rank."""
+        return tensor.unsqueeze(0)
+
     def broadcast_module(self, module):
         """Give every rank rank 0's parameters and buffers."""
         return module
@@ -148,6 +152,11 @@ class ProcessGroupCommunicator(Communicator):
         box = [value]
         self.dist.broadcast_object_list(box, src=0)
         return box[0]
+
+    def gather(self, tensor):
+        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
+        self.dist.all_gather(out, tensor.contiguous())
+        return torch.stack(out)
 
     def broadcast_module(self, module):
         with torch.no_grad():

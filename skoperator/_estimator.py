@@ -12,6 +12,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils.validation import check_is_fitted
 
 from ._building import inference_network
+from ._callbacks import CallbackList, fit_callbacks, resume_point
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._continuation import architecture_snapshot
 from ._device import resolve_device, to_cpu
@@ -20,17 +21,55 @@ from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
 from ._planning import make_plan, predict_coords, validate_inputs
-from ._progress import reporting
 from ._sampling import SAMPLERS, BaseSampler
 from ._training import StoppingState, Trainer
 from .losses import LOSSES, BaseLoss
 from .metrics import score_outputs
 from .networks import BRANCHES, TRUNKS, BaseBranch, BaseTrunk
+from .optimizers import OPTIMIZERS, BaseOptimizer
 from .physics import BasePhysics
 from .schedules import SCHEDULES, BaseSchedule
 
 #: What a sampler object must provide (see ``skoperator.sampling.BaseSampler``).
 _SAMPLER_METHODS = ["setup", "start_epoch", "sample"]
+
+
+#: The constructor's parameters and what each accepts.
+_CONSTRAINTS = {
+    "n_eval": [Interval(Integral, 1, None, closed="left"),
+               Interval(RealNotInt, 0, 1, closed="right"), StrOptions({"auto"}), callable],
+    "sampling": [StrOptions(set(SAMPLERS)), BaseSampler, HasMethods(_SAMPLER_METHODS)],
+    "coords": ["array-like", None],
+    "branch": [StrOptions(set(BRANCHES)), BaseBranch, torch.nn.Module, callable, list,
+               tuple],
+    "trunk": [StrOptions(set(TRUNKS)), BaseTrunk, torch.nn.Module, callable],
+    "n_basis": [Interval(Integral, 1, None, closed="left")],
+    "standardize": ["boolean"],
+    "n_outputs": [Interval(Integral, 1, None, closed="left")],
+    "multi_output_strategy": [StrOptions(set(LAYOUTS))],
+    "output_transform": [callable, None],
+    "physics": [BasePhysics, None],
+    "loss": [StrOptions(set(LOSSES)), BaseLoss],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "max_iter": [Interval(Integral, 1, None, closed="left")],
+    "max_time": [Interval(Real, 0, None, closed="neither"), None],
+    "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+    "learning_rate": [StrOptions(set(SCHEDULES)), BaseSchedule],
+    "optimizer": [StrOptions(set(OPTIMIZERS)), BaseOptimizer],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+    "tol": [Interval(Real, 0, None, closed="left"), None],
+    "compile": ["boolean", StrOptions({"default", "reduce-overhead", "max-autotune"})],
+    "mixed_precision": ["boolean"],
+    "device": [str, torch.device],
+    "n_jobs": [Interval(Integral, 1, None, closed="left"),
+               Interval(Integral, None, -1, closed="right"), None],
+    "random_state": ["random_state"],
+    "verbose": ["verbose"],
+    "callbacks": [list, tuple, None],
+    "warm_start": ["boolean"],
+}
 
 
 class DeepONetRegressor(RegressorMixin, BaseEstimator):
@@ -177,21 +216,10 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         first. None: no budget. A budget is not reproducible: the number of
         epochs and the schedule follow the clock, so two fits with the same
         ``random_state`` may differ; for the same model twice, bound
-        training by ``max_iter`` (and ``lbfgs_iter``) only.
-
-    lbfgs_iter : int, default=0
-        L-BFGS iterations on the full training grid (every function at every
-        point, whatever ``sampling``) after the Adam epochs of ``fit``: a
-        polish that often cuts the remaining error several times for the
-        cost of a few full-grid epochs. With ``physics``, the polish adds
-        its term over every training function, at collocation points drawn
-        once for the polish. With ``max_time``, the Adam epochs stop early
-        enough to leave these iterations their estimated time, at most half
-        of it. The history gets one more record, with ``"solver": "lbfgs"``.
-        Not used by ``partial_fit``.
+        training by ``max_iter`` (and the polish's ``max_iter``) only.
 
     learning_rate_init : float, default=1e-3
-        Adam's (initial) learning rate.
+        The optimizer's (initial) learning rate.
 
     learning_rate : <SCHEDULES> or schedule, default="constant"
         Learning-rate schedule over one call to ``fit``
@@ -202,8 +230,22 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         training loss applies to the constant rate only). ``partial_fit``
         always uses the constant rate.
 
-    alpha : float, default=0.0
-        L2 penalty ``0.5 * alpha * ||w||^2`` (Adam's ``weight_decay``).
+    optimizer : <OPTIMIZERS> or optimizer, default="adam"
+        The optimizer of the epochs (:mod:`skoperator.optimizers`): Adam
+        (torch's defaults), AdamW or SGD with momentum, or an optimizer
+        object, each with ``weight_decay``, ``clip_grad_norm`` (the
+        gradients' global norm is clipped to it at every step) and
+        ``polish``: an :class:`~skoperator.optimizers.LBFGS` run on the full
+        training grid (every function at every point, whatever ``sampling``)
+        after the epochs of ``fit``, a polish that often cuts the remaining
+        error several times for the cost of a few full-grid epochs. With
+        ``physics`` the polish adds its term over every training function,
+        at collocation points drawn once for it; with ``max_time`` the
+        epochs stop early enough to leave it its estimated time, at most
+        half of it; the history gets one more record, with ``"solver":
+        "lbfgs"``; ``partial_fit`` does not polish. ``alpha=a`` and
+        ``lbfgs_iter=n`` of skoperator 0.3 are ``optimizer=Adam(weight_decay=a,
+        polish=LBFGS(max_iter=n))``.
 
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the functions, score them on all
@@ -381,51 +423,17 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     (50, 2)
     """
 
-    _parameter_constraints = {
-        "n_eval": [Interval(Integral, 1, None, closed="left"),
-                   Interval(RealNotInt, 0, 1, closed="right"), StrOptions({"auto"}), callable],
-        "sampling": [StrOptions(set(SAMPLERS)), BaseSampler, HasMethods(_SAMPLER_METHODS)],
-        "coords": ["array-like", None],
-        "branch": [StrOptions(set(BRANCHES)), BaseBranch, torch.nn.Module, callable, list,
-                   tuple],
-        "trunk": [StrOptions(set(TRUNKS)), BaseTrunk, torch.nn.Module, callable],
-        "n_basis": [Interval(Integral, 1, None, closed="left")],
-        "standardize": ["boolean"],
-        "n_outputs": [Interval(Integral, 1, None, closed="left")],
-        "multi_output_strategy": [StrOptions(set(LAYOUTS))],
-        "output_transform": [callable, None],
-        "physics": [BasePhysics, None],
-        "loss": [StrOptions(set(LOSSES)), BaseLoss],
-        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
-        "max_time": [Interval(Real, 0, None, closed="neither"), None],
-        "lbfgs_iter": [Interval(Integral, 0, None, closed="left")],
-        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
-        "learning_rate": [StrOptions(set(SCHEDULES)), BaseSchedule],
-        "alpha": [Interval(Real, 0, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
-        "tol": [Interval(Real, 0, None, closed="left"), None],
-        "compile": ["boolean", StrOptions({"default", "reduce-overhead", "max-autotune"})],
-        "mixed_precision": ["boolean"],
-        "device": [str, torch.device],
-        "n_jobs": [Interval(Integral, 1, None, closed="left"),
-                   Interval(Integral, None, -1, closed="right"), None],
-        "random_state": ["random_state"],
-        "verbose": ["verbose"],
-        "warm_start": ["boolean"],
-    }
+    _parameter_constraints = _CONSTRAINTS
 
     def __init__(self, *, n_eval="auto", sampling="random", coords=None, branch="mlp",
                  trunk="mlp", n_basis=40, standardize=True, n_outputs=1,
                  multi_output_strategy="split_branch", output_transform=None, physics=None,
                  loss="mse",
-                 batch_size="auto", max_iter=200, max_time=None, lbfgs_iter=0,
-                 learning_rate_init=1e-3, learning_rate="constant", alpha=0.0,
+                 batch_size="auto", max_iter=200, max_time=None,
+                 learning_rate_init=1e-3, learning_rate="constant", optimizer="adam",
                  early_stopping=False, validation_fraction=0.1, n_iter_no_change=10, tol=1e-4,
                  compile=False, mixed_precision=False, device="auto", n_jobs=None,
-                 random_state=None, verbose=0, warm_start=False):
+                 random_state=None, verbose=0, callbacks=None, warm_start=False):
         self.n_eval = n_eval
         self.sampling = sampling
         self.coords = coords
@@ -441,10 +449,9 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.batch_size = batch_size
         self.max_iter = max_iter
         self.max_time = max_time
-        self.lbfgs_iter = lbfgs_iter
         self.learning_rate_init = learning_rate_init
         self.learning_rate = learning_rate
-        self.alpha = alpha
+        self.optimizer = optimizer
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -455,6 +462,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.n_jobs = n_jobs
         self.random_state = random_state
         self.verbose = verbose
+        self.callbacks = callbacks
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ fit
@@ -521,21 +529,25 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         started = time.perf_counter()  # max_time counts from here
         saved, plan = dict(self.__dict__), None
         try:
-            plan = make_plan(self, U, G, incremental, started, coords)
+            callbacks = fit_callbacks(self)
+            resume = resume_point(callbacks, self, U, G, coords, incremental)
+            plan = make_plan(self, U, G, incremental, started, coords, seed=resume.seed)
             with torch_threads(plan.n_threads):
-                return self._train(plan)
+                return self._train(plan, CallbackList(callbacks, self), resume)
         except BaseException as exc:  # an interrupted training keeps its best weights
             if plan is None or not isinstance(exc, KeyboardInterrupt):
                 self.__dict__.clear()
                 self.__dict__.update(saved)
             raise
 
-    def _train(self, plan):
+    def _train(self, plan, progress, resume):
         state = (self._stopping.resumed(self.history_)
                  if plan.continuing and hasattr(self, "_stopping") else StoppingState())
-        with reporting(self.verbose if plan.comm.rank == 0 else 0, plan.n_epochs) as progress:
+        trainer = Trainer(plan, progress, state)
+        resume.apply(trainer)  # a Checkpoint's latest state, when resuming
+        with progress:
             try:
-                reason = Trainer(plan, progress).run(plan.n_epochs, state)
+                reason = trainer.run(plan.n_epochs, state)
             except KeyboardInterrupt:
                 # The best weights so far are in the network: keep them, then
                 # let the interrupt stop whatever runs this fit (a search too).

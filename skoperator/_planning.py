@@ -33,6 +33,7 @@ from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss, check_loss
 from .networks import as_branch, as_trunk
+from .optimizers import OptimizerContext, as_optimizer
 from .physics import FitCheck, PhysicsContext
 from .schedules import as_schedule
 
@@ -52,6 +53,7 @@ class FitPlan:
     input_sizes: tuple
     network: torch.nn.Module
     optimizer: torch.optim.Optimizer
+    optimizer_spec: Any
     data: TrainingData
     sampler: Any
     loss: Any
@@ -73,6 +75,7 @@ class FitPlan:
     mixed_precision: bool
     n_threads: int
     compile_mode: Optional[str]
+    seed: int = 0
 
 
 def validate_inputs(est, X, reset, dtype):
@@ -172,13 +175,21 @@ def setup_sampler(spec, n_eval, network, data, n_epochs, has_missing, generator)
     return sampler
 
 
-def _optimizer(est, network, device, continuing):
-    fused = fused_adam(device) and not has_complex_parameters(network)
-    optimizer = torch.optim.Adam(network.parameters(), lr=est.learning_rate_init,
-                                 weight_decay=est.alpha, fused=fused)
-    if continuing and getattr(est, "_optimizer_state", None) is not None:
+def _optimizer(est, spec, network, device, continuing):
+    """The torch optimizer of ``spec``; continuing, with the fitted optimizer's state.
+
+    The saved state is loaded when it is that of the same kind of optimizer
+    (the same settings in its parameter groups); after a change of
+    ``optimizer`` between calls the new one starts afresh.
+    """
+    context = OptimizerContext(
+        device=device, fused=fused_adam(device) and not has_complex_parameters(network))
+    optimizer = spec.build(network.parameters(), est.learning_rate_init, context)
+    saved = getattr(est, "_optimizer_state", None) if continuing else None
+    if saved is not None and saved["param_groups"] and \
+            set(saved["param_groups"][0]) == set(optimizer.param_groups[0]):
         # a copy: load_state_dict shares the tensors, which a failed run would overwrite
-        optimizer.load_state_dict(copy.deepcopy(est._optimizer_state))
+        optimizer.load_state_dict(copy.deepcopy(saved))
         for group in optimizer.param_groups:
             group["lr"] = est.learning_rate_init
     return optimizer
@@ -212,6 +223,7 @@ class Seeds:
     cpu: torch.Generator
     device: torch.Generator
     permutation: torch.Generator
+    seed: int
 
 
 def checked_data(est, U, G, coords, continuing, incremental):
@@ -247,17 +259,23 @@ def checked_components(est, data):
     return branch, trunk, branch.input_sizes(data.U.shape[1])
 
 
-def seeds(est, continuing, device, comm):
-    """The fit's random streams: one permutation for all ranks, draws of their own."""
-    # rank 0's draw on every rank: one permutation and validation split (random_state=None)
-    base_seed = comm.from_rank0(check_random_state(est.random_state).randint(2**31 - 1))
-    seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
+def seeds(est, continuing, device, comm, seed=None):
+    """The fit's random streams: one permutation for all ranks, draws of their own.
+
+    ``seed`` (a resumed fit's, from its checkpoint) replaces the draw from
+    ``random_state``.
+    """
+    if seed is None:
+        # rank 0's draw on every rank: one permutation and validation split
+        # (random_state=None)
+        base_seed = comm.from_rank0(check_random_state(est.random_state).randint(2**31 - 1))
+        seed = base_seed + 1_000_003 * getattr(est, "n_iter_", 0) * continuing
     dev_gen = perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
     if comm.world_size > 1:
         perm_gen = torch.Generator(device=device).manual_seed(seed + 1)
         dev_gen = torch.Generator(device=device).manual_seed(seed + 1 + 104_729 * (comm.rank + 1))
     return Seeds(np.random.default_rng(seed), torch.Generator().manual_seed(seed), dev_gen,
-                 perm_gen)
+                 perm_gen, seed)
 
 
 def training_rows(est, n, incremental, rng, comm):
@@ -327,7 +345,7 @@ def validation_of(data, val_rows, device, comm):
     return validation_fn
 
 
-def loop_settings(est, incremental, schedule, n_train, world_size, validating):
+def loop_settings(est, incremental, schedule, n_train, world_size, validating, optimizer):
     """The loop's budget: epochs, batch size, total steps, tolerance, L-BFGS polish."""
     n_epochs = 1 if incremental else est.max_iter
     batch_size = min(64 if est.batch_size == "auto" else est.batch_size, n_train)
@@ -337,7 +355,7 @@ def loop_settings(est, incremental, schedule, n_train, world_size, validating):
     return dict(n_epochs=n_epochs, batch_size=batch_size, tol=tol,
                 total_steps=n_epochs * math.ceil(n_train / (batch_size * world_size)),
                 n_iter_no_change=est.n_iter_no_change, max_time=est.max_time,
-                lbfgs_iter=0 if incremental else est.lbfgs_iter,
+                lbfgs_iter=0 if incremental else optimizer.polish_iter,
                 mixed_precision=est.mixed_precision)
 
 
@@ -348,7 +366,7 @@ def fit_threads(est, network, sampler, data, batch_size, device):
     return choose_threads(est.n_jobs, network, batch_size, device, trunk_points)
 
 
-def make_plan(est, U, G, incremental, started=None, coords=None):
+def make_plan(est, U, G, incremental, started=None, coords=None, seed=None):
     """Validate the data and the settings of ``est`` and build everything a fit needs.
 
     Parameters
@@ -367,6 +385,8 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
     coords : array-like, default=None
         ``fit``'s coordinates: shared (n_points, d), or per function
         (n_functions, n_points, d); None uses the estimator's ``coords``.
+    seed : int, default=None
+        The fit's seed (a resumed fit's); None draws it from ``random_state``.
 
     Returns
     -------
@@ -384,14 +404,17 @@ def make_plan(est, U, G, incremental, started=None, coords=None):
         check_continuation(est, data.coords, components[2])
     device = resolve_device(est.device)
     schedule = as_schedule("constant" if incremental else est.learning_rate).check()
+    optimizer = as_optimizer(est.optimizer).check()
     with torch_threads(planning_threads(est.n_jobs)):  # the user's modules run here too
-        return _planned(est, data, components, device, schedule, comm, continuing,
-                        incremental, started)
+        return _planned(est, data, components, device, (schedule, optimizer), comm,
+                        continuing, incremental, started, seed)
 
 
-def _planned(est, data, components, device, schedule, comm, continuing, incremental, started):
+def _planned(est, data, components, device, specs, comm, continuing, incremental, started,
+             seed):
     """:func:`make_plan` from the checked data and components on: networks, samplers, loss."""
-    rng = seeds(est, continuing, device, comm)
+    schedule, optimizer = specs
+    rng = seeds(est, continuing, device, comm, seed)
     train_rows, val_rows = training_rows(est, len(data.U), incremental, rng.rng, comm)
     checked_physics(est, data, components, val_rows)  # before the build
     network = starting_network(est, data, train_rows, components, rng.cpu, device, continuing,
@@ -403,14 +426,15 @@ def _planned(est, data, components, device, schedule, comm, continuing, incremen
     has_data = not data.has_missing or est.physics is None or bool(_observed_any(tensors))
     physics = prepared_physics(est, network, tensors, rng.device)
     loop = loop_settings(est, incremental, schedule, len(train_rows), comm.world_size,
-                         val_rows is not None)
+                         val_rows is not None, optimizer)
     sampler = setup_sampler(est.sampling, est.n_eval, network, tensors, loop["n_epochs"],
                             data.has_missing, rng.device)
     validation_fn = validation_of(data, val_rows, device, comm)
     return FitPlan(
         coords=None if data.per_function else data.coords, device=device,
         continuing=continuing, incremental=incremental, input_sizes=components[2],
-        network=network, optimizer=_optimizer(est, network, device, continuing), data=tensors,
+        network=network, optimizer=_optimizer(est, optimizer, network, device, continuing),
+        optimizer_spec=optimizer, data=tensors, seed=rng.seed,
         sampler=sampler, loss=loss, generator=rng.device, perm_generator=rng.permutation,
         comm=comm, schedule=schedule, validation_fn=validation_fn, started=started,
         physics=physics, has_data=has_data,

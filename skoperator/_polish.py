@@ -1,6 +1,6 @@
 """The L-BFGS polish: full-batch L-BFGS on the training grid after the Adam epochs.
 
-:func:`polish` runs ``lbfgs_iter`` iterations of :class:`torch.optim.LBFGS`
+:func:`polish` runs the optimizer's ``polish`` iterations of :class:`torch.optim.LBFGS`
 on :func:`polish_objective` (the data loss on the full training grid, plus
 the physics term at collocation points fixed for the whole polish), reports
 its progress iteration by iteration (:class:`~skoperator._records.PolishProgress`)
@@ -68,9 +68,9 @@ def seconds_per_iteration(plan, keep_state=False):
 def polish(trainer, state):
     """L-BFGS on the full training grid, after the epochs; appends one record.
 
-    ``lbfgs_iter`` iterations of :class:`torch.optim.LBFGS` (strong Wolfe
-    line search, history 50) on the full-grid objective, in rounds of 20
-    that stop at ``max_time``. With ``physics`` the objective adds its term
+    ``polish.max_iter`` iterations of :class:`torch.optim.LBFGS` (strong
+    Wolfe line search; the optimizer's :class:`~skoperator.optimizers.LBFGS`)
+    on the full-grid objective, in rounds of 20 that stop at ``max_time``. With ``physics`` the objective adds its term
     over every training function, at collocation points drawn once for the
     polish (L-BFGS needs a fixed objective). Diverging weights are put back
     as they were before the polish; with early stopping, so are weights that
@@ -95,9 +95,7 @@ def polish(trainer, state):
     tic = time.perf_counter()
     good = snapshot(network)
     params = [p for p in network.parameters() if p.requires_grad]
-    lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=ROUND, history_size=50,
-                              line_search_fn="strong_wolfe", tolerance_grad=1e-12,
-                              tolerance_change=1e-15)
+    lbfgs = plan.optimizer_spec.polish.build(params, ROUND)
 
     # One seed for the whole polish: the same collocation points at every
     # evaluation (drawn from the fit's generator, so set by random_state).

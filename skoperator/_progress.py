@@ -165,10 +165,14 @@ class ProgressReporter:
         elif self.bar is None:
             _emit(_describe(record))
 
-    def close(self, reason):
+    def close_bars(self):
+        """Close the bars without a last message (a fit that failed)."""
         for bar in (self.bar, self.polish_bar):
             if bar is not None:
                 bar.close()
+
+    def close(self, reason):
+        self.close_bars()
         if self.verbose > 0:
             text = f"training stopped after {self.done} epoch{'s' * (self.done != 1)}"
             if self.lbfgs_done:

@@ -98,6 +98,65 @@ class StoppingState:
 
 
 @dataclasses.dataclass
+class EpochRun:
+    """Where an epoch is: what a checkpoint between two steps needs to continue it exactly.
+
+    Attributes
+    ----------
+    epoch : int
+        Index of the epoch in this call (from 0).
+    n_eval : int
+        The sampler's points per function in this epoch.
+    perm : Tensor
+        The epoch's order of the functions.
+    total : Tensor
+        Sum of the steps' objectives, weighted by their batch sizes.
+    total_report : Tensor or None
+        The same of the loss's reports (losses that report something else).
+    n_trunk : int
+        Trunk evaluations so far.
+    seen : int
+        Functions seen so far.
+    next_start : int
+        Position in ``perm`` of the next mini-batch.
+    seconds : float
+        Wall time of the epoch before a resume.
+    """
+
+    epoch: int
+    n_eval: int
+    perm: torch.Tensor
+    total: torch.Tensor
+    total_report: Optional[torch.Tensor] = None
+    n_trunk: int = 0
+    seen: int = 0
+    next_start: int = 0
+    seconds: float = 0.0
+
+
+#: Exit code of a fit stopped by a preemption signal after writing its checkpoint
+#: (``EX_TEMPFAIL`` of ``sysexits.h``: a temporary failure; run the job again).
+PREEMPTED = 75
+
+
+class Preempted(SystemExit):
+    """A preemption signal (SIGTERM, SIGUSR1) stopped the fit after its checkpoint.
+
+    A ``SystemExit`` with code :data:`PREEMPTED` (75): uncaught, the
+    process exits with it, and a requeued job resumes from the checkpoint.
+
+    Parameters
+    ----------
+    signum : int
+        The signal received.
+    """
+
+    def __init__(self, signum):
+        super().__init__(PREEMPTED)
+        self.signum = signum
+
+
+@dataclasses.dataclass
 class PolishProgress:
     """A progress event of the L-BFGS polish (passed to ``progress`` like an epoch's record).
 

@@ -34,7 +34,9 @@ from ._objective import (  # noqa: F401  (re-exported)
 from ._polish import polish, polish_objective, seconds_per_iteration  # noqa: F401
 from ._records import (  # noqa: F401  (re-exported)
     EpochRecord,
+    EpochRun,
     PolishProgress,
+    Preempted,
     StoppingState,
     restore,
     snapshot,
@@ -49,11 +51,16 @@ class Trainer:
     plan : FitPlan
         Everything the fit needs (network, optimizer, sampler, data, loss,
         schedule, budgets and stopping rules); see ``skoperator._planning``.
-    progress : callable
-        ``progress(record)`` called after every epoch.
+    progress : CallbackList
+        The fit's callbacks: ``progress(record)`` after every epoch (True:
+        stop), ``progress.start(trainer)`` before the first step,
+        ``progress.preempted(trainer)`` on a preemption signal.
+    state : StoppingState, default=None
+        The stopping state :meth:`run` updates (a checkpoint restores it
+        before the run).
     """
 
-    def __init__(self, plan, progress):
+    def __init__(self, plan, progress, state=None):
         self.plan = plan
         self.network, self.optimizer, self.sampler = plan.network, plan.optimizer, plan.sampler
         self.data, self.loss, self.generator = plan.data, plan.loss, plan.generator
@@ -73,6 +80,10 @@ class Trainer:
         self.reports = False
         self.comm = plan.comm
         self.params = [p for p in self.network.parameters() if p.requires_grad]
+        self.clip = plan.optimizer_spec.clip_grad_norm
+        # where the fit is: a checkpoint resumes it from here (skoperator._checkpoint)
+        self.first_epoch, self.current, self.preempt = 0, None, None
+        self.state, self.finished, self.resumed, self.fingerprint = state, None, False, None
 
     # -- one step
     def path(self, cols, batch):
@@ -98,7 +109,7 @@ class Trainer:
         for group, lr0 in zip(self.optimizer.param_groups, self.lr0):
             group["lr"] = lr0 * factor
             if beta1 is not None:
-                group["betas"] = (beta1, group["betas"][1])
+                self.plan.optimizer_spec.set_momentum(group, beta1)
 
     def train_step(self, rows):
         """One optimizer step on the functions ``rows``.
@@ -119,11 +130,17 @@ class Trainer:
         value, report = self._objective(rows, cols, weight, target, path)
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
-        self.optimizer.step()
-        self.step_count += 1
+        self._step()
         return (value.detach(), None if report is None else report.detach(),
                 trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
                                   self.data.per_function), None)
+
+    def _step(self):
+        """The optimizer's step, after clipping the gradients' global norm."""
+        if self.clip is not None:
+            torch.nn.utils.clip_grad_norm_(self.params, self.clip)
+        self.optimizer.step()
+        self.step_count += 1
 
     def _objective(self, rows, cols, weight, target, path, factors=None):
         """Data objective (and report) plus, with ``physics``, its weighted residual term.
@@ -194,9 +211,10 @@ class Trainer:
             report = torch.zeros((), device=self.data.device)
         values = [value.detach()] + ([] if report is None else [report.detach()])
         out_of_time, values = self.comm.reduce_step(
-            self.params, share, self.deadline is not None and self.time_is_up(), values)
-        self.optimizer.step()
-        self.step_count += 1
+            self.params, share,
+            self.preempt is not None or (self.deadline is not None and self.time_is_up()),
+            values)
+        self._step()
         # the objective (and report) of the global batch, the same on every rank
         return values[0], (values[1] if len(values) > 1 else None), n_trunk, out_of_time
 
@@ -219,8 +237,20 @@ class Trainer:
             return self.time_is_up(deadline)
         return self.comm.sum([float(self.time_is_up(deadline))])[0] > 0
 
+    def new_epoch(self, epoch):
+        """Start epoch ``epoch`` of this call: the sampler's epoch, then the permutation."""
+        n_eval = self.sampler.start_epoch(epoch)
+        perm = torch.randperm(self.data.n_functions, generator=self.plan.perm_generator,
+                              device=self.data.device)
+        return EpochRun(epoch=epoch, n_eval=n_eval, perm=perm,
+                        total=torch.zeros((), device=self.data.device))
+
     def run_epoch(self):
-        """One pass over the functions (or until ``max_time``).
+        """One pass over the functions (or until ``max_time``), from where ``current`` is.
+
+        After every step ``current`` (an :class:`~skoperator._records.EpochRun`)
+        says where the epoch is, so that a checkpoint can be written between
+        any two steps and the epoch continued exactly from it.
 
         Returns
         -------
@@ -231,45 +261,68 @@ class Trainer:
         out_of_time : bool
             Whether ``max_time`` ended the epoch.
         """
+        run = self.current
         n = self.data.n_functions
-        device = self.data.device
         batch_size = self.plan.batch_size * self.comm.world_size  # the global batch
-        perm = torch.randperm(n, generator=self.plan.perm_generator, device=device)
-        total = torch.zeros((), device=device)
-        total_report = None
-        n_trunk = seen = 0
         out_of_time = False
         check_time = self.deadline is not None
-        for start in range(0, n, batch_size):
-            batch = perm[start:start + batch_size]
+        while run.next_start < n:
+            start = run.next_start
+            batch = run.perm[start:start + batch_size]
             # with ranks: the objective of the global batch, the same on every rank
             objective, report, k, stop = self.train_step(self.comm.split(batch))
-            total.add_(objective, alpha=batch.numel())
+            run.total.add_(objective, alpha=batch.numel())
             if report is not None:  # losses that report something else than the objective
-                if total_report is None:
-                    total_report = torch.zeros((), device=device)
-                total_report.add_(report, alpha=batch.numel())
-            n_trunk += k
-            seen += batch.numel()
-            if stop if stop is not None else (check_time and self.time_is_up()):
-                out_of_time = start + batch_size < n
+                if run.total_report is None:
+                    run.total_report = torch.zeros((), device=self.data.device)
+                run.total_report.add_(report, alpha=batch.numel())
+            run.n_trunk += k
+            run.seen += batch.numel()
+            run.next_start = start + batch_size
+            stop = stop if stop is not None else (check_time and self.time_is_up())
+            if self.preempted(stop):
+                raise Preempted(self.preempt)
+            if stop:
+                out_of_time = run.next_start < n
                 break
+        n_trunk = run.n_trunk
         if self.comm.world_size > 1:  # trunk evaluations of every rank
             n_trunk = int(self.comm.sum([n_trunk])[0])
-        if total_report is None:
-            mean = float(total) / seen
+        if run.total_report is None:
+            mean = float(run.total) / run.seen
             return mean, mean * self.loss.report_factor(), n_trunk, out_of_time
-        mean = (torch.stack([total, total_report]) / seen).tolist()
+        mean = (torch.stack([run.total, run.total_report]) / run.seen).tolist()
         return mean[0], mean[1], n_trunk, out_of_time
+
+    def preempted(self, stop):
+        """Whether a preemption signal arrived (on any rank): then checkpoint and stop.
+
+        With ranks the signal is looked for only when a step's reduction
+        said that some rank stops (a signal sets this rank's stop flag).
+        """
+        if self.comm.world_size > 1:
+            if not stop:
+                return False
+            signum = self.comm.sum([float(self.preempt or 0)])[0]
+            self.preempt = self.preempt or (int(signum) if signum else None)
+        if self.preempt is None:
+            return False
+        self.progress.preempted(self)
+        return True
 
     def run(self, n_epochs, state):
         """Train for up to ``n_epochs`` epochs, then polish; updates ``state`` in place.
 
-        Returns the reason training ended: "max_iter", "converged" or
-        "max_time". Raises ValueError on divergence, after restoring the
-        weights from before the failing epoch. On ``KeyboardInterrupt`` the
+        Returns the reason training ended: "max_iter", "converged",
+        "max_time" or "callback" (a callback stopped it). Raises ValueError
+        on divergence, after restoring the weights from before the failing
+        epoch. On ``KeyboardInterrupt`` the
         best weights so far are put back and the interrupt propagates.
         """
+        self.state = state
+        self.progress.start(self)  # the callbacks' fit start: a Checkpoint may resume here
+        if self.finished is not None:  # resumed from the checkpoint of a finished fit
+            return self.finished
         lbfgs_iter = self.plan.lbfgs_iter
         if lbfgs_iter:
             # Leave the L-BFGS iterations their time within max_time, and
@@ -300,24 +353,28 @@ class Trainer:
         interrupt propagates.
         """
         history = state.history
-        for epoch in range(n_epochs):
+        for epoch in range(self.first_epoch, n_epochs):
             good = snapshot(self.network)
             tic = time.perf_counter()
             try:
-                n_eval = self.sampler.start_epoch(epoch)
+                if self.current is None:  # else: resumed in the middle of this epoch
+                    self.current = self.new_epoch(epoch)
+                tic -= self.current.seconds
                 objective, report, n_trunk, out_of_time = self.run_epoch()
             except KeyboardInterrupt:
                 restore(self.network, good)
                 self._restore_best(state)
                 raise
+            n_eval, self.current = self.current.n_eval, None
             if not (np.isfinite(objective) and np.isfinite(report)):
                 restore(self.network, good)
                 raise ValueError(
                     f"Training diverged at epoch {len(history) + 1}: the loss became "
                     f"{report}. The model was left as it was before fit. Likely causes: "
                     "learning_rate_init too large, or inputs/outputs with extreme values "
-                    "(keep standardize=True, or scale U and G). Lower learning_rate_init and "
-                    "fit again."
+                    "(keep standardize=True, or scale U and G). Lower learning_rate_init "
+                    "(or clip the gradients: optimizer=Adam(clip_grad_norm=1.0)) and fit "
+                    "again."
                 )
             record = EpochRecord(epoch=len(history) + 1, train_loss=report,
                                  trunk_evals=n_trunk, n_eval=n_eval,
@@ -328,15 +385,16 @@ class Trainer:
                 record.seconds = time.perf_counter() - tic
                 history.append(record)
                 converged = self._update_stopping(record, objective, state)
-                self.progress(record)
+                self.first_epoch = epoch + 1
+                stop = self.progress(record)
             except KeyboardInterrupt:
                 if record not in history:
                     restore(self.network, good)
                 self._restore_best(state)
                 raise
-            if converged:
+            if converged or stop:
                 self._restore_best(state)
-                return "converged"
+                return "converged" if converged else "callback"
             if out_of_time or self.time_is_up_everywhere():
                 self._restore_best(state)
                 return "max_time"

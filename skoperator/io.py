@@ -91,7 +91,15 @@ from sklearn.exceptions import NotFittedError
 
 from . import __version__
 from ._building import network_from_architecture
-from ._codec import WEIGHTS, Reader, Unsupported, Writer, allowed_types
+from ._codec import (
+    WEIGHTS,
+    Reader,
+    Unsupported,
+    Writer,
+    allowed_types,
+    load_tensors,
+    save_tensors,
+)
 from ._continuation import ARCHITECTURE
 from ._estimator import DeepONetRegressor
 from ._fitted import FittedState
@@ -179,21 +187,11 @@ def _fitted_document(state, writer, keep_physics):
             "input_shape": _grid_input_shape(state.network)}
 
 
-def _safetensors():
-    try:
-        import safetensors.torch
-    except ImportError as exc:
-        raise ImportError("skoperator.io.dump and load need the safetensors package: pip "
-                          "install 'skoperator[io]'.") from exc
-    return safetensors.torch
-
-
 def _write_zip(path, document, tensors):
-    save = _safetensors().save
     text = json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
     with zipfile.ZipFile(path, "w") as archive:
         for name, data, method in ((_JSON, text, zipfile.ZIP_DEFLATED),
-                                   (WEIGHTS, save(tensors), zipfile.ZIP_STORED)):
+                                   (WEIGHTS, save_tensors(tensors), zipfile.ZIP_STORED)):
             info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
             info.compress_type = method
             info.external_attr = 0o644 << 16
@@ -296,7 +294,6 @@ def dump(estimator, path, *, trusted_types=None):
 
 # --------------------------------------------------------------------- load
 def _read_zip(path):
-    load_tensors = _safetensors().load
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:

@@ -59,12 +59,13 @@ def main(out):
         pickle.dump(est, f)
 
     # draws: a fresh fit whose sampler copy we can reach through the plan
+    from skoperator._callbacks import CallbackList
     from skoperator._planning import make_plan
     from skoperator._training import StoppingState, Trainer
 
     plan = make_plan(DeepONetRegressor(sampling=Recording(), n_eval=5, batch_size=8,
                                        max_iter=1, **base), U, G, incremental=False)
-    Trainer(plan, lambda record: None).run(1, StoppingState())
+    Trainer(plan, CallbackList([], None)).run(1, StoppingState())
     save("draws", draws=[d.numpy() for d in plan.sampler.draws_])
 
     est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=200,
@@ -95,7 +96,7 @@ def main(out):
                                        validation_fraction=0.25,
                                        **{**base, "random_state": None}), U[:64], G[:64],
                      incremental=False)
-    Trainer(plan, lambda record: None).run(1, StoppingState())
+    Trainer(plan, CallbackList([], None)).run(1, StoppingState())
     save("none_rows", rows=[r.numpy() for r in plan.sampler.rows_], U=plan.data.U.numpy())
     # random_state=None, each rank building another network: rank 0's is broadcast
     torch.manual_seed(rank)

@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from skoperator import DeepONetRegressor
+from skoperator._callbacks import CallbackList
 from skoperator._parallel import THREAD_FLOPS, choose_threads, flop_rates, step_flops
 from skoperator._planning import make_plan
 from skoperator._training import EpochRecord, StoppingState, Trainer, snapshot
@@ -43,7 +44,7 @@ def test_early_stopping_restores_the_weights_of_the_best_epoch(data):
 
     plan = dataclasses.replace(plan, validation_fn=scripted, n_iter_no_change=3, tol=0.0)
     state = StoppingState()
-    reason = Trainer(plan, lambda record: None).run(5, state)
+    reason = Trainer(plan, CallbackList([], None), state).run(5, state)
     assert reason == "converged" and len(state.history) == 5  # 3 epochs without improving
     final = snapshot(plan.network)
     for name, value in weights[1].items():  # epoch 2 scored best

@@ -1,0 +1,77 @@
+"""A fit that a signal interrupts at a chosen step: the subprocess of tests/test_checkpoint.py.
+
+``python tests/checkpoint_worker.py PROBLEM DIRECTORY SIGNAL STEP OUT`` fits
+:func:`estimator` (PROBLEM "antiderivative" or "fno") with a
+``Checkpoint(DIRECTORY)``; at the STEP-th step the sampler sends itself
+SIGNAL ("SIGKILL" or "SIGTERM"). When the fit ends (it does not after
+SIGKILL), its weights go to OUT (``torch.save``). Also benchmarks/resume_exact.py's.
+"""
+
+import os
+import signal
+import sys
+
+import numpy as np
+import torch
+
+from skoperator import DeepONetRegressor
+from skoperator.callbacks import Checkpoint
+from skoperator.datasets import make_antiderivative
+from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk
+from skoperator.optimizers import Adam
+from skoperator.sampling import RandomSampler
+
+
+class InterruptingSampler(RandomSampler):
+    """Random sampling that sends itself ``SKOP_INTERRUPT`` ("SIGNAL:STEP") at that step."""
+
+    def sample(self, rows, generator):
+        self._calls = getattr(self, "_calls", 0) + 1
+        spec = os.environ.get("SKOP_INTERRUPT")
+        if spec:
+            name, step = spec.split(":")
+            if self._calls == int(step):
+                os.kill(os.getpid(), getattr(signal, name))
+        return super().sample(rows, generator)
+
+
+def problem(name):
+    """(U, G, estimator keywords) of a small problem."""
+    if name == "antiderivative":
+        U, Y, G = make_antiderivative(120, n_points=30, random_state=0)
+        return U, G, dict(coords=Y, n_eval=6, batch_size=16, max_iter=5, n_basis=8,
+                          branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)),
+                          learning_rate="onecycle", early_stopping=True,
+                          validation_fraction=0.2, n_iter_no_change=50,
+                          optimizer=Adam(clip_grad_norm=1.0))
+    rng = np.random.default_rng(0)  # a grid input: FNO branch (complex weights)
+    x = np.linspace(0, 1, 16)
+    Y = np.stack(np.meshgrid(x, x, indexing="ij"), -1).reshape(-1, 2)
+    U = rng.normal(size=(48, 16, 16)).astype(np.float32)
+    G = (U.reshape(48, -1) * 0.5 + np.sin(Y[:, 0])).astype(np.float32)
+    branch = (FNOBranch(width=8, modes=4, n_layers=1, head_layers=(16,)) if name == "fno"
+              else CNNBranch(filters=(4,), layers=(16,)))
+    return U, G, dict(coords=Y, n_eval=20, batch_size=8, max_iter=3, n_basis=8,
+                      branch=branch, trunk=MLPTrunk(layers=(16,)), learning_rate="cosine")
+
+
+def estimator(name, directory=None, **extra):
+    """The problem's data and estimator (with a ``Checkpoint(directory)`` when given)."""
+    U, G, kw = problem(name)
+    callbacks = [Checkpoint(directory)] if directory is not None else None
+    est = DeepONetRegressor(**kw, sampling=InterruptingSampler(), tol=None, device="cpu",
+                            random_state=0, callbacks=callbacks, **extra)
+    return U, G, est
+
+
+def main(argv):
+    name, directory, sig, step, out = argv
+    torch.set_num_threads(1)
+    os.environ["SKOP_INTERRUPT"] = f"{sig}:{step}"
+    U, G, est = estimator(name, directory)
+    est.fit(U, G)
+    torch.save(est.network_.state_dict(), out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
