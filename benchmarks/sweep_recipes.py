@@ -30,6 +30,7 @@ import numpy as np
 
 from skoperator.metrics import mean_function_r2, mean_relative_l2_error
 from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch
+from skoperator.optimizers import LBFGS, Adam
 from skoperator.reproduce import BENCHMARKS, final_estimator, load_benchmark, make_estimator
 from skoperator.schedules import OneCycleSchedule
 
@@ -71,7 +72,7 @@ VARIANTS = {
         "cosine": ("cosine schedule", dict(learning_rate="cosine")),
         "constant": ("constant learning rate", dict(learning_rate="constant",
                                                       learning_rate_init=1e-3)),
-        "lbfgs": ("+ 100 L-BFGS iterations", dict(lbfgs_iter=100)),
+        "lbfgs": ("+ 100 L-BFGS iterations", dict(optimizer=Adam(polish=LBFGS(max_iter=100)))),
     },
     "darcy": {
         "recipe": ("the quick recipe", {}),
@@ -95,11 +96,11 @@ VARIANTS = {
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
         "mse": ("mse loss instead of relative L2", dict(loss="mse")),
-        "lbfgs500": ("500 L-BFGS iterations", dict(lbfgs_iter=500)),
+        "lbfgs500": ("500 L-BFGS iterations", dict(optimizer=Adam(polish=LBFGS(max_iter=500)))),
         "polish": ("20 epochs, then 500 L-BFGS iterations (the 0.3.0 recipe)",
-                   dict(max_iter=20, lbfgs_iter=500)),
+                   dict(max_iter=20, optimizer=Adam(polish=LBFGS(max_iter=500)))),
         "polish1500": ("20 epochs, then 1,500 L-BFGS iterations",
-                       dict(max_iter=20, lbfgs_iter=1500)),
+                       dict(max_iter=20, optimizer=Adam(polish=LBFGS(max_iter=1500)))),
         "epochs1000": ("1,000 epochs", dict(max_iter=1000)),
         "epochs2000": ("2,000 epochs", dict(max_iter=2000)),
         "linear+mlp": ("linear branch + MLP branch, summed (U given twice)", dict(
@@ -113,7 +114,7 @@ VARIANTS = {
         "pod100": ("100 POD modes", dict(n_basis=100)),
         "n_eval256": ("n_eval 256", dict(n_eval=256)),
         "full": ("every point (full grid)", dict(n_eval="full")),
-        "no-lbfgs": ("no L-BFGS polish", dict(lbfgs_iter=0)),
+        "no-lbfgs": ("no L-BFGS polish", dict(optimizer="adam")),
         "tanh": ("tanh branch", dict(branch__activation="tanh")),
         "wide": ("MLP branch 256x3", dict(branch__layers=(256, 256, 256))),
     },
@@ -142,19 +143,19 @@ VARIANTS = {
         "lr4e-3": ("learning rate 4e-3", dict(learning_rate_init=4e-3)),
         "width100": ("networks 100 x 3, 100 basis functions", dict(
             branch__layers=(100, 100, 100), trunk__layers=(100, 100, 100), n_basis=100)),
-        "adam-only": ("Adam to the end, no L-BFGS polish", dict(lbfgs_iter=0)),
+        "adam-only": ("Adam to the end, no L-BFGS polish", dict(optimizer="adam")),
     },
     "antiderivative": {
         "recipe": ("the quick recipe (MLPs 3 x 40, then L-BFGS)", {}),
         "width128": ("MLPs 3 x 128 (DeepXDE's width in benchmarks/compare.py)",
                      dict(branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128)),
         "width128-adam": ("MLPs 3 x 128, Adam only", dict(
-            branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, lbfgs_iter=0)),
+            branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, optimizer="adam")),
         "width128-full": ("MLPs 3 x 128, every point", dict(
             branch__layers=(128,) * 3, trunk__layers=(128,) * 3, n_basis=128, n_eval="full")),
         "deepxde-recipe": ("DeepXDE's recipe: MLPs 3 x 128, every point, batch 64, Adam 1e-3",
                            dict(branch__layers=(128,) * 3, trunk__layers=(128,) * 3,
-                                n_basis=128, n_eval="full", lbfgs_iter=0, batch_size=64,
+                                n_basis=128, n_eval="full", optimizer="adam", batch_size=64,
                                 learning_rate_init=1e-3, learning_rate="constant")),
     },
     "heat": {
@@ -174,7 +175,7 @@ VARIANTS = {
         "modes12": ("FNO 12 modes", dict(branch__modes=12)),
         "pod64": ("64 POD modes", dict(n_basis=64)),
         "full": ("every point", dict(n_eval="full")),
-        "lbfgs": ("+ 50 L-BFGS iterations", dict(lbfgs_iter=50)),
+        "lbfgs": ("+ 50 L-BFGS iterations", dict(optimizer=Adam(polish=LBFGS(max_iter=50)))),
     },
 }
 

@@ -24,6 +24,7 @@ from .datasets import (
     make_heat_conduction,
 )
 from .networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
+from .optimizers import LBFGS, Adam
 from .physics import PDEResidual
 from .symmetry import SymmetrizedRegressor
 
@@ -178,7 +179,7 @@ BENCHMARKS = {b.name: b for b in [
             # Chosen for time to accuracy (benchmarks/bench_compile.py): a
             # one-cycle schedule, then 600 L-BFGS iterations on the full grid.
             "quick": dict(learning_rate_init=4e-3, learning_rate="onecycle", batch_size=128,
-                          max_iter=250, lbfgs_iter=600),
+                          max_iter=250, optimizer=Adam(polish=LBFGS(max_iter=600))),
             "paper": dict(learning_rate_init=1e-3, max_iter=1000, **_PAPER_BATCH),
         },
         n_train=(2000,), n_evals=(1, 10, 50, "full"), n_test=1000,
@@ -346,7 +347,7 @@ BENCHMARKS = {b.name: b for b in [
                                               sensors=(np.arange(100) + 0.5) / 100,
                                               n_points=32),
                           learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
-                          max_iter=942, lbfgs_iter=1200),
+                          max_iter=942, optimizer=Adam(polish=LBFGS(max_iter=1200))),
         },
         n_train=(1000,), n_evals=("auto",), n_test=500, physics_only=True,
         published=(("PI-DeepONet (120,000 iterations)", 5.33e-3,

@@ -228,7 +228,7 @@ def fit_callbacks(est):
     Each is checked (``ValueError`` naming the bad setting) before anything
     of the estimator changes.
     """
-    from_verbose = [ProgressBar(est.verbose)] if est.verbose else []
+    from_verbose = [ProgressBar(est.verbose)]  # silent for verbose=0
     given = list(est.callbacks or ())
     for i, cb in enumerate(given):
         if not all(hasattr(cb, hook) for hook in _HOOKS):

@@ -26,7 +26,7 @@ from ._training import StoppingState, Trainer
 from .losses import LOSSES, BaseLoss
 from .metrics import score_outputs
 from .networks import BRANCHES, TRUNKS, BaseBranch, BaseTrunk
-from .optimizers import OPTIMIZERS, BaseOptimizer
+from .optimizers import OPTIMIZERS, BaseOptimizer, check_moved
 from .physics import BasePhysics
 from .schedules import SCHEDULES, BaseSchedule
 
@@ -424,6 +424,10 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
     """
 
     _parameter_constraints = _CONSTRAINTS
+
+    def __new__(cls, *args, **kwargs):
+        check_moved(cls.__name__, kwargs)  # alpha, lbfgs_iter of 0.3: how to write them now
+        return super().__new__(cls)
 
     def __init__(self, *, n_eval="auto", sampling="random", coords=None, branch="mlp",
                  trunk="mlp", n_basis=40, standardize=True, n_outputs=1,

@@ -70,7 +70,8 @@ def polish(trainer, state):
 
     ``polish.max_iter`` iterations of :class:`torch.optim.LBFGS` (strong
     Wolfe line search; the optimizer's :class:`~skoperator.optimizers.LBFGS`)
-    on the full-grid objective, in rounds of 20 that stop at ``max_time``. With ``physics`` the objective adds its term
+    on the full-grid objective, in rounds of 20 that stop at ``max_time``.
+    With ``physics`` the objective adds its term
     over every training function, at collocation points drawn once for the
     polish (L-BFGS needs a fixed objective). Diverging weights are put back
     as they were before the polish; with early stopping, so are weights that

@@ -287,3 +287,20 @@ def as_optimizer(spec):
     raise ValueError(f"optimizer={spec!r} is not an optimizer; expected one of "
                      f"{sorted(OPTIMIZERS)} or a skoperator.optimizers.BaseOptimizer instance "
                      "(for instance Adam(clip_grad_norm=1.0)).")
+
+
+#: Constructor parameters of skoperator 0.3 folded into ``optimizer``: what to write now.
+MOVED = {"alpha": "optimizer=Adam(weight_decay={value!r})",
+         "lbfgs_iter": "optimizer=Adam(polish=LBFGS(max_iter={value!r}))"}
+
+
+def check_moved(estimator_name, kwargs):
+    """Raise ``TypeError`` with the migration for parameters folded into ``optimizer``."""
+    moved = [name for name in MOVED if name in kwargs]
+    if moved:
+        fixes = "; ".join(f"{name}={kwargs[name]!r} -> {MOVED[name].format(value=kwargs[name])}"
+                          for name in moved)
+        raise TypeError(
+            f"{estimator_name} has no parameter {' or '.join(moved)} since skoperator 0.4: "
+            f"the optimizer is a component ({fixes}, with Adam and LBFGS from "
+            "skoperator.optimizers; combine them in one Adam(...)).")

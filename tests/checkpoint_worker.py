@@ -23,9 +23,15 @@ from skoperator.sampling import RandomSampler
 
 
 class InterruptingSampler(RandomSampler):
-    """Random sampling that sends itself ``SKOP_INTERRUPT`` ("SIGNAL:STEP") at that step."""
+    """Random sampling that sends itself ``SKOP_INTERRUPT`` ("SIGNAL:STEP") at that step.
+
+    ``steps_here`` counts the steps taken in this process (a resumed fit takes fewer).
+    """
+
+    steps_here = 0
 
     def sample(self, rows, generator):
+        type(self).steps_here += 1
         self._calls = getattr(self, "_calls", 0) + 1
         spec = os.environ.get("SKOP_INTERRUPT")
         if spec:

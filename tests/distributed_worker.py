@@ -23,6 +23,7 @@ def main(out):
     from skoperator.datasets import make_antiderivative
     from skoperator.distributed import init_process_group
     from skoperator.networks import MLPBranch, MLPTrunk
+    from skoperator.optimizers import LBFGS, Adam
     from skoperator.physics import PDEResidual
     from skoperator.sampling import RandomSampler
 
@@ -82,7 +83,7 @@ def main(out):
     save("max_time", n_iter=est.n_iter_, reason=est.stopping_reason_, weights=weights(est),
          seconds=time.perf_counter() - tic)
     est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=3,
-                            lbfgs_iter=10, **base).fit(U, G)
+                            optimizer=Adam(polish=LBFGS(max_iter=10)), **base).fit(U, G)
     save("lbfgs", weights=weights(est), history=est.history_)
 
     # random_state=None: one permutation and one validation split (rank 0's seed)
@@ -103,7 +104,7 @@ def main(out):
     own = torch.nn.Sequential(torch.nn.Linear(U.shape[1], 16), torch.nn.Tanh(),
                               torch.nn.Linear(16, 12))
     est = DeepONetRegressor(sampling="random", n_eval=5, batch_size=8, max_iter=3,
-                            early_stopping=True, lbfgs_iter=3,
+                            early_stopping=True, optimizer=Adam(polish=LBFGS(max_iter=3)),
                             **{**base, "branch": own, "random_state": None}).fit(U, G)
     save("none_model", weights=weights(est), scores=est.validation_scores_)
     # a RandomState instance (its repr differs between processes): rank 0's draw
@@ -122,7 +123,8 @@ def main(out):
         est = DeepONetRegressor(sampling="full", batch_size=16, max_iter=2, loss=loss,
                                 **full).fit(U[:69], missing[:69])
         save(f"nan_{loss}", weights=weights(est), loss=est.loss_curve_)
-    est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=1, lbfgs_iter=10,
+    est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=1,
+                            optimizer=Adam(polish=LBFGS(max_iter=10))
                             **full).fit(U[:69], missing[:69])
     save("lbfgs_full", weights=weights(est), loss=est.loss_curve_)
     # physics with a partly observed G (its points: every coordinate, in any order), and

@@ -11,6 +11,7 @@ from skoperator._training import step_objective
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import FNOBranch, MLPBranch, MLPTrunk
+from skoperator.optimizers import LBFGS, Adam
 
 FAST = dict(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), n_basis=8,
             max_iter=3, tol=None, device="cpu", random_state=0)
@@ -97,7 +98,8 @@ def test_max_time_counts_from_the_start_of_fit(monkeypatch):
         return plan(*args)
 
     monkeypatch.setattr(_estimator, "make_plan", slow_plan)
-    est = DeepONetRegressor(coords=Y, max_iter=1000, max_time=0.2, lbfgs_iter=100, tol=None,
+    est = DeepONetRegressor(coords=Y, max_iter=1000, max_time=0.2,
+                            optimizer=Adam(polish=LBFGS(max_iter=100)), tol=None,
                             batch_size=50, device="cpu", random_state=0).fit(U, G)
     assert est.stopping_reason_ == "max_time" and est.n_iter_ == 1
     assert est.history_[-1]["solver"] == "lbfgs" and est.history_[-1]["lbfgs_iter"] <= 20
@@ -108,7 +110,8 @@ def test_lbfgs_polish_improves_and_is_recorded():
     base = dict(coords=Y, max_iter=30, learning_rate="onecycle", learning_rate_init=5e-3,
                 tol=None, device="cpu", random_state=0)
     adam = DeepONetRegressor(**base).fit(U[:400], G[:400])
-    polished = DeepONetRegressor(lbfgs_iter=200, **base).fit(U[:400], G[:400])
+    polished = DeepONetRegressor(optimizer=Adam(polish=LBFGS(max_iter=200)),
+                                 **base).fit(U[:400], G[:400])
     assert polished.n_iter_ == 30 and len(polished.history_) == 31
     record = polished.history_[-1]
     assert record["solver"] == "lbfgs" and record["lbfgs_iter"] == 200

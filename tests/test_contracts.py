@@ -21,6 +21,7 @@ from skoperator._training import EpochRecord, StoppingState, Trainer, snapshot
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.optimizers import LBFGS, Adam
 from skoperator.sampling import AdaptiveSampler
 
 FAST = dict(max_iter=3, tol=None, random_state=0, n_basis=8,
@@ -278,7 +279,8 @@ def test_mean_function_r2_against_an_independent_computation():
 
 def test_history_records_are_epoch_records(data):
     U, Y, G = data
-    est = DeepONetRegressor(coords=Y, lbfgs_iter=5, n_eval=5, **FAST).fit(U, G)
+    est = DeepONetRegressor(coords=Y,
+                            optimizer=Adam(polish=LBFGS(max_iter=5)), n_eval=5, **FAST).fit(U, G)
     assert [f.name for f in dataclasses.fields(EpochRecord)] == list(est.history_[0])
     assert est.history_[-1]["solver"] == "lbfgs" and est.history_[-1]["stopped"] == "max_iter"
     assert est.n_eval_ == est.history_[-2]["n_eval"] != est.history_[-1]["n_eval"]

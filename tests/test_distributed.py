@@ -15,6 +15,7 @@ from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.optimizers import LBFGS, Adam
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
 pytestmark = pytest.mark.skipif(not torch.distributed.is_available(),
@@ -181,7 +182,8 @@ def test_physics_with_missing_targets_two_ranks_take_the_steps_of_one_process(ru
 def test_lbfgs_polish_of_two_ranks_equals_one_process(runs):
     load, _ = runs
     U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
-    one = DeepONetRegressor(sampling="full", batch_size=16, max_iter=1, lbfgs_iter=10,
+    one = DeepONetRegressor(sampling="full", batch_size=16, max_iter=1,
+                            optimizer=Adam(polish=LBFGS(max_iter=10))
                             **_base(Y)).fit(U[:69], _missing_targets(G)[:69])
     assert one.history_[-1]["solver"] == "lbfgs"
     _close_to_one_process([load("lbfgs_full", r) for r in (0, 1)], one, 3e-5)

@@ -10,6 +10,7 @@ from sklearn.model_selection import GridSearchCV
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative, make_diffusion_reaction
 from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.optimizers import LBFGS, Adam
 from skoperator.physics import (
     Derivatives,
     PDEResidual,
@@ -345,7 +346,7 @@ def test_antiderivative_is_learned_from_the_residual_alone():
 
 def test_lbfgs_polish_minimises_the_residual_at_fixed_points():
     est0, err0 = _antiderivative_fit(200, max_iter=40)
-    est, err = _antiderivative_fit(200, max_iter=40, lbfgs_iter=60)
+    est, err = _antiderivative_fit(200, max_iter=40, optimizer=Adam(polish=LBFGS(max_iter=60)))
     polish = est.history_[-1]
     assert polish["solver"] == "lbfgs" and polish["lbfgs_iter"] == 60
     assert [h["train_loss"] for h in est.history_[:-1]] == \

@@ -16,6 +16,7 @@ from skoperator._planning import make_plan
 from skoperator.datasets import make_antiderivative
 from skoperator.losses import BaseLoss
 from skoperator.networks import MLPBranch, MLPTrunk, PODTrunk
+from skoperator.optimizers import LBFGS, Adam
 from skoperator.physics import PDEResidual, PhysicsContext
 from skoperator.sampling import (
     SAMPLERS,
@@ -304,7 +305,7 @@ def test_physics_with_a_partly_observed_g_keeps_the_data_term():
 
 def test_the_lbfgs_polish_with_physics_keeps_the_data_term():
     # measured 0.16 with the data term in the polish; 1.4 without it
-    assert _partly_observed_fit(max_iter=5, lbfgs_iter=30) < 0.4
+    assert _partly_observed_fit(max_iter=5, optimizer=Adam(polish=LBFGS(max_iter=30))) < 0.4
 
 
 def coordinate_residual(y, s, u, d):

@@ -11,6 +11,7 @@ import pytest
 from skoperator import DeepONetRegressor, _progress, _training
 from skoperator.datasets import make_antiderivative
 from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.optimizers import LBFGS, Adam
 
 
 def _fit(verbose, max_iter=6, **params):
@@ -135,7 +136,7 @@ def test_verbose_with_configured_logging_uses_its_handlers():
 
 def test_verbose_2_shows_the_lbfgs_polish_as_its_own_phase(caplog):
     caplog.set_level(logging.INFO, logger="skoperator")
-    est = _fit(verbose=2, max_iter=4, lbfgs_iter=5)
+    est = _fit(verbose=2, max_iter=4, optimizer=Adam(polish=LBFGS(max_iter=5)))
     lines = _messages(caplog)
     assert est.n_iter_ == 4
     epochs = [m for m in lines if m.startswith("epoch ")]
@@ -161,20 +162,20 @@ def test_time_left_counts_the_polish(monkeypatch, caplog):
 
     monkeypatch.setattr(_training, "seconds_per_iteration", estimate)
     caplog.set_level(logging.INFO, logger="skoperator")
-    _fit(verbose=2, max_iter=3, lbfgs_iter=5)
+    _fit(verbose=2, max_iter=3, optimizer=Adam(polish=LBFGS(max_iter=5)))
     epochs = [m for m in _messages(caplog) if m.startswith("epoch ")]
     left = [int(re.search(r"(\d+) s left\)$", m).group(1)) for m in epochs]
     assert len(left) == 3 and all(500 <= s < 600 for s in left), left
     assert calls == [True]  # estimated without changing the fit
     caplog.clear()
-    _fit(verbose=0, max_iter=3, lbfgs_iter=5)
+    _fit(verbose=0, max_iter=3, optimizer=Adam(polish=LBFGS(max_iter=5)))
     assert calls == [True]  # a silent fit does not spend time on it
 
 
 def test_showing_the_polish_does_not_change_the_fit():
     U, _, _ = make_antiderivative(40, n_points=20, random_state=0)
-    quiet = _fit(verbose=0, max_iter=3, lbfgs_iter=5)
-    shown = _fit(verbose=2, max_iter=3, lbfgs_iter=5)
+    quiet = _fit(verbose=0, max_iter=3, optimizer=Adam(polish=LBFGS(max_iter=5)))
+    shown = _fit(verbose=2, max_iter=3, optimizer=Adam(polish=LBFGS(max_iter=5)))
     np.testing.assert_array_equal(quiet.predict(U), shown.predict(U))
     assert quiet.loss_curve_ == shown.loss_curve_
 
@@ -182,7 +183,7 @@ def test_showing_the_polish_does_not_change_the_fit():
 def test_verbose_1_draws_a_second_bar_for_the_polish(capsys, caplog):
     pytest.importorskip("tqdm")
     caplog.set_level(logging.INFO, logger="skoperator")
-    _fit(verbose=1, max_iter=4, lbfgs_iter=5)
+    _fit(verbose=1, max_iter=4, optimizer=Adam(polish=LBFGS(max_iter=5)))
     err = capsys.readouterr().err
     assert re.search(r"epochs: 100%.*4/4 \[\d\d:\d\d<\d\d:\d\d, loss=", err), err
     assert re.search(r"L-BFGS: 100%.*5/5 \[\d\d:\d\d<00:00, loss=", err), err

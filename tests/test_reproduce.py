@@ -161,7 +161,7 @@ def test_n_eval_of_every_point_is_the_full_sampler():
 def test_diffusion_reaction_quick_recipe_is_a_pod_deeponet():
     est = make_estimator("diffusion-reaction")
     assert isinstance(est.branch, MLPBranch) and isinstance(est.trunk, PODTrunk)
-    assert est.loss == "relative_l2" and est.n_eval == 256 and est.lbfgs_iter == 0
+    assert est.loss == "relative_l2" and est.n_eval == 256 and est.optimizer == "adam"
     assert est.learning_rate == "onecycle" and est.max_iter >= 1000  # long Adam, no polish
     assert est.max_time is None  # epochs only: the same seed gives the same model
 

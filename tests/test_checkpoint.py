@@ -1,0 +1,254 @@
+"""Checkpoints, exact resume, preemption signals and the callback protocol."""
+
+import csv
+import os
+import pickle
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+import skoperator.io
+from skoperator import _checkpoint
+from skoperator.callbacks import (
+    PREEMPTED,
+    BaseCallback,
+    Checkpoint,
+    CSVLogger,
+    Preempted,
+    TensorBoard,
+)
+
+sys.path.insert(0, str(Path(__file__).parent))
+import checkpoint_worker as worker  # noqa: E402
+
+WORKER = str(Path(__file__).parent / "checkpoint_worker.py")
+
+
+def _weights(est):
+    return est.network_.state_dict()
+
+
+def _same_weights(a, b):
+    wa, wb = _weights(a), _weights(b)
+    return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def _losses(est):
+    return [(h["epoch"], h["train_loss"], h["valid_score"], h["learning_rate"])
+            for h in est.history_]
+
+
+def _interrupted(name, directory, sig, step, tmp_path):
+    """Run the worker's fit in a subprocess that sends itself ``sig`` at ``step``."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(Path(skoperator.io.__file__).parents[1]),
+                                          os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, WORKER, name, str(directory), sig, str(step),
+                           str(tmp_path / "out.pt")], env=env, capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.parametrize("name, sig, step", [("antiderivative", "SIGKILL", 13),
+                                             ("antiderivative", "SIGKILL", 27),
+                                             ("fno", "SIGKILL", 8),
+                                             ("antiderivative", "SIGTERM", 9),
+                                             ("fno", "SIGTERM", 14)])
+def test_a_killed_fit_resumes_to_the_same_weights_bit_for_bit(tmp_path, name, sig, step):
+    worker.InterruptingSampler.steps_here = 0
+    U, G, reference = worker.estimator(name)
+    reference.fit(U, G)
+    total = worker.InterruptingSampler.steps_here
+    directory = tmp_path / "ckpt"
+    run = _interrupted(name, directory, sig, step, tmp_path)
+    expected = -signal.SIGKILL if sig == "SIGKILL" else PREEMPTED
+    assert run.returncode == expected, run.stderr[-2000:]
+    files = _checkpoint.checkpoints(directory)
+    assert files, "no checkpoint written before the kill"
+    if sig == "SIGTERM":  # written after the signalled step, in the middle of its epoch
+        document, _ = _checkpoint.read(files[-1])
+        assert document["step_count"] == step and document["current"] is not None
+
+    worker.InterruptingSampler.steps_here = 0
+    U, G, resumed = worker.estimator(name, directory)
+    resumed.fit(U, G)
+    assert 0 < worker.InterruptingSampler.steps_here < total  # it resumed, not restarted
+    assert _same_weights(resumed, reference)
+    assert _losses(resumed) == _losses(reference)
+    assert resumed.n_iter_ == reference.n_iter_
+    np.testing.assert_array_equal(resumed.predict(U[:5]), reference.predict(U[:5]))
+
+
+def test_sigterm_raises_preempted_in_process_and_leaves_the_estimator_unchanged(tmp_path,
+                                                                                 monkeypatch):
+    monkeypatch.setenv("SKOP_INTERRUPT", "SIGTERM:4")
+    before = signal.getsignal(signal.SIGTERM)
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    with pytest.raises(Preempted) as info:
+        est.fit(U, G)
+    assert info.value.code == PREEMPTED == 75 and info.value.signum == signal.SIGTERM
+    assert not hasattr(est, "network_")
+    assert signal.getsignal(signal.SIGTERM) is before  # the fit's handler is removed
+
+
+def test_a_crash_mid_write_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    calls = []
+    save = _checkpoint.save_tensors
+
+    def failing(tensors):
+        calls.append(1)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        return save(tensors)
+
+    monkeypatch.setattr(_checkpoint, "save_tensors", failing)
+    with pytest.raises(OSError, match="disk full"):
+        est.fit(U, G)
+    files = _checkpoint.checkpoints(tmp_path)
+    assert [f.name for f in files] == ["checkpoint-000000001.skc", "checkpoint-000000002.skc"]
+    document, _ = _checkpoint.read(files[-1])
+    assert document["first_epoch"] == 2
+    assert [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # the partial one
+    monkeypatch.setattr(_checkpoint, "save_tensors", save)
+    _, _, reference = worker.estimator("antiderivative")
+    est.fit(U, G)  # resumes from epoch 2; the stray partial file is ignored
+    assert _same_weights(est, reference.fit(U, G))
+
+
+def test_keep_counts_and_every_epochs(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    est.set_params(callbacks=[Checkpoint(tmp_path, every_epochs=2, keep=1)]).fit(U, G)
+    files = _checkpoint.checkpoints(tmp_path)
+    assert len(files) == 1
+    document, _ = _checkpoint.read(files[0])
+    assert document["finished"] == "max_iter"  # the last one: the fit's end
+    numbers = [int(f.name[11:20]) for f in files]
+    assert numbers == [3]  # epochs 2 and 4, then the end; the older ones deleted
+
+
+def test_a_finished_checkpoint_gives_the_model_back_without_training(tmp_path):
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    est.fit(U, G)
+    worker.InterruptingSampler.steps_here = 0
+    _, _, again = worker.estimator("antiderivative", tmp_path)
+    again.fit(U, G)
+    assert worker.InterruptingSampler.steps_here == 0
+    assert _same_weights(again, est) and _losses(again) == _losses(est)
+    assert again.stopping_reason_ == est.stopping_reason_
+
+
+def test_resume_refuses_the_checkpoint_of_another_fit(tmp_path):
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    est.fit(U, G)
+    other = clone(est).set_params(max_iter=7)
+    with pytest.raises(ValueError, match="another fit: max_iter differ.*resume=False"):
+        other.fit(U, G)
+    assert not hasattr(other, "network_")
+    with pytest.raises(ValueError, match="another fit: G differ"):
+        clone(est).fit(U, G + 1.0)
+    fresh = clone(est).set_params(callbacks=[Checkpoint(tmp_path, resume=False)])
+    assert fresh.fit(U, G).n_iter_ == est.n_iter_
+
+
+def test_a_damaged_checkpoint_is_named(tmp_path):
+    (tmp_path / "checkpoint-000000001.skc").write_bytes(b"not a zip")
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    with pytest.raises(ValueError, match="checkpoint-000000001.skc is not a readable"):
+        est.fit(U, G)
+
+
+def test_checkpoint_settings_are_checked():
+    U, G, est = worker.estimator("antiderivative")
+    with pytest.raises(ValueError, match="every_epochs"):
+        est.set_params(callbacks=[Checkpoint("x", every_epochs=0)]).fit(U, G)
+    with pytest.raises(ValueError, match="'SIGNOPE' is not a signal"):
+        est.set_params(callbacks=[Checkpoint("x", signals=("SIGNOPE",))]).fit(U, G)
+    with pytest.raises(ValueError, match="one Checkpoint"):
+        est.set_params(callbacks=[Checkpoint("x"), Checkpoint("y")]).fit(U, G)
+    with pytest.raises(TypeError, match=r"callbacks\[0\] = 3 is not a callback"):
+        est.set_params(callbacks=[3]).fit(U, G)
+    assert not hasattr(est, "network_")
+
+
+# ------------------------------------------------------------------ callbacks
+class Recorder(BaseCallback):
+    def __init__(self, stop_at=None):
+        self.stop_at = stop_at
+
+    def on_fit_start(self, info):
+        self.events_ = [("start", info.n_epochs, len(info.history))]
+
+    def on_epoch_end(self, record, info):
+        self.events_.append(("epoch", record["epoch"], record["solver"]))
+        type(self).last = self.events_
+        return record["epoch"] == self.stop_at
+
+    def on_fit_end(self, info):
+        self.events_.append(("end", info.reason))
+
+
+def test_callbacks_are_called_in_order_on_private_copies_and_can_stop():
+    U, G, est = worker.estimator("antiderivative")
+    recorder = Recorder(stop_at=3)
+    est.set_params(callbacks=[recorder]).fit(U, G)
+    assert est.stopping_reason_ == "callback" and est.n_iter_ == 3
+    assert Recorder.last == [("start", 5, 0), ("epoch", 1, "adam"), ("epoch", 2, "adam"),
+                             ("epoch", 3, "adam"), ("end", "callback")]
+    assert not hasattr(recorder, "events_")  # the estimator's copy, not the user's object
+    assert est.get_params()["callbacks"] == [recorder]
+    assert clone(est).get_params()["callbacks"][0].stop_at == 3
+    pickle.loads(pickle.dumps(est))
+
+
+def test_csv_logger_writes_every_epoch_once_also_after_a_resume(tmp_path, monkeypatch):
+    path = tmp_path / "log.csv"
+    U, G, reference = worker.estimator("antiderivative")
+    reference.set_params(callbacks=[CSVLogger(path)]).fit(U, G)
+    rows = list(csv.DictReader(open(path)))
+    assert [float(r["train_loss"]) for r in rows] == [h["train_loss"]
+                                                      for h in reference.history_]
+    monkeypatch.setenv("SKOP_INTERRUPT", "SIGTERM:20")
+    U, G, est = worker.estimator("antiderivative", tmp_path / "ckpt")
+    est.set_params(callbacks=[Checkpoint(tmp_path / "ckpt"), CSVLogger(path)])
+    with pytest.raises(Preempted):
+        est.fit(U, G)
+    monkeypatch.delenv("SKOP_INTERRUPT")
+    est.fit(U, G)
+    assert [float(r["train_loss"]) for r in csv.DictReader(open(path))] == \
+        [h["train_loss"] for h in reference.history_]
+
+
+def test_tensorboard_log_is_read_back_by_its_event_reader(tmp_path):
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    U, G, est = worker.estimator("antiderivative")
+    est.set_params(callbacks=[TensorBoard(tmp_path)]).fit(U, G)
+    events = EventAccumulator(str(tmp_path))
+    events.Reload()
+    train = [(e.step, e.value) for e in events.Scalars("loss/train")]
+    valid = [(e.step, e.value) for e in events.Scalars("score/validation")]
+    assert [s for s, _ in train] == [1, 2, 3, 4, 5]
+    np.testing.assert_allclose([v for _, v in train],
+                               [h["train_loss"] for h in est.history_], rtol=1e-6)
+    np.testing.assert_allclose([v for _, v in valid],
+                               [h["valid_score"] for h in est.history_], rtol=1e-6)
+
+
+def test_callbacks_and_optimizer_are_saved_by_io(tmp_path):
+    U, G, est = worker.estimator("antiderivative", tmp_path / "ckpt")
+    est.set_params(callbacks=[Checkpoint(str(tmp_path / "ckpt"), every_epochs=2),
+                              CSVLogger(str(tmp_path / "log.csv"))]).fit(U, G)
+    skoperator.io.dump(est, tmp_path / "model.skop",
+                       trusted_types=[worker.InterruptingSampler])
+    back = skoperator.io.load(tmp_path / "model.skop",
+                              trusted_types=[worker.InterruptingSampler])
+    assert repr(back.get_params()["callbacks"]) == repr(est.get_params()["callbacks"])
+    assert repr(back.optimizer) == repr(est.optimizer)
+    np.testing.assert_array_equal(back.predict(U[:3]), est.predict(U[:3]))
