@@ -1,0 +1,136 @@
+"""The optimizer as a component: Adam (0.3's exactly), AdamW, SGD, clipping, the L-BFGS polish."""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.model_selection import GridSearchCV
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_antiderivative
+from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.optimizers import LBFGS, SGD, Adam, AdamW, BaseOptimizer
+
+U, Y, G = make_antiderivative(80, n_points=20, random_state=0)
+FAST = dict(coords=Y, n_eval=5, max_iter=4, tol=None, branch=MLPBranch(layers=(16,)),
+            trunk=MLPTrunk(layers=(16,)), n_basis=8, batch_size=16, device="cpu",
+            random_state=0)
+
+
+def _weights(est):
+    return [p.detach().clone() for p in est.network_.parameters()]
+
+
+def _fit(**params):
+    return DeepONetRegressor(**{**FAST, **params}).fit(U, G)
+
+
+def test_the_default_is_torch_adam_with_its_defaults_step_for_step():
+    est = _fit()
+    plain = _fit(max_iter=1)
+    assert est.optimizer == "adam"
+    explicit = _fit(optimizer=Adam())
+    assert all(torch.equal(a, b) for a, b in zip(_weights(est), _weights(explicit)))
+    opt = torch.optim.Adam(plain.network_.parameters())
+    assert set(plain._optimizer_state["param_groups"][0]) == set(opt.param_groups[0])
+    group = plain._optimizer_state["param_groups"][0]
+    assert group["betas"] == (0.9, 0.999) and group["eps"] == 1e-8
+    assert group["weight_decay"] == 0.0
+
+
+@pytest.mark.parametrize("optimizer", [AdamW(), SGD(), SGD(nesterov=True, momentum=0.5),
+                                       "adamw", "sgd"])
+def test_every_optimizer_trains(optimizer):
+    first = _fit(max_iter=1, optimizer=optimizer, learning_rate_init=1e-2)
+    later = _fit(max_iter=30, optimizer=optimizer, learning_rate_init=1e-2)
+    assert later.loss_curve_[-1] < 0.5 * first.loss_curve_[0]
+
+
+def test_weight_decay_differs_between_adam_and_adamw():
+    a = _fit(optimizer=Adam(weight_decay=0.1))
+    w = _fit(optimizer=AdamW(weight_decay=0.1))
+    none = _fit()
+    assert not all(torch.equal(x, y) for x, y in zip(_weights(a), _weights(w)))
+    assert not all(torch.equal(x, y) for x, y in zip(_weights(a), _weights(none)))
+    assert a._optimizer_state["param_groups"][0]["weight_decay"] == 0.1
+
+
+def test_clip_grad_norm_bounds_every_step(monkeypatch):
+    seen = []
+    original = torch.optim.Adam.step
+
+    def step(self, *args, **kwargs):
+        grads = [p.grad for g in self.param_groups for p in g["params"] if p.grad is not None]
+        seen.append(float(torch.linalg.vector_norm(torch.stack(
+            [torch.linalg.vector_norm(g) for g in grads]))))
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.Adam, "step", step)
+    _fit()
+    assert max(seen) > 0.05  # the problem's gradients are larger than the clip below
+    seen.clear()
+    _fit(optimizer=Adam(clip_grad_norm=0.05))
+    assert max(seen) <= 0.05 * (1 + 1e-5)
+
+
+def test_one_cycle_moves_sgd_momentum():
+    est = _fit(optimizer=SGD(), learning_rate="onecycle")
+    momentum = est._optimizer_state["param_groups"][0]["momentum"]
+    assert momentum != 0.9 and 0.85 <= momentum <= 0.95
+
+
+def test_the_polish_is_an_lbfgs_of_the_optimizer():
+    adam = _fit()
+    polished = _fit(optimizer=Adam(polish=LBFGS(max_iter=10)))
+    record = polished.history_[-1]
+    assert record["solver"] == "lbfgs" and record["lbfgs_iter"] == 10
+    assert polished.n_iter_ == adam.n_iter_ == 4
+    assert record["train_loss"] < adam.loss_curve_[-1]
+    assert _fit(optimizer=SGD(polish=LBFGS(max_iter=3))).history_[-1]["solver"] == "lbfgs"
+
+
+def test_optimizer_settings_are_searched_and_cloned():
+    est = DeepONetRegressor(**FAST, optimizer=Adam(polish=LBFGS(max_iter=2)))
+    assert est.get_params()["optimizer__polish__max_iter"] == 2
+    search = GridSearchCV(est, {"optimizer__clip_grad_norm": [None, 0.1],
+                                "optimizer__polish__max_iter": [0, 2]}, cv=2).fit(U, G)
+    assert set(search.cv_results_["param_optimizer__clip_grad_norm"]) == {None, 0.1}
+    assert clone(est).optimizer is not est.optimizer
+
+
+def test_a_changed_optimizer_between_warm_starts_starts_its_state_afresh():
+    est = _fit(warm_start=True)
+    est.set_params(optimizer=SGD()).fit(U, G)
+    assert "momentum" in est._optimizer_state["param_groups"][0]
+    assert est.n_iter_ == 8
+
+
+def test_bad_optimizers_are_named_and_change_nothing():
+    est = DeepONetRegressor(**FAST)
+    with pytest.raises(ValueError, match="optimizer"):
+        est.set_params(optimizer="adagrad").fit(U, G)
+    with pytest.raises(ValueError, match="clip_grad_norm"):
+        est.set_params(optimizer=Adam(clip_grad_norm=-1.0)).fit(U, G)
+    with pytest.raises(ValueError, match="Nesterov momentum needs momentum > 0"):
+        est.set_params(optimizer=SGD(momentum=0.0, nesterov=True)).fit(U, G)
+    assert not hasattr(est, "network_")
+
+
+def test_the_parameters_of_0_3_say_how_to_write_them_now():
+    with pytest.raises(TypeError, match=r"alpha=0.01 -> optimizer=Adam\(weight_decay=0.01\)"):
+        DeepONetRegressor(alpha=0.01)
+    with pytest.raises(TypeError, match=r"optimizer=Adam\(polish=LBFGS\(max_iter=100\)\)"):
+        DeepONetRegressor(lbfgs_iter=100)
+
+
+def test_a_user_optimizer_follows_the_protocol():
+    class Plain(BaseOptimizer):
+        def __init__(self, clip_grad_norm=None, polish=None):
+            self.clip_grad_norm = clip_grad_norm
+            self.polish = polish
+
+        def build(self, params, lr, context):
+            return torch.optim.SGD(params, lr=lr)
+
+    est = _fit(optimizer=Plain(), learning_rate_init=1e-2, max_iter=20)
+    assert np.isfinite(est.loss_curve_).all() and est.loss_curve_[-1] < est.loss_curve_[0]
