@@ -2,9 +2,11 @@
 
 ``python tests/checkpoint_worker.py PROBLEM DIRECTORY SIGNAL STEP OUT`` fits
 :func:`estimator` (PROBLEM "antiderivative" or "fno") with a
-``Checkpoint(DIRECTORY)``; at the STEP-th step the sampler sends itself
-SIGNAL ("SIGKILL" or "SIGTERM"). When the fit ends (it does not after
-SIGKILL), its weights go to OUT (``torch.save``). Also benchmarks/resume_exact.py's.
+``Checkpoint(DIRECTORY)`` ("-": none); at the STEP-th step the sampler sends
+itself SIGNAL ("SIGKILL" or "SIGTERM"; "-": none). When the fit ends (it does
+not after SIGKILL), its weights go to OUT (``torch.save``) and its loss curve
+to OUT.loss.npy. Under ``torchrun`` every rank fits (each signals itself at
+the same step: the ranks are killed together) and rank 0 saves.
 """
 
 import os
@@ -71,12 +73,21 @@ def estimator(name, directory=None, **extra):
 
 
 def main(argv):
+    """One fit; under ``torchrun`` (``RANK`` set) every rank fits, rank 0 saves."""
     name, directory, sig, step, out = argv
     torch.set_num_threads(1)
-    os.environ["SKOP_INTERRUPT"] = f"{sig}:{step}"
-    U, G, est = estimator(name, directory)
+    ranked = "RANK" in os.environ
+    if ranked:
+        from skoperator.distributed import init_process_group
+
+        init_process_group()
+    if sig != "-":
+        os.environ["SKOP_INTERRUPT"] = f"{sig}:{step}"
+    U, G, est = estimator(name, None if directory == "-" else directory)
     est.fit(U, G)
-    torch.save(est.network_.state_dict(), out)
+    if not ranked or int(os.environ["RANK"]) == 0:
+        torch.save({k: v.clone() for k, v in est.network_.state_dict().items()}, out)
+        np.save(out + ".loss.npy", np.asarray(est.loss_curve_))
 
 
 if __name__ == "__main__":

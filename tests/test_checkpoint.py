@@ -252,3 +252,30 @@ def test_callbacks_and_optimizer_are_saved_by_io(tmp_path):
     assert repr(back.get_params()["callbacks"]) == repr(est.get_params()["callbacks"])
     assert repr(back.optimizer) == repr(est.optimizer)
     np.testing.assert_array_equal(back.predict(U[:3]), est.predict(U[:3]))
+
+
+@pytest.mark.skipif(not torch.distributed.is_available(), reason="no torch.distributed")
+@pytest.mark.parametrize("sig, expected", [("SIGKILL", -signal.SIGKILL), ("SIGTERM", PREEMPTED)])
+def test_two_torchrun_ranks_killed_together_resume_exactly(tmp_path, sig, expected):
+    def launch(directory, sig, step, out):
+        env = {**os.environ, "OMP_NUM_THREADS": "1",
+               "PYTHONPATH": os.pathsep.join([str(Path(skoperator.io.__file__).parents[1]),
+                                              os.environ.get("PYTHONPATH", "")])}
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run",
+                               "--nproc_per_node", "2", "--standalone", WORKER,
+                               "antiderivative", str(directory), sig, str(step), str(out)],
+                              env=env, capture_output=True, text=True, timeout=300)
+
+    whole = launch("-", "-", 0, tmp_path / "whole.pt")
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    directory = tmp_path / "ckpt"
+    killed = launch(directory, sig, 8, tmp_path / "killed.pt")
+    assert killed.returncode != 0 and not (tmp_path / "killed.pt").exists()
+    assert f"exitcode  : {expected}" in killed.stderr or str(expected) in killed.stderr
+    assert _checkpoint.checkpoints(directory)
+    resumed = launch(directory, "-", 0, tmp_path / "resumed.pt")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a, b = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "resumed.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    np.testing.assert_array_equal(np.load(tmp_path / "whole.pt.loss.npy"),
+                                  np.load(tmp_path / "resumed.pt.loss.npy"))
