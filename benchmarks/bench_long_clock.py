@@ -22,7 +22,6 @@ The measured gradient norms of the quick recipe (one seed, 120 s): median
 import time
 
 import _common
-import numpy as np
 
 from skoperator.datasets import load_heat_reference, make_heat_conduction
 from skoperator.metrics import mean_function_r2

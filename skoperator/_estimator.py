@@ -1,6 +1,7 @@
 """DeepONetRegressor: scikit-learn glue over the planning module and the training loop."""
 
 import copy
+import inspect
 import time
 import warnings
 from numbers import Integral, Real
@@ -303,6 +304,19 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         loss, validation score and time left; 2 one log line per epoch. Output
         goes through the ``"skoperator"`` logger.
 
+    callbacks : list of callback or None, default=None
+        Objects called as the fit runs (:mod:`skoperator.callbacks`): at its
+        start, after every epoch (one may stop the fit:
+        ``stopping_reason_`` "callback"), during the L-BFGS polish, on a
+        preemption signal and at its end. Built in:
+        :class:`~skoperator.callbacks.Checkpoint` (the complete training
+        state every few epochs or seconds, an exact resume from it, and
+        preemption by SIGTERM or SIGUSR1),
+        :class:`~skoperator.callbacks.CSVLogger`,
+        :class:`~skoperator.callbacks.TensorBoard` and
+        :class:`~skoperator.callbacks.ProgressBar` (what ``verbose`` shows).
+        The fit calls its own copies.
+
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) when ``fit`` is called
         again, instead of starting afresh.
@@ -351,10 +365,10 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         Best validation score (only with ``early_stopping=True``).
 
     stopping_reason_ : str
-        Why the last call ended: "max_iter", "converged", "max_time" or
-        "interrupted" (Ctrl-C: the best weights so far are kept, then the
-        ``KeyboardInterrupt`` propagates, so that it also stops a search). A
-        fit that diverges raises ``ValueError`` and leaves the estimator as
+        Why the last call ended: "max_iter", "converged", "max_time",
+        "callback" (a callback stopped it) or "interrupted" (Ctrl-C: the
+        best weights so far are kept, then the ``KeyboardInterrupt``
+        propagates, so that it also stops a search). A fit that diverges raises ``ValueError`` and leaves the estimator as
         it was before the call.
 
     history_ : list of dict
@@ -704,3 +718,6 @@ def _choices(doc):
 
 
 DeepONetRegressor.__doc__ = _choices(DeepONetRegressor.__doc__)
+# The constructor's signature (not __new__'s, which only catches 0.3's parameters)
+DeepONetRegressor.__signature__ = inspect.signature(DeepONetRegressor.__init__).replace(
+    parameters=list(inspect.signature(DeepONetRegressor.__init__).parameters.values())[1:])

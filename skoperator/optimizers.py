@@ -27,8 +27,7 @@ import torch
 from ._compat import Interval
 from ._component import Component
 
-__all__ = ["OPTIMIZERS", "BaseOptimizer", "Adam", "AdamW", "SGD", "LBFGS", "OptimizerContext",
-           "as_optimizer"]
+__all__ = ["OPTIMIZERS", "BaseOptimizer", "Adam", "AdamW", "SGD", "LBFGS", "OptimizerContext"]
 
 
 @dataclasses.dataclass(frozen=True)

@@ -300,7 +300,7 @@ def _parser():
     parser.add_argument("--verbose", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                         help="override an estimator parameter of the recipe, for instance "
-                             "--set lbfgs_iter=0, or a setting of one of its components, "
+                             "--set optimizer__polish=None, or a setting of one of its components, "
                              "for instance --set branch__layers=(64,64) (VALUE is a Python "
                              "literal)")
     return parser

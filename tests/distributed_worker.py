@@ -124,7 +124,7 @@ def main(out):
                                 **full).fit(U[:69], missing[:69])
         save(f"nan_{loss}", weights=weights(est), loss=est.loss_curve_)
     est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=1,
-                            optimizer=Adam(polish=LBFGS(max_iter=10))
+                            optimizer=Adam(polish=LBFGS(max_iter=10)),
                             **full).fit(U[:69], missing[:69])
     save("lbfgs_full", weights=weights(est), loss=est.loss_curve_)
     # physics with a partly observed G (its points: every coordinate, in any order), and

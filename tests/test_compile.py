@@ -93,9 +93,9 @@ def test_max_time_counts_from_the_start_of_fit(monkeypatch):
     U, Y, G = make_antiderivative(200, random_state=0)
     plan = _estimator.make_plan
 
-    def slow_plan(*args):
+    def slow_plan(*args, **kwargs):
         time.sleep(0.3)
-        return plan(*args)
+        return plan(*args, **kwargs)
 
     monkeypatch.setattr(_estimator, "make_plan", slow_plan)
     est = DeepONetRegressor(coords=Y, max_iter=1000, max_time=0.2,

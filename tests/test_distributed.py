@@ -183,7 +183,7 @@ def test_lbfgs_polish_of_two_ranks_equals_one_process(runs):
     load, _ = runs
     U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
     one = DeepONetRegressor(sampling="full", batch_size=16, max_iter=1,
-                            optimizer=Adam(polish=LBFGS(max_iter=10))
+                            optimizer=Adam(polish=LBFGS(max_iter=10)),
                             **_base(Y)).fit(U[:69], _missing_targets(G)[:69])
     assert one.history_[-1]["solver"] == "lbfgs"
     _close_to_one_process([load("lbfgs_full", r) for r in (0, 1)], one, 3e-5)
