@@ -368,8 +368,9 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         Why the last call ended: "max_iter", "converged", "max_time",
         "callback" (a callback stopped it) or "interrupted" (Ctrl-C: the
         best weights so far are kept, then the ``KeyboardInterrupt``
-        propagates, so that it also stops a search). A fit that diverges raises ``ValueError`` and leaves the estimator as
-        it was before the call.
+        propagates, so that it also stops a search). A fit that diverges
+        raises ``ValueError`` and leaves the estimator as it was before the
+        call.
 
     history_ : list of dict
         One dict per epoch: ``epoch``, ``train_loss``, ``valid_score``,
