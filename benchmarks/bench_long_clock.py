@@ -13,7 +13,12 @@ Variants (``--variants``): ``plain`` (Adam, the recipe before 0.4), ``clipN``
 
     python benchmarks/bench_long_clock.py --max-time 600 --seeds 0 1 2 --variants recipe
     python benchmarks/bench_long_clock.py --max-time 600 --seeds 0 --variants plain clip0.1
+    python benchmarks/bench_long_clock.py --max-time 0 --seeds 0 1 2 --variants plain clip0.1
     python benchmarks/bench_long_clock.py --quick          # 20 s per fit, a smoke run
+
+``--max-time 0`` fits the recipe's own 10 epochs without a clock (the quick
+recipe as ``bench_heat.py`` runs it), for the comparison "a long clock ends at
+least as accurate as the short one, in every seed".
 
 The measured gradient norms of the quick recipe (one seed, 120 s): median
 0.027, 90th percentile 0.10, 99th 0.30, largest 0.82 (in the first epoch).
@@ -60,9 +65,9 @@ def main(argv=None):
     for variant in args.variants:
         for seed in args.seeds:
             U, _, G = make_heat_conduction(args.n_train, random_state=1000 + seed)
+            clock = dict(max_time=budget, max_iter=1_000_000) if budget else {}
             model = make_estimator("heat", budget="quick", random_state=seed,
-                                   device=str(device), max_time=budget, max_iter=1_000_000,
-                                   **variant_params(variant))
+                                   device=str(device), **clock, **variant_params(variant))
             tic = time.perf_counter()
             model.fit(U, G)
             seconds = time.perf_counter() - tic
@@ -72,7 +77,7 @@ def main(argv=None):
             print(f"{variant:>8s} seed {seed}: mean R2 {r2:.5f}, {est.n_iter_} epochs in "
                   f"{seconds:.0f} s, largest epoch-loss jump {jump:.2f}x")
             print("    losses: " + " ".join(f"{h['train_loss']:.1e}" for h in est.history_))
-            if not args.quick:
+            if not args.quick and budget:
                 ok &= _common.verdict(f"heat R2 on a {budget:.0f}-s clock, {variant}, seed "
                                       f"{seed}", r2, 0.9995, at_least=True, what="value")
                 ok &= _common.verdict(f"heat largest loss jump, {variant}, seed {seed}", jump,

@@ -154,9 +154,11 @@ class ProcessGroupCommunicator(Communicator):
         return box[0]
 
     def gather(self, tensor):
-        out = [torch.empty_like(tensor) for _ in range(self.world_size)]
-        self.dist.all_gather(out, tensor.contiguous())
-        return torch.stack(out)
+        # through the backend's device (NCCL gathers CUDA tensors only), back to the CPU
+        local = tensor.contiguous().to(self._device())
+        out = [torch.empty_like(local) for _ in range(self.world_size)]
+        self.dist.all_gather(out, local)
+        return torch.stack(out).to(tensor.device)
 
     def broadcast_module(self, module):
         with torch.no_grad():
