@@ -279,3 +279,13 @@ def test_two_torchrun_ranks_killed_together_resume_exactly(tmp_path, sig, expect
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     np.testing.assert_array_equal(np.load(tmp_path / "whole.pt.loss.npy"),
                                   np.load(tmp_path / "resumed.pt.loss.npy"))
+
+
+def test_checkpoints_by_time_only(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    est.set_params(callbacks=[Checkpoint(tmp_path, every_epochs=None, every_seconds=3600,
+                                         keep=10)]).fit(U, G)
+    assert len(_checkpoint.checkpoints(tmp_path)) == 1  # the fit's end only: an hour not up
+    est.set_params(callbacks=[Checkpoint(tmp_path / "often", every_epochs=None,
+                                         every_seconds=1e-9, keep=10)]).fit(U, G)
+    assert len(_checkpoint.checkpoints(tmp_path / "often")) == 5 + 1  # every epoch, the end
