@@ -139,7 +139,8 @@ class TrainingInfo:
 
     @property
     def history(self):
-        return [dataclasses.asdict(r) for r in self.trainer.state.history]
+        return [dict(r) if isinstance(r, dict) else dataclasses.asdict(r)
+                for r in self.trainer.state.history]
 
     @property
     def n_epochs(self):
@@ -277,6 +278,6 @@ def resume_point(callbacks, est, U, G, coords, incremental):
     path = None if incremental else writers[0].latest()
     if path is not None:
         document, tensors = _checkpoint.read(path)
-        _checkpoint.check_fingerprint(path, document, point.fingerprint)
-        point.path, point.document, point.tensors = path, document, tensors
+        if _checkpoint.check_fingerprint(path, document, point.fingerprint):
+            point.path, point.document, point.tensors = path, document, tensors
     return point

@@ -32,9 +32,15 @@ _FREE = ("verbose", "callbacks", "n_jobs", "device")
 
 
 def fit_fingerprint(est, U, G, coords):
-    """What a checkpoint must agree with: the data and the settings that shape the fit."""
+    """What a checkpoint must agree with: the data, the settings, and where the call starts.
+
+    ``start`` is the epochs of the fitted model a ``warm_start`` call
+    continues from (0 for a fit from scratch): the checkpoints of an
+    earlier call of the same estimator are not resumed by a later one.
+    """
     found = fingerprint(est, U, G, est.coords if coords is None else coords)
     found["settings"] = {k: v for k, v in found["settings"].items() if k not in _FREE}
+    found["start"] = int(getattr(est, "n_iter_", 0)) if est.warm_start else 0
     return found
 
 
@@ -109,7 +115,7 @@ def capture(trainer, est_fingerprint, finished=None):
         "first_epoch": trainer.first_epoch,
         "current": None if run is None else writer.encode(
             {**vars(run), "seconds": run.seconds}, "current"),
-        "history": [writer.encode(vars(r), f"history[{i}]")
+        "history": [writer.encode(r if isinstance(r, dict) else vars(r), f"history[{i}]")
                     for i, r in enumerate(state.history)],
         "stopping": writer.encode({
             "best_score": state.best_score, "best_loss": state.best_loss,
@@ -209,7 +215,11 @@ def read(path):
 
 
 def check_fingerprint(path, document, expected):
-    """Refuse to resume a checkpoint of another fit (other data or settings)."""
+    """Whether to resume a checkpoint: True for this fit's, False for an earlier call's.
+
+    Raises ``ValueError`` for a checkpoint of another fit (other data or
+    settings).
+    """
     saved = Reader(allowed_types(None), {}).decode(document["fingerprint"], "fingerprint")
     changed = [k for k in ("U", "G", "coords") if _plain(saved[k]) != _plain(expected[k])]
     settings = saved["settings"]
@@ -221,6 +231,7 @@ def check_fingerprint(path, document, expected):
             "this one's. Resume with the data and settings it was written with, delete the "
             "checkpoints (or point Checkpoint at another directory) to start afresh, or pass "
             "Checkpoint(resume=False).")
+    return saved.get("start", 0) == expected["start"]
 
 
 def _plain(value):

@@ -270,9 +270,10 @@ def test_two_torchrun_ranks_killed_together_resume_exactly(tmp_path, sig, expect
     assert whole.returncode == 0, whole.stderr[-3000:]
     directory = tmp_path / "ckpt"
     killed = launch(directory, sig, 8, tmp_path / "killed.pt")
-    assert killed.returncode != 0 and not (tmp_path / "killed.pt").exists()
-    assert f"exitcode  : {expected}" in killed.stderr or str(expected) in killed.stderr
-    assert _checkpoint.checkpoints(directory)
+    report = killed.stdout[-3000:] + killed.stderr[-3000:]
+    assert killed.returncode != 0 and not (tmp_path / "killed.pt").exists(), report
+    assert f"exitcode  : {expected}" in killed.stderr, report
+    assert _checkpoint.checkpoints(directory), report
     resumed = launch(directory, "-", 0, tmp_path / "resumed.pt")
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     a, b = torch.load(tmp_path / "whole.pt"), torch.load(tmp_path / "resumed.pt")
@@ -289,3 +290,21 @@ def test_checkpoints_by_time_only(tmp_path):
     est.set_params(callbacks=[Checkpoint(tmp_path / "often", every_epochs=None,
                                          every_seconds=1e-9, keep=10)]).fit(U, G)
     assert len(_checkpoint.checkpoints(tmp_path / "often")) == 5 + 1  # every epoch, the end
+
+
+def test_warm_start_calls_continue_and_resume_their_own_checkpoints(tmp_path, monkeypatch):
+    U, G, est = worker.estimator("antiderivative", tmp_path, warm_start=True)
+    _, _, reference = worker.estimator("antiderivative", warm_start=True)
+    est.fit(U, G)
+    reference.fit(U, G).fit(U, G)
+    est.fit(U, G)  # a second call trains 5 more epochs (the first call's checkpoints are done)
+    assert est.n_iter_ == 10 and _same_weights(est, reference)
+    third = clone(reference).set_params(callbacks=[Checkpoint(tmp_path / "third")])
+    third.fit(U, G)
+    monkeypatch.setenv("SKOP_INTERRUPT", "SIGTERM:10")  # the second call's 10th step
+    with pytest.raises(Preempted):
+        third.fit(U, G)
+    monkeypatch.delenv("SKOP_INTERRUPT")
+    assert third.n_iter_ == 5  # the failed call changed nothing
+    third.fit(U, G)  # resumes the second call from its checkpoint
+    assert third.n_iter_ == 10 and _same_weights(third, reference)
