@@ -90,6 +90,7 @@ import torch
 from sklearn.exceptions import NotFittedError
 
 from . import __version__
+from . import callbacks as _callbacks  # noqa: F401  (its components are saved and loaded)
 from ._building import network_from_architecture
 from ._codec import (
     WEIGHTS,

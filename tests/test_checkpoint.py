@@ -308,3 +308,15 @@ def test_warm_start_calls_continue_and_resume_their_own_checkpoints(tmp_path, mo
     assert third.n_iter_ == 5  # the failed call changed nothing
     third.fit(U, G)  # resumes the second call from its checkpoint
     assert third.n_iter_ == 10 and _same_weights(third, reference)
+
+
+def test_a_model_with_callbacks_loads_in_a_fresh_process(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    est.set_params(sampling="random", callbacks=[CSVLogger(str(tmp_path / "log.csv"))])
+    skoperator.io.dump(est.fit(U, G), tmp_path / "model.skop")
+    code = ("import skoperator.io; m = skoperator.io.load(r'%s'); "
+            "print(type(m.callbacks[0]).__name__)" % (tmp_path / "model.skop"))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(
+                             Path(skoperator.io.__file__).parents[1])})
+    assert out.stdout.strip() == "CSVLogger", out.stderr[-2000:]
