@@ -69,3 +69,15 @@ def test_same_seed_same_data_and_defaults_per_law():
 def test_bad_arguments_are_refused_by_name(kwargs, match):
     with pytest.raises((ValueError, TypeError), match=match):
         make_advection(3, **kwargs)
+
+
+def test_reproduce_records_report_the_papers_metric():
+    from skoperator.reproduce import BENCHMARKS, format_table, run
+
+    assert BENCHMARKS["advection-de-hoop"].metric == "mean_rel_l2"
+    assert BENCHMARKS["advection-lanthaler"].metric == "median_rel_l1"
+    assert BENCHMARKS["advection-lanthaler"].coords().shape == (2048, 1)
+    rows = run("advection-lanthaler", n_trains=(20,), epochs=1, n_test=5, out=None,
+               device="cpu")
+    assert 0 < rows[0]["median_rel_l1"] and "med L1 %" in format_table(rows)
+    assert "published (median relative L1 error):" in format_table(rows)
