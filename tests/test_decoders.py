@@ -180,3 +180,32 @@ def _nomad_instance():
 @parametrize_with_checks([_nomad_instance()])
 def test_sklearn_checks_with_nomad_trunk(estimator, check):
     check(estimator)
+
+
+@pytest.mark.parametrize("trunk", [NOMADTrunk(layers=(16,), activation="tanh"),
+                                   ShiftedTrunk(MLPTrunk(layers=(16,), activation="tanh"))],
+                         ids=["nomad", "shifted"])
+def test_physics_residual_trains_through_a_conditioned_trunk(trunk):
+    # d/dy of the network flows through the trunk's reading of y: the residual
+    # ds/dx = u of the antiderivative trains a conditioned trunk, and the
+    # network's derivative equals its finite difference.
+    from skoperator.datasets import make_antiderivative
+    from skoperator.physics import PDEResidual
+
+    U, Y, G = make_antiderivative(30, n_points=20, random_state=0)
+    physics = PDEResidual(_antiderivative_residual, sensors=np.linspace(0, 1, U.shape[1]))
+    est = DeepONetRegressor(coords=Y, branch=MLPBranch(layers=(16,), activation="tanh"),
+                            trunk=clone(trunk), physics=physics, **FAST).fit(U, G)
+    assert np.isfinite(est.loss_curve_).all()
+    net = est.network_.double()
+    u = torch.as_tensor(U[:2])
+    y = torch.tensor([[0.3], [0.6]], dtype=torch.float64, requires_grad=True)
+    out = net(u, y)
+    (dy,) = torch.autograd.grad(out.sum(), y)
+    h = 1e-6
+    fd = (net(u, (y + h).detach()) - net(u, (y - h).detach())).sum(0) / (2 * h)
+    np.testing.assert_allclose(dy[:, 0].numpy(), fd.detach().numpy(), rtol=1e-5, atol=1e-7)
+
+
+def _antiderivative_residual(y, s, u, d):
+    return d(s, 0) - u
