@@ -85,7 +85,7 @@ VARIANTS = {
     "shifted-fourier": ("shifted trunk, inner MLP on 32 Fourier features, n_basis 16", dict(
         branch=_branch(), trunk=ShiftedTrunk(MLPTrunk(layers=(64, 64, 64), activation="gelu",
                                                       fourier_features=32,
-                                                      fourier_scale=2.0)),
+                                                      fourier_scale=1.0)),
         n_basis=16)),
 }
 
