@@ -209,3 +209,16 @@ def test_physics_residual_trains_through_a_conditioned_trunk(trunk):
 
 def _antiderivative_residual(y, s, u, d):
     return d(s, 0) - u
+
+
+def test_flop_count_of_a_conditioned_trunk_counts_its_network(data):
+    # The thread choice reads these rates: a conditioned trunk's network runs in
+    # combine, per (function, point) pair, not in encode_trunk.
+    from skoperator._parallel import flop_rates
+
+    U, Y, G = data
+    net = _fit(NOMADTrunk(layers=(16, 16)), U, Y, G).network_
+    _, trunk = flop_rates(net)
+    # first layer on y and the code's share, a 16 x 16 layer and the output: about
+    # 2 * (16 + 16 * 16 + 16) multiply-adds per pair
+    assert trunk >= 2 * (16 * 16 + 16)
