@@ -11,9 +11,13 @@ L1, fit seconds, epochs) and appends the rows to
 advection recipes of ``skoperator/reproduce.py``.
 
     python benchmarks/sweep_advection.py de-hoop --variants plain nomad shifted
-    python benchmarks/sweep_advection.py lanthaler --n-train 1000 --max-time 120
+    python benchmarks/sweep_advection.py lanthaler --variants nomad-small --max-time 540 \
+        --n-train 2000 --n-test 1000 --n-eval 64 --batch-size 64 --lr 2e-3
 
-Fit seconds are one-thread wall times on a shared machine.
+For de Hoop et al.'s law it first prints the error of the best local guess
+(``local floor``). Fit seconds are one-thread wall times on a shared machine;
+every command behind docs/benchmarks.md is listed in
+``benchmarks/results/sweep_advection.txt``.
 """
 
 import argparse

@@ -1,7 +1,7 @@
 """
-=====================================================
+======================================================
 A moving jump: plain DeepONet, NOMAD and shifted trunk
-=====================================================
+======================================================
 
 Linear advection on a periodic domain moves a square wave without changing
 it. Learning that operator is hard for a DeepONet: its output
