@@ -1,6 +1,7 @@
 """skoperator against the other operator-learning libraries: accuracy against wall time.
 
-For each benchmark (antiderivative, diffusion-reaction, heat, burgers, darcy)
+For each benchmark (antiderivative, diffusion-reaction, heat, burgers, darcy,
+advection-de-hoop, advection-lanthaler)
 and each library that can run it, trains the library's best known recipe on
 the same data (the data of ``python -m skoperator.reproduce NAME --seeds 0``:
 generated training functions, and the held-out functions of the record, the
@@ -55,18 +56,22 @@ RESULTS = HERE / "results"
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-BENCHMARKS = ("antiderivative", "diffusion-reaction", "heat", "burgers", "darcy")
+BENCHMARKS = ("antiderivative", "diffusion-reaction", "heat", "burgers", "darcy",
+              "advection-de-hoop", "advection-lanthaler")
 LIBRARIES = ("skoperator", "neuraloperator", "deepxde", "fno+mirrors")
 
 # Grids of the inputs and outputs (row-major, the generators' layouts; the
 # first axis of a shape varies slowest).
 INPUT_GRID = {"antiderivative": (100,), "diffusion-reaction": (100,), "heat": (32, 32),
-              "burgers": (128,), "darcy": (29, 29)}
+              "burgers": (128,), "darcy": (29, 29), "advection-de-hoop": (200,),
+              "advection-lanthaler": (2048,)}
 OUTPUT_GRID = {"antiderivative": (100,), "diffusion-reaction": (101, 100), "heat": (32, 32),
-               "burgers": (128,), "darcy": (29, 29)}
+               "burgers": (128,), "darcy": (29, 29), "advection-de-hoop": (200,),
+               "advection-lanthaler": (2048,)}
 # neuraloperator FNO settings per benchmark: modes per axis, width, batch.
 FNO = {"antiderivative": ((16,), 64, 16), "diffusion-reaction": ((12, 12), 32, 8),
-       "heat": ((12, 12), 32, 8), "burgers": ((16,), 64, 16), "darcy": ((12, 12), 32, 8)}
+       "heat": ((12, 12), 32, 8), "burgers": ((16,), 64, 16), "darcy": ((12, 12), 32, 8),
+       "advection-de-hoop": ((32,), 64, 16), "advection-lanthaler": ((64,), 64, 16)}
 
 
 def why_not(library, benchmark):
@@ -284,6 +289,8 @@ def worker(args):
     G_test = data[4]
     print(json.dumps(dict(benchmark=args.benchmark, library=args.library, budget_s=args.budget,
                           seed=args.seed, rel_l2=mean_relative_l2_error(G_test, pred),
+                          median_rel_l1=float(np.median(np.abs(pred - G_test).sum(axis=1)
+                                                        / np.abs(G_test).sum(axis=1))),
                           r2=mean_function_r2(G_test, pred), fit_s=seconds, iterations=n,
                           unit=UNITS[args.library], n_train=len(data[0]),
                           n_test=len(G_test), test_data=data[5])))
@@ -380,7 +387,8 @@ def main(argv=None):
                           f"{r['iterations']:>6} {r['unit']}", flush=True)
         if args.quick:
             continue
-        fields = ["benchmark", "library", "budget_s", "seed", "fit_s", "rel_l2", "r2",
+        fields = ["benchmark", "library", "budget_s", "seed", "fit_s", "rel_l2",
+                  "median_rel_l1", "r2",
                   "iterations", "unit", "n_train", "n_test", "test_data", "error"]
         with open(out / f"compare_{benchmark}.csv", "w", newline="") as f:
             w = csv.DictWriter(f, fieldnames=fields, extrasaction="ignore")

@@ -20,6 +20,7 @@ ORDER = [
     "plot_poisson_n_eval.py",
     "plot_sharpness.py",
     "plot_adaptive_sampling.py",
+    "plot_moving_jump.py",
 ]
 
 

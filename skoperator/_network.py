@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from . import _layers
+from ._protocols import check_conditioned_module
 from .networks import BuildContext, check_module
 
 
@@ -107,6 +108,9 @@ class DeepONet(nn.Module):
         self.branch = branch
         self.trunk = trunk
         self.trunk_is_table = bool(getattr(trunk, "table", False))
+        # A conditioned trunk reads the branch's output too (NOMAD, shift-DeepONet):
+        # encode_trunk only standardises y and combine runs the trunk.
+        self.trunk_conditioned = bool(getattr(trunk, "conditioned", False))
         self.n_outputs = int(n_outputs)
         self.n_basis = int(n_basis)
         self.branch_fields, self.trunk_fields = layout.fields(self.n_outputs)
@@ -123,8 +127,12 @@ class DeepONet(nn.Module):
         """Basis (..., trunk_fields * n_basis) at raw coordinates ``y`` (..., d).
 
         ``index``, the positions of ``y`` in the training grid when known,
-        lets table trunks (POD) skip the coordinate lookup.
+        lets table trunks (POD) skip the coordinate lookup. A conditioned
+        trunk needs the branch's output: its basis is the standardised
+        coordinates, which :meth:`combine` hands to the trunk.
         """
+        if self.trunk_conditioned:
+            return (y - self.y_shift) / self.y_scale
         if index is not None and self.trunk_is_table:
             return self.trunk.at_index(index)
         return self.trunk((y - self.y_shift) / self.y_scale)
@@ -136,7 +144,11 @@ class DeepONet(nn.Module):
         ``t`` of shape (batch, m, width) gives one output per pair
         (batch, m). With several output fields the outputs get a last axis
         of ``n_outputs``: (batch, n, n_outputs) or (batch, m, n_outputs).
+        A conditioned trunk maps ``t`` (the standardised coordinates) and
+        ``b`` to these outputs itself.
         """
+        if self.trunk_conditioned:
+            return self.trunk(t, b) + self.bias
         if self.n_outputs == 1:  # the common case, with as few operations as possible
             if t.dim() == 2:
                 return b @ t.T + self.bias
@@ -197,6 +209,7 @@ class DeepONet(nn.Module):
         With ``field_basis``, field ``c`` is ``coefficients[:, c*p:(c+1)*p] @
         basis[:, c*p:(c+1)*p].T + field_bias()[c]`` (without ``output_transform``).
         """
+        self._check_separable()
         b = self.encode_branch(u)
         if self.branch_fields == 1 and self.n_outputs > 1:
             b = b.repeat(1, self.n_outputs)
@@ -204,10 +217,18 @@ class DeepONet(nn.Module):
 
     def field_basis(self, y, index=None):
         """Basis (n, n_outputs * n_basis) at raw coordinates ``y``, one group per field."""
+        self._check_separable()
         t = self.encode_trunk(y, index)
         if self.trunk_fields == 1 and self.n_outputs > 1:
             t = t.repeat(1, self.n_outputs)
         return t
+
+    def _check_separable(self):
+        if self.trunk_conditioned:
+            raise ValueError(
+                f"the trunk {type(self.trunk).__name__} reads the branch's output (a "
+                "conditioned trunk), so the network is not a sum of coefficients times "
+                "basis functions; export or use the whole network (to_onnx(split=False)).")
 
     def field_bias(self):
         """The bias of every field in the units of G, shape (n_outputs,)."""
@@ -290,6 +311,9 @@ def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scali
     copies = n_outputs if layout.independent else 1
     d = coords.shape[1]
     n_check = min(coords.shape[0], 3)
+    if trunk.conditioned:
+        return _conditioned_network(branch, trunk, n_sensors, n_outputs, n_basis, layout,
+                                    scaling, generator, coords, input_shape, output_transform)
 
     def one_trunk(n_out, fields):
         context = BuildContext(generator=generator, coords=coords,
@@ -319,6 +343,28 @@ def build_network(*, branch, trunk, n_sensors, n_outputs, n_basis, layout, scali
                              for c in range(copies)], vectorize)
     else:
         branch_net = one_branch(kb * n_basis, bases)
+    return DeepONet(branch_net, trunk_net, n_outputs=n_outputs, n_basis=n_basis,
+                    layout=layout, scaling=scaling, output_transform=output_transform)
+
+
+def _conditioned_network(branch, trunk, n_sensors, n_outputs, n_basis, layout, scaling,
+                         generator, coords, input_shape, output_transform):
+    """The DeepONet of a conditioned trunk: one branch whose output the trunk reads."""
+    if layout.independent:
+        raise ValueError(
+            f"multi_output_strategy='independent' builds one trunk per field, but the trunk "
+            f"{type(trunk).__name__} reads the branch's output (a conditioned trunk); "
+            "expected one of 'split_branch', 'split_trunk', 'split_both': pass one of those.")
+    fields = layout.fields(n_outputs)
+    d = coords.shape[1]
+    width = int(trunk.branch_width(n_basis, n_outputs, fields, d))
+    context = BuildContext(generator=generator, coords=coords, n_basis=n_basis,
+                           branch_width=width, fields=fields)
+    trunk_net = check_conditioned_module(trunk, trunk.build(d, n_outputs, context),
+                                         coords[:min(coords.shape[0], 3)], width, n_outputs)
+    context = BuildContext(generator=generator, coords=coords, input_shape=input_shape)
+    branch_net = check_module(branch, branch.build(n_sensors, width, context), (2, n_sensors),
+                              (2, width), "branch")
     return DeepONet(branch_net, trunk_net, n_outputs=n_outputs, n_basis=n_basis,
                     layout=layout, scaling=scaling, output_transform=output_transform)
 

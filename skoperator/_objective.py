@@ -145,7 +145,9 @@ def forward_at(network, data, rows, cols, path):
             y = y.gather(1, index.unsqueeze(-1).expand(-1, -1, y.shape[-1]))
         y = torch.nan_to_num(y)  # padding points: their targets are missing, weight 0
         return network.standardized(b, network.encode_trunk(y), y)
-    if cols is None or path == "grid":  # the whole grid, then the sampled columns
+    # A conditioned trunk runs per (function, point) pair: the grid path would
+    # evaluate it at every point of every function, so sampled columns go by pairs.
+    if cols is None or (path == "grid" and not network.trunk_conditioned):
         out = network.standardized(b, network.encode_trunk(coords, data.grid_index), coords)
         if cols is not None:
             index = cols if out.dim() == 2 else cols.unsqueeze(-1).expand(-1, -1, out.shape[-1])

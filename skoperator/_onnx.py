@@ -284,6 +284,12 @@ def to_onnx(estimator, path, *, split=False, opset=None):
                 ("G",), {"U": {0: "n_functions"}, second: {0: "n_points"},
                          "G": {0: "n_functions", 1: "n_columns"}}, opset)
         return str(path)
+    if network.trunk_conditioned:
+        raise ValueError(
+            f"to_onnx(split=True) exports coefficients and a basis, but the trunk "
+            f"{type(network.trunk).__name__} reads the branch's output (a conditioned trunk: "
+            "NOMADTrunk, ShiftedTrunk), so the network has no separate basis; pass "
+            "split=False to export the whole network.")
     if network.output_transform is not None:
         warnings.warn("to_onnx(split=True) leaves output_transform out of the graphs; apply "
                       "it to G = coefficients @ basis.T + bias yourself.", UserWarning,

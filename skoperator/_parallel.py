@@ -93,8 +93,14 @@ def flop_rates(network):
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
             network.encode_branch(torch.zeros(2, n_sensors, device=device, dtype=dtype))
         branch = counter.get_total_flops() / 2
+        with torch.no_grad():  # a conditioned trunk reads one function's branch output
+            b = network.encode_branch(torch.zeros(1, n_sensors, device=device, dtype=dtype))
         with torch.no_grad(), FlopCounterMode(display=False) as counter:
-            if network.trunk_is_table:
+            if network.trunk_conditioned:  # it runs once per (function, point) pair
+                points = 64
+                network.combine(b, network.encode_trunk(
+                    torch.zeros(points, d, device=device, dtype=dtype)))
+            elif network.trunk_is_table:
                 points = min(network.trunk.modes.shape[0], 64)
                 network.trunk.at_index(torch.arange(points, device=device))
             else:

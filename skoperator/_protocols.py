@@ -52,6 +52,14 @@ class BuildContext:
         ``U.shape[1:]`` when ``U`` was passed with more than two dimensions.
     multi_input : bool, default=False
         Whether the branch is one of several (:class:`MultiBranch`).
+    n_basis : int or None, default=None
+        For conditioned trunks: the estimator's ``n_basis``.
+    branch_width : int or None, default=None
+        For conditioned trunks: the width of the branch output their module
+        receives (:meth:`BaseTrunk.branch_width`).
+    fields : tuple of int or None, default=None
+        For conditioned trunks: the layout's (branch groups, trunk groups)
+        of ``n_basis`` coefficients and basis functions.
 
     Examples
     --------
@@ -69,6 +77,9 @@ class BuildContext:
     basis: Optional[list] = None
     input_shape: Optional[tuple] = None
     multi_input: bool = False
+    n_basis: Optional[int] = None
+    branch_width: Optional[int] = None
+    fields: Optional[tuple] = None
 
 
 class BaseBranch(Component):
@@ -187,6 +198,16 @@ class BaseTrunk(Component):
         Class attribute: an ensemble can train several copies as one batched
         network (:class:`~skoperator.uncertainty.EnsembleRegressor`); the
         built modules are checked again before they are stacked.
+    conditioned : bool
+        Class attribute: the trunk reads the branch's output as well as the
+        coordinates (NOMAD's nonlinear decoder, shift-DeepONet's shifted
+        trunk). ``build(d, n_outputs, context)`` then returns a module whose
+        ``forward(y, b)`` maps standardised coordinates ``y`` of shape (n, d)
+        (every function at the same points) or (batch, m, d) (each function
+        at its own points) and the branch output ``b`` of shape (batch,
+        :meth:`branch_width`) to the outputs before the bias, (batch, n) or
+        (batch, m), with a last axis of ``n_outputs`` when there are several
+        fields; ``context.n_basis`` and ``context.branch_width`` are set.
 
     Examples
     --------
@@ -209,6 +230,31 @@ class BaseTrunk(Component):
 
     table = False
     vectorizable = False
+    conditioned = False
+
+    def branch_width(self, n_basis, n_outputs, fields, d):
+        """Return the number of branch outputs this trunk's network reads.
+
+        Parameters
+        ----------
+        n_basis : int
+            Basis functions per field.
+        n_outputs : int
+            Output fields.
+        fields : tuple of int
+            The layout's (branch groups, trunk groups): coefficient groups
+            (``n_outputs`` when the branch is split per field, else 1) and
+            basis groups.
+        d : int
+            Coordinate dimension.
+
+        Returns
+        -------
+        width : int
+            ``fields[0] * n_basis``: the coefficients; a conditioned trunk
+            may ask for more (a shifted trunk's shifts and scales).
+        """
+        return fields[0] * n_basis
 
     def build(self, d, n_out, context):
         """Build the module.
@@ -218,7 +264,7 @@ class BaseTrunk(Component):
         d : int
             Coordinate dimension.
         n_out : int
-            Basis functions out.
+            Basis functions out (output fields for a conditioned trunk).
         context : BuildContext
             Generator, training coordinates (and targets for table trunks).
 
@@ -458,3 +504,35 @@ def check_module(component, module, in_shape, out_shape, role, x=None):
             f"({protocol}).")
     return module
 
+
+
+def check_conditioned_module(component, module, y, width, n_outputs):
+    """Run a conditioned trunk's ``module(y, b)`` once and check its output's shape.
+
+    ``y`` of shape (n, d) (standardised training coordinates) and ``b`` zeros
+    of shape (2, width) must give (2, n), with a last axis of ``n_outputs``
+    when there are several fields. Raises a ValueError naming the component
+    and the protocol otherwise. Returns the module.
+    """
+    protocol = ("forward(y, b): y (n, d) or (batch, m, d), b (batch, width) -> (batch, n) or "
+                "(batch, m), with a last axis of n_outputs for several fields")
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"{_describe(component)}.build returned {type(module).__name__}; a "
+                        f"conditioned trunk builds a torch.nn.Module with {protocol}.")
+    expected = (2, y.shape[0]) + ((n_outputs,) if n_outputs > 1 else ())
+    try:
+        with torch.no_grad():
+            out = module(y, torch.zeros(2, width, dtype=y.dtype))
+    except Exception as exc:
+        raise ValueError(
+            f"{_describe(component)} failed on coordinates of shape {tuple(y.shape)} and a "
+            f"branch output of shape (2, {width}): {type(exc).__name__}: {exc}. A "
+            f"conditioned trunk's module has {protocol}.") from exc
+    if not torch.is_tensor(out) or tuple(out.shape) != expected or \
+            not out.dtype.is_floating_point:
+        got = (f"a {out.dtype} tensor of shape {tuple(out.shape)}" if torch.is_tensor(out)
+               else type(out).__name__)
+        raise ValueError(
+            f"{_describe(component)} returned {got} for coordinates of shape "
+            f"{tuple(y.shape)}; expected a float tensor of shape {expected} ({protocol}).")
+    return module

@@ -26,7 +26,10 @@ The protocols, written once (in a private module, exported here):
   declares a trunk known at the training points only (a table over them, as
   the POD), whose module must then be a :class:`TableModule` (``points``,
   ``modes``, ``at_index``, ``lookup``), a subclass or a module with the same
-  members;
+  members; ``conditioned = True`` declares a trunk that reads the branch's
+  output too (:class:`NOMADTrunk`, :class:`ShiftedTrunk`), whose module's
+  ``forward(y, b)`` returns the outputs and whose ``branch_width`` says how
+  many branch outputs it reads;
 - capabilities are class attributes of the component, read by the
   estimator and never guessed from its class: ``needs_grid`` (branch),
   ``table`` (trunk), ``vectorizable`` (an ensemble can train several copies
@@ -49,6 +52,7 @@ from torch import nn
 from . import _layers
 from ._branches import CNNBranch, FNOBranch, MLPBranch
 from ._compat import StrOptions
+from ._decoders import NOMADTrunk, ShiftedTrunk
 from ._merges import MERGES, ConcatMerge, ProductMerge, ProductSumMerge, SumMerge
 from ._protocols import BaseBranch, BaseMerge, BaseTrunk, BuildContext, TableModule, check_module
 from ._trunks import MLPTrunk, PODTrunk, ResNetTrunk
@@ -56,7 +60,8 @@ from ._trunks import MLPTrunk, PODTrunk, ResNetTrunk
 __all__ = [
     "BRANCHES", "TRUNKS", "MERGES", "BuildContext", "BaseBranch", "BaseTrunk", "BaseMerge",
     "MLPBranch", "CNNBranch", "FNOBranch", "MultiBranch", "MLPTrunk", "ResNetTrunk",
-    "PODTrunk", "TableModule", "ProductMerge", "SumMerge", "ProductSumMerge", "ConcatMerge",
+    "PODTrunk", "NOMADTrunk", "ShiftedTrunk", "TableModule", "ProductMerge", "SumMerge",
+    "ProductSumMerge", "ConcatMerge",
 ]
 
 
@@ -291,7 +296,8 @@ BRANCHES = {"mlp": MLPBranch, "cnn": CNNBranch, "fno": FNOBranch}
 
 #: ``trunk=`` name -> trunk component factory (its default configuration).
 TRUNKS = {"mlp": MLPTrunk, "resnet": ResNetTrunk, "pod": PODTrunk,
-          "pod_corrected": functools.partial(PODTrunk, correction=True)}
+          "pod_corrected": functools.partial(PODTrunk, correction=True),
+          "nomad": NOMADTrunk, "shifted": ShiftedTrunk}
 
 
 class _UserModule:

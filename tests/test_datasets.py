@@ -27,7 +27,8 @@ GENERATORS = [make_antiderivative, make_poisson, make_diffusion_reaction,
 
 def test_public_names():
     assert sorted(datasets.__all__) == [
-        "heat_conduction_symmetries", "load_heat_reference", "make_antiderivative",
+        "heat_conduction_symmetries", "load_heat_reference", "make_advection",
+        "make_antiderivative",
         "make_burgers", "make_darcy",
         "make_diffusion_reaction", "make_heat_conduction", "make_poisson",
         "solve_antiderivative", "solve_burgers", "solve_darcy", "solve_diffusion_reaction",

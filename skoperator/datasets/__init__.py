@@ -11,9 +11,12 @@ authors' reference fields of the heat-conduction benchmark.
 The antiderivative, diffusion-reaction and heat-conduction problems are the
 benchmarks of Karumuri, Graham-Brady and Goswami (arXiv:2409.13280); the
 Burgers and Darcy problems are those of the Fourier neural operator paper (Li
-et al., ICLR 2021), as compared with DeepONet by Lu et al. (CMAME 2022).
+et al., ICLR 2021), as compared with DeepONet by Lu et al. (CMAME 2022); the
+advection problems (square waves whose jumps move with the input) those of de
+Hoop et al. (2022) and Lanthaler et al. (ICLR 2023).
 """
 
+from ._advection import make_advection
 from ._antiderivative import make_antiderivative, solve_antiderivative
 from ._burgers import make_burgers, solve_burgers
 from ._darcy import make_darcy, solve_darcy
@@ -25,6 +28,7 @@ from ._reference import load_heat_reference
 __all__ = [
     "heat_conduction_symmetries",
     "load_heat_reference",
+    "make_advection",
     "make_antiderivative",
     "make_burgers",
     "make_darcy",
