@@ -237,12 +237,8 @@ BENCHMARKS = {b.name: b for b in [
             # problem's two mirrors (heat_conduction_symmetries) turn each
             # training field into four: 10 epochs over the 4 x 500 images are
             # the steps of the former 40 over the 500 fields, with about half
-            # the error on the reference fields (docs/benchmarks.md). The
-            # gradients' norm is clipped to 0.1 (about their 90th percentile
-            # in this recipe): the same accuracy in its 10 epochs, and a guard
-            # against the loss jump that 0.3 had at the peak rate on a long
-            # clock (70x once; the clipped recipe passes 3 seeds on 600 s:
-            # benchmarks/bench_long_clock.py, docs/benchmarks.md).
+            # the error on the reference fields (docs/benchmarks.md). Gradients
+            # clipped at 0.1: a guard on long clocks (bench_long_clock.py).
             "quick": dict(input_transform=np.log, symmetries=heat_conduction_symmetries(),
                           optimizer=Adam(clip_grad_norm=0.1),
                           branch=FNOBranch(grid=(32, 32), modes=8, width=24, n_layers=4,
