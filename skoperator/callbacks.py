@@ -258,4 +258,6 @@ class Checkpoint(BaseCallback):
                                                 finished)
         if info.rank == 0:
             _checkpoint.write(self.directory, document, tensors, self.keep)
+        if info.comm.world_size > 1:  # no rank goes on (or exits) before the file is there
+            info.comm.from_rank0(True)
         self._last = time.perf_counter()

@@ -15,6 +15,7 @@ ranks:
   back as an ordinary one.
 """
 
+import atexit
 import os
 import pickle
 import tempfile
@@ -53,7 +54,9 @@ def init_process_group(backend=None, **kwargs):
     ``MASTER_PORT`` (set by ``torchrun``), or ``SLURM_PROCID``,
     ``SLURM_NTASKS``, ``SLURM_LOCALID`` and the node list (set by ``srun``),
     selects this rank's GPU when there are GPUs, and calls
-    :func:`torch.distributed.init_process_group`. Without a launcher (a plain
+    :func:`torch.distributed.init_process_group` (and, at exit,
+    :func:`torch.distributed.destroy_process_group`, so that a rank that
+    ends early, e.g. on preemption, does not abort). Without a launcher (a plain
     ``python script.py``) it does nothing, so the same script runs on one
     process.
 
@@ -91,7 +94,16 @@ def init_process_group(backend=None, **kwargs):
     if backend == "nccl":
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group(backend=backend, rank=rank, world_size=world, **kwargs)
+    atexit.register(_destroy_process_group)
     return world
+
+
+def _destroy_process_group():
+    """At exit, the group this module made: its threads end before the interpreter's."""
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.destroy_process_group()
 
 
 def _ray_worker(config):
