@@ -1,10 +1,14 @@
-"""``python -m skoperator``: the main job, a one-minute antiderivative study.
+"""``python -m skoperator``: the main job, the paper's point in two minutes.
 
-Trains DeepONetRegressor (the quick recipe of ``skoperator.reproduce``) on
-the antiderivative benchmark with randomized trunk sampling at several
-``n_eval`` and with the full grid, and prints the mean per-function R2 on
-1,000 held-out functions and the fit seconds of each. It is
-``skoperator.reproduce.run("antiderivative", ...)`` without files.
+Trains DeepONetRegressor on the antiderivative (Example 1 of Karumuri et
+al. 2024) with each output function on a fine grid of 8,000 points, with
+randomized trunk sampling at several ``n_eval`` and with the full grid,
+and prints the mean per-function R2 and relative L2 error on 1,000
+held-out functions and the fit seconds of each: the fit time follows
+``n_eval``, not the grid, at the same accuracy. It is
+``skoperator.reproduce.run("antiderivative-fine", ...)`` without files
+(``--benchmark antiderivative`` runs the paper's 100-point grid, where a
+step is all fixed cost and the seconds do not fall).
 """
 
 import argparse
@@ -28,9 +32,11 @@ def main(argv=None):
     """
     parser = argparse.ArgumentParser(prog="python -m skoperator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--benchmark", default="antiderivative-fine",
+                        help="a problem of skoperator.reproduce (default: %(default)s)")
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--n-eval", nargs="+", default=["1", "5", "10", "25", "50", "full"],
+    parser.add_argument("--n-eval", nargs="+", default=["1", "10", "100", "full"],
                         help="points per function per step; 'full' for the whole grid")
     parser.add_argument("--epochs", type=int, help="default: the quick recipe's")
     parser.add_argument("--seed", type=int, default=0)
@@ -38,7 +44,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     n_evals = [_n_eval_arg(n) for n in args.n_eval]
-    rows = run("antiderivative", n_trains=(args.n_train,), n_evals=n_evals, seeds=(args.seed,),
+    rows = run(args.benchmark, n_trains=(args.n_train,), n_evals=n_evals, seeds=(args.seed,),
                epochs=args.epochs, device=args.device, out=None, test_data="generated",
                n_test=args.n_test)
     print(format_table(rows))  # the command's output, not library logging
