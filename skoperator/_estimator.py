@@ -274,7 +274,12 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         a GPU. The first fit of a process pays the compilation (tens of
         seconds on a CPU); a changing batch size or ``n_eval`` recompiles once
         with symbolic sizes, not every step. Results match eager training up
-        to floating-point rounding.
+        to floating-point rounding. Every built-in branch, trunk, merge and
+        loss compiles (the FNO branch's Fourier layers included). Where
+        :func:`torch.compile` fails on a user's module (at the first compiled
+        step, in the forward or the backward), the fit continues eagerly, as
+        with ``compile=False``, after one ``UserWarning`` that names the
+        module's class and the compiler's error.
 
     mixed_precision : bool, default=False
         Run the training step's forward pass under ``torch.autocast`` with

@@ -170,12 +170,16 @@ class SpectralConv(nn.Module):
         full = tuple(range(-d, -1))
         if full:
             x_ft = torch.fft.fftn(x_ft, dim=full)
-        out_ft = torch.zeros(x.shape[0], self.out_channels, *x_ft.shape[2:], dtype=x_ft.dtype,
-                             device=x.device)
+        # Real views of the spectra: one use of each complex tensor, so that
+        # the gradients of the corner blocks add up in real arithmetic (a
+        # sum of complex gradients is what torch.compile's inductor rejected).
+        x_re = torch.view_as_real(x_ft)
+        out = x_re.new_zeros(x.shape[0], self.out_channels, *x_ft.shape[2:], 2)
         for (index, kept), weight in zip(corners, self.weights):
-            block = x_ft[(slice(None), slice(None)) + index]
-            out_ft[(slice(None), slice(None)) + index] = _mix(block, weight[
+            block = x_re[(slice(None), slice(None)) + index]
+            out[(slice(None), slice(None)) + index] = _mix(block, weight[
                 (slice(None), slice(None)) + kept])
+        out_ft = torch.view_as_complex(out)
         if full:
             out_ft = torch.fft.ifftn(out_ft, dim=full)
         # irfft fills the dropped high frequencies of the last axis with zeros
@@ -185,22 +189,22 @@ class SpectralConv(nn.Module):
 def _mix(block, weight):
     """``einsum("bi...,io...->bo...", block, complex weight)``, in real arithmetic.
 
-    ``block`` is complex (batch, in, *modes); ``weight`` real (in, out,
-    *modes, 2). One real batched matrix product over the modes, with the
+    ``block`` is the real view (batch, in, *modes, 2) of complex modes;
+    ``weight`` real (in, out, *modes, 2); the result the real view (batch,
+    out, *modes, 2). One real batched matrix product over the modes, with the
     complex product written out: ``[xr, xi] @ [[wr, wi], [-wi, wr]]``. On CPU
     it avoids the per-mode copies of a complex batched product (a few per
     cent of a heat step).
     """
     b, i = block.shape[:2]
-    modes = block.shape[2:]
+    modes = block.shape[2:-1]
     o = weight.shape[1]
     n = math.prod(modes)
-    x = torch.view_as_real(block).reshape(b, i, n, 2).permute(2, 0, 3, 1).reshape(n, b, 2 * i)
+    x = block.reshape(b, i, n, 2).permute(2, 0, 3, 1).reshape(n, b, 2 * i)
     w = weight.reshape(i, o, n, 2).permute(2, 0, 1, 3)
     wr, wi = w[..., 0], w[..., 1]
     w = torch.cat([torch.cat([wr, wi], 2), torch.cat([-wi, wr], 2)], 1)  # (n, 2i, 2o)
-    out = torch.bmm(x, w).reshape(n, b, 2, o).permute(1, 3, 0, 2).reshape(b, o, *modes, 2)
-    return torch.view_as_complex(out.contiguous())
+    return torch.bmm(x, w).reshape(n, b, 2, o).permute(1, 3, 0, 2).reshape(b, o, *modes, 2)
 
 
 def _fan_in_uniform(module, generator):

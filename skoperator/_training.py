@@ -18,6 +18,7 @@ import time
 import numpy as np
 import torch
 
+from ._compiling import CompiledObjective
 from ._objective import (  # noqa: F401  (re-exported)
     TrainingData,
     check_sample,
@@ -70,8 +71,8 @@ class Trainer:
         self.total_steps = max(1, plan.total_steps)
         self.start = plan.started
         self.deadline = plan.max_time
-        self.objective = step_objective if plan.compile_mode is None else torch.compile(
-            step_objective, mode=None if plan.compile_mode == "default" else plan.compile_mode)
+        self.objective = step_objective if plan.compile_mode is None else CompiledObjective(
+            step_objective, None if plan.compile_mode == "default" else plan.compile_mode)
         table = self.network.trunk_is_table
         self.trunk_flops = 0 if table else 2 * sum(
             p.numel() for p in self.network.trunk.parameters())

@@ -1,0 +1,112 @@
+"""The training step compiled with :func:`torch.compile`, and its fall-back to eager steps.
+
+``DeepONetRegressor(compile=...)`` compiles the step's objective
+(:func:`skoperator._objective.step_objective`: forward, residuals, loss and,
+through AOTAutograd, their backward). torch compiles lazily: a module the
+compiler cannot handle raises at the first compiled call of a new shape, in
+the forward or (by default) in the first backward. :class:`CompiledObjective`
+asks for the backward to be compiled with the forward, so that both fail at
+the call, and then runs that step and every later one eagerly, with one
+warning that names the user's module and the compiler's error. Only an error
+that the eager step does not raise is taken for a compilation failure: an
+error of the step itself is raised as it would be without compilation.
+"""
+
+import contextlib
+import warnings
+
+import torch
+import torch._functorch.config
+
+#: inductor's notice that complex operators (the FNO's Fourier transforms) run
+#: as eager kernels inside the compiled graph: expected, not the user's concern.
+_COMPLEX_NOTICE = "Torchinductor does not support code generation for complex operators"
+
+#: The :func:`torch.compile` backend (the tests replace it with one that fails).
+BACKEND = "inductor"
+
+
+class CompiledObjective:
+    """``objective`` compiled with :func:`torch.compile`; eager from the first failure on.
+
+    Parameters
+    ----------
+    objective : callable
+        ``objective(network, *args)``: the step's objective, called with
+        the network first.
+    mode : str or None
+        The :func:`torch.compile` mode (None: its default).
+
+    Attributes
+    ----------
+    failure : str or None
+        The compiler's error (type and first line) after a fall-back, else
+        None.
+    """
+
+    def __init__(self, objective, mode):
+        self.eager = objective
+        self.compiled = torch.compile(objective, mode=mode, backend=BACKEND)
+        self.failure = None
+
+    def __call__(self, network, *args):
+        if self.failure is not None:
+            return self.eager(network, *args)
+        try:
+            with _backward_with_forward(), warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message=_COMPLEX_NOTICE)
+                return self.compiled(network, *args)
+        except Exception as exc:
+            # An error the eager step raises too is the step's own: it raises here.
+            result = self.eager(network, *args)
+            self.failure = _first_line(exc)
+            warnings.warn(
+                f"compile=True: torch.compile failed on {describe(network)} "
+                f"({self.failure}); this fit continues without compilation, as with "
+                "compile=False. Pass compile=False to skip the attempt.",
+                UserWarning, stacklevel=4)
+            return result
+
+
+def _backward_with_forward():
+    """A context in which AOTAutograd compiles a graph's backward with its forward."""
+    if hasattr(torch._functorch.config, "force_non_lazy_backward_lowering"):
+        return torch._functorch.config.patch(force_non_lazy_backward_lowering=True)
+    return contextlib.nullcontext()  # older torch: the backward compiles lazily
+
+
+def _first_line(exc):
+    """``"Type: first line"`` of ``exc``, with its innermost cause's (the compiler's error)."""
+    inner, seen = exc, {id(exc)}
+    while True:
+        cause = getattr(inner, "inner_exception", None) or inner.__cause__
+        if cause is None or id(cause) in seen:
+            break
+        inner = cause
+        seen.add(id(inner))
+    lines = str(inner).strip().splitlines()
+    text = f"{type(inner).__name__}: {lines[0] if lines else ''}".rstrip(": ")
+    return text if inner is exc else f"{type(exc).__name__}: {text}"
+
+
+def describe(network):
+    """The user's modules in ``network`` by class name, or the network's class.
+
+    A user's module is one whose class is defined outside skoperator and
+    torch; only the outermost are named. Without one, the network's class
+    and those of its branch and trunk.
+    """
+    names, inside = [], []
+    for name, module in network.named_modules():
+        if any(name.startswith(prefix + ".") for prefix in inside):
+            continue
+        package = type(module).__module__.partition(".")[0]
+        if package not in ("skoperator", "torch"):
+            names.append(type(module).__name__)
+            inside.append(name)
+    if not names:
+        parts = [f"{role} {type(getattr(network, role)).__name__}" for role in ("branch", "trunk")
+                 if isinstance(getattr(network, role, None), torch.nn.Module)]
+        return f"the network {type(network).__name__}" + (f" ({', '.join(parts)})" if parts
+                                                          else "")
+    return "the module " + ", ".join(dict.fromkeys(names))
