@@ -261,8 +261,7 @@ def _rows_read(key):
     return range(key.start, key.stop)
 
 
-def test_hdf5_reads_only_the_needed_rows_in_bounded_blocks(G_ref, tmp_path, small_blocks,
-                                                           h5_reads):
+def test_hdf5_rows_are_read_in_bounded_blocks(G_ref, tmp_path, small_blocks, h5_reads):
     ds = write_hdf5(tmp_path / "G.h5", G_ref)
     S, _ = check_targets(ds, N_FUNCTIONS)
     # the check reads every row once, a chunk of rows at a time
@@ -270,42 +269,73 @@ def test_hdf5_reads_only_the_needed_rows_in_bounded_blocks(G_ref, tmp_path, smal
     assert sorted(i for k in h5_reads for i in _rows_read(k)) == list(range(N_FUNCTIONS))
     h5_reads.clear()
     rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
+    np.testing.assert_array_equal(S[rows], G_ref[rows])
+    # full rows: each distinct row once, in increasing order, runs of one block at most
+    assert [i for k in h5_reads for i in _rows_read(k)] == sorted(set(rows.tolist()))
+    assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
+
+
+def test_uncompressed_hdf5_pairs_are_read_from_the_file_bytes(G_ref, tmp_path, h5_reads):
+    ds = write_hdf5(tmp_path / "G.h5", G_ref)
+    S = StreamedArray(ds)
+    rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
     cols = np.random.default_rng(3).integers(0, N_COLUMNS, size=(len(rows), 4))
     np.testing.assert_array_equal(S[rows[:, None], cols], G_ref[rows[:, None], cols])
-    # each distinct row once, in increasing order, in contiguous runs of one block at most
-    read = [i for k in h5_reads for i in _rows_read(k)]
-    assert read == sorted(set(rows.tolist()))
-    assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
-    h5_reads.clear()
+    assert S.reader.direct and h5_reads == []  # no HDF5 read: the sampled bytes only
     view = data_rows(ds, np.arange(20, 30))
-    assert h5_reads == []  # a view reads nothing
-    view[np.array([[0], [9]]), np.array([[1, 2]])]
-    assert [i for k in h5_reads for i in _rows_read(k)] == [20, 29]
+    np.testing.assert_array_equal(view[np.array([[0], [9]]), np.array([[1, 2]])],
+                                  G_ref[[[20], [29]], [[1, 2]]])
+    assert h5_reads == []
 
 
-def test_zarr_reads_only_the_needed_rows(G_ref, tmp_path, small_blocks, monkeypatch):
+def _chunk_of(key, chunks):
+    """The chunk a box read lies in (asserting that it lies in one)."""
+    (r, c), (cr, cc) = key, chunks
+    assert r.start // cr == (r.stop - 1) // cr and c.start // cc == (c.stop - 1) // cc, key
+    return r.start // cr, c.start // cc
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_hdf5_pairs_read_each_touched_chunk_once(G_ref, tmp_path, h5_reads, writable):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "G.h5", "w") as f:
+        f.create_dataset("G", data=G_ref, chunks=(4, 8),
+                         compression=None if writable else "gzip")
+    ds = h5py.File(tmp_path / "G.h5", "r+" if writable else "r")["G"]
+    S = StreamedArray(ds)
+    assert not S.reader.direct  # compressed, or a file open for writing: through HDF5
+    rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2, 59])
+    cols = np.random.default_rng(3).integers(-N_COLUMNS, N_COLUMNS, size=(len(rows), 5))
+    cols[-1] = N_COLUMNS - 1  # the last, partial column chunk
+    np.testing.assert_array_equal(S[rows[:, None], cols], G_ref[rows[:, None], cols])
+    touched = [_chunk_of(k, (4, 8)) for k in h5_reads]
+    pairs = np.broadcast_arrays(rows[:, None], cols % N_COLUMNS)
+    expected = sorted(set(zip((pairs[0] // 4).ravel().tolist(),
+                              (pairs[1] // 8).ravel().tolist())))
+    assert touched == expected  # only chunks with a pair, each once, in order
+
+
+def test_zarr_pairs_are_one_sorted_coordinate_selection(G_ref, tmp_path, monkeypatch):
     z = write_zarr(tmp_path / "G.zarr", G_ref)
     cls = type(z)
     reads = []
+    original = cls.get_coordinate_selection
 
-    def spy(method):
-        original = getattr(cls, method)
+    def spied(self, selection, *args, **kwargs):
+        reads.append(selection)
+        return original(self, selection, *args, **kwargs)
 
-        def spied(self, selection, *args, **kwargs):
-            reads.append(selection[0] if isinstance(selection, tuple) else selection)
-            return original(self, selection, *args, **kwargs)
-        monkeypatch.setattr(cls, method, spied)
-
-    spy("get_basic_selection")  # slices (zarr 2)
-    spy("get_orthogonal_selection")  # slices (zarr 3) and sorted row lists
+    monkeypatch.setattr(cls, "get_coordinate_selection", spied)
+    monkeypatch.setattr(cls, "get_orthogonal_selection", None)  # full rows are never read
+    monkeypatch.setattr(cls, "get_basic_selection", None)
     S = StreamedArray(z)
     assert reads == []
     rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
     np.testing.assert_array_equal(S[rows[:, None], np.array([[0, 5]])],
                                   G_ref[rows[:, None], np.array([[0, 5]])])
-    got = [i for sel in reads
-           for i in (_rows_read(sel) if isinstance(sel, slice) else np.asarray(sel).tolist())]
-    assert got == sorted(set(rows.tolist()))
+    assert len(reads) == 1
+    r, c = reads[0]
+    assert r.tolist() == sorted(r.tolist()) and len(r) == len(rows) * 2  # chunks of 3 rows
 
 
 class RecordingSource:
@@ -372,11 +402,11 @@ def test_materialize_inputs_with_unknown_dask_shape():
 
 
 def test_recognising_arrays_imports_none_of_their_libraries():
-    # _data alone (numpy and scikit-learn): is_streamed on plain arrays imports nothing new
+    # _data and its reader (numpy and scikit-learn): plain arrays import nothing new
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('d', {str(Path(_data.__file__))!r})\n"
-        "d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(_data.__file__).parents[1])!r})\n"
+        "import skoperator._data as d\n"
         "import numpy as np\n"
         "assert not d.is_streamed(np.zeros((3, 3))) and d.out_of_core_kind([1]) is None\n"
         "d.materialize_inputs(np.zeros(2)); d.check_targets(np.ones((2, 2)), 2)\n"
