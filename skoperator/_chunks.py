@@ -123,6 +123,11 @@ class ChunkReader:
             self._file, (self._layout, self._where) = direct
             fill = getattr(array, "fillvalue", 0)
             self._fill = np.asarray(0 if fill is None else fill).astype(self.dtype)
+            size = self.dtype.itemsize
+            starts = np.atleast_1d(self._where)
+            # the file as an array of values where every chunk starts on a value's boundary
+            self._values = None if (starts[starts >= 0] % size).any() else np.frombuffer(
+                self._file, dtype=self.dtype, count=len(self._file) // size)
 
     # -- the one entry point
     def take(self, r, c):
@@ -161,10 +166,10 @@ class ChunkReader:
             written = base >= 0
             address = base + ((r % cr) * cc + (c % cc)) * size
             address = np.where(written, address, 0)
-        order = np.argsort(address, kind="stable")  # increasing addresses: locality
-        raw = self._file[address[order, None] + np.arange(size)]
-        values = np.empty(len(r), dtype=self.dtype)
-        values[order] = raw.view(self.dtype).ravel()
+        if self._values is not None:  # one gather of the values (the usual alignment)
+            values = self._values[address // size]
+        else:  # chunks at odd addresses: gather the bytes of every value
+            values = self._file[address[:, None] + np.arange(size)].view(self.dtype).ravel()
         if written is not None and not written.all():
             values[~written] = self._fill
         return values

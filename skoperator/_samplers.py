@@ -430,7 +430,10 @@ class ChunkSampler(BaseSampler):
     Notes
     -----
     Does not use the table of observed points: with missing targets the
-    missing (function, point) pairs are left out of the loss.
+    missing (function, point) pairs are left out of the loss. The groups
+    are of training rows: with ``early_stopping`` the held-out functions
+    are taken out first, so a group may straddle two storage chunks (the
+    draws stay as described; a step reads a few more chunks).
 
     Examples
     --------
