@@ -272,8 +272,10 @@ def sampler_accuracy(args, device, seeds=(0, 1, 2)):
     The antiderivative (1,000 training functions, 500 held out, 100 points),
     ``n_eval`` 10, the same epochs; the chunked sampler with chunks of
     16 functions x 25 points (four column chunks, one drawn per group and
-    step: a function's 10 points lie in a quarter of the grid) and of
-    16 x 10 (ten chunks: each step's 10 points are one whole chunk).
+    step: a function's 10 points lie in a quarter of the grid), the same
+    with groups of one function (``1x25``: what the grouping of rows costs),
+    of 16 x 10 (ten chunks: each step's 10 points are one whole chunk) and
+    of 16 x 10 with two chunks drawn per step (``, 2``).
     """
     from skoperator.datasets import make_antiderivative
     from skoperator.metrics import mean_relative_l2_error
@@ -282,7 +284,9 @@ def sampler_accuracy(args, device, seeds=(0, 1, 2)):
     U, Y, G = make_antiderivative(1500, n_points=100, random_state=0)
     epochs = 40 if args.quick else 200
     modes = {"random": "random", "chunked 16x25": ChunkSampler(chunks=(16, 25)),
-             "chunked 16x10": ChunkSampler(chunks=(16, 10))}
+             "chunked 1x25": ChunkSampler(chunks=(1, 25)),
+             "chunked 16x10": ChunkSampler(chunks=(16, 10)),
+             "chunked 16x10, 2": ChunkSampler(chunks=(16, 10), n_chunks=2)}
     errors = {name: [] for name in modes}
     for seed in seeds:
         for name, sampling in modes.items():
@@ -293,7 +297,7 @@ def sampler_accuracy(args, device, seeds=(0, 1, 2)):
     print(f"# antiderivative, 1,000 functions, n_eval 10, {epochs} epochs, seeds {seeds}: "
           "mean relative L2 of 500 held-out functions")
     for name, values in errors.items():
-        print(f"{name + ':':<16s} " + "  ".join(f"{v:.4e}" for v in values)
+        print(f"{name + ':':<18s} " + "  ".join(f"{v:.4e}" for v in values)
               + f"   mean {np.mean(values):.4e}")
     ok = True
     for name in modes:

@@ -28,7 +28,8 @@ import torch
 __all__ = ["BatchPrefetch"]
 
 _NOTE = ("skoperator: raised in the background thread that reads the next mini-batch's "
-         "targets from the streamed G (see DeepONetRegressor's notes on streamed data).")
+         "targets from the streamed G while the current one trains (the user guide's "
+         "'Arrays on disk' describes these reads).")
 
 
 @dataclasses.dataclass
