@@ -4,8 +4,10 @@ Large targets (``np.memmap`` or arrays over ``STREAM_BYTES``) are never copied
 whole: they are checked and summarised in row chunks and gathered batch by
 batch during training. So are targets held out of core: an HDF5 dataset
 (``h5py.Dataset``), a Zarr array (v2 or v3) or a Dask array, whatever their
-size, read through :class:`StreamedArray`. Those libraries are imported by
-nobody here: such an array is recognised by the module of its type.
+size, read through :class:`StreamedArray` (the sampled (row, column) pairs
+of HDF5 and Zarr chunk by chunk, by :class:`~skoperator._chunks.ChunkReader`).
+Those libraries are imported by nobody here: such an array is recognised by
+the module of its type.
 
 Inputs ``U`` (n_functions x n_sensors) are small next to ``G``: one given as
 such an array is loaded whole (row chunk by row chunk) by

@@ -2,8 +2,10 @@
 
 Such a ``G`` is always streamed (never loaded whole): ``check_targets`` wraps
 it in ``StreamedArray``, which reads the rows an index needs in increasing
-order, in bounded blocks, and picks columns in numpy. ``U`` given as such an
-array is loaded by ``materialize_inputs``.
+order, in bounded blocks, and picks columns in numpy; (row, column) pairs of
+HDF5 and Zarr are read chunk by chunk (``skoperator._chunks``), and a fit
+reads the next batch's pairs in a background thread (``skoperator._prefetch``).
+``U`` given as such an array is loaded by ``materialize_inputs``.
 """
 
 import subprocess
@@ -776,3 +778,34 @@ def test_chunk_sampler_is_a_searchable_component(tmp_path):
     a = clone(est).set_params(sampling__chunks=A.chunks).fit(U, A)
     b = clone(est).set_params(sampling__chunks=A.chunks).fit(U, np.asarray(A))
     np.testing.assert_array_equal(a.predict(U[:3]), b.predict(U[:3]))
+
+
+def test_a_preempted_streamed_fit_resumes_to_the_in_memory_weights(tmp_path, monkeypatch):
+    """The checkpoint written mid-epoch holds no draw ahead: the resumed fit is exact."""
+    import signal
+
+    from skoperator import DeepONetRegressor, _training
+    from skoperator._records import Preempted
+    from skoperator.callbacks import Checkpoint
+
+    U, Y, A = _streamed_fit_setup(tmp_path)  # 64 functions, batches of 16: 4 steps an epoch
+    params = dict(coords=Y, n_eval=4, batch_size=16, max_iter=3, tol=None, random_state=0,
+                  n_basis=8, device="cpu")
+    reference = DeepONetRegressor(**params).fit(U, np.asarray(A))
+    step, calls = _training.Trainer._step, []
+
+    def signalled(self):
+        step(self)
+        calls.append(1)
+        if len(calls) == 6:  # the second step of epoch 2, the third batch being read ahead
+            self.preempt = signal.SIGTERM
+
+    monkeypatch.setattr(_training.Trainer, "_step", signalled)
+    est = DeepONetRegressor(**params, callbacks=[Checkpoint(tmp_path / "ckpt")])
+    with pytest.raises(Preempted):
+        est.fit(U, A)
+    assert _prefetch_threads() == []
+    monkeypatch.setattr(_training.Trainer, "_step", step)
+    est.fit(U, A)  # resumes from the mid-epoch checkpoint
+    want, got = reference.network_.state_dict(), est.network_.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
