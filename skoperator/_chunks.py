@@ -34,14 +34,14 @@ def _hdf5_direct(ds):
     """``(mmap_of_file, layout)`` for reading an uncompressed HDF5 dataset's bytes, or None.
 
     Only for a 2-D dataset without filters, in a file of the default
-    (``sec2``) driver opened read-only, so that no unflushed write can hide
-    behind HDF5's caches. ``layout`` is ``("contiguous", offset)`` or
+    (``sec2``) driver opened read-only and not in SWMR mode, so that no
+    unflushed or concurrent write can hide behind HDF5's caches. ``layout`` is ``("contiguous", offset)`` or
     ``("chunked", table)`` with ``table[i, j]`` the byte address of chunk
     ``(i, j)`` (-1: never written).
     """
     try:
         f = ds.file
-        if f.mode != "r" or f.driver != "sec2" or ds.ndim != 2:
+        if f.mode != "r" or f.driver != "sec2" or ds.ndim != 2 or f.swmr_mode:
             return None
         if ds.id.get_create_plist().get_nfilters() != 0 or ds.is_virtual:
             return None
