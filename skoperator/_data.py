@@ -4,8 +4,10 @@ Large targets (``np.memmap`` or arrays over ``STREAM_BYTES``) are never copied
 whole: they are checked and summarised in row chunks and gathered batch by
 batch during training. So are targets held out of core: an HDF5 dataset
 (``h5py.Dataset``), a Zarr array (v2 or v3) or a Dask array, whatever their
-size, read through :class:`StreamedArray`. Those libraries are imported by
-nobody here: such an array is recognised by the module of its type.
+size, read through :class:`StreamedArray` (the sampled (row, column) pairs
+of HDF5 and Zarr chunk by chunk, by :class:`~skoperator._chunks.ChunkReader`).
+Those libraries are imported by nobody here: such an array is recognised by
+the module of its type.
 
 Inputs ``U`` (n_functions x n_sensors) are small next to ``G``: one given as
 such an array is loaded whole (row chunk by row chunk) by
@@ -14,6 +16,8 @@ such an array is loaded whole (row chunk by row chunk) by
 
 import numpy as np
 from sklearn.utils import check_array
+
+from ._chunks import ChunkReader
 
 STREAM_BYTES = 1 << 30  # in-memory targets larger than this stay where they are
 MEMMAP_BYTES = 1 << 26  # memory-mapped targets larger than this are never loaded
@@ -303,7 +307,11 @@ class StreamedArray:
       or (batch, m), and ``A[r[:, None, None], idx]`` with ``idx`` of shape
       (1, m, K) or (batch, m, K).
 
-    Results are numpy arrays of the source's dtype.
+    Results are numpy arrays of the source's dtype. Pairs (``A[r, c]``, what
+    a training step reads) of an HDF5 dataset or a Zarr array are read
+    chunk by chunk by a :class:`~skoperator._chunks.ChunkReader`: only the
+    chunks that hold a pair, each once, and straight from the file's bytes
+    for an uncompressed HDF5 dataset opened read-only.
 
     Parameters
     ----------
@@ -313,8 +321,9 @@ class StreamedArray:
     """
 
     def __init__(self, array):
+        reader = None
         if isinstance(array, StreamedArray):
-            array = array.array
+            array, reader = array.array, array._reader
         kind = out_of_core_kind(array)
         if kind is None:
             raise TypeError("StreamedArray wraps an h5py.Dataset, a zarr.Array or a "
@@ -325,7 +334,7 @@ class StreamedArray:
                 f"The Dask array has unknown dimensions {shape}; call "
                 "array.compute_chunk_sizes() (or pass known chunks) first."
             )
-        self.array, self.kind = array, kind
+        self.array, self.kind, self._reader = array, kind, reader
         self.shape = tuple(int(s) for s in shape)
         self.ndim = len(self.shape)
         try:
@@ -335,6 +344,13 @@ class StreamedArray:
 
     def __len__(self):
         return self.shape[0]
+
+    @property
+    def reader(self):
+        """The :class:`~skoperator._chunks.ChunkReader` of pairs (HDF5, Zarr), made once."""
+        if self._reader is None:
+            self._reader = ChunkReader(self.array, self.kind)
+        return self._reader
 
     def __repr__(self):
         return f"StreamedArray({self.kind}, shape={self.shape}, dtype={self.dtype})"
@@ -406,6 +422,12 @@ class StreamedArray:
             raise IndexError(f"columns must be integers; got dtype {c.dtype}")
         if c.size and (c.min() < -n_cols or c.max() >= n_cols):
             raise IndexError(f"column index out of range for {n_cols} columns")
+        if self.kind != "dask":  # HDF5, Zarr: only the chunks that hold a pair
+            flat_r = np.broadcast_to(r, shape).ravel()
+            flat_c = np.broadcast_to(c, shape).astype(np.int64, copy=False).ravel()
+            flat_c = np.where(flat_c < 0, flat_c + n_cols, flat_c)
+            out.reshape(-1)[:] = self.reader.take(flat_r, flat_c)
+            return out
         unique, inverse = np.unique(r, return_inverse=True)
         inverse = np.broadcast_to(inverse.reshape(r.shape), shape).ravel()
         cols = np.broadcast_to(c, shape).ravel()

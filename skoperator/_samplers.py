@@ -8,7 +8,7 @@ from ._draws import balanced_cells, group_table, prefer_dense, sample_distinct
 from ._sampler_base import _CHECKED_EPOCHS, BaseSampler
 
 __all__ = ["RandomSampler", "SharedSampler", "FullSampler", "GroupedSampler", "FixedSampler",
-           "StratifiedSampler", "AdaptiveSampler"]
+           "StratifiedSampler", "AdaptiveSampler", "ChunkSampler"]
 
 
 class RandomSampler(BaseSampler):
@@ -383,3 +383,123 @@ class AdaptiveSampler(BaseSampler):
         q = self.probabilities_[rows]
         cols = torch.multinomial(q, self.n_eval_, replacement=True, generator=generator)
         return cols, self._weights[rows].gather(1, cols)
+
+
+class ChunkSampler(BaseSampler):
+    """``n_eval`` points per function inside ``n_chunks`` random column chunks, every step.
+
+    For targets stored in chunks (an HDF5 dataset or a Zarr array, read
+    chunk by chunk): the columns are cut into chunks of ``chunks[1]``
+    points, the functions into groups of ``chunks[0]`` consecutive rows
+    (the storage's chunk shape, ``G.chunks``). At every step each group of
+    the batch draws ``n_chunks`` distinct column chunks uniformly, and each
+    of its functions draws ``n_eval`` distinct points uniformly among the
+    points of those chunks. A step then reads at most ``n_chunks`` chunks
+    per group of rows instead of nearly all of them, which is what makes
+    compressed storage affordable (each chunk read is decompressed whole).
+
+    Every point has the same chance ``n_eval / n_points`` per step when
+    the chunks are equal; a shorter last chunk is compensated by weighting
+    each slot by ``S * n_col_chunks / (n_chunks * n_points)`` (``S`` the
+    points of the chunks drawn), so that the loss stays an unbiased
+    estimate of the mean over all points, as with ``sampling="random"``.
+    The draws of one step are correlated (a function's points lie in a
+    few chunks, shared by its group); over the steps they cover the grid
+    uniformly. On a grid of at most ``chunks[1]`` points this is
+    ``sampling="random"``.
+
+    Parameters
+    ----------
+    chunks : tuple of (int, int), default=(1, 65536)
+        Rows and columns of a storage chunk (``G.chunks`` of an HDF5 dataset
+        or a Zarr array). Rows are grouped by ``row // chunks[0]`` of the
+        training functions.
+    n_chunks : int, default=1
+        Column chunks drawn per group of rows and step; their points must
+        number at least ``n_eval``.
+
+    Attributes
+    ----------
+    n_eval_ : int
+        Points per function and step in the current epoch.
+
+    See Also
+    --------
+    RandomSampler : ``n_eval`` uniform points per function anywhere on the grid.
+
+    Notes
+    -----
+    Does not use the table of observed points: with missing targets the
+    missing (function, point) pairs are left out of the loss. The groups
+    are of training rows: with ``early_stopping`` the held-out functions
+    are taken out first, so a group may straddle two storage chunks (the
+    draws stay as described; a step reads a few more chunks).
+
+    Examples
+    --------
+    >>> from skoperator import DeepONetRegressor
+    >>> from skoperator.datasets import make_antiderivative
+    >>> from skoperator.sampling import ChunkSampler
+    >>> U, Y, G = make_antiderivative(100, n_points=40, random_state=0)
+    >>> est = DeepONetRegressor(coords=Y, sampling=ChunkSampler(chunks=(4, 10), n_chunks=2),
+    ...                         n_eval=5, max_iter=2, tol=None, random_state=0).fit(U, G)
+    >>> est.get_params()["sampling__n_chunks"]
+    2
+    """
+
+    def __init__(self, chunks=(1, 65536), n_chunks=1):
+        self.chunks = chunks
+        self.n_chunks = n_chunks
+
+    def setup(self, context):
+        chunks = self.chunks
+        if not (isinstance(chunks, (tuple, list)) and len(chunks) == 2 and all(
+                isinstance(c, numbers.Integral) and not isinstance(c, bool) and c >= 1
+                for c in chunks)):
+            raise ValueError(f"ChunkSampler chunks={chunks!r} must be a pair of ints >= 1, the "
+                             "(rows, columns) of a storage chunk; pass chunks=G.chunks.")
+        if not (isinstance(self.n_chunks, numbers.Integral) and not isinstance(
+                self.n_chunks, bool) and self.n_chunks >= 1):
+            raise ValueError(f"ChunkSampler n_chunks={self.n_chunks!r} must be an int >= 1.")
+        _shared_coords(context, "chunked")
+        super().setup(context)
+        p, width = context.n_points, min(int(chunks[1]), context.n_points)
+        starts = torch.arange(0, p, width)
+        sizes = (torch.clamp(starts + width, max=p) - starts)
+        self._rows_per_group = int(chunks[0])
+        self._n_pick = min(int(self.n_chunks), len(starts))
+        self._starts, self._sizes = starts.to(context.device), sizes.to(context.device)
+        self._equal = bool((sizes == width).all())
+        self._check(self.n_eval_)
+        return self
+
+    def _check(self, k):
+        smallest = int(torch.sort(self._sizes).values[:self._n_pick].sum())
+        if k > smallest:
+            raise ValueError(
+                f"ChunkSampler draws n_eval={k} points per function among the points of "
+                f"n_chunks={self.n_chunks} column chunks, but {self._n_pick} chunk(s) may hold "
+                f"only {smallest}; raise n_chunks, or lower n_eval.")
+
+    def start_epoch(self, epoch):
+        n_eval = super().start_epoch(epoch)
+        self._check(n_eval)
+        return n_eval
+
+    def sample(self, rows, generator):
+        device, k = self.context.device, self.n_eval_
+        n_col, m = len(self._sizes), self._n_pick
+        groups, group_of = torch.unique(torch.div(rows, self._rows_per_group,
+                                                  rounding_mode="floor"), return_inverse=True)
+        picked = sample_distinct(len(groups), m, n_col, generator, device)[group_of]  # (n, m)
+        sizes = self._sizes[picked]                                       # (n, m)
+        ends = sizes.cumsum(dim=1)
+        total = ends[:, -1]
+        pos = sample_distinct(rows.numel(), k, total, generator, device)  # (n, k) in the union
+        which = torch.searchsorted(ends, pos, right=True)                 # chunk of each draw
+        offset = pos - (ends - sizes).gather(1, which)
+        cols = self._starts[picked.gather(1, which)] + offset
+        if self._equal or m == n_col:
+            return cols, None
+        weight = total.double() * n_col / (m * self.context.n_points)
+        return cols, weight.float()[:, None].expand(-1, k)

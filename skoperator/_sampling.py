@@ -35,6 +35,7 @@ from ._draws import balanced_cells, group_table, prefer_dense, sample_distinct
 from ._sampler_base import BaseSampler, ObservedPoints, SamplingContext, resolve_n_eval
 from ._samplers import (
     AdaptiveSampler,
+    ChunkSampler,
     FixedSampler,
     FullSampler,
     GroupedSampler,
@@ -45,8 +46,8 @@ from ._samplers import (
 
 __all__ = ["SAMPLERS", "BaseSampler", "SamplingContext", "ObservedPoints", "RandomSampler",
            "SharedSampler", "FullSampler", "GroupedSampler", "FixedSampler",
-           "StratifiedSampler", "AdaptiveSampler", "balanced_cells", "sample_distinct",
-           "make_sampler", "prefer_dense", "group_table", "resolve_n_eval"]
+           "StratifiedSampler", "AdaptiveSampler", "ChunkSampler", "balanced_cells",
+           "sample_distinct", "make_sampler", "prefer_dense", "group_table", "resolve_n_eval"]
 
 
 #: Registered sampling modes: ``sampling=`` name -> sampler class.
@@ -58,6 +59,7 @@ SAMPLERS = {
     "fixed": FixedSampler,
     "stratified": StratifiedSampler,
     "adaptive": AdaptiveSampler,
+    "chunked": ChunkSampler,
 }
 
 

@@ -33,6 +33,7 @@ from ._objective import (  # noqa: F401  (re-exported)
     trunk_evaluations,
 )
 from ._polish import polish, polish_objective, seconds_per_iteration  # noqa: F401
+from ._prefetch import BatchPrefetch
 from ._records import (  # noqa: F401  (re-exported)
     EpochRecord,
     EpochRun,
@@ -85,6 +86,10 @@ class Trainer:
         # where the fit is: a checkpoint resumes it from here (skoperator._checkpoint)
         self.first_epoch, self.current, self.preempt = 0, None, None
         self.state, self.finished, self.resumed, self.fingerprint = state, None, False, None
+        # streamed targets: the next batch read in a thread (not with ranks or a physics
+        # term, which draws from the generator within a step)
+        self.batches = BatchPrefetch(self.data, self.sampler, self.generator, enabled=(
+            self.data.streamed and plan.physics is None and self.comm.world_size == 1))
 
     # -- one step
     def path(self, cols, batch):
@@ -112,8 +117,8 @@ class Trainer:
             if beta1 is not None:
                 self.plan.optimizer_spec.set_momentum(group, beta1)
 
-    def train_step(self, rows):
-        """One optimizer step on the functions ``rows``.
+    def train_step(self, rows, next_rows=None):
+        """One optimizer step on the functions ``rows`` (then ``next_rows``: read ahead).
 
         Returns the objective, the report (None: the objective times the
         loss's report factor), the trunk evaluations and, with a process
@@ -121,12 +126,11 @@ class Trainer:
         """
         if self.comm.world_size > 1:
             return self._distributed_step(rows)
-        cols, weight = self.sampler.sample(rows, self.generator)
+        cols, weight, target = self.batches.batch(rows, next_rows)
         if not self.checked:
             check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
             self.checked = True
         self._apply_schedule()
-        target = self.data.targets(rows, cols)
         path = self.path(cols, rows.numel())
         value, report = self._objective(rows, cols, weight, target, path)
         self.optimizer.zero_grad(set_to_none=True)
@@ -270,8 +274,9 @@ class Trainer:
         while run.next_start < n:
             start = run.next_start
             batch = run.perm[start:start + batch_size]
+            ahead = run.perm[start + batch_size:start + 2 * batch_size]
             # with ranks: the objective of the global batch, the same on every rank
-            objective, report, k, stop = self.train_step(self.comm.split(batch))
+            objective, report, k, stop = self.train_step(self.comm.split(batch), ahead)
             run.total.add_(objective, alpha=batch.numel())
             if report is not None:  # losses that report something else than the objective
                 if run.total_report is None:
@@ -281,6 +286,8 @@ class Trainer:
             run.seen += batch.numel()
             run.next_start = start + batch_size
             stop = stop if stop is not None else (check_time and self.time_is_up())
+            if stop:  # a batch drawn ahead and not trained: undrawn
+                self.batches.discard()
             if self.preempted(stop):
                 raise Preempted(self.preempt)
             if stop:
@@ -308,6 +315,7 @@ class Trainer:
             self.preempt = self.preempt or (int(signum) if signum else None)
         if self.preempt is None:
             return False
+        self.batches.discard()  # the checkpoint holds no draw ahead
         self.progress.preempted(self)
         return True
 
@@ -320,6 +328,12 @@ class Trainer:
         epoch. On ``KeyboardInterrupt`` the
         best weights so far are put back and the interrupt propagates.
         """
+        try:
+            return self._run(n_epochs, state)
+        finally:  # no read-ahead thread outlives the fit, also on an error or an interrupt
+            self.batches.close()
+
+    def _run(self, n_epochs, state):
         self.state = state
         self.progress.start(self)  # the callbacks' fit start: a Checkpoint may resume here
         if self.finished is not None:  # resumed from the checkpoint of a finished fit

@@ -2,12 +2,15 @@
 
 Such a ``G`` is always streamed (never loaded whole): ``check_targets`` wraps
 it in ``StreamedArray``, which reads the rows an index needs in increasing
-order, in bounded blocks, and picks columns in numpy. ``U`` given as such an
-array is loaded by ``materialize_inputs``.
+order, in bounded blocks, and picks columns in numpy; (row, column) pairs of
+HDF5 and Zarr are read chunk by chunk (``skoperator._chunks``), and a fit
+reads the next batch's pairs in a background thread (``skoperator._prefetch``).
+``U`` given as such an array is loaded by ``materialize_inputs``.
 """
 
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -270,42 +273,73 @@ def test_hdf5_reads_only_the_needed_rows_in_bounded_blocks(G_ref, tmp_path, smal
     assert sorted(i for k in h5_reads for i in _rows_read(k)) == list(range(N_FUNCTIONS))
     h5_reads.clear()
     rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
+    np.testing.assert_array_equal(S[rows], G_ref[rows])
+    # full rows: each distinct row once, in increasing order, runs of one block at most
+    assert [i for k in h5_reads for i in _rows_read(k)] == sorted(set(rows.tolist()))
+    assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
+
+
+def test_uncompressed_hdf5_pairs_are_read_from_the_file_bytes(G_ref, tmp_path, h5_reads):
+    ds = write_hdf5(tmp_path / "G.h5", G_ref)
+    S = StreamedArray(ds)
+    rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
     cols = np.random.default_rng(3).integers(0, N_COLUMNS, size=(len(rows), 4))
     np.testing.assert_array_equal(S[rows[:, None], cols], G_ref[rows[:, None], cols])
-    # each distinct row once, in increasing order, in contiguous runs of one block at most
-    read = [i for k in h5_reads for i in _rows_read(k)]
-    assert read == sorted(set(rows.tolist()))
-    assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
-    h5_reads.clear()
+    assert S.reader.direct and h5_reads == []  # no HDF5 read: the sampled bytes only
     view = data_rows(ds, np.arange(20, 30))
-    assert h5_reads == []  # a view reads nothing
-    view[np.array([[0], [9]]), np.array([[1, 2]])]
-    assert [i for k in h5_reads for i in _rows_read(k)] == [20, 29]
+    np.testing.assert_array_equal(view[np.array([[0], [9]]), np.array([[1, 2]])],
+                                  G_ref[[[20], [29]], [[1, 2]]])
+    assert h5_reads == []
 
 
-def test_zarr_reads_only_the_needed_rows(G_ref, tmp_path, small_blocks, monkeypatch):
+def _chunk_of(key, chunks):
+    """The chunk a box read lies in (asserting that it lies in one)."""
+    (r, c), (cr, cc) = key, chunks
+    assert r.start // cr == (r.stop - 1) // cr and c.start // cc == (c.stop - 1) // cc, key
+    return r.start // cr, c.start // cc
+
+
+@pytest.mark.parametrize("writable", [False, True])
+def test_hdf5_pairs_read_each_touched_chunk_once(G_ref, tmp_path, h5_reads, writable):
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "G.h5", "w") as f:
+        f.create_dataset("G", data=G_ref, chunks=(4, 8),
+                         compression=None if writable else "gzip")
+    ds = h5py.File(tmp_path / "G.h5", "r+" if writable else "r")["G"]
+    S = StreamedArray(ds)
+    assert not S.reader.direct  # compressed, or a file open for writing: through HDF5
+    rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2, 59])
+    cols = np.random.default_rng(3).integers(-N_COLUMNS, N_COLUMNS, size=(len(rows), 5))
+    cols[-1] = N_COLUMNS - 1  # the last, partial column chunk
+    np.testing.assert_array_equal(S[rows[:, None], cols], G_ref[rows[:, None], cols])
+    touched = [_chunk_of(k, (4, 8)) for k in h5_reads]
+    pairs = np.broadcast_arrays(rows[:, None], cols % N_COLUMNS)
+    expected = sorted(set(zip((pairs[0] // 4).ravel().tolist(),
+                              (pairs[1] // 8).ravel().tolist())))
+    assert touched == expected  # only chunks with a pair, each once, in order
+
+
+def test_zarr_reads_only_the_needed_rows(G_ref, tmp_path, monkeypatch):
     z = write_zarr(tmp_path / "G.zarr", G_ref)
     cls = type(z)
     reads = []
+    original = cls.get_coordinate_selection
 
-    def spy(method):
-        original = getattr(cls, method)
+    def spied(self, selection, *args, **kwargs):
+        reads.append(selection)
+        return original(self, selection, *args, **kwargs)
 
-        def spied(self, selection, *args, **kwargs):
-            reads.append(selection[0] if isinstance(selection, tuple) else selection)
-            return original(self, selection, *args, **kwargs)
-        monkeypatch.setattr(cls, method, spied)
-
-    spy("get_basic_selection")  # slices (zarr 2)
-    spy("get_orthogonal_selection")  # slices (zarr 3) and sorted row lists
+    monkeypatch.setattr(cls, "get_coordinate_selection", spied)
+    monkeypatch.setattr(cls, "get_orthogonal_selection", None)  # full rows are never read
+    monkeypatch.setattr(cls, "get_basic_selection", None)
     S = StreamedArray(z)
     assert reads == []
     rows = np.array([41, 3, 40, 3, 17, 39, 41, 18, 2])
     np.testing.assert_array_equal(S[rows[:, None], np.array([[0, 5]])],
                                   G_ref[rows[:, None], np.array([[0, 5]])])
-    got = [i for sel in reads
-           for i in (_rows_read(sel) if isinstance(sel, slice) else np.asarray(sel).tolist())]
-    assert got == sorted(set(rows.tolist()))
+    assert len(reads) == 1
+    r, c = reads[0]
+    assert r.tolist() == sorted(r.tolist()) and len(r) == len(rows) * 2  # chunks of 3 rows
 
 
 class RecordingSource:
@@ -372,11 +406,11 @@ def test_materialize_inputs_with_unknown_dask_shape():
 
 
 def test_recognising_arrays_imports_none_of_their_libraries():
-    # _data alone (numpy and scikit-learn): is_streamed on plain arrays imports nothing new
+    # _data and its reader (numpy and scikit-learn): plain arrays import nothing new
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('d', {str(Path(_data.__file__))!r})\n"
-        "d = importlib.util.module_from_spec(spec); spec.loader.exec_module(d)\n"
+        "import sys\n"
+        f"sys.path.insert(0, {str(Path(_data.__file__).parents[1])!r})\n"
+        "import skoperator._data as d\n"
         "import numpy as np\n"
         "assert not d.is_streamed(np.zeros((3, 3))) and d.out_of_core_kind([1]) is None\n"
         "d.materialize_inputs(np.zeros(2)); d.check_targets(np.ones((2, 2)), 2)\n"
@@ -455,3 +489,323 @@ def test_streamed_pod_refuses_more_modes_than_the_rank(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match=r"n_basis <= .* = 5; got n_basis=8"):
         DeepONetRegressor(trunk="pod", n_basis=8, max_iter=1).fit(
             U, _memmap(G, tmp_path / "G.dat"))
+
+
+# --------------------------------------------- issue 30: only where sampled
+def _layouts(tmp_path, G):
+    """The same G in every storage layout the chunk reader handles, opened for it."""
+    h5py = pytest.importorskip("h5py")
+    path = tmp_path / "layouts.h5"
+    filled = G.copy()
+    filled[8:] = -7.5  # rows never written: the fill value
+    with h5py.File(path, "w") as f:
+        f.create_dataset("chunked", data=G, chunks=(8, 7))  # 26 columns: a partial chunk
+        f.create_dataset("contiguous", data=G)
+        f.create_dataset("gzip", data=G, chunks=(8, 7), compression="gzip")
+        f.create_dataset("shuffled", data=G, chunks=(8, 7), shuffle=True)
+        f.create_dataset("big-endian", data=G.astype(">f4"), chunks=(5, 26))
+        ds = f.create_dataset("unwritten", shape=G.shape, dtype=np.float32, chunks=(8, 7),
+                              fillvalue=-7.5)
+        ds[:8] = G[:8]
+    f = h5py.File(path, "r")
+    out = {name: (f[name], G if name != "unwritten" else filled, direct)
+           for name, direct in [("chunked", True), ("contiguous", True), ("gzip", False),
+                                ("shuffled", False), ("big-endian", True),
+                                ("unwritten", True)]}
+    out["writable file"] = (h5py.File(tmp_path / "w.h5", "w").create_dataset(
+        "G", data=G, chunks=(8, 7)), G, False)
+    zarr = pytest.importorskip("zarr")
+    if int(zarr.__version__.split(".")[0]) >= 3:
+        z = zarr.create_array(store=str(tmp_path / "c.zarr"), shape=G.shape, chunks=(8, 7),
+                              dtype=G.dtype)
+    else:
+        z = zarr.open_array(str(tmp_path / "c.zarr"), mode="w", shape=G.shape, chunks=(8, 7),
+                            dtype=G.dtype)
+    z[...] = G
+    out["zarr"] = (zarr.open_array(str(tmp_path / "c.zarr"), mode="r"), G, False)
+    return out
+
+
+def _index_sets(rng):
+    """(rows, cols) pairs: random, repeated, unsorted, the last partial chunk, one point."""
+    rows = rng.integers(0, N_FUNCTIONS, size=40)
+    rows[5:9] = rows[0]  # repeated rows
+    cols = rng.integers(0, N_COLUMNS, size=40)
+    cols[5:9] = cols[0]  # a repeated pair
+    return {
+        "random": (rows, cols),
+        "unsorted rows": (np.array([59, 0, 33, 1, 58, 2]), np.array([25, 0, 13, 24, 1, 6])),
+        "last partial chunk": (np.array([56, 57, 58, 59, 59]), np.array([21, 22, 25, 24, 21])),
+        "one point": (np.array([31]), np.array([17])),
+        "one row, every column": (np.full(N_COLUMNS, 3), np.arange(N_COLUMNS)[::-1]),
+    }
+
+
+def test_chunk_reader_gives_numpy_indexing_in_every_layout(tmp_path, G_ref):
+    from skoperator._chunks import ChunkReader
+
+    G = np.nan_to_num(G_ref, nan=2.25)
+    for name, (array, want, direct) in _layouts(tmp_path, G).items():
+        kind = "zarr" if name == "zarr" else "hdf5"
+        reader = ChunkReader(array, kind)
+        assert reader.direct == direct, name
+        for what, (r, c) in _index_sets(np.random.default_rng(4)).items():
+            got = reader.take(r, c)
+            assert got.shape == r.shape, (name, what)
+            np.testing.assert_array_equal(got, want[r, c], err_msg=f"{name}: {what}")
+            if direct:  # chunks at addresses that are no multiple of the item size
+                values, reader._values = reader._values, None
+                np.testing.assert_array_equal(reader.take(r, c), want[r, c])
+                reader._values = values
+            # and through StreamedArray, with numpy's broadcasting and negative columns
+            np.testing.assert_array_equal(StreamedArray(array)[r[:, None], c[None, :5] - 26],
+                                          want[r[:, None], c[None, :5] - 26],
+                                          err_msg=f"{name}: {what}")
+        assert reader.take(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).size == 0
+
+
+@pytest.mark.parametrize("layout", ["uncompressed", "gzip", "zarr"])
+def test_fit_from_storage_has_the_weights_of_the_in_memory_fit(layout, tmp_path, monkeypatch):
+    """Bit-identical weights (same random_state): the same draws, the same values."""
+    from skoperator import DeepONetRegressor, _prefetch
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(90, n_points=40, random_state=0)
+    G = G.astype(np.float32)
+    if layout == "zarr":
+        A = write_zarr(tmp_path / "G.zarr", G)
+    else:
+        h5py = pytest.importorskip("h5py")
+        with h5py.File(tmp_path / "G.h5", "w") as f:
+            f.create_dataset("G", data=G, chunks=(8, 16),
+                             compression="gzip" if layout == "gzip" else None)
+        A = h5py.File(tmp_path / "G.h5", "r")["G"]
+    ahead = []
+    start = _prefetch.BatchPrefetch._start
+    monkeypatch.setattr(_prefetch.BatchPrefetch, "_start",
+                        lambda self, rows: (ahead.append(len(rows)), start(self, rows)))
+    params = dict(coords=Y, n_eval=6, batch_size=16, max_iter=3, tol=None, random_state=0,
+                  n_basis=8, device="cpu")
+    in_memory = DeepONetRegressor(**params).fit(U, G)
+    assert ahead == []  # nothing read ahead in memory
+    on_disk = DeepONetRegressor(**params).fit(U, A)
+    assert len(ahead) == 3 * 5  # 6 batches an epoch: the next 5 read ahead, every epoch
+    want, got = in_memory.network_.state_dict(), on_disk.network_.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    np.testing.assert_array_equal(on_disk.predict(U[:5]), in_memory.predict(U[:5]))
+    assert not [t for t in threading.enumerate() if t.name.startswith("skoperator-prefetch")]
+
+
+def _streamed_fit_setup(tmp_path):
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    h5py = pytest.importorskip("h5py")
+    with h5py.File(tmp_path / "G.h5", "w") as f:
+        f.create_dataset("G", data=G.astype(np.float32), chunks=(8, 10))
+    return U, Y, h5py.File(tmp_path / "G.h5", "r")["G"]
+
+
+def _prefetch_threads():
+    return [t for t in threading.enumerate() if t.name.startswith("skoperator-prefetch")]
+
+
+def test_an_error_in_the_read_ahead_thread_is_raised_in_fit(tmp_path, monkeypatch):
+    from skoperator import DeepONetRegressor
+    from skoperator._objective import TrainingData
+
+    U, Y, A = _streamed_fit_setup(tmp_path)
+    targets = TrainingData.targets
+
+    def failing(self, rows, cols):
+        if threading.current_thread() is not threading.main_thread():
+            raise OSError("disk went away")
+        return targets(self, rows, cols)
+
+    monkeypatch.setattr(TrainingData, "targets", failing)
+    est = DeepONetRegressor(coords=Y, n_eval=4, batch_size=16, max_iter=2, tol=None,
+                            random_state=0, n_basis=8)
+    with pytest.raises(OSError, match="disk went away") as info:
+        est.fit(U, A)
+    assert any("background thread" in note and "next mini-batch" in note
+               for note in getattr(info.value, "__notes__", []))
+    assert not hasattr(est, "network_")  # a failed first fit leaves it unfitted
+    assert _prefetch_threads() == []
+
+
+def test_an_interrupt_mid_epoch_leaves_no_read_ahead_thread(tmp_path, monkeypatch):
+    from skoperator import DeepONetRegressor, _training
+
+    U, Y, A = _streamed_fit_setup(tmp_path)
+    step = _training.Trainer._step
+    calls = []
+
+    def interrupted(self):
+        calls.append(1)
+        if len(calls) == 2:  # mid-epoch: the third batch is being read ahead
+            raise KeyboardInterrupt
+        return step(self)
+
+    monkeypatch.setattr(_training.Trainer, "_step", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        DeepONetRegressor(coords=Y, n_eval=4, batch_size=16, max_iter=2, tol=None,
+                          random_state=0, n_basis=8).fit(U, A)
+    assert _prefetch_threads() == []
+
+
+def test_a_batch_drawn_ahead_and_dropped_leaves_the_generator_as_without_it():
+    from skoperator._prefetch import BatchPrefetch
+    from skoperator.sampling import RandomSampler, SamplingContext
+
+    def sampler():
+        ctx = SamplingContext(n_eval=3, coords=torch.rand(30, 1), n_functions=20,
+                              device=torch.device("cpu"), generator=torch.Generator(),
+                              n_epochs=1)
+        return RandomSampler().setup(ctx)
+
+    class Data:
+        def targets(self, rows, cols):
+            return cols.float()
+
+    rows, nxt = torch.arange(4), torch.arange(4, 8)
+    plain = torch.Generator().manual_seed(1)
+    want = sampler().sample(rows, plain)[0]
+    ahead_gen = torch.Generator().manual_seed(1)
+    prefetch = BatchPrefetch(Data(), sampler(), ahead_gen, enabled=True)
+    cols, _, target = prefetch.batch(rows, nxt)
+    assert torch.equal(cols, want) and torch.equal(target, want.float())
+    assert prefetch.ahead is not None
+    prefetch.close()
+    assert prefetch.ahead is None and prefetch._pool is None
+    assert torch.equal(ahead_gen.get_state(), plain.get_state())  # the draw ahead undone
+
+
+# --------------------------------------------------------- the chunk sampler
+def _chunk_sampler(n_eval=4, n_points=26, n_functions=60, **settings):
+    from skoperator.sampling import ChunkSampler, SamplingContext
+
+    ctx = SamplingContext(n_eval=n_eval, coords=torch.linspace(0, 1, n_points)[:, None],
+                          n_functions=n_functions, device=torch.device("cpu"),
+                          generator=torch.Generator(), n_epochs=1)
+    sampler = ChunkSampler(**settings).setup(ctx)
+    sampler.start_epoch(0)
+    return sampler
+
+
+def test_chunk_sampler_draws_inside_a_few_chunks_shared_by_a_row_group():
+    sampler = _chunk_sampler(n_eval=5, chunks=(8, 7), n_chunks=2)
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.randperm(60, generator=gen)[:32]
+    for _ in range(20):
+        cols, weight = sampler.sample(rows, gen)
+        assert cols.shape == (32, 5) and cols.min() >= 0 and cols.max() < 26
+        assert all(len(set(c.tolist())) == 5 for c in cols)  # distinct within a function
+        for g in set((rows // 8).tolist()):
+            chunks = set((cols[rows // 8 == g] // 7).ravel().tolist())
+            assert len(chunks) <= 2  # the group's two chunks
+        # chunks of 7, 7, 7 and 5 points: the slots are weighted (S * 4 / (2 * 26))
+        size = torch.tensor([7, 7, 7, 5])
+        drawn = [sorted(set((c // 7).tolist())) for c in cols]
+        for w, d in zip(weight, drawn):
+            if len(d) == 2:
+                assert torch.allclose(w, (size[d].sum() * 4 / (2 * 26.0)).expand(5))
+
+
+def test_chunk_sampler_is_an_unbiased_estimate_of_the_mean_over_all_points():
+    # E[weight * 1{point j drawn}] = n_eval / n_points for every point j
+    sampler = _chunk_sampler(n_eval=3, n_points=26, chunks=(1, 7), n_chunks=2)
+    gen = torch.Generator().manual_seed(0)
+    rows = torch.arange(60)
+    mass, n = torch.zeros(26, dtype=torch.float64), 0
+    for _ in range(400):
+        cols, weight = sampler.sample(rows, gen)
+        w = torch.ones_like(cols, dtype=torch.float64) if weight is None else weight.double()
+        mass.index_add_(0, cols.ravel(), w.ravel())
+        n += len(rows)
+    np.testing.assert_allclose(mass / n, 3 / 26, rtol=0.06)
+
+
+def test_chunk_sampler_on_a_grid_of_one_chunk_is_the_random_sampler():
+    sampler = _chunk_sampler(n_eval=4, n_points=26, chunks=(1, 65536))
+    cols, weight = sampler.sample(torch.arange(10), torch.Generator().manual_seed(3))
+    assert weight is None and cols.shape == (10, 4)
+
+
+@pytest.mark.parametrize("settings, match", [
+    (dict(chunks=(16,)), "chunks=\\(16,\\) must be a pair of ints >= 1"),
+    (dict(chunks=(0, 8)), "chunks=\\(0, 8\\) must be a pair"),
+    (dict(chunks="auto"), "chunks='auto' must be a pair"),
+    (dict(n_chunks=0), "n_chunks=0 must be an int >= 1"),
+    (dict(n_chunks=1.5), "n_chunks=1.5 must be an int >= 1"),
+    (dict(chunks=(1, 3), n_chunks=1), "n_eval=4 points .* n_chunks=1 .* hold only 2; "
+                                      "raise n_chunks"),
+])
+def test_chunk_sampler_bad_settings_name_the_parameter(settings, match):
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+    from skoperator.sampling import ChunkSampler
+
+    with pytest.raises(ValueError, match=match):
+        _chunk_sampler(n_eval=4, **settings)
+    U, Y, G = make_antiderivative(20, n_points=26, random_state=0)
+    est = DeepONetRegressor(coords=Y, sampling=ChunkSampler(**settings), n_eval=4, max_iter=1,
+                            n_basis=8)
+    before = est.get_params()
+    with pytest.raises(ValueError, match=match):
+        est.fit(U, G)
+    assert est.get_params() == before and not hasattr(est, "network_")
+
+
+def test_chunk_sampler_is_a_searchable_component(tmp_path):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from skoperator import DeepONetRegressor
+    from skoperator.sampling import SAMPLERS, ChunkSampler
+
+    assert SAMPLERS["chunked"] is ChunkSampler
+    est = DeepONetRegressor(sampling=ChunkSampler(chunks=(8, 10)), n_eval=4, max_iter=2,
+                            tol=None, random_state=0, n_basis=8, batch_size=16)
+    params = est.get_params()
+    assert params["sampling__chunks"] == (8, 10) and params["sampling__n_chunks"] == 1
+    est.set_params(sampling__n_chunks=2)
+    assert est.sampling.n_chunks == 2 and clone(est).sampling.n_chunks == 2
+    U, Y, A = _streamed_fit_setup(tmp_path)
+    search = GridSearchCV(est.set_params(coords=Y), {"sampling__n_chunks": [1, 2]}, cv=2)
+    search.fit(U, np.asarray(A))
+    assert search.best_params_["sampling__n_chunks"] in (1, 2)
+    # from storage, with the storage's chunks: the draws of the in-memory fit
+    a = clone(est).set_params(sampling__chunks=A.chunks).fit(U, A)
+    b = clone(est).set_params(sampling__chunks=A.chunks).fit(U, np.asarray(A))
+    np.testing.assert_array_equal(a.predict(U[:3]), b.predict(U[:3]))
+
+
+def test_a_preempted_streamed_fit_resumes_to_the_in_memory_weights(tmp_path, monkeypatch):
+    """The checkpoint written mid-epoch holds no draw ahead: the resumed fit is exact."""
+    import signal
+
+    from skoperator import DeepONetRegressor, _training
+    from skoperator._records import Preempted
+    from skoperator.callbacks import Checkpoint
+
+    U, Y, A = _streamed_fit_setup(tmp_path)  # 64 functions, batches of 16: 4 steps an epoch
+    params = dict(coords=Y, n_eval=4, batch_size=16, max_iter=3, tol=None, random_state=0,
+                  n_basis=8, device="cpu")
+    reference = DeepONetRegressor(**params).fit(U, np.asarray(A))
+    step, calls = _training.Trainer._step, []
+
+    def signalled(self):
+        step(self)
+        calls.append(1)
+        if len(calls) == 6:  # the second step of epoch 2, the third batch being read ahead
+            self.preempt = signal.SIGTERM
+
+    monkeypatch.setattr(_training.Trainer, "_step", signalled)
+    est = DeepONetRegressor(**params, callbacks=[Checkpoint(tmp_path / "ckpt")])
+    with pytest.raises(Preempted):
+        est.fit(U, A)
+    assert _prefetch_threads() == []
+    monkeypatch.setattr(_training.Trainer, "_step", step)
+    est.fit(U, A)  # resumes from the mid-epoch checkpoint
+    want, got = reference.network_.state_dict(), est.network_.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
