@@ -35,7 +35,8 @@ def _hdf5_direct(ds):
 
     Only for a 2-D dataset without filters, in a file of the default
     (``sec2``) driver opened read-only and not in SWMR mode, so that no
-    unflushed or concurrent write can hide behind HDF5's caches. ``layout`` is ``("contiguous", offset)`` or
+    unflushed or concurrent write can hide behind HDF5's caches. ``layout``
+    is ``("contiguous", offset)`` or
     ``("chunked", table)`` with ``table[i, j]`` the byte address of chunk
     ``(i, j)`` (-1: never written).
     """
