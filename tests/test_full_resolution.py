@@ -4,7 +4,15 @@ Burgers laws, and the disk cache of the generators."""
 import numpy as np
 import pytest
 
-from skoperator.datasets import _burgers, _cache, make_burgers, solve_burgers
+from skoperator.datasets import (
+    _burgers,
+    _cache,
+    _darcy,
+    make_burgers,
+    make_darcy,
+    solve_burgers,
+    solve_darcy,
+)
 
 
 # ---------------------------------------------------------------------------
@@ -202,3 +210,115 @@ def test_make_burgers_cache_hit_is_identical_and_does_not_solve(tmp_path, monkey
         np.testing.assert_array_equal(x, z)
     with pytest.raises(AssertionError, match="solved"):  # another key: a miss
         make_burgers(3, cache=True, data_home=tmp_path, law="fno-script", **kw)
+
+
+# ---------------------------------------------------------------------------
+# Darcy: conjugate gradients, FNO's 421 x 421 solve
+# ---------------------------------------------------------------------------
+def _mesh(n):
+    t = np.linspace(0, 1, n)
+    return np.meshgrid(t, t)
+
+
+@pytest.mark.parametrize("n", [5, 40, 421])
+def test_solve_darcy_cg_constant_a_sine_is_a_discrete_eigenfunction(n):
+    x1, x2 = _mesh(n)
+    u = np.sin(np.pi * x1) * np.sin(np.pi * x2)
+    h = 1 / (n - 1)
+    got = solve_darcy(np.full(n * n, 2.5), (2 * np.pi**2 * 2.5 * u).ravel(), solver="cg")
+    expected = u * 2 * np.pi**2 * h**2 / (8 * np.sin(np.pi * h / 2) ** 2)
+    np.testing.assert_allclose(got, expected.ravel(), rtol=0, atol=1e-12)
+
+
+def test_solve_darcy_cg_converges_at_second_order():
+    # u = x1 sin(pi x1) sin(pi x2), a = 1 + sin(2 pi x1) cos(pi x2) / 2 + x1 x2.
+    errors = []
+    for n in (17, 33, 65):
+        x, y = _mesh(n)
+        pi = np.pi
+        a = 1 + 0.5 * np.sin(2 * pi * x) * np.cos(pi * y) + x * y
+        ax = pi * np.cos(2 * pi * x) * np.cos(pi * y) + y
+        ay = -0.5 * pi * np.sin(2 * pi * x) * np.sin(pi * y) + x
+        u = x * np.sin(pi * x) * np.sin(pi * y)
+        ux = (np.sin(pi * x) + pi * x * np.cos(pi * x)) * np.sin(pi * y)
+        uy = pi * x * np.sin(pi * x) * np.cos(pi * y)
+        uxx = (2 * pi * np.cos(pi * x) - pi**2 * x * np.sin(pi * x)) * np.sin(pi * y)
+        f = -(ax * ux + a * uxx + ay * uy - a * pi**2 * u)
+        got = solve_darcy(a.ravel(), f.ravel(), solver="cg")
+        np.testing.assert_allclose(got, solve_darcy(a.ravel(), f.ravel(), solver="direct"),
+                                   rtol=0, atol=1e-11)
+        errors.append(np.abs(got - u.ravel()).max())
+    rates = np.log2(np.array(errors[:-1]) / errors[1:])
+    assert np.all(np.abs(rates - 2) < 0.1) and errors[-1] < 2e-4
+
+
+@pytest.mark.parametrize("n", [29, 57])
+def test_solve_darcy_cg_agrees_with_superlu_on_benchmark_fields(n):
+    rng = np.random.RandomState(0)
+    a = np.where(_darcy._sample_field(5, n, rng) >= 0, 12.0, 3.0).reshape(5, -1)
+    direct = solve_darcy(a, solver="direct")
+    cg = solve_darcy(a, solver="cg")
+    diff = np.abs(cg - direct).max() / np.abs(direct).max()
+    print(f"\nDarcy {n} x {n}: CG vs SuperLU, max difference / max |u| {diff:.1e}")
+    assert diff < 1e-9  # measured about 1e-12 (CG stops at a residual of 1e-10)
+    # Each field's iterates are its own: one field alone gives the same values.
+    np.testing.assert_array_equal(solve_darcy(a[2], solver="cg"), cg[2])
+    assert solve_darcy(a, solver="auto").tobytes() == direct.tobytes()  # <= 141: direct
+
+
+def test_solve_darcy_cg_zero_source_and_non_convergence(monkeypatch):
+    np.testing.assert_array_equal(solve_darcy(np.ones(25), 0.0, solver="cg"), np.zeros(25))
+    monkeypatch.setattr(_darcy, "_CG_MAX_ITER", 2)
+    with pytest.raises(FloatingPointError, match="did not reach .* solver='direct'"):
+        solve_darcy(np.exp(np.random.RandomState(0).standard_normal(81)), solver="cg")
+
+
+def test_make_darcy_default_resolution_is_fnos_for_its_grids():
+    for n in (85, 106, 141, 211, 421):
+        assert _darcy._default_resolution(n) == 421
+    assert _darcy._default_resolution(29) == 141  # Lu et al.'s grid: unchanged
+    assert _darcy._default_resolution(22) == 148
+    assert _darcy._solver_name(141) == "direct" and _darcy._solver_name(421) == "cg"
+
+
+def test_make_darcy_fno_grids_subsample_the_421_solve():
+    # One 421 x 421 solve (about 0.5 s); its every 5th node is the 85 x 85 data.
+    U421, Y421, G421 = make_darcy(1, n_points=421, random_state=2)
+    U85, Y85, G85 = make_darcy(1, n_points=85, random_state=2)
+    sub = np.ix_(np.arange(0, 421, 5), np.arange(0, 421, 5))
+    np.testing.assert_array_equal(U85.reshape(85, 85), U421.reshape(421, 421)[sub])
+    np.testing.assert_allclose(Y85.reshape(85, 85, 2), Y421.reshape(421, 421, 2)[sub],
+                               rtol=0, atol=1e-15)
+    np.testing.assert_array_equal(G85.reshape(85, 85), G421.reshape(421, 421)[sub])
+
+
+def test_make_darcy_cg_grid_agrees_with_a_direct_solve_and_a_finer_grid():
+    # 211 x 211 (CG by default) against SuperLU on the same grid, and the
+    # resolutions 106 and 211 against 421 at the 22 x 22 output nodes.
+    cg = make_darcy(2, n_points=22, resolution=211, random_state=0)
+    direct = make_darcy(2, n_points=22, resolution=211, solver="direct", random_state=0)
+    np.testing.assert_array_equal(cg[0], direct[0])
+    assert _rel_l2(cg[2], direct[2]) < 1e-10
+    fine = make_darcy(2, n_points=22, resolution=421, random_state=0)[2]
+    coarse = make_darcy(2, n_points=22, resolution=106, random_state=0)[2]
+    d211, d106 = _rel_l2(cg[2], fine), _rel_l2(coarse, fine)
+    print(f"\nDarcy at 22 x 22 vs 421: {d211:.1e} at 211, {d106:.1e} at 106")
+    assert d211 < 3e-3 and d211 < 0.7 * d106  # first order: the jumps of a
+
+
+def test_make_darcy_validates_solver_and_cache(tmp_path, monkeypatch):
+    with pytest.raises(ValueError, match="'solver' parameter of make_darcy must be a str"):
+        make_darcy(2, solver="lu")
+    with pytest.raises(ValueError, match="'solver' parameter of solve_darcy"):
+        solve_darcy(np.ones(9), solver="lu")
+    with pytest.raises(ValueError, match="cache=True needs an int random_state"):
+        make_darcy(2, cache=True)
+    kw = dict(n_points=8, resolution=15, random_state=4)
+    first = make_darcy(3, cache=True, data_home=tmp_path, **kw)
+    monkeypatch.setattr(_darcy, "_solver", None)  # a hit does not solve
+    second = make_darcy(3, cache=True, data_home=tmp_path, **kw)
+    monkeypatch.undo()
+    for x, y, z in zip(make_darcy(3, **kw), first, second):
+        np.testing.assert_array_equal(x, y)
+        np.testing.assert_array_equal(x, z)
+    assert len(list((tmp_path / "darcy").glob("*.npz"))) == 1
