@@ -481,8 +481,10 @@ def make_burgers(
     time step to 2e-12. With ``law="fno-script"`` the default time step
     0.002 (500 steps) agrees with 8,000 steps to 4e-8 (1e-7 for the worst
     of 8 functions; 200 steps give 1.2e-6) on 8,192 or 1,024 points. 1,200
-    functions take about 20 s on one thread at 1,024 points and 200 steps,
-    about 60 s at 8,192 points (``benchmarks/bench_generators.py``).
+    functions take about 20 s on one thread at 1,024 points and 200 steps;
+    at 8,192 points, 0.074 CPU seconds a function for the "paper" law (1.5
+    CPU minutes for 1,200) and 0.19 for "fno-script" (500 steps; 3.8 CPU
+    minutes), measured by ``benchmarks/bench_generators.py``.
 
     At ``viscosity=0.1`` the solution decays fast: at ``t = 1`` it is about
     ``exp(-4 pi**2 viscosity) = 0.02`` times the ``k = 1`` mode of ``u0``,

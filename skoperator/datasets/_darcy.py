@@ -355,8 +355,9 @@ def solve_darcy(a, f=None, *, solver="auto", n_jobs=None):
     factorised with SuperLU (:func:`scipy.sparse.linalg.splu`) or solved by
     preconditioned conjugate gradients (``solver``): for ``a`` in ``[3, 12]``,
     about 25 iterations of one matrix product and two sine transforms each
-    (0.35 s a field at 421 x 421 on one thread, against 1.4 s for SuperLU). For a smooth
-    ``a`` the error is of order ``h**2``; for a constant ``a`` and
+    (0.27 CPU seconds a field at 421 x 421, against 0.86 for SuperLU, in
+    ``benchmarks/bench_generators.py``). For a smooth ``a`` the error is of
+    order ``h**2``; for a constant ``a`` and
     ``u = sin(pi x1) sin(pi x2)`` the discrete solution is exactly
     ``u * 2 pi**2 h**2 / (8 sin(pi h / 2)**2)`` at the nodes. FNO's script
     also interpolates ``a`` from cell centres to the nodes and ``u`` back with
@@ -528,9 +529,11 @@ def make_darcy(
     FNO's 421 by a relative L2 difference of 4.6e-3 (7.6e-3 for the worst
     field); 85 gives 8.5e-3 and 281 gives 1.3e-3. These differences fall as
     ``1 / (resolution - 1)``, which puts the error of 141 itself near 7e-3
-    and that of 421 near 2e-3. 1,200 fields take about 80 s on one thread at
-    141 (sampling the field, about 7 ms a field, included; 20 s at 85), and
-    about 7 minutes at 421 (``solver="cg"``; 30 minutes with SuperLU;
+    and that of 421 near 2e-3 (421 differs from 841 by 7.8e-4 at the 85 x 85
+    nodes). 1,200 fields take about 80 s on one thread at 141 (sampling the
+    field, about 7 ms a field, included; 20 s at 85), and about 5.4 CPU
+    minutes at 421 (``solver="cg"``, 0.27 CPU seconds a field; 2.7 minutes on
+    2 cores with ``n_jobs=2``; SuperLU takes 0.86 a field;
     ``benchmarks/bench_generators.py``).
 
     References
