@@ -51,7 +51,8 @@ FULL_RESOLUTION = [
         recipes={
             # First recipe: the 128-point record's, on FNO's grid, from a
             # small sweep (benchmarks/sweep_recipes.py burgers-1024, each run
-            # <= 2 minutes on one thread; docs/benchmarks.md). Not tuned yet.
+            # <= 2 minutes on one thread; benchmarks/results/sweep_burgers-1024.csv).
+            # Not tuned yet.
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=10),
         },
@@ -73,7 +74,8 @@ FULL_RESOLUTION = [
         recipes={
             # First recipe: the 29 x 29 record's, on FNO's grid, from a small
             # sweep (benchmarks/sweep_recipes.py darcy-85, each run <= 2
-            # minutes on one thread; docs/benchmarks.md). Not tuned yet.
+            # minutes on one thread; benchmarks/results/sweep_darcy-85.csv). Not
+            # tuned yet.
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=3),
         },

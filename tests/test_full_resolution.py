@@ -4,6 +4,7 @@ Burgers laws, and the disk cache of the generators."""
 import numpy as np
 import pytest
 
+from skoperator import _benchmarks_full
 from skoperator.datasets import (
     _burgers,
     _cache,
@@ -322,3 +323,37 @@ def test_make_darcy_validates_solver_and_cache(tmp_path, monkeypatch):
         np.testing.assert_array_equal(x, y)
         np.testing.assert_array_equal(x, z)
     assert len(list((tmp_path / "darcy").glob("*.npz"))) == 1
+
+
+# ---------------------------------------------------------------------------
+# The reproduce records at FNO's resolutions
+# ---------------------------------------------------------------------------
+@pytest.mark.parametrize("benchmark, n_points, grid", [("burgers-1024", 1024, (1024,)),
+                                                       ("darcy-85", 7225, (85, 85))])
+def test_full_resolution_records(benchmark, n_points, grid):
+    from skoperator.reproduce import BENCHMARKS, make_estimator
+
+    spec = BENCHMARKS[benchmark]
+    assert spec in _benchmarks_full.FULL_RESOLUTION
+    assert spec.coords().shape[0] == n_points
+    assert spec.n_train == (1000,) and spec.n_test == 200  # FNO's protocol
+    assert all(0 < error < 0.05 and source for _, error, source in spec.published)
+    est = make_estimator(benchmark)
+    assert est.branch.grid == grid and est.max_time is None
+    U, _, G = spec.make(2, random_state=0)
+    assert U.shape == G.shape == (2, n_points)
+    est.set_params(max_iter=1, branch__width=4, branch__modes=4, n_basis=2)
+    assert est.fit(U, G).predict(U[:1]).shape == (1, n_points)
+
+
+def test_full_resolution_generators_cache_large_int_seeded_calls(tmp_path, monkeypatch):
+    monkeypatch.setenv("SKOPERATOR_DATA", str(tmp_path))
+    make = _benchmarks_full.make_burgers_1024
+    make(2, random_state=0)  # small: not cached
+    assert not list(tmp_path.rglob("*.npz"))
+    monkeypatch.setattr(_benchmarks_full, "_CACHE_FROM", 2)
+    first = make(2, random_state=0)
+    make(2, random_state=None)  # no int seed: not cached
+    assert len(list(tmp_path.rglob("*.npz"))) == 1
+    for a, b in zip(first, make(2, random_state=0)):
+        np.testing.assert_array_equal(a, b)
