@@ -105,6 +105,8 @@ VARIANTS = {
         "recipe": ("the quick recipe (the 29 x 29 record's on 85 x 85)", {}),
         "width16": ("FNO width 16", dict(branch__width=16)),
         "n_eval256": ("n_eval 256 random points", dict(n_eval=256)),
+        "epochs6": ("6 epochs", dict(max_iter=6)),
+        "epochs12": ("12 epochs", dict(max_iter=12)),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
