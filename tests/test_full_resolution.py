@@ -68,6 +68,17 @@ def test_cached_failed_make_leaves_nothing(tmp_path):
     assert not list(tmp_path.rglob("*.npz")) and not list(tmp_path.rglob("*.tmp"))
 
 
+def test_cached_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
+    def broken_savez(file, **arrays):
+        file.write(b"PK partial")
+        raise OSError("disk full")
+
+    monkeypatch.setattr(_cache.np, "savez", broken_savez)
+    with pytest.raises(OSError, match="disk full"):
+        _cache.cached("demo", {"n": 1}, lambda: (np.ones(2),), tmp_path)
+    assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
 def test_cached_rejects_unkeyable_params_and_bad_names(tmp_path):
     with pytest.raises(TypeError, match="random_state.*int random_state"):
         _cache.cached(
