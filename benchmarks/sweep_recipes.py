@@ -93,6 +93,21 @@ VARIANTS = {
         "n_eval64": ("n_eval 64 random points", dict(n_eval=64)),
         "cosine": ("cosine schedule", dict(learning_rate="cosine")),
     },
+    # FNO's resolutions (skoperator/_benchmarks_full.py): a first, small sweep
+    # (run with --n-train/--n-test below FNO's 1,000/200 and --max-time 120).
+    "burgers-1024": {
+        "recipe": ("the quick recipe (the 128-point record's on 1,024 points)", {}),
+        "modes32": ("FNO 32 modes", dict(branch__modes=32)),
+        "width32": ("FNO width 32", dict(branch__width=32)),
+        "n_eval128": ("n_eval 128 random points", dict(n_eval=128)),
+    },
+    "darcy-85": {
+        "recipe": ("the quick recipe (the 29 x 29 record's on 85 x 85)", {}),
+        "width16": ("FNO width 16", dict(branch__width=16)),
+        "n_eval256": ("n_eval 256 random points", dict(n_eval=256)),
+        "epochs6": ("6 epochs", dict(max_iter=6)),
+        "epochs12": ("12 epochs", dict(max_iter=12)),
+    },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
         "mse": ("mse loss instead of relative L2", dict(loss="mse")),

@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from ._benchmark_record import Benchmark, _fresh
+from ._benchmarks_full import FULL_RESOLUTION
 from ._benchmarks_main import MAIN_JOB
 from ._estimator import DeepONetRegressor
 from ._sampling import SAMPLERS
@@ -299,7 +300,7 @@ BENCHMARKS = {b.name: b for b in [
         published=(("PI-DeepONet (120,000 iterations)", 5.33e-3,
                     "Wang, Wang & Perdikaris 2021"),),
     ),
-] + MAIN_JOB}
+] + FULL_RESOLUTION + MAIN_JOB}
 
 
 def _benchmark(name):

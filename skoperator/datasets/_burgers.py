@@ -4,7 +4,9 @@
 operator maps the initial state ``u(., 0)`` to ``u(., t_final)``. This is the
 Burgers problem of the Fourier neural operator paper (Li et al. 2021), used by
 Lu et al. (2022) to compare DeepONet and FNO: ``nu = 0.1``, ``t_final = 1``,
-initial states from ``N(0, 625 (-Laplacian + 25 I)**-2)``, 128 sensors.
+initial states from ``N(0, 625 (-Laplacian + 25 I)**-2)``, 128 sensors (the
+law the paper states); or the law of FNO's released generation script
+(``nu = 1/1000``, ``N(0, 49**2 (-Laplacian + 49 I)**-2.5)``), both in ``LAWS``.
 
 The solver is Fourier pseudo-spectral with the 2/3 dealiasing rule, stepped in
 time with the fourth-order exponential time-differencing Runge-Kutta scheme
@@ -12,26 +14,50 @@ ETDRK4 (Cox & Matthews; coefficients by contour integrals, Kassam & Trefethen),
 for all functions at once: the stiff viscous term is integrated exactly.
 """
 
+import dataclasses
+import os
 from numbers import Integral, Real
 
 import numpy as np
 from scipy.fft import ifft, irfft, rfft
 from sklearn.utils import check_random_state
 
-from .._compat import Interval, validate_params
+from .._compat import Interval, StrOptions, validate_params
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
+from ._cache import cached
 from ._diffusion_reaction import _phi_functions  # the ETD phi functions, shared
 
-# The random field: Fourier modes 1 .. _N_MODES of N(0, 625 (-Lap + 25 I)^-2),
+# The random field: Fourier modes 1 .. _N_MODES of N(0, sigma**2 (-Lap + tau**2 I)^-gamma),
 # as FNO's GRF1 (s / 2 = 4096 modes on its 8,192-point grid).
-_SIGMA = 25.0
-_TAU = 5.0
-_ALPHA = 2.0
 _N_MODES = 4096
-# Solver defaults: grid points (2/3 rule: modes |k| <= 341 are kept) and the
-# largest time step. See the Notes of solve_burgers for their accuracy.
+# Solver defaults: grid points (2/3 rule: modes |k| <= 341 are kept) up to
+# Lu et al.'s 128 output points, FNO's 8,192 above. See the Notes of
+# solve_burgers and make_burgers for their accuracy.
 _RESOLUTION = 1024
+_RESOLUTION_FNO = 8192
 _DT_TARGET = 0.005
+
+
+@dataclasses.dataclass(frozen=True)
+class _Law:
+    """A law of the Burgers benchmark: the random field's parameters, the
+    viscosity and the solver's largest time step."""
+
+    sigma: float
+    tau: float
+    gamma: float
+    viscosity: float
+    dt: float
+
+
+# "paper": the law the FNO paper states (Li et al. 2021, section 5.1).
+# "fno-script": the law of FNO's released generator, gen_burgers1.m (GRF1 with
+# gamma=2.5, tau=7, sigma=7**2; visc=1/1000), neuraloperator/neuraloperator,
+# data_generation/burgers. Its time step: measured (make_burgers' Notes).
+LAWS = {
+    "paper": _Law(sigma=25.0, tau=5.0, gamma=2.0, viscosity=0.1, dt=_DT_TARGET),
+    "fno-script": _Law(sigma=49.0, tau=7.0, gamma=2.5, viscosity=1e-3, dt=0.002),
+}
 _CHUNK_SIZE = 256
 
 
@@ -79,28 +105,30 @@ def _n_kept(resolution):
     return (resolution - 1) // 3
 
 
-def _field_spectrum(n_modes=_N_MODES):
+def _field_spectrum(n_modes=_N_MODES, law=LAWS["paper"]):
     """Standard deviations ``sigma_k`` (k = 1 .. n_modes) of the initial field.
 
     The field is ``sum_k sqrt(2) sigma_k (xi_k cos 2 pi k x + eta_k sin 2 pi k x)``
-    with ``sigma_k = 25 / ((2 pi k)**2 + 25)``: ``sigma_k**2`` are the
-    eigenvalues of ``625 (-Laplacian + 25 I)**-2`` on the orthonormal Fourier
-    basis of [0, 1).
+    with ``sigma_k = sigma ((2 pi k)**2 + tau**2)**(-gamma / 2)``:
+    ``sigma_k**2`` are the eigenvalues of ``sigma**2 (-Laplacian + tau**2 I)**-gamma``
+    on the orthonormal Fourier basis of [0, 1) (``25 / ((2 pi k)**2 + 25)``
+    for the paper's law).
     """
     k = np.arange(1, n_modes + 1)
-    return _SIGMA * ((2 * np.pi * k) ** 2 + _TAU**2) ** (-_ALPHA / 2)
+    return law.sigma * ((2 * np.pi * k) ** 2 + law.tau**2) ** (-law.gamma / 2)
 
 
-def _sample_coefficients(n_functions, rng):
+def _sample_coefficients(n_functions, rng, law=LAWS["paper"]):
     """Coefficients (n_functions, _N_MODES + 1) of initial states; mode 0 is 0.
 
     Draws ``xi`` then ``eta`` (standard normal, ``_N_MODES`` each) per
     function, whatever the grid, so that the functions of a seed do not depend
-    on ``n_points`` or ``resolution``.
+    on ``n_points`` or ``resolution`` (nor, but for a scale per mode, on
+    the law).
     """
     Z = rng.standard_normal((n_functions, 2, _N_MODES))
     c = np.zeros((n_functions, _N_MODES + 1), dtype=complex)
-    c[:, 1:] = _field_spectrum() / np.sqrt(2.0) * (Z[:, 0] - 1j * Z[:, 1])
+    c[:, 1:] = _field_spectrum(law=law) / np.sqrt(2.0) * (Z[:, 0] - 1j * Z[:, 1])
     return c
 
 
@@ -166,10 +194,15 @@ def _evolve(c0, n_out, *, viscosity, t_final, resolution, n_steps, n_jobs):
     return out
 
 
-def _default_steps(t_final, n_steps):
+def _default_steps(t_final, n_steps, dt=_DT_TARGET):
     if n_steps is None:
-        n_steps = max(1, int(np.ceil(t_final / _DT_TARGET - 1e-9)))
+        n_steps = max(1, int(np.ceil(t_final / dt - 1e-9)))
     return n_steps
+
+
+def _default_resolution(n_points):
+    """1,024 up to Lu et al.'s 128 output points, else FNO's 8,192."""
+    return _RESOLUTION if n_points <= 128 else _RESOLUTION_FNO
 
 
 @validate_params(
@@ -299,12 +332,15 @@ def solve_burgers(
     {
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_points": [Interval(Integral, 2, None, closed="left")],
-        "viscosity": [Interval(Real, 0, np.inf, closed="neither")],
+        "law": [StrOptions(set(LAWS))],
+        "viscosity": [Interval(Real, 0, np.inf, closed="neither"), None],
         "t_final": [Interval(Real, 0, np.inf, closed="neither")],
         "resolution": [Interval(Integral, 8, None, closed="left"), None],
         "n_steps": [Interval(Integral, 1, None, closed="left"), None],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "cache": ["boolean"],
+        "data_home": [str, os.PathLike, None],
     },
     prefer_skip_nested_validation=True,
 )
@@ -312,12 +348,15 @@ def make_burgers(
     n_functions,
     *,
     n_points=128,
-    viscosity=0.1,
+    law="paper",
+    viscosity=None,
     t_final=1.0,
     resolution=None,
     n_steps=None,
     random_state=None,
     n_jobs=None,
+    cache=False,
+    data_home=None,
 ):
     """Generate the 1-D Burgers operator-learning benchmark.
 
@@ -325,9 +364,12 @@ def make_burgers(
     Burgers' equation ``u_t + (u**2 / 2)_x = viscosity * u_xx`` on [0, 1) to
     the solution at ``t_final`` (:func:`solve_burgers`). This is the Burgers
     benchmark of the Fourier neural operator [1]_ and of Lu et al. [2]_:
-    ``viscosity=0.1``, ``t_final=1``, 128 points, and ``u0`` drawn from the
-    Gaussian random field ``N(0, 625 (-Laplacian + 25 I)**-2)`` (periodic,
-    mean zero; see Notes).
+    ``t_final=1`` and ``u0`` drawn from a periodic Gaussian random field,
+    under one of two laws (see Notes): the one the FNO paper states
+    (``viscosity=0.1``, the default) or the one of FNO's released
+    generation script (``viscosity=1/1000``). Lu et al. learn it on 128
+    points; FNO solves on 8,192 points and learns on 1,024 (or 2,048 to
+    8,192), which ``n_points=1024`` does by default.
 
     Parameters
     ----------
@@ -338,19 +380,28 @@ def make_burgers(
         Number of uniform points ``x_j = j / n_points`` of [0, 1), at least 2:
         the sensors and the output points.
 
-    viscosity : float, default=0.1
-        Viscosity ``nu`` (> 0).
+    law : {"paper", "fno-script"}, default="paper"
+        The law of the initial states and the default viscosity: "paper" is
+        the one the FNO paper states (``N(0, 625 (-Laplacian + 25 I)**-2)``,
+        ``viscosity=0.1``); "fno-script" the one FNO's released script
+        ``gen_burgers1.m`` sets (``N(0, 49**2 (-Laplacian + 49 I)**-2.5)``,
+        ``viscosity=1/1000``). See Notes.
+
+    viscosity : float, default=None
+        Viscosity ``nu`` (> 0). None means the law's: 0.1 for "paper",
+        1/1000 for "fno-script".
 
     t_final : float, default=1.0
         Time of the output (> 0).
 
     resolution : int, default=None
         Number of grid points of the solver (see :func:`solve_burgers`). None
-        means 1024.
+        means 1,024 when ``n_points <= 128`` and FNO's 8,192 above.
 
     n_steps : int, default=None
         Number of time steps of the solver. None means
-        ``ceil(t_final / 0.005)``.
+        ``ceil(t_final / 0.005)`` for the "paper" law and
+        ``ceil(t_final / 0.002)`` for "fno-script".
 
     random_state : int, RandomState instance or None, default=None
         Seeds the initial states. Pass an int for reproducible output across
@@ -361,6 +412,17 @@ def make_burgers(
         Number of threads solving chunks of functions in parallel. None means
         1 unless in a :obj:`joblib.parallel_backend` context; -1 uses all
         processors. The result does not depend on it.
+
+    cache : bool, default=False
+        Keep the arrays in a disk cache under ``data_home`` and return them
+        from there when a call with the same arguments (``n_jobs`` aside)
+        stored them: the same arrays, bit for bit. Needs an int
+        ``random_state``.
+
+    data_home : str or path-like, default=None
+        Folder of the disk cache, used with ``cache=True``. None means the
+        folder named by the environment variable ``SKOPERATOR_DATA`` when it
+        is set, else ``~/skoperator_data``.
 
     Returns
     -------
@@ -380,37 +442,58 @@ def make_burgers(
 
     Notes
     -----
-    The initial state follows the law stated in the FNO paper, drawn as
-    FNO's ``GRF1`` draws it with ``sigma=25, tau=5, gamma=2`` (the script in
-    FNO's repository sets ``gamma=2.5, tau=7, sigma=49`` and a viscosity of
-    1/1000 instead):
+    The initial state is, for both laws, drawn as FNO's ``GRF1`` draws it:
 
     ``u0(x) = sum_{k=1}^{4096} sqrt(2) s_k (xi_k cos(2 pi k x) + eta_k sin(2 pi k x))``
 
     with ``xi_k, eta_k`` independent standard normal and
-    ``s_k = 25 / ((2 pi k)**2 + 25)``: ``s_k**2`` are the eigenvalues of the
-    covariance operator ``625 (-Laplacian + 25 I)**-2`` on the orthonormal
-    Fourier basis of [0, 1). The constant mode is left out, as FNO does, so
-    every ``u0`` has mean zero (and so has every solution). Its pointwise
-    variance is ``sum_k 2 s_k**2 = 0.352``. ``U`` holds the exact values of
-    this 4096-mode function at the points (not an interpolant).
+    ``s_k = sigma ((2 pi k)**2 + tau**2)**(-gamma / 2)``: ``s_k**2`` are the
+    eigenvalues of the covariance operator
+    ``sigma**2 (-Laplacian + tau**2 I)**-gamma`` on the orthonormal Fourier
+    basis of [0, 1). The constant mode is left out, as FNO does, so every
+    ``u0`` has mean zero (and so has every solution). ``U`` holds the exact
+    values of this 4096-mode function at the points (not an interpolant). A
+    seed draws the same ``xi, eta`` under both laws.
 
-    ``G`` is solved from the modes ``|k| <= 341`` of ``u0`` (the higher ones
-    have amplitudes below 1e-5 and are damped as ``exp(-4.6e5 t)`` at
-    ``viscosity=0.1``) on a 1,024-point grid with 200 ETDRK4 steps (FNO's
-    time step, 0.005), not on FNO's 8,192 points. At the 128 default points,
-    for 16 functions, this agrees with ``resolution=8192, n_steps=2000`` to
-    a relative L2 difference of 1.3e-7 (8e-7 for the worst function), and
-    with ``resolution=8192`` at the same time step to 2e-12. 1,200
-    functions take about 20 s on one thread.
+    - ``law="paper"``: ``sigma=25, tau=5, gamma=2`` and ``viscosity=0.1``,
+      as stated in the FNO paper [1]_ (section 5.1) and used by Lu et
+      al. [2]_. Pointwise variance ``sum_k 2 s_k**2 = 0.352``.
+    - ``law="fno-script"``: ``sigma=7**2=49, tau=7, gamma=2.5`` and
+      ``visc=1/1000``, as set in ``data_generation/burgers/gen_burgers1.m``
+      of FNO's released code [3]_ (it solves with chebfun's ``spin``,
+      ETDRK4 on ``s`` points, internal time step 1e-4; the script as released
+      has ``s=1024``, the authors state ``s=8192`` made
+      ``burgers_data_R10.mat`` [4]_ and that the file
+      ``burgers_v1000_t200_r1024_N2048.mat`` has viscosity 1/1000 [5]_).
+      Pointwise variance 0.0751. Which law made ``burgers_data_R10.mat``,
+      the file Lu et al. scored on, is not stated by its authors; at
+      ``viscosity=0.1`` the solution decays to a few percent of its start,
+      so the two laws give problems of very different difficulty, and a
+      published error should be compared on the law it used.
+
+    ``G`` is solved from the modes ``|k| <= (resolution - 1) // 3`` of
+    ``u0``. With ``law="paper"``, the default 1,024-point grid (modes
+    ``|k| <= 341``; the higher ones have amplitudes below 1e-5 and are
+    damped as ``exp(-4.6e5 t)``) with 200 ETDRK4 steps (FNO's time step,
+    0.005): at the 128 default points, for 16 functions, this agrees with
+    ``resolution=8192, n_steps=2000`` to a relative L2 difference of 1.3e-7
+    (8e-7 for the worst function), and with ``resolution=8192`` at the same
+    time step to 2e-12. With ``law="fno-script"`` the default time step
+    0.002 (500 steps) agrees with 8,000 steps to 4e-8 (1e-7 for the worst
+    of 8 functions; 200 steps give 1.2e-6) on 8,192 or 1,024 points. 1,200
+    functions take about 20 s on one thread at 1,024 points and 200 steps;
+    at 8,192 points, 0.074 CPU seconds a function for the "paper" law (1.5
+    CPU minutes for 1,200) and 0.19 for "fno-script" (500 steps; 3.8 CPU
+    minutes), measured by ``benchmarks/bench_generators.py``.
 
     At ``viscosity=0.1`` the solution decays fast: at ``t = 1`` it is about
     ``exp(-4 pi**2 viscosity) = 0.02`` times the ``k = 1`` mode of ``u0``,
     the higher modes being gone. The sensor values ``U`` alias the modes
-    ``|k| >= 64`` of ``u0``, chiefly onto their mean (``U.mean(axis=1)`` is of
-    order 5e-5, not 0), so that ``solve_burgers(U)`` differs from ``G`` by
-    about 5e-3 (relative L2), and ``solve_burgers(U - U.mean(axis=1,
-    keepdims=True))`` by about 1.4e-4.
+    ``|k| >= n_points / 2`` of ``u0``, chiefly onto their mean (at 128
+    points ``U.mean(axis=1)`` is of order 5e-5, not 0), so that
+    ``solve_burgers(U)`` differs from ``G`` by about 5e-3 (relative L2),
+    and ``solve_burgers(U - U.mean(axis=1, keepdims=True))`` by about
+    1.4e-4.
 
     References
     ----------
@@ -421,6 +504,12 @@ def make_burgers(
        G. E. Karniadakis, "A comprehensive and fair comparison of two neural
        operators (with practical extensions) based on FAIR data", Comput.
        Methods Appl. Mech. Engrg. 393 (2022), 114778.
+    .. [3] github.com/neuraloperator/neuraloperator (formerly
+       zongyi-li/fourier_neural_operator), ``data_generation/burgers/``:
+       ``gen_burgers1.m``, ``GRF1.m``, ``burgers1.m``.
+    .. [4] github.com/neuraloperator/neuraloperator, issue #29 (2021) and
+       pull request #35 (2021, the internal time step).
+    .. [5] github.com/neuraloperator/neuraloperator, issue #75 (2022).
 
     Examples
     --------
@@ -430,6 +519,9 @@ def make_burgers(
     ((10, 128), (128, 1), (10, 128))
     >>> float(abs(G.mean(axis=1)).max()) < 1e-12  # mean zero, conserved
     True
+    >>> U, Y, G = make_burgers(2, n_points=256, law="fno-script", random_state=0)
+    >>> G.shape
+    (2, 256)
     """
     _check_not_bool(
         "make_burgers",
@@ -438,10 +530,38 @@ def make_burgers(
         resolution=resolution,
         n_steps=n_steps,
     )
-    rng = check_random_state(random_state)
-    resolution = _RESOLUTION if resolution is None else resolution
-    n_steps = _default_steps(t_final, n_steps)
-    c0 = _sample_coefficients(n_functions, rng)
+    spec = LAWS[law]
+    params = dict(
+        n_functions=n_functions,
+        n_points=n_points,
+        law=law,
+        viscosity=spec.viscosity if viscosity is None else viscosity,
+        t_final=t_final,
+        resolution=_default_resolution(n_points) if resolution is None else resolution,
+        n_steps=_default_steps(t_final, n_steps, spec.dt),
+    )
+    if not cache:
+        return _make_burgers(rng=check_random_state(random_state), n_jobs=n_jobs, **params)
+    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
+        raise ValueError(
+            f"cache=True needs an int random_state (the arrays are stored under "
+            f"it), got random_state={random_state!r}; pass an int, or cache=False."
+        )
+    return cached(
+        "burgers",
+        {**params, "random_state": random_state, "version": 1},
+        lambda: _make_burgers(
+            rng=check_random_state(random_state), n_jobs=n_jobs, **params
+        ),
+        data_home,
+    )
+
+
+def _make_burgers(
+    n_functions, *, n_points, law, viscosity, t_final, resolution, n_steps, rng, n_jobs
+):
+    """``(U, Y, G)`` of :func:`make_burgers`, its arguments resolved."""
+    c0 = _sample_coefficients(n_functions, rng, LAWS[law])
     U = _coefficients_to_grid(c0, n_points)
     G = _evolve(
         c0,

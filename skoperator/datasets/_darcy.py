@@ -14,15 +14,18 @@ arithmetic mean of ``a`` at its two end nodes, and one sparse direct solve
 """
 
 import functools
+import os
 from numbers import Integral, Real
 
 import numpy as np
+from scipy.fft import dstn
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 from sklearn.utils import check_random_state
 
-from .._compat import Interval, validate_params
+from .._compat import Interval, StrOptions, validate_params
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
+from ._cache import cached
 
 # The random field: cosine modes 0 .. _N_MODES - 1 per axis (FNO's GRF.m on
 # its 421 x 421 grid) of N(0, (-Laplacian + 9 I)^-2), zero Neumann boundary.
@@ -33,7 +36,14 @@ _A_HIGH = 12.0
 _A_LOW = 3.0
 # Default solver grid: nodes per side at least this (141 = 5 * 28 + 1).
 _RESOLUTION_TARGET = 141
+# FNO's grid, the default for its learning grids (every 5th node: 85 x 85).
+_RESOLUTION_FNO = 421
 _CHUNK_SIZE = 16
+# solver="auto": SuperLU up to this many nodes a side (the grids before
+# conjugate gradients existed, whose data stay bit for bit the same), CG above.
+_DIRECT_MAX_NODES = 141
+_CG_RTOL = 1e-10
+_CG_MAX_ITER = 500
 
 
 # ---------------------------------------------------------------------------
@@ -104,14 +114,23 @@ def _sparsity_pattern(n_nodes):
     return pattern.indices.copy(), pattern.indptr.copy(), order
 
 
+def _edge_weights(a):
+    """``a`` on the edges over ``h**2``: along x1 (n, N, N - 1), along x2 (n, N - 1, N)."""
+    scale = (a.shape[1] - 1) ** 2  # 1 / h**2
+    e1 = 0.5 * (a[:, :, :-1] + a[:, :, 1:]) * scale  # [f, i2, i1 + 1/2]
+    e2 = 0.5 * (a[:, :-1, :] + a[:, 1:, :]) * scale  # [f, i2 + 1/2, i1]
+    return e1, e2
+
+
 def _solve_chunk(a, f, out):
-    """Solve for the fields ``a`` (n, N, N) and sources ``f``; write u into ``out``."""
+    """Solve for the fields ``a`` (n, N, N) and sources ``f``; write u into ``out``.
+
+    One SuperLU factorisation per field.
+    """
     n, N = a.shape[0], a.shape[1]
     m = N - 2
     indices, indptr, order = _sparsity_pattern(N)
-    scale = (N - 1) ** 2  # 1 / h**2
-    e1 = 0.5 * (a[:, :, :-1] + a[:, :, 1:]) * scale  # edges along x1, [f, i2, i1 + 1/2]
-    e2 = 0.5 * (a[:, :-1, :] + a[:, 1:, :]) * scale  # edges along x2, [f, i2 + 1/2, i1]
+    e1, e2 = _edge_weights(a)
     diag = (
         e1[:, 1:-1, :-1] + e1[:, 1:-1, 1:] + e2[:, :-1, 1:-1] + e2[:, 1:, 1:-1]
     ).reshape(n, -1)
@@ -127,6 +146,109 @@ def _solve_chunk(a, f, out):
         A.data = values[i]
         rhs = np.ascontiguousarray(f[i if f.shape[0] > 1 else 0, 1:-1, 1:-1]).ravel()
         out[i, 1:-1, 1:-1] = splu(A, permc_spec="MMD_AT_PLUS_A").solve(rhs).reshape(m, m)
+
+
+@functools.lru_cache(maxsize=4)
+def _inverse_laplacian_eigenvalues(n_nodes):
+    """``1 / lambda`` (m, m) of the 5-point ``-Laplacian / h**2``, zero Dirichlet edge.
+
+    Its eigenvectors are the products of ``sin(pi j p / (n_nodes - 1))``: the
+    orthonormal type-I sine transform diagonalises it.
+    """
+    j = np.arange(1, n_nodes - 1)
+    s = 4.0 * (n_nodes - 1) ** 2 * np.sin(np.pi * j / (2 * (n_nodes - 1))) ** 2
+    return 1.0 / (s[:, None] + s[None, :])
+
+
+def _solve_chunk_cg(a, f, out):
+    """As :func:`_solve_chunk`, by conjugate gradients, all fields at once.
+
+    Preconditioned by the constant-coefficient problem (the 5-point Laplacian,
+    solved exactly by two sine transforms): for ``a`` between ``a_min`` and
+    ``a_max`` the preconditioned condition number is at most
+    ``a_max / a_min`` (4 for the benchmark's 3 and 12), whatever the grid,
+    and each field stops at a relative residual of ``_CG_RTOL``. A field's
+    iterates depend on that field only (a converged field is frozen), so the
+    result does not depend on the chunk it is solved in.
+    """
+    n, N = a.shape[0], a.shape[1]
+    m = N - 2
+    e1, e2 = _edge_weights(a)
+    left, right = e1[:, 1:-1, :-1], e1[:, 1:-1, 1:]
+    below, above = e2[:, :-1, 1:-1], e2[:, 1:, 1:-1]
+    diag = left + right + below + above
+    inverse = _inverse_laplacian_eigenvalues(N)
+    padded = np.zeros((n, N, N))
+    scratch = np.empty((n, m, m))
+
+    def operator(p):
+        padded[:, 1:-1, 1:-1] = p
+        q = diag * p
+        for weight, neighbour in (
+            (left, padded[:, 1:-1, :-2]),
+            (right, padded[:, 1:-1, 2:]),
+            (below, padded[:, :-2, 1:-1]),
+            (above, padded[:, 2:, 1:-1]),
+        ):
+            np.multiply(weight, neighbour, out=scratch)
+            q -= scratch
+        return q
+
+    def precondition(r):
+        z = np.empty_like(r)
+        for i in range(n):  # field by field: faster than all at once (cache)
+            z[i] = dstn(dstn(r[i], type=1, norm="ortho") * inverse, type=1, norm="ortho")
+        return z
+
+    def dot(x, y):
+        return np.einsum("nij,nij->n", x, y)
+
+    b = np.array(np.broadcast_to(f[:, 1:-1, 1:-1], (n, m, m)))
+    x = np.zeros((n, m, m))
+    r = b.copy()
+    z = precondition(r)
+    p = z.copy()
+    rz = dot(r, z)
+    tolerance = _CG_RTOL * np.sqrt(dot(b, b))
+    active = tolerance > 0.0  # a zero source gives u = 0 at once
+    for _ in range(_CG_MAX_ITER):
+        if not active.any():
+            break
+        q = operator(p)
+        alpha = np.where(active, rz / np.where(active, dot(p, q), 1.0), 0.0)
+        x += alpha[:, None, None] * p
+        r -= alpha[:, None, None] * q
+        active &= np.sqrt(dot(r, r)) > tolerance
+        z = precondition(r)
+        rz_new = dot(r, z)
+        beta = np.where(active, rz_new / np.where(active, rz, 1.0), 0.0)
+        p = z + beta[:, None, None] * p
+        rz = np.where(active, rz_new, rz)
+    else:
+        if active.any():
+            raise FloatingPointError(
+                f"conjugate gradients did not reach a relative residual of "
+                f"{_CG_RTOL} in {_CG_MAX_ITER} iterations for {int(active.sum())} "
+                "of the fields (a very large ratio max(a) / min(a)); pass "
+                "solver='direct'."
+            )
+    out[:] = 0.0
+    out[:, 1:-1, 1:-1] = x
+
+
+_SOLVERS = ("auto", "direct", "cg")
+
+
+def _solver_name(n_nodes):
+    """What ``solver="auto"`` is on ``n_nodes`` a side."""
+    return "direct" if n_nodes <= _DIRECT_MAX_NODES else "cg"
+
+
+def _solver(solver, n_nodes):
+    """The chunk solver of ``solver`` ("auto", "direct" or "cg") on ``n_nodes`` a side."""
+    if solver == "auto":
+        solver = _solver_name(n_nodes)
+    return _solve_chunk if solver == "direct" else _solve_chunk_cg
 
 
 def _n_side(n_values, name):
@@ -171,10 +293,15 @@ def _nodes(n_side):
 
 
 @validate_params(
-    {"a": ["array-like"], "f": [Real, "array-like", None], "n_jobs": [Integral, None]},
+    {
+        "a": ["array-like"],
+        "f": [Real, "array-like", None],
+        "solver": [StrOptions(set(_SOLVERS))],
+        "n_jobs": [Integral, None],
+    },
     prefer_skip_nested_validation=True,
 )
-def solve_darcy(a, f=None, *, n_jobs=None):
+def solve_darcy(a, f=None, *, solver="auto", n_jobs=None):
     """Solve ``-div(a grad u) = f`` on the unit square with ``u = 0`` on its edge.
 
     Second-order finite differences on the ``n x n`` nodes of a uniform grid
@@ -191,6 +318,15 @@ def solve_darcy(a, f=None, *, n_jobs=None):
         Right-hand side at the nodes, in the layout of ``a`` (values on the
         edge are not used). One row is used for every field. None means 1,
         the benchmark's.
+
+    solver : {"auto", "direct", "cg"}, default="auto"
+        "direct" factorises each field's matrix (SuperLU); "cg" solves all
+        the fields of a chunk at once by conjugate gradients preconditioned
+        with the constant-coefficient problem (two sine transforms), to a
+        relative residual of 1e-10; "auto" is "direct" up to 141 nodes a
+        side and "cg" above. The two agree to about 1e-12 relative to
+        ``max |u|``; "cg" is about 3 times faster at 421 x 421 and its
+        iterations grow with ``max(a) / min(a)``, not with the grid.
 
     n_jobs : int, default=None
         Number of threads solving chunks of fields in parallel. None means 1
@@ -216,8 +352,12 @@ def solve_darcy(a, f=None, *, n_jobs=None):
     ``(sum over its 4 edges of a_edge (u_node - u_neighbour)) / h**2 = f_node``.
 
     The matrix is symmetric positive definite; each field's system is
-    factorised with SuperLU (:func:`scipy.sparse.linalg.splu`). For a smooth
-    ``a`` the error is of order ``h**2``; for a constant ``a`` and
+    factorised with SuperLU (:func:`scipy.sparse.linalg.splu`) or solved by
+    preconditioned conjugate gradients (``solver``): for ``a`` in ``[3, 12]``,
+    about 25 iterations of one matrix product and two sine transforms each
+    (0.27 CPU seconds a field at 421 x 421, against 0.86 for SuperLU, in
+    ``benchmarks/bench_generators.py``). For a smooth ``a`` the error is of
+    order ``h**2``; for a constant ``a`` and
     ``u = sin(pi x1) sin(pi x2)`` the discrete solution is exactly
     ``u * 2 pi**2 h**2 / (8 sin(pi h / 2)**2)`` at the nodes. FNO's script
     also interpolates ``a`` from cell centres to the nodes and ``u`` back with
@@ -254,9 +394,10 @@ def solve_darcy(a, f=None, *, n_jobs=None):
     f = _check_source(f, n_fields, n_side)
     a = a.reshape(n_fields, n_side, n_side)
     u = np.empty_like(a)
+    solve_chunk = _solver(solver, n_side)
 
     def solve_rows(rows):
-        _solve_chunk(a[rows], f if f.shape[0] == 1 else f[rows], u[rows])
+        solve_chunk(a[rows], f if f.shape[0] == 1 else f[rows], u[rows])
 
     _map_row_chunks(solve_rows, n_fields, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
     u = u.reshape(n_fields, n_side * n_side)
@@ -264,7 +405,10 @@ def solve_darcy(a, f=None, *, n_jobs=None):
 
 
 def _default_resolution(n_points):
-    """Smallest ``(n_points - 1) * m + 1`` that is at least ``_RESOLUTION_TARGET``."""
+    """FNO's 421 for its grids (85, 106, 141, 211, 421), else the smallest
+    ``(n_points - 1) * m + 1`` that is at least ``_RESOLUTION_TARGET``."""
+    if n_points >= 85 and (_RESOLUTION_FNO - 1) % (n_points - 1) == 0:
+        return _RESOLUTION_FNO
     m = max(1, -(-(_RESOLUTION_TARGET - 1) // (n_points - 1)))
     return (n_points - 1) * m + 1
 
@@ -274,13 +418,24 @@ def _default_resolution(n_points):
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_points": [Interval(Integral, 3, None, closed="left")],
         "resolution": [Interval(Integral, 3, None, closed="left"), None],
+        "solver": [StrOptions(set(_SOLVERS))],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "cache": ["boolean"],
+        "data_home": [str, os.PathLike, None],
     },
     prefer_skip_nested_validation=True,
 )
 def make_darcy(
-    n_functions, *, n_points=29, resolution=None, random_state=None, n_jobs=None
+    n_functions,
+    *,
+    n_points=29,
+    resolution=None,
+    solver="auto",
+    random_state=None,
+    n_jobs=None,
+    cache=False,
+    data_home=None,
 ):
     """Generate the 2-D Darcy-flow operator-learning benchmark.
 
@@ -290,7 +445,9 @@ def make_darcy(
     ``resolution x resolution`` grid; ``a`` and ``u`` are returned on the
     ``n_points x n_points`` nodes of a coarser grid contained in it. This is
     the Darcy benchmark of the Fourier neural operator [1]_ and of Lu et
-    al. [2]_ (29 x 29 nodes, every 15th node of FNO's 421 x 421 grid).
+    al. [2]_ (29 x 29 nodes, every 15th node of FNO's 421 x 421 grid). FNO
+    solves on 421 x 421 nodes and learns on 85 x 85 (every 5th node; also
+    141 and 211), which ``n_points=85`` does by default.
 
     Parameters
     ----------
@@ -304,8 +461,14 @@ def make_darcy(
     resolution : int, default=None
         Number of nodes per side of the solver's grid, at least 3, with
         ``resolution - 1`` a multiple of ``n_points - 1`` so that the output
-        nodes are solver nodes. None means the smallest such value >= 141
-        (141 for ``n_points=29``).
+        nodes are solver nodes. None means FNO's 421 for its grids
+        (``n_points`` 85, 106, 141, 211 or 421), else the smallest such value
+        >= 141 (141 for ``n_points=29``).
+
+    solver : {"auto", "direct", "cg"}, default="auto"
+        The linear solver (see :func:`solve_darcy`): "auto" factorises each
+        field up to 141 nodes a side and uses preconditioned conjugate
+        gradients above.
 
     random_state : int, RandomState instance or None, default=None
         Seeds the permeability fields. Pass an int for reproducible output
@@ -316,6 +479,17 @@ def make_darcy(
         Number of threads solving chunks of fields in parallel. None means 1
         unless in a :obj:`joblib.parallel_backend` context; -1 uses all
         processors. The result does not depend on it.
+
+    cache : bool, default=False
+        Keep the arrays in a disk cache under ``data_home`` and return them
+        from there when a call with the same arguments (``n_jobs`` aside)
+        stored them: the same arrays, bit for bit. Needs an int
+        ``random_state``.
+
+    data_home : str or path-like, default=None
+        Folder of the disk cache, used with ``cache=True``. None means the
+        folder named by the environment variable ``SKOPERATOR_DATA`` when it
+        is set, else ``~/skoperator_data``.
 
     Returns
     -------
@@ -355,8 +529,12 @@ def make_darcy(
     FNO's 421 by a relative L2 difference of 4.6e-3 (7.6e-3 for the worst
     field); 85 gives 8.5e-3 and 281 gives 1.3e-3. These differences fall as
     ``1 / (resolution - 1)``, which puts the error of 141 itself near 7e-3
-    and that of 421 near 2e-3. 1,200 fields take about 80 s on one thread at
-    141 (sampling the field, about 7 ms a field, included; 20 s at 85).
+    and that of 421 near 2e-3 (421 differs from 841 by 7.8e-4 at the 85 x 85
+    nodes). 1,200 fields take about 80 s on one thread at 141 (sampling the
+    field, about 7 ms a field, included; 20 s at 85), and about 5.4 CPU
+    minutes at 421 (``solver="cg"``, 0.27 CPU seconds a field; 2.7 minutes on
+    2 cores with ``n_jobs=2``; SuperLU takes 0.86 a field;
+    ``benchmarks/bench_generators.py``).
 
     References
     ----------
@@ -389,7 +567,31 @@ def make_darcy(
             f"n_points={n_points}. Pass e.g. resolution="
             f"{_default_resolution(n_points)}."
         )
-    rng = check_random_state(random_state)
+    params = dict(
+        n_functions=n_functions,
+        n_points=n_points,
+        resolution=resolution,
+        solver=solver if solver != "auto" else _solver_name(resolution),
+    )
+    if not cache:
+        return _make_darcy(rng=check_random_state(random_state), n_jobs=n_jobs, **params)
+    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
+        raise ValueError(
+            f"cache=True needs an int random_state (the arrays are stored under "
+            f"it), got random_state={random_state!r}; pass an int, or cache=False."
+        )
+    return cached(
+        "darcy",
+        {**params, "random_state": random_state, "version": 1},
+        lambda: _make_darcy(
+            rng=check_random_state(random_state), n_jobs=n_jobs, **params
+        ),
+        data_home,
+    )
+
+
+def _make_darcy(n_functions, *, n_points, resolution, solver, rng, n_jobs):
+    """``(U, Y, G)`` of :func:`make_darcy`, its arguments resolved."""
     # The sign of the field, drawn chunk after chunk (the draws of
     # _sample_field); a (12 or 3) is formed chunk by chunk when solving.
     positive = np.empty((n_functions, resolution, resolution), dtype=bool)
@@ -398,12 +600,13 @@ def make_darcy(
         positive[start:stop] = _sample_field(stop - start, resolution, rng) >= 0.0
     step = (resolution - 1) // (n_points - 1)
     source = np.ones((1, resolution, resolution))
+    solve_chunk = _solver(solver, resolution)
     G = np.empty((n_functions, n_points, n_points))
 
     def solve_rows(rows):
         a = np.where(positive[rows], _A_HIGH, _A_LOW)
         u = np.empty_like(a)
-        _solve_chunk(a, source, u)
+        solve_chunk(a, source, u)
         G[rows] = u[:, ::step, ::step]
 
     _map_row_chunks(solve_rows, n_functions, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
