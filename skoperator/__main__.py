@@ -36,7 +36,7 @@ def main(argv=None):
                         help="a problem of skoperator.reproduce (default: %(default)s)")
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--n-eval", nargs="+", default=["1", "10", "100", "full"],
+    parser.add_argument("--n-eval", nargs="+", default=["1", "10", "50", "full"],
                         help="points per function per step; 'full' for the whole grid")
     parser.add_argument("--epochs", type=int, help="default: the quick recipe's")
     parser.add_argument("--seed", type=int, default=0)

@@ -18,23 +18,21 @@ MAIN_JOB = [
     Benchmark(
         name="antiderivative-fine",
         title="Example 1 on a fine output grid (8,000 points): where sampling saves time",
-        # The paper's law (Karumuri et al. 2024, Example 1), each output function
-        # at 8,000 points instead of 100: a full-grid step evaluates the trunk
-        # and the loss at 8,000 points per function, a sampled step at n_eval.
-        make=functools.partial(make_antiderivative, n_points=8000),
+        # The paper's law (Karumuri et al. 2024, Example 1: 100 sensors), each
+        # output function at 8,000 points instead of 100: a full-grid step
+        # evaluates the trunk and the loss at 8,000 points per function, a
+        # sampled step at n_eval.
+        make=functools.partial(make_antiderivative, n_sensors=100, n_points=8000),
         architecture=dict(branch=MLPBranch(layers=(40, 40, 40)),
                           trunk=MLPTrunk(layers=(40, 40, 40)), n_basis=40),
         recipes={
             # The antiderivative's quick recipe without its L-BFGS polish (a
-            # full-grid phase, a cost that no n_eval changes) and with the
-            # gradient clipped: on a 4,000-point grid, 250 unclipped epochs
-            # ended at R2 -0.003 (full grid) and -0.003 (n_eval 50), 0.995
-            # and 0.955 (n_eval 1, 10), a loss jump at the one-cycle's peak;
-            # clipped at 1.0: 0.9969, 0.9971, 0.9957, 0.9974 (same order)
-            # (benchmarks/bench_main_job.py, docs/performance.md).
+            # full-grid phase, a cost that no n_eval changes), the gradient
+            # clipped at 1.0 (benchmarks/bench_main_job.py --sweep prints the
+            # check, docs/performance.md).
             "quick": dict(learning_rate_init=4e-3, learning_rate="onecycle", batch_size=128,
                           max_iter=250, optimizer=Adam(clip_grad_norm=1.0)),
         },
-        n_train=(2000,), n_evals=(1, 10, 100, "full"), n_test=1000,
+        n_train=(2000,), n_evals=(1, 10, 50, "full"), n_test=1000,
     ),
 ]
