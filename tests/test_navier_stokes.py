@@ -153,3 +153,31 @@ def test_solve_reports_blow_up():
     w0 = 1e3 * _taylor_green(3, n=16) + 1e3 * np.roll(_taylor_green(2, n=16), 3, axis=0)
     with pytest.raises(FloatingPointError, match="increase resolution and steps_per_unit"):
         solve_navier_stokes(w0, viscosity=1e-6, t_final=60, steps_per_unit=1, resolution=16)
+
+
+@pytest.mark.parametrize("branch", ["cnn", "fno"])
+def test_space_time_operator_predicts_at_any_t_and_point(branch):
+    # Inputs: w(t = 1, 2) as two channels of a 16 x 16 grid; outputs at
+    # (x, y, t) for t = 3, 4, t a trunk coordinate, trained on random points.
+    from skoperator import DeepONetRegressor
+    from skoperator.networks import CNNBranch, FNOBranch, MLPTrunk
+
+    U, Y, G = make_navier_stokes(6, n_points=16, n_inputs=2, t_final=4, resolution=16,
+                                 steps_per_unit=20, random_state=0)
+    net = (CNNBranch(grid=(16, 16), channels=2, filters=(4,), layers=(16,))
+           if branch == "cnn" else FNOBranch(grid=(16, 16), channels=2, modes=4, width=4))
+    est = DeepONetRegressor(branch=net, trunk=MLPTrunk(layers=(16,)), n_basis=8, coords=Y,
+                            n_eval=64, max_iter=2, tol=None, device="cpu", random_state=0)
+    est.fit(U, G)
+    assert est.predict(U[:2]).shape == (2, Y.shape[0])
+    # Any t inside the window (3.5 is between snapshots) and any point.
+    points = np.array([[0.1, 0.2, 3.5], [0.33, 0.71, 3.0], [0.9, 0.05, 4.0]])
+    P = est.predict(U[:2], coords=points)
+    assert P.shape == (2, 3) and np.isfinite(P).all()
+    # At a training point the answer is the one on the whole output grid.
+    full = est.predict(U[:2])
+    np.testing.assert_allclose(est.predict(U[:2], coords=Y[[5, 300]]), full[:, [5, 300]],
+                               rtol=1e-5, atol=1e-6)
+    # The snapshots as a (n, channels, 16, 16) array are the same input.
+    np.testing.assert_allclose(est.predict(U[:2].reshape(2, 2, 16, 16)), full,
+                               rtol=1e-5, atol=1e-6)

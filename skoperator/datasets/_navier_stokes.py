@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from joblib import effective_n_jobs
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
@@ -189,7 +190,11 @@ def _evolve(spectrum, n_out, *, viscosity, t_final, resolution, steps_per_unit, 
                     c = ops.step(c)
                 out[rows, t] = _from_solver(c, n_out)
 
-    _map_row_chunks(solve_rows, spectrum.shape[0], chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
+    n = spectrum.shape[0]
+    # One chunk per thread, at most _CHUNK_SIZE functions (torch runs each in
+    # batch; a function's result does not depend on its batch).
+    chunk = min(_CHUNK_SIZE, -(-n // max(1, effective_n_jobs(n_jobs))))
+    _map_row_chunks(solve_rows, n, chunk_size=chunk, n_jobs=n_jobs)
     if not np.all(np.isfinite(out)):
         raise FloatingPointError(
             f"the Navier-Stokes solution became non-finite: resolution={resolution} and "
@@ -296,8 +301,8 @@ def solve_navier_stokes(
         ``"auto"``.
 
     n_jobs : int, default=None
-        Number of threads solving chunks of 100 functions in parallel. None
-        means 1 unless in a :obj:`joblib.parallel_backend` context; -1 uses
+        Number of threads solving chunks of functions (at most 100 each) in
+        parallel. None means 1 unless in a :obj:`joblib.parallel_backend` context; -1 uses
         all processors. The result does not depend on it.
 
     Returns
