@@ -533,6 +533,12 @@ def make_navier_stokes(
     second-order step (see :func:`solve_navier_stokes`), so its trajectories
     follow the same law but are not FNO's: at ``viscosity=1e-5`` the flow is
     not resolved at either resolution and small differences grow in time.
+    Measured on 4 trajectories to ``t = 20`` (relative L2 of the snapshot at
+    ``t = 20``; ``benchmarks/bench_navier_stokes.py`` prints the means over
+    ``t = 1 .. 20``): at ``viscosity=1e-5``, halving the step changes it by
+    8.5e-4, solving in float32 by 7.7e-4, and the 128 x 128 solver grid by
+    10 %; at ``viscosity=1e-3``, by 1.5e-7, 3.7e-5 and (over ``t = 1 .. 20``)
+    less than 1e-5. float32 solves about three times faster on a CPU.
 
     References
     ----------
