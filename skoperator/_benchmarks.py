@@ -10,6 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
 from ._benchmark_record import Benchmark, _fresh
+from ._benchmarks_time import TIME_DEPENDENT
 from ._estimator import DeepONetRegressor
 from ._sampling import SAMPLERS
 from .datasets import (
@@ -298,7 +299,7 @@ BENCHMARKS = {b.name: b for b in [
         published=(("PI-DeepONet (120,000 iterations)", 5.33e-3,
                     "Wang, Wang & Perdikaris 2021"),),
     ),
-]}
+] + TIME_DEPENDENT}
 
 
 def _benchmark(name):

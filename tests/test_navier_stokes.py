@@ -181,3 +181,19 @@ def test_space_time_operator_predicts_at_any_t_and_point(branch):
     # The snapshots as a (n, channels, 16, 16) array are the same input.
     np.testing.assert_allclose(est.predict(U[:2].reshape(2, 2, 16, 16)), full,
                                rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name, viscosity, t_final, fno_2d", [
+    ("navier-stokes-1e-5", 1e-5, 20, 0.1556), ("navier-stokes-1e-3", 1e-3, 50, 0.0128)])
+def test_reproduce_records(name, viscosity, t_final, fno_2d):
+    from skoperator.reproduce import BENCHMARKS, final_estimator, make_estimator
+
+    spec = BENCHMARKS[name]
+    law = spec.make.keywords
+    assert (law["viscosity"], law["t_final"], law["n_inputs"]) == (viscosity, t_final, 10)
+    assert law["cache"] is True  # 1,200 trajectories take minutes: kept on disk
+    assert dict((m, e) for m, e, _ in spec.published)["FNO-2D"] == fno_2d
+    assert spec.n_train == (1000,) and spec.n_test == 200
+    est = final_estimator(make_estimator(name, device="cpu"))
+    assert est.branch.grid == (64, 64) and est.branch.channels == 10  # w(1..10) as channels
+    assert est.n_eval == 2048 and est.max_time is None
