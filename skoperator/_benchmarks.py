@@ -12,6 +12,7 @@ from sklearn.preprocessing import FunctionTransformer
 from ._benchmark_record import Benchmark, _fresh
 from ._benchmarks_full import FULL_RESOLUTION
 from ._benchmarks_main import MAIN_JOB
+from ._benchmarks_time import TIME_DEPENDENT
 from ._estimator import DeepONetRegressor
 from ._sampling import SAMPLERS
 from .datasets import (
@@ -300,7 +301,7 @@ BENCHMARKS = {b.name: b for b in [
         published=(("PI-DeepONet (120,000 iterations)", 5.33e-3,
                     "Wang, Wang & Perdikaris 2021"),),
     ),
-] + FULL_RESOLUTION + MAIN_JOB}
+] + FULL_RESOLUTION + TIME_DEPENDENT + MAIN_JOB}
 
 
 def _benchmark(name):

@@ -1,0 +1,115 @@
+"""The Navier-Stokes sweep: space-time DeepONets on FNO's protocol, short runs.
+
+Inputs ``w(t)`` for ``t = 1 .. 10`` as 10 channels of a 64 x 64 grid branch;
+outputs at ``(x, y, t)`` for ``t = 11 .. t_final`` (20 at ``nu = 1e-5``, 50
+at ``nu = 1e-3``), ``t`` a trunk coordinate, trained on ``--n-eval`` random
+points per function and step with the relative L2 loss. Every variant is
+trained on the same generated trajectories with a wall-clock budget
+(``--max-time``, default 100 s) on one thread and scored on the same held-out
+trajectories with the mean relative L2 error over the whole space-time
+output (FNO's metric). The script first prints the error of persistence
+(``w(t) = w(10)`` for every later ``t``), a floor any model must beat.
+
+The data are generated once (float32 solve, cached in ``--data-home``). The
+sweep uses far fewer trajectories than the benchmark's 1,000 (default 100
+training, 20 held out) and short clocks: its numbers choose a first recipe;
+they are not the benchmark's result.
+
+    python benchmarks/sweep_navier_stokes.py 1e-5 --variants fno cnn fno-ff
+    python benchmarks/sweep_navier_stokes.py 1e-3 --variants fno --max-time 100
+"""
+
+import argparse
+import csv
+import time
+from pathlib import Path
+
+import _common  # noqa: F401  (puts the checkout first on sys.path)
+import numpy as np
+import torch
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_navier_stokes
+from skoperator.metrics import mean_relative_l2_error
+from skoperator.networks import CNNBranch, FNOBranch, MLPTrunk
+
+RESULTS = Path(__file__).resolve().parent / "results"
+T_FINAL = {"1e-5": 20, "1e-3": 50}
+STEPS = {"1e-5": 200, "1e-3": 100}
+
+
+def variant(name, args):
+    """Estimator parameters of a variant."""
+    trunk = MLPTrunk(layers=(128, 128, 128), activation="gelu")
+    fno = FNOBranch(grid=(64, 64), channels=10, modes=12, width=20, n_layers=4,
+                    head_layers=(128,))
+    branches = {
+        "fno": fno,
+        "fno-ff": fno,
+        "fno-wide": FNOBranch(grid=(64, 64), channels=10, modes=16, width=32, n_layers=4,
+                              head_layers=(256,)),
+        "cnn": CNNBranch(grid=(64, 64), channels=10, filters=(32, 64, 128), layers=(128,)),
+    }
+    if name == "fno-ff":
+        trunk = MLPTrunk(layers=(128, 128, 128), activation="gelu", fourier_features=32,
+                         fourier_scale=2.0)
+    return dict(branch=branches[name], trunk=trunk, n_basis=args.n_basis, n_eval=args.n_eval,
+                loss="relative_l2", learning_rate_init=args.lr, learning_rate="onecycle",
+                batch_size=args.batch_size, max_iter=10_000, max_time=args.max_time, tol=None,
+                device="cpu", random_state=0)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("viscosity", choices=sorted(T_FINAL))
+    p.add_argument("--variants", nargs="+", default=["fno"])
+    p.add_argument("--n-train", type=int, default=100)
+    p.add_argument("--n-test", type=int, default=20)
+    p.add_argument("--n-eval", type=int, default=2048)
+    p.add_argument("--n-basis", type=int, default=64)
+    p.add_argument("--batch-size", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--max-time", type=float, default=100.0)
+    p.add_argument("--data-home", default=None, help="cache folder of the generated data")
+    args = p.parse_args()
+    torch.set_num_threads(1)
+
+    tic = time.perf_counter()
+    n = args.n_train + args.n_test
+    U, Y, G = make_navier_stokes(n, viscosity=float(args.viscosity),
+                                 t_final=T_FINAL[args.viscosity], n_inputs=10,
+                                 steps_per_unit=STEPS[args.viscosity], dtype="float32",
+                                 random_state=0, cache=True, data_home=args.data_home)
+    print(f"# data: {n} trajectories nu={args.viscosity} ({time.perf_counter() - tic:.0f} s, "
+          f"cached); train {args.n_train}, test {args.n_test}, {G.shape[1]} output points")
+    U_train, G_train, U_test, G_test = U[:args.n_train], G[:args.n_train], U[args.n_train:], \
+        G[args.n_train:]
+    n_out = G.shape[1] // 4096
+    last = U_test.reshape(len(U_test), 10, 4096)[:, -1]
+    persistence = np.tile(last, (1, n_out))
+    print(f"persistence w(t) = w(10): mean relative L2 "
+          f"{mean_relative_l2_error(G_test, persistence):.4f}")
+
+    RESULTS.mkdir(exist_ok=True)
+    out = RESULTS / f"sweep_navier_stokes_{args.viscosity}.csv"
+    new = not out.exists()
+    with out.open("a", newline="") as fh:
+        writer = csv.writer(fh)
+        if new:
+            writer.writerow(["variant", "n_train", "n_eval", "n_basis", "batch_size", "lr",
+                             "max_time", "rel_l2", "fit_s", "epochs"])
+        for name in args.variants:
+            est = DeepONetRegressor(coords=Y, **variant(name, args))
+            tic = time.perf_counter()
+            est.fit(U_train, G_train)
+            fit_s = time.perf_counter() - tic
+            err = mean_relative_l2_error(G_test, est.predict(U_test))
+            print(f"{name:<10s} mean relative L2 {err:.4f}  fit {fit_s:6.1f} s  "
+                  f"epochs {est.n_iter_}", flush=True)
+            writer.writerow([name, args.n_train, args.n_eval, args.n_basis, args.batch_size,
+                             args.lr, args.max_time, f"{err:.5f}", f"{fit_s:.1f}",
+                             est.n_iter_])
+
+
+if __name__ == "__main__":
+    main()
