@@ -14,12 +14,9 @@ is Crank-Nicolson and the advection and forcing terms are Heun's method (the
 explicit trapezoid), so that the step is second order.
 """
 
-import hashlib
 import math
 import os
-import tempfile
 from numbers import Integral, Real
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -29,6 +26,7 @@ from sklearn.utils import check_random_state
 from .._compat import Interval, StrOptions, validate_params
 from .._device import resolve_device
 from ._base import _check_not_bool, _map_row_chunks
+from ._cache import cached
 
 # The law of the initial vorticity: N(0, sigma**2 (-Laplacian + tau**2 I)**-alpha).
 _TAU = 7.0
@@ -39,7 +37,6 @@ _N_MODES = 32  # modes |k_x|, |k_y| <= 32 are drawn
 _RESOLUTION = 64
 _STEPS_PER_UNIT = 200
 _CHUNK_SIZE = 100
-_DATA_ENV = "SKOPERATOR_DATA"
 _CACHE_VERSION = 1  # bump when a change of the solver changes its numbers
 _DTYPES = {"float64": (torch.float64, torch.complex128),
            "float32": (torch.float32, torch.complex64)}
@@ -387,34 +384,6 @@ def solve_navier_stokes(
     return W[0] if one else W
 
 
-# ---------------------------------------------------------------------------
-# Disk cache
-# ---------------------------------------------------------------------------
-def _data_home(data_home):
-    """``data_home``, else ``$SKOPERATOR_DATA``, else ``~/skoperator_data``."""
-    if data_home is None:
-        data_home = os.environ.get(_DATA_ENV) or Path("~") / "skoperator_data"
-    return Path(data_home).expanduser()
-
-
-def _cache_path(data_home, key):
-    digest = hashlib.sha256(repr(sorted(key.items())).encode()).hexdigest()[:20]
-    return _data_home(data_home) / "navier_stokes" / f"ns_{digest}.npz"
-
-
-def _save_atomic(path, **arrays):
-    """Write ``arrays`` to ``path`` through a temporary file and a rename."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp.npz")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 @validate_params(
     {
         "n_functions": [Interval(Integral, 1, None, closed="left")],
@@ -571,23 +540,21 @@ def make_navier_stokes(
     resolution = _RESOLUTION if resolution is None else resolution
     steps_per_unit = _STEPS_PER_UNIT if steps_per_unit is None else steps_per_unit
     dev = _check_device(device)
-    path = None
+
+    def solve():
+        spectrum = _sample_spectrum(n_functions, check_random_state(random_state))
+        return (_evolve(spectrum, n_points, viscosity=viscosity, t_final=t_final,
+                        resolution=resolution, steps_per_unit=steps_per_unit, forcing="fno",
+                        dtype=dtype, device=dev, n_jobs=n_jobs),)
+
     if cache:
         key = dict(version=_CACHE_VERSION, n_functions=n_functions, n_points=n_points,
                    viscosity=float(viscosity), t_final=t_final, resolution=resolution,
                    steps_per_unit=steps_per_unit, dtype=dtype, device=dev.type,
                    random_state=int(random_state), modes=_N_MODES)
-        path = _cache_path(data_home, key)
-    if path is not None and path.is_file():
-        with np.load(path) as stored:
-            W = stored["W"]
+        (W,) = cached("navier_stokes", key, solve, data_home=data_home)
     else:
-        spectrum = _sample_spectrum(n_functions, check_random_state(random_state))
-        W = _evolve(spectrum, n_points, viscosity=viscosity, t_final=t_final,
-                    resolution=resolution, steps_per_unit=steps_per_unit, forcing="fno",
-                    dtype=dtype, device=dev, n_jobs=n_jobs)
-        if path is not None:
-            _save_atomic(path, W=W)
+        (W,) = solve()
     x = np.arange(n_points) / n_points
     t = np.arange(n_inputs + 1, t_final + 1, dtype=np.float64)
     T, X, Yy = np.meshgrid(t, x, x, indexing="ij")
