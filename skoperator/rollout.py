@@ -107,7 +107,7 @@ def _default_estimator(grid, window, random_state):
         branch=FNOBranch(grid=tuple(grid), channels=window, modes=8, width=16, n_layers=4),
         trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=32,
         coords=window_coords(grid, window), n_eval=min(1024, window * math.prod(grid)),
-        loss="relative_l2", max_iter=50, random_state=random_state)
+        loss="relative_l2", max_iter=50, tol=None, random_state=random_state)
 
 
 class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
