@@ -71,9 +71,9 @@ def rollout_errors(W_true, W_pred):
 
     Parameters
     ----------
-    W_true : array-like of shape (n_trajectories, n_times, *grid)
+    W_true : array-like of shape (n_trajectories, n_times, \\*grid)
         True snapshots (none identically zero).
-    W_pred : array-like of shape (n_trajectories, n_times, *grid)
+    W_pred : array-like of shape (n_trajectories, n_times, \\*grid)
         Predicted snapshots.
 
     Returns
@@ -262,7 +262,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        W : array-like of shape (n_trajectories, n_times, *grid)
+        W : array-like of shape (n_trajectories, n_times, \\*grid)
             Trajectories: ``n_times`` snapshots on ``grid`` each, at least
             ``2 * window`` (``3 * window`` with ``pushforward``).
         y : None
@@ -325,12 +325,12 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, window, *grid)
+        X : array-like of shape (n, window, \\*grid)
             ``U``: one window of snapshots per trajectory.
 
         Returns
         -------
-        U_next : ndarray of shape (n, window, *grid)
+        U_next : ndarray of shape (n, window, \\*grid)
             The next window.
         """
         return self._step(self._check_windows(X))
@@ -340,14 +340,14 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        U : array-like of shape (n, window, *grid)
+        U : array-like of shape (n, window, \\*grid)
             The first window of each trajectory (true snapshots).
         n_windows : int
             Windows to predict; the first is :meth:`predict`'s.
 
         Returns
         -------
-        W_pred : ndarray of shape (n, n_windows * window, *grid)
+        W_pred : ndarray of shape (n, n_windows * window, \\*grid)
             The predicted snapshots after U, in time order.
         """
         U = self._check_windows(U)
@@ -369,7 +369,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        W : array-like of shape (n_trajectories, n_times, *grid)
+        W : array-like of shape (n_trajectories, n_times, \\*grid)
             True trajectories, at least ``2 * window`` snapshots.
 
         Returns
@@ -392,9 +392,9 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n, window, *grid)
+        X : array-like of shape (n, window, \\*grid)
             ``U``: one window per trajectory.
-        y : array-like of shape (n, window, *grid)
+        y : array-like of shape (n, window, \\*grid)
             The true next windows.
         sample_weight : array-like of shape (n,), default=None
             Weight of each window.
