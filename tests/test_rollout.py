@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 
 from skoperator import DeepONetRegressor
@@ -189,3 +190,12 @@ def test_default_estimator_on_navier_stokes_snapshots():
     built = default.fit(W[:, :4]).estimator_
     assert built.branch.channels == 2 and built.coords.shape == (2 * 64, 3)
     assert np.isfinite(default.score_rollout(W)).all()
+
+
+def test_unfitted_predict_raises_and_failed_first_fit_sets_nothing():
+    model = RolloutRegressor(Ridge(), window=3, pushforward=0)
+    with pytest.raises(NotFittedError):
+        model.predict_rollout(np.zeros((1, 3, 4)), 2)
+    with pytest.raises(ValueError, match="window=3 needs"):
+        model.fit(np.zeros((2, 5, 4)))
+    assert not [name for name in vars(model) if name.endswith("_")]
