@@ -17,7 +17,7 @@ PUBLIC_MODULES = ["skoperator", "skoperator.datasets", "skoperator.metrics",
                   "skoperator.networks", "skoperator.losses", "skoperator.schedules",
                   "skoperator.physics", "skoperator.uncertainty", "skoperator.io",
                   "skoperator.distributed", "skoperator.symmetry", "skoperator.optimizers",
-                  "skoperator.callbacks"]
+                  "skoperator.callbacks", "skoperator.rollout"]
 #: 0.2.0's flat network parameters, now settings of the components (the
 #: changelog's migration table is the one page that names them).
 REMOVED_PARAMETERS = re.compile(

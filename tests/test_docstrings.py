@@ -18,7 +18,7 @@ PUBLIC_MODULES = ["skoperator", "skoperator.datasets", "skoperator.metrics",
                   "skoperator.reproduce", "skoperator.sampling", "skoperator.inspection",
                   "skoperator.networks", "skoperator.losses", "skoperator.schedules",
                   "skoperator.physics", "skoperator.uncertainty", "skoperator.io",
-                  "skoperator.distributed", "skoperator.symmetry"]
+                  "skoperator.distributed", "skoperator.symmetry", "skoperator.rollout"]
 # Checks left out everywhere, as in scikit-learn: an extended summary and a
 # See Also section are not required, and "name : type" return lines are
 # scikit-learn's dialect (RT02).

@@ -1,0 +1,114 @@
+"""Rollout: Navier-Stokes nu = 1e-3 on 10-step windows, with and without each remedy.
+
+Trains :class:`skoperator.rollout.RolloutRegressor` (a DeepONet of one
+window of ten vorticity snapshots to the next: an FNO branch over the
+snapshots as channels, an MLP trunk over ``(x, y, t)``) on ``--n-train``
+trajectories of ``t = 1 .. 30`` and rolls it out on ``--n-test`` held-out
+trajectories from ``w(1 .. 10)`` to ``t = 30``: twice the trained horizon of
+10 steps. Four variants, at equal epochs (the pushforward variants train
+half their epochs in the first fit and half in the pushforward round):
+plain, input noise, pushforward, both. Prints the error of each predicted
+snapshot (mean relative L2), persistence (``w(t) = w(10)``) for scale, and
+the TARGET line of issue 33: the error at twice the horizon (``t = 30``,
+step 20) <= 2x the one-window error (the mean over ``t = 11 .. 20``).
+
+Kept small to run in about ten minutes on one thread: a 32 x 32 grid
+(solved on 32 x 32 with 50 steps per unit, coarser than FNO's 256 x 256
+data and the reproduce records' 64 x 64), 200 training trajectories
+(FNO: 1,000), a few epochs.
+
+    python benchmarks/bench_rollout.py                      # about 10 minutes, one thread
+    python benchmarks/bench_rollout.py --quick              # a smoke run
+"""
+
+import time
+
+import _common
+import numpy as np
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_navier_stokes
+from skoperator.networks import FNOBranch, MLPTrunk
+from skoperator.rollout import RolloutRegressor, rollout_errors, window_coords
+
+WINDOW = 10
+GRID = 32
+T_FINAL = 30
+
+
+def trajectories(n, seed):
+    """Vorticity snapshots w(t), t = 1 .. T_FINAL, shape (n, T_FINAL, GRID, GRID)."""
+    U, _, G = make_navier_stokes(n, n_points=GRID, viscosity=1e-3, n_inputs=WINDOW,
+                                 t_final=T_FINAL, resolution=GRID, steps_per_unit=50,
+                                 dtype="float32", random_state=seed, cache=True)
+    return np.concatenate([U.reshape(n, WINDOW, GRID, GRID),
+                           G.reshape(n, T_FINAL - WINDOW, GRID, GRID)], axis=1)
+
+
+def estimator(epochs, device):
+    return DeepONetRegressor(
+        branch=FNOBranch(grid=(GRID, GRID), channels=WINDOW, modes=8, width=16, n_layers=4),
+        trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=32,
+        coords=window_coords((GRID, GRID), WINDOW), n_eval=512, loss="relative_l2",
+        learning_rate_init=5e-3, learning_rate="onecycle", batch_size=32, max_iter=epochs,
+        tol=None, device=device, random_state=0)
+
+
+def report(name, errors, seconds=None):
+    one, last = errors[:WINDOW].mean(), errors[-1]
+    clock = f"  fit {seconds:6.1f} s" if seconds is not None else ""
+    print(f"{name:<28s} one-window {one:7.2%}  second window {errors[WINDOW:].mean():7.2%}  "
+          f"t=30 {last:7.2%}  ratio t=30 / one-window {last / one:5.2f}{clock}")
+    print("  per step: " + " ".join(f"{e:.3f}" for e in errors))
+    return one, last
+
+
+def main():
+    p = _common.parser(__doc__.splitlines()[0])
+    p.add_argument("--n-train", type=int, default=200)
+    p.add_argument("--n-test", type=int, default=40)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--noise", type=float, default=0.05)
+    args = p.parse_args()
+    device = _common.setup(args)
+    if args.quick:
+        args.n_train, args.n_test, args.epochs = 20, 8, 2
+
+    tic = time.perf_counter()
+    W = trajectories(args.n_train + args.n_test, seed=0)
+    train, test = W[:args.n_train], W[args.n_train:]
+    print(f"# data: {len(W)} trajectories of nu = 1e-3, t = 1..{T_FINAL}, {GRID} x {GRID}, "
+          f"in {time.perf_counter() - tic:.1f} s; {args.n_train} train, {args.n_test} test; "
+          f"{args.epochs} epochs per variant; noise = {args.noise} x std(W)")
+
+    truth = test[:, WINDOW:]
+    persistence = np.repeat(test[:, WINDOW - 1:WINDOW], T_FINAL - WINDOW, axis=1)
+    reference = report("persistence w(t) = w(10)", rollout_errors(truth, persistence))
+
+    half = max(1, args.epochs // 2)
+    variants = [("plain", 0, 0.0, args.epochs), ("noise", 0, args.noise, args.epochs),
+                ("pushforward", 1, 0.0, half), ("pushforward + noise", 1, args.noise, half)]
+    results = {}
+    for name, pushforward, noise, epochs in variants:
+        model = RolloutRegressor(estimator(epochs, device), window=WINDOW,
+                                 pushforward=pushforward, noise=noise, random_state=0)
+        tic = time.perf_counter()
+        model.fit(train)
+        seconds = time.perf_counter() - tic
+        errors = model.score_rollout(test)
+        one_window = rollout_errors(truth[:, :WINDOW], model.predict(test[:, :WINDOW]))
+        np.testing.assert_allclose(errors[:WINDOW], one_window, rtol=1e-6)  # same model
+        results[name] = report(name, errors, seconds)
+
+    # A model no better than a constant passes the ratio (its error is flat): read
+    # each TARGET with its error against persistence at t = 30.
+    for name, (one, last) in results.items():
+        ratio = last / one
+        print(f"TARGET {name}: error at twice the horizon (t=30) {last:.2%} <= 2 x one-window "
+              f"{one:.2%}: ratio {ratio:.2f} {'PASS' if ratio <= 2 else 'FAIL'} "
+              f"(persistence at t=30 {reference[1]:.2%}: "
+              f"{'better' if last < reference[1] else 'NOT better'})")
+
+
+if __name__ == "__main__":
+    main()

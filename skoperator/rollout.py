@@ -1,0 +1,408 @@
+"""Autoregressive rollout: a model of one window of snapshots to the next, fed its own output.
+
+A time-dependent operator (Navier-Stokes in vorticity form, heat, advection)
+is often learned as a map from a *window* of ``window`` consecutive snapshots
+to the next ``window`` snapshots; applied to its own predictions it then
+steps past the horizon it was trained on (the recurrent FNO-2D of Li et al.
+2021). Its errors grow with every step it takes on its own output, a
+distribution it never saw in training; :class:`RolloutRegressor` trains with
+two known remedies, each a parameter, and reports the error per predicted
+snapshot (:func:`rollout_errors`).
+"""
+
+import math
+from numbers import Integral, Real
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array, check_is_fitted
+
+from ._compat import HasMethods, Interval, _fit_context
+from ._estimator import DeepONetRegressor
+from ._meta import MetaOperatorMixin
+from .metrics import score_outputs
+from .networks import FNOBranch, MLPTrunk
+
+__all__ = ["RolloutRegressor", "rollout_errors", "window_coords"]
+
+
+def window_coords(grid, window):
+    """Trunk coordinates of one window of snapshots: ``(x_1, ..., x_d, t)`` per point.
+
+    The grid is the periodic unit cell, points ``i / n`` on an axis of ``n``
+    points; ``t`` is the snapshot's rank in the window scaled to ``(0, 1]``,
+    ``(j + 1) / window``. Rows are in the order of a flattened window of
+    shape ``(window, *grid)``: the snapshot slowest, the last grid axis
+    fastest.
+
+    Parameters
+    ----------
+    grid : tuple of int
+        Shape of one snapshot.
+    window : int
+        Snapshots per window.
+
+    Returns
+    -------
+    coords : ndarray of shape (window * prod(grid), len(grid) + 1)
+        One row per value of a flattened window.
+
+    Examples
+    --------
+    >>> from skoperator.rollout import window_coords
+    >>> window_coords((2,), 2)
+    array([[0. , 0.5],
+           [0.5, 0.5],
+           [0. , 1. ],
+           [0.5, 1. ]])
+    """
+    axes = [np.arange(n) / n for n in grid] + [np.arange(1, window + 1) / window]
+    mesh = np.meshgrid(*axes[-1:], *axes[:-1], indexing="ij")
+    return np.stack([m.ravel() for m in mesh[1:]] + [mesh[0].ravel()], axis=1)
+
+
+def rollout_errors(W_true, W_pred):
+    """Mean relative L2 error of each predicted snapshot, over the trajectories.
+
+    For snapshot ``t`` it is the mean over trajectories ``i`` of
+    ``||W_pred[i, t] - W_true[i, t]|| / ||W_true[i, t]||`` (Euclidean norms
+    over the grid), the error the FNO paper reports per time step.
+
+    Parameters
+    ----------
+    W_true : array-like of shape (n_trajectories, n_times, \\*grid)
+        True snapshots (none identically zero).
+    W_pred : array-like of shape (n_trajectories, n_times, \\*grid)
+        Predicted snapshots.
+
+    Returns
+    -------
+    errors : ndarray of shape (n_times,)
+        Mean relative L2 error of each snapshot.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skoperator.rollout import rollout_errors
+    >>> W = np.ones((2, 3, 4, 4))
+    >>> rollout_errors(W, 1.5 * W)
+    array([0.5, 0.5, 0.5])
+    """
+    W_true = check_array(W_true, allow_nd=True, input_name="W_true")
+    W_pred = check_array(W_pred, allow_nd=True, input_name="W_pred")
+    if W_true.shape != W_pred.shape or W_true.ndim < 3:
+        raise ValueError(f"W_true and W_pred must have the same shape (n_trajectories, "
+                         f"n_times, *grid); got {W_true.shape} and {W_pred.shape}. Pass the "
+                         "true snapshots of the times predicted.")
+    n, t = W_true.shape[:2]
+    diff = np.linalg.norm((W_pred - W_true).reshape(n, t, -1), axis=-1)
+    norm = np.linalg.norm(W_true.reshape(n, t, -1), axis=-1)
+    return (diff / norm).mean(axis=0)
+
+
+def _default_estimator(grid, window, random_state):
+    """DeepONet of one window to the next: FNO branch over the snapshots, MLP trunk."""
+    return DeepONetRegressor(
+        branch=FNOBranch(grid=tuple(grid), channels=window, modes=8, width=16, n_layers=4),
+        trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=32,
+        coords=window_coords(grid, window), n_eval=min(1024, window * math.prod(grid)),
+        loss="relative_l2", max_iter=50, tol=None, random_state=random_state)
+
+
+class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+    """Autoregressive rollout, trained on windows of snapshots with remedies for error growth.
+
+    ``fit(W)`` cuts trajectories ``W`` into pairs (a window of ``window``
+    snapshots, the next ``window`` snapshots), at every start time, and fits
+    a clone of ``estimator`` mapping a flattened window to the next.
+    :meth:`predict` is one window; :meth:`predict_rollout` feeds the
+    predictions back as the next input, as far as asked.
+
+    Two remedies for the growth of errors along a rollout, each measured in
+    ``benchmarks/bench_rollout.py``:
+
+    - ``noise``: the input windows of every training round carry Gaussian
+      noise of standard deviation ``noise`` times the standard deviation of
+      ``W`` (a fresh draw each round; the targets are clean), so that the
+      model learns to correct perturbed inputs (Sanchez-Gonzalez et al. 2020).
+    - ``pushforward``: after the first fit, the model predicts the window
+      after each true window (the prediction is a fixed array, so no
+      gradient flows through it: the "detached" pushforward trick of
+      Brandstetter et al. 2022); these predictions, paired with the true
+      window after them, are added to the training pairs and training goes
+      on (``warm_start=True`` for ``max_iter`` more epochs when the
+      estimator has a ``warm_start`` parameter, else a refit of a new
+      clone on all pairs). ``pushforward`` rounds are done, each with the
+      latest model's predictions.
+
+    Parameters
+    ----------
+    estimator : estimator object, default=None
+        Regressor of flattened windows, ``fit(X, y)`` and ``predict(X)`` with
+        ``X`` and ``y`` of shape ``(n_pairs, window * prod(grid))`` (the
+        snapshot slowest, the last grid axis fastest). None builds a
+        :class:`~skoperator.DeepONetRegressor` with an
+        :class:`~skoperator.networks.FNOBranch` over the window's snapshots
+        as channels, an :class:`~skoperator.networks.MLPTrunk` over
+        ``(x, y, t)`` (:func:`window_coords`), the relative L2 loss and 50
+        epochs.
+    window : int, default=10
+        Snapshots per window, in and out.
+    pushforward : int, default=1
+        Rounds of pushforward training after the first fit; 0 turns it off.
+        Each round needs trajectories of at least ``3 * window`` snapshots.
+    noise : float, default=0.0
+        Standard deviation of the noise on the input windows, as a fraction
+        of the standard deviation of ``W``; 0 turns it off.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the noise, and the default estimator.
+
+    Attributes
+    ----------
+    estimator_ : estimator object
+        The fitted clone of ``estimator``.
+    grid_ : tuple of int
+        Shape of one snapshot.
+    data_std_ : float
+        Standard deviation of the training snapshots (the scale of ``noise``).
+    n_pairs_ : list of int
+        Training pairs of each round: the first fit, then each pushforward round.
+
+    See Also
+    --------
+    rollout_errors : The error of each predicted snapshot.
+    skoperator.datasets.make_navier_stokes : Trajectories of vorticity.
+
+    Notes
+    -----
+    ``fit(W, y=None)`` takes whole trajectories, as an unsupervised
+    estimator takes its data: the targets are the trajectories' later
+    windows, so ``y`` is unused. A trajectory of ``n_times`` snapshots gives
+    ``n_times - 2 * window + 1`` pairs (every start), and
+    ``n_times - 3 * window + 1`` pushforward pairs per round.
+
+    References
+    ----------
+    .. [1] J. Brandstetter, D. Worrall and M. Welling, "Message passing neural
+       PDE solvers", ICLR 2022 (the pushforward trick).
+    .. [2] A. Sanchez-Gonzalez et al., "Learning to simulate complex physics
+       with graph networks", ICML 2020 (training noise on the inputs).
+    .. [3] Z. Li et al., "Fourier neural operator for parametric partial
+       differential equations", ICLR 2021 (the recurrent FNO-2D on
+       Navier-Stokes).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from skoperator.rollout import RolloutRegressor
+    >>> x = np.arange(8) / 8
+    >>> W = np.stack([[np.sin(2 * np.pi * (x - 0.125 * t) + p) for t in range(12)]
+    ...               for p in np.linspace(0, 3, 6)])
+    >>> model = RolloutRegressor(Ridge(alpha=1e-8), window=2, pushforward=0).fit(W)
+    >>> model.predict_rollout(W[:, :2], n_windows=5).shape
+    (6, 10, 8)
+    >>> float(model.score_rollout(W).max()) < 1e-4
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"]), None],
+        "window": [Interval(Integral, 1, None, closed="left")],
+        "pushforward": [Interval(Integral, 0, None, closed="left")],
+        "noise": [Interval(Real, 0, None, closed="left")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, estimator=None, window=10, pushforward=1, noise=0.0, random_state=None):
+        self.estimator = estimator
+        self.window = window
+        self.pushforward = pushforward
+        self.noise = noise
+        self.random_state = random_state
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.required = False
+        tags.input_tags.two_d_array = False
+        tags.input_tags.three_d_array = True
+        return tags
+
+    def _check_trajectories(self, W):
+        W = check_array(W, allow_nd=True, dtype=np.float64, input_name="W")
+        if W.ndim < 3:
+            raise ValueError(f"W must have shape (n_trajectories, n_times, *grid); got an "
+                             f"array of shape {W.shape}. Reshape the snapshots of each "
+                             "trajectory to their grid.")
+        w, n_times = self.window, W.shape[1]
+        if n_times < 2 * w:
+            raise ValueError(f"window={w} needs trajectories of at least 2 * window = {2 * w} "
+                             f"snapshots (one window in, one out); got W with {n_times}. "
+                             "Pass a smaller window or longer trajectories.")
+        if self.pushforward and n_times < 3 * w:
+            raise ValueError(f"pushforward={self.pushforward} needs trajectories of at least "
+                             f"3 * window = {3 * w} snapshots (a window, its prediction and "
+                             f"the window after it); got W with {n_times}. Pass "
+                             "pushforward=0, a smaller window or longer trajectories.")
+        return W
+
+    def _windows(self, W, start, stop):
+        """Flattened windows starting at every time ``start + s``, ``s < n_times - stop``."""
+        w, (n, n_times) = self.window, W.shape[:2]
+        starts = range(start, n_times - stop + 1)
+        return np.concatenate([W[:, s:s + w].reshape(n, -1) for s in starts])
+
+    def _noisy(self, X, scale, rng):
+        return X + scale * rng.standard_normal(X.shape) if scale > 0 else X
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, W, y=None):
+        """Fit a clone of ``estimator`` on the (window, next window) pairs of W.
+
+        Parameters
+        ----------
+        W : array-like of shape (n_trajectories, n_times, \\*grid)
+            Trajectories: ``n_times`` snapshots on ``grid`` each, at least
+            ``2 * window`` (``3 * window`` with ``pushforward``).
+        y : None
+            Unused: the targets are the later windows of W.
+
+        Returns
+        -------
+        self : RolloutRegressor
+            The fitted estimator.
+        """
+        W = self._check_trajectories(W)
+        w, grid = self.window, W.shape[2:]
+        rng = check_random_state(self.random_state)
+        scale = self.noise * float(W.std())
+        if self.estimator is None:
+            estimator = _default_estimator(grid, w, rng.randint(np.iinfo(np.int32).max))
+        else:
+            estimator = clone(self.estimator)
+        X, Y = self._windows(W, 0, 2 * w), self._windows(W, w, w)
+        estimator.fit(self._noisy(X, scale, rng), Y)
+        n_pairs = [len(X)]
+        if self.pushforward:
+            X_first, Y_third = self._windows(W, 0, 3 * w), self._windows(W, 2 * w, w)
+            warm = "warm_start" in estimator.get_params()
+            warm_start = estimator.get_params()["warm_start"] if warm else None
+        for _ in range(self.pushforward):
+            X_round = np.concatenate([X, np.asarray(estimator.predict(X_first))])
+            Y_round = np.concatenate([Y, Y_third])
+            if warm:
+                estimator.set_params(warm_start=True)
+            else:
+                estimator = clone(estimator)
+            estimator.fit(self._noisy(X_round, scale, rng), Y_round)
+            n_pairs.append(len(X_round))
+        if self.pushforward and warm:  # as it was given
+            estimator.set_params(warm_start=warm_start)
+        self.estimator_ = estimator
+        self.grid_ = tuple(int(n) for n in grid)
+        self.data_std_ = float(W.std())
+        self.n_pairs_ = n_pairs
+        return self
+
+    def _check_windows(self, U):
+        check_is_fitted(self)
+        U = check_array(U, allow_nd=True, dtype=np.float64, input_name="U")
+        expected = (self.window, *self.grid_)
+        if U.shape[1:] != expected:
+            raise ValueError(f"U must have shape (n, {', '.join(map(str, expected))}) (one "
+                             f"window of {self.window} snapshots on the fitted grid "
+                             f"{self.grid_}); got {U.shape}. Pass the last window of each "
+                             "trajectory.")
+        return U
+
+    def _step(self, U):
+        pred = np.asarray(self.estimator_.predict(U.reshape(len(U), -1)), dtype=np.float64)
+        return pred.reshape(U.shape)
+
+    def predict(self, X):
+        """Predict the window after each window of X.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, window, \\*grid)
+            ``U``: one window of snapshots per trajectory.
+
+        Returns
+        -------
+        U_next : ndarray of shape (n, window, \\*grid)
+            The next window.
+        """
+        return self._step(self._check_windows(X))
+
+    def predict_rollout(self, U, n_windows):
+        """Roll out ``n_windows`` windows from U, each predicted from the previous prediction.
+
+        Parameters
+        ----------
+        U : array-like of shape (n, window, \\*grid)
+            The first window of each trajectory (true snapshots).
+        n_windows : int
+            Windows to predict; the first is :meth:`predict`'s.
+
+        Returns
+        -------
+        W_pred : ndarray of shape (n, n_windows * window, \\*grid)
+            The predicted snapshots after U, in time order.
+        """
+        U = self._check_windows(U)
+        if not isinstance(n_windows, (int, np.integer)) or n_windows < 1:
+            raise ValueError(f"n_windows must be a positive int; got {n_windows!r}. Pass the "
+                             "number of windows to predict.")
+        windows = []
+        for _ in range(int(n_windows)):
+            U = self._step(U)
+            windows.append(U)
+        return np.concatenate(windows, axis=1)
+
+    def score_rollout(self, W):
+        """Error of each snapshot of a rollout from the first window of W, in time order.
+
+        Rolls out ``(n_times - window) // window`` windows from
+        ``W[:, :window]`` and compares them with the true snapshots after
+        it (:func:`rollout_errors`).
+
+        Parameters
+        ----------
+        W : array-like of shape (n_trajectories, n_times, \\*grid)
+            True trajectories, at least ``2 * window`` snapshots.
+
+        Returns
+        -------
+        errors : ndarray of shape (n_windows * window,)
+            Mean relative L2 error of each predicted snapshot.
+        """
+        check_is_fitted(self)
+        W = check_array(W, allow_nd=True, dtype=np.float64, input_name="W")
+        n_windows = (W.shape[1] - self.window) // self.window if W.ndim >= 3 else 0
+        if n_windows < 1:
+            raise ValueError(f"W must have shape (n_trajectories, n_times, *grid) with "
+                             f"n_times >= 2 * window = {2 * self.window}; got {W.shape}. "
+                             "Pass longer trajectories.")
+        pred = self.predict_rollout(W[:, :self.window], n_windows)
+        return rollout_errors(W[:, self.window:self.window + pred.shape[1]], pred)
+
+    def score(self, X, y, sample_weight=None):
+        """Variance-weighted R2 of the next windows predicted from X, against y.
+
+        Parameters
+        ----------
+        X : array-like of shape (n, window, \\*grid)
+            ``U``: one window per trajectory.
+        y : array-like of shape (n, window, \\*grid)
+            The true next windows.
+        sample_weight : array-like of shape (n,), default=None
+            Weight of each window.
+
+        Returns
+        -------
+        score : float
+            1.0 is perfect; 0.0 is no better than the mean.
+        """
+        y = np.asarray(y, dtype=np.float64)
+        return score_outputs(y.reshape(len(y), -1), self.predict(X), sample_weight)

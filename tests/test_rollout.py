@@ -1,0 +1,201 @@
+"""RolloutRegressor: windows in, the next window out, fed back; its remedies and its errors."""
+
+import pickle
+
+import numpy as np
+import pytest
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.exceptions import NotFittedError
+from sklearn.linear_model import Ridge
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_navier_stokes
+from skoperator.networks import FNOBranch, MLPTrunk
+from skoperator.rollout import RolloutRegressor, rollout_errors, window_coords
+
+
+def _advection(n_traj=6, n_times=12, n=8, seed=0):
+    """Periodic advection by one grid cell per step: the next window is a known linear map."""
+    rng = np.random.default_rng(seed)
+    first = rng.standard_normal((n_traj, n, n))
+    return np.stack([np.roll(first, t, axis=-1) for t in range(n_times)], axis=1)
+
+
+class Recorder(RegressorMixin, BaseEstimator):
+    """Records what it is fitted on; predicts its input (the identity)."""
+
+    def __init__(self, warm_start=False):
+        self.warm_start = warm_start
+
+    def fit(self, X, y):
+        self.calls_ = getattr(self, "calls_", []) + [(X.copy(), y.copy(), self.warm_start)]
+        return self
+
+    def predict(self, X):
+        return np.asarray(X) * 1.0
+
+
+class NoWarmStart(RegressorMixin, BaseEstimator):
+    def fit(self, X, y):
+        self.X_ = X
+        return self
+
+    def predict(self, X):
+        return np.asarray(X) * 1.0
+
+
+def test_window_coords_order_snapshot_slowest():
+    coords = window_coords((2, 4), 3)
+    assert coords.shape == (3 * 8, 3)
+    np.testing.assert_allclose(coords[:8, 2], 1 / 3)
+    np.testing.assert_allclose(coords[-1], [0.5, 0.75, 1.0])
+    np.testing.assert_allclose(coords[1], [0.0, 0.25, 1 / 3])
+
+
+def test_rollout_errors_exact():
+    W = np.ones((3, 2, 4, 4))
+    pred = W.copy()
+    pred[:, 1] *= 0.9
+    np.testing.assert_allclose(rollout_errors(W, pred), [0.0, 0.1])
+    with pytest.raises(ValueError, match="same shape"):
+        rollout_errors(W, pred[:, :1])
+
+
+def test_linear_model_rollout_recovers_exact_advection():
+    W = _advection(n_traj=40, n_times=30, n=4)  # 7 * 40 pairs for 48 unknowns per output
+    model = RolloutRegressor(Ridge(alpha=1e-10), window=3, pushforward=0).fit(W[:, :12])
+    errors = model.score_rollout(W)  # 9 windows, far past the trained 2 windows
+    assert errors.shape == (27,)
+    assert errors.max() < 1e-6
+
+
+def test_predict_rollout_shape_and_order():
+    W = _advection()
+    model = RolloutRegressor(Ridge(alpha=1e-3), window=2, pushforward=0).fit(W)
+    U = W[:2, :2]
+    rolled = model.predict_rollout(U, n_windows=3)
+    assert rolled.shape == (2, 6, 8, 8)
+    first = model.predict(U)
+    np.testing.assert_array_equal(rolled[:, :2], first)
+    np.testing.assert_array_equal(rolled[:, 2:4], model.predict(first))
+
+
+def test_fit_pairs_every_start_and_pushforward_adds_predictions():
+    W = _advection(n_traj=2, n_times=7)
+    model = RolloutRegressor(Recorder(), window=2, pushforward=2).fit(W)
+    calls = model.estimator_.calls_
+    assert len(calls) == 3 and model.n_pairs_ == [8, 12, 12]
+    X, Y, warm = calls[0]
+    # every start s = 0..3, trajectories in turn within a start
+    np.testing.assert_array_equal(X[2], W[0, 1:3].ravel())
+    np.testing.assert_array_equal(Y[2], W[0, 3:5].ravel())
+    assert not warm
+    for X_round, Y_round, warm in calls[1:]:
+        assert warm  # training goes on
+        np.testing.assert_array_equal(X_round[:8], X)
+        # the identity's prediction of the window after W[:, s:s+2] is that window,
+        # paired with the true window after the next: W[:, s+4:s+6]
+        np.testing.assert_array_equal(X_round[8:], X[:4])
+        np.testing.assert_array_equal(Y_round[8:], np.concatenate(
+            [W[:, s + 4:s + 6].reshape(2, -1) for s in range(2)]))
+    assert model.estimator_.warm_start is False  # restored
+    assert model.estimator.warm_start is False
+
+
+def test_pushforward_without_warm_start_refits_a_clone():
+    W = _advection(n_traj=2, n_times=6)
+    model = RolloutRegressor(NoWarmStart(), window=2, pushforward=1).fit(W)
+    assert model.estimator_.X_.shape == (6 + 2, 128)
+
+
+def test_noise_on_inputs_fresh_each_round_targets_clean():
+    W = _advection(n_traj=20, n_times=6, n=8)
+    model = RolloutRegressor(Recorder(), window=2, pushforward=1, noise=0.1,
+                             random_state=0).fit(W)
+    clean = RolloutRegressor(Recorder(), window=2, pushforward=1).fit(W)
+    (X0, Y0, _), (X1, Y1, _) = model.estimator_.calls_
+    (C0, D0, _), (C1, D1, _) = clean.estimator_.calls_
+    np.testing.assert_array_equal(Y0, D0)
+    np.testing.assert_array_equal(Y1, D1)
+    assert np.std(X0 - C0) == pytest.approx(0.1 * W.std(), rel=0.05)
+    # a fresh draw in the second round (the inputs of round 2 start with the clean pairs)
+    assert not np.allclose(X1[:len(X0)] - C0, X0 - C0)
+    assert np.std(X1 - C1) == pytest.approx(0.1 * W.std(), rel=0.05)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(window=0), "'window' parameter"),
+    (dict(pushforward=-1), "'pushforward' parameter"),
+    (dict(noise=-0.5), "'noise' parameter"),
+    (dict(window=4, pushforward=0), "window=4 needs trajectories of at least 2 \\* window = 8"),
+    (dict(window=2, pushforward=1), "pushforward=1 needs .* 3 \\* window = 6 .* got W with 5"),
+])
+def test_fit_validation_names_the_argument(params, match):
+    W = _advection(n_traj=2, n_times=5)
+    with pytest.raises(ValueError, match=match):
+        RolloutRegressor(Ridge(), **params).fit(W)
+
+
+def test_failed_fit_leaves_estimator_unchanged():
+    W = _advection(n_times=8)
+    model = RolloutRegressor(Ridge(), window=2, pushforward=1).fit(W)
+    before = model.predict(W[:, :2])
+    fitted = model.estimator_
+    with pytest.raises(ValueError, match="pushforward"):
+        model.fit(W[:, :5])
+    with pytest.raises(ValueError, match="W must have shape"):
+        model.fit(W[:, :, 0, 0])
+    assert model.estimator_ is fitted and model.n_pairs_ == [30, 48]
+    np.testing.assert_array_equal(model.predict(W[:, :2]), before)
+
+
+def test_predict_rejects_windows_of_the_wrong_shape():
+    W = _advection()
+    model = RolloutRegressor(Ridge(), window=2, pushforward=0).fit(W)
+    with pytest.raises(ValueError, match=r"U must have shape \(n, 2, 8, 8\)"):
+        model.predict(W[:, :3])
+    with pytest.raises(ValueError, match="n_windows must be a positive int"):
+        model.predict_rollout(W[:, :2], 0)
+
+
+def test_clone_params_and_pickle():
+    model = RolloutRegressor(Ridge(alpha=0.5), window=3, pushforward=2, noise=0.1,
+                             random_state=1)
+    params = model.get_params()
+    assert params["estimator__alpha"] == 0.5 and params["window"] == 3
+    twin = clone(model).set_params(estimator__alpha=2.0, noise=0.0)
+    assert twin.estimator.alpha == 2.0 and model.estimator.alpha == 0.5
+    W = _advection(n_times=9)
+    model.fit(W)
+    loaded = pickle.loads(pickle.dumps(model))
+    np.testing.assert_array_equal(loaded.predict_rollout(W[:, :3], 2),
+                                  model.predict_rollout(W[:, :3], 2))
+    assert model.score(W[:, :3], W[:, 3:6]) > 0.9
+
+
+def test_default_estimator_on_navier_stokes_snapshots():
+    U, _, G = make_navier_stokes(3, n_points=8, n_inputs=2, t_final=6, resolution=16,
+                                 steps_per_unit=10, random_state=0)
+    W = np.concatenate([U.reshape(3, 2, 8, 8), G.reshape(3, 4, 8, 8)], axis=1)
+    estimator = DeepONetRegressor(
+        branch=FNOBranch(grid=(8, 8), channels=2, modes=4, width=4, n_layers=1),
+        trunk=MLPTrunk(layers=(16,)), n_basis=8, coords=window_coords((8, 8), 2), n_eval=32,
+        max_iter=2, tol=None, device="cpu", random_state=0)
+    model = RolloutRegressor(estimator, window=2, pushforward=1, noise=0.01,
+                             random_state=0).fit(W)
+    assert model.estimator_.n_iter_ == 4  # two epochs, two more in the pushforward round
+    assert model.predict_rollout(W[:, :2], 2).shape == (3, 4, 8, 8)
+    default = RolloutRegressor(window=2, pushforward=0, random_state=0)
+    default.set_params(estimator=None)
+    built = default.fit(W[:, :4]).estimator_
+    assert built.branch.channels == 2 and built.coords.shape == (2 * 64, 3)
+    assert np.isfinite(default.score_rollout(W)).all()
+
+
+def test_unfitted_predict_raises_and_failed_first_fit_sets_nothing():
+    model = RolloutRegressor(Ridge(), window=3, pushforward=0)
+    with pytest.raises(NotFittedError):
+        model.predict_rollout(np.zeros((1, 3, 4)), 2)
+    with pytest.raises(ValueError, match="window=3 needs"):
+        model.fit(np.zeros((2, 5, 4)))
+    assert not [name for name in vars(model) if name.endswith("_")]
