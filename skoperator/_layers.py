@@ -59,15 +59,22 @@ def built(cls, *args, generator, **kwargs):
 
 
 class MLP(nn.Sequential):
-    """Fully connected network ``n_in -> hidden... -> n_out``, linear output."""
+    """Fully connected network ``n_in -> hidden... -> n_out``.
 
-    def __init__(self, n_in, hidden, n_out, activation="relu"):
+    The output is linear, or with ``output_activation`` the activation of
+    the last layer too (the trunk of Lu et al. 2021 and DeepXDE).
+    """
+
+    def __init__(self, n_in, hidden, n_out, activation="relu", output_activation=False):
         layers, width = [], n_in
         for h in hidden:
             layers += [nn.Linear(width, h), ACTIVATIONS[activation]()]
             width = h
         layers.append(nn.Linear(width, n_out))
+        if output_activation:
+            layers.append(ACTIVATIONS[activation]())
         super().__init__(*layers)
+        self.output_activation = bool(output_activation)
 
 
 class ResidualMLP(nn.Module):
@@ -221,7 +228,9 @@ def vectorizable(nets):
         return False
     shapes = [(n, p.shape) for n, p in nets[0].named_parameters()]
     act = type(_linear_layers(nets[0])[1])
+    out = getattr(nets[0], "output_activation", False)
     return all(type(net) is type(nets[0]) and type(_linear_layers(net)[1]) is act
+               and getattr(net, "output_activation", False) == out
                and [(n, p.shape) for n, p in net.named_parameters()] == shapes
                and not list(net.buffers()) for net in nets)
 
@@ -257,6 +266,7 @@ class BatchedStack(nn.Module):
             for k in range(len(linears)))
         self.act = copy.deepcopy(act) if act is not None else nn.Identity()
         self.skips = skips
+        self.act_out = getattr(nets[0], "output_activation", False)
         self.n_nets = len(nets)
         # A copy of the first network, to rebuild the networks (unstack); not
         # a submodule: its own weights are never used, nor saved.
@@ -278,6 +288,8 @@ class BatchedStack(nn.Module):
                 h = h + z if self.skips[k] else z
             else:
                 h = z
+        if self.act_out:
+            h = self.act(h)
         return h.transpose(0, 1).reshape(*lead, -1)
 
     def unstack(self):

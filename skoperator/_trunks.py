@@ -24,26 +24,34 @@ class MLPTrunk(BaseTrunk):
         the MLP instead of ``y``; 0 disables the encoding.
     fourier_scale : float, default=1.0
         Standard deviation of the frequencies ``B`` (standardised coordinates).
+    output_activation : bool, default=False
+        Apply the activation to the last layer too, so that the basis
+        functions are the activation's outputs, as in the trunk of Lu et al.
+        (2021) and DeepXDE's DeepONets. False: a linear last layer.
 
     Examples
     --------
     >>> from skoperator.networks import MLPTrunk
     >>> MLPTrunk(fourier_features=16)
     MLPTrunk(fourier_features=16)
+    >>> MLPTrunk(layers=(128, 128), output_activation=True)
+    MLPTrunk(layers=(128, 128), output_activation=True)
     """
 
     vectorizable = True
     _parameter_constraints = {"layers": _WIDTHS,
                               "activation": [StrOptions(set(_layers.ACTIVATIONS))],
                               "fourier_features": [Interval(Integral, 0, None, closed="left")],
-                              "fourier_scale": [Interval(Real, 0, None, closed="neither")]}
+                              "fourier_scale": [Interval(Real, 0, None, closed="neither")],
+                              "output_activation": ["boolean"]}
 
     def __init__(self, layers=(40, 40, 40), activation="relu", fourier_features=0,
-                 fourier_scale=1.0):
+                 fourier_scale=1.0, output_activation=False):
         self.layers = layers
         self.activation = activation
         self.fourier_features = fourier_features
         self.fourier_scale = fourier_scale
+        self.output_activation = output_activation
 
     def build(self, d, n_out, context):
         hidden = _check_widths(self, "layers")
@@ -51,10 +59,10 @@ class MLPTrunk(BaseTrunk):
             encoder = _layers.FourierFeatures(d, self.fourier_features, self.fourier_scale,
                                               context.generator)
             body = _layers.built(_layers.MLP, encoder.n_out, hidden, n_out, self.activation,
-                                 generator=context.generator)
+                                 self.output_activation, generator=context.generator)
             return nn.Sequential(encoder, body)
         return _layers.built(_layers.MLP, d, hidden, n_out, self.activation,
-                             generator=context.generator)
+                             self.output_activation, generator=context.generator)
 
 
 class ResNetTrunk(BaseTrunk):

@@ -49,7 +49,7 @@ def test_constructor_has_at_most_30_parameters():
 @pytest.mark.parametrize("component", [
     MLPBranch(layers=(8,)), CNNBranch(grid=(8, 8)), FNOBranch(modes=4),
     MultiBranch([MLPBranch(n_sensors=10), MLPBranch()], merge=ConcatMerge(layers=(4,))),
-    MLPTrunk(fourier_features=4), ResNetTrunk(), PODTrunk(correction=True), MSELoss(),
+    MLPTrunk(fourier_features=4), MLPTrunk(output_activation=True), ResNetTrunk(), PODTrunk(correction=True), MSELoss(),
     RelativeL2Loss(floor=1e-3), HuberLoss(delta=0.5), OneCycleSchedule(pct_start=0.2)])
 def test_component_clones_and_reprs_its_settings(component):
     copy = clone(component)
@@ -460,3 +460,20 @@ def test_fitted_multibranch_reads_every_input_function(data, merge):
     moved = U2.copy()
     moved[:, -5:] += 1.0
     assert np.abs(est.predict(moved[:4]) - est.predict(U2[:4])).min() > 0
+
+
+@pytest.mark.parametrize("fourier_features", [0, 3])
+def test_mlp_trunk_output_activation_applies_the_activation_to_the_basis(fourier_features):
+    import torch
+
+    from skoperator._protocols import BuildContext
+
+    context = BuildContext(generator=torch.Generator().manual_seed(0))
+    plain = MLPTrunk(layers=(8,), fourier_features=fourier_features).build(1, 5, context)
+    context = BuildContext(generator=torch.Generator().manual_seed(0))
+    active = MLPTrunk(layers=(8,), fourier_features=fourier_features,
+                      output_activation=True).build(1, 5, context)
+    y = torch.linspace(-2, 2, 11).reshape(-1, 1)
+    # the same weights, then relu on the basis: relu of the linear trunk's output
+    torch.testing.assert_close(active(y), torch.relu(plain(y)))
+    assert (active(y) >= 0).all() and (plain(y) < 0).any()

@@ -189,7 +189,7 @@ def test_ensemble_in_parallel_gives_members_one_thread_then_restores(n_jobs, dur
 
 
 # ------------------------------------------------------------- vectorised members
-@pytest.mark.parametrize("kind", ["mlp", "residual", "linear"])
+@pytest.mark.parametrize("kind", ["mlp", "residual", "linear", "activated"])
 def test_batched_stack_is_the_stack_and_separates_the_gradients(kind):
     import torch
 
@@ -205,7 +205,8 @@ def test_batched_stack_is_the_stack_and_separates_the_gradients(kind):
     torch.manual_seed(0)
     make = {"mlp": lambda: MLP(3, (8, 8), 4, "tanh"),
             "residual": lambda: ResidualMLP(3, (8, 8, 8), 4, "gelu"),
-            "linear": lambda: MLP(3, (), 4)}[kind]
+            "linear": lambda: MLP(3, (), 4),
+            "activated": lambda: MLP(3, (8,), 4, "tanh", output_activation=True)}[kind]
     nets = [make() for _ in range(3)]
     x = torch.randn(5, 7, 3)
     stacked = BatchedStack(nets)
@@ -226,6 +227,7 @@ def test_batched_stack_is_the_stack_and_separates_the_gradients(kind):
     assert not vectorizable([MLP(3, (8,), 4), MLP(3, (9,), 4)])  # shapes differ
     assert not vectorizable([MLP(3, (8,), 4, "relu"), MLP(3, (8,), 4, "tanh")])
     assert not vectorizable(nets[:1])
+    assert not vectorizable([MLP(3, (8,), 4), MLP(3, (8,), 4, output_activation=True)])
     with pytest.raises(ValueError, match="identical structure"):
         BatchedStack([MLP(3, (8,), 4), MLP(3, (9,), 4)])
 
