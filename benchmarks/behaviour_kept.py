@@ -74,8 +74,11 @@ def cases():
         out[f"multi-{merge}"] = fitted(U=UU, branch=branch).predict(UU[test])
     # the recipes without a clock, their epochs shortened
     Ua, Ga, Ut, _, _ = load_benchmark("antiderivative", 200, n_test=50, random_state=0)
+    # 0.3.0's quick recipe, spelled out (0.4 changed the record's: issue 32)
+    old_recipe = dict(branch=MLPBranch(layers=(40, 40, 40)), trunk=MLPTrunk(layers=(40, 40, 40)),
+                      n_basis=40, n_eval=1, learning_rate_init=4e-3, batch_size=128)
     model = make_estimator("antiderivative", random_state=0, device="cpu", max_iter=10,
-                           **polish(20)).fit(Ua, Ga)
+                           **old_recipe, **polish(20)).fit(Ua, Ga)
     out["recipe-antiderivative"] = model.predict(Ut)
     Uh, Gh, Uht, _, _ = load_benchmark("heat", 40, n_test=4, random_state=0,
                                        test_data="generated")
