@@ -73,9 +73,10 @@ BENCHMARKS = {b.name: b for b in [
         recipes={
             # DeepXDE's nets (2 x 128 ReLU, the trunk's last layer activated:
             # MLPTrunk(output_activation=True)) with 128 basis functions, the
-            # full grid (on 100 points a step costs the same at any n_eval, and
-            # at 30 s the full grid reached 0.63 % where n_eval 1 reached
-            # 1.05 %), batches of 64 and a one-cycle schedule, no polish: at 300 epochs
+            # full grid (on 100 points a step costs the same at any n_eval; in
+            # benchmarks/compare.py at 30 / 120 s the full grid reached 0.67 /
+            # 0.16 %, n_eval 1 1.05 / 0.45 %), batches of 64 and a one-cycle
+            # schedule, no polish: at 300 epochs
             # R2 0.99899 / 0.99946 / 0.99944 / 0.99943 at n_eval 1 / 10 / 50 /
             # full (0.3.0's 40-wide recipe with 600 L-BFGS iterations: 0.99899
             # / 0.99909 / 0.99925 / 0.99917 in about the same time), and ahead of
