@@ -29,12 +29,15 @@ from skoperator.uncertainty import EnsembleRegressor
 
 
 def polish(n):
-    """The L-BFGS polish of ``n`` iterations: a setting of the optimizer from 0.4 on."""
+    """Plain Adam, then an L-BFGS polish of ``n`` iterations (None: none).
+
+    A setting of the optimizer from 0.4 on; 0.3's ``lbfgs_iter``.
+    """
     if "lbfgs_iter" in DeepONetRegressor().get_params():  # 0.3
-        return dict(lbfgs_iter=n)
+        return dict(lbfgs_iter=n or 0)
     from skoperator.optimizers import LBFGS, Adam
 
-    return dict(optimizer=Adam(polish=LBFGS(max_iter=n)))
+    return dict(optimizer=Adam(polish=None if n is None else LBFGS(max_iter=n)))
 
 
 def cases():
@@ -82,7 +85,9 @@ def cases():
     out["recipe-antiderivative"] = model.predict(Ut)
     Uh, Gh, Uht, _, _ = load_benchmark("heat", 40, n_test=4, random_state=0,
                                        test_data="generated")
-    model = make_estimator("heat", random_state=0, device="cpu", max_iter=1).fit(Uh, Gh)
+    # 0.3.0's heat recipe: Adam without the gradient clipping 0.4 added (issue 31)
+    model = make_estimator("heat", random_state=0, device="cpu", max_iter=1,
+                           **polish(None)).fit(Uh, Gh)
     out["recipe-heat"] = model.predict(Uht)
     return out
 
