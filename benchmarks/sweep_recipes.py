@@ -97,7 +97,7 @@ VARIANTS = {
     # (run with --n-train 200 --n-test 50 --max-time 120), then FNO's 1,000 /
     # 200 functions at fixed epochs (--epochs, --max-time 300 as a guard).
     "burgers-1024": {
-        "recipe": ("the quick recipe (the 128-point record's on 1,024 points)", {}),
+        "recipe": ("the quick recipe", {}),
         "modes32": ("FNO 32 modes", dict(branch__modes=32)),
         "width32": ("FNO width 32", dict(branch__width=32)),
         "n_eval128": ("n_eval 128 random points", dict(n_eval=128)),
