@@ -79,13 +79,18 @@ FULL_RESOLUTION = [
         architecture=dict(branch=FNOBranch(grid=(85, 85), modes=12, width=32, n_layers=4),
                           trunk=PODTrunk(), n_basis=128),
         recipes={
-            # First recipe: the 29 x 29 record's on FNO's grid, from a small
-            # sweep (benchmarks/sweep_recipes.py darcy-85 --n-train 200
-            # --n-test 50 --max-time 120, one thread;
-            # benchmarks/results/sweep_darcy-85.csv): 4.5 % on 50 held-out
-            # fields after 12 epochs over 200 (112 s); 3 epochs 9.9 %, 6
-            # epochs 6.8 %, width 16 11 %, n_eval=256 9.8 % (3 epochs). Still
-            # improving with epochs; not measured with 1,000 fields yet.
+            # The 29 x 29 record's recipe on FNO's grid. With FNO's 1,000
+            # training / 200 held-out fields, one thread, on the 2-core
+            # machine shared with two other jobs (benchmarks/sweep_recipes.py
+            # darcy-85 --n-train 1000 --n-test 200 --epochs 5 --max-time 300;
+            # benchmarks/results/sweep_darcy-85.csv and
+            # sweep_full_resolution_1000.txt): 2.39 % after 5 epochs (295 s),
+            # n_eval=1024 random points 2.48 % (287 s: no time saved), batches
+            # of 16 5.8 % (3 epochs by the clock). An epoch costs about a
+            # minute there, so 5 epochs were the most a 5-minute run measured;
+            # the error still falls fast with epochs (first sweep, 200 fields:
+            # 3 / 6 / 12 epochs 9.9 / 6.8 / 4.5 %). The 12 epochs below are
+            # not measured with 1,000 fields.
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=12),
         },
