@@ -59,7 +59,8 @@ FULL_RESOLUTION = [
             # points 1.37 % (width 64 or 32): every point and batches of 8 win,
             # and width 32 halves the cost. Width 32: 30 epochs 0.253 % (89
             # s), 52 epochs 0.216 % (300 s, the clock's end of a 90-epoch
-            # run); width 64: 15 epochs 0.467 % (193 s).
+            # run); width 64: 15 epochs 0.467 % (193 s). This recipe, its 60
+            # epochs (--max-time 600 --variants recipe): 0.171 % in 424 s.
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=60),
         },
