@@ -91,7 +91,9 @@ FULL_RESOLUTION = [
             # minute there, so 5 epochs were the most a 5-minute run measured;
             # the error still falls fast with epochs (first sweep, 200 fields:
             # 3 / 6 / 12 epochs 9.9 / 6.8 / 4.5 %). The 12 epochs below are
-            # not measured with 1,000 fields.
+            # not measured with 1,000 fields; on a 600-s clock this recipe
+            # ends at 1.90 % after 11 epochs (benchmarks/compare.py
+            # --benchmarks darcy-85 --libraries skoperator --budgets 600).
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=12),
         },
