@@ -1,7 +1,8 @@
 """skoperator against the other operator-learning libraries: accuracy against wall time.
 
 For each benchmark (antiderivative, diffusion-reaction, heat, burgers, darcy,
-advection-de-hoop, advection-lanthaler)
+advection-de-hoop, advection-lanthaler, and at FNO's resolutions burgers-1024
+and darcy-85)
 and each library that can run it, trains the library's best known recipe on
 the same data (the data of ``python -m skoperator.reproduce NAME --seeds 0``:
 generated training functions, and the held-out functions of the record, the
@@ -57,21 +58,25 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 BENCHMARKS = ("antiderivative", "diffusion-reaction", "heat", "burgers", "darcy",
-              "advection-de-hoop", "advection-lanthaler")
+              "advection-de-hoop", "advection-lanthaler", "burgers-1024", "darcy-85")
 LIBRARIES = ("skoperator", "neuraloperator", "deepxde", "fno+mirrors")
 
 # Grids of the inputs and outputs (row-major, the generators' layouts; the
 # first axis of a shape varies slowest).
 INPUT_GRID = {"antiderivative": (100,), "diffusion-reaction": (100,), "heat": (32, 32),
               "burgers": (128,), "darcy": (29, 29), "advection-de-hoop": (200,),
-              "advection-lanthaler": (2048,)}
+              "advection-lanthaler": (2048,), "burgers-1024": (1024,), "darcy-85": (85, 85)}
 OUTPUT_GRID = {"antiderivative": (100,), "diffusion-reaction": (101, 100), "heat": (32, 32),
                "burgers": (128,), "darcy": (29, 29), "advection-de-hoop": (200,),
-               "advection-lanthaler": (2048,)}
+               "advection-lanthaler": (2048,), "burgers-1024": (1024,), "darcy-85": (85, 85)}
 # neuraloperator FNO settings per benchmark: modes per axis, width, batch.
+# At FNO's resolutions, the FNO paper's settings (Li et al. 2021: 1-D 16 modes
+# width 64, 2-D 12 modes width 32) and its scripts' batches of 20
+# (fourier_1d.py, fourier_2d.py); the optimiser is this script's (see train_fno).
 FNO = {"antiderivative": ((16,), 64, 16), "diffusion-reaction": ((12, 12), 32, 8),
        "heat": ((12, 12), 32, 8), "burgers": ((16,), 64, 16), "darcy": ((12, 12), 32, 8),
-       "advection-de-hoop": ((32,), 64, 16), "advection-lanthaler": ((64,), 64, 16)}
+       "advection-de-hoop": ((32,), 64, 16), "advection-lanthaler": ((64,), 64, 16),
+       "burgers-1024": ((16,), 64, 20), "darcy-85": ((12, 12), 32, 20)}
 
 
 def why_not(library, benchmark):

@@ -94,12 +94,21 @@ VARIANTS = {
         "cosine": ("cosine schedule", dict(learning_rate="cosine")),
     },
     # FNO's resolutions (skoperator/_benchmarks_full.py): a first, small sweep
-    # (run with --n-train/--n-test below FNO's 1,000/200 and --max-time 120).
+    # (run with --n-train 200 --n-test 50 --max-time 120), then FNO's 1,000 /
+    # 200 functions at fixed epochs (--epochs, --max-time 300 as a guard).
     "burgers-1024": {
-        "recipe": ("the quick recipe (the 128-point record's on 1,024 points)", {}),
+        "recipe": ("the quick recipe", {}),
         "modes32": ("FNO 32 modes", dict(branch__modes=32)),
         "width32": ("FNO width 32", dict(branch__width=32)),
         "n_eval128": ("n_eval 128 random points", dict(n_eval=128)),
+        # with FNO's 1,000 training functions (--n-train 1000 --n-test 200)
+        "width32-n_eval128": ("FNO width 32, n_eval 128 random points",
+                              dict(branch__width=32, n_eval=128)),
+        "batch16": ("batches of 16", dict(batch_size=16)),
+        "batch16-lr6e-3": ("batches of 16, peak learning rate 6e-3",
+                           dict(batch_size=16, learning_rate_init=6e-3)),
+        "mse": ("mse loss instead of relative L2", dict(loss="mse")),
+        "pod32": ("32 POD modes", dict(n_basis=32)),
     },
     "darcy-85": {
         "recipe": ("the quick recipe (the 29 x 29 record's on 85 x 85)", {}),
@@ -107,6 +116,12 @@ VARIANTS = {
         "n_eval256": ("n_eval 256 random points", dict(n_eval=256)),
         "epochs6": ("6 epochs", dict(max_iter=6)),
         "epochs12": ("12 epochs", dict(max_iter=12)),
+        # with FNO's 1,000 training fields (--n-train 1000 --n-test 200)
+        "batch16": ("batches of 16", dict(batch_size=16)),
+        "batch16-lr6e-3": ("batches of 16, peak learning rate 6e-3",
+                           dict(batch_size=16, learning_rate_init=6e-3)),
+        "n_eval1024": ("n_eval 1,024 random points", dict(n_eval=1024)),
+        "mse": ("mse loss instead of relative L2", dict(loss="mse")),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),

@@ -45,19 +45,24 @@ FULL_RESOLUTION = [
         name="burgers-1024",
         title="Burgers' equation (nu = 0.1, 8,192 points solved, 1,024 learned)",
         make=make_burgers_1024,
-        architecture=dict(branch=FNOBranch(grid=(1024,), modes=16, width=64, n_layers=4,
+        architecture=dict(branch=FNOBranch(grid=(1024,), modes=16, width=32, n_layers=4,
                                            padding=0.0),
                           trunk=PODTrunk(), n_basis=64),
         recipes={
-            # First recipe: the 128-point record's on FNO's grid, the best of
-            # a small sweep (benchmarks/sweep_recipes.py burgers-1024
-            # --n-train 200 --n-test 50 --max-time 120, one thread;
-            # benchmarks/results/sweep_burgers-1024.csv): 1.07 % on 50
-            # held-out functions after 10 epochs over 200 (86 s), against 32
-            # modes 2.4 %, width 32 1.4 %, n_eval=128 1.6 %. Not measured
-            # with FNO's 1,000 training functions yet.
+            # Chosen with FNO's 1,000 training / 200 held-out functions, one
+            # thread, on the 2-core machine shared with two other jobs
+            # (benchmarks/sweep_recipes.py burgers-1024 --n-train 1000
+            # --n-test 200 --epochs E --max-time 300 --variants V;
+            # benchmarks/results/sweep_burgers-1024.csv and .txt). At 5
+            # epochs: width 64 (the 128-point record's) 0.565 % (64 s), width
+            # 32 0.570 % (32 s), batches of 16 0.839 %, n_eval=128 random
+            # points 1.37 % (width 64 or 32): every point and batches of 8 win,
+            # and width 32 halves the cost. Width 32: 30 epochs 0.253 % (89
+            # s), 52 epochs 0.216 % (300 s, the clock's end of a 90-epoch
+            # run); width 64: 15 epochs 0.467 % (193 s). This recipe, its 60
+            # epochs (--max-time 600 --variants recipe): 0.171 % in 424 s.
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
-                          learning_rate="onecycle", batch_size=8, max_iter=10),
+                          learning_rate="onecycle", batch_size=8, max_iter=60),
         },
         n_train=(1000,), n_evals=("full",), n_test=200,
         # As cited in issue 32, not yet checked against the sources. The law
@@ -75,13 +80,20 @@ FULL_RESOLUTION = [
         architecture=dict(branch=FNOBranch(grid=(85, 85), modes=12, width=32, n_layers=4),
                           trunk=PODTrunk(), n_basis=128),
         recipes={
-            # First recipe: the 29 x 29 record's on FNO's grid, from a small
-            # sweep (benchmarks/sweep_recipes.py darcy-85 --n-train 200
-            # --n-test 50 --max-time 120, one thread;
-            # benchmarks/results/sweep_darcy-85.csv): 4.5 % on 50 held-out
-            # fields after 12 epochs over 200 (112 s); 3 epochs 9.9 %, 6
-            # epochs 6.8 %, width 16 11 %, n_eval=256 9.8 % (3 epochs). Still
-            # improving with epochs; not measured with 1,000 fields yet.
+            # The 29 x 29 record's recipe on FNO's grid. With FNO's 1,000
+            # training / 200 held-out fields, one thread, on the 2-core
+            # machine shared with two other jobs (benchmarks/sweep_recipes.py
+            # darcy-85 --n-train 1000 --n-test 200 --epochs 5 --max-time 300;
+            # benchmarks/results/sweep_darcy-85.csv and
+            # sweep_full_resolution_1000.txt): 2.39 % after 5 epochs (295 s),
+            # n_eval=1024 random points 2.48 % (287 s: no time saved), batches
+            # of 16 5.8 % (3 epochs by the clock). An epoch costs about a
+            # minute there, so 5 epochs were the most a 5-minute run measured;
+            # the error still falls fast with epochs (first sweep, 200 fields:
+            # 3 / 6 / 12 epochs 9.9 / 6.8 / 4.5 %). The 12 epochs below are
+            # not measured with 1,000 fields; on a 600-s clock this recipe
+            # ends at 1.90 % after 11 epochs (benchmarks/compare.py
+            # --benchmarks darcy-85 --libraries skoperator --budgets 600).
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=12),
         },
