@@ -57,10 +57,14 @@ class BatchPrefetch:
     enabled : bool
         Whether to read ahead (else :meth:`batch` draws and reads in place,
         as a fit without prefetch does).
+    check : callable or None, default=None
+        ``check(cols, weight, n_rows)``, called on every draw before its
+        targets are read (the sampler protocol's check).
     """
 
-    def __init__(self, data, sampler, generator, enabled):
+    def __init__(self, data, sampler, generator, enabled, check=None):
         self.data, self.sampler, self.generator = data, sampler, generator
+        self.check = check
         self.enabled = enabled
         self.ahead = None
         self._pool = None
@@ -88,7 +92,7 @@ class BatchPrefetch:
             cols, weight, target = ahead.cols, ahead.weight, self._result(ahead.future)
         else:
             self.discard()
-            cols, weight = self.sampler.sample(rows, self.generator)
+            cols, weight = self._draw(rows)
             target = self.data.targets(rows, cols)
         if self.enabled and next_rows is not None and next_rows.numel():
             self._start(next_rows)
@@ -96,13 +100,19 @@ class BatchPrefetch:
 
     def _start(self, rows):
         state = self.generator.get_state()
-        cols, weight = self.sampler.sample(rows, self.generator)
+        cols, weight = self._draw(rows)
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="skoperator-prefetch")
         future = self._pool.submit(self.data.targets, rows, cols)
         self.ahead = _Ahead(rows, cols, weight, future, state)
         self.batches_ahead += 1
+
+    def _draw(self, rows):
+        cols, weight = self.sampler.sample(rows, self.generator)
+        if self.check is not None:
+            self.check(cols, weight, rows.numel())
+        return cols, weight
 
     @staticmethod
     def _result(future):

@@ -89,7 +89,14 @@ class Trainer:
         # streamed targets: the next batch read in a thread (not with ranks or a physics
         # term, which draws from the generator within a step)
         self.batches = BatchPrefetch(self.data, self.sampler, self.generator, enabled=(
-            self.data.streamed and plan.physics is None and self.comm.world_size == 1))
+            self.data.streamed and plan.physics is None and self.comm.world_size == 1),
+            check=self._check_sample)
+
+    def _check_sample(self, cols, weight, n_rows):
+        """The sampler's first draws against its protocol (before any target is read)."""
+        if not self.checked:
+            check_sample(self.sampler, cols, weight, n_rows, self.data.n_points)
+            self.checked = True
 
     # -- one step
     def path(self, cols, batch):
@@ -127,9 +134,6 @@ class Trainer:
         if self.comm.world_size > 1:
             return self._distributed_step(rows)
         cols, weight, target = self.batches.batch(rows, next_rows)
-        if not self.checked:
-            check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
-            self.checked = True
         self._apply_schedule()
         path = self.path(cols, rows.numel())
         value, report = self._objective(rows, cols, weight, target, path)
