@@ -30,9 +30,10 @@ def test_public_names():
         "heat_conduction_symmetries", "load_heat_reference", "make_advection",
         "make_antiderivative",
         "make_burgers", "make_darcy",
-        "make_diffusion_reaction", "make_heat_conduction", "make_poisson",
-        "solve_antiderivative", "solve_burgers", "solve_darcy", "solve_diffusion_reaction",
-        "solve_heat_conduction", "solve_poisson"]
+        "make_diffusion_reaction", "make_heat_conduction", "make_navier_stokes",
+        "make_poisson", "solve_antiderivative", "solve_burgers", "solve_darcy",
+        "solve_diffusion_reaction", "solve_heat_conduction", "solve_navier_stokes",
+        "solve_poisson"]
     for name in datasets.__all__:
         assert getattr(datasets, name).__module__.startswith("skoperator.datasets.")
 

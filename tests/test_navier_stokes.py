@@ -103,9 +103,9 @@ def test_make_layout_matches_the_solver():
 
 def test_make_is_deterministic_by_random_state():
     kw = dict(n_points=8, n_inputs=1, t_final=2, steps_per_unit=10, resolution=16)
-    a = make_navier_stokes(3, random_state=0, **kw)
-    b = make_navier_stokes(3, random_state=0, n_jobs=2, **kw)
-    c = make_navier_stokes(3, random_state=1, **kw)
+    a = make_navier_stokes(40, random_state=0, **kw)  # two chunks: 32 + 8 trajectories
+    b = make_navier_stokes(40, random_state=0, n_jobs=2, **kw)
+    c = make_navier_stokes(40, random_state=1, **kw)
     for x, y in zip(a, b):
         np.testing.assert_array_equal(x, y)
     assert not np.allclose(a[0], c[0])

@@ -20,7 +20,6 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from joblib import effective_n_jobs
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
@@ -36,7 +35,7 @@ _N_MODES = 32  # modes |k_x|, |k_y| <= 32 are drawn
 # Solver defaults (see the Notes of solve_navier_stokes for their accuracy).
 _RESOLUTION = 64
 _STEPS_PER_UNIT = 200
-_CHUNK_SIZE = 100
+_CHUNK_SIZE = 32
 _CACHE_VERSION = 1  # bump when a change of the solver changes its numbers
 _DTYPES = {"float64": (torch.float64, torch.complex128),
            "float32": (torch.float32, torch.complex64)}
@@ -188,10 +187,10 @@ def _evolve(spectrum, n_out, *, viscosity, t_final, resolution, steps_per_unit, 
                 out[rows, t] = _from_solver(c, n_out)
 
     n = spectrum.shape[0]
-    # One chunk per thread, at most _CHUNK_SIZE functions (torch runs each in
-    # batch; a function's result does not depend on its batch).
-    chunk = min(_CHUNK_SIZE, -(-n // max(1, effective_n_jobs(n_jobs))))
-    _map_row_chunks(solve_rows, n, chunk_size=chunk, n_jobs=n_jobs)
+    # Chunks of _CHUNK_SIZE functions whatever n_jobs (torch runs each in
+    # batch, and the FFTs' rounding can depend on the batch size: chunks that
+    # followed n_jobs made results differ in the last bit between n_jobs).
+    _map_row_chunks(solve_rows, n, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
     if not np.all(np.isfinite(out)):
         raise FloatingPointError(
             f"the Navier-Stokes solution became non-finite: resolution={resolution} and "
@@ -298,7 +297,7 @@ def solve_navier_stokes(
         ``"auto"``.
 
     n_jobs : int, default=None
-        Number of threads solving chunks of functions (at most 100 each) in
+        Number of threads solving chunks of functions (at most 32 each) in
         parallel. None means 1 unless in a :obj:`joblib.parallel_backend` context; -1 uses
         all processors. The result does not depend on it.
 
