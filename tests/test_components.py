@@ -49,7 +49,8 @@ def test_constructor_has_at_most_30_parameters():
 @pytest.mark.parametrize("component", [
     MLPBranch(layers=(8,)), CNNBranch(grid=(8, 8)), FNOBranch(modes=4),
     MultiBranch([MLPBranch(n_sensors=10), MLPBranch()], merge=ConcatMerge(layers=(4,))),
-    MLPTrunk(fourier_features=4), MLPTrunk(output_activation=True), ResNetTrunk(), PODTrunk(correction=True), MSELoss(),
+    MLPTrunk(fourier_features=4), MLPTrunk(output_activation=True), ResNetTrunk(),
+    PODTrunk(correction=True), MSELoss(),
     RelativeL2Loss(floor=1e-3), HuberLoss(delta=0.5), OneCycleSchedule(pct_start=0.2)])
 def test_component_clones_and_reprs_its_settings(component):
     copy = clone(component)
