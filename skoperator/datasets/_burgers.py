@@ -20,11 +20,10 @@ from numbers import Integral, Real
 
 import numpy as np
 from scipy.fft import ifft, irfft, rfft
-from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
-from ._cache import cached
+from ._cache import generated
 from ._diffusion_reaction import _phi_functions  # the ETD phi functions, shared
 
 # The random field: Fourier modes 1 .. _N_MODES of N(0, sigma**2 (-Lap + tau**2 I)^-gamma),
@@ -540,20 +539,10 @@ def make_burgers(
         resolution=_default_resolution(n_points) if resolution is None else resolution,
         n_steps=_default_steps(t_final, n_steps, spec.dt),
     )
-    if not cache:
-        return _make_burgers(rng=check_random_state(random_state), n_jobs=n_jobs, **params)
-    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
-        raise ValueError(
-            f"cache=True needs an int random_state (the arrays are stored under "
-            f"it), got random_state={random_state!r}; pass an int, or cache=False."
-        )
-    return cached(
-        "burgers",
-        {**params, "random_state": random_state, "version": 1},
-        lambda: _make_burgers(
-            rng=check_random_state(random_state), n_jobs=n_jobs, **params
-        ),
-        data_home,
+    return generated(
+        "burgers", {**params, "version": 1},
+        lambda rng: _make_burgers(rng=rng, n_jobs=n_jobs, **params),
+        cache=cache, random_state=random_state, data_home=data_home,
     )
 
 

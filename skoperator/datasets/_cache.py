@@ -27,6 +27,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+from sklearn.utils import check_random_state
 
 DATA_HOME_ENV = "SKOPERATOR_DATA"
 _DEFAULT_DATA_HOME = "~/skoperator_data"
@@ -149,3 +150,38 @@ def cached(name, params, make, data_home=None):
         arrays = tuple(np.asarray(a) for a in make())
         _store(path, text, arrays)
     return arrays
+
+
+def generated(name, params, make, *, cache, random_state, data_home=None):
+    """``make(rng)`` for a generator's ``random_state``, through the cache when ``cache``.
+
+    The one path of the ``make_*`` generators with a ``cache`` argument:
+    without it, ``make(check_random_state(random_state))``; with it, the
+    same arrays kept under ``params`` and the int ``random_state`` (a
+    ``ValueError`` otherwise, raised before anything is computed).
+
+    Parameters
+    ----------
+    name, params, data_home :
+        As for :func:`cached` (``random_state`` is added to ``params``).
+    make : callable
+        ``make(rng)`` with a ``numpy.random.RandomState``; returns a tuple
+        of ndarrays.
+    cache : bool
+        Whether to use the disk cache.
+    random_state : int, RandomState instance or None
+        The generator's ``random_state``; an int when ``cache``.
+
+    Returns
+    -------
+    arrays : tuple of ndarray
+    """
+    if not cache:
+        return make(check_random_state(random_state))
+    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
+        raise ValueError(
+            f"cache=True needs an int random_state (the arrays are stored under "
+            f"it), got random_state={random_state!r}; pass an int, or cache=False."
+        )
+    return cached(name, {**params, "random_state": int(random_state)},
+                  lambda: make(check_random_state(random_state)), data_home)

@@ -21,11 +21,10 @@ import numpy as np
 from scipy.fft import dstn
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
-from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
-from ._cache import cached
+from ._cache import generated
 
 # The random field: cosine modes 0 .. _N_MODES - 1 per axis (FNO's GRF.m on
 # its 421 x 421 grid) of N(0, (-Laplacian + 9 I)^-2), zero Neumann boundary.
@@ -573,20 +572,10 @@ def make_darcy(
         resolution=resolution,
         solver=solver if solver != "auto" else _solver_name(resolution),
     )
-    if not cache:
-        return _make_darcy(rng=check_random_state(random_state), n_jobs=n_jobs, **params)
-    if not isinstance(random_state, Integral) or isinstance(random_state, bool):
-        raise ValueError(
-            f"cache=True needs an int random_state (the arrays are stored under "
-            f"it), got random_state={random_state!r}; pass an int, or cache=False."
-        )
-    return cached(
-        "darcy",
-        {**params, "random_state": random_state, "version": 1},
-        lambda: _make_darcy(
-            rng=check_random_state(random_state), n_jobs=n_jobs, **params
-        ),
-        data_home,
+    return generated(
+        "darcy", {**params, "version": 1},
+        lambda rng: _make_darcy(rng=rng, n_jobs=n_jobs, **params),
+        cache=cache, random_state=random_state, data_home=data_home,
     )
 
 

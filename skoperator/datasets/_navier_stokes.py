@@ -20,12 +20,11 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
 from .._device import resolve_device
 from ._base import _check_not_bool, _map_row_chunks
-from ._cache import cached
+from ._cache import generated
 
 # The law of the initial vorticity: N(0, sigma**2 (-Laplacian + tau**2 I)**-alpha).
 _TAU = 7.0
@@ -531,29 +530,20 @@ def make_navier_stokes(
             f"t_final), got n_inputs={n_inputs} and t_final={t_final}; pass a larger "
             "t_final or fewer n_inputs."
         )
-    if cache and not isinstance(random_state, Integral):
-        raise ValueError(
-            f"cache=True needs an int random_state (the cache key), got "
-            f"random_state={random_state!r}; pass e.g. random_state=0, or cache=False."
-        )
     resolution = _RESOLUTION if resolution is None else resolution
     steps_per_unit = _STEPS_PER_UNIT if steps_per_unit is None else steps_per_unit
     dev = _check_device(device)
 
-    def solve():
-        spectrum = _sample_spectrum(n_functions, check_random_state(random_state))
-        return (_evolve(spectrum, n_points, viscosity=viscosity, t_final=t_final,
-                        resolution=resolution, steps_per_unit=steps_per_unit, forcing="fno",
-                        dtype=dtype, device=dev, n_jobs=n_jobs),)
+    def solve(rng):
+        return (_evolve(_sample_spectrum(n_functions, rng), n_points, viscosity=viscosity,
+                        t_final=t_final, resolution=resolution, steps_per_unit=steps_per_unit,
+                        forcing="fno", dtype=dtype, device=dev, n_jobs=n_jobs),)
 
-    if cache:
-        key = dict(version=_CACHE_VERSION, n_functions=n_functions, n_points=n_points,
-                   viscosity=float(viscosity), t_final=t_final, resolution=resolution,
-                   steps_per_unit=steps_per_unit, dtype=dtype, device=dev.type,
-                   random_state=int(random_state), modes=_N_MODES)
-        (W,) = cached("navier_stokes", key, solve, data_home=data_home)
-    else:
-        (W,) = solve()
+    key = dict(version=_CACHE_VERSION, n_functions=n_functions, n_points=n_points,
+               viscosity=float(viscosity), t_final=t_final, resolution=resolution,
+               steps_per_unit=steps_per_unit, dtype=dtype, device=dev.type, modes=_N_MODES)
+    (W,) = generated("navier_stokes", key, solve, cache=cache, random_state=random_state,
+                     data_home=data_home)
     x = np.arange(n_points) / n_points
     t = np.arange(n_inputs + 1, t_final + 1, dtype=np.float64)
     T, X, Yy = np.meshgrid(t, x, x, indexing="ij")
