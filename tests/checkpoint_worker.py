@@ -88,6 +88,9 @@ def main(argv):
     if not ranked or int(os.environ["RANK"]) == 0:
         torch.save({k: v.clone() for k, v in est.network_.state_dict().items()}, out)
         np.save(out + ".loss.npy", np.asarray(est.loss_curve_))
+    if ranked:  # the ranks end together: a rank that exits while the other still
+        # works can abort in gloo's teardown ("terminate called without an active exception")
+        torch.distributed.barrier()
 
 
 if __name__ == "__main__":
