@@ -7,7 +7,9 @@ trajectories of ``t = 1 .. 30`` and rolls it out on ``--n-test`` held-out
 trajectories from ``w(1 .. 10)`` to ``t = 30``: twice the trained horizon of
 10 steps. Four variants, at equal epochs (the pushforward variants train
 half their epochs in the first fit and half in the pushforward round):
-plain, input noise, pushforward, both. Prints the error of each predicted
+plain, input noise, pushforward, both, and the residual form (the change from
+the window's last snapshot, ``residual=True``) alone and with pushforward
+(``--variants`` picks some). Prints the error of each predicted
 snapshot (mean relative L2), persistence (``w(t) = w(10)``) for scale, and
 the TARGET line of issue 33: the error at twice the horizon (``t = 30``,
 step 20) <= 2x the one-window error (the mean over ``t = 11 .. 20``).
@@ -69,6 +71,8 @@ def main():
     p.add_argument("--n-test", type=int, default=40)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--noise", type=float, default=0.05)
+    p.add_argument("--variants", nargs="+", default=None,
+                   help="names of the variants to run (default: all)")
     args = p.parse_args()
     device = _common.setup(args)
     if args.quick:
@@ -86,12 +90,19 @@ def main():
     reference = report("persistence w(t) = w(10)", rollout_errors(truth, persistence))
 
     half = max(1, args.epochs // 2)
-    variants = [("plain", 0, 0.0, args.epochs), ("noise", 0, args.noise, args.epochs),
-                ("pushforward", 1, 0.0, half), ("pushforward + noise", 1, args.noise, half)]
+    variants = [("plain", 0, 0.0, args.epochs, False),
+                ("noise", 0, args.noise, args.epochs, False),
+                ("pushforward", 1, 0.0, half, False),
+                ("pushforward + noise", 1, args.noise, half, False),
+                ("residual", 0, 0.0, args.epochs, True),
+                ("residual + pushforward", 1, 0.0, half, True)]
+    if args.variants:
+        variants = [v for v in variants if v[0] in args.variants]
     results = {}
-    for name, pushforward, noise, epochs in variants:
+    for name, pushforward, noise, epochs, residual in variants:
         model = RolloutRegressor(estimator(epochs, device), window=WINDOW,
-                                 pushforward=pushforward, noise=noise, random_state=0)
+                                 pushforward=pushforward, noise=noise, residual=residual,
+                                 random_state=0)
         tic = time.perf_counter()
         model.fit(train)
         seconds = time.perf_counter() - tic

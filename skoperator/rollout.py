@@ -155,6 +155,13 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     noise : float, default=0.0
         Standard deviation of the noise on the input windows, as a fraction
         of the standard deviation of ``W``; 0 turns it off.
+    residual : bool, default=False
+        Learn the change from the last snapshot of the input window: the
+        estimator is fitted on ``W(t) - W(t_last)`` for every snapshot ``t``
+        of the next window (``t_last`` the input window's last snapshot, as
+        the model reads it, noise included) and :meth:`predict` adds
+        ``W(t_last)`` back. Persistence, ``W(t) = W(t_last)``, is then the
+        estimator's zero.
     random_state : int, RandomState instance or None, default=None
         Seeds the noise, and the default estimator.
 
@@ -212,14 +219,17 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         "window": [Interval(Integral, 1, None, closed="left")],
         "pushforward": [Interval(Integral, 0, None, closed="left")],
         "noise": [Interval(Real, 0, None, closed="left")],
+        "residual": ["boolean"],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, window=10, pushforward=1, noise=0.0, random_state=None):
+    def __init__(self, estimator=None, window=10, pushforward=1, noise=0.0, residual=False,
+                 random_state=None):
         self.estimator = estimator
         self.window = window
         self.pushforward = pushforward
         self.noise = noise
+        self.residual = residual
         self.random_state = random_state
 
     def __sklearn_tags__(self):
@@ -256,6 +266,20 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     def _noisy(self, X, scale, rng):
         return X + scale * rng.standard_normal(X.shape) if scale > 0 else X
 
+    def _base(self, X):
+        """What the estimator's output is added to: the last snapshot of each flattened
+        window of X repeated over the window (``residual``), else 0."""
+        if not self.residual:
+            return 0.0
+        last = X.reshape(len(X), self.window, -1)[:, -1:]
+        return np.broadcast_to(last, (len(X), self.window, last.shape[-1])).reshape(len(X), -1)
+
+    def _fit_pairs(self, estimator, X, Y):
+        estimator.fit(X, Y - self._base(X))
+
+    def _predict_flat(self, estimator, X):
+        return np.asarray(estimator.predict(X), dtype=np.float64) + self._base(X)
+
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, W, y=None):
         """Fit a clone of ``estimator`` on the (window, next window) pairs of W.
@@ -282,20 +306,20 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         else:
             estimator = clone(self.estimator)
         X, Y = self._windows(W, 0, 2 * w), self._windows(W, w, w)
-        estimator.fit(self._noisy(X, scale, rng), Y)
+        self._fit_pairs(estimator, self._noisy(X, scale, rng), Y)
         n_pairs = [len(X)]
         if self.pushforward:
             X_first, Y_third = self._windows(W, 0, 3 * w), self._windows(W, 2 * w, w)
             warm = "warm_start" in estimator.get_params()
             warm_start = estimator.get_params()["warm_start"] if warm else None
         for _ in range(self.pushforward):
-            X_round = np.concatenate([X, np.asarray(estimator.predict(X_first))])
+            X_round = np.concatenate([X, self._predict_flat(estimator, X_first)])
             Y_round = np.concatenate([Y, Y_third])
             if warm:
                 estimator.set_params(warm_start=True)
             else:
                 estimator = clone(estimator)
-            estimator.fit(self._noisy(X_round, scale, rng), Y_round)
+            self._fit_pairs(estimator, self._noisy(X_round, scale, rng), Y_round)
             n_pairs.append(len(X_round))
         if self.pushforward and warm:  # as it was given
             estimator.set_params(warm_start=warm_start)
@@ -317,8 +341,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         return U
 
     def _step(self, U):
-        pred = np.asarray(self.estimator_.predict(U.reshape(len(U), -1)), dtype=np.float64)
-        return pred.reshape(U.shape)
+        return self._predict_flat(self.estimator_, U.reshape(len(U), -1)).reshape(U.shape)
 
     def predict(self, X):
         """Predict the window after each window of X.

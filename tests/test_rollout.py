@@ -123,10 +123,44 @@ def test_noise_on_inputs_fresh_each_round_targets_clean():
     assert np.std(X1 - C1) == pytest.approx(0.1 * W.std(), rel=0.05)
 
 
+def test_residual_fits_the_change_from_the_last_input_snapshot():
+    W = _advection(n_traj=2, n_times=7)
+    model = RolloutRegressor(Recorder(), window=2, pushforward=1, residual=True).fit(W)
+    (X, Y, _), (X_round, Y_round, _) = model.estimator_.calls_
+    last = X.reshape(len(X), 2, -1)[:, 1]
+    # the target of pair 2 (trajectory 0, start 1) is W[0, 3:5] - W[0, 2], each snapshot
+    np.testing.assert_array_equal(Y[2], (W[0, 3:5] - W[0, 2]).ravel())
+    # the pushforward inputs are the full predictions: the identity's output (X) plus the
+    # last snapshot repeated
+    pred = X[:4] + np.tile(last[:4], 2)
+    np.testing.assert_array_equal(X_round[8:], pred)
+    # and predict adds the last snapshot back to the estimator's output
+    U = W[:1, :2]
+    expected = U.reshape(1, -1) + np.tile(U[:, 1].reshape(1, -1), 2)
+    np.testing.assert_array_equal(model.predict(U).reshape(1, -1), expected)
+
+
+def test_residual_linear_rollout_is_exact_and_noise_is_corrected():
+    W = _advection(n_traj=40, n_times=30, n=4)
+    exact = RolloutRegressor(Ridge(alpha=1e-10), window=3, pushforward=0,
+                             residual=True).fit(W[:, :12])
+    assert exact.score_rollout(W).max() < 1e-6
+    # with noise the target is taken from the noisy input's last snapshot: the model
+    # learns to remove the noise from it (a Recorder sees the targets)
+    model = RolloutRegressor(Recorder(), window=2, pushforward=0, noise=0.1, residual=True,
+                             random_state=0).fit(W[:, :6])
+    X, Y, _ = model.estimator_.calls_[0]
+    clean = RolloutRegressor(Recorder(), window=2, pushforward=0).fit(W[:, :6])
+    X0, Y0, _ = clean.estimator_.calls_[0]
+    last = X.reshape(len(X), 2, -1)[:, 1]
+    np.testing.assert_allclose(Y, Y0 - np.tile(last, 2))
+
+
 @pytest.mark.parametrize("params, match", [
     (dict(window=0), "'window' parameter"),
     (dict(pushforward=-1), "'pushforward' parameter"),
     (dict(noise=-0.5), "'noise' parameter"),
+    (dict(residual="yes"), "'residual' parameter"),
     (dict(window=4, pushforward=0), "window=4 needs trajectories of at least 2 \\* window = 8"),
     (dict(window=2, pushforward=1), "pushforward=1 needs .* 3 \\* window = 6 .* got W with 5"),
 ])
