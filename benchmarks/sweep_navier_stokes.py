@@ -31,7 +31,7 @@ import torch
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_navier_stokes
 from skoperator.metrics import mean_relative_l2_error
-from skoperator.networks import CNNBranch, FNOBranch, MLPTrunk
+from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 
 RESULTS = Path(__file__).resolve().parent / "results"
 T_FINAL = {"1e-5": 20, "1e-3": 50}
@@ -50,6 +50,14 @@ def variant(name, args):
                               head_layers=(256,)),
         "cnn": CNNBranch(grid=(64, 64), channels=10, filters=(32, 64, 128), layers=(128,)),
     }
+    branches["mlp"] = MLPBranch(layers=(256, 256), activation="gelu")
+    if name.startswith("pod-"):
+        # POD-DeepONet: the leading POD modes of the training outputs over all
+        # (x, y, t) as the trunk, the branch giving their coefficients
+        return dict(branch=branches[name[4:]], trunk=PODTrunk(), n_basis=args.n_basis,
+                    sampling="full", loss="relative_l2", learning_rate_init=args.lr,
+                    learning_rate="onecycle", batch_size=args.batch_size, max_iter=10_000,
+                    max_time=args.max_time, tol=None, device="cpu", random_state=0)
     if name == "fno-ff":
         trunk = MLPTrunk(layers=(128, 128, 128), activation="gelu", fourier_features=32,
                          fourier_scale=2.0)
