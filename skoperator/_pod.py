@@ -5,9 +5,13 @@ standardised targets (one row per function and field, one column per point).
 In memory they come from its SVD (:func:`skoperator._layers.pod_modes`). A
 streamed ``G`` (a large memmap, HDF5, Zarr, Dask: see :mod:`skoperator._data`)
 is never loaded whole: :class:`StreamedTargets` reads it in row chunks, and
-the modes are the leading eigenvectors of the Gram matrix ``A^T A``
-accumulated over the chunks in float64 (``n_points x n_points`` memory).
-They equal the SVD's modes to rounding, up to the sign of each mode.
+the modes come from the smaller Gram matrix, accumulated over the chunks in
+float64: with fewer points than rows, the leading eigenvectors of ``A^T A``
+(``n_points x n_points`` memory); otherwise (a space-time output of 163,840
+points and 1,000 functions) the leading eigenvectors ``u`` of ``A A^T``
+(``n_rows x n_rows``, from every pair of chunks) and the modes ``A^T u``
+(one more pass). They equal the SVD's modes to rounding, up to the sign of
+each mode.
 """
 
 import math
@@ -54,20 +58,28 @@ class StreamedTargets:
             raise IndexError("streamed targets select fields only: targets[:, :, fields]")
         return StreamedTargets(self.G, self.shift, self.scale, self.fields[fields])
 
-    def blocks(self):
-        """Yield the matrix of the POD in row chunks.
+    def chunks(self):
+        """The row slices of ``G`` that :meth:`blocks` reads, in order."""
+        return list(_data.row_chunks(*self.G.shape))
 
-        Yields
-        ------
+    def block(self, rows):
+        """The matrix of the POD for the functions ``rows`` (a slice of ``G``'s rows).
+
+        Returns
+        -------
         block : ndarray of shape (rows * n_fields, n_points)
             float64, one row per function and field (NaN where missing).
         """
         f = list(self.fields)
-        for rows in _data.row_chunks(*self.G.shape):
-            block = np.asarray(self.G[rows], dtype=np.float64)
-            block = block.reshape(len(block), self.n_outputs, self.n_points)[:, f]
-            block = (block - self.shift[f, None]) / self.scale[f, None]
-            yield block.reshape(-1, self.n_points)
+        block = np.asarray(self.G[rows], dtype=np.float64)
+        block = block.reshape(len(block), self.n_outputs, self.n_points)[:, f]
+        block = (block - self.shift[f, None]) / self.scale[f, None]
+        return block.reshape(-1, self.n_points)
+
+    def blocks(self):
+        """Yield the matrix of the POD in row chunks (:meth:`block` of each chunk)."""
+        for rows in self.chunks():
+            yield self.block(rows)
 
 
 def _column_means(targets):
@@ -90,16 +102,49 @@ def _streamed_modes(targets, n_modes):
             f"outputs, min(functions x fields, points) = {rank}; got n_basis={n_modes}. "
             "Lower n_basis or pass more functions.")
     mean = _column_means(targets)
-    gram = np.zeros((n_points, n_points))
-    for block in targets.blocks():
-        block = np.where(np.isnan(block), mean, block)
-        gram += block.T @ block
-    _, vectors = np.linalg.eigh(gram)
-    modes = vectors[:, ::-1][:, :n_modes]
+    if n_points <= n_rows:
+        gram = np.zeros((n_points, n_points))
+        for block in targets.blocks():
+            block = np.where(np.isnan(block), mean, block)
+            gram += block.T @ block
+        _, vectors = np.linalg.eigh(gram)
+        modes = vectors[:, ::-1][:, :n_modes]
+    else:
+        modes = _modes_from_rows(targets, mean, n_modes, n_rows)
     # eigh's signs are arbitrary: make the largest entry of each mode positive
     largest = modes[np.abs(modes).argmax(axis=0), np.arange(n_modes)]
     modes = modes * np.where(largest < 0, -1.0, 1.0)
     return torch.as_tensor(modes * math.sqrt(n_points)).float()
+
+
+def _modes_from_rows(targets, mean, n_modes, n_rows):
+    """Leading right singular vectors of the POD's matrix ``A`` from ``A A^T``.
+
+    For more points than rows: ``A A^T`` (n_rows x n_rows) from every pair of
+    chunks, its leading eigenvectors ``u``, and the modes ``A^T u`` (their
+    norms are the singular values) normalised, in one more pass.
+    """
+    fields = targets.shape[2]
+    chunks = targets.chunks()
+    span = [slice(c.start * fields, c.stop * fields) for c in chunks]
+
+    def filled(rows):
+        block = targets.block(rows)
+        return np.where(np.isnan(block), mean, block)
+
+    gram = np.zeros((n_rows, n_rows))
+    for i, rows in enumerate(chunks):
+        left = filled(rows)
+        gram[span[i], span[i]] = left @ left.T
+        for j in range(i + 1, len(chunks)):
+            gram[span[i], span[j]] = left @ filled(chunks[j]).T
+            gram[span[j], span[i]] = gram[span[i], span[j]].T
+    _, vectors = np.linalg.eigh(gram)
+    vectors = vectors[:, ::-1][:, :n_modes]
+    modes = np.zeros((targets.n_points, n_modes))
+    for i, rows in enumerate(chunks):
+        modes += filled(rows).T @ vectors[span[i]]
+    return modes / np.maximum(np.linalg.norm(modes, axis=0), np.finfo(float).tiny)
 
 
 def pod_modes(targets, n_modes):

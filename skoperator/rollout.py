@@ -155,7 +155,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     noise : float, default=0.0
         Standard deviation of the noise on the input windows, as a fraction
         of the standard deviation of ``W``; 0 turns it off.
-    residual : bool, default=False
+    residual : bool, default=True
         Learn the change from the last snapshot of the input window: the
         estimator is fitted on ``W(t) - W(t_last)`` for every snapshot ``t``
         of the next window (``t_last`` the input window's last snapshot, as
@@ -223,7 +223,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
-    def __init__(self, estimator=None, window=10, pushforward=1, noise=0.0, residual=False,
+    def __init__(self, estimator=None, window=10, pushforward=1, noise=0.0, residual=True,
                  random_state=None):
         self.estimator = estimator
         self.window = window

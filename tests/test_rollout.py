@@ -82,7 +82,7 @@ def test_predict_rollout_shape_and_order():
 
 def test_fit_pairs_every_start_and_pushforward_adds_predictions():
     W = _advection(n_traj=2, n_times=7)
-    model = RolloutRegressor(Recorder(), window=2, pushforward=2).fit(W)
+    model = RolloutRegressor(Recorder(), window=2, pushforward=2, residual=False).fit(W)
     calls = model.estimator_.calls_
     assert len(calls) == 3 and model.n_pairs_ == [8, 12, 12]
     X, Y, warm = calls[0]
@@ -110,9 +110,9 @@ def test_pushforward_without_warm_start_refits_a_clone():
 
 def test_noise_on_inputs_fresh_each_round_targets_clean():
     W = _advection(n_traj=20, n_times=6, n=8)
-    model = RolloutRegressor(Recorder(), window=2, pushforward=1, noise=0.1,
+    model = RolloutRegressor(Recorder(), window=2, pushforward=1, noise=0.1, residual=False,
                              random_state=0).fit(W)
-    clean = RolloutRegressor(Recorder(), window=2, pushforward=1).fit(W)
+    clean = RolloutRegressor(Recorder(), window=2, pushforward=1, residual=False).fit(W)
     (X0, Y0, _), (X1, Y1, _) = model.estimator_.calls_
     (C0, D0, _), (C1, D1, _) = clean.estimator_.calls_
     np.testing.assert_array_equal(Y0, D0)
@@ -125,7 +125,7 @@ def test_noise_on_inputs_fresh_each_round_targets_clean():
 
 def test_residual_fits_the_change_from_the_last_input_snapshot():
     W = _advection(n_traj=2, n_times=7)
-    model = RolloutRegressor(Recorder(), window=2, pushforward=1, residual=True).fit(W)
+    model = RolloutRegressor(Recorder(), window=2, pushforward=1).fit(W)  # residual by default
     (X, Y, _), (X_round, Y_round, _) = model.estimator_.calls_
     last = X.reshape(len(X), 2, -1)[:, 1]
     # the target of pair 2 (trajectory 0, start 1) is W[0, 3:5] - W[0, 2], each snapshot
@@ -150,7 +150,7 @@ def test_residual_linear_rollout_is_exact_and_noise_is_corrected():
     model = RolloutRegressor(Recorder(), window=2, pushforward=0, noise=0.1, residual=True,
                              random_state=0).fit(W[:, :6])
     X, Y, _ = model.estimator_.calls_[0]
-    clean = RolloutRegressor(Recorder(), window=2, pushforward=0).fit(W[:, :6])
+    clean = RolloutRegressor(Recorder(), window=2, pushforward=0, residual=False).fit(W[:, :6])
     X0, Y0, _ = clean.estimator_.calls_[0]
     last = X.reshape(len(X), 2, -1)[:, 1]
     np.testing.assert_allclose(Y, Y0 - np.tile(last, 2))

@@ -446,15 +446,19 @@ def _memmap(G, path):
     return np.memmap(path, dtype=np.float32, mode="r", shape=G.shape)
 
 
-@pytest.mark.parametrize("n_outputs, missing", [(1, False), (2, True)])
+@pytest.mark.parametrize("n_outputs, missing, n_functions, n_points", [
+    (1, False, 60, 20), (2, True, 60, 20),
+    # more points than rows (functions x fields): the modes from the rows' Gram matrix
+    # (a space-time output of 163,840 points once asked for a 200 GiB points' Gram)
+    (1, False, 14, 40), (2, True, 11, 30)])
 def test_pod_trunk_on_a_streamed_g_reads_it_in_row_chunks(tmp_path, monkeypatch, n_outputs,
-                                                          missing):
+                                                          missing, n_functions, n_points):
     """Contract 3: a streamed G is never loaded whole, also with a POD trunk."""
     from skoperator import DeepONetRegressor
     from skoperator.datasets import make_antiderivative
 
-    U, Y, G = make_antiderivative(60, n_points=20, random_state=0)
-    G = np.hstack([G, np.sin(G)])[:, :20 * n_outputs].astype(np.float32)
+    U, Y, G = make_antiderivative(n_functions, n_points=n_points, random_state=0)
+    G = np.hstack([G, np.sin(G)])[:, :n_points * n_outputs].astype(np.float32)
     if missing:
         G[np.random.default_rng(0).uniform(size=G.shape) < 0.05] = np.nan
         G[:, 0] = 0.5
@@ -475,7 +479,7 @@ def test_pod_trunk_on_a_streamed_g_reads_it_in_row_chunks(tmp_path, monkeypatch,
     assert reads and max(reads) <= 4  # no read of more rows than a block or a batch
     in_memory = DeepONetRegressor(**params).fit(U, G)
     got, expected = on_disk.network_.trunk.modes, in_memory.network_.trunk.modes
-    assert got.shape == expected.shape and got.shape[0] == 20
+    assert got.shape == expected.shape and got.shape[0] == n_points
     signs = torch.sign((got * expected).sum(dim=0))  # each mode up to its sign
     torch.testing.assert_close(got * signs, expected, rtol=0, atol=2e-5)
 
