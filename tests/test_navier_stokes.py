@@ -197,10 +197,8 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
     est = final_estimator(make_estimator(name, device="cpu"))
     assert est.branch.grid == (64, 64) and est.branch.channels == 10  # w(1..10) as channels
     assert est.max_time is None
-    if name == "navier-stokes-1e-5":
-        assert est.n_eval == 2048
-    else:  # a POD-DeepONet: the trunk is the leading modes of the training outputs
-        from skoperator.networks import PODTrunk
+    # POD-DeepONets: the trunk is the leading modes of the training outputs
+    from skoperator.networks import PODTrunk
 
-        assert isinstance(est.trunk, PODTrunk) and est.n_basis == 256
-        assert est.sampling == "full"
+    assert isinstance(est.trunk, PODTrunk) and est.sampling == "full"
+    assert est.n_basis == {"navier-stokes-1e-5": 512, "navier-stokes-1e-3": 256}[name]
