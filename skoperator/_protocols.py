@@ -6,6 +6,7 @@ Public through :mod:`skoperator.networks`, which documents them.
 import dataclasses
 from typing import Optional
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -365,18 +366,36 @@ class TableModule(nn.Module):
         flat = y.reshape(-1, y.shape[-1]).to(self.points.dtype)
         if flat.shape == self.points.shape and torch.equal(flat, self.points):
             return torch.arange(flat.shape[0], device=flat.device).reshape(y.shape[:-1])
-        index = torch.empty(flat.shape[0], dtype=torch.long, device=flat.device)
+        # the training points themselves, bit for bit (prediction in chunks of
+        # points): found by a sorted search, O(n log n); the others by distance
+        index = torch.as_tensor(self._exact_rows(flat), device=flat.device)
+        missing = torch.nonzero(index < 0).flatten()
         scale = self.points.abs().max().clamp(min=1.0)
-        for start in range(0, flat.shape[0], 4096):
-            dist, idx = torch.cdist(flat[start:start + 4096], self.points).min(dim=1)
+        for start in range(0, len(missing), 4096):
+            rows = missing[start:start + 4096]
+            dist, idx = torch.cdist(flat[rows], self.points,
+                                    compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
             if bool((dist > 1e-5 * scale).any()):
                 raise ValueError(
                     "the POD trunk knows its modes at the training coordinates only, and "
                     "predict was given coordinates that are not among them; predict at "
                     "(a subset of) the fitted coords_, or use trunk='mlp' (resolution-free)."
                 )
-            index[start:start + 4096] = idx
+            index[rows] = idx
         return index.reshape(y.shape[:-1])
+
+    def _exact_rows(self, flat):
+        """Row of ``points`` equal to each row of ``flat`` bit for bit, -1 where none."""
+        key = (self.points.data_ptr(), self.points._version, self.points.shape)
+        if getattr(self, "_sorted_points", (None,))[0] != key:
+            pts = np.ascontiguousarray(self.points.detach().cpu().numpy())
+            rows = pts.view(np.dtype((np.void, pts.dtype.itemsize * pts.shape[1]))).ravel()
+            order = np.argsort(rows, kind="stable")
+            self._sorted_points = (key, rows[order], order)
+        _, rows, order = self._sorted_points
+        query = np.ascontiguousarray(flat.detach().cpu().numpy()).view(rows.dtype).ravel()
+        pos = np.minimum(np.searchsorted(rows, query), len(rows) - 1)
+        return np.where(rows[pos] == query, order[pos], -1)
 
     def forward(self, y):
         """Return the values at coordinates ``y`` (training points only).

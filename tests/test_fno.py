@@ -196,6 +196,29 @@ def test_fno_branch_and_pod_trunk_in_the_estimator(heat):
     np.testing.assert_array_equal(again.predict(U[:3]), full)
 
 
+def test_table_lookup_finds_training_points_in_any_order_and_near_them(monkeypatch):
+    """Training points bit for bit by a sorted search (a chunked predict of 163,840 points
+    once took minutes by distances); points within rounding by distance."""
+    from skoperator.networks import TableModule
+
+    g = torch.Generator().manual_seed(0)
+    points = torch.rand(5000, 3, generator=g)
+    table = TableModule(points.clone(), torch.arange(5000.0).reshape(-1, 1))
+    idx = torch.randperm(5000, generator=g)[:3000]
+    cdist = torch.cdist
+    with monkeypatch.context() as m:  # no distances for the training points themselves
+        m.setattr(torch, "cdist", lambda *a, **k: pytest.fail("cdist called"))
+        torch.testing.assert_close(table.lookup(points[idx]), idx)
+    assert torch.cdist is cdist
+    near = points[idx[:10]] + 1e-6  # not bit for bit: found by distance
+    assert not (near == points[idx[:10]]).all(dim=1).any()
+    torch.testing.assert_close(table.lookup(near), idx[:10])
+    table.points.copy_(points.flip(0))  # new points (a loaded state): the search follows
+    torch.testing.assert_close(table.lookup(points[idx]), 4999 - idx)
+    with pytest.raises(ValueError, match="not among them"):
+        table.lookup(torch.full((1, 3), 5.0))
+
+
 def test_fno_pooled_head_with_a_learned_trunk_predicts_anywhere(heat):
     U, Y, G = heat
     est = DeepONetRegressor(coords=Y, branch=FNOBranch(grid=(32, 32), width=4, modes=3,
