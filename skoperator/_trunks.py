@@ -107,7 +107,9 @@ class PODTrunk(BaseTrunk):
 
     A streamed ``G`` (a large memmap, HDF5, Zarr, Dask) is not loaded: the
     modes are the leading eigenvectors of ``A^T A`` accumulated over row
-    chunks in float64 (``n_points x n_points`` memory), equal to the SVD's to
+    chunks in float64 (``n_points x n_points`` memory), or with more points
+    than rows ``A^T u`` for the leading eigenvectors ``u`` of ``A A^T``
+    (``n_rows x n_rows``, from every pair of chunks), equal to the SVD's to
     rounding, up to the sign of each mode.
 
     Parameters
