@@ -384,6 +384,11 @@ class TableModule(nn.Module):
             index[rows] = idx
         return index.reshape(y.shape[:-1])
 
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_sorted_points", None)  # a cache of lookup, rebuilt on demand
+        return state
+
     def _exact_rows(self, flat):
         """Row of ``points`` equal to each row of ``flat`` bit for bit, -1 where none."""
         key = (self.points.data_ptr(), self.points._version, self.points.shape)

@@ -205,11 +205,13 @@ def test_table_lookup_finds_training_points_in_any_order_and_near_them(monkeypat
     points = torch.rand(5000, 3, generator=g)
     table = TableModule(points.clone(), torch.arange(5000.0).reshape(-1, 1))
     idx = torch.randperm(5000, generator=g)[:3000]
+    size = len(pickle.dumps(table))
     cdist = torch.cdist
     with monkeypatch.context() as m:  # no distances for the training points themselves
         m.setattr(torch, "cdist", lambda *a, **k: pytest.fail("cdist called"))
         torch.testing.assert_close(table.lookup(points[idx]), idx)
     assert torch.cdist is cdist
+    assert len(pickle.dumps(table)) == size  # the search's sorted points are not saved
     near = points[idx[:10]] + 1e-6  # not bit for bit: found by distance
     assert not (near == points[idx[:10]]).all(dim=1).any()
     torch.testing.assert_close(table.lookup(near), idx[:10])
