@@ -366,16 +366,21 @@ class TableModule(nn.Module):
         flat = y.reshape(-1, y.shape[-1]).to(self.points.dtype)
         if flat.shape == self.points.shape and torch.equal(flat, self.points):
             return torch.arange(flat.shape[0], device=flat.device).reshape(y.shape[:-1])
-        # the training points themselves, bit for bit (prediction in chunks of
-        # points): found by a sorted search, O(n log n); the others by distance
-        index = torch.as_tensor(self._exact_rows(flat), device=flat.device)
+        # the training points (prediction in chunks of points), to rounding:
+        # a sorted search of their cells on a grid of the tolerance, O(n log n),
+        # each match checked; the rest (a point near a cell's edge) by distance
+        tolerance = float(1e-5 * self.points.abs().max().clamp(min=1.0))
+        index = torch.as_tensor(self._rows_in_same_cell(flat, tolerance), device=flat.device)
+        found = index >= 0
+        if bool(found.any()):
+            gap = (flat[found] - self.points[index[found]]).norm(dim=1)
+            index[torch.nonzero(found).flatten()[gap > tolerance]] = -1
         missing = torch.nonzero(index < 0).flatten()
-        scale = self.points.abs().max().clamp(min=1.0)
         for start in range(0, len(missing), 4096):
             rows = missing[start:start + 4096]
             dist, idx = torch.cdist(flat[rows], self.points,
                                     compute_mode="donot_use_mm_for_euclid_dist").min(dim=1)
-            if bool((dist > 1e-5 * scale).any()):
+            if bool((dist > tolerance).any()):
                 raise ValueError(
                     "the POD trunk knows its modes at the training coordinates only, and "
                     "predict was given coordinates that are not among them; predict at "
@@ -389,16 +394,22 @@ class TableModule(nn.Module):
         state.pop("_sorted_points", None)  # a cache of lookup, rebuilt on demand
         return state
 
-    def _exact_rows(self, flat):
-        """Row of ``points`` equal to each row of ``flat`` bit for bit, -1 where none."""
-        key = (self.points.data_ptr(), self.points._version, self.points.shape)
+    def _rows_in_same_cell(self, flat, tolerance):
+        """Row of ``points`` in the same cell of a grid of spacing ``tolerance`` as each
+        row of ``flat``, -1 where none."""
+        key = (self.points.data_ptr(), self.points._version, self.points.shape, tolerance)
+
+        def cells(x):
+            q = np.ascontiguousarray(np.round(x.detach().cpu().double().numpy() / tolerance)
+                                     .astype(np.int64))
+            return q.view(np.dtype((np.void, 8 * q.shape[1]))).ravel()
+
         if getattr(self, "_sorted_points", (None,))[0] != key:
-            pts = np.ascontiguousarray(self.points.detach().cpu().numpy())
-            rows = pts.view(np.dtype((np.void, pts.dtype.itemsize * pts.shape[1]))).ravel()
+            rows = cells(self.points)
             order = np.argsort(rows, kind="stable")
             self._sorted_points = (key, rows[order], order)
         _, rows, order = self._sorted_points
-        query = np.ascontiguousarray(flat.detach().cpu().numpy()).view(rows.dtype).ravel()
+        query = cells(flat)
         pos = np.minimum(np.searchsorted(rows, query), len(rows) - 1)
         return np.where(rows[pos] == query, order[pos], -1)
 

@@ -221,6 +221,28 @@ def test_table_lookup_finds_training_points_in_any_order_and_near_them(monkeypat
         table.lookup(torch.full((1, 3), 5.0))
 
 
+def test_pod_predict_in_chunks_of_points_finds_them_without_distances(monkeypatch):
+    """The fitted coords come back through the standardisation rounded: found by their
+    cells, not by distances to every training point (minutes at 163,840 points)."""
+    from skoperator import _inference
+
+    rng = np.random.default_rng(0)
+    Y = rng.uniform(size=(6000, 3))
+    U = rng.normal(size=(30, 4))
+    G = U[:, :1] * np.sin(Y[:, 0])[None] + U[:, 1:2] * Y[:, 1][None]
+    est = DeepONetRegressor(coords=Y, trunk="pod", n_basis=6, sampling="full", **FAST).fit(U, G)
+    whole = est.predict(U[:4])
+    rows, cdist = [], torch.cdist
+
+    def spy(a, b, **kw):
+        rows.append(len(a))
+        return cdist(a, b, **kw)
+    monkeypatch.setattr(torch, "cdist", spy)
+    monkeypatch.setattr(_inference, "_TRUNK_POINTS", 1000)
+    np.testing.assert_allclose(est.predict(U[:4]), whole, rtol=1e-6, atol=1e-6)
+    assert sum(rows) < 0.1 * len(Y)  # only points at a cell's edge, if any
+
+
 def test_fno_pooled_head_with_a_learned_trunk_predicts_anywhere(heat):
     U, Y, G = heat
     est = DeepONetRegressor(coords=Y, branch=FNOBranch(grid=(32, 32), width=4, modes=3,
