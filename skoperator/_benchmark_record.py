@@ -38,7 +38,10 @@ class Benchmark:
         :func:`make_estimator` return a pipeline, the key ``symmetries`` (a
         list of exact symmetries of the problem) a
         :class:`~skoperator.symmetry.SymmetrizedRegressor` whose ``max_iter``
-        counts passes over the data's images.
+        counts passes over the data's images, the key ``canonical`` (a
+        canonicaliser of a continuous symmetry group, such as
+        :class:`~skoperator.symmetry.GridTranslation`) a
+        :class:`~skoperator.symmetry.CanonicalizedRegressor`.
     n_train : tuple of int
         Default training-set sizes (the paper's tables).
     n_evals : tuple

@@ -28,7 +28,7 @@ from .datasets import (
 from .networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, NOMADTrunk, PODTrunk
 from .optimizers import LBFGS, Adam
 from .physics import PDEResidual
-from .symmetry import SymmetrizedRegressor
+from .symmetry import CanonicalizedRegressor, SymmetrizedRegressor
 
 __all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "load_benchmark"]
 
@@ -355,7 +355,11 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         then wrapped in a :class:`~skoperator.symmetry.SymmetrizedRegressor`,
         and the recipe's ``max_iter`` counts passes over the enlarged data.
         False returns the bare estimator with the recipe's ``max_iter``
-        multiplied by the group's size (the same number of steps).
+        multiplied by the group's size (the same number of steps). Likewise
+        a recipe with a canonicaliser (the Navier-Stokes recipes' diagonal
+        translations) is wrapped in a
+        :class:`~skoperator.symmetry.CanonicalizedRegressor`, with the same
+        ``max_iter``; False returns the bare estimator.
     **params : dict
         Any other estimator parameter, overriding the recipe, including the
         settings of its components as nested parameters
@@ -369,7 +373,8 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         that transforms the inputs first (the heat recipe takes ``log K``) is
         a :class:`~sklearn.pipeline.Pipeline` of a ``FunctionTransformer`` and
         the estimator, fitted on raw inputs; a recipe with symmetries wraps
-        the estimator in a ``SymmetrizedRegressor`` (see ``symmetries``).
+        the estimator in a ``SymmetrizedRegressor``, one with a canonicaliser
+        in a ``CanonicalizedRegressor`` (see ``symmetries``).
         :func:`final_estimator` finds the DeepONetRegressor inside.
 
     Examples
@@ -399,6 +404,7 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
     nested = {k: v for k, v in params.items() if "__" in k}
     transform = kwargs.pop("input_transform", None)
     group = kwargs.pop("symmetries", None)
+    canonical = kwargs.pop("canonical", None)
     if group and not symmetries and max_iter is None:
         kwargs["max_iter"] *= 2 ** len(group)
     if _uses_every_point(n_eval):
@@ -409,6 +415,8 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
     est.set_params(**nested)
     if group and symmetries:
         est = SymmetrizedRegressor(est, group)
+    if canonical is not None and symmetries:
+        est = CanonicalizedRegressor(est, canonical)
     if transform is None:
         return est
     return make_pipeline(FunctionTransformer(transform), est)

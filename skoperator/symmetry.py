@@ -11,6 +11,12 @@ symmetries, and (by default) predicts the group average
 
 A symmetry is a component with three methods (:class:`BaseSymmetry`); the
 variants are the entries of :data:`SYMMETRIES`.
+
+A continuous group (the translations of a periodic grid) has too many
+elements to train on every image: :class:`CanonicalizedRegressor` moves every
+input to a canonical position instead (:class:`GridTranslation`, the
+variants of :data:`CANONICALIZERS`), fits there and moves the predictions
+back, exactly equivariant at no extra cost.
 """
 
 import itertools
@@ -21,11 +27,14 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._canonical import (CANONICALIZERS, BaseCanonicalizer, CanonicalizedRegressor,
+                         GridTranslation)
 from ._compat import HasMethods, Interval, _fit_context
 from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
 
-__all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES"]
+__all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
+           "BaseCanonicalizer", "GridTranslation", "CanonicalizedRegressor", "CANONICALIZERS"]
 
 
 class BaseSymmetry(Component):

@@ -1,0 +1,430 @@
+"""Continuous symmetries by canonicalisation: move every input to one representative, fit there.
+
+A translation group of a periodic domain has as many elements as grid cells
+along its direction, too many to train on every image (what
+:class:`~skoperator.symmetry.SymmetrizedRegressor` does with a few mirrors).
+Canonicalisation (Kaba et al., ICML 2023) needs no images: a map ``k(u)``
+picks, for every input function, the group element that moves it to a
+canonical position (here: the phase of its lowest Fourier mode along the
+direction set to zero). :class:`CanonicalizedRegressor` fits the inner
+regressor on the moved pairs ``(g_k u, g_k G(u))`` and predicts
+``g_k^-1 f(g_k u)``, which is exactly equivariant (``k(g u) = k(u) - g``) at
+no extra cost, and the moved outputs vary less (a POD basis of them is more
+compact). The variants are the entries of :data:`CANONICALIZERS`.
+"""
+
+import math
+from numbers import Integral
+
+import numpy as np
+from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from ._compat import HasMethods, Interval, _fit_context
+from ._component import Component
+from ._meta import MetaOperatorMixin, require_y
+
+__all__ = ["BaseCanonicalizer", "GridTranslation", "CanonicalizedRegressor", "CANONICALIZERS"]
+
+
+class BaseCanonicalizer(Component):
+    """Protocol of a canonicaliser: a group element per input row and its action.
+
+    A canonicaliser of a group of exact symmetries of an operator ``G``
+    (``G(g u) = g G(u)`` for every element ``g``) gives every input row an
+    element ``k(u)`` such that ``k(g u) = k(u) g^-1`` (so ``k(u) u`` is the
+    same for every image of ``u``), and applies an element, or its inverse,
+    to input and output rows. The methods act on whole arrays, rows
+    independently, and never change their arguments.
+
+    See Also
+    --------
+    GridTranslation : Translations of a periodic grid along one direction.
+    CanonicalizedRegressor : Fits and predicts in the canonical position.
+
+    Examples
+    --------
+    >>> from skoperator.symmetry import BaseCanonicalizer, GridTranslation
+    >>> issubclass(GridTranslation, BaseCanonicalizer)
+    True
+    """
+
+    def check_shapes(self, n_sensors, n_points, name):
+        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``.
+        n_points : int
+            Columns of ``G``.
+        name : str
+            How the error names this canonicaliser (``"symmetry"``).
+        """
+
+    def canonical_elements(self, U):
+        """The element ``k(u)`` of every input row, as an integer code.
+
+        Parameters
+        ----------
+        U : ndarray of shape (n_functions, n_sensors)
+            Input functions.
+
+        Returns
+        -------
+        elements : ndarray of shape (n_functions,)
+            Integer codes of the elements.
+        """
+        raise NotImplementedError
+
+    def transform_inputs(self, U, elements):
+        """Input rows moved by their elements.
+
+        Parameters
+        ----------
+        U : ndarray of shape (n_functions, n_sensors)
+            Input functions.
+        elements : ndarray of shape (n_functions,)
+            Codes from :meth:`canonical_elements`.
+
+        Returns
+        -------
+        U_moved : ndarray of shape (n_functions, n_sensors)
+            The moved rows.
+        """
+        raise NotImplementedError
+
+    def transform_outputs(self, G, elements, inverse=False):
+        """Output rows moved by their elements (or by their inverses).
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Outputs.
+        elements : ndarray of shape (n_functions,)
+            Codes from :meth:`canonical_elements`.
+        inverse : bool, default=False
+            Apply the inverse elements (back from the canonical position).
+
+        Returns
+        -------
+        G_moved : ndarray of shape (n_functions, n_points)
+            The moved rows.
+        """
+        raise NotImplementedError
+
+
+def _grid_shape(owner, name, value):
+    """``value`` as a tuple of positive ints, or a ValueError naming ``name``."""
+    if (not isinstance(value, (tuple, list)) or not value
+            or not all(isinstance(n, (int, np.integer)) and not isinstance(n, bool) and n >= 1
+                       for n in value)):
+        raise ValueError(f"{owner} {name} must be a non-empty tuple of positive ints (a grid "
+                         f"shape); got {value!r}.")
+    return tuple(int(n) for n in value)
+
+
+class GridTranslation(BaseCanonicalizer):
+    """Translations of a periodic grid along one lattice direction.
+
+    The operator commutes with the shifts ``u(i) -> u(i + k * direction)``
+    of its periodic grid (``i`` a multi-index, ``k`` an integer), as a flow
+    on a torus commutes with the translations that keep its forcing: FNO's
+    Navier-Stokes forcing depends on ``x + y`` only, so every shift along
+    ``direction=(1, -1)`` maps a trajectory to another exact one. The
+    canonical shift of an input row sets to zero the phase of the Fourier
+    coefficients that the shift moves by one step of ``2 pi / n`` (the
+    wavenumber ``direction[d]`` on every axis ``d`` the shift moves, summed),
+    of the channel ``reference_channel``; a row whose coefficient vanishes
+    is not moved.
+
+    Input rows hold one or more fields on ``grid`` (channels first, the
+    last axis fastest, as :class:`~skoperator.networks.FNOBranch` reads
+    them); output rows hold one or more fields (or times) on
+    ``output_grid``.
+
+    Parameters
+    ----------
+    grid : tuple of int
+        Grid shape of each input field. The axes the direction moves have
+        one size ``n``, the number of distinct shifts.
+    direction : tuple of int
+        Step of the shift on each grid axis: -1, 0 or 1, not all 0.
+    output_grid : tuple of int, default=None
+        Grid shape of each output field; None means ``grid``. Its sizes on
+        the moved axes are whole multiples of ``n`` (one input cell is that
+        many output cells).
+    reference_channel : int, default=-1
+        The input field whose phase sets the shift (the latest snapshot
+        by default; negative counts from the end).
+
+    Attributes
+    ----------
+    None : a component holds no fitted state.
+
+    See Also
+    --------
+    CanonicalizedRegressor : Fits and predicts in the canonical position.
+    skoperator.symmetry.Reflection : A mirror, for
+        :class:`~skoperator.symmetry.SymmetrizedRegressor`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skoperator.symmetry import GridTranslation
+    >>> g = GridTranslation(grid=(8,), direction=(1,))
+    >>> u = np.cos(2 * np.pi * (np.arange(8) - 3) / 8)[None]  # peak at cell 3
+    >>> k = g.canonical_elements(u)
+    >>> k, int(np.argmax(g.transform_inputs(u, k)))
+    (array([3]), 0)
+    >>> k_shifted = g.canonical_elements(np.roll(u, 2, axis=1))
+    >>> int(k_shifted[0])
+    5
+    """
+
+    _parameter_constraints = {
+        "grid": [tuple, list],
+        "direction": [tuple, list],
+        "output_grid": [tuple, list, None],
+        "reference_channel": [Interval(Integral, None, None, closed="neither")],
+    }
+
+    def __init__(self, grid, direction, output_grid=None, reference_channel=-1):
+        self.grid = grid
+        self.direction = direction
+        self.output_grid = output_grid
+        self.reference_channel = reference_channel
+
+    def _layout(self):
+        """(grid, direction, output_grid, period, output steps per input step)."""
+        grid = _grid_shape("GridTranslation", "grid", self.grid)
+        out = grid if self.output_grid is None else _grid_shape(
+            "GridTranslation", "output_grid", self.output_grid)
+        direction = self.direction
+        if (not isinstance(direction, (tuple, list)) or len(direction) != len(grid)
+                or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
+                           and s in (-1, 0, 1) for s in direction)
+                or not any(direction)):
+            raise ValueError(f"GridTranslation direction must hold one step in (-1, 0, 1) per "
+                             f"axis of grid={grid}, not all 0 (such as (1, -1) for the "
+                             f"diagonal of a 2-D grid); got {direction!r}.")
+        if len(out) != len(grid):
+            raise ValueError(f"GridTranslation output_grid={out} must have as many axes as "
+                             f"grid={grid}; pass the output fields' grid shape.")
+        moved = [d for d, s in enumerate(direction) if s]
+        sizes = {grid[d] for d in moved}
+        if len(sizes) != 1:
+            raise ValueError(f"GridTranslation moves axes {moved} of grid={grid}, whose sizes "
+                             "differ; the moved axes need one size (the number of distinct "
+                             "shifts).")
+        period = sizes.pop()
+        ratios = {out[d] // period for d in moved if out[d] % period == 0}
+        if any(out[d] % period for d in moved) or len(ratios) != 1:
+            raise ValueError(f"GridTranslation output_grid={out} must be the same whole "
+                             f"multiple of {period} on the moved axes {moved}; got "
+                             f"{[out[d] for d in moved]}.")
+        return grid, tuple(int(s) for s in direction), out, period, ratios.pop()
+
+    def check_shapes(self, n_sensors, n_points, name):
+        grid, _, out, _, _ = self._layout()
+        for what, n, shape in (("U", n_sensors, grid), ("G", n_points, out)):
+            size = math.prod(shape)
+            if n % size:
+                raise ValueError(
+                    f"{name} translates fields on the grid {shape} ({size} values each), but "
+                    f"{what} has {n} columns, not a multiple of {size}; pass the grid of "
+                    f"{what}'s rows (channels first, the last axis fastest).")
+        n_channels = n_sensors // math.prod(grid)
+        if not -n_channels <= self.reference_channel < n_channels:
+            raise ValueError(f"{name} reference_channel={self.reference_channel} must index "
+                             f"one of U's {n_channels} input field(s).")
+
+    def canonical_elements(self, U):
+        grid, direction, _, period, _ = self._layout()
+        U = np.asarray(U)
+        fields = U.reshape(len(U), -1, *grid)[:, self.reference_channel]
+        spectrum = np.fft.fftn(fields, axes=tuple(range(1, 1 + len(grid))))
+        coefficient = 0.0
+        for d, step in enumerate(direction):
+            if step:
+                index = [slice(None)] + [0] * len(grid)
+                index[1 + d] = step % grid[d]  # wavenumber `step` on axis d
+                coefficient = coefficient + spectrum[tuple(index)]
+        # shifting by k multiplies the coefficient by exp(2 pi i k / period)
+        phase = np.angle(coefficient)
+        return np.rint(-phase * period / (2 * np.pi)).astype(np.int64) % period
+
+    @staticmethod
+    def _shift(A, grid, direction, shifts):
+        A = np.asarray(A)
+        shifts = np.asarray(shifts, dtype=np.int64).reshape(-1)
+        moved = np.array(A).reshape(len(A), -1, *grid)
+        axes = tuple(2 + d for d, s in enumerate(direction) if s)
+        out = np.empty_like(moved)
+        for k in np.unique(shifts):
+            rows = shifts == k
+            # u'(i) = u(i + k * direction): np.roll by -k * direction
+            out[rows] = np.roll(moved[rows], tuple(-int(k) * direction[a - 2] for a in axes),
+                                axis=axes)
+        return out.reshape(A.shape)
+
+    def transform_inputs(self, U, elements):
+        grid, direction, _, _, _ = self._layout()
+        return self._shift(U, grid, direction, elements)
+
+    def transform_outputs(self, G, elements, inverse=False):
+        _, direction, out, _, ratio = self._layout()
+        shifts = np.asarray(elements, dtype=np.int64) * ratio
+        return self._shift(G, out, direction, -shifts if inverse else shifts)
+
+
+#: Canonicaliser variants by name.
+CANONICALIZERS = {"grid_translation": GridTranslation}
+
+
+class CanonicalizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+    """Fit a regressor where a symmetry group puts every input, predict back.
+
+    For a group of exact symmetries too large to train on every image (the
+    translations of a periodic grid), ``symmetry`` gives every input row
+    the element that moves it to a canonical position. ``fit`` trains a
+    clone of ``estimator`` on the moved pairs (the same number of functions,
+    each an exact example of the operator); ``predict`` moves the inputs,
+    predicts, and moves the outputs back. The prediction is exactly
+    equivariant: an input moved by any element of the group gets its
+    prediction moved by the same element (up to the rounding of a phase
+    that falls half-way between two cells). The moved outputs vary less
+    than the raw ones, so a POD trunk of them is more compact (on FNO's
+    Navier-Stokes at ``nu = 1e-5`` the projection error of 512 POD modes
+    falls from 14.7 % to 10.7 %: the user guide's *Operators in time*).
+
+    Parameters
+    ----------
+    estimator : estimator object
+        A regressor of rows of ``U`` to rows of ``G`` (a
+        :class:`~skoperator.DeepONetRegressor`, a pipeline, any scikit-learn
+        regressor); cloned at fit.
+    symmetry : BaseCanonicalizer
+        The group and its canonical elements (see :data:`CANONICALIZERS`),
+        such as ``GridTranslation(grid=(64, 64), direction=(1, -1))``.
+
+    Attributes
+    ----------
+    estimator_ : estimator object
+        The clone fitted on the moved data (its ``n_iter_``, ``history_``...).
+    symmetry_ : BaseCanonicalizer
+        The fitted copy of ``symmetry``.
+    n_features_in_ : int
+        Columns of ``U`` at fit.
+
+    See Also
+    --------
+    skoperator.symmetry.SymmetrizedRegressor : Trains on every image of a
+        few mirrors and averages.
+
+    Notes
+    -----
+    ``predict`` works on the fitted grid only (the group acts on its
+    values). A symmetry that does not hold moves the data to positions the
+    operator does not map as the model assumes: use it only for exact
+    symmetries of the problem.
+
+    References
+    ----------
+    .. [1] Kaba, Mondal, Zhang, Bengio and Ravanbakhsh, "Equivariance with
+       learned canonicalization functions", ICML 2023.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.linear_model import Ridge
+    >>> from skoperator.symmetry import CanonicalizedRegressor, GridTranslation
+    >>> rng = np.random.default_rng(0)
+    >>> U = rng.normal(size=(30, 8))
+    >>> G = U + 0.5 * np.roll(U, 1, axis=1)  # commutes with every shift
+    >>> model = CanonicalizedRegressor(Ridge(alpha=1e-6),
+    ...                                GridTranslation(grid=(8,), direction=(1,))).fit(U, G)
+    >>> round(model.score(U, G), 6)
+    1.0
+    >>> bool(np.allclose(model.predict(np.roll(U, 3, axis=1)),
+    ...                  np.roll(model.predict(U), 3, axis=1)))
+    True
+    """
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "symmetry": [BaseCanonicalizer],
+    }
+
+    def __init__(self, estimator, symmetry):
+        self.estimator = estimator
+        self.symmetry = symmetry
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+    @_fit_context(prefer_skip_nested_validation=False)
+    def fit(self, X, y, **fit_params):
+        """Fit a clone of ``estimator`` on ``(X, y)`` moved to the canonical positions.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+        y : array-like of shape (n_functions, n_points)
+            ``G``: outputs (NaN for a missing value, where the estimator
+            accepts it).
+        **fit_params : dict
+            Passed to ``estimator.fit``.
+
+        Returns
+        -------
+        self : CanonicalizedRegressor
+            Fitted.
+        """
+        require_y(y, type(self).__name__)
+        U = check_array(X, dtype=(np.float64, np.float32), input_name="X")
+        G = check_array(y, dtype=(np.float64, np.float32), ensure_2d=False,
+                        ensure_all_finite="allow-nan", input_name="y")
+        if G.ndim > 2 or len(U) != len(G):
+            raise ValueError(f"y has shape {G.shape} for X of {len(U)} rows; pass one row "
+                             "of outputs per input function.")
+        one_column = G.ndim == 1
+        G = G.reshape(len(G), -1)
+        symmetry = clone(self.symmetry)
+        symmetry.check()
+        symmetry.check_shapes(U.shape[1], G.shape[1], "symmetry")
+        elements = symmetry.canonical_elements(U)
+        U_moved = symmetry.transform_inputs(U, elements)
+        G_moved = symmetry.transform_outputs(G, elements)
+        estimator = clone(self.estimator).fit(U_moved, G_moved[:, 0] if one_column else G_moved,
+                                              **fit_params)
+        validate_data(self, X, reset=True, ensure_all_finite=False)  # n_features_in_, names
+        self.estimator_ = estimator
+        self.symmetry_ = symmetry
+        return self
+
+    def predict(self, X):
+        """Prediction in the canonical position, moved back to each input's own.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_functions, n_sensors)
+            ``U``: input functions.
+
+        Returns
+        -------
+        G : ndarray of shape (n_functions, n_points)
+            Predicted outputs on the fitted grid.
+        """
+        check_is_fitted(self)
+        U = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
+        elements = self.symmetry_.canonical_elements(U)
+        out = np.asarray(self.estimator_.predict(self.symmetry_.transform_inputs(U, elements)))
+        shape = out.shape
+        back = self.symmetry_.transform_outputs(out.reshape(len(out), -1), elements,
+                                                inverse=True)
+        return back.reshape(shape)

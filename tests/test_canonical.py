@@ -1,0 +1,177 @@
+"""Continuous symmetries by canonicalisation: GridTranslation and CanonicalizedRegressor."""
+
+import numpy as np
+import pytest
+from sklearn.base import clone
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import GridSearchCV
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skoperator import DeepONetRegressor
+from skoperator.datasets import make_navier_stokes, solve_navier_stokes
+from skoperator.networks import CNNBranch, PODTrunk
+from skoperator.symmetry import (
+    CANONICALIZERS,
+    BaseCanonicalizer,
+    CanonicalizedRegressor,
+    GridTranslation,
+)
+
+DIAGONAL = GridTranslation(grid=(8, 8), direction=(1, -1))
+
+
+def _diagonal_shift(A, k, n=8):
+    """u'(i, j) = u(i + k, j - k) on the last two axes."""
+    return np.roll(A, (-k, k), axis=(-2, -1))
+
+
+def test_registry_names_the_variant():
+    assert CANONICALIZERS == {"grid_translation": GridTranslation}
+    assert issubclass(GridTranslation, BaseCanonicalizer)
+
+
+def test_navier_stokes_commutes_with_the_diagonal_shifts():
+    # FNO's forcing depends on x + y only: a shift along (1, -1) maps a
+    # trajectory of the solver to another one, to rounding.
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=(2, 16, 16))
+    kwargs = dict(viscosity=1e-3, t_final=2, resolution=16, steps_per_unit=20)
+    W = solve_navier_stokes(w0, **kwargs)
+    for k in (1, 5):
+        W_shifted = solve_navier_stokes(_diagonal_shift(w0, k), **kwargs)
+        np.testing.assert_allclose(W_shifted, _diagonal_shift(W, k), atol=1e-12)
+    # and not with a shift along x alone (the forcing moves)
+    W_x = solve_navier_stokes(np.roll(w0, -3, axis=-2), **kwargs)
+    assert np.max(np.abs(W_x - np.roll(W, -3, axis=-2))) > 1e-3
+
+
+def test_canonical_shift_is_the_same_for_every_image():
+    rng = np.random.default_rng(1)
+    U = rng.normal(size=(5, 3, 8, 8))  # 3 channels
+    k = DIAGONAL.canonical_elements(U.reshape(5, -1))
+    canonical = DIAGONAL.transform_inputs(U.reshape(5, -1), k)
+    for m in range(8):
+        moved = _diagonal_shift(U, m).reshape(5, -1)
+        k_moved = DIAGONAL.canonical_elements(moved)
+        np.testing.assert_array_equal(k_moved, (k - m) % 8)
+        np.testing.assert_array_equal(DIAGONAL.transform_inputs(moved, k_moved), canonical)
+
+
+def test_the_reference_channel_sets_the_phase():
+    rng = np.random.default_rng(2)
+    U = rng.normal(size=(4, 2, 8, 8))
+    first = GridTranslation(grid=(8, 8), direction=(1, -1), reference_channel=0)
+    last = GridTranslation(grid=(8, 8), direction=(1, -1), reference_channel=1)
+    k0 = first.canonical_elements(U.reshape(4, -1))
+    k1 = last.canonical_elements(U.reshape(4, -1))
+    np.testing.assert_array_equal(k0, first.canonical_elements(U[:, :1].reshape(4, -1)))
+    np.testing.assert_array_equal(k1, DIAGONAL.canonical_elements(U.reshape(4, -1)))
+    assert not np.array_equal(k0, k1)
+
+
+def test_outputs_on_a_finer_grid_move_by_whole_cells():
+    g = GridTranslation(grid=(4,), direction=(1,), output_grid=(8,))
+    G = np.arange(16.0).reshape(2, 8)
+    moved = g.transform_outputs(G, np.array([1, 3]))
+    np.testing.assert_array_equal(moved[0], np.roll(G[0], -2))
+    np.testing.assert_array_equal(moved[1], np.roll(G[1], -6))
+    np.testing.assert_array_equal(g.transform_outputs(moved, np.array([1, 3]), inverse=True), G)
+
+
+def test_maps_do_not_change_their_arguments():
+    rng = np.random.default_rng(3)
+    U = rng.normal(size=(3, 64))
+    before = U.copy()
+    k = DIAGONAL.canonical_elements(U)
+    DIAGONAL.transform_inputs(U, k)
+    DIAGONAL.transform_outputs(U, k, inverse=True)
+    np.testing.assert_array_equal(U, before)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(grid=(8, 8), direction=(1,)), "direction must hold one step"),
+    (dict(grid=(8, 8), direction=(0, 0)), "not all 0"),
+    (dict(grid=(8, 8), direction=(2, 0)), "direction must hold one step"),
+    (dict(grid=(8, 4), direction=(1, -1)), "sizes differ"),
+    (dict(grid=(8, 0), direction=(1, 0)), "grid must be a non-empty tuple"),
+    (dict(grid=(8, 8), direction=(1, -1), output_grid=(12, 12)), "whole multiple of 8"),
+    (dict(grid=(8, 8), direction=(1, -1), output_grid=(8, 8, 8)), "as many axes"),
+])
+def test_bad_translations_are_named(params, match):
+    with pytest.raises(ValueError, match=match):
+        GridTranslation(**params).check_shapes(64, 64, "symmetry")
+
+
+def test_data_that_does_not_fit_the_grid_is_named_and_changes_nothing():
+    rng = np.random.default_rng(4)
+    U, G = rng.normal(size=(6, 63)), rng.normal(size=(6, 64))
+    model = CanonicalizedRegressor(Ridge(), DIAGONAL)
+    with pytest.raises(ValueError, match=r"U has 63 columns, not a multiple of 64"):
+        model.fit(U, G)
+    assert not hasattr(model, "estimator_")
+    bad_channel = GridTranslation(grid=(8, 8), direction=(1, -1), reference_channel=2)
+    with pytest.raises(ValueError, match="reference_channel=2 must index one of U's 2"):
+        CanonicalizedRegressor(Ridge(), bad_channel).fit(rng.normal(size=(6, 128)), G)
+    with pytest.raises(ValueError, match="requires y"):
+        model.fit(U, None)
+
+
+def test_prediction_is_exactly_equivariant_and_fit_sees_the_moved_data():
+    # a ridge regression of an operator with no such symmetry: the
+    # canonicalised model is equivariant all the same
+    rng = np.random.default_rng(5)
+    U = rng.normal(size=(40, 64))
+    G = np.cumsum(U, axis=1)
+    model = CanonicalizedRegressor(Ridge(alpha=1e-3), DIAGONAL).fit(U, G)
+    k = DIAGONAL.canonical_elements(U)
+    np.testing.assert_allclose(model.estimator_.predict(DIAGONAL.transform_inputs(U, k)),
+                               DIAGONAL.transform_outputs(model.predict(U), k), atol=1e-12)
+    for m in (1, 3):
+        moved = _diagonal_shift(U.reshape(40, 8, 8), m).reshape(40, -1)
+        expected = _diagonal_shift(model.predict(U).reshape(40, 8, 8), m).reshape(40, -1)
+        np.testing.assert_allclose(model.predict(moved), expected, atol=1e-12)
+    assert model.symmetry_ is not model.symmetry and model.n_features_in_ == 64
+
+
+def test_one_output_column_and_float32_are_kept():
+    rng = np.random.default_rng(6)
+    U = rng.normal(size=(20, 8)).astype(np.float32)
+    g = GridTranslation(grid=(8,), direction=(1,), output_grid=(1,))
+    with pytest.raises(ValueError, match="whole multiple of 8"):
+        CanonicalizedRegressor(Ridge(), g).fit(U, U.sum(axis=1))
+    g = GridTranslation(grid=(1,), direction=(1,))  # the trivial group
+    model = CanonicalizedRegressor(Ridge(), g).fit(U, U.sum(axis=1))
+    assert model.predict(U).shape == (20,)
+
+
+def test_clone_and_search_reach_the_inner_estimator():
+    rng = np.random.default_rng(7)
+    U = rng.normal(size=(30, 64))
+    G = U + 0.5 * np.roll(U, 1, axis=1) + 0.1 * rng.normal(size=U.shape)
+    model = CanonicalizedRegressor(Ridge(), DIAGONAL)
+    assert clone(model).get_params()["symmetry__direction"] == (1, -1)
+    search = GridSearchCV(model, {"estimator__alpha": [1e-3, 1e4]}, cv=3).fit(U, G)
+    assert search.best_params_ == {"estimator__alpha": 1e-3}
+
+
+def test_deeponet_on_navier_stokes_trajectories():
+    U, Y, G = make_navier_stokes(6, n_points=16, viscosity=1e-3, n_inputs=2, t_final=4,
+                                 resolution=16, steps_per_unit=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, branch=CNNBranch(grid=(16, 16), channels=2, filters=(4,),
+                                                       layers=(8,)),
+                            trunk=PODTrunk(), n_basis=4, sampling="full", max_iter=2, tol=None,
+                            random_state=0, device="cpu")
+    symmetry = GridTranslation(grid=(16, 16), direction=(1, -1))
+    model = CanonicalizedRegressor(est, symmetry).fit(U, G)
+    pred = model.predict(U)
+    assert pred.shape == G.shape and model.estimator_.n_iter_ == 2
+    moved = _diagonal_shift(U.reshape(6, 2, 16, 16), 5).reshape(6, -1)
+    np.testing.assert_allclose(model.predict(moved),
+                               _diagonal_shift(pred.reshape(6, 2, 16, 16), 5).reshape(6, -1),
+                               atol=1e-5)
+
+
+@parametrize_with_checks([CanonicalizedRegressor(Ridge(), GridTranslation(grid=(1,),
+                                                                          direction=(1,)))])
+def test_sklearn_compatible_meta_estimator(estimator, check):
+    check(estimator)
