@@ -158,10 +158,6 @@ class GridTranslation(BaseCanonicalizer):
         The input field whose phase sets the shift (the latest snapshot
         by default; negative counts from the end).
 
-    Attributes
-    ----------
-    None : a component holds no fitted state.
-
     See Also
     --------
     CanonicalizedRegressor : Fits and predicts in the canonical position.

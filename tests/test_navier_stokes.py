@@ -194,7 +194,15 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
     assert law["cache"] is True  # 1,200 trajectories take minutes: kept on disk
     assert dict((m, e) for m, e, _ in spec.published)["FNO-2D"] == fno_2d
     assert spec.n_train == (1000,) and spec.n_test == 200
-    est = final_estimator(make_estimator(name, device="cpu"))
+    model = make_estimator(name, device="cpu")
+    # fitted where each trajectory is moved along the diagonal (x + s, y - s)
+    from skoperator.symmetry import CanonicalizedRegressor
+
+    assert isinstance(model, CanonicalizedRegressor)
+    assert model.symmetry.grid == (64, 64) and model.symmetry.direction == (1, -1)
+    assert type(make_estimator(name, device="cpu", symmetries=False)).__name__ == \
+        "DeepONetRegressor"
+    est = final_estimator(model)
     assert est.branch.grid == (64, 64) and est.branch.channels == 10  # w(1..10) as channels
     assert est.max_time is None
     # POD-DeepONets: the trunk is the leading modes of the training outputs
