@@ -133,7 +133,8 @@ def main():
                                  random_state=args.seed, cache=True,
                                  data_home=args.data_home)
     print(f"# data: {n} trajectories nu={args.viscosity}, seed {args.seed} "
-          f"({time.perf_counter() - tic:.0f} s, cached); train {args.n_train}, test {args.n_test}, {G.shape[1]} output points")
+          f"({time.perf_counter() - tic:.0f} s, cached); train {args.n_train}, test "
+          f"{args.n_test}, {G.shape[1]} output points")
     U_train, G_train, U_test, G_test = U[:args.n_train], G[:args.n_train], U[args.n_train:], \
         G[args.n_train:]
     n_out = G.shape[1] // 4096

@@ -27,8 +27,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._canonical import (CANONICALIZERS, BaseCanonicalizer, CanonicalizedRegressor,
-                         GridTranslation)
+from ._canonical import CANONICALIZERS, BaseCanonicalizer, CanonicalizedRegressor, GridTranslation
 from ._compat import HasMethods, Interval, _fit_context
 from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
