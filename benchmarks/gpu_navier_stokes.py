@@ -5,7 +5,7 @@ training and 200 held-out trajectories, data seed 1000, the record's law:
 64 x 64, 200 steps per time unit, ``w(1..10) -> w(11..20)``; solved in
 batches by :func:`skoperator.datasets.make_navier_stokes` in torch), fits the
 record's quick recipe (``make_estimator("navier-stokes-1e-5")``, a
-POD-DeepONet) with a ``--max-time`` clock (default 600 s; the one-cycle
+POD-DeepONet canonicalised along the flow's diagonal shifts) with a ``--max-time`` clock (default 600 s; the one-cycle
 schedule follows it) and prints the mean relative L2 error on the held-out
 trajectories, with TARGET lines for the generation time and the error
 (Transolver's 9.0 %, a third-party transcription quoted in issue 33; FNO-2D's
@@ -15,10 +15,10 @@ published 15.56 %, Li et al. 2021, Table 1).
     python benchmarks/gpu_navier_stokes.py --device cpu --quick   # a smoke run, seconds
 
 Not run for this release: no GPU was lent to it. On one CPU thread the same
-recipe reaches 24.1 % in 1,156 s (``python -m skoperator.reproduce
-navier-stokes-1e-5``), and the POD floor of these data is 14.7 % at 512
-modes (``docs/benchmarks.md``): the 9 % target is out of this recipe's reach
-on any device.
+recipe reaches 19.2 % in 1,217 s (``python -m skoperator.reproduce
+navier-stokes-1e-5``), and the POD floor of these data is 10.7 % at 512
+modes, canonicalised (``docs/benchmarks.md``): the 9 % target is out of this
+recipe's reach on any device.
 """
 
 import time
