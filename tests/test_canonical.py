@@ -40,6 +40,11 @@ def test_navier_stokes_commutes_with_the_diagonal_shifts():
     for k in (1, 5):
         W_shifted = solve_navier_stokes(_diagonal_shift(w0, k), **kwargs)
         np.testing.assert_allclose(W_shifted, _diagonal_shift(W, k), atol=1e-12)
+    # the glide reflection w(x, y) -> -w(y + 1/2, x) is exact too
+    def glide(A):
+        return -np.roll(np.swapaxes(A, -1, -2), -8, axis=-1)
+
+    np.testing.assert_allclose(solve_navier_stokes(glide(w0), **kwargs), glide(W), atol=1e-12)
     # and not with a shift along x alone (the forcing moves)
     W_x = solve_navier_stokes(np.roll(w0, -3, axis=-2), **kwargs)
     assert np.max(np.abs(W_x - np.roll(W, -3, axis=-2))) > 1e-3
