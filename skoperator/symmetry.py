@@ -27,7 +27,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._canonical import CANONICALIZERS, BaseCanonicalizer, CanonicalizedRegressor, GridTranslation
+from ._canonical import (
+    CANONICALIZERS,
+    BaseCanonicalizer,
+    CanonicalizedRegressor,
+    GridTranslation,
+    _grid_shape,
+)
 from ._compat import HasMethods, Interval, _fit_context
 from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
@@ -185,15 +191,11 @@ class Reflection(BaseSymmetry):
     def _grids(self):
         grids = []
         for name, value in (("grid", self.grid), ("output_grid", self.output_grid)):
-            value = self.grid if value is None else value
-            if (not isinstance(value, (tuple, list)) or not value
-                    or not all(isinstance(n, (int, np.integer)) and n >= 1 for n in value)):
-                raise ValueError(f"Reflection {name} must be a non-empty tuple of positive "
-                                 f"ints (a grid shape); got {value!r}.")
+            value = _grid_shape("Reflection", name, self.grid if value is None else value)
             if not -len(value) <= self.axis < len(value):
                 raise ValueError(f"Reflection axis must index a grid of {len(value)} "
                                  f"dimension(s) ({name}={tuple(value)}); got axis={self.axis}.")
-            grids.append(tuple(int(n) for n in value))
+            grids.append(value)
         if self.output_sign not in (1, -1):
             raise ValueError(f"Reflection output_sign must be 1 or -1; got {self.output_sign!r}.")
         return grids
