@@ -7,9 +7,10 @@ batches by :func:`skoperator.datasets.make_navier_stokes` in torch), fits the
 record's quick recipe (``make_estimator("navier-stokes-1e-5")``, a
 POD-DeepONet canonicalised along the flow's diagonal shifts) with a
 ``--max-time`` clock (default 600 s; the one-cycle schedule follows it) and
-prints the mean relative L2 error on the held-out trajectories, with TARGET lines for the generation time and the error
-(Transolver's 9.0 %, a third-party transcription quoted in issue 33; FNO-2D's
-published 15.56 %, Li et al. 2021, Table 1).
+prints the mean relative L2 error on the held-out trajectories, with TARGET
+lines for the generation time and the error (Transolver's 9.0 %, a
+third-party transcription quoted in issue 33; FNO-2D's published 15.56 %, Li
+et al. 2021, Table 1).
 
     python benchmarks/gpu_navier_stokes.py --device cuda          # under 12 minutes on one H100
     python benchmarks/gpu_navier_stokes.py --device cpu --quick   # a smoke run, seconds
