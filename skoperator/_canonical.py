@@ -352,6 +352,10 @@ class CanonicalizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         "symmetry": [BaseCanonicalizer],
     }
 
+    #: Capability read by :func:`~skoperator._unwrap.final_estimator`: the
+    #: estimator inside sees moved inputs, not the ones this model is given.
+    moves_inputs = True
+
     def __init__(self, estimator, symmetry):
         self.estimator = estimator
         self.symmetry = symmetry

@@ -116,6 +116,13 @@ def final_estimator(estimator, X=None):
         inner = _inner(estimator)
         if inner is None or inner is estimator:
             break
+        if X is not None and getattr(type(estimator), "moves_inputs", False):
+            raise ValueError(
+                f"{type(estimator).__name__} fits its estimator on moved inputs and outputs, "
+                "so X is not what the estimator inside sees; pass its fitted estimator_ and "
+                "the moved data: k = model.symmetry_.canonical_elements(U), then "
+                "model.symmetry_.transform_inputs(U, k) and "
+                "model.symmetry_.transform_outputs(G, k).")
         if X is not None and getattr(estimator, "steps", None):
             for _, step in estimator.steps[:-1]:
                 if not _passthrough(step):

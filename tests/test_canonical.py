@@ -180,3 +180,20 @@ def test_deeponet_on_navier_stokes_trajectories():
                                                                           direction=(1,)))])
 def test_sklearn_compatible_meta_estimator(estimator, check):
     check(estimator)
+
+
+def test_inspection_of_the_estimator_inside_asks_for_the_moved_data():
+    from skoperator.datasets import make_antiderivative
+    from skoperator.inspection import loss_sharpness
+
+    U, Y, G = make_antiderivative(20, n_points=8, n_sensors=8, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_basis=4, max_iter=2, tol=None, random_state=0,
+                            device="cpu")
+    model = CanonicalizedRegressor(est, GridTranslation(grid=(8,), direction=(1,))).fit(U, G)
+    with pytest.raises(ValueError, match="fits its estimator on moved inputs"):
+        loss_sharpness(model, U, G, max_iter=3, random_state=0)
+    k = model.symmetry_.canonical_elements(U)
+    sharp = loss_sharpness(model.estimator_, model.symmetry_.transform_inputs(U, k),
+                           model.symmetry_.transform_outputs(G, k), max_iter=3,
+                           random_state=0)
+    assert np.isfinite(sharp)

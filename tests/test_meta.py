@@ -15,7 +15,13 @@ from skoperator.datasets import make_antiderivative
 from skoperator.inspection import error_spectrum
 from skoperator.metrics import variance_weighted_r2, variance_weighted_r2_scorer
 from skoperator.networks import MLPBranch, MLPTrunk
-from skoperator.symmetry import BaseSymmetry, Reflection, SymmetrizedRegressor
+from skoperator.symmetry import (
+    BaseSymmetry,
+    CanonicalizedRegressor,
+    GridTranslation,
+    Reflection,
+    SymmetrizedRegressor,
+)
 from skoperator.uncertainty import ConformalBandRegressor, EnsembleRegressor
 
 N_POINTS = 12
@@ -50,6 +56,8 @@ WRAPPERS = {
                                               random_state=0),
     "conformal": lambda est: ConformalBandRegressor(est, alpha=0.25, random_state=0),
     "symmetrized": lambda est: SymmetrizedRegressor(est, [_mirror()]),
+    "canonicalized": lambda est: CanonicalizedRegressor(
+        est, GridTranslation(grid=(N_POINTS,), direction=(1,))),
 }
 
 
@@ -74,7 +82,13 @@ def test_final_estimator_reaches_the_fitted_deeponet_and_its_inputs(two_fields, 
     U, Y, G, _ = two_fields
     scale = FunctionTransformer(lambda U: 2.0 * U)
     model = make_pipeline(scale, WRAPPERS[name](_model(Y))).fit(U, G)
-    final, U_seen = final_estimator(model, U)
+    if name == "canonicalized":  # the estimator inside sees moved inputs: not U
+        with pytest.raises(ValueError, match="moved inputs"):
+            final_estimator(model, U)
+        final, U_seen = model[-1].estimator_, 2.0 * U
+    else:
+        final, U_seen = final_estimator(model, U)
+    assert final is final_estimator(model)
     assert isinstance(final, DeepONetRegressor) and final.n_outputs_ == 2
     assert final is not model[-1].estimator  # the fitted clone, not the template
     np.testing.assert_array_equal(U_seen, 2.0 * U)
@@ -131,6 +145,12 @@ def test_score_of_a_one_model_wrapper_is_the_models_own_score(two_fields, name):
         wrapper.set_params(average=False)
     wrapper.fit(U, G)
     inner = final_estimator(wrapper)
+    if name == "canonicalized":  # the model inside answers for the moved data
+        k = wrapper.symmetry_.canonical_elements(U)
+        assert wrapper.score(U, G_nan) == pytest.approx(
+            inner.score(wrapper.symmetry_.transform_inputs(U, k),
+                        wrapper.symmetry_.transform_outputs(G_nan, k)), rel=1e-12)
+        return
     assert wrapper.score(U, G_nan) == pytest.approx(inner.score(U, G_nan), rel=1e-12)
 
 
