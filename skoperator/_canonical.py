@@ -254,13 +254,14 @@ class GridTranslation(BaseCanonicalizer):
     def _shift(A, grid, direction, shifts):
         A = np.asarray(A)
         shifts = np.asarray(shifts, dtype=np.int64).reshape(-1)
-        moved = np.array(A).reshape(len(A), -1, *grid)
-        axes = tuple(2 + d for d, s in enumerate(direction) if s)
-        out = np.empty_like(moved)
-        for k in np.unique(shifts):
+        fields = A.reshape(len(A), -1, *grid)  # a view: only `out` is written
+        moved_axes = [(2 + d, step) for d, step in enumerate(direction) if step]
+        axes = tuple(axis for axis, _ in moved_axes)
+        out = np.empty_like(fields)
+        for k in np.unique(shifts):  # one roll per distinct shift, not per row
             rows = shifts == k
             # u'(i) = u(i + k * direction): np.roll by -k * direction
-            out[rows] = np.roll(moved[rows], tuple(-int(k) * direction[a - 2] for a in axes),
+            out[rows] = np.roll(fields[rows], tuple(-int(k) * step for _, step in moved_axes),
                                 axis=axes)
         return out.reshape(A.shape)
 
