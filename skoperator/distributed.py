@@ -99,11 +99,29 @@ def init_process_group(backend=None, **kwargs):
 
 
 def _destroy_process_group():
-    """At exit, the group this module made: its threads end before the interpreter's."""
+    """At exit, the group this module made: its threads end before the interpreter's.
+
+    The ranks first meet at a barrier (gloo: one that gives up after a minute
+    when a rank is gone). Waiting there, this process lets go of the GIL, and
+    gloo's worker threads release the tensors of the last collectives: a worker
+    thread that still held one when the interpreter finalised would abort the
+    process ("terminate called without an active exception"), turning a
+    preempted rank's exit code 75 into SIGABRT.
+    """
+    import datetime
+
     import torch.distributed as dist
 
-    if dist.is_initialized():
-        dist.destroy_process_group()
+    if not dist.is_initialized():
+        return
+    try:
+        if dist.get_backend() == "gloo":
+            dist.monitored_barrier(timeout=datetime.timedelta(seconds=60))
+        else:
+            dist.barrier()
+    except Exception:  # a rank is gone: nothing to wait for
+        pass
+    dist.destroy_process_group()
 
 
 def _ray_worker(config):
