@@ -31,7 +31,9 @@ No branch can beat it. The records' data are ``--n-train 1000 --n-test 200
 to its canonical position first (:class:`~skoperator.symmetry.GridTranslation`,
 an exact symmetry of the flow): the floor is then that of the moved outputs,
 and every variant is fitted inside a
-:class:`~skoperator.symmetry.CanonicalizedRegressor`.
+:class:`~skoperator.symmetry.CanonicalizedRegressor`. ``--point-symmetries``
+adds the flow's glide and rotation to the shifts
+(:func:`~skoperator.datasets.navier_stokes_symmetry`).
 """
 
 import argparse
@@ -44,7 +46,7 @@ import numpy as np
 import torch
 
 from skoperator import DeepONetRegressor
-from skoperator.datasets import make_navier_stokes
+from skoperator.datasets import make_navier_stokes, navier_stokes_symmetry
 from skoperator.metrics import mean_relative_l2_error
 from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 from skoperator.symmetry import CanonicalizedRegressor, GridTranslation
@@ -119,6 +121,8 @@ def main():
     p.add_argument("--seed", type=int, default=0, help="random_state of the data")
     p.add_argument("--canonical", action="store_true",
                    help="canonicalise the diagonal shifts (x + s, y - s) first")
+    p.add_argument("--point-symmetries", action="store_true",
+                   help="with --canonical: the glide and the rotation as well")
     p.add_argument("--pod-floor", type=int, nargs="*", default=[],
                    help="print the POD projection error for these numbers of modes")
     p.add_argument("--data-home", default=None, help="cache folder of the generated data")
@@ -142,7 +146,8 @@ def main():
     persistence = np.tile(last, (1, n_out))
     print(f"persistence w(t) = w(10): mean relative L2 "
           f"{mean_relative_l2_error(G_test, persistence):.4f}")
-    shifts = GridTranslation(grid=(64, 64), direction=(1, -1))
+    shifts = (navier_stokes_symmetry(64) if args.point_symmetries
+              else GridTranslation(grid=(64, 64), direction=(1, -1)))
     if args.pod_floor:
         G_floor, G_floor_test = G_train, G_test
         if args.canonical:
@@ -168,7 +173,8 @@ def main():
             fit_s = time.perf_counter() - tic
             err = mean_relative_l2_error(G_test, est.predict(U_test))
             n_iter = (est.estimator_ if args.canonical else est).n_iter_
-            name = f"{name}+canonical" if args.canonical else name
+            if args.canonical:
+                name = f"{name}+group" if args.point_symmetries else f"{name}+canonical"
             print(f"{name:<10s} mean relative L2 {err:.4f}  fit {fit_s:6.1f} s  "
                   f"epochs {n_iter}", flush=True)
             writer.writerow([name, args.n_train, args.n_eval, args.n_basis, args.batch_size,

@@ -20,11 +20,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from ._compat import HasMethods, Interval, _fit_context
+from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
 
-__all__ = ["BaseCanonicalizer", "GridTranslation", "CanonicalizedRegressor", "CANONICALIZERS"]
+__all__ = ["BaseCanonicalizer", "GridTranslation", "GridPermutation", "CanonicalizedRegressor",
+           "CANONICALIZERS"]
 
 
 class BaseCanonicalizer(Component):
@@ -124,6 +125,233 @@ def _grid_shape(owner, name, value):
     return tuple(int(n) for n in value)
 
 
+def _gradient_statistic(fields, power):
+    """Sum over each field of ``(d u / d axis 0) ** power`` (spectral derivative, periodic)."""
+    n = fields.shape[1]
+    k = np.fft.fftfreq(n, 1.0 / n).reshape((1, n) + (1,) * (fields.ndim - 2))
+    if n % 2 == 0:
+        k = np.where(np.abs(k) == n // 2, 0.0, k)  # the Nyquist mode has no signed derivative
+    derivative = np.fft.ifft(1j * k * np.fft.fft(fields, axis=1), axis=1).real
+    return (derivative ** power).reshape(len(fields), -1).sum(axis=1)
+
+
+class GridPermutation(Component):
+    """An exact map of a periodic grid onto itself: a signed permutation of its axes and a shift.
+
+    The image of a field ``u`` on ``grid`` is ``(g u)(i) = input_sign *
+    u((matrix @ i + offset) mod grid)`` for every multi-index ``i`` (the last
+    axis fastest, channels first); outputs map alike on ``output_grid``, with
+    ``output_sign``. It covers the point symmetries of a periodic domain: a
+    mirror (``matrix`` diagonal with one -1), a rotation by 180 degrees
+    (``-I``), a transposition (the swap of two equal axes), each with a shift.
+    A pseudo-scalar such as a 2-D vorticity changes sign under a map that
+    reverses orientation: ``input_sign=-1, output_sign=-1``.
+
+    :class:`GridTranslation` takes such maps as ``point_symmetries``: maps
+    that, with its translations, form a group (each maps a translation along
+    ``direction`` to another one, and its square is one of them or the
+    identity). Its canonical form then also chooses, for each map in turn,
+    between ``u`` and ``g u``: the one with the larger translation-invariant
+    statistic ``S`` (``statistic``: ``"quadratic"``, the energy of the
+    gradient along grid axis 0, for a map that swaps axes; ``"cubic"``, the
+    sum of its cube, for a map that reverses axis 0, which keeps the
+    former). A map whose two statistics are equal for every field (the cube
+    under a transposition, the energy under a rotation) moves nothing.
+
+    Parameters
+    ----------
+    grid : tuple of int
+        Grid shape of each input field.
+    matrix : tuple of tuple of int
+        A signed permutation matrix (one entry -1 or 1 per row and column,
+        the others 0), one row per grid axis; axes it swaps have one size.
+    offset : tuple of int, default=None
+        The shift, in cells of ``grid`` (None: no shift).
+    output_grid : tuple of int, default=None
+        Grid shape of each output field; None means ``grid``. Its sizes are
+        whole multiples of ``grid``'s where ``offset`` moves (one input cell
+        is that many output cells).
+    input_sign : {1, -1}, default=1
+        Sign of the mapped inputs.
+    output_sign : {1, -1}, default=1
+        Sign of the mapped outputs.
+    statistic : {"quadratic", "cubic"}, default="quadratic"
+        The statistic that chooses between ``u`` and ``g u`` in a
+        :class:`GridTranslation`'s canonical form.
+
+    See Also
+    --------
+    GridTranslation : Takes these maps as ``point_symmetries``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skoperator.symmetry import GridPermutation
+    >>> transpose = GridPermutation(grid=(2, 2), matrix=((0, 1), (1, 0)))
+    >>> transpose.transform_inputs(np.array([[1.0, 2.0, 3.0, 4.0]]))
+    array([[1., 3., 2., 4.]])
+    >>> rot = GridPermutation(grid=(3,), matrix=((-1,),), offset=(1,))
+    >>> rot.inverse_outputs(rot.transform_outputs(np.array([[0.0, 1.0, 2.0]])))
+    array([[0., 1., 2.]])
+    """
+
+    _parameter_constraints = {
+        "grid": [tuple, list],
+        "matrix": [tuple, list],
+        "offset": [tuple, list, None],
+        "output_grid": [tuple, list, None],
+        "input_sign": [Interval(Integral, -1, 1, closed="both")],
+        "output_sign": [Interval(Integral, -1, 1, closed="both")],
+        "statistic": [StrOptions({"quadratic", "cubic"})],
+    }
+
+    def __init__(self, grid, matrix, offset=None, output_grid=None, input_sign=1,
+                 output_sign=1, statistic="quadratic"):
+        self.grid = grid
+        self.matrix = matrix
+        self.offset = offset
+        self.output_grid = output_grid
+        self.input_sign = input_sign
+        self.output_sign = output_sign
+        self.statistic = statistic
+
+    def _layout(self):
+        """(grid, output_grid, matrix, offset, output offset)."""
+        grid = _grid_shape("GridPermutation", "grid", self.grid)
+        out = grid if self.output_grid is None else _grid_shape(
+            "GridPermutation", "output_grid", self.output_grid)
+        d = len(grid)
+        try:
+            matrix = np.array(self.matrix, dtype=np.int64)
+            ok = (matrix.shape == (d, d) and np.all(np.isin(matrix, (-1, 0, 1)))
+                  and np.all(np.abs(matrix).sum(axis=0) == 1)
+                  and np.all(np.abs(matrix).sum(axis=1) == 1)
+                  and np.array_equal(np.array(self.matrix, dtype=float), matrix))
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise ValueError(f"GridPermutation matrix must be a {d} x {d} signed permutation "
+                             f"matrix (one -1 or 1 per row and column, the rest 0) for "
+                             f"grid={grid}, such as ((0, 1), (1, 0)) for a transposition; "
+                             f"got {self.matrix!r}.")
+        offset = np.zeros(d, dtype=np.int64) if self.offset is None else self.offset
+        if (len(offset) != d or not all(isinstance(o, (int, np.integer))
+                                        and not isinstance(o, bool) for o in offset)):
+            raise ValueError(f"GridPermutation offset must hold one int per axis of "
+                             f"grid={grid}; got {self.offset!r}.")
+        offset = np.asarray(offset, dtype=np.int64)
+        if len(out) != d:
+            raise ValueError(f"GridPermutation output_grid={out} must have as many axes as "
+                             f"grid={grid}.")
+        for name, shape in (("grid", grid), ("output_grid", out)):
+            rows, cols = np.nonzero(matrix)
+            if any(shape[r] != shape[c] for r, c in zip(rows, cols)):
+                raise ValueError(f"GridPermutation matrix={self.matrix!r} maps axes of "
+                                 f"different sizes onto each other ({name}={shape}); a "
+                                 "permutation swaps only axes of one size.")
+        if any(o % g for o, g in zip(out, grid)):
+            raise ValueError(f"GridPermutation output_grid={out} must be a whole multiple of "
+                             f"grid={grid} on every axis (one input cell is that many output "
+                             "cells).")
+        out_offset = offset * (np.asarray(out) // np.asarray(grid))
+        for name, sign in (("input_sign", self.input_sign), ("output_sign", self.output_sign)):
+            if sign not in (1, -1):
+                raise ValueError(f"GridPermutation {name} must be 1 or -1; got {sign!r}.")
+        return grid, out, matrix, offset, out_offset
+
+    @staticmethod
+    def _sources(shape, matrix, offset):
+        """Flat index of the source cell of every cell of ``shape``."""
+        index = np.indices(shape).reshape(len(shape), -1)  # (d, cells)
+        source = (matrix @ index + offset[:, None]) % np.asarray(shape)[:, None]
+        return np.ravel_multi_index(tuple(source), shape)
+
+    def _apply(self, A, shape, matrix, offset, sign, inverse=False):
+        A = np.asarray(A)
+        size = math.prod(shape)
+        fields = A.reshape(len(A), -1, size)
+        source = self._sources(shape, matrix, offset)
+        if inverse:
+            out = np.empty_like(fields)
+            out[:, :, source] = fields * sign
+        else:
+            out = fields[:, :, source] * sign
+        return out.reshape(A.shape)
+
+    def check_shapes(self, n_sensors, n_points, name):
+        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``.
+        n_points : int
+            Columns of ``G``.
+        name : str
+            How the error names this map.
+        """
+        grid, out, _, _, _ = self._layout()
+        for what, n, shape in (("U", n_sensors, grid), ("G", n_points, out)):
+            size = math.prod(shape)
+            if n % size:
+                raise ValueError(
+                    f"{name} maps fields on the grid {shape} ({size} values each), but "
+                    f"{what} has {n} columns, not a multiple of {size}; pass the grid of "
+                    f"{what}'s rows (channels first, the last axis fastest).")
+
+    def transform_inputs(self, U):
+        """Input rows ``g u``.
+
+        Parameters
+        ----------
+        U : ndarray of shape (n_functions, n_sensors)
+            Input functions.
+
+        Returns
+        -------
+        U_image : ndarray of shape (n_functions, n_sensors)
+            Their images.
+        """
+        grid, _, matrix, offset, _ = self._layout()
+        return self._apply(U, grid, matrix, offset, self.input_sign)
+
+    def transform_outputs(self, G):
+        """Output rows ``g G(u)``.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Outputs.
+
+        Returns
+        -------
+        G_image : ndarray of shape (n_functions, n_points)
+            Their images.
+        """
+        _, out, matrix, _, out_offset = self._layout()
+        return self._apply(G, out, matrix, out_offset, self.output_sign)
+
+    def inverse_outputs(self, G):
+        """Output rows ``g^-1 G``, the inverse of :meth:`transform_outputs`.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Images of outputs.
+
+        Returns
+        -------
+        G_original : ndarray of shape (n_functions, n_points)
+            The outputs they are images of.
+        """
+        _, out, matrix, _, out_offset = self._layout()
+        return self._apply(G, out, matrix, out_offset, self.output_sign, inverse=True)
+
+    def statistic_of(self, fields):
+        """The statistic ``S`` of each field (shape ``(n, *grid)``) that the choice compares."""
+        return _gradient_statistic(fields, 2 if self.statistic == "quadratic" else 3)
+
+
 class GridTranslation(BaseCanonicalizer):
     """Translations of a periodic grid along one lattice direction.
 
@@ -157,6 +385,15 @@ class GridTranslation(BaseCanonicalizer):
     reference_channel : int, default=-1
         The input field whose phase sets the shift (the latest snapshot
         by default; negative counts from the end).
+    point_symmetries : list of GridPermutation, default=None
+        Further exact maps of the grid that form a group with the
+        translations (FNO's Navier-Stokes: the glide ``w(x, y) -> -w(y + 1/2,
+        x)`` and the rotation ``w(x, y) -> w(1/4 - x, -y)``). The canonical
+        form first chooses, for each in turn, between the input and its
+        image (the larger statistic of the reference channel, see
+        :class:`GridPermutation`), then the shift: the group's orbits are
+        ``2 ** len(point_symmetries)`` times fewer. Their grids are ``grid``
+        and ``output_grid``.
 
     See Also
     --------
@@ -183,13 +420,32 @@ class GridTranslation(BaseCanonicalizer):
         "direction": [tuple, list],
         "output_grid": [tuple, list, None],
         "reference_channel": [Interval(Integral, None, None, closed="neither")],
+        "point_symmetries": [list, tuple, None],
     }
 
-    def __init__(self, grid, direction, output_grid=None, reference_channel=-1):
+    def __init__(self, grid, direction, output_grid=None, reference_channel=-1,
+                 point_symmetries=None):
         self.grid = grid
         self.direction = direction
         self.output_grid = output_grid
         self.reference_channel = reference_channel
+        self.point_symmetries = point_symmetries
+
+    def _points(self):
+        """The checked point symmetries (a list, maybe empty)."""
+        grid, _, out, _, _ = self._layout()
+        found = list(self.point_symmetries or [])
+        for j, g in enumerate(found):
+            if not isinstance(g, GridPermutation):
+                raise ValueError(f"GridTranslation point_symmetries[{j}] must be a "
+                                 f"GridPermutation; got {g!r}.")
+            g.check()
+            g_grid, g_out, _, _, _ = g._layout()
+            if g_grid != grid or g_out != out:
+                raise ValueError(f"GridTranslation point_symmetries[{j}] maps the grids "
+                                 f"{g_grid} -> {g_out}, not this translation's {grid} -> "
+                                 f"{out}; give it grid={grid} and output_grid={out}.")
+        return found
 
     def _layout(self):
         """(grid, direction, output_grid, period, output steps per input step)."""
@@ -223,6 +479,7 @@ class GridTranslation(BaseCanonicalizer):
 
     def check_shapes(self, n_sensors, n_points, name):
         grid, _, out, _, _ = self._layout()
+        self._points()
         for what, n, shape in (("U", n_sensors, grid), ("G", n_points, out)):
             size = math.prod(shape)
             if n % size:
@@ -238,6 +495,18 @@ class GridTranslation(BaseCanonicalizer):
     def canonical_elements(self, U):
         grid, direction, _, period, _ = self._layout()
         U = np.asarray(U)
+        chosen = np.zeros(len(U), dtype=np.int64)  # bit j: point_symmetries[j] applied
+        for j, g in enumerate(self._points()):
+            image = g.transform_inputs(U)
+            before = g.statistic_of(U.reshape(len(U), -1, *grid)[:, self.reference_channel])
+            after = g.statistic_of(image.reshape(len(U), -1, *grid)[:, self.reference_channel])
+            take = after > before
+            U = np.where(take[:, None], image, U)
+            chosen |= take.astype(np.int64) << j
+        return self._shifts(U, grid, direction, period) + period * chosen
+
+    def _shifts(self, U, grid, direction, period):
+        """The canonical shift of each row of ``U``."""
         fields = U.reshape(len(U), -1, *grid)[:, self.reference_channel]
         spectrum = np.fft.fftn(fields, axes=tuple(range(1, 1 + len(grid))))
         coefficient = 0.0
@@ -265,14 +534,35 @@ class GridTranslation(BaseCanonicalizer):
                                 axis=axes)
         return out.reshape(A.shape)
 
+    def _chosen(self, A, elements, period, apply):
+        """Rows of ``A`` through ``apply(g, rows)`` for each point symmetry their element holds."""
+        chosen = np.asarray(elements, dtype=np.int64).reshape(-1) // period
+        points = self._points()
+        order = range(len(points))
+        if apply == "inverse_outputs":
+            order = reversed(order)
+        A, copied = np.asarray(A), False
+        for j in order:
+            rows = (chosen >> j) & 1 == 1
+            if rows.any():
+                if not copied:  # the caller's array stays as it is
+                    A, copied = A.copy(), True
+                A[rows] = getattr(points[j], apply)(A[rows])
+        return A
+
     def transform_inputs(self, U, elements):
-        grid, direction, _, _, _ = self._layout()
-        return self._shift(U, grid, direction, elements)
+        grid, direction, _, period, _ = self._layout()
+        U = self._chosen(U, elements, period, "transform_inputs")
+        return self._shift(U, grid, direction, np.asarray(elements) % period)
 
     def transform_outputs(self, G, elements, inverse=False):
-        _, direction, out, _, ratio = self._layout()
-        shifts = np.asarray(elements, dtype=np.int64) * ratio
-        return self._shift(G, out, direction, -shifts if inverse else shifts)
+        _, direction, out, period, ratio = self._layout()
+        shifts = (np.asarray(elements, dtype=np.int64) % period) * ratio
+        if inverse:
+            moved = self._shift(G, out, direction, -shifts)
+            return self._chosen(moved, elements, period, "inverse_outputs")
+        G = self._chosen(G, elements, period, "transform_outputs")
+        return self._shift(G, out, direction, shifts)
 
 
 #: Canonicaliser variants by name.

@@ -31,6 +31,7 @@ from ._canonical import (
     CANONICALIZERS,
     BaseCanonicalizer,
     CanonicalizedRegressor,
+    GridPermutation,
     GridTranslation,
     _grid_shape,
 )
@@ -39,7 +40,8 @@ from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
-           "BaseCanonicalizer", "GridTranslation", "CanonicalizedRegressor", "CANONICALIZERS"]
+           "BaseCanonicalizer", "GridTranslation", "GridPermutation", "CanonicalizedRegressor",
+           "CANONICALIZERS"]
 
 
 class BaseSymmetry(Component):

@@ -8,12 +8,13 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skoperator import DeepONetRegressor
-from skoperator.datasets import make_navier_stokes, solve_navier_stokes
+from skoperator.datasets import make_navier_stokes, navier_stokes_symmetry, solve_navier_stokes
 from skoperator.networks import CNNBranch, PODTrunk
 from skoperator.symmetry import (
     CANONICALIZERS,
     BaseCanonicalizer,
     CanonicalizedRegressor,
+    GridPermutation,
     GridTranslation,
 )
 
@@ -197,3 +198,125 @@ def test_inspection_of_the_estimator_inside_asks_for_the_moved_data():
                            model.symmetry_.transform_outputs(G, k), max_iter=3,
                            random_state=0)
     assert np.isfinite(sharp)
+
+
+# -- point symmetries: the glide and the rotation of FNO's Navier-Stokes flow
+GROUP = navier_stokes_symmetry(16)
+GLIDE, ROTATION = GROUP.point_symmetries
+
+
+def _images(U):
+    """Named maps of rows of 16 x 16 fields: the group's generators and compositions."""
+    return {"glide": GLIDE.transform_inputs(U), "rotation": ROTATION.transform_inputs(U),
+            "shift": _diagonal_shift(U.reshape(len(U), -1, 16, 16), 5, n=16).reshape(U.shape),
+            "glide of rotation": GLIDE.transform_inputs(ROTATION.transform_inputs(U)),
+            "glide twice": GLIDE.transform_inputs(GLIDE.transform_inputs(U))}
+
+
+def test_navier_stokes_commutes_with_the_glide_and_the_rotation():
+    rng = np.random.default_rng(10)
+    w0 = rng.normal(size=(2, 16, 16))
+    kwargs = dict(viscosity=1e-3, t_final=2, resolution=16, steps_per_unit=20)
+    W = solve_navier_stokes(w0, **kwargs).reshape(2, -1)
+    for g in (GLIDE, ROTATION):
+        moved = solve_navier_stokes(g.transform_inputs(w0.reshape(2, -1)).reshape(2, 16, 16),
+                                    **kwargs).reshape(2, -1)
+        np.testing.assert_allclose(moved, g.transform_outputs(W), atol=1e-12)
+    # the glide by hand: w(x, y) -> -w(y + 1/2, x)
+    np.testing.assert_array_equal(GLIDE.transform_inputs(w0.reshape(2, -1)).reshape(2, 16, 16),
+                                  -np.roll(np.swapaxes(w0, -1, -2), -8, axis=-1))
+    # without its sign the glide is no symmetry
+    unsigned = clone(GLIDE).set_params(input_sign=1, output_sign=1)
+    moved = solve_navier_stokes(unsigned.transform_inputs(w0.reshape(2, -1)).reshape(2, 16, 16),
+                                **kwargs).reshape(2, -1)
+    assert np.max(np.abs(moved - unsigned.transform_outputs(W))) > 1e-3
+
+
+def test_group_canonical_form_is_the_same_for_every_image():
+    rng = np.random.default_rng(11)
+    U = rng.normal(size=(40, 3 * 256))  # 3 channels of 16 x 16
+    k = GROUP.canonical_elements(U)
+    canonical = GROUP.transform_inputs(U, k)
+    assert np.all(np.bincount(k // 16, minlength=4) > 0)  # every choice of the two maps occurs
+    for name, image in _images(U).items():
+        np.testing.assert_array_equal(GROUP.transform_inputs(image, GROUP.canonical_elements(
+            image)), canonical, err_msg=name)
+    # the choices: the larger gradient energy along axis 0, then the positive summed cube
+    fields = canonical.reshape(40, 3, 16, 16)[:, -1]
+    dx = np.fft.ifft(1j * np.fft.fftfreq(16, 1 / 16)[:, None] * np.fft.fft(fields, axis=1),
+                     axis=1).real
+    dy = np.fft.ifft(1j * np.fft.fftfreq(16, 1 / 16) * np.fft.fft(fields, axis=2), axis=2).real
+    assert np.all((dx ** 2).sum((1, 2)) >= (dy ** 2).sum((1, 2)) - 1e-9)
+    assert np.all((dx ** 3).sum((1, 2)) >= -1e-9)
+
+
+def test_group_maps_invert_and_leave_their_arguments():
+    rng = np.random.default_rng(12)
+    U, G = rng.normal(size=(20, 512)), rng.normal(size=(20, 768))
+    before = (U.copy(), G.copy())
+    k = GROUP.canonical_elements(U)
+    moved = GROUP.transform_outputs(G, k)
+    np.testing.assert_array_equal(GROUP.transform_outputs(moved, k, inverse=True), G)
+    for g in (GLIDE, ROTATION):
+        np.testing.assert_array_equal(g.inverse_outputs(g.transform_outputs(G)), G)
+    GROUP.transform_inputs(U, k)
+    np.testing.assert_array_equal(U, before[0])
+    np.testing.assert_array_equal(G, before[1])
+
+
+def test_a_point_symmetry_on_a_finer_output_grid_moves_by_whole_cells():
+    g = GridPermutation(grid=(4,), matrix=((-1,),), offset=(1,), output_grid=(8,))
+    x = np.arange(8.0)[None]
+    # output cell i takes the value of cell (-i + 2) mod 8
+    np.testing.assert_array_equal(g.transform_outputs(x), [[2, 1, 0, 7, 6, 5, 4, 3]])
+    np.testing.assert_array_equal(g.transform_inputs(np.arange(4.0)[None]), [[1, 0, 3, 2]])
+
+
+def test_group_prediction_is_exactly_equivariant():
+    rng = np.random.default_rng(13)
+    U = rng.normal(size=(60, 256))
+    G = np.cumsum(U, axis=1)  # no symmetry: the model is equivariant all the same
+    model = CanonicalizedRegressor(Ridge(alpha=1e-3), GROUP).fit(U, G)
+    prediction = model.predict(U)
+    outputs = {"glide": GLIDE.transform_outputs(prediction),
+               "rotation": ROTATION.transform_outputs(prediction),
+               "shift": _diagonal_shift(prediction.reshape(60, 16, 16), 5, n=16).reshape(60, -1)}
+    for name, image in _images(U).items():
+        if name in outputs:
+            np.testing.assert_allclose(model.predict(image), outputs[name], atol=1e-10,
+                                       err_msg=name)
+
+
+@pytest.mark.parametrize("params, match", [
+    (dict(grid=(4, 4), matrix=((1, 1), (0, 1))), "signed permutation matrix"),
+    (dict(grid=(4, 4), matrix=((2, 0), (0, 1))), "signed permutation matrix"),
+    (dict(grid=(4, 4), matrix=((1, 0),)), "signed permutation matrix"),
+    (dict(grid=(4, 4), matrix="transpose"), "matrix' parameter|matrix must be"),
+    (dict(grid=(4, 8), matrix=((0, 1), (1, 0))), "axes of different sizes"),
+    (dict(grid=(4, 4), matrix=((1, 0), (0, -1)), offset=(1,)), "one int per axis"),
+    (dict(grid=(4, 4), matrix=((1, 0), (0, -1)), offset=(1.5, 0)), "one int per axis"),
+    (dict(grid=(4, 4), matrix=((1, 0), (0, -1)), output_grid=(6, 4)), "whole multiple"),
+    (dict(grid=(4, 4), matrix=((1, 0), (0, -1)), input_sign=0), "input_sign must be 1 or -1"),
+])
+def test_bad_point_symmetries_are_named(params, match):
+    with pytest.raises(ValueError, match=match):
+        GridPermutation(**params).check_shapes(16, 16, "g")
+    with pytest.raises(ValueError, match=match):
+        GridTranslation(grid=(4, 4), direction=(1, -1),
+                        point_symmetries=[GridPermutation(**params)]).check_shapes(16, 16, "s")
+
+
+def test_point_symmetries_of_another_grid_or_type_are_named_and_change_nothing():
+    rng = np.random.default_rng(14)
+    U, G = rng.normal(size=(6, 256)), rng.normal(size=(6, 256))
+    wrong = GridTranslation(grid=(16, 16), direction=(1, -1),
+                            point_symmetries=[navier_stokes_symmetry(8).point_symmetries[0]])
+    model = CanonicalizedRegressor(Ridge(), wrong)
+    with pytest.raises(ValueError, match=r"point_symmetries\[0\] maps the grids \(8, 8\)"):
+        model.fit(U, G)
+    assert not hasattr(model, "estimator_")
+    with pytest.raises(ValueError, match=r"point_symmetries\[0\] must be a GridPermutation"):
+        GridTranslation(grid=(16, 16), direction=(1, -1),
+                        point_symmetries=[DIAGONAL]).canonical_elements(U)
+    with pytest.raises(ValueError, match="multiple of 4"):
+        navier_stokes_symmetry(10)

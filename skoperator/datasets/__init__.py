@@ -22,7 +22,7 @@ from ._burgers import make_burgers, solve_burgers
 from ._darcy import make_darcy, solve_darcy
 from ._diffusion_reaction import make_diffusion_reaction, solve_diffusion_reaction
 from ._heat import heat_conduction_symmetries, make_heat_conduction, solve_heat_conduction
-from ._navier_stokes import make_navier_stokes, solve_navier_stokes
+from ._navier_stokes import make_navier_stokes, navier_stokes_symmetry, solve_navier_stokes
 from ._poisson import make_poisson, solve_poisson
 from ._reference import load_heat_reference
 
@@ -36,6 +36,7 @@ __all__ = [
     "make_diffusion_reaction",
     "make_heat_conduction",
     "make_navier_stokes",
+    "navier_stokes_symmetry",
     "make_poisson",
     "solve_antiderivative",
     "solve_burgers",

@@ -21,6 +21,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
+from .._canonical import GridPermutation, GridTranslation
 from .._compat import Interval, StrOptions, validate_params
 from .._device import resolve_device
 from ._base import _check_not_bool, _map_row_chunks
@@ -551,3 +552,63 @@ def make_navier_stokes(
     U = W[:, :n_inputs].reshape(n_functions, -1)
     G = W[:, n_inputs:].reshape(n_functions, -1)
     return U, Y, G
+
+
+@validate_params({"n_points": [Interval(Integral, 4, None, closed="left")]},
+                 prefer_skip_nested_validation=True)
+def navier_stokes_symmetry(n_points=64):
+    """The exact symmetries of FNO's Navier-Stokes flow, for ``CanonicalizedRegressor``.
+
+    FNO's forcing ``0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))`` depends on
+    ``x + y`` only, and the solver of :func:`solve_navier_stokes` commutes
+    (to rounding, tested) with the maps of the vorticity that keep it:
+
+    * the shifts ``w(x, y) -> w(x + s, y - s)`` along the diagonal;
+    * the glide ``w(x, y) -> -w(y + 1/2, x)`` (a reflection across the
+      diagonal reverses the orientation: the vorticity changes sign, and the
+      half-period shift maps the forcing to its opposite);
+    * the rotation by 180 degrees ``w(x, y) -> w(1/4 - x, -y)`` (the quarter
+      shift maps ``f(-(x + y))`` back onto ``f``).
+
+    Together they form a group; its canonical form (the glide chosen by the
+    gradient energy along ``x`` against ``y``, the rotation by the sign of the
+    summed cube of ``dw/dx``, then the diagonal phase) makes a POD basis of
+    the outputs far more compact: on ``nu = 1e-5`` the projection of 200
+    held-out trajectories onto 512 modes of 1,000 loses 14.7 % raw, 10.7 %
+    with the shifts alone and 9.0 % with the whole group
+    (``benchmarks/results/sweep_navier_stokes.txt``).
+
+    Parameters
+    ----------
+    n_points : int, default=64
+        Side of the grid of the inputs and outputs (a multiple of 4: the
+        rotation's quarter shift is whole cells).
+
+    Returns
+    -------
+    symmetry : GridTranslation
+        The diagonal shifts of an ``n_points x n_points`` grid, with the
+        glide and the rotation as ``point_symmetries``; inputs and outputs
+        channels of snapshots on that grid, the latest input snapshot the
+        reference.
+
+    See Also
+    --------
+    skoperator.symmetry.CanonicalizedRegressor : Fits in the canonical form.
+
+    Examples
+    --------
+    >>> from skoperator.datasets import navier_stokes_symmetry
+    >>> symmetry = navier_stokes_symmetry(64)
+    >>> [type(g).__name__ for g in symmetry.point_symmetries]
+    ['GridPermutation', 'GridPermutation']
+    """
+    if n_points % 4:
+        raise ValueError(f"navier_stokes_symmetry n_points must be a multiple of 4 (the "
+                         f"rotation shifts by a quarter period in whole cells); got {n_points}.")
+    grid = (n_points, n_points)
+    glide = GridPermutation(grid=grid, matrix=((0, 1), (1, 0)), offset=(n_points // 2, 0),
+                            input_sign=-1, output_sign=-1, statistic="quadratic")
+    rotation = GridPermutation(grid=grid, matrix=((-1, 0), (0, -1)),
+                               offset=(n_points // 4, 0), statistic="cubic")
+    return GridTranslation(grid=grid, direction=(1, -1), point_symmetries=[glide, rotation])
