@@ -173,6 +173,43 @@ def _input_transform(benchmark):
     return np.log if benchmark == "heat" else (lambda u: u)
 
 
+def _train_on_clock(model, batch_loss, n, batch, budget, lr):
+    """Adam on shuffled batches with a one-cycle schedule that follows the clock.
+
+    ``batch_loss(rows)`` is the loss of a batch (a tensor of row indices).
+    Stops when ``budget`` seconds are spent; returns ``(seconds, whole
+    epochs)`` and leaves ``model`` in eval mode.
+    """
+    import torch
+
+    from skoperator.schedules import OneCycleSchedule
+
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = OneCycleSchedule()
+    epochs = 0
+    start = time.perf_counter()
+    done = False
+    while not done:
+        perm = torch.randperm(n)
+        for i in range(0, n, batch):
+            progress = (time.perf_counter() - start) / budget
+            if progress >= 1.0:
+                done = True
+                break
+            factor, beta1 = schedule(progress)
+            for group in opt.param_groups:
+                group["lr"], group["betas"] = lr * factor, (beta1, group["betas"][1])
+            loss = batch_loss(perm[i:i + batch])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        else:
+            epochs += 1
+    seconds = time.perf_counter() - start
+    model.eval()
+    return seconds, epochs
+
+
 def train_fno(benchmark, U, G, budget, seed):
     """neuraloperator's FNO with the recipe of ``benchmarks/bench_heat.py --fno``.
 
@@ -182,7 +219,6 @@ def train_fno(benchmark, U, G, budget, seed):
     from neuralop.losses import LpLoss
     from neuralop.models import FNO as FNOModel
 
-    from skoperator.schedules import OneCycleSchedule
 
     torch.manual_seed(seed)
     in_grid, out_grid = INPUT_GRID[benchmark], OUTPUT_GRID[benchmark]
@@ -209,31 +245,9 @@ def train_fno(benchmark, U, G, budget, seed):
                      domain_padding=0.125)
     # per-function relative L2 (over the channels too, as the metric)
     loss_fn = LpLoss(d=len(out_grid) + (benchmark in CHANNELS), p=2, reduction="mean")
-    lr = 3e-3
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = OneCycleSchedule()
-    n, epochs = len(X), 0
-    start = time.perf_counter()
-    done = False
-    while not done:
-        perm = torch.randperm(n)
-        for i in range(0, n, batch):
-            progress = (time.perf_counter() - start) / budget
-            if progress >= 1.0:
-                done = True
-                break
-            factor, beta1 = schedule(progress)
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = lr * factor, (beta1, group["betas"][1])
-            idx = perm[i:i + batch]
-            loss = loss_fn(model(X[idx]) * ys + ym, Y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        else:
-            epochs += 1
-    seconds = time.perf_counter() - start
-    model.eval()
+    seconds, epochs = _train_on_clock(
+        model, lambda idx: loss_fn(model(X[idx]) * ys + ym, Y[idx]), len(X), batch, budget,
+        lr=3e-3)
 
     def predict(U_new):
         with torch.no_grad():
@@ -253,7 +267,6 @@ def train_fno_in_time(benchmark, U, G, budget, seed, form):
     from neuralop.losses import LpLoss
     from neuralop.models import FNO as FNOModel
 
-    from skoperator.schedules import OneCycleSchedule
 
     torch.manual_seed(seed)
     grid = OUTPUT_GRID[benchmark]
@@ -289,31 +302,8 @@ def train_fno_in_time(benchmark, U, G, budget, seed, form):
             x = torch.cat([x[:, 1:], z], dim=1)
         return torch.cat(out, dim=1), loss
 
-    lr = 1e-3
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = OneCycleSchedule()
-    n, epochs = len(X), 0
-    start = time.perf_counter()
-    done = False
-    while not done:
-        perm = torch.randperm(n)
-        for i in range(0, n, batch):
-            progress = (time.perf_counter() - start) / budget
-            if progress >= 1.0:
-                done = True
-                break
-            factor, beta1 = schedule(progress)
-            for group in opt.param_groups:
-                group["lr"], group["betas"] = lr * factor, (beta1, group["betas"][1])
-            idx = perm[i:i + batch]
-            _, loss = forward(X[idx], Y[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-        else:
-            epochs += 1
-    seconds = time.perf_counter() - start
-    model.eval()
+    seconds, epochs = _train_on_clock(model, lambda idx: forward(X[idx], Y[idx])[1], len(X),
+                                      batch, budget, lr=1e-3)
 
     def predict(U_new):
         xt = torch.tensor((U_new.reshape(-1, n_in, *grid) - mean) / std, dtype=torch.float32)

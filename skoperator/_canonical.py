@@ -115,6 +115,17 @@ class BaseCanonicalizer(Component):
         raise NotImplementedError
 
 
+def _check_columns(name, verb, n_sensors, n_points, grid, output_grid):
+    """A ValueError naming ``name`` unless U's and G's columns are whole fields of the grids."""
+    for what, n, shape in (("U", n_sensors, grid), ("G", n_points, output_grid)):
+        size = math.prod(shape)
+        if n % size:
+            raise ValueError(
+                f"{name} {verb} fields on the grid {shape} ({size} values each), but "
+                f"{what} has {n} columns, not a multiple of {size}; pass the grid of "
+                f"{what}'s rows (channels first, the last axis fastest).")
+
+
 def _grid_shape(owner, name, value):
     """``value`` as a tuple of positive ints, or a ValueError naming ``name``."""
     if (not isinstance(value, (tuple, list)) or not value
@@ -123,6 +134,101 @@ def _grid_shape(owner, name, value):
         raise ValueError(f"{owner} {name} must be a non-empty tuple of positive ints (a grid "
                          f"shape); got {value!r}.")
     return tuple(int(n) for n in value)
+
+
+class BaseSymmetry(Component):
+    """Protocol of a symmetry: an exact map of input rows and of output rows.
+
+    A symmetry ``g`` of an operator ``G`` maps every input function ``u`` (a
+    row of ``U``) and its output (a row of ``G``) so that
+    ``G(g u) = g G(u)``. Subclasses implement the three maps; they act on
+    whole arrays, rows independently, and never change their arguments.
+    :class:`SymmetrizedRegressor` expects involutions (``g g`` is the
+    identity) that commute with each other.
+
+    See Also
+    --------
+    Reflection : The mirror of one grid axis.
+    SymmetrizedRegressor : Trains on the images.
+
+    Examples
+    --------
+    >>> from skoperator.symmetry import BaseSymmetry, Reflection
+    >>> issubclass(Reflection, BaseSymmetry)
+    True
+    """
+
+    def check_shapes(self, n_sensors, n_points, name):
+        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``.
+        n_points : int
+            Columns of ``G``.
+        name : str
+            How the error names this symmetry (``"symmetries[0]"``).
+        """
+
+    def mirrored_axis(self):
+        """The grid axis this symmetry reverses, or None when it reverses none.
+
+        :class:`SymmetrizedRegressor` refuses two symmetries that reverse
+        the same axis (their composition is not a mirror, and the group
+        would repeat elements). The base reverses no axis.
+
+        Returns
+        -------
+        axis : int or None
+            Non-negative grid axis, or None.
+        """
+        return None
+
+    def transform_inputs(self, U):
+        """Input rows ``g u``.
+
+        Parameters
+        ----------
+        U : ndarray of shape (n_functions, n_sensors)
+            Input functions.
+
+        Returns
+        -------
+        U_image : ndarray of shape (n_functions, n_sensors)
+            Their images.
+        """
+        raise NotImplementedError
+
+    def transform_outputs(self, G):
+        """Output rows ``g G(u)``.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Outputs.
+
+        Returns
+        -------
+        G_image : ndarray of shape (n_functions, n_points)
+            Their images.
+        """
+        raise NotImplementedError
+
+    def inverse_outputs(self, G):
+        """Output rows ``g^-1 G``, the inverse of :meth:`transform_outputs`.
+
+        Parameters
+        ----------
+        G : ndarray of shape (n_functions, n_points)
+            Images of outputs.
+
+        Returns
+        -------
+        G_original : ndarray of shape (n_functions, n_points)
+            The outputs they are images of.
+        """
+        raise NotImplementedError
 
 
 def _gradient_statistic(fields, power):
@@ -135,7 +241,7 @@ def _gradient_statistic(fields, power):
     return (derivative ** power).reshape(len(fields), -1).sum(axis=1)
 
 
-class GridPermutation(Component):
+class GridPermutation(BaseSymmetry):
     """An exact map of a periodic grid onto itself: a signed permutation of its axes and a shift.
 
     The image of a field ``u`` on ``grid`` is ``(g u)(i) = input_sign *
@@ -279,76 +385,35 @@ class GridPermutation(Component):
         return out.reshape(A.shape)
 
     def check_shapes(self, n_sensors, n_points, name):
-        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
-
-        Parameters
-        ----------
-        n_sensors : int
-            Columns of ``U``.
-        n_points : int
-            Columns of ``G``.
-        name : str
-            How the error names this map.
-        """
         grid, out, _, _, _ = self._layout()
-        for what, n, shape in (("U", n_sensors, grid), ("G", n_points, out)):
-            size = math.prod(shape)
-            if n % size:
-                raise ValueError(
-                    f"{name} maps fields on the grid {shape} ({size} values each), but "
-                    f"{what} has {n} columns, not a multiple of {size}; pass the grid of "
-                    f"{what}'s rows (channels first, the last axis fastest).")
+        _check_columns(name, "maps", n_sensors, n_points, grid, out)
 
     def transform_inputs(self, U):
-        """Input rows ``g u``.
-
-        Parameters
-        ----------
-        U : ndarray of shape (n_functions, n_sensors)
-            Input functions.
-
-        Returns
-        -------
-        U_image : ndarray of shape (n_functions, n_sensors)
-            Their images.
-        """
         grid, _, matrix, offset, _ = self._layout()
         return self._apply(U, grid, matrix, offset, self.input_sign)
 
     def transform_outputs(self, G):
-        """Output rows ``g G(u)``.
-
-        Parameters
-        ----------
-        G : ndarray of shape (n_functions, n_points)
-            Outputs.
-
-        Returns
-        -------
-        G_image : ndarray of shape (n_functions, n_points)
-            Their images.
-        """
         _, out, matrix, _, out_offset = self._layout()
         return self._apply(G, out, matrix, out_offset, self.output_sign)
 
     def inverse_outputs(self, G):
-        """Output rows ``g^-1 G``, the inverse of :meth:`transform_outputs`.
-
-        Parameters
-        ----------
-        G : ndarray of shape (n_functions, n_points)
-            Images of outputs.
-
-        Returns
-        -------
-        G_original : ndarray of shape (n_functions, n_points)
-            The outputs they are images of.
-        """
         _, out, matrix, _, out_offset = self._layout()
         return self._apply(G, out, matrix, out_offset, self.output_sign, inverse=True)
 
     def statistic_of(self, fields):
-        """The statistic ``S`` of each field (shape ``(n, *grid)``) that the choice compares."""
+        """The statistic ``S`` of each field that the canonical choice compares.
+
+        Parameters
+        ----------
+        fields : ndarray of shape (n_fields, *grid)
+            One field per row, on ``grid``.
+
+        Returns
+        -------
+        statistic : ndarray of shape (n_fields,)
+            The summed square (``"quadratic"``) or cube (``"cubic"``) of
+            each field's periodic derivative along grid axis 0.
+        """
         return _gradient_statistic(fields, 2 if self.statistic == "quadratic" else 3)
 
 
@@ -480,13 +545,7 @@ class GridTranslation(BaseCanonicalizer):
     def check_shapes(self, n_sensors, n_points, name):
         grid, _, out, _, _ = self._layout()
         self._points()
-        for what, n, shape in (("U", n_sensors, grid), ("G", n_points, out)):
-            size = math.prod(shape)
-            if n % size:
-                raise ValueError(
-                    f"{name} translates fields on the grid {shape} ({size} values each), but "
-                    f"{what} has {n} columns, not a multiple of {size}; pass the grid of "
-                    f"{what}'s rows (channels first, the last axis fastest).")
+        _check_columns(name, "translates", n_sensors, n_points, grid, out)
         n_channels = n_sensors // math.prod(grid)
         if not -n_channels <= self.reference_channel < n_channels:
             raise ValueError(f"{name} reference_channel={self.reference_channel} must index "

@@ -20,7 +20,6 @@ back, exactly equivariant at no extra cost.
 """
 
 import itertools
-import math
 from numbers import Integral, Real
 
 import numpy as np
@@ -30,113 +29,19 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._canonical import (
     CANONICALIZERS,
     BaseCanonicalizer,
+    BaseSymmetry,
     CanonicalizedRegressor,
     GridPermutation,
     GridTranslation,
+    _check_columns,
     _grid_shape,
 )
 from ._compat import HasMethods, Interval, _fit_context
-from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
            "BaseCanonicalizer", "GridTranslation", "GridPermutation", "CanonicalizedRegressor",
            "CANONICALIZERS"]
-
-
-class BaseSymmetry(Component):
-    """Protocol of a symmetry: an exact map of input rows and of output rows.
-
-    A symmetry ``g`` of an operator ``G`` maps every input function ``u`` (a
-    row of ``U``) and its output (a row of ``G``) so that
-    ``G(g u) = g G(u)``. Subclasses implement the three maps; they act on
-    whole arrays, rows independently, and never change their arguments.
-    :class:`SymmetrizedRegressor` expects involutions (``g g`` is the
-    identity) that commute with each other.
-
-    See Also
-    --------
-    Reflection : The mirror of one grid axis.
-    SymmetrizedRegressor : Trains on the images.
-
-    Examples
-    --------
-    >>> from skoperator.symmetry import BaseSymmetry, Reflection
-    >>> issubclass(Reflection, BaseSymmetry)
-    True
-    """
-
-    def check_shapes(self, n_sensors, n_points, name):
-        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
-
-        Parameters
-        ----------
-        n_sensors : int
-            Columns of ``U``.
-        n_points : int
-            Columns of ``G``.
-        name : str
-            How the error names this symmetry (``"symmetries[0]"``).
-        """
-
-    def mirrored_axis(self):
-        """The grid axis this symmetry reverses, or None when it reverses none.
-
-        :class:`SymmetrizedRegressor` refuses two symmetries that reverse
-        the same axis (their composition is not a mirror, and the group
-        would repeat elements). The base reverses no axis.
-
-        Returns
-        -------
-        axis : int or None
-            Non-negative grid axis, or None.
-        """
-        return None
-
-    def transform_inputs(self, U):
-        """Input rows ``g u``.
-
-        Parameters
-        ----------
-        U : ndarray of shape (n_functions, n_sensors)
-            Input functions.
-
-        Returns
-        -------
-        U_image : ndarray of shape (n_functions, n_sensors)
-            Their images.
-        """
-        raise NotImplementedError
-
-    def transform_outputs(self, G):
-        """Output rows ``g G(u)``.
-
-        Parameters
-        ----------
-        G : ndarray of shape (n_functions, n_points)
-            Outputs.
-
-        Returns
-        -------
-        G_image : ndarray of shape (n_functions, n_points)
-            Their images.
-        """
-        raise NotImplementedError
-
-    def inverse_outputs(self, G):
-        """Output rows ``g^-1 G``, the inverse of :meth:`transform_outputs`.
-
-        Parameters
-        ----------
-        G : ndarray of shape (n_functions, n_points)
-            Images of outputs.
-
-        Returns
-        -------
-        G_original : ndarray of shape (n_functions, n_points)
-            The outputs they are images of.
-        """
-        raise NotImplementedError
 
 
 class Reflection(BaseSymmetry):
@@ -203,13 +108,7 @@ class Reflection(BaseSymmetry):
         return grids
 
     def check_shapes(self, n_sensors, n_points, name):
-        for what, n, grid in zip(("U", "G"), (n_sensors, n_points), self._grids()):
-            size = math.prod(grid)
-            if n % size:
-                raise ValueError(
-                    f"{name} reflects fields on the grid {grid} ({size} values each), but "
-                    f"{what} has {n} columns, not a multiple of {size}; pass the grid of "
-                    f"{what}'s rows (channels first, the last axis fastest).")
+        _check_columns(name, "reflects", n_sensors, n_points, *self._grids())
 
     @staticmethod
     def _flip(A, grid, axis):
