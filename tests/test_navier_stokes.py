@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from skoperator.datasets import _navier_stokes, make_navier_stokes, solve_navier_stokes
+from skoperator.datasets import (
+    _navier_stokes,
+    make_navier_stokes,
+    navier_stokes_symmetry,
+    solve_navier_stokes,
+)
 
 X32 = np.arange(32) / 32
 
@@ -200,6 +205,8 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
 
     assert isinstance(model, CanonicalizedRegressor)
     assert model.symmetry.grid == (64, 64) and model.symmetry.direction == (1, -1)
+    # and by the flow's glide and rotation
+    assert repr(model.symmetry) == repr(navier_stokes_symmetry(64))
     assert type(make_estimator(name, device="cpu", symmetries=False)).__name__ == \
         "DeepONetRegressor"
     est = final_estimator(model)
