@@ -54,9 +54,10 @@ def init_process_group(backend=None, **kwargs):
     ``MASTER_PORT`` (set by ``torchrun``), or ``SLURM_PROCID``,
     ``SLURM_NTASKS``, ``SLURM_LOCALID`` and the node list (set by ``srun``),
     selects this rank's GPU when there are GPUs, and calls
-    :func:`torch.distributed.init_process_group` (and, at exit,
-    :func:`torch.distributed.destroy_process_group`, so that a rank that
-    ends early, e.g. on preemption, does not abort). Without a launcher (a plain
+    :func:`torch.distributed.init_process_group` (and, at exit, a barrier
+    of the ranks, then :func:`torch.distributed.destroy_process_group`, so
+    that a rank that ends its fit, e.g. on preemption, exits with its own
+    code rather than abort in gloo's teardown). Without a launcher (a plain
     ``python script.py``) it does nothing, so the same script runs on one
     process.
 
