@@ -20,8 +20,7 @@ scores it on the same held-out functions:
   source ``s(x)`` repeated at every time); on Navier-Stokes the FNO paper's
   2-D FNO (12 modes, width 20, batches of 20) with the ten input snapshots
   as input channels and the predicted snapshots as output channels, all at
-  once (the paper's FNO-2D steps one snapshot at a time; its FNO-3D
-  convolves in time as well: neither is this row);
+  once (the paper's own recurrent FNO-2D and FNO-3D are the next rows);
 * ``fno-2d-recurrent`` and ``fno-3d`` (Navier-Stokes only): the FNO paper's
   own two models for it, with its settings (its scripts ``fourier_2d_time.py``
   and ``fourier_3d.py``), built from ``neuralop.models.FNO``: the recurrent
