@@ -28,7 +28,24 @@ __all__ = ["BaseCanonicalizer", "GridTranslation", "GridPermutation", "Canonical
            "CANONICALIZERS"]
 
 
-class BaseCanonicalizer(Component):
+class _RowMaps(Component):
+    """Base of the maps of rows of U and G on a grid: the check of their columns."""
+
+    def check_shapes(self, n_sensors, n_points, name):
+        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``.
+        n_points : int
+            Columns of ``G``.
+        name : str
+            How the error names this map (``"symmetry"``, ``"symmetries[0]"``).
+        """
+
+
+class BaseCanonicalizer(_RowMaps):
     """Protocol of a canonicaliser: a group element per input row and its action.
 
     A canonicaliser of a group of exact symmetries of an operator ``G``
@@ -49,19 +66,6 @@ class BaseCanonicalizer(Component):
     >>> issubclass(GridTranslation, BaseCanonicalizer)
     True
     """
-
-    def check_shapes(self, n_sensors, n_points, name):
-        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
-
-        Parameters
-        ----------
-        n_sensors : int
-            Columns of ``U``.
-        n_points : int
-            Columns of ``G``.
-        name : str
-            How the error names this canonicaliser (``"symmetry"``).
-        """
 
     def canonical_elements(self, U):
         """The element ``k(u)`` of every input row, as an integer code.
@@ -136,7 +140,7 @@ def _grid_shape(owner, name, value):
     return tuple(int(n) for n in value)
 
 
-class BaseSymmetry(Component):
+class BaseSymmetry(_RowMaps):
     """Protocol of a symmetry: an exact map of input rows and of output rows.
 
     A symmetry ``g`` of an operator ``G`` maps every input function ``u`` (a
@@ -157,19 +161,6 @@ class BaseSymmetry(Component):
     >>> issubclass(Reflection, BaseSymmetry)
     True
     """
-
-    def check_shapes(self, n_sensors, n_points, name):
-        """Raise ``ValueError`` naming ``name`` when rows of U or G do not fit.
-
-        Parameters
-        ----------
-        n_sensors : int
-            Columns of ``U``.
-        n_points : int
-            Columns of ``G``.
-        name : str
-            How the error names this symmetry (``"symmetries[0]"``).
-        """
 
     def mirrored_axis(self):
         """The grid axis this symmetry reverses, or None when it reverses none.
