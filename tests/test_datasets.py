@@ -31,7 +31,8 @@ def test_public_names():
         "make_antiderivative",
         "make_burgers", "make_darcy",
         "make_diffusion_reaction", "make_heat_conduction", "make_navier_stokes",
-        "make_poisson", "solve_antiderivative", "solve_burgers", "solve_darcy",
+        "make_poisson", "navier_stokes_symmetry", "solve_antiderivative", "solve_burgers",
+        "solve_darcy",
         "solve_diffusion_reaction", "solve_heat_conduction", "solve_navier_stokes",
         "solve_poisson"]
     for name in datasets.__all__:
