@@ -253,7 +253,9 @@ class GridPermutation(BaseSymmetry):
     gradient along grid axis 0, for a map that swaps axes; ``"cubic"``, the
     sum of its cube, for a map that reverses axis 0, which keeps the
     former). A map whose two statistics are equal for every field (the cube
-    under a transposition, the energy under a rotation) moves nothing.
+    under a transposition, the energy under a rotation) moves nothing. As a
+    symmetry of :class:`SymmetrizedRegressor` it must be an involution
+    (``g g`` the identity; a glide is not: its square is a shift).
 
     Parameters
     ----------
@@ -266,8 +268,8 @@ class GridPermutation(BaseSymmetry):
         The shift, in cells of ``grid`` (None: no shift).
     output_grid : tuple of int, default=None
         Grid shape of each output field; None means ``grid``. Its sizes are
-        whole multiples of ``grid``'s where ``offset`` moves (one input cell
-        is that many output cells).
+        whole multiples of ``grid``'s on every axis (one input cell is that
+        many output cells; ``offset`` scales with them).
     input_sign : {1, -1}, default=1
         Sign of the mapped inputs.
     output_sign : {1, -1}, default=1
@@ -584,14 +586,17 @@ class GridTranslation(BaseCanonicalizer):
                                 axis=axes)
         return out.reshape(A.shape)
 
-    def _chosen(self, A, elements, period, apply):
-        """Rows of ``A`` through ``apply(g, rows)`` for each point symmetry their element holds."""
+    def _chosen(self, A, elements, period, apply, copy=True):
+        """Rows of ``A`` through ``apply(g, rows)`` for each point symmetry their element holds.
+
+        ``copy=False``: ``A`` is the caller's own scratch array, changed in place.
+        """
         chosen = np.asarray(elements, dtype=np.int64).reshape(-1) // period
         points = self._points()
         order = range(len(points))
         if apply == "inverse_outputs":
             order = reversed(order)
-        A, copied = np.asarray(A), False
+        A, copied = np.asarray(A), not copy
         for j in order:
             rows = (chosen >> j) & 1 == 1
             if rows.any():
@@ -610,7 +615,7 @@ class GridTranslation(BaseCanonicalizer):
         shifts = (np.asarray(elements, dtype=np.int64) % period) * ratio
         if inverse:
             moved = self._shift(G, out, direction, -shifts)
-            return self._chosen(moved, elements, period, "inverse_outputs")
+            return self._chosen(moved, elements, period, "inverse_outputs", copy=False)
         G = self._chosen(G, elements, period, "transform_outputs")
         return self._shift(G, out, direction, shifts)
 
