@@ -55,6 +55,8 @@ class TrainingData:
         self._np_shift = g_shift.cpu().numpy().astype(np.float32)
         self._np_scale = g_scale.cpu().numpy().astype(np.float32)
         self._field_offsets = np.arange(self.n_outputs) * self.n_points
+        # set by the trainer when a full-grid step can skip the grid (TableGram)
+        self.gram = None
 
     @property
     def streamed(self):
@@ -134,6 +136,82 @@ def choose_trunk_path(n_points, batch_size, n_eval, trunk_flops, n_basis):
     return "grid" if grid <= pairs else "pairs"
 
 
+# ------------------------------------------------------------ the Gram path
+def _owner(cls, name):
+    """The class of ``cls``'s method resolution order that defines ``name``, or None."""
+    return next((k for k in cls.__mro__ if name in vars(k)), None)
+
+
+class TableGram:
+    """What a full-grid step over a fixed table trunk needs, without the grid.
+
+    With a trunk that is a fixed table ``T`` of shape (n_points, p) (a
+    :class:`~skoperator.networks.PODTrunk` without correction: no trainable
+    parameter), one output field, every target observed and no
+    ``output_transform``, the mean square over the ``N`` points of the
+    standardised residual of function ``i``, ``|T b_i + beta - g_i|^2 / N``,
+    is a quadratic form in the branch's coefficients ``b_i`` and the bias
+    ``beta``::
+
+        (b.M b + 2 beta b.s + N beta^2 - 2 b.c_i - 2 beta S_i + Q_i) / N
+
+    with ``M = T^T T``, ``s = T^T 1``, ``c_i = T^T g_i``, ``S_i = sum(g_i)``
+    and ``Q_i = |g_i|^2``, computed once per fit in float64 (one pass over
+    the targets, about the cost of one full-grid forward pass). A step then
+    costs the branch alone instead of the (batch, n_points) product, its
+    bias, its residual and their backward; the objective and its gradient
+    are the grid path's up to rounding (the form is evaluated in float64, so
+    that a residual far smaller than the targets is not lost to
+    cancellation). The loss must say how it depends on these mean squares
+    (``from_mean_square``, :mod:`skoperator.losses`).
+    """
+
+    def __init__(self, network, data):
+        with torch.no_grad():
+            table = network.trunk.at_index(data.grid_index)     # (N, p)
+        n_points, p = table.shape
+        f64 = dict(dtype=torch.float64, device=data.device)
+        step = 1 << 15                                           # points per slice of T
+        slices = [slice(j, j + step) for j in range(0, n_points, step)]
+        self.M, self.s = torch.zeros(p, p, **f64), torch.zeros(p, **f64)
+        for j in slices:
+            t = table[j].double()
+            self.M += t.T @ t
+            self.s += t.sum(dim=0)
+        self.c = torch.empty(data.n_functions, p, **f64)
+        self.S = torch.empty(data.n_functions, **f64)
+        self.Q = torch.empty(data.n_functions, **f64)
+        for rows in data.rows_in_chunks(n_elements=1 << 25):
+            g = data.targets(rows, None)                         # (r, N), standardised
+            c = torch.zeros(rows.numel(), p, **f64)
+            for j in slices:
+                c += g[:, j].double() @ table[j].double()
+            self.c[rows], self.S[rows] = c, g.double().sum(dim=1)
+            self.Q[rows] = g.double().square().sum(dim=1)
+        self.n_points = n_points
+
+    @staticmethod
+    def applies(network, data, loss):
+        """Whether a full-grid step of this network, data and loss can take the Gram path."""
+        trunk, cls = network.trunk, type(loss)
+        return (network.trunk_is_table and not network.trunk_conditioned
+                and not any(p.requires_grad for p in trunk.parameters())
+                and network.n_outputs == 1 and network.output_transform is None
+                and not data.per_function and not data.has_missing
+                # a subclass that changes __call__ and not from_mean_square is not trusted
+                and _owner(cls, "from_mean_square") is not None
+                and _owner(cls, "from_mean_square") is _owner(cls, "__call__"))
+
+    def mean_square(self, b, bias, rows):
+        """Mean square (batch, 1) over every point of the standardised residuals of ``rows``."""
+        dtype = torch.promote_types(b.dtype, torch.float32)
+        b, beta = b.double(), bias.double()
+        value = (((b @ self.M) * b).sum(dim=1) + 2 * beta * (b @ self.s)
+                 + self.n_points * beta.square() - 2 * (b * self.c[rows]).sum(dim=1)
+                 - 2 * beta * self.S[rows] + self.Q[rows]) / self.n_points
+        return value.clamp(min=0).to(dtype).unsqueeze(-1)
+
+
 def forward_at(network, data, rows, cols, path):
     """Standardised outputs (batch, m[, K]) of ``rows`` at ``cols``."""
     b = network.encode_branch(data.U[rows])
@@ -189,6 +267,9 @@ def step_objective(network, data, loss, rows, cols, weight, target, path):
     The part of a step that :func:`torch.compile` compiles: tensors in,
     tensors out, no host synchronisation.
     """
+    if path == "gram":  # every point, through the quadratic form (TableGram)
+        b = network.encode_branch(data.U[rows])
+        return loss.from_mean_square(data.gram.mean_square(b, network.bias, rows), rows)
     out = forward_at(network, data, rows, cols, path)
     residual, w = residuals(out, target, weight, data.has_missing)
     return loss(residual, w, rows)

@@ -20,6 +20,7 @@ import torch
 
 from ._compiling import CompiledObjective
 from ._objective import (  # noqa: F401  (re-exported)
+    TableGram,
     TrainingData,
     check_sample,
     choose_trunk_path,
@@ -78,6 +79,12 @@ class Trainer:
         self.trunk_flops = 0 if table else 2 * sum(
             p.numel() for p in self.network.trunk.parameters())
         self.trunk_width = self.network.trunk_fields * self.network.n_basis
+        # full-grid steps over a fixed table trunk (POD) skip the grid (TableGram, built
+        # at the first such step): worth its precomputation, about one full-grid
+        # forward pass, from two epochs on
+        self.gram_pays = (plan.has_data
+                          and plan.total_steps * plan.batch_size >= 2 * self.data.n_functions
+                          and TableGram.applies(self.network, self.data, self.loss))
         self.checked = False
         self.reports = False
         self.comm = plan.comm
@@ -104,7 +111,9 @@ class Trainer:
         if self.data.per_function:
             return "pairs"
         if cols is None:
-            return "grid"
+            if self.gram_pays and self.data.gram is None:
+                self.data.gram = TableGram(self.network, self.data)
+            return "grid" if self.data.gram is None else "gram"
         if cols.dim() == 1:
             return "shared"
         return choose_trunk_path(self.data.n_points, batch, cols.shape[1], self.trunk_flops,

@@ -18,6 +18,18 @@ loss's default configuration) or a loss object. A loss subclasses
   history reports (``train_loss``), or None for ``objective * report_factor``
   (applied once per epoch, not per step).
 
+A loss that depends on unweighted residuals only through the mean square
+of each (function, field) over the points may also define, in the class that
+defines ``__call__``::
+
+    from_mean_square(mean_square, rows) -> (objective, report)
+
+with ``mean_square`` a Tensor of shape (batch, n_outputs): the value
+``__call__`` gives for residuals of those mean squares over every point.
+A full-grid step over a fixed table trunk (a POD trunk) then skips the grid
+(:class:`~skoperator.losses.MSELoss` and
+:class:`~skoperator.losses.RelativeL2Loss` do).
+
 Capabilities are class attributes: ``per_function`` (the loss needs
 statistics of each training function, computed once in ``prepare(context)``
 on the fit's private copy of the loss). ``prepare`` is always called, once per
@@ -184,6 +196,13 @@ class MSELoss(BaseLoss):
     def report_factor(self):
         return float(self.g_scale_[0]) ** 2 if self.g_scale_.numel() == 1 else 1.0
 
+    def from_mean_square(self, mean_square, rows):
+        """The objective and report of residuals of these mean squares (batch, n_outputs)."""
+        if self.g_scale_.numel() == 1:
+            return mean_square.mean(), None
+        per_field = mean_square.mean(dim=0)
+        return per_field.mean(), (per_field * self.g_scale_.pow(2)).mean()
+
     def __call__(self, residual, weight, rows):
         sq = residual.square()
         if self.g_scale_.numel() == 1:
@@ -239,6 +258,10 @@ class RelativeL2Loss(BaseLoss):
         # in standardised units: residual^2 * scale^2 / ms
         self.inverse_mean_square_ = (scale2 / ms).to(context.g_scale.dtype).to(context.device)
         return self
+
+    def from_mean_square(self, mean_square, rows):
+        """The objective and report of residuals of these mean squares (batch, n_outputs)."""
+        return (mean_square * self.inverse_mean_square_[rows]).mean(), None
 
     def __call__(self, residual, weight, rows):
         inv = self.inverse_mean_square_[rows]                   # (batch, K)

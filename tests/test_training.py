@@ -4,10 +4,11 @@ import numpy as np
 import pytest
 import torch
 
-from skoperator._layers import MLP, built
+from skoperator._layers import MLP, PODModes, built
 from skoperator._network import LAYOUTS, DeepONet, Scaling
 from skoperator._sampling import SAMPLERS, ObservedPoints, SamplingContext
 from skoperator._training import (
+    TableGram,
     TrainingData,
     choose_trunk_path,
     snapshot,
@@ -15,7 +16,7 @@ from skoperator._training import (
     step_share,
     trunk_evaluations,
 )
-from skoperator.losses import LOSSES, LossContext
+from skoperator.losses import LOSSES, LossContext, MSELoss
 
 N_FUNCTIONS, N_SENSORS, N_POINTS, D = 9, 6, 14, 2
 
@@ -221,3 +222,109 @@ def test_step_share_without_missing_targets_is_the_rows():
                           torch.zeros(N_POINTS, D), False)
     loss = LOSSES["mse"]()
     assert step_share(loss, data, torch.arange(3), None, None) == 3.0
+
+
+# ------------------------------------------------------------ the Gram path
+def _table_network(seed=0, correction=False):
+    """A DeepONet whose trunk is a fixed table (modes not orthogonal, on purpose)."""
+    gen = torch.Generator().manual_seed(seed)
+    net = _network(seed)
+    modes = torch.randn(N_POINTS, 5, generator=gen, dtype=torch.float64)
+    extra = built(MLP, D, (4,), 5, "tanh", generator=gen).double() if correction else None
+    net.trunk = PODModes(torch.rand(N_POINTS, D, generator=gen, dtype=torch.float64), modes,
+                         extra)
+    net.trunk_is_table = True
+    return net
+
+
+def _prepared(name, data):
+    return LOSSES[name]().prepare(LossContext(data.g_scale, data.n_functions,
+                                              data.mean_square, data.device))
+
+
+@pytest.mark.parametrize("name", ["mse", "relative_l2"])
+def test_gram_path_is_the_grid_path(name):
+    # The quadratic form in the branch's coefficients gives the full-grid objective
+    # and its gradient (bias included) without forming the grid.
+    net = _table_network()
+    U, coords, G = _data(False)
+    data = _training_data(U, G, coords, False, shift=0.3, scale=2.0)
+    loss = _prepared(name, data)
+    assert TableGram.applies(net, data, loss)
+    data.gram = TableGram(net, data)
+    rows = torch.tensor([3, 0, 7, 5])
+    target = data.targets(rows, None)
+    grid = _loss_and_grads(step_objective(net, data, loss, rows, None, None, target,
+                                          "grid")[0], net)
+    gram = _loss_and_grads(step_objective(net, data, loss, rows, None, None, target,
+                                          "gram")[0], net)
+    torch.testing.assert_close(gram[0], grid[0], rtol=1e-12, atol=1e-14)
+    for f, r in zip(gram[1], grid[1]):
+        if r is not None:
+            torch.testing.assert_close(f, r, rtol=1e-10, atol=1e-12)
+
+
+def test_gram_path_keeps_residuals_far_below_the_targets():
+    # float32 network and targets that the network fits to 1e-6 of their size: the
+    # form, in float64, still gives the residual's mean square (no cancellation).
+    net = _table_network().float()
+    U, coords, _ = _data(False)
+    U = U.float()
+    with torch.no_grad():  # the network's outputs, in float64 from its float32 numbers
+        exact = net.encode_branch(U).double() @ net.trunk.modes.double().T + net.bias.double()
+    noise = 1e-6 * torch.randn(exact.shape, generator=torch.Generator().manual_seed(4))
+    data = _training_data(U, (exact + noise).float(), coords.float(), False)
+    data.gram = TableGram(net, data)
+    rows = torch.arange(N_FUNCTIONS)
+    with torch.no_grad():
+        got = data.gram.mean_square(net.encode_branch(U), net.bias, rows)[:, 0].double()
+        want = (exact.double() - data.G.double()).square().mean(dim=1)
+    assert float(want.mean()) < 1e-11
+    torch.testing.assert_close(got, want, rtol=1e-2, atol=0)  # float32 would round it away
+
+
+def test_gram_path_applies_only_where_it_is_exact():
+    U, coords, G = _data(False)
+    data = _training_data(U, G, coords, False)
+    mse = _prepared("mse", data)
+    assert TableGram.applies(_table_network(), data, mse)
+    assert not TableGram.applies(_network(), data, mse)            # an MLP trunk
+    assert not TableGram.applies(_table_network(correction=True), data, mse)  # trainable
+    assert not TableGram.applies(_table_network(), data, _prepared("huber", data))
+
+    class Absolute(MSELoss):  # changes __call__ but not from_mean_square: not trusted
+        def __call__(self, residual, weight, rows):
+            return residual.abs().mean(), None
+
+    assert not TableGram.applies(_table_network(), data, Absolute().prepare(
+        LossContext(data.g_scale, data.n_functions, data.mean_square, data.device)))
+    U, coords, G = _data(True)
+    assert not TableGram.applies(_table_network(), _training_data(U, G, coords, True), mse)
+
+
+@pytest.mark.parametrize("loss", ["mse", "relative_l2"])
+def test_pod_trunk_fit_on_every_point_skips_the_grid(loss, monkeypatch):
+    # A POD-DeepONet trained on every point: the trunk's table is read once (for
+    # the Gram statistics), not at every step, and the fit is the grid path's.
+    from skoperator import DeepONetRegressor, _training
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(120, n_points=40, random_state=0)
+    calls = []
+    at_index = PODModes.at_index
+    monkeypatch.setattr(PODModes, "at_index",
+                        lambda self, index: calls.append(1) or at_index(self, index))
+
+    def fit():
+        calls.clear()
+        est = DeepONetRegressor(coords=Y, trunk="pod", n_basis=10, sampling="full", loss=loss,
+                                max_iter=8, batch_size=16, tol=None, random_state=0)
+        return est.fit(U, G), len(calls)
+
+    gram, n_gram = fit()
+    monkeypatch.setattr(_training.TableGram, "applies", staticmethod(lambda *a: False))
+    grid, n_grid = fit()
+    # 8 epochs of 8 steps read the table 64 times on the grid path, once on the Gram
+    # path (both also read it outside the steps)
+    assert n_grid - n_gram == 8 * 8 - 1
+    np.testing.assert_allclose(gram.predict(U[:20]), grid.predict(U[:20]), atol=1e-4)
