@@ -30,7 +30,7 @@ import numpy as np
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_navier_stokes
-from skoperator.networks import FNOBranch, MLPTrunk
+from skoperator.networks import FNOBranch, MLPTrunk, PODTrunk
 from skoperator.rollout import RolloutRegressor, rollout_errors, window_coords
 
 WINDOW = 10
@@ -47,13 +47,19 @@ def trajectories(n, seed):
                            G.reshape(n, T_FINAL - WINDOW, GRID, GRID)], axis=1)
 
 
-def estimator(epochs, device):
+def estimator(epochs, device, trunk="mlp", n_basis=None):
+    """The window-to-window DeepONet: an MLP trunk over (x, y, t) on 512 random points
+    per window, or the POD modes of the training windows on every point."""
+    if trunk == "pod":
+        parts = dict(trunk=PODTrunk(), n_basis=n_basis or 64, sampling="full")
+    else:
+        parts = dict(trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=n_basis or 32,
+                     n_eval=512)
     return DeepONetRegressor(
         branch=FNOBranch(grid=(GRID, GRID), channels=WINDOW, modes=8, width=16, n_layers=4),
-        trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=32,
-        coords=window_coords((GRID, GRID), WINDOW), n_eval=512, loss="relative_l2",
+        coords=window_coords((GRID, GRID), WINDOW), loss="relative_l2",
         learning_rate_init=5e-3, learning_rate="onecycle", batch_size=32, max_iter=epochs,
-        tol=None, device=device, random_state=0)
+        tol=None, device=device, random_state=0, **parts)
 
 
 def report(name, errors, seconds=None):
@@ -71,6 +77,10 @@ def main():
     p.add_argument("--n-test", type=int, default=40)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--noise", type=float, default=0.05)
+    p.add_argument("--trunk", choices=["mlp", "pod"], default="mlp",
+                   help="an MLP trunk over (x, y, t) or the POD modes of the training windows")
+    p.add_argument("--n-basis", type=int, default=None,
+                   help="basis functions (default: 32 for the MLP trunk, 64 POD modes)")
     p.add_argument("--variants", nargs="+", default=None,
                    help="names of the variants to run (default: all)")
     args = p.parse_args()
@@ -83,7 +93,8 @@ def main():
     train, test = W[:args.n_train], W[args.n_train:]
     print(f"# data: {len(W)} trajectories of nu = 1e-3, t = 1..{T_FINAL}, {GRID} x {GRID}, "
           f"in {time.perf_counter() - tic:.1f} s; {args.n_train} train, {args.n_test} test; "
-          f"{args.epochs} epochs per variant; noise = {args.noise} x std(W)")
+          f"{args.epochs} epochs per variant; noise = {args.noise} x std(W); "
+          f"{args.trunk} trunk")
 
     truth = test[:, WINDOW:]
     persistence = np.repeat(test[:, WINDOW - 1:WINDOW], T_FINAL - WINDOW, axis=1)
@@ -100,7 +111,8 @@ def main():
         variants = [v for v in variants if v[0] in args.variants]
     results = {}
     for name, pushforward, noise, epochs, residual in variants:
-        model = RolloutRegressor(estimator(epochs, device), window=WINDOW,
+        model = RolloutRegressor(estimator(epochs, device, args.trunk, args.n_basis),
+                                 window=WINDOW,
                                  pushforward=pushforward, noise=noise, residual=residual,
                                  random_state=0)
         tic = time.perf_counter()

@@ -90,10 +90,11 @@ TIME_DEPENDENT = [
             # recipe (an MLP trunk over (x, y, t)) and 60.7 % for persistence.
             # 256 modes: the projection of 200 held-out trajectories onto the
             # modes of 1,000 loses 2.3 % (128 modes 3.8 %, 512 modes 1.3 %).
-            # Learning rate 2e-3 as in those runs; 60 epochs: about 30 minutes
-            # on one thread of the shared machine (30 s per epoch on 1,000
-            # trajectories). Canonicalised along the diagonal (the flow's
-            # exact shifts): the floor of 256 modes falls from 2.3 % to 0.54 %,
+            # Learning rate 2e-3 as in those runs; 60 epochs: about 11 minutes
+            # on one thread of the shared machine (9 to 11 s per epoch on 1,000
+            # trajectories with the Gram path, 30 s on the grid path).
+            # Canonicalised along the diagonal (the flow's exact shifts): the
+            # floor of 256 modes falls from 2.3 % to 0.54 %,
             # the record's error from 7.07 % to 3.44 %; with the whole group
             # (navier_stokes_symmetry) the floor 0.18 %, the record 2.19 %.
             "quick": dict(loss="relative_l2", learning_rate_init=2e-3,

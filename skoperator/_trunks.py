@@ -112,6 +112,13 @@ class PODTrunk(BaseTrunk):
     (``n_rows x n_rows``, from every pair of chunks), equal to the SVD's to
     rounding, up to the sign of each mode.
 
+    Trained on every point (``sampling="full"``) with the MSE or relative L2
+    loss, one output field and no correction, a step never forms the
+    (batch, n_points) outputs: the loss is a quadratic form in the branch's
+    coefficients whose matrices (``T^T T`` and the targets' projections
+    ``T^T g``) are computed once per fit, in float64 (the *Gram path*,
+    ``docs/performance.md``).
+
     Parameters
     ----------
     correction : bool, default=False
