@@ -2,7 +2,8 @@
 
 Trains :class:`skoperator.rollout.RolloutRegressor` (a DeepONet of one
 window of ten vorticity snapshots to the next: an FNO branch over the
-snapshots as channels, an MLP trunk over ``(x, y, t)``) on ``--n-train``
+snapshots as channels, and as trunk the POD modes of the training windows,
+the default, or with ``--trunk mlp`` an MLP trunk over ``(x, y, t)``) on ``--n-train``
 trajectories of ``t = 1 .. 30`` and rolls it out on ``--n-test`` held-out
 trajectories from ``w(1 .. 10)`` to ``t = 30``: twice the trained horizon of
 10 steps. Four variants, at equal epochs (the pushforward variants train
@@ -77,7 +78,7 @@ def main():
     p.add_argument("--n-test", type=int, default=40)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--noise", type=float, default=0.05)
-    p.add_argument("--trunk", choices=["mlp", "pod"], default="mlp",
+    p.add_argument("--trunk", choices=["mlp", "pod"], default="pod",
                    help="an MLP trunk over (x, y, t) or the POD modes of the training windows")
     p.add_argument("--n-basis", type=int, default=None,
                    help="basis functions (default: 32 for the MLP trunk, 64 POD modes)")

@@ -197,7 +197,23 @@ class MSELoss(BaseLoss):
         return float(self.g_scale_[0]) ** 2 if self.g_scale_.numel() == 1 else 1.0
 
     def from_mean_square(self, mean_square, rows):
-        """The objective and report of residuals of these mean squares (batch, n_outputs)."""
+        """Compute the objective and report from each function's mean squared residual.
+
+        Parameters
+        ----------
+        mean_square : Tensor of shape (batch, n_outputs)
+            Mean square over every point of each (function, field)'s
+            standardised residual.
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+
+        Returns
+        -------
+        objective : Tensor
+            What ``__call__`` gives for residuals of these mean squares.
+        report : Tensor or None
+            Its report.
+        """
         if self.g_scale_.numel() == 1:
             return mean_square.mean(), None
         per_field = mean_square.mean(dim=0)
@@ -260,7 +276,23 @@ class RelativeL2Loss(BaseLoss):
         return self
 
     def from_mean_square(self, mean_square, rows):
-        """The objective and report of residuals of these mean squares (batch, n_outputs)."""
+        """Compute the objective and report from each function's mean squared residual.
+
+        Parameters
+        ----------
+        mean_square : Tensor of shape (batch, n_outputs)
+            Mean square over every point of each (function, field)'s
+            standardised residual.
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+
+        Returns
+        -------
+        objective : Tensor
+            What ``__call__`` gives for residuals of these mean squares.
+        report : None
+            The report is the objective.
+        """
         return (mean_square * self.inverse_mean_square_[rows]).mean(), None
 
     def __call__(self, residual, weight, rows):

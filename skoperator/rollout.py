@@ -22,7 +22,7 @@ from ._compat import HasMethods, Interval, _fit_context
 from ._estimator import DeepONetRegressor
 from ._meta import MetaOperatorMixin
 from .metrics import score_outputs
-from .networks import FNOBranch, MLPTrunk
+from .networks import FNOBranch, PODTrunk
 
 __all__ = ["RolloutRegressor", "rollout_errors", "window_coords"]
 
@@ -101,13 +101,19 @@ def rollout_errors(W_true, W_pred):
     return (diff / norm).mean(axis=0)
 
 
-def _default_estimator(grid, window, random_state):
-    """DeepONet of one window to the next: FNO branch over the snapshots, MLP trunk."""
+def _default_estimator(grid, window, n_pairs, random_state):
+    """DeepONet of one window to the next: FNO branch over the snapshots, POD trunk.
+
+    The trunk is the leading POD modes (up to 64, no more than the pairs) of
+    the training windows, trained on every point: in
+    ``benchmarks/bench_rollout.py`` it halves the MLP trunk's errors at every
+    step (``benchmarks/results/rollout.txt``).
+    """
     return DeepONetRegressor(
         branch=FNOBranch(grid=tuple(grid), channels=window, modes=8, width=16, n_layers=4),
-        trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=32,
-        coords=window_coords(grid, window), n_eval=min(1024, window * math.prod(grid)),
-        loss="relative_l2", max_iter=50, tol=None, random_state=random_state)
+        trunk=PODTrunk(), n_basis=min(64, n_pairs, window * math.prod(grid)),
+        coords=window_coords(grid, window), sampling="full", loss="relative_l2",
+        max_iter=50, tol=None, random_state=random_state)
 
 
 class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
@@ -144,9 +150,10 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         snapshot slowest, the last grid axis fastest). None builds a
         :class:`~skoperator.DeepONetRegressor` with an
         :class:`~skoperator.networks.FNOBranch` over the window's snapshots
-        as channels, an :class:`~skoperator.networks.MLPTrunk` over
-        ``(x, y, t)`` (:func:`window_coords`), the relative L2 loss and 50
-        epochs.
+        as channels, a :class:`~skoperator.networks.PODTrunk` (up to 64
+        modes of the training windows, at the points of
+        :func:`window_coords`) trained on every point, the relative L2 loss
+        and 50 epochs.
     window : int, default=10
         Snapshots per window, in and out.
     pushforward : int, default=1
@@ -301,11 +308,12 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         w, grid = self.window, W.shape[2:]
         rng = check_random_state(self.random_state)
         scale = self.noise * float(W.std())
+        X, Y = self._windows(W, 0, 2 * w), self._windows(W, w, w)
         if self.estimator is None:
-            estimator = _default_estimator(grid, w, rng.randint(np.iinfo(np.int32).max))
+            estimator = _default_estimator(grid, w, len(X),
+                                           rng.randint(np.iinfo(np.int32).max))
         else:
             estimator = clone(self.estimator)
-        X, Y = self._windows(W, 0, 2 * w), self._windows(W, w, w)
         self._fit_pairs(estimator, self._noisy(X, scale, rng), Y)
         n_pairs = [len(X)]
         if self.pushforward:

@@ -10,7 +10,7 @@ from sklearn.linear_model import Ridge
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_navier_stokes
-from skoperator.networks import FNOBranch, MLPTrunk
+from skoperator.networks import FNOBranch, MLPTrunk, PODTrunk
 from skoperator.rollout import RolloutRegressor, rollout_errors, window_coords
 
 
@@ -223,6 +223,9 @@ def test_default_estimator_on_navier_stokes_snapshots():
     default.set_params(estimator=None)
     built = default.fit(W[:, :4]).estimator_
     assert built.branch.channels == 2 and built.coords.shape == (2 * 64, 3)
+    # the POD modes of the training windows, no more than the 3 pairs, on every point
+    assert isinstance(built.trunk, PODTrunk) and built.n_basis == 3
+    assert built.sampling == "full"
     assert np.isfinite(default.score_rollout(W)).all()
 
 
