@@ -145,6 +145,32 @@ class BaseLoss(Component):
         """
         return 1.0
 
+    def from_mean_square(self, mean_square, rows):
+        """Compute the objective and report from each function's mean squared residual.
+
+        Optional (see the module docstring): a loss that depends on
+        unweighted residuals only through these mean squares defines it in
+        the class that defines ``__call__``; full-grid steps over a fixed
+        table trunk then skip the grid. Not defined there, the grid path is
+        taken.
+
+        Parameters
+        ----------
+        mean_square : Tensor of shape (batch, n_outputs)
+            Mean square over every point of each (function, field)'s
+            standardised residual.
+        rows : LongTensor of shape (batch,)
+            Training functions of the mini-batch.
+
+        Returns
+        -------
+        objective : Tensor
+            What ``__call__`` gives for residuals of these mean squares.
+        report : Tensor or None
+            Its report, or None for ``objective * report_factor()``.
+        """
+        raise NotImplementedError
+
     def __call__(self, residual, weight, rows):
         """Compute the objective and the report of one mini-batch.
 
@@ -197,23 +223,6 @@ class MSELoss(BaseLoss):
         return float(self.g_scale_[0]) ** 2 if self.g_scale_.numel() == 1 else 1.0
 
     def from_mean_square(self, mean_square, rows):
-        """Compute the objective and report from each function's mean squared residual.
-
-        Parameters
-        ----------
-        mean_square : Tensor of shape (batch, n_outputs)
-            Mean square over every point of each (function, field)'s
-            standardised residual.
-        rows : LongTensor of shape (batch,)
-            Training functions of the mini-batch.
-
-        Returns
-        -------
-        objective : Tensor
-            What ``__call__`` gives for residuals of these mean squares.
-        report : Tensor or None
-            Its report.
-        """
         if self.g_scale_.numel() == 1:
             return mean_square.mean(), None
         per_field = mean_square.mean(dim=0)
@@ -276,23 +285,6 @@ class RelativeL2Loss(BaseLoss):
         return self
 
     def from_mean_square(self, mean_square, rows):
-        """Compute the objective and report from each function's mean squared residual.
-
-        Parameters
-        ----------
-        mean_square : Tensor of shape (batch, n_outputs)
-            Mean square over every point of each (function, field)'s
-            standardised residual.
-        rows : LongTensor of shape (batch,)
-            Training functions of the mini-batch.
-
-        Returns
-        -------
-        objective : Tensor
-            What ``__call__`` gives for residuals of these mean squares.
-        report : None
-            The report is the objective.
-        """
         return (mean_square * self.inverse_mean_square_[rows]).mean(), None
 
     def __call__(self, residual, weight, rows):
