@@ -19,6 +19,7 @@ import atexit
 import os
 import pickle
 import tempfile
+import time
 
 __all__ = ["init_process_group", "fit_ray"]
 
@@ -107,7 +108,8 @@ def _destroy_process_group():
     gloo's worker threads release the tensors of the last collectives: a worker
     thread that still held one when the interpreter finalised would abort the
     process ("terminate called without an active exception"), turning a
-    preempted rank's exit code 75 into SIGABRT.
+    preempted rank's exit code 75 into SIGABRT. A short sleep after the
+    group is destroyed gives the GIL to a worker thread still at it.
     """
     import datetime
 
@@ -123,6 +125,10 @@ def _destroy_process_group():
     except Exception:  # a rank is gone: nothing to wait for
         pass
     dist.destroy_process_group()
+    # gloo runs collectives on two worker threads: the one that ran an earlier
+    # collective may still be dropping its tensors (which takes the GIL) when the
+    # barrier, on the other, returns. Sleeping lets go of the GIL for it.
+    time.sleep(0.1)
 
 
 def _ray_worker(config):
