@@ -198,8 +198,8 @@ class TableGram:
                 and not any(p.requires_grad for p in trunk.parameters())
                 and network.n_outputs == 1 and network.output_transform is None
                 and not data.per_function and not data.has_missing
-                # a subclass that changes __call__ and not from_mean_square is not trusted
-                and _owner(cls, "from_mean_square") is not None
+                # defined beside __call__: not BaseLoss's, nor one a subclass that
+                # changes __call__ inherits
                 and _owner(cls, "from_mean_square") is _owner(cls, "__call__"))
 
     def mean_square(self, b, bias, rows):
