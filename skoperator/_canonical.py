@@ -24,8 +24,8 @@ from ._compat import HasMethods, Interval, StrOptions, _fit_context
 from ._component import Component
 from ._meta import MetaOperatorMixin, require_y
 
-__all__ = ["BaseCanonicalizer", "GridTranslation", "GridPermutation", "CanonicalizedRegressor",
-           "CANONICALIZERS"]
+__all__ = ["BaseCanonicalizer", "GridTranslation", "GridPointGroup", "GridPermutation",
+           "CanonicalizedRegressor", "CANONICALIZERS"]
 
 
 class _RowMaps(Component):
@@ -222,14 +222,70 @@ class BaseSymmetry(_RowMaps):
         raise NotImplementedError
 
 
-def _gradient_statistic(fields, power):
-    """Sum over each field of ``(d u / d axis 0) ** power`` (spectral derivative, periodic)."""
+def _gradient_statistic(fields, power, axis=0):
+    """Sum over each field of ``(d u / d axis) ** power`` (spectral derivative, periodic)."""
+    fields = np.moveaxis(fields, 1 + axis, 1)
     n = fields.shape[1]
     k = np.fft.fftfreq(n, 1.0 / n).reshape((1, n) + (1,) * (fields.ndim - 2))
     if n % 2 == 0:
         k = np.where(np.abs(k) == n // 2, 0.0, k)  # the Nyquist mode has no signed derivative
     derivative = np.fft.ifft(1j * k * np.fft.fft(fields, axis=1), axis=1).real
     return (derivative ** power).reshape(len(fields), -1).sum(axis=1)
+
+
+def _choose_points(points, U, grid, reference_channel):
+    """Rows of ``U`` through the point symmetries each chooses, and the choices as bits.
+
+    For each map ``g`` in turn, a row becomes ``g u`` where the statistic of
+    its reference channel is larger there (bit ``j`` of the code: ``points[j]``
+    applied).
+    """
+    U = np.asarray(U)
+    chosen = np.zeros(len(U), dtype=np.int64)
+    for j, g in enumerate(points):
+        image = g.transform_inputs(U)
+        before = g.statistic_of(U.reshape(len(U), -1, *grid)[:, reference_channel])
+        after = g.statistic_of(image.reshape(len(U), -1, *grid)[:, reference_channel])
+        take = after > before
+        U = np.where(take[:, None], image, U)
+        chosen |= take.astype(np.int64) << j
+    return U, chosen
+
+
+def _apply_chosen(points, A, chosen, apply, copy=True):
+    """Rows of ``A`` through ``apply(g, rows)`` for each point symmetry their bits hold.
+
+    ``copy=False``: ``A`` is the caller's own scratch array, changed in place.
+    The inverse (``apply="inverse_outputs"``) undoes the maps in reverse order.
+    """
+    chosen = np.asarray(chosen, dtype=np.int64).reshape(-1)
+    order = range(len(points))
+    if apply == "inverse_outputs":
+        order = reversed(order)
+    A, copied = np.asarray(A), not copy
+    for j in order:
+        rows = (chosen >> j) & 1 == 1
+        if rows.any():
+            if not copied:  # the caller's array stays as it is
+                A, copied = A.copy(), True
+            A[rows] = getattr(points[j], apply)(A[rows])
+    return A
+
+
+def _check_points(owner, point_symmetries, grid, out):
+    """The checked ``point_symmetries`` of ``owner`` (a list, maybe empty)."""
+    found = list(point_symmetries or [])
+    for j, g in enumerate(found):
+        if not isinstance(g, GridPermutation):
+            raise ValueError(f"{owner} point_symmetries[{j}] must be a "
+                             f"GridPermutation; got {g!r}.")
+        g.check()
+        g_grid, g_out, _, _, _ = g._layout()
+        if g_grid != grid or g_out != out:
+            raise ValueError(f"{owner} point_symmetries[{j}] maps the grids "
+                             f"{g_grid} -> {g_out}, not this {owner}'s {grid} -> "
+                             f"{out}; give it grid={grid} and output_grid={out}.")
+    return found
 
 
 class GridPermutation(BaseSymmetry):
@@ -276,7 +332,12 @@ class GridPermutation(BaseSymmetry):
         Sign of the mapped outputs.
     statistic : {"quadratic", "cubic"}, default="quadratic"
         The statistic that chooses between ``u`` and ``g u`` in a
-        :class:`GridTranslation`'s canonical form.
+        :class:`GridTranslation`'s or :class:`GridPointGroup`'s canonical
+        form.
+    axis : int, default=0
+        The grid axis along which the statistic differentiates (a mirror
+        of axis 1 needs ``axis=1``: the cube of the derivative along axis 0
+        does not change under it).
 
     See Also
     --------
@@ -302,10 +363,11 @@ class GridPermutation(BaseSymmetry):
         "input_sign": [Interval(Integral, -1, 1, closed="both")],
         "output_sign": [Interval(Integral, -1, 1, closed="both")],
         "statistic": [StrOptions({"quadratic", "cubic"})],
+        "axis": [Interval(Integral, 0, None, closed="left")],
     }
 
     def __init__(self, grid, matrix, offset=None, output_grid=None, input_sign=1,
-                 output_sign=1, statistic="quadratic"):
+                 output_sign=1, statistic="quadratic", axis=0):
         self.grid = grid
         self.matrix = matrix
         self.offset = offset
@@ -313,6 +375,7 @@ class GridPermutation(BaseSymmetry):
         self.input_sign = input_sign
         self.output_sign = output_sign
         self.statistic = statistic
+        self.axis = axis
 
     def _layout(self):
         """(grid, output_grid, matrix, offset, output offset)."""
@@ -348,6 +411,9 @@ class GridPermutation(BaseSymmetry):
                 raise ValueError(f"GridPermutation matrix={self.matrix!r} maps axes of "
                                  f"different sizes onto each other ({name}={shape}); a "
                                  "permutation swaps only axes of one size.")
+        if not 0 <= self.axis < d:
+            raise ValueError(f"GridPermutation axis={self.axis!r} must be an axis of "
+                             f"grid={grid} (0 to {d - 1}).")
         if any(o % g for o, g in zip(out, grid)):
             raise ValueError(f"GridPermutation output_grid={out} must be a whole multiple of "
                              f"grid={grid} on every axis (one input cell is that many output "
@@ -405,9 +471,11 @@ class GridPermutation(BaseSymmetry):
         -------
         statistic : ndarray of shape (n_fields,)
             The summed square (``"quadratic"``) or cube (``"cubic"``) of
-            each field's periodic derivative along grid axis 0.
+            each field's periodic derivative along grid axis ``axis``.
         """
-        return _gradient_statistic(fields, 2 if self.statistic == "quadratic" else 3)
+        self._layout()
+        return _gradient_statistic(fields, 2 if self.statistic == "quadratic" else 3,
+                                   self.axis)
 
 
 class GridTranslation(BaseCanonicalizer):
@@ -492,18 +560,7 @@ class GridTranslation(BaseCanonicalizer):
     def _points(self):
         """The checked point symmetries (a list, maybe empty)."""
         grid, _, out, _, _ = self._layout()
-        found = list(self.point_symmetries or [])
-        for j, g in enumerate(found):
-            if not isinstance(g, GridPermutation):
-                raise ValueError(f"GridTranslation point_symmetries[{j}] must be a "
-                                 f"GridPermutation; got {g!r}.")
-            g.check()
-            g_grid, g_out, _, _, _ = g._layout()
-            if g_grid != grid or g_out != out:
-                raise ValueError(f"GridTranslation point_symmetries[{j}] maps the grids "
-                                 f"{g_grid} -> {g_out}, not this translation's {grid} -> "
-                                 f"{out}; give it grid={grid} and output_grid={out}.")
-        return found
+        return _check_points("GridTranslation", self.point_symmetries, grid, out)
 
     def _layout(self):
         """(grid, direction, output_grid, period, output steps per input step)."""
@@ -546,15 +603,8 @@ class GridTranslation(BaseCanonicalizer):
 
     def canonical_elements(self, U):
         grid, direction, _, period, _ = self._layout()
-        U = np.asarray(U)
-        chosen = np.zeros(len(U), dtype=np.int64)  # bit j: point_symmetries[j] applied
-        for j, g in enumerate(self._points()):
-            image = g.transform_inputs(U)
-            before = g.statistic_of(U.reshape(len(U), -1, *grid)[:, self.reference_channel])
-            after = g.statistic_of(image.reshape(len(U), -1, *grid)[:, self.reference_channel])
-            take = after > before
-            U = np.where(take[:, None], image, U)
-            chosen |= take.astype(np.int64) << j
+        # bit j of `chosen`: point_symmetries[j] applied
+        U, chosen = _choose_points(self._points(), U, grid, self.reference_channel)
         return self._shifts(U, grid, direction, period) + period * chosen
 
     def _shifts(self, U, grid, direction, period):
@@ -587,23 +637,9 @@ class GridTranslation(BaseCanonicalizer):
         return out.reshape(A.shape)
 
     def _chosen(self, A, elements, period, apply, copy=True):
-        """Rows of ``A`` through ``apply(g, rows)`` for each point symmetry their element holds.
-
-        ``copy=False``: ``A`` is the caller's own scratch array, changed in place.
-        """
+        """Rows of ``A`` through the point symmetries their elements hold."""
         chosen = np.asarray(elements, dtype=np.int64).reshape(-1) // period
-        points = self._points()
-        order = range(len(points))
-        if apply == "inverse_outputs":
-            order = reversed(order)
-        A, copied = np.asarray(A), not copy
-        for j in order:
-            rows = (chosen >> j) & 1 == 1
-            if rows.any():
-                if not copied:  # the caller's array stays as it is
-                    A, copied = A.copy(), True
-                A[rows] = getattr(points[j], apply)(A[rows])
-        return A
+        return _apply_chosen(self._points(), A, chosen, apply, copy=copy)
 
     def transform_inputs(self, U, elements):
         grid, direction, _, period, _ = self._layout()
@@ -620,8 +656,105 @@ class GridTranslation(BaseCanonicalizer):
         return self._shift(G, out, direction, shifts)
 
 
+class GridPointGroup(BaseCanonicalizer):
+    """A finite group of exact maps of a grid: mirrors, transpositions, rotations.
+
+    The operator commutes with a few maps of its grid onto itself
+    (:class:`GridPermutation`), such as the eight symmetries of a square
+    (Darcy flow on the unit square with a constant forcing and ``u = 0`` on
+    the edge: a transposition and the two mirrors generate them). The
+    canonical form chooses, for each map in turn, between the input and its
+    image: the one with the larger statistic of the reference channel (see
+    :class:`GridPermutation`). The maps and their statistics must be such
+    that a later map keeps the statistic an earlier one chose by (the
+    transposition by the gradient energy along axis 0 against axis 1, which
+    the mirrors keep; the mirror of axis 0 by the cube of the derivative
+    along axis 0, which the mirror of axis 1 keeps; then the mirror of
+    axis 1 by the cube along axis 1): every image of a field then has the
+    same canonical form, and the group's orbits are ``2 **
+    len(point_symmetries)`` times fewer. Unlike :class:`GridTranslation` the
+    grid need not be periodic: a mirror of a grid of ``n`` nodes is the
+    permutation ``i -> n - 1 - i`` (``matrix=((-1, 0), (0, 1))``,
+    ``offset=(n - 1, 0)``).
+
+    Parameters
+    ----------
+    grid : tuple of int
+        Grid shape of each input field.
+    point_symmetries : list of GridPermutation
+        The maps, in the order the canonical form chooses them; their grids
+        are ``grid`` and ``output_grid``.
+    output_grid : tuple of int, default=None
+        Grid shape of each output field; None means ``grid``.
+    reference_channel : int, default=-1
+        The input field whose statistics choose (negative counts from the
+        end).
+
+    See Also
+    --------
+    GridTranslation : Translations of a periodic grid, with such maps.
+    CanonicalizedRegressor : Fits and predicts in the canonical position.
+    skoperator.datasets.darcy_symmetry : The eight symmetries of Darcy's square.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skoperator.symmetry import GridPermutation, GridPointGroup
+    >>> mirror = GridPermutation(grid=(5,), matrix=((-1,),), offset=(4,), statistic="cubic")
+    >>> g = GridPointGroup(grid=(5,), point_symmetries=[mirror])
+    >>> u = np.array([[0.0, 1.0, 3.0, 2.0, 0.0]])
+    >>> a = g.transform_inputs(u, g.canonical_elements(u))
+    >>> b = g.transform_inputs(u[:, ::-1], g.canonical_elements(u[:, ::-1]))
+    >>> bool(np.array_equal(a, b))
+    True
+    """
+
+    _parameter_constraints = {
+        "grid": [tuple, list],
+        "point_symmetries": [list, tuple],
+        "output_grid": [tuple, list, None],
+        "reference_channel": [Interval(Integral, None, None, closed="neither")],
+    }
+
+    def __init__(self, grid, point_symmetries, output_grid=None, reference_channel=-1):
+        self.grid = grid
+        self.point_symmetries = point_symmetries
+        self.output_grid = output_grid
+        self.reference_channel = reference_channel
+
+    def _layout(self):
+        """(grid, output_grid, the checked point symmetries)."""
+        grid = _grid_shape("GridPointGroup", "grid", self.grid)
+        out = grid if self.output_grid is None else _grid_shape(
+            "GridPointGroup", "output_grid", self.output_grid)
+        points = _check_points("GridPointGroup", self.point_symmetries, grid, out)
+        if not points:
+            raise ValueError("GridPointGroup point_symmetries must hold at least one "
+                             "GridPermutation; got none.")
+        return grid, out, points
+
+    def check_shapes(self, n_sensors, n_points, name):
+        grid, out, _ = self._layout()
+        _check_columns(name, "maps", n_sensors, n_points, grid, out)
+        n_channels = n_sensors // math.prod(grid)
+        if not -n_channels <= self.reference_channel < n_channels:
+            raise ValueError(f"{name} reference_channel={self.reference_channel} must index "
+                             f"one of U's {n_channels} input field(s).")
+
+    def canonical_elements(self, U):
+        grid, _, points = self._layout()
+        return _choose_points(points, U, grid, self.reference_channel)[1]
+
+    def transform_inputs(self, U, elements):
+        return _apply_chosen(self._layout()[2], U, elements, "transform_inputs")
+
+    def transform_outputs(self, G, elements, inverse=False):
+        apply = "inverse_outputs" if inverse else "transform_outputs"
+        return _apply_chosen(self._layout()[2], G, elements, apply)
+
+
 #: Canonicaliser variants by name.
-CANONICALIZERS = {"grid_translation": GridTranslation}
+CANONICALIZERS = {"grid_translation": GridTranslation, "grid_point_group": GridPointGroup}
 
 
 class CanonicalizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):

@@ -13,10 +13,11 @@ A symmetry is a component with three methods (:class:`BaseSymmetry`); the
 variants are the entries of :data:`SYMMETRIES`.
 
 A continuous group (the translations of a periodic grid) has too many
-elements to train on every image: :class:`CanonicalizedRegressor` moves every
-input to a canonical position instead (:class:`GridTranslation`, the
-variants of :data:`CANONICALIZERS`), fits there and moves the predictions
-back, exactly equivariant at no extra cost.
+elements to train on every image, and a finite one costs one pass per image:
+:class:`CanonicalizedRegressor` moves every input to a canonical position
+instead (:class:`GridTranslation`, :class:`GridPointGroup`, the variants of
+:data:`CANONICALIZERS`), fits there and moves the predictions back, exactly
+equivariant at no extra cost.
 """
 
 import itertools
@@ -32,6 +33,7 @@ from ._canonical import (
     BaseSymmetry,
     CanonicalizedRegressor,
     GridPermutation,
+    GridPointGroup,
     GridTranslation,
     _check_columns,
     _grid_shape,
@@ -40,8 +42,8 @@ from ._compat import HasMethods, Interval, _fit_context
 from ._meta import MetaOperatorMixin, require_y
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
-           "BaseCanonicalizer", "GridTranslation", "GridPermutation", "CanonicalizedRegressor",
-           "CANONICALIZERS"]
+           "BaseCanonicalizer", "GridTranslation", "GridPointGroup", "GridPermutation",
+           "CanonicalizedRegressor", "CANONICALIZERS"]
 
 
 class Reflection(BaseSymmetry):

@@ -1,4 +1,4 @@
-"""Continuous symmetries by canonicalisation: GridTranslation and CanonicalizedRegressor."""
+"""Symmetries by canonicalisation: GridTranslation, GridPointGroup and CanonicalizedRegressor."""
 
 import numpy as np
 import pytest
@@ -8,13 +8,21 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skoperator import DeepONetRegressor
-from skoperator.datasets import make_navier_stokes, navier_stokes_symmetry, solve_navier_stokes
+from skoperator.datasets import (
+    darcy_symmetry,
+    make_darcy,
+    make_navier_stokes,
+    navier_stokes_symmetry,
+    solve_darcy,
+    solve_navier_stokes,
+)
 from skoperator.networks import CNNBranch, PODTrunk
 from skoperator.symmetry import (
     CANONICALIZERS,
     BaseCanonicalizer,
     CanonicalizedRegressor,
     GridPermutation,
+    GridPointGroup,
     GridTranslation,
 )
 
@@ -27,8 +35,9 @@ def _diagonal_shift(A, k, n=8):
 
 
 def test_registry_names_the_variant():
-    assert CANONICALIZERS == {"grid_translation": GridTranslation}
-    assert issubclass(GridTranslation, BaseCanonicalizer)
+    assert CANONICALIZERS == {"grid_translation": GridTranslation,
+                              "grid_point_group": GridPointGroup}
+    assert all(issubclass(c, BaseCanonicalizer) for c in CANONICALIZERS.values())
 
 
 def test_navier_stokes_commutes_with_the_diagonal_shifts():
@@ -320,3 +329,115 @@ def test_point_symmetries_of_another_grid_or_type_are_named_and_change_nothing()
                         point_symmetries=[DIAGONAL]).canonical_elements(U)
     with pytest.raises(ValueError, match="multiple of 4"):
         navier_stokes_symmetry(10)
+
+
+# ---------------------------------------------------------------------------
+# GridPointGroup: the eight symmetries of Darcy's square (not periodic).
+
+
+def _square_images(A, n):
+    """The eight images of rows of ``A`` (fields on an n x n grid) under the square's maps."""
+    A = A.reshape(len(A), n, n)
+    images = []
+    for transpose in (False, True):
+        B = np.swapaxes(A, 1, 2) if transpose else A
+        for flip_0 in (False, True):
+            for flip_1 in (False, True):
+                C = B[:, ::-1] if flip_0 else B
+                C = C[:, :, ::-1] if flip_1 else C
+                images.append(np.ascontiguousarray(C).reshape(len(A), -1))
+    return images
+
+
+def test_darcy_solver_commutes_with_the_eight_maps_of_the_square():
+    # Each edge of the scheme carries the mean of a at its ends, whatever its
+    # direction, and f = 1 and u = 0 on the edge are kept: exact to rounding.
+    rng = np.random.default_rng(20)
+    n = 13
+    a = rng.uniform(3.0, 12.0, size=(3, n * n))
+    u = solve_darcy(a)
+    for a_image, u_image in zip(_square_images(a, n), _square_images(u, n)):
+        np.testing.assert_allclose(solve_darcy(a_image), u_image, rtol=0,
+                                   atol=1e-12 * np.abs(u).max())
+
+
+def test_darcy_canonical_form_is_the_same_for_every_image_and_inverts():
+    n = 11
+    g = darcy_symmetry(n)
+    rng = np.random.default_rng(21)
+    U = rng.uniform(3.0, 12.0, size=(6, n * n))
+    G = rng.normal(size=(6, n * n))
+    forms = []
+    for U_image, G_image in zip(_square_images(U, n), _square_images(G, n)):
+        elements = g.canonical_elements(U_image)
+        U_canonical = g.transform_inputs(U_image, elements)
+        G_canonical = g.transform_outputs(G_image, elements)
+        np.testing.assert_array_equal(g.transform_outputs(G_canonical, elements, inverse=True),
+                                      G_image)
+        forms.append((U_canonical, G_canonical))
+    for U_canonical, G_canonical in forms[1:]:
+        np.testing.assert_array_equal(U_canonical, forms[0][0])
+        np.testing.assert_array_equal(G_canonical, forms[0][1])
+    # the canonical form has the larger gradient energy along axis 0 and
+    # positive summed cubes along both axes
+    t, m0, m1 = g.point_symmetries
+    fields = forms[0][0].reshape(6, n, n)
+    assert np.all(t.statistic_of(fields) >= t.statistic_of(np.swapaxes(fields, 1, 2)))
+    assert np.all(m0.statistic_of(fields) >= 0) and np.all(m1.statistic_of(fields) >= 0)
+    # the elements of the eight images are eight distinct codes
+    codes = {int(g.canonical_elements(U_image)[0]) for U_image in _square_images(U, n)}
+    assert codes == set(range(8))
+
+
+def test_canonicalized_darcy_model_is_exactly_equivariant():
+    n = 9
+    U, _, G = make_darcy(40, n_points=n, random_state=0)
+    model = CanonicalizedRegressor(Ridge(alpha=1e-3), darcy_symmetry(n)).fit(U, G)
+    prediction = model.predict(U[:5])
+    for U_image, P_image in zip(_square_images(U[:5], n), _square_images(prediction, n)):
+        np.testing.assert_allclose(model.predict(U_image), P_image, atol=1e-10)
+    assert model.score(U, G) > 0.9
+
+
+def test_mirror_statistic_along_its_own_axis():
+    # The cube along axis 0 does not change under the mirror of axis 1, the
+    # cube along axis 1 changes sign: axis=1 is what makes that mirror choosable.
+    n = 7
+    rng = np.random.default_rng(22)
+    fields = rng.normal(size=(4, n, n))
+    mirrored = fields[:, :, ::-1]
+    along_0 = GridPermutation(grid=(n, n), matrix=((1, 0), (0, -1)), offset=(0, n - 1),
+                              statistic="cubic")
+    along_1 = clone(along_0).set_params(axis=1)
+    np.testing.assert_allclose(along_0.statistic_of(mirrored), along_0.statistic_of(fields))
+    np.testing.assert_allclose(along_1.statistic_of(mirrored), -along_1.statistic_of(fields))
+    with pytest.raises(ValueError, match=r"axis=2 must be an axis of grid=\(7, 7\)"):
+        clone(along_0).set_params(axis=2).statistic_of(fields)
+
+
+@pytest.mark.parametrize("symmetry, match", [
+    (GridPointGroup(grid=(4, 4), point_symmetries=[]), "at least one"),
+    (GridPointGroup(grid=(4, 4), point_symmetries=[DIAGONAL]),
+     r"point_symmetries\[0\] must be a GridPermutation"),
+    (GridPointGroup(grid=(4, 4), point_symmetries=[darcy_symmetry(5).point_symmetries[0]]),
+     r"GridPointGroup point_symmetries\[0\] maps the grids \(5, 5\)"),
+])
+def test_bad_point_groups_are_named_and_change_nothing(symmetry, match):
+    rng = np.random.default_rng(23)
+    U, G = rng.normal(size=(6, 16)), rng.normal(size=(6, 16))
+    model = CanonicalizedRegressor(Ridge(), symmetry)
+    with pytest.raises(ValueError, match=match):
+        model.fit(U, G)
+    assert not hasattr(model, "estimator_")
+    for bad in (True, 1, 8.0):
+        with pytest.raises(ValueError, match="darcy_symmetry n_points must be an int >= 2"):
+            darcy_symmetry(bad)
+
+
+def test_point_group_wrong_columns_and_channel_are_named():
+    g = darcy_symmetry(4)
+    with pytest.raises(ValueError, match="symmetry"):
+        g.check_shapes(15, 16, "symmetry")
+    bad = clone(g).set_params(reference_channel=2)
+    with pytest.raises(ValueError, match="reference_channel=2"):
+        bad.check_shapes(32, 16, "symmetry")

@@ -27,7 +27,7 @@ GENERATORS = [make_antiderivative, make_poisson, make_diffusion_reaction,
 
 def test_public_names():
     assert sorted(datasets.__all__) == [
-        "heat_conduction_symmetries", "load_heat_reference", "make_advection",
+        "darcy_symmetry", "heat_conduction_symmetries", "load_heat_reference", "make_advection",
         "make_antiderivative",
         "make_burgers", "make_darcy",
         "make_diffusion_reaction", "make_heat_conduction", "make_navier_stokes",

@@ -19,7 +19,7 @@ Hoop et al. (2022) and Lanthaler et al. (ICLR 2023).
 from ._advection import make_advection
 from ._antiderivative import make_antiderivative, solve_antiderivative
 from ._burgers import make_burgers, solve_burgers
-from ._darcy import make_darcy, solve_darcy
+from ._darcy import darcy_symmetry, make_darcy, solve_darcy
 from ._diffusion_reaction import make_diffusion_reaction, solve_diffusion_reaction
 from ._heat import heat_conduction_symmetries, make_heat_conduction, solve_heat_conduction
 from ._navier_stokes import make_navier_stokes, navier_stokes_symmetry, solve_navier_stokes
@@ -27,6 +27,7 @@ from ._poisson import make_poisson, solve_poisson
 from ._reference import load_heat_reference
 
 __all__ = [
+    "darcy_symmetry",
     "heat_conduction_symmetries",
     "load_heat_reference",
     "make_advection",

@@ -22,6 +22,7 @@ from scipy.fft import dstn
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 
+from .._canonical import GridPermutation, GridPointGroup
 from .._compat import Interval, StrOptions, validate_params
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
 from ._cache import generated
@@ -601,3 +602,52 @@ def _make_darcy(n_functions, *, n_points, resolution, solver, rng, n_jobs):
     _map_row_chunks(solve_rows, n_functions, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
     U = np.where(positive[:, ::step, ::step], _A_HIGH, _A_LOW)
     return U.reshape(n_functions, -1), _nodes(n_points), G.reshape(n_functions, -1)
+
+
+def darcy_symmetry(n_points=85):
+    """The eight symmetries of Darcy's square, for ``CanonicalizedRegressor``.
+
+    With a constant forcing (the benchmark's ``f = 1``) and ``u = 0`` on the
+    edge, the problem on the unit square commutes with the maps of the square
+    onto itself, and so does the discrete solver of :func:`solve_darcy` (each
+    grid edge carries the mean of ``a`` at its two ends, the same in every
+    direction): a transposition and the two mirrors generate the eight. The
+    canonical form (:class:`~skoperator.symmetry.GridPointGroup`) chooses the
+    transposition by the gradient energy of ``a`` along the two axes, then
+    each mirror by the sign of the summed cube of the derivative along its
+    axis.
+
+    Parameters
+    ----------
+    n_points : int, default=85
+        Nodes a side of the grid of ``a`` and ``u`` (rows of ``n_points **
+        2`` values, row-major, as :func:`make_darcy` returns them).
+
+    Returns
+    -------
+    symmetry : GridPointGroup
+        The transposition and the mirrors of the two axes, in that order.
+
+    See Also
+    --------
+    skoperator.symmetry.CanonicalizedRegressor : Fits in the canonical form.
+    skoperator.datasets.navier_stokes_symmetry : The same for a periodic flow.
+
+    Examples
+    --------
+    >>> from skoperator.datasets import darcy_symmetry
+    >>> symmetry = darcy_symmetry(85)
+    >>> [g.statistic for g in symmetry.point_symmetries]
+    ['quadratic', 'cubic', 'cubic']
+    """
+    if isinstance(n_points, bool) or not isinstance(n_points, Integral) or n_points < 2:
+        raise ValueError(f"darcy_symmetry n_points must be an int >= 2 (nodes a side); got "
+                         f"{n_points!r}.")
+    n = int(n_points)
+    grid = (n, n)
+    transpose = GridPermutation(grid=grid, matrix=((0, 1), (1, 0)), statistic="quadratic")
+    mirror_0 = GridPermutation(grid=grid, matrix=((-1, 0), (0, 1)), offset=(n - 1, 0),
+                               statistic="cubic", axis=0)
+    mirror_1 = GridPermutation(grid=grid, matrix=((1, 0), (0, -1)), offset=(0, n - 1),
+                               statistic="cubic", axis=1)
+    return GridPointGroup(grid=grid, point_symmetries=[transpose, mirror_0, mirror_1])
