@@ -675,7 +675,10 @@ class GridPointGroup(BaseCanonicalizer):
     len(point_symmetries)`` times fewer. Unlike :class:`GridTranslation` the
     grid need not be periodic: a mirror of a grid of ``n`` nodes is the
     permutation ``i -> n - 1 - i`` (``matrix=((-1, 0), (0, 1))``,
-    ``offset=(n - 1, 0)``).
+    ``offset=(n - 1, 0)``). A field whose two statistics are equal (to
+    rounding) gets either image: harmless when the map leaves it unchanged;
+    otherwise (a two-valued field on a small grid can tie) its prediction is
+    equivariant only up to the model's error.
 
     Parameters
     ----------

@@ -391,12 +391,17 @@ def test_darcy_canonical_form_is_the_same_for_every_image_and_inverts():
 
 def test_canonicalized_darcy_model_is_exactly_equivariant():
     n = 9
-    U, _, G = make_darcy(40, n_points=n, random_state=0)
+    U = np.random.default_rng(24).uniform(3.0, 12.0, size=(40, n * n))
+    G = solve_darcy(U)
     model = CanonicalizedRegressor(Ridge(alpha=1e-3), darcy_symmetry(n)).fit(U, G)
-    prediction = model.predict(U[:5])
-    for U_image, P_image in zip(_square_images(U[:5], n), _square_images(prediction, n)):
+    prediction = model.predict(U)
+    for U_image, P_image in zip(_square_images(U, n), _square_images(prediction, n)):
         np.testing.assert_allclose(model.predict(U_image), P_image, atol=1e-10)
     assert model.score(U, G) > 0.9
+    # FNO's two-valued fields on a small grid can tie (the user guide says so);
+    # on make_darcy's 9 x 9 fields the fit still scores
+    A, _, P = make_darcy(40, n_points=n, random_state=0)
+    assert CanonicalizedRegressor(Ridge(alpha=1e-3), darcy_symmetry(n)).fit(A, P).score(A, P) > 0.9
 
 
 def test_mirror_statistic_along_its_own_axis():
