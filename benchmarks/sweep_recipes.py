@@ -28,6 +28,7 @@ from pathlib import Path
 import _common
 import numpy as np
 
+from skoperator.datasets import darcy_symmetry
 from skoperator.metrics import mean_function_r2, mean_relative_l2_error
 from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch
 from skoperator.optimizers import LBFGS, Adam
@@ -122,6 +123,17 @@ VARIANTS = {
                            dict(batch_size=16, learning_rate_init=6e-3)),
         "n_eval1024": ("n_eval 1,024 random points", dict(n_eval=1024)),
         "mse": ("mse loss instead of relative L2", dict(loss="mse")),
+        # the square's eight exact maps (datasets.darcy_symmetry), canonicalised
+        "square": ("canonicalised by the square's eight maps",
+                   dict(canonical=darcy_symmetry(85))),
+    },
+    # Navier-Stokes (FNO's protocol): --n-train 1000 --n-test 200 --epochs E
+    "navier-stokes-1e-5": {
+        "recipe": ("the quick recipe", {}),
+        "head512x2": ("the branch's pooled head 512 x 2 (the recipe's 128)",
+                      dict(branch__head_layers=(512, 512))),
+        "ensemble2": ("the mean of 2 members", dict(ensemble=2)),
+        "ensemble5": ("the mean of 5 members", dict(ensemble=5)),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),

@@ -29,6 +29,7 @@ from .networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, NOMADTrunk, POD
 from .optimizers import LBFGS, Adam
 from .physics import PDEResidual
 from .symmetry import CanonicalizedRegressor, SymmetrizedRegressor
+from .uncertainty import EnsembleRegressor
 
 __all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "load_benchmark"]
 
@@ -360,6 +361,12 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         translations) is wrapped in a
         :class:`~skoperator.symmetry.CanonicalizedRegressor`, with the same
         ``max_iter``; False returns the bare estimator.
+        A recipe with ``ensemble`` (a number of members) is an
+        :class:`~skoperator.uncertainty.EnsembleRegressor` of that many
+        estimators trained one after the other (``n_jobs=1``, inside the
+        canonicaliser when there is one), each with the recipe's
+        ``max_iter`` and a ``max_time`` of the given one divided by the
+        members: its predictions are their mean. False returns one member.
     **params : dict
         Any other estimator parameter, overriding the recipe, including the
         settings of its components as nested parameters
@@ -405,6 +412,10 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
     transform = kwargs.pop("input_transform", None)
     group = kwargs.pop("symmetries", None)
     canonical = kwargs.pop("canonical", None)
+    members = kwargs.pop("ensemble", None)
+    members = members if symmetries else None
+    if members and kwargs.get("max_time") is not None:
+        kwargs["max_time"] = float(kwargs["max_time"]) / members  # the clock is shared
     if group and not symmetries and max_iter is None:
         kwargs["max_iter"] *= 2 ** len(group)
     if _uses_every_point(n_eval):
@@ -413,6 +424,8 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
                             device=device, random_state=random_state, verbose=verbose,
                             **kwargs)
     est.set_params(**nested)
+    if members:
+        est = EnsembleRegressor(est, n_estimators=members, n_jobs=1, random_state=random_state)
     if group and symmetries:
         est = SymmetrizedRegressor(est, group)
     if canonical is not None and symmetries:

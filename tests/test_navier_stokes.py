@@ -217,3 +217,13 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
 
     assert isinstance(est.trunk, PODTrunk) and est.sampling == "full"
     assert est.n_basis == {"navier-stokes-1e-5": 512, "navier-stokes-1e-3": 256}[name]
+    # nu = 1e-5: the mean of five members (inside the canonicaliser), each
+    # with the wider head; nu = 1e-3: one
+    from skoperator.uncertainty import EnsembleRegressor
+
+    inner = model.estimator
+    members = {"navier-stokes-1e-5": 5, "navier-stokes-1e-3": None}[name]
+    assert getattr(inner, "n_estimators", None) == members
+    assert isinstance(inner, EnsembleRegressor) == (members is not None)
+    assert est.branch.head_layers == {"navier-stokes-1e-5": (512, 512),
+                                      "navier-stokes-1e-3": (128,)}[name]

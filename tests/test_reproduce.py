@@ -256,3 +256,26 @@ def test_module_docstring_counts_and_lists_the_registry():
     assert f"The {len(BENCHMARKS)} benchmarks" in doc
     for name in BENCHMARKS:
         assert f"``{name}``" in doc
+
+
+def test_an_ensemble_recipe_shares_the_clock_among_its_members():
+    from skoperator.uncertainty import EnsembleRegressor
+
+    model = make_estimator("antiderivative", n_eval=10, random_state=4, ensemble=4,
+                           max_time=30.0, max_iter=2)
+    assert isinstance(model, EnsembleRegressor)
+    assert model.n_estimators == 4 and model.n_jobs == 1 and model.random_state == 4
+    member = final_estimator(model)
+    assert member.max_time == 7.5 and member.max_iter == 2
+    # symmetries=False: one bare member, with the whole clock
+    bare = make_estimator("antiderivative", n_eval=10, ensemble=4, max_time=30.0,
+                          symmetries=False)
+    assert isinstance(bare, DeepONetRegressor) and bare.max_time == 30.0
+    # fitted: the members' mean, each a fit of its own
+    rows = load_benchmark("antiderivative", 40, n_test=10, random_state=0)
+    U, G, U_test = rows[0], rows[1], rows[2]
+    model = make_estimator("antiderivative", n_eval=10, random_state=4, ensemble=2, max_iter=2)
+    model.fit(U, G)
+    members = [m.predict(U_test) for m in model.estimators_]
+    np.testing.assert_allclose(model.predict(U_test), np.mean(members, axis=0), rtol=1e-6)
+    assert not np.allclose(members[0], members[1])
