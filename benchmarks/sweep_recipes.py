@@ -16,6 +16,8 @@ evidence behind the recipes in ``skoperator/reproduce.py``.
     python benchmarks/sweep_recipes.py diffusion-reaction --n-train 1000
     python benchmarks/sweep_recipes.py burgers --epochs 20 --max-time 120
     python benchmarks/sweep_recipes.py burgers --quick          # a smoke run
+    python benchmarks/sweep_recipes.py navier-stokes-1e-5 --n-train 1000 --n-test 200 \
+        --epochs 30 --variants one-head128 --seeds 0 1 2 3      # ensembles of seeds
 
 Accuracy at a fixed number of epochs does not depend on the machine's load;
 the fit seconds do (they are one-thread wall times on a shared machine).
@@ -129,11 +131,12 @@ VARIANTS = {
     },
     # Navier-Stokes (FNO's protocol): --n-train 1000 --n-test 200 --epochs E
     "navier-stokes-1e-5": {
-        "recipe": ("the quick recipe", {}),
-        "head512x2": ("the branch's pooled head 512 x 2 (the recipe's 128)",
-                      dict(branch__head_layers=(512, 512))),
-        "ensemble2": ("the mean of 2 members", dict(ensemble=2)),
-        "ensemble5": ("the mean of 5 members", dict(ensemble=5)),
+        "recipe": ("the quick recipe (five members, pooled head 512 x 2)", {}),
+        "one-head128": ("one member, pooled head 128 (the recipe before)",
+                        dict(ensemble=None, branch__head_layers=(128,))),
+        "one-head512": ("one member, pooled head 512",
+                        dict(ensemble=None, branch__head_layers=(512,))),
+        "one": ("one member, pooled head 512 x 2", dict(ensemble=None)),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
@@ -239,7 +242,7 @@ def cached_data(name, n_train, n_test, cache):
 
 
 def fit_variant(name, params, data, *, epochs, max_time, seed=0):
-    """Fit one variant; return (mean rel. L2, mean R2, fit seconds, epochs)."""
+    """Fit one variant; return (mean rel. L2, mean R2, fit seconds, epochs, prediction)."""
     U, G, U_test, G_test = data
     params = dict(params)
     n_eval = params.pop("n_eval", None)
@@ -261,7 +264,7 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
     pred = model.predict(U_test)
     est = final_estimator(model)
     return (mean_relative_l2_error(G_test, pred), mean_function_r2(G_test, pred), seconds,
-            est.n_iter_)
+            est.n_iter_, pred)
 
 
 def main(argv=None):
@@ -273,6 +276,10 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, help="epochs of every variant (default: the recipe's)")
     p.add_argument("--max-time", type=float, help="max_time of every variant (seconds)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", type=int, nargs="+",
+                   help="several training seeds (instead of --seed): each variant is fitted "
+                        "once per seed, then the mean of the first k seeds' predictions is "
+                        "scored for every k (the gain of an ensemble of independent fits)")
     p.add_argument("--cache", default="/tmp/skoperator-bench-data",
                    help="folder caching the generated data ('' to regenerate)")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -297,29 +304,43 @@ def main(argv=None):
     data = cached_data(args.benchmark, n_train, n_test, args.cache)
     names = args.variants or list(VARIANTS[args.benchmark])
     print(f"# {args.benchmark}: {n_train} training / {n_test} held-out functions, "
-          f"epochs {epochs or 'of the recipe'}, max_time {args.max_time}, seed {args.seed}")
+          f"epochs {epochs or 'of the recipe'}, max_time {args.max_time}, "
+          f"seed{'s' if args.seeds else ''} {' '.join(map(str, args.seeds or [args.seed]))}")
     print(f"{'variant':<14} {'rel. L2':>9} {'mean R2':>9} {'fit s':>7} {'epochs':>6}  change")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"sweep_{args.benchmark}.csv"
+    seeds = args.seeds or [args.seed]
     for name in names:
         what, params = VARIANTS[args.benchmark][name]
-        rel, r2, seconds, n_iter = fit_variant(args.benchmark, {**params, **common}, data,
-                                               epochs=epochs, max_time=args.max_time,
-                                               seed=args.seed)
-        print(f"{name:<14} {rel:>9.3e} {r2:>9.5f} {seconds:>7.1f} {n_iter:>6}  {what}"
-              + (f" {common}" if common else ""), flush=True)
-        if args.quick:
-            continue
-        new = not out.exists()
-        with open(out, "a", newline="") as f:
-            w = csv.writer(f)
-            if new:
-                w.writerow(["benchmark", "variant", "change", "set", "n_train", "n_test",
-                            "epochs", "max_time", "seed", "rel_l2", "r2", "fit_s",
-                            "epochs_run", "when"])
-            w.writerow([args.benchmark, name, what, common or "", n_train, n_test, epochs,
-                        args.max_time, args.seed, f"{rel:.6g}", f"{r2:.6g}", f"{seconds:.1f}",
-                        n_iter, time.strftime("%Y-%m-%d %H:%M")])
+        predictions = []
+        for seed in seeds:
+            rel, r2, seconds, n_iter, pred = fit_variant(
+                args.benchmark, {**params, **common}, data, epochs=epochs,
+                max_time=args.max_time, seed=seed)
+            predictions.append(pred)
+            print(f"{name:<14} {rel:>9.3e} {r2:>9.5f} {seconds:>7.1f} {n_iter:>6}  {what}"
+                  + (f" {common}" if common else "") + (f" seed {seed}" if args.seeds else ""),
+                  flush=True)
+            if not args.quick:
+                _append_row(out, [args.benchmark, name, what, common or "", n_train, n_test,
+                                  epochs, args.max_time, seed, f"{rel:.6g}", f"{r2:.6g}",
+                                  f"{seconds:.1f}", n_iter, time.strftime("%Y-%m-%d %H:%M")])
+        for k in range(2, len(predictions) + 1):
+            mean = np.mean(predictions[:k], axis=0)
+            print(f"{name:<14} {mean_relative_l2_error(data[3], mean):>9.3e} "
+                  f"{mean_function_r2(data[3], mean):>9.5f}  mean of the first {k} seeds' "
+                  "predictions", flush=True)
+
+
+def _append_row(out, row):
+    new = not out.exists()
+    with open(out, "a", newline="") as f:
+        w = csv.writer(f)
+        if new:
+            w.writerow(["benchmark", "variant", "change", "set", "n_train", "n_test",
+                        "epochs", "max_time", "seed", "rel_l2", "r2", "fit_s",
+                        "epochs_run", "when"])
+        w.writerow(row)
 
 
 if __name__ == "__main__":
