@@ -1,7 +1,8 @@
 """A fit that a signal interrupts at a chosen step: the subprocess of tests/test_checkpoint.py.
 
 ``python tests/checkpoint_worker.py PROBLEM DIRECTORY SIGNAL STEP OUT`` fits
-:func:`estimator` (PROBLEM "antiderivative" or "fno") with a
+:func:`estimator` (PROBLEM "antiderivative", "fno" or "pod": a POD trunk on
+every point, trained through the Gram path) with a
 ``Checkpoint(DIRECTORY)`` ("-": none); at the STEP-th step the sampler sends
 itself SIGNAL ("SIGKILL" or "SIGTERM"; "-": none). When the fit ends (it does
 not after SIGKILL), its weights go to OUT (``torch.save``) and its loss curve
@@ -19,7 +20,8 @@ import torch
 from skoperator import DeepONetRegressor
 from skoperator.callbacks import Checkpoint
 from skoperator.datasets import make_antiderivative
-from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk
+from skoperator.losses import MSELoss
+from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 from skoperator.optimizers import Adam
 from skoperator.sampling import RandomSampler
 
@@ -35,12 +37,33 @@ class InterruptingSampler(RandomSampler):
     def sample(self, rows, generator):
         type(self).steps_here += 1
         self._calls = getattr(self, "_calls", 0) + 1
-        spec = os.environ.get("SKOP_INTERRUPT")
-        if spec:
-            name, step = spec.split(":")
-            if self._calls == int(step):
-                os.kill(os.getpid(), getattr(signal, name))
+        _interrupt_at(self._calls)
         return super().sample(rows, generator)
+
+
+def _interrupt_at(calls):
+    spec = os.environ.get("SKOP_INTERRUPT")
+    if spec:
+        name, step = spec.split(":")
+        if calls == int(step):
+            os.kill(os.getpid(), getattr(signal, name))
+
+
+class InterruptingLoss(MSELoss):
+    """The mean square error (on the Gram path too) that interrupts as the sampler does.
+
+    It owns both ``__call__`` and ``from_mean_square``, so the Gram path trusts
+    it; each step is counted in ``InterruptingSampler.steps_here``.
+    """
+
+    def __call__(self, residual, weight, rows):
+        return super().__call__(residual, weight, rows)
+
+    def from_mean_square(self, mean_square, rows):
+        InterruptingSampler.steps_here += 1
+        self._calls = getattr(self, "_calls", 0) + 1
+        _interrupt_at(self._calls)
+        return super().from_mean_square(mean_square, rows)
 
 
 def problem(name):
@@ -51,6 +74,12 @@ def problem(name):
                           branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)),
                           learning_rate="onecycle", early_stopping=True,
                           validation_fraction=0.2, n_iter_no_change=50,
+                          optimizer=Adam(clip_grad_norm=1.0))
+    if name == "pod":
+        U, Y, G = make_antiderivative(120, n_points=30, random_state=0)
+        return U, G, dict(coords=Y, sampling="full", loss=InterruptingLoss(), batch_size=16,
+                          max_iter=5, n_basis=8, branch=MLPBranch(layers=(16,)),
+                          trunk=PODTrunk(), learning_rate="onecycle",
                           optimizer=Adam(clip_grad_norm=1.0))
     rng = np.random.default_rng(0)  # a grid input: FNO branch (complex weights)
     x = np.linspace(0, 1, 16)
@@ -66,9 +95,10 @@ def problem(name):
 def estimator(name, directory=None, **extra):
     """The problem's data and estimator (with a ``Checkpoint(directory)`` when given)."""
     U, G, kw = problem(name)
+    kw.setdefault("sampling", InterruptingSampler())
     callbacks = [Checkpoint(directory)] if directory is not None else None
-    est = DeepONetRegressor(**kw, sampling=InterruptingSampler(), tol=None, device="cpu",
-                            random_state=0, callbacks=callbacks, **extra)
+    est = DeepONetRegressor(**kw, tol=None, device="cpu", random_state=0, callbacks=callbacks,
+                            **extra)
     return U, G, est
 
 
