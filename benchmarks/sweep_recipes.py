@@ -138,6 +138,11 @@ VARIANTS = {
                         dict(ensemble=None, branch__head_layers=(512,))),
         "one": ("one member, pooled head 512 x 2", dict(ensemble=None)),
     },
+    "navier-stokes-1e-3": {
+        "recipe": ("the quick recipe", {}),
+        "head512x2": ("the branch's pooled head 512 x 2 (the recipe's 128)",
+                      dict(branch__head_layers=(512, 512))),
+    },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
         "mse": ("mse loss instead of relative L2", dict(loss="mse")),
