@@ -4,7 +4,8 @@ The inputs are the vorticity snapshots ``w(t)``, ``t = 1 .. 10``, as ten
 channels of a 64 x 64 grid branch; the outputs are the later snapshots at
 points ``(x, y, t)``. The records' recipes are POD-DeepONets (the trunk is
 the leading POD modes of the training outputs over every ``(x, y, t)``,
-chosen by measured sweeps), fitted where every trajectory is moved to a
+chosen by measured sweeps; at ``nu = 1e-5`` the mean of five, an
+:class:`~skoperator.uncertainty.EnsembleRegressor`), fitted where every trajectory is moved to a
 canonical position by the flow's exact symmetries (the shifts ``(x + s, y - s)``,
 a glide and a rotation: :class:`~skoperator.symmetry.CanonicalizedRegressor`
 with :func:`~skoperator.datasets.navier_stokes_symmetry`), trained on every
@@ -74,7 +75,9 @@ TIME_DEPENDENT = [
             # thread, benchmarks/results/sweep_navier_stokes.txt) 17.1 % for
             # one, 16.4 % for two, 16.1 % for three, 16.0 % for four; the
             # branch's pooled head 512 x 2 instead of 128: 16.9 % for one. So
-            # five members of 28 epochs with that head, about 27 minutes.
+            # five members of 28 epochs with that head: 15.36 % in 1,560 s
+            # (benchmarks/results/reproduce_navier_stokes.txt), below
+            # FNO-2D's published 15.56 %.
             "quick": dict(loss="relative_l2", learning_rate_init=2e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=28,
                           canonical=_flow_group(), ensemble=5),
