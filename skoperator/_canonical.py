@@ -119,6 +119,13 @@ class BaseCanonicalizer(_RowMaps):
         raise NotImplementedError
 
 
+def _grid_pair(owner, grid, output_grid):
+    """The checked ``(grid, output_grid)`` of ``owner`` (``output_grid`` None: ``grid``)."""
+    grid = _grid_shape(owner, "grid", grid)
+    return grid, (grid if output_grid is None else
+                  _grid_shape(owner, "output_grid", output_grid))
+
+
 def _check_columns(name, verb, n_sensors, n_points, grid, output_grid):
     """A ValueError naming ``name`` unless U's and G's columns are whole fields of the grids."""
     for what, n, shape in (("U", n_sensors, grid), ("G", n_points, output_grid)):
@@ -379,9 +386,7 @@ class GridPermutation(BaseSymmetry):
 
     def _layout(self):
         """(grid, output_grid, matrix, offset, output offset)."""
-        grid = _grid_shape("GridPermutation", "grid", self.grid)
-        out = grid if self.output_grid is None else _grid_shape(
-            "GridPermutation", "output_grid", self.output_grid)
+        grid, out = _grid_pair("GridPermutation", self.grid, self.output_grid)
         d = len(grid)
         try:
             matrix = np.array(self.matrix, dtype=np.int64)
@@ -564,9 +569,7 @@ class GridTranslation(BaseCanonicalizer):
 
     def _layout(self):
         """(grid, direction, output_grid, period, output steps per input step)."""
-        grid = _grid_shape("GridTranslation", "grid", self.grid)
-        out = grid if self.output_grid is None else _grid_shape(
-            "GridTranslation", "output_grid", self.output_grid)
+        grid, out = _grid_pair("GridTranslation", self.grid, self.output_grid)
         direction = self.direction
         if (not isinstance(direction, (tuple, list)) or len(direction) != len(grid)
                 or not all(isinstance(s, (int, np.integer)) and not isinstance(s, bool)
@@ -727,9 +730,7 @@ class GridPointGroup(BaseCanonicalizer):
 
     def _layout(self):
         """(grid, output_grid, the checked point symmetries)."""
-        grid = _grid_shape("GridPointGroup", "grid", self.grid)
-        out = grid if self.output_grid is None else _grid_shape(
-            "GridPointGroup", "output_grid", self.output_grid)
+        grid, out = _grid_pair("GridPointGroup", self.grid, self.output_grid)
         points = _check_points("GridPointGroup", self.point_symmetries, grid, out)
         if not points:
             raise ValueError("GridPointGroup point_symmetries must hold at least one "
