@@ -303,4 +303,5 @@ def test_recipes_set_no_clock_budget(name):
                                              device="cpu"))
         assert est.max_time is None, (name, budget)
     est = final_estimator(make_estimator(name, random_state=0, device="cpu", max_time=5.0))
-    assert est.max_time == 5.0  # the opt-in reaches the DeepONet
+    # the opt-in reaches the DeepONet (each member's share of the clock in an ensemble recipe)
+    assert est.max_time == 5.0 / (bench.recipes["quick"].get("ensemble") or 1)
