@@ -30,15 +30,12 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 from ._canonical import (
     CANONICALIZERS,
     BaseCanonicalizer,
-    BaseSymmetry,
     CanonicalizedRegressor,
-    GridPermutation,
     GridPointGroup,
     GridTranslation,
-    _check_columns,
-    _grid_shape,
 )
 from ._compat import HasMethods, Interval, _fit_context
+from ._grid_maps import BaseSymmetry, GridPermutation, _check_columns, _grid_shape
 from ._meta import MetaOperatorMixin, require_y
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",

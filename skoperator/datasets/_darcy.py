@@ -22,8 +22,9 @@ from scipy.fft import dstn
 from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import splu
 
-from .._canonical import GridPermutation, GridPointGroup
+from .._canonical import GridPointGroup
 from .._compat import Interval, StrOptions, validate_params
+from .._grid_maps import GridPermutation
 from ._base import _check_functions, _check_not_bool, _map_row_chunks
 from ._cache import generated
 

@@ -21,9 +21,10 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 
-from .._canonical import GridPermutation, GridTranslation
+from .._canonical import GridTranslation
 from .._compat import Interval, StrOptions, validate_params
 from .._device import resolve_device
+from .._grid_maps import GridPermutation
 from ._base import _check_not_bool, _map_row_chunks
 from ._cache import generated
 
