@@ -35,6 +35,14 @@ __all__ = ["BaseCanonicalizer", "GridTranslation", "GridPointGroup", "Canonicali
            "CANONICALIZERS"]
 
 
+def _check_reference_channel(name, channel, n_sensors, grid):
+    """Raise ``ValueError`` naming ``name`` unless ``channel`` indexes an input field."""
+    n_channels = n_sensors // math.prod(grid)
+    if not -n_channels <= channel < n_channels:
+        raise ValueError(f"{name} reference_channel={channel} must index one of U's "
+                         f"{n_channels} input field(s).")
+
+
 class BaseCanonicalizer(_RowMaps):
     """Protocol of a canonicaliser: a group element per input row and its action.
 
@@ -225,10 +233,7 @@ class GridTranslation(BaseCanonicalizer):
         grid, _, out, _, _ = self._layout()
         self._points()
         _check_columns(name, "translates", n_sensors, n_points, grid, out)
-        n_channels = n_sensors // math.prod(grid)
-        if not -n_channels <= self.reference_channel < n_channels:
-            raise ValueError(f"{name} reference_channel={self.reference_channel} must index "
-                             f"one of U's {n_channels} input field(s).")
+        _check_reference_channel(name, self.reference_channel, n_sensors, grid)
 
     def canonical_elements(self, U):
         grid, direction, _, period, _ = self._layout()
@@ -366,10 +371,7 @@ class GridPointGroup(BaseCanonicalizer):
     def check_shapes(self, n_sensors, n_points, name):
         grid, out, _ = self._layout()
         _check_columns(name, "maps", n_sensors, n_points, grid, out)
-        n_channels = n_sensors // math.prod(grid)
-        if not -n_channels <= self.reference_channel < n_channels:
-            raise ValueError(f"{name} reference_channel={self.reference_channel} must index "
-                             f"one of U's {n_channels} input field(s).")
+        _check_reference_channel(name, self.reference_channel, n_sensors, grid)
 
     def canonical_elements(self, U):
         grid, _, points = self._layout()
