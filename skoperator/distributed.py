@@ -127,8 +127,9 @@ def _destroy_process_group():
     dist.destroy_process_group()
     # gloo runs collectives on two worker threads: the one that ran an earlier
     # collective may still be dropping its tensors (which takes the GIL) when the
-    # barrier, on the other, returns. Sleeping lets go of the GIL for it.
-    time.sleep(0.1)
+    # barrier, on the other, returns. Sleeping lets go of the GIL for it (half a
+    # second, a margin for a loaded machine).
+    time.sleep(0.5)
 
 
 def _ray_worker(config):

@@ -146,7 +146,7 @@ def main(out):
     except ValueError as exc:
         save("mismatch", error=str(exc))
     dist.barrier()
-    dist.destroy_process_group()
+    save("done")  # every result is written: the group ends at exit (the package's own path)
 
 
 def too_many(out):
@@ -165,7 +165,9 @@ def too_many(out):
         error = str(exc)
     with open(os.path.join(out, f"too_many-{dist.get_rank()}.pkl"), "wb") as f:
         pickle.dump({"error": error}, f)
-    dist.destroy_process_group()
+    dist.barrier()
+    with open(os.path.join(out, f"done-{dist.get_rank()}.pkl"), "wb") as f:
+        pickle.dump({}, f)
 
 
 if __name__ == "__main__":
