@@ -22,7 +22,9 @@ in the same chunks, each fitted with ``sampling="random", n_eval=32``
 to the memmap's, the peak anonymous memory of each fit (``RssAnon``), how
 far each fit's predictions are from the memmap fit's (the same draws on the
 same values: 0), and the same for ``sampling="chunked"``
-(:class:`~skoperator.sampling.ChunkSampler` with the storage's chunks).
+(:class:`~skoperator.sampling.ChunkSampler` with the storage's chunks) and
+for ``sampling="grouped"`` (the same with ``whole_groups=True``: batches of
+whole groups of 16 rows; ``--modes`` picks among the three).
 Targets: epoch <= 1.5x the memmap's, anonymous memory < 1 GiB. The files
 are written once into ``--data-home`` (default
 ``~/.cache/skoperator/bench_io``) and reused; where the disk cannot hold
@@ -70,6 +72,10 @@ def main():
                    help="folder of the streamed G's files (written once, then reused)")
     p.add_argument("--n-points", type=int, default=None,
                    help="columns of the streamed G (1,000,000; --quick: 131,072)")
+    p.add_argument("--modes", nargs="+", default=["random", "chunked", "grouped"],
+                   choices=["random", "chunked", "grouped"],
+                   help="with --stream: the samplers measured (grouped: ChunkSampler with "
+                        "whole_groups=True)")
     p.add_argument("--accuracy", action="store_true",
                    help="with --stream: the chunked sampler's accuracy beside random's instead")
     args = p.parse_args()
@@ -220,12 +226,13 @@ def stream(args, device):
     epochs = {"memmap": 12, "hdf5": 12, "zarr": 2}
     if args.quick:
         epochs = {"memmap": 6, "hdf5": 6, "zarr": 2}
-    runs = [("memmap", "random"), ("hdf5", "random"), ("zarr", "random"),
-            ("memmap", "chunked"), ("hdf5", "chunked"), ("zarr", "chunked")]
+    runs = [(fmt, mode) for mode in args.modes for fmt in ("memmap", "hdf5", "zarr")]
+    samplers = {"random": lambda: "random", "chunked": lambda: ChunkSampler(chunks=chunks),
+                "grouped": lambda: ChunkSampler(chunks=chunks, whole_groups=True)}
     median, reference, ok = {}, {}, True
     for fmt, mode in runs:
         G_disk, close = open_stream(fmt, paths[fmt], shape)
-        sampling = "random" if mode == "random" else ChunkSampler(chunks=chunks)
+        sampling = samplers[mode]()
         est = DeepONetRegressor(sampling=sampling, n_eval=32, coords=coords, batch_size=256,
                                 max_iter=epochs[fmt], tol=None, random_state=0, device=device)
         with PeakSampler() as anon:
@@ -262,6 +269,9 @@ def stream(args, device):
             ok &= _common.verdict(f"{fmt} {mode} epoch / memmap {mode} epoch",
                                   median[fmt, mode] / median["memmap", mode], 1.5,
                                   at_least=False)
+            if mode != "random" and ("memmap", "random") in median:
+                _common.line(f"{fmt} {mode} epoch / memmap random epoch",
+                             median[fmt, mode] / median["memmap", "random"], "x")
         del G_disk, est
     return 0 if ok else 1
 
@@ -286,7 +296,10 @@ def sampler_accuracy(args, device, seeds=(0, 1, 2)):
     modes = {"random": "random", "chunked 16x25": ChunkSampler(chunks=(16, 25)),
              "chunked 1x25": ChunkSampler(chunks=(1, 25)),
              "chunked 16x10": ChunkSampler(chunks=(16, 10)),
-             "chunked 16x10, 2": ChunkSampler(chunks=(16, 10), n_chunks=2)}
+             "chunked 16x10, 2": ChunkSampler(chunks=(16, 10), n_chunks=2),
+             "chunked 16x25, whole groups": ChunkSampler(chunks=(16, 25), whole_groups=True),
+             "chunked 16x10, 2, whole groups": ChunkSampler(chunks=(16, 10), n_chunks=2,
+                                                            whole_groups=True)}
     errors = {name: [] for name in modes}
     for seed in seeds:
         for name, sampling in modes.items():
@@ -297,7 +310,7 @@ def sampler_accuracy(args, device, seeds=(0, 1, 2)):
     print(f"# antiderivative, 1,000 functions, n_eval 10, {epochs} epochs, seeds {seeds}: "
           "mean relative L2 of 500 held-out functions")
     for name, values in errors.items():
-        print(f"{name + ':':<18s} " + "  ".join(f"{v:.4e}" for v in values)
+        print(f"{name + ":":<32s} " + "  ".join(f"{v:.4e}" for v in values)
               + f"   mean {np.mean(values):.4e}")
     ok = True
     for name in modes:

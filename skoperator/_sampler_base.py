@@ -352,6 +352,29 @@ class BaseSampler(Component):
             self.n_eval_ = self._resolve(epoch)
         return self.n_eval_
 
+    def order(self, n_functions, generator):
+        """The order in which an epoch visits the training functions.
+
+        Called at the start of every epoch, after :meth:`start_epoch`; the
+        batches are consecutive slices of the order. Uniformly random by
+        default (a fresh permutation every epoch, as scikit-learn's
+        ``shuffle=True``).
+
+        Parameters
+        ----------
+        n_functions : int
+            Training functions.
+        generator : torch.Generator
+            The fit's source of permutations (on the training device; the
+            same on every rank of a distributed fit).
+
+        Returns
+        -------
+        order : LongTensor of shape (n_functions,)
+            A permutation of ``range(n_functions)``, on the generator's device.
+        """
+        return torch.randperm(n_functions, generator=generator, device=generator.device)
+
     def sample(self, rows, generator):
         """Draw the columns and weights of the loss for the functions ``rows``.
 

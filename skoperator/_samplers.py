@@ -417,6 +417,18 @@ class ChunkSampler(BaseSampler):
     n_chunks : int, default=1
         Column chunks drawn per group of rows and step; their points must
         number at least ``n_eval``.
+    whole_groups : bool, default=False
+        Whether the batches are made of whole groups of rows: every epoch
+        shuffles the groups, and the rows inside each, and lays the groups
+        end to end (:meth:`order`), so that a batch of ``batch_size`` rows
+        holds about ``batch_size / chunks[0]`` groups and a step reads about
+        ``n_chunks * batch_size / chunks[0]`` chunks, against up to
+        ``n_chunks`` per row of the batch when the rows are shuffled one by
+        one (False: a batch of 256 random rows meets nearly every group of
+        16). A batch is then made of rows stored next to each other: right
+        when the storage's row order carries no meaning (functions drawn at
+        random, as generators write them); when it does (a parameter sweep
+        written in order), a batch sees fewer kinds of functions.
 
     Attributes
     ----------
@@ -447,9 +459,10 @@ class ChunkSampler(BaseSampler):
     2
     """
 
-    def __init__(self, chunks=(1, 65536), n_chunks=1):
+    def __init__(self, chunks=(1, 65536), n_chunks=1, whole_groups=False):
         self.chunks = chunks
         self.n_chunks = n_chunks
+        self.whole_groups = whole_groups
 
     def setup(self, context):
         chunks = self.chunks
@@ -461,6 +474,9 @@ class ChunkSampler(BaseSampler):
         if not (isinstance(self.n_chunks, numbers.Integral) and not isinstance(
                 self.n_chunks, bool) and self.n_chunks >= 1):
             raise ValueError(f"ChunkSampler n_chunks={self.n_chunks!r} must be an int >= 1.")
+        if self.whole_groups not in (True, False):
+            raise ValueError(f"ChunkSampler whole_groups={self.whole_groups!r} must be True or "
+                             "False.")
         _shared_coords(context, "chunked")
         super().setup(context)
         p, width = context.n_points, min(int(chunks[1]), context.n_points)
@@ -485,6 +501,33 @@ class ChunkSampler(BaseSampler):
         n_eval = super().start_epoch(epoch)
         self._check(n_eval)
         return n_eval
+
+    def order(self, n_functions, generator):
+        """The epoch's order: with ``whole_groups``, groups of rows end to end.
+
+        The groups in a random order, the rows of each in a random order
+        (two permutations from ``generator``); otherwise the rows in a
+        random order, as :meth:`BaseSampler.order`.
+
+        Parameters
+        ----------
+        n_functions : int
+            Training functions.
+        generator : torch.Generator
+            The fit's source of permutations.
+
+        Returns
+        -------
+        order : LongTensor of shape (n_functions,)
+            A permutation of ``range(n_functions)``, on the generator's device.
+        """
+        if not self.whole_groups:
+            return super().order(n_functions, generator)
+        device, size = generator.device, self._rows_per_group
+        rows = torch.randperm(n_functions, generator=generator, device=device)
+        place = torch.randperm(-(-n_functions // size), generator=generator, device=device)
+        group_place = place[torch.div(rows, size, rounding_mode="floor")]
+        return rows[torch.sort(group_place, stable=True).indices]
 
     def sample(self, rows, generator):
         device, k = self.context.device, self.n_eval_

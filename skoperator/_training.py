@@ -258,8 +258,12 @@ class Trainer:
     def new_epoch(self, epoch):
         """Start epoch ``epoch`` of this call: the sampler's epoch, then the permutation."""
         n_eval = self.sampler.start_epoch(epoch)
-        perm = torch.randperm(self.data.n_functions, generator=self.plan.perm_generator,
-                              device=self.data.device)
+        # a sampler's own order (BaseSampler.order), or uniformly random for a sampler
+        # that follows the protocol without deriving from BaseSampler
+        order = getattr(self.sampler, "order", None)
+        n, generator = self.data.n_functions, self.plan.perm_generator
+        perm = (order(n, generator) if order is not None
+                else torch.randperm(n, generator=generator, device=self.data.device))
         return EpochRun(epoch=epoch, n_eval=n_eval, perm=perm,
                         total=torch.zeros((), device=self.data.device))
 

@@ -729,6 +729,56 @@ def test_chunk_sampler_is_an_unbiased_estimate_of_the_mean_over_all_points():
     np.testing.assert_allclose(mass / n, 3 / 26, rtol=0.06)
 
 
+def test_chunk_sampler_whole_groups_lays_the_groups_end_to_end():
+    sampler = _chunk_sampler(chunks=(8, 7), whole_groups=True)
+    gen = torch.Generator().manual_seed(0)
+    orders = [sampler.order(60, gen) for _ in range(3)]
+    for order in orders:
+        assert sorted(order.tolist()) == list(range(60))
+        groups = (order // 8).tolist()
+        runs = [g for i, g in enumerate(groups) if i == 0 or g != groups[i - 1]]
+        assert sorted(runs) == list(range(8))  # each group once, in one piece (the last: 4 rows)
+        # a batch of 16 consecutive rows of the order meets at most 3 groups
+        assert max(len(set(groups[i:i + 16])) for i in range(0, 60, 16)) <= 3
+    assert not torch.equal(orders[0], orders[1])  # a fresh order every epoch
+    assert len({tuple((o // 8).tolist()[::8]) for o in orders}) == 3  # the groups' order too
+    assert not torch.equal(orders[0][:8].sort().values, orders[0][:8])  # rows shuffled inside
+    # without whole_groups: the default order, the one permutation of BaseSampler
+    plain = _chunk_sampler(chunks=(8, 7))
+    assert torch.equal(plain.order(60, torch.Generator().manual_seed(0)),
+                       torch.randperm(60, generator=torch.Generator().manual_seed(0)))
+
+
+def test_a_sampler_s_order_makes_the_batches_of_a_fit():
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+    from skoperator.sampling import ChunkSampler
+
+    class Recording(ChunkSampler):
+        def setup(self, context):
+            self.seen_ = []
+            return super().setup(context)
+
+        def sample(self, rows, generator):
+            self.seen_.append(rows.clone())
+            return super().sample(rows, generator)
+
+    U, Y, G = make_antiderivative(64, n_points=26, random_state=0)
+    groups = {}
+    for whole in (False, True):
+        est = DeepONetRegressor(coords=Y, sampling=Recording(chunks=(8, 7), whole_groups=whole),
+                                n_eval=4, max_iter=3, tol=None, random_state=0, n_basis=8,
+                                batch_size=16).fit(U, G)
+        seen = est.sampler_.seen_
+        assert len(seen) == 3 * 4 and all(len(rows) == 16 for rows in seen)
+        for epoch in range(3):  # every function once an epoch
+            rows = torch.cat(seen[4 * epoch:4 * epoch + 4])
+            assert sorted(rows.tolist()) == list(range(64))
+        groups[whole] = [len(set((rows // 8).tolist())) for rows in seen]
+    assert groups[True] == [2] * 12  # two whole groups of 8 a batch
+    assert min(groups[False]) > 2  # rows one by one: most groups in every batch
+
+
 def test_chunk_sampler_on_a_grid_of_one_chunk_is_the_random_sampler():
     sampler = _chunk_sampler(n_eval=4, n_points=26, chunks=(1, 65536))
     cols, weight = sampler.sample(torch.arange(10), torch.Generator().manual_seed(3))
@@ -741,6 +791,7 @@ def test_chunk_sampler_on_a_grid_of_one_chunk_is_the_random_sampler():
     (dict(chunks="auto"), "chunks='auto' must be a pair"),
     (dict(n_chunks=0), "n_chunks=0 must be an int >= 1"),
     (dict(n_chunks=1.5), "n_chunks=1.5 must be an int >= 1"),
+    (dict(whole_groups="yes"), "whole_groups='yes' must be True or False"),
     (dict(chunks=(1, 3), n_chunks=1), "n_eval=4 points .* n_chunks=1 .* hold only 2; "
                                       "raise n_chunks"),
 ])
