@@ -310,7 +310,7 @@ def sampler_accuracy(args, device, seeds=(0, 1, 2)):
     print(f"# antiderivative, 1,000 functions, n_eval 10, {epochs} epochs, seeds {seeds}: "
           "mean relative L2 of 500 held-out functions")
     for name, values in errors.items():
-        print(f"{name + ":":<32s} " + "  ".join(f"{v:.4e}" for v in values)
+        print(f"{name + ':':<32s} " + "  ".join(f"{v:.4e}" for v in values)
               + f"   mean {np.mean(values):.4e}")
     ok = True
     for name in modes:
