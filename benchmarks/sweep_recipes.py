@@ -142,6 +142,10 @@ VARIANTS = {
         "recipe": ("the quick recipe", {}),
         "head512x2": ("the branch's pooled head 512 x 2 (the recipe's 128)",
                       dict(branch__head_layers=(512, 512))),
+        "pad0": ("no zero padding in the Fourier layers (the flow is periodic; the "
+                 "recipe's 0.125 pads 64 to 72)", dict(branch__padding=0.0)),
+        "pad0-head512x2": ("no padding, pooled head 512 x 2",
+                           dict(branch__padding=0.0, branch__head_layers=(512, 512))),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
