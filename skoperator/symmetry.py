@@ -137,13 +137,48 @@ class Reflection(BaseSymmetry):
 SYMMETRIES = {"reflection": Reflection}
 
 
+def _check_involutions(symmetries, n_sensors, n_points):
+    """Refuse symmetries whose subset compositions are not their group.
+
+    Each must be its own inverse and each pair must commute, on a probe of
+    distinct values (inputs and outputs): otherwise the ``2 ** k``
+    compositions miss elements of the group they generate (a quarter turn's
+    square, a shift's multiples) and the average is not equivariant.
+    """
+    probes = (np.arange(1.0, n_sensors + 1.0)[None], np.arange(1.0, n_points + 1.0)[None])
+
+    def image(gs, probe, outputs):
+        for g in gs:
+            probe = g.transform_outputs(probe) if outputs else g.transform_inputs(probe)
+        return probe
+
+    for outputs, probe in enumerate(probes):
+        side = "outputs" if outputs else "inputs"
+        for i, g in enumerate(symmetries):
+            if not np.array_equal(image([g, g], probe, outputs), probe):
+                raise ValueError(
+                    f"symmetries[{i}] ({type(g).__name__}) applied twice does not give back "
+                    f"the {side}: SymmetrizedRegressor needs involutions (mirrors, a "
+                    "transpose); for a rotation or a shift, whose group is larger, use "
+                    "CanonicalizedRegressor.")
+        for (i, g), (j, h) in itertools.combinations(enumerate(symmetries), 2):
+            if not np.array_equal(image([g, h], probe, outputs), image([h, g], probe, outputs)):
+                raise ValueError(
+                    f"symmetries[{i}] and symmetries[{j}] do not commute on the {side}: their "
+                    "compositions are not a group of 2 ** k elements; use "
+                    "CanonicalizedRegressor with a GridPointGroup for such a group.")
+
+
 class SymmetrizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     """Fit a regressor on the data and its images under known symmetries.
 
     The symmetries generate a group: every composition of a subset of them,
     ``2 ** len(symmetries)`` elements, which is the whole group when each
     symmetry is an involution and they commute (as mirrors of distinct axes
-    do; two symmetries that mirror one axis are refused, see
+    do). Symmetries that are not involutions (a quarter turn, a shift) or do
+    not commute are refused at fit (checked on a probe of distinct values:
+    use :class:`CanonicalizedRegressor` for their groups), and so are two
+    symmetries that mirror one axis (see
     :meth:`BaseSymmetry.mirrored_axis`). ``fit`` trains a clone of
     ``estimator`` on every element's image of ``(U, G)``: ``|group|`` times
     as many functions, each one an exact example of the operator when the
@@ -245,6 +280,7 @@ class SymmetrizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
                 raise ValueError(f"symmetries[{i}] and symmetries[{j}] both reflect grid axis "
                                  f"{a}; pass one mirror per axis (their composition is not a "
                                  "mirror, and the group would repeat elements).")
+        _check_involutions(symmetries, n_sensors, n_points)
         return [combo for r in range(len(symmetries) + 1)
                 for combo in itertools.combinations(symmetries, r)]
 

@@ -174,3 +174,26 @@ def test_inspection_reaches_the_estimator_inside():
     # the sharpness of the fitted estimator inside, at the same data
     assert loss_sharpness(model, np.log(U), G, max_iter=5, random_state=0) == pytest.approx(
         loss_sharpness(model.estimator_, np.log(U), G, max_iter=5, random_state=0))
+
+
+def test_symmetries_that_do_not_make_a_group_of_subsets_are_refused():
+    from skoperator.symmetry import GridPermutation
+
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(10, 16))
+    quarter_turn = GridPermutation(grid=(4, 4), matrix=((0, -1), (1, 0)))
+    transpose = GridPermutation(grid=(4, 4), matrix=((0, 1), (1, 0)))
+    mirror = GridPermutation(grid=(4, 4), matrix=((-1, 0), (0, 1)))
+    model = SymmetrizedRegressor(Ridge(), [transpose]).fit(U, U)  # an involution: accepted
+    fitted = model.estimator_
+    assert model.n_group_ == 2
+    with pytest.raises(ValueError, match=r"symmetries\[0\] \(GridPermutation\) applied twice "
+                                         r"does not give back the inputs.*CanonicalizedRegre"):
+        model.set_params(symmetries=[quarter_turn]).fit(U, U)
+    assert model.estimator_ is fitted  # a failed fit changes nothing
+    with pytest.raises(ValueError, match=r"symmetries\[0\] and symmetries\[1\] do not commute "
+                                         r"on the inputs"):
+        SymmetrizedRegressor(Ridge(), [transpose, mirror]).fit(U, U)
+    # a transpose and the mirror of both axes commute: a group of four
+    both = GridPermutation(grid=(4, 4), matrix=((-1, 0), (0, -1)))
+    assert SymmetrizedRegressor(Ridge(), [transpose, both]).fit(U, U).n_group_ == 4
