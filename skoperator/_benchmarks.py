@@ -367,6 +367,9 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         canonicaliser when there is one), each with the recipe's
         ``max_iter`` and a ``max_time`` of the given one divided by the
         members: its predictions are their mean. False returns one member.
+        To keep the symmetries and change the members alone, pass
+        ``ensemble=k`` (k members) or ``ensemble=None`` (one estimator) as
+        a parameter (``**params`` overrides the recipe's keys).
     **params : dict
         Any other estimator parameter, overriding the recipe, including the
         settings of its components as nested parameters

@@ -225,6 +225,11 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
     members = {"navier-stokes-1e-5": 5, "navier-stokes-1e-3": None}[name]
     assert getattr(inner, "n_estimators", None) == members
     assert isinstance(inner, EnsembleRegressor) == (members is not None)
+    # the members alone can be changed, the canonicaliser kept
+    one = make_estimator(name, device="cpu", ensemble=None)
+    assert isinstance(one, CanonicalizedRegressor)
+    assert type(one.estimator).__name__ == "DeepONetRegressor"
+    assert make_estimator(name, device="cpu", ensemble=2).estimator.n_estimators == 2
     assert est.branch.head_layers == (512, 512)
     # the flow is periodic: nu = 1e-3's Fourier layers pad nothing (1e-5's
     # record was set with the default padding)
