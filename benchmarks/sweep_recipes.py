@@ -140,14 +140,12 @@ VARIANTS = {
     },
     "navier-stokes-1e-3": {
         "recipe": ("the quick recipe", {}),
-        # the recipe before 2026-12-06's afternoon: padding 0.125, head 128
-        "old": ("the Fourier layers padded (0.125: 64 to 72), pooled head 128",
-                dict(branch__padding=0.125, branch__head_layers=(128,))),
-        "head512x2": ("padded (0.125), pooled head 512 x 2",
-                      dict(branch__padding=0.125)),
-        "pad0": ("no zero padding in the Fourier layers (the flow is periodic), pooled head 128",
-                 dict(branch__head_layers=(128,))),
-        "pad0-head512x2": ("no padding, pooled head 512 x 2 (the recipe)", {}),
+        "head512x2": ("the branch's pooled head 512 x 2 (the recipe's 128)",
+                      dict(branch__head_layers=(512, 512))),
+        "pad0": ("no zero padding in the Fourier layers (the flow is periodic; the "
+                 "recipe's 0.125 pads 64 to 72)", dict(branch__padding=0.0)),
+        "pad0-head512x2": ("no padding, pooled head 512 x 2",
+                           dict(branch__padding=0.0, branch__head_layers=(512, 512))),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
