@@ -14,6 +14,11 @@ def antiderivative_residual(y, s, u, d):
     return d(s, 0) - u
 
 
+def _save(out, name, rank, **what):
+    with open(os.path.join(out, f"{name}-{rank}.pkl"), "wb") as f:
+        pickle.dump(what, f)
+
+
 def main(out):
     import numpy as np
     import torch
@@ -33,8 +38,7 @@ def main(out):
     U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
 
     def save(name, **what):
-        with open(os.path.join(out, f"{name}-{rank}.pkl"), "wb") as f:
-            pickle.dump(what, f)
+        _save(out, name, rank, **what)
 
     def weights(est):
         return {k: v.detach().numpy().copy() for k, v in est.network_.state_dict().items()}
@@ -163,11 +167,9 @@ def too_many(out):
         error = None
     except ValueError as exc:
         error = str(exc)
-    with open(os.path.join(out, f"too_many-{dist.get_rank()}.pkl"), "wb") as f:
-        pickle.dump({"error": error}, f)
+    _save(out, "too_many", dist.get_rank(), error=error)
     dist.barrier()
-    with open(os.path.join(out, f"done-{dist.get_rank()}.pkl"), "wb") as f:
-        pickle.dump({}, f)
+    _save(out, "done", dist.get_rank())  # the group ends at exit, as in main
 
 
 if __name__ == "__main__":

@@ -38,8 +38,8 @@ def _launch(scenario, n, out):
         # every rank wrote every result and passed the last barrier; the abort came in the
         # interpreter's teardown, where a gloo worker thread that still holds a tensor of a
         # finished collective takes the GIL (explained in pytorch/pytorch pull request 179291,
-        # abandoned: not fixed in torch). What
-        # these tests check is complete; test_checkpoint's torchrun test holds the exit path.
+        # abandoned: not fixed in torch). What these tests check is complete;
+        # test_checkpoint's torchrun test holds the exit path.
         warnings.warn(f"a rank aborted after its last result: {TEARDOWN_ABORT}", stacklevel=2)
         return
     assert done.returncode == 0, report
