@@ -185,6 +185,12 @@ class FNOBranch(_GridBranch):
         Activation.
     padding : float, default=0.125
         Zero padding at the end of every axis, as a fraction of its size.
+    stride : int, default=1
+        The Fourier layers see every ``stride``-th node of the input grid
+        along each axis, at about ``stride ** d`` times less cost per step:
+        for fine grids whose inputs are smooth enough at the coarser spacing.
+        The projection head then projects the coarse fields on the POD modes'
+        rows of those nodes (the predictions stay on the trunk's points).
 
     Examples
     --------
@@ -202,10 +208,11 @@ class FNOBranch(_GridBranch):
                               "head": [StrOptions({"auto", "pooled", "projection"})],
                               "head_layers": _WIDTHS,
                               "activation": [StrOptions(set(_layers.ACTIVATIONS))],
-                              "padding": [Interval(Real, 0, None, closed="left")]}
+                              "padding": [Interval(Real, 0, None, closed="left")],
+                              "stride": [Interval(Integral, 1, None, closed="left")]}
 
     def __init__(self, grid=None, channels=1, modes=12, width=32, n_layers=4, head="auto",
-                 head_layers=(40, 40, 40), activation="gelu", padding=0.125):
+                 head_layers=(40, 40, 40), activation="gelu", padding=0.125, stride=1):
         self.grid = grid
         self.channels = channels
         self.modes = modes
@@ -215,6 +222,7 @@ class FNOBranch(_GridBranch):
         self.head_layers = head_layers
         self.activation = activation
         self.padding = padding
+        self.stride = stride
 
     def build(self, n_in, n_out, context):
         shape = self.input_shape(n_in, context)
@@ -233,6 +241,7 @@ class FNOBranch(_GridBranch):
         return FNO(shape, n_out, modes=self.modes, width=self.width, n_layers=self.n_layers,
                    activation=self.activation, padding=self.padding, head=head,
                    basis=basis if head == "projection" else None,
-                   hidden=_check_widths(self, "head_layers"), generator=context.generator)
+                   hidden=_check_widths(self, "head_layers"), stride=self.stride,
+                   generator=context.generator)
 
 

@@ -256,6 +256,17 @@ class _AveragePool(nn.Module):
         return x
 
 
+def _restrict(basis, grid, stride):
+    """The rows of ``basis`` (one per node of ``grid``) at every ``stride``-th node, rescaled.
+
+    Scaled by the ratio of the node counts, so that a projection on the
+    coarse nodes approximates the projection on all of them.
+    """
+    n_out = basis.shape[1]
+    rows = basis.reshape(*grid, n_out)[(slice(None, None, stride),) * len(grid)]
+    return rows.reshape(-1, n_out) * (math.prod(grid) / math.prod(rows.shape[:-1]))
+
+
 def _pointwise(n_in, n_out, d):
     return (nn.Conv1d, nn.Conv2d, nn.Conv3d)[d - 1](n_in, n_out, kernel_size=1)
 
@@ -282,6 +293,11 @@ class FNO(nn.Module):
         Zero padding added at the end of every axis before the Fourier
         layers, as a fraction of its size (the FNO recipe for non-periodic
         problems); removed after them.
+    stride : int, default=1
+        The Fourier layers see every ``stride``-th node of the input grid
+        along each axis (its first node kept), at about ``stride ** d`` times
+        less cost; the projection head projects the coarse fields on the
+        basis rows of those nodes, scaled by the ratio of the node counts.
     head : {"pooled", "projection"}, default="pooled"
         How feature maps become coefficients (see the module docstring).
     basis : list of Tensor, default=None
@@ -296,15 +312,22 @@ class FNO(nn.Module):
 
     def __init__(self, input_shape, n_out, *, modes=12, width=32, n_layers=4,
                  activation="gelu", padding=0.125, head="pooled", basis=None, hidden=(128,),
-                 generator=None):
+                 stride=1, generator=None):
         super().__init__()
         self.input_shape = tuple(int(s) for s in input_shape)
-        channels, grid = self.input_shape[0], self.input_shape[1:]
-        d = len(grid)
+        channels, fine = self.input_shape[0], self.input_shape[1:]
+        d = len(fine)
         self.d = d
+        self.stride = int(stride)
+        self.kept = (slice(None), slice(None)) + (slice(None, None, self.stride),) * d
+        grid = tuple(-(-n // self.stride) for n in fine)  # the nodes the layers see
+        self.grid_shape = grid
+        if basis is not None and self.stride > 1:
+            basis = [_restrict(b, fine, self.stride) for b in basis]
         self.pad = tuple(int(math.ceil(padding * n)) for n in grid)
         self.head_kind = head
-        coords = torch.meshgrid(*[torch.linspace(0, 1, n) for n in grid], indexing="ij")
+        coords = torch.meshgrid(*[torch.linspace(0, 1, n)[::self.stride] for n in fine],
+                                indexing="ij")
         self.register_buffer("grid", torch.stack(coords))  # (d, *grid)
         # Layer constructors draw from torch's global RNG: fork it, then
         # initialise every layer from ``generator``.
@@ -356,7 +379,7 @@ class FNO(nn.Module):
         -------
         self : FNO
         """
-        grid = self.input_shape[1:]
+        grid = self.grid_shape
         padded = tuple(n + p for n, p in zip(grid, self.pad))
         for spectral in self.spectral:
             spectral.dft_mode(padded)
@@ -368,6 +391,8 @@ class FNO(nn.Module):
     def features(self, u):
         """Feature maps (batch, width, *grid) of flat inputs (batch, n_sensors)."""
         x = u.reshape(u.shape[0], *self.input_shape)
+        if self.stride > 1:
+            x = x[self.kept]
         grid = self.grid.to(x.dtype).expand(x.shape[0], *self.grid.shape)
         x = self.lift(torch.cat([x, grid], dim=1))
         if any(self.pad):
@@ -380,7 +405,7 @@ class FNO(nn.Module):
             if i < len(self.spectral) - 1:
                 x = self.act(x)
         if any(self.pad):
-            x = x[(slice(None), slice(None)) + tuple(slice(0, n) for n in self.input_shape[1:])]
+            x = x[(slice(None), slice(None)) + tuple(slice(0, n) for n in self.grid_shape)]
         return x
 
     def fields(self, u):

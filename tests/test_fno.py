@@ -120,6 +120,42 @@ def test_fno_branch_shapes(shape, head):
         assert all(p.grad is not None for p in net.parameters())
 
 
+@pytest.mark.parametrize("grid", [(9,), (9, 7), (5, 5, 6)])
+def test_fno_stride_is_the_fno_of_the_coarse_nodes(grid):
+    """``stride=2``: the same layers on every other node (coordinates of the fine
+    grid's nodes), and the projection on the basis rows of those nodes, rescaled."""
+    gen = torch.Generator().manual_seed(0)
+    n_grid = int(np.prod(grid))
+    basis = torch.randn(n_grid, 5, generator=gen)
+    kept = tuple(slice(None, None, 2) for _ in grid)
+    coarse_grid = tuple(len(range(0, n, 2)) for n in grid)
+    fine = FNO((1,) + grid, 5, modes=3, width=6, n_layers=2, head="projection",
+               basis=[basis], stride=2, generator=torch.Generator().manual_seed(1))
+    rows = basis.reshape(*grid, 5)[kept].reshape(-1, 5) * (n_grid / np.prod(coarse_grid))
+    coarse = FNO((1,) + coarse_grid, 5, modes=3, width=6, n_layers=2, head="projection",
+                 basis=[rows], generator=torch.Generator().manual_seed(1))
+    torch.testing.assert_close(fine.basis, coarse.basis)
+    nodes = torch.meshgrid(*[torch.linspace(0, 1, n)[::2] for n in grid], indexing="ij")
+    torch.testing.assert_close(fine.grid, torch.stack(nodes))
+    coarse.grid.copy_(fine.grid)  # same weights (same seed and shapes); same coordinates
+    u = torch.randn(3, 1, *grid, generator=gen)
+    torch.testing.assert_close(fine(u.reshape(3, -1)),
+                               coarse(u[(slice(None), slice(None)) + kept].reshape(3, -1)))
+    pooled = FNO((1,) + grid, 4, modes=3, width=6, n_layers=1, stride=3, generator=gen)
+    assert pooled(u.reshape(3, -1)).shape == (3, 4)
+
+
+def test_fno_branch_stride_in_the_estimator(heat):
+    U, Y, G = heat
+    kw = dict(coords=Y, trunk="pod", n_basis=12, sampling="full", batch_size=16, **FAST)
+    est = DeepONetRegressor(branch=FNOBranch(grid=(32, 32), width=6, modes=4, n_layers=2,
+                                             stride=2), **kw).fit(U, G)
+    assert est.network_.branch.grid_shape == (16, 16)
+    assert est.predict(U[:3]).shape == (3, G.shape[1])
+    with pytest.raises(ValueError, match="stride"):
+        DeepONetRegressor(branch=FNOBranch(grid=(32, 32), stride=0), **kw).fit(U, G)
+
+
 def test_fno_branch_is_reproducible_real_and_leaves_the_global_rng():
     before = torch.get_rng_state()
     a = FNO((1, 8, 8), 4, modes=3, width=4, n_layers=2,
