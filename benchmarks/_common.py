@@ -20,6 +20,8 @@ if str(ROOT) not in sys.path:  # run from a checkout without installing
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from skoperator.metrics import mean_relative_l2_error  # noqa: E402
+
 
 def parser(description):
     """An ``argparse`` parser with the options every benchmark takes."""
@@ -120,3 +122,26 @@ def deepxde_clock(seconds):
                 self.model.stop_training = True
 
     return Clock()
+
+
+def pod_floor(G_train, G_test, n_modes):
+    """Mean relative L2 of ``G_test`` projected onto the leading POD modes of ``G_train``.
+
+    The modes come from the Gram matrix of the centred training rows (float64),
+    as :class:`~skoperator.networks.PODTrunk` takes them; the projection keeps
+    the training mean.
+    """
+    mean = G_train.mean(axis=0, dtype=np.float64)
+    A = np.asarray(G_train, dtype=np.float64) - mean
+    eigval, eigvec = np.linalg.eigh(A @ A.T)
+    order = np.argsort(eigval)[::-1]
+    eigval, eigvec = eigval[order], eigvec[:, order]
+    errors = {}
+    B = np.asarray(G_test, dtype=np.float64) - mean
+    for n in n_modes:
+        n = min(n, int(np.sum(eigval > eigval[0] * 1e-12)))
+        modes = (A.T @ eigvec[:, :n]) / np.sqrt(eigval[:n])  # orthonormal columns
+        projected = mean + (B @ modes) @ modes.T
+        errors[n] = mean_relative_l2_error(G_test, projected)
+    return errors
+

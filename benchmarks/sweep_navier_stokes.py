@@ -85,28 +85,6 @@ def variant(name, args):
                 device="cpu", random_state=0)
 
 
-def pod_floor(G_train, G_test, n_modes):
-    """Mean relative L2 of ``G_test`` projected onto the leading POD modes of ``G_train``.
-
-    The modes come from the Gram matrix of the centred training rows (float64),
-    as :class:`~skoperator.networks.PODTrunk` takes them; the projection keeps
-    the training mean.
-    """
-    mean = G_train.mean(axis=0, dtype=np.float64)
-    A = np.asarray(G_train, dtype=np.float64) - mean
-    eigval, eigvec = np.linalg.eigh(A @ A.T)
-    order = np.argsort(eigval)[::-1]
-    eigval, eigvec = eigval[order], eigvec[:, order]
-    errors = {}
-    B = np.asarray(G_test, dtype=np.float64) - mean
-    for n in n_modes:
-        n = min(n, int(np.sum(eigval > eigval[0] * 1e-12)))
-        modes = (A.T @ eigvec[:, :n]) / np.sqrt(eigval[:n])  # orthonormal columns
-        projected = mean + (B @ modes) @ modes.T
-        errors[n] = mean_relative_l2_error(G_test, projected)
-    return errors
-
-
 def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("viscosity", choices=sorted(T_FINAL))
@@ -153,7 +131,7 @@ def main():
         if args.canonical:
             G_floor = shifts.transform_outputs(G_train, shifts.canonical_elements(U_train))
             G_floor_test = shifts.transform_outputs(G_test, shifts.canonical_elements(U_test))
-        for n_modes, err in pod_floor(G_floor, G_floor_test, args.pod_floor).items():
+        for n_modes, err in _common.pod_floor(G_floor, G_floor_test, args.pod_floor).items():
             print(f"POD floor, {n_modes:>4d} modes: mean relative L2 {err:.4f}", flush=True)
 
     RESULTS.mkdir(exist_ok=True)

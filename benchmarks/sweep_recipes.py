@@ -16,6 +16,8 @@ evidence behind the recipes in ``skoperator/reproduce.py``.
     python benchmarks/sweep_recipes.py diffusion-reaction --n-train 1000
     python benchmarks/sweep_recipes.py burgers --epochs 20 --max-time 120
     python benchmarks/sweep_recipes.py burgers --quick          # a smoke run
+    python benchmarks/sweep_recipes.py darcy-85 --n-train 1000 --n-test 200 \
+        --pod-floor 128 256 512 --variants                       # the POD trunk's floor
     python benchmarks/sweep_recipes.py navier-stokes-1e-5 --n-train 1000 --n-test 200 \
         --epochs 30 --variants one-head128 --seeds 0 1 2 3      # ensembles of seeds
 
@@ -114,7 +116,8 @@ VARIANTS = {
         "pod32": ("32 POD modes", dict(n_basis=32)),
     },
     "darcy-85": {
-        "recipe": ("the quick recipe (the 29 x 29 record's on 85 x 85)", {}),
+        "recipe": ("the quick recipe", {}),
+        "pod128": ("128 POD modes (the recipe before)", dict(n_basis=128)),
         "width16": ("FNO width 16", dict(branch__width=16)),
         "n_eval256": ("n_eval 256 random points", dict(n_eval=256)),
         "epochs6": ("6 epochs", dict(max_iter=6)),
@@ -286,7 +289,8 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
 def main(argv=None):
     p = _common.parser(__doc__)
     p.add_argument("benchmark", choices=list(VARIANTS))
-    p.add_argument("--variants", nargs="+", help="variant names (default: all)")
+    p.add_argument("--variants", nargs="*",
+                   help="variant names (default: all; none with --pod-floor alone)")
     p.add_argument("--n-train", type=int, help="training functions (default: the record's)")
     p.add_argument("--n-test", type=int, help="held-out functions (default: the record's)")
     p.add_argument("--epochs", type=int, help="epochs of every variant (default: the recipe's)")
@@ -298,6 +302,9 @@ def main(argv=None):
                         "scored for every k (the gain of an ensemble of independent fits)")
     p.add_argument("--cache", default="/tmp/skoperator-bench-data",
                    help="folder caching the generated data ('' to regenerate)")
+    p.add_argument("--pod-floor", type=int, nargs="+", metavar="K",
+                   help="first print the error of the held-out targets projected on the "
+                        "first K POD modes of the training targets, for each K")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter changed in every variant (VALUE a Python literal)")
     args = p.parse_args(argv)
@@ -318,7 +325,9 @@ def main(argv=None):
     if args.quick:
         n_train, n_test, epochs = min(n_train, 64), min(n_test, 16), 1
     data = cached_data(args.benchmark, n_train, n_test, args.cache)
-    names = args.variants or list(VARIANTS[args.benchmark])
+    names = list(VARIANTS[args.benchmark]) if args.variants is None else args.variants
+    for n_modes, err in _common.pod_floor(data[1], data[3], args.pod_floor or []).items():
+        print(f"# POD floor, {n_modes:>4d} modes: mean relative L2 {err:.4e}", flush=True)
     print(f"# {args.benchmark}: {n_train} training / {n_test} held-out functions, "
           f"epochs {epochs or 'of the recipe'}, max_time {args.max_time}, "
           f"seed{'s' if args.seeds else ''} {' '.join(map(str, args.seeds or [args.seed]))}")
