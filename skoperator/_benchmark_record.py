@@ -41,7 +41,10 @@ class Benchmark:
         counts passes over the data's images, the key ``canonical`` (a
         canonicaliser of a continuous symmetry group, such as
         :class:`~skoperator.symmetry.GridTranslation`) a
-        :class:`~skoperator.symmetry.CanonicalizedRegressor`.
+        :class:`~skoperator.symmetry.CanonicalizedRegressor`, the key
+        ``group_average`` (a finite group, such as
+        :func:`~skoperator.datasets.darcy_symmetry`) a
+        :class:`~skoperator.symmetry.GroupAveragedRegressor`.
     n_train : tuple of int
         Default training-set sizes (the paper's tables).
     n_evals : tuple

@@ -28,7 +28,7 @@ from .datasets import (
 from .networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, NOMADTrunk, PODTrunk
 from .optimizers import LBFGS, Adam
 from .physics import PDEResidual
-from .symmetry import CanonicalizedRegressor, SymmetrizedRegressor
+from .symmetry import CanonicalizedRegressor, GroupAveragedRegressor, SymmetrizedRegressor
 from .uncertainty import EnsembleRegressor
 
 __all__ = ["Benchmark", "BENCHMARKS", "make_estimator", "load_benchmark"]
@@ -360,7 +360,11 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         a recipe with a canonicaliser (the Navier-Stokes recipes' diagonal
         translations) is wrapped in a
         :class:`~skoperator.symmetry.CanonicalizedRegressor`, with the same
-        ``max_iter``; False returns the bare estimator.
+        ``max_iter``, and one with a group to average over (``darcy-85``:
+        the square's eight maps) in a
+        :class:`~skoperator.symmetry.GroupAveragedRegressor`, which fits the
+        bare estimator and averages its predictions over the group; False
+        returns the bare estimator.
         A recipe with ``ensemble`` (a number of members) is an
         :class:`~skoperator.uncertainty.EnsembleRegressor` of that many
         estimators trained one after the other (``n_jobs=1``, inside the
@@ -415,6 +419,7 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
     transform = kwargs.pop("input_transform", None)
     group = kwargs.pop("symmetries", None)
     canonical = kwargs.pop("canonical", None)
+    averaged = kwargs.pop("group_average", None)
     members = kwargs.pop("ensemble", None)
     members = members if symmetries else None
     if members and kwargs.get("max_time") is not None:
@@ -433,6 +438,8 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         est = SymmetrizedRegressor(est, group)
     if canonical is not None and symmetries:
         est = CanonicalizedRegressor(est, canonical)
+    if averaged is not None and symmetries:
+        est = GroupAveragedRegressor(est, averaged)
     if transform is None:
         return est
     return make_pipeline(FunctionTransformer(transform), est)

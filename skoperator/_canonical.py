@@ -377,6 +377,17 @@ class GridPointGroup(BaseCanonicalizer):
         grid, _, points = self._layout()
         return _choose_points(points, U, grid, self.reference_channel)[1]
 
+    def group_elements(self):
+        """Every element: the compositions of the maps, as codes (bit ``j``: map ``j``).
+
+        Returns
+        -------
+        elements : ndarray of shape (2 ** len(point_symmetries),)
+            Codes ``0`` (the identity) to ``2 ** len(point_symmetries) - 1``,
+            for :meth:`transform_inputs` and :meth:`transform_outputs`.
+        """
+        return np.arange(2 ** len(self._layout()[2]), dtype=np.int64)
+
     def transform_inputs(self, U, elements):
         return _apply_chosen(self._layout()[2], U, elements, "transform_inputs")
 

@@ -76,10 +76,11 @@ def as_tensor(array, dtype, device):
 
     Read-only arrays (memmaps opened read-only, pandas' copy-on-write
     frames) are copied instead of shared, so torch has no reason to warn
-    about writing into them.
+    about writing into them; so are views with a negative stride
+    (``U[:, ::-1]``), which torch cannot share.
     """
     array = np.asarray(array)
-    if not array.flags.writeable:
+    if not array.flags.writeable or any(s < 0 for s in array.strides):
         array = np.array(array)
     return torch.as_tensor(array, dtype=dtype, device=device)
 

@@ -17,7 +17,9 @@ elements to train on every image, and a finite one costs one pass per image:
 :class:`CanonicalizedRegressor` moves every input to a canonical position
 instead (:class:`GridTranslation`, :class:`GridPointGroup`, the variants of
 :data:`CANONICALIZERS`), fits there and moves the predictions back, exactly
-equivariant at no extra cost.
+equivariant at no extra cost. :class:`GroupAveragedRegressor` trains on the
+data as given and averages its predictions over a finite group's images of
+each input (test-time augmentation).
 """
 
 import itertools
@@ -27,6 +29,7 @@ import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from ._averaged import GroupAveragedRegressor
 from ._canonical import (
     CANONICALIZERS,
     BaseCanonicalizer,
@@ -40,7 +43,7 @@ from ._meta import MetaOperatorMixin, require_y
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
            "BaseCanonicalizer", "GridTranslation", "GridPointGroup", "GridPermutation",
-           "CanonicalizedRegressor", "CANONICALIZERS"]
+           "CanonicalizedRegressor", "CANONICALIZERS", "GroupAveragedRegressor"]
 
 
 class Reflection(BaseSymmetry):

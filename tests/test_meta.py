@@ -18,7 +18,10 @@ from skoperator.networks import MLPBranch, MLPTrunk
 from skoperator.symmetry import (
     BaseSymmetry,
     CanonicalizedRegressor,
+    GridPermutation,
+    GridPointGroup,
     GridTranslation,
+    GroupAveragedRegressor,
     Reflection,
     SymmetrizedRegressor,
 )
@@ -58,6 +61,9 @@ WRAPPERS = {
     "symmetrized": lambda est: SymmetrizedRegressor(est, [_mirror()]),
     "canonicalized": lambda est: CanonicalizedRegressor(
         est, GridTranslation(grid=(N_POINTS,), direction=(1,))),
+    "group-averaged": lambda est: GroupAveragedRegressor(
+        est, GridPointGroup(grid=(N_POINTS,), point_symmetries=[GridPermutation(
+            grid=(N_POINTS,), matrix=((-1,),), offset=(N_POINTS - 1,))])),
 }
 
 
@@ -152,6 +158,15 @@ def test_score_of_a_one_model_wrapper_is_the_models_own_score(two_fields, name):
             inner.predict(wrapper.symmetry_.transform_inputs(U, k)), k, inverse=True)
         assert wrapper.score(U, G_nan) == pytest.approx(
             variance_weighted_r2(G_nan, pred, n_outputs=2), rel=1e-12)
+        return
+    if name == "group-averaged":
+        # the mean of the model's prediction and its mirrored prediction of the
+        # mirrored inputs, mirrored back field by field
+        mirrored = inner.predict(U[:, ::-1]).reshape(len(U), 2, N_POINTS)[:, :, ::-1]
+        pred = (inner.predict(U) + mirrored.reshape(len(U), -1)) / 2
+        np.testing.assert_allclose(wrapper.predict(U), pred, rtol=1e-6, atol=1e-7)
+        assert wrapper.score(U, G_nan) == pytest.approx(
+            variance_weighted_r2(G_nan, pred, n_outputs=2), rel=1e-6)
         return
     assert wrapper.score(U, G_nan) == pytest.approx(inner.score(U, G_nan), rel=1e-12)
 

@@ -520,3 +520,16 @@ def test_search_on_points_per_function_without_routing_names_the_fix():
         search.fit(U, G, coords=P)
     with pytest.warns(UserWarning, match=fix):
         GridSearchCV(DeepONetRegressor(**FAST), {"n_basis": [4]}, cv=2).fit(U, G, coords=P)
+
+
+def test_reversed_views_fit_and_predict_as_their_copies(fitted, data):
+    """A view with a negative stride (``U[:, ::-1]``, a mirror image) is copied, not
+    shared: torch cannot share it, and ``predict`` once raised on it."""
+    U, Y, G = data
+    flipped = U[:, ::-1]
+    assert flipped.strides[1] < 0
+    np.testing.assert_array_equal(fitted.predict(flipped), fitted.predict(flipped.copy()))
+    np.testing.assert_array_equal(fitted.predict(U[::-1]), fitted.predict(U[::-1].copy()))
+    refit = clone(fitted).set_params(max_iter=1)
+    first = refit.fit(U[::-1], G[::-1]).predict(U)
+    np.testing.assert_array_equal(first, refit.fit(U[::-1].copy(), G[::-1].copy()).predict(U))
