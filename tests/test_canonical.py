@@ -24,6 +24,7 @@ from skoperator.symmetry import (
     GridPermutation,
     GridPointGroup,
     GridTranslation,
+    GroupAveragedRegressor,
 )
 
 DIAGONAL = GridTranslation(grid=(8, 8), direction=(1, -1))
@@ -190,6 +191,36 @@ def test_deeponet_on_navier_stokes_trajectories():
                                                                           direction=(1,)))])
 def test_sklearn_compatible_meta_estimator(estimator, check):
     check(estimator)
+
+
+@parametrize_with_checks([GroupAveragedRegressor(Ridge(), GridPointGroup(
+    grid=(1,), point_symmetries=[GridPermutation(grid=(1,), matrix=((-1,),), offset=(0,))]))])
+def test_sklearn_compatible_group_averaged_regressor(estimator, check):
+    check(estimator)
+
+
+def test_group_average_is_the_mean_over_the_squares_eight_maps():
+    """Against the eight maps written with numpy: rotations and their transposes."""
+    rng = np.random.default_rng(0)
+    A = rng.uniform(3.0, 12.0, size=(30, 49))
+    P = solve_darcy(A)
+    model = GroupAveragedRegressor(Ridge(alpha=1e-2), darcy_symmetry(7)).fit(A, P)
+    assert model.n_group_ == 8
+    inner = model.estimator_
+    squares = A[:5].reshape(5, 7, 7)
+    images = []
+    for transpose in (False, True):
+        for k in range(4):
+            image = np.rot90(squares.transpose(0, 2, 1) if transpose else squares, k,
+                             axes=(1, 2))
+            out = inner.predict(image.reshape(5, -1)).reshape(5, 7, 7)
+            back = np.rot90(out, -k, axes=(1, 2))
+            images.append(back.transpose(0, 2, 1) if transpose else back)
+    np.testing.assert_allclose(model.predict(A[:5]), np.mean(images, axis=0).reshape(5, -1),
+                               rtol=1e-10, atol=1e-12)
+    with pytest.raises(ValueError, match="must list its elements"):
+        GroupAveragedRegressor(Ridge(), GridTranslation(grid=(7, 7), direction=(1, 0))).fit(
+            A, P)
 
 
 def test_inspection_of_the_estimator_inside_asks_for_the_moved_data():
