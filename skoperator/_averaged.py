@@ -13,17 +13,17 @@ images are partly independent: the average cancels part of them at
 """
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.base import clone
+from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._canonical import BaseCanonicalizer
-from ._compat import HasMethods, _fit_context
-from ._meta import MetaOperatorMixin, require_y
+from ._canonical import _SymmetryRegressor
+from ._compat import _fit_context
+from ._meta import check_pairs
 
 __all__ = ["GroupAveragedRegressor"]
 
 
-class GroupAveragedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+class GroupAveragedRegressor(_SymmetryRegressor):
     """Fit a regressor on the data, predict its average over a finite symmetry group.
 
     ``fit`` trains a clone of ``estimator`` on ``(U, G)`` unchanged: the same
@@ -91,21 +91,6 @@ class GroupAveragedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"])],
-        "symmetry": [BaseCanonicalizer],
-    }
-
-    def __init__(self, estimator, symmetry):
-        self.estimator = estimator
-        self.symmetry = symmetry
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.input_tags.allow_nan = False
-        return tags
-
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
         """Fit a clone of ``estimator`` on ``(X, y)`` as given.
@@ -125,13 +110,7 @@ class GroupAveragedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         self : GroupAveragedRegressor
             Fitted.
         """
-        require_y(y, type(self).__name__)
-        U = check_array(X, dtype=(np.float64, np.float32), input_name="X")
-        G = check_array(y, dtype=(np.float64, np.float32), ensure_2d=False,
-                        ensure_all_finite="allow-nan", input_name="y")
-        if G.ndim > 2 or len(U) != len(G):
-            raise ValueError(f"y has shape {G.shape} for X of {len(U)} rows; pass one row "
-                             "of outputs per input function.")
+        U, G = check_pairs(self, X, y)
         symmetry = clone(self.symmetry)
         symmetry.check()
         if not hasattr(symmetry, "group_elements"):

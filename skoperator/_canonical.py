@@ -18,7 +18,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import HasMethods, Interval, _fit_context
 from ._grid_maps import (
@@ -29,7 +29,7 @@ from ._grid_maps import (
     _grid_pair,
     _RowMaps,
 )
-from ._meta import MetaOperatorMixin, require_y
+from ._meta import MetaOperatorMixin, check_pairs
 
 __all__ = ["BaseCanonicalizer", "GridTranslation", "GridPointGroup", "CanonicalizedRegressor",
            "CANONICALIZERS"]
@@ -400,7 +400,26 @@ class GridPointGroup(BaseCanonicalizer):
 CANONICALIZERS = {"grid_translation": GridTranslation, "grid_point_group": GridPointGroup}
 
 
-class CanonicalizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+class _SymmetryRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+    """A regressor and a group of its symmetries: the parameters and tags both wrappers share."""
+
+    _parameter_constraints = {
+        "estimator": [HasMethods(["fit", "predict"])],
+        "symmetry": [BaseCanonicalizer],
+    }
+
+    def __init__(self, estimator, symmetry):
+        self.estimator = estimator
+        self.symmetry = symmetry
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.multi_output = True
+        tags.input_tags.allow_nan = False
+        return tags
+
+
+class CanonicalizedRegressor(_SymmetryRegressor):
     """Fit a regressor where a symmetry group puts every input, predict back.
 
     For a group of exact symmetries too large to train on every image (the
@@ -470,24 +489,9 @@ class CanonicalizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     True
     """
 
-    _parameter_constraints = {
-        "estimator": [HasMethods(["fit", "predict"])],
-        "symmetry": [BaseCanonicalizer],
-    }
-
     #: Capability read by :func:`~skoperator._unwrap.final_estimator`: the
     #: estimator inside sees moved inputs, not the ones this model is given.
     moves_inputs = True
-
-    def __init__(self, estimator, symmetry):
-        self.estimator = estimator
-        self.symmetry = symmetry
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.input_tags.allow_nan = False
-        return tags
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
@@ -508,13 +512,7 @@ class CanonicalizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         self : CanonicalizedRegressor
             Fitted.
         """
-        require_y(y, type(self).__name__)
-        U = check_array(X, dtype=(np.float64, np.float32), input_name="X")
-        G = check_array(y, dtype=(np.float64, np.float32), ensure_2d=False,
-                        ensure_all_finite="allow-nan", input_name="y")
-        if G.ndim > 2 or len(U) != len(G):
-            raise ValueError(f"y has shape {G.shape} for X of {len(U)} rows; pass one row "
-                             "of outputs per input function.")
+        U, G = check_pairs(self, X, y)
         one_column = G.ndim == 1
         G = G.reshape(len(G), -1)
         symmetry = clone(self.symmetry)

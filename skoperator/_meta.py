@@ -14,8 +14,20 @@ from sklearn.utils.validation import check_array, check_is_fitted
 from ._unwrap import final_estimator, final_step, fitted_n_outputs
 from .metrics import score_outputs
 
-__all__ = ["MetaOperatorMixin", "check_targets", "final_estimator", "final_step",
-           "fitted_n_outputs", "predict_with", "require_y"]
+__all__ = ["MetaOperatorMixin", "check_pairs", "check_targets", "final_estimator",
+           "final_step", "fitted_n_outputs", "predict_with", "require_y"]
+
+
+def check_pairs(owner, X, y, dtype=(np.float64, np.float32)):
+    """``U`` (finite) and ``G`` (NaN allowed, 1-D or 2-D) of ``owner``'s fit, one row each."""
+    require_y(y, type(owner).__name__)
+    U = check_array(X, dtype=dtype, input_name="X")
+    G = check_array(y, dtype=dtype, ensure_2d=False, ensure_all_finite="allow-nan",
+                    input_name="y")
+    if G.ndim > 2 or len(U) != len(G):
+        raise ValueError(f"y has shape {G.shape} for X of {len(U)} rows; pass one row "
+                         "of outputs per input function.")
+    return U, G
 
 
 def check_targets(y, n_rows):

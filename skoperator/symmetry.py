@@ -27,7 +27,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
-from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._averaged import GroupAveragedRegressor
 from ._canonical import (
@@ -39,7 +39,7 @@ from ._canonical import (
 )
 from ._compat import HasMethods, Interval, _fit_context
 from ._grid_maps import BaseSymmetry, GridPermutation, _check_columns, _grid_shape
-from ._meta import MetaOperatorMixin, require_y
+from ._meta import MetaOperatorMixin, check_pairs
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
            "BaseCanonicalizer", "GridTranslation", "GridPointGroup", "GridPermutation",
@@ -335,14 +335,7 @@ class SymmetrizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
     def _check_data(self, X, y):
         """float64 U (finite) and G (NaN allowed, 1-D or 2-D), with one row each."""
-        require_y(y, type(self).__name__)
-        U = check_array(X, dtype=np.float64, input_name="X")
-        G = check_array(y, dtype=np.float64, ensure_2d=False, ensure_all_finite="allow-nan",
-                        input_name="y")
-        if G.ndim > 2 or len(U) != len(G):
-            raise ValueError(f"y has shape {G.shape} for X of {len(U)} rows; pass one row "
-                             "of outputs per input function.")
-        return U, G
+        return check_pairs(self, X, y, dtype=np.float64)
 
     def predict(self, X):
         """Group-averaged prediction (or the estimator's, ``average=False``).
