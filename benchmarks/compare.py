@@ -35,9 +35,11 @@ scores it on the same held-out functions:
   train with Adam peaking at the paper's 1e-3 on the clock's one-cycle
   schedule (the paper's step decay over 500 epochs has no meaning at a time
   budget);
-* ``fno+mirrors`` (heat only, where skoperator's recipe trains on the
-  problem's mirror images): the same FNO given the same images and
-  group-averaged predictions, to show what the symmetries give the peer;
+* ``fno+mirrors`` (where skoperator's recipe uses the problem's symmetries:
+  heat trains on its mirror images, darcy-85 averages its predictions over the
+  square's eight maps): the same FNO given the same symmetries (the images and
+  the group average, or the group average alone), to show what they give the
+  peer;
 * ``deepxde``: ``deepxde.nn.DeepONetCartesianProd`` on
   ``deepxde.data.TripleCartesianProd`` (``DDE_BACKEND=pytorch``), MLP branch
   and trunk of 3 x 128, ReLU, Adam at 1e-3 with mini-batches of 64 functions,
@@ -110,7 +112,8 @@ FNO = {"antiderivative": ((16,), 64, 16), "diffusion-reaction": ((12, 12), 32, 8
 
 def why_not(library, benchmark):
     """Why ``library`` cannot run ``benchmark`` (None when it can)."""
-    if library == "fno+mirrors" and not _recipe_symmetries(benchmark):
+    if library == "fno+mirrors" and not (_recipe_symmetries(benchmark)
+                                         or _recipe_group(benchmark)):
         return "skoperator's recipe uses no symmetries here: the same as neuraloperator"
     if library in TIME_FNOS and benchmark not in CHANNELS:
         return "the FNO paper's model for Navier-Stokes (snapshots in time) only"
@@ -338,16 +341,25 @@ def _recipe_symmetries(benchmark):
     return list(RECORDS[benchmark].params("quick").get("symmetries") or [])
 
 
-def fit_fno_mirrors(benchmark, data, budget, seed):
-    """The FNO of :func:`fit_fno` given skoperator's recipe symmetries (heat's mirrors).
+def _recipe_group(benchmark):
+    """The finite group whose average skoperator's recipe predicts (darcy-85), or None."""
+    from skoperator.reproduce import BENCHMARKS as RECORDS
 
-    ``SymmetrizedRegressor`` around it, as around the DeepONet of the recipe:
-    trained on every training function and its images for the same budget,
-    predicting the group average of ``g^-1 f(g u)``.
+    return RECORDS[benchmark].params("quick").get("group_average")
+
+
+def fit_fno_mirrors(benchmark, data, budget, seed):
+    """The FNO of :func:`fit_fno` given skoperator's recipe symmetries.
+
+    ``SymmetrizedRegressor`` around it, as around the DeepONet of the recipe
+    (heat's mirrors): trained on every training function and its images for
+    the same budget, predicting the group average of ``g^-1 f(g u)``; or,
+    for a recipe that averages at prediction only (darcy-85's eight maps),
+    ``GroupAveragedRegressor``: trained on the data, predicting that average.
     """
     from sklearn.base import BaseEstimator, RegressorMixin
 
-    from skoperator.symmetry import SymmetrizedRegressor
+    from skoperator.symmetry import GroupAveragedRegressor, SymmetrizedRegressor
 
     class FNORegressor(RegressorMixin, BaseEstimator):
         def fit(self, U, G):
@@ -359,7 +371,9 @@ def fit_fno_mirrors(benchmark, data, budget, seed):
             return self.predict_(U)
 
     U, G, _, U_test, _, _ = data
-    model = SymmetrizedRegressor(FNORegressor(), _recipe_symmetries(benchmark)).fit(U, G)
+    group = _recipe_group(benchmark)
+    model = (GroupAveragedRegressor(FNORegressor(), group) if group is not None
+             else SymmetrizedRegressor(FNORegressor(), _recipe_symmetries(benchmark))).fit(U, G)
     return model.predict(U_test), model.estimator_.seconds_, model.estimator_.n_iter_
 
 
