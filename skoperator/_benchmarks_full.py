@@ -99,15 +99,16 @@ FULL_RESOLUTION = [
             # of 16 5.8 % (3 epochs by the clock). An epoch costs about a
             # minute there, so 5 epochs were the most a 5-minute run measured;
             # the error still falls fast with epochs (first sweep, 200 fields:
-            # 3 / 6 / 12 epochs 9.9 / 6.8 / 4.5 %). The 12 epochs below are
-            # not measured with 1,000 fields; on a 600-s clock this recipe
-            # ends at 1.90 % after 11 epochs (benchmarks/compare.py
-            # --benchmarks darcy-85 --libraries skoperator --budgets 600).
+            # 3 / 6 / 12 epochs 9.9 / 6.8 / 4.5 %). With 128 modes and no
+            # average, 12 epochs: 1.84 %; on a 600-s clock 1.90 % (11 epochs).
             # The prediction is the mean over the square's eight maps of the
             # input (GroupAveragedRegressor; the fit is unchanged): at 12
             # epochs 1.35 % against 1.68 % for the bare estimator
             # (sweep_recipes.py darcy-85 --n-train 1000 --n-test 200
-            # --epochs 12 --variants recipe no-average).
+            # --epochs 12 --variants recipe no-average). This recipe on the
+            # clocks of benchmarks/compare.py --benchmarks darcy-85
+            # --libraries skoperator --budgets 600 / 1800: 1.30 % (14
+            # epochs) / 0.998 % (47 epochs).
             "quick": dict(n_eval="full", loss="relative_l2", learning_rate_init=3e-3,
                           learning_rate="onecycle", batch_size=8, max_iter=12,
                           group_average=darcy_symmetry(85)),
