@@ -381,14 +381,15 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
 
     Returns
     -------
-    estimator : DeepONetRegressor, SymmetrizedRegressor or Pipeline
+    estimator : DeepONetRegressor, a meta-estimator around it, or Pipeline
         Unfitted; its ``coords`` are the benchmark's output coordinates and
         its components are its own (fresh copies of the recipe's). A recipe
         that transforms the inputs first (the heat recipe takes ``log K``) is
         a :class:`~sklearn.pipeline.Pipeline` of a ``FunctionTransformer`` and
         the estimator, fitted on raw inputs; a recipe with symmetries wraps
         the estimator in a ``SymmetrizedRegressor``, one with a canonicaliser
-        in a ``CanonicalizedRegressor`` (see ``symmetries``).
+        in a ``CanonicalizedRegressor``, one with a group to average over in a
+        ``GroupAveragedRegressor`` (see ``symmetries``).
         :func:`final_estimator` finds the DeepONetRegressor inside.
 
     Examples
