@@ -81,7 +81,7 @@ FULL_RESOLUTION = [
         # (128 modes: 0.89 %, 256: 0.59 %); at 12 epochs 1.68 % against 128
         # modes' 1.84 %, on a 1,800-s clock 1.26 % (50 epochs) against 1.54 %
         # (sweep_recipes.py darcy-85 --n-train 1000 --n-test 200 --epochs 12
-        # --variants recipe pod512; --epochs 1000000 --max-time 1800
+        # --variants pod128 pod512; --epochs 1000000 --max-time 1800
         # --variants pod512). The Fourier layers on every other node
         # (branch__stride=2, variant stride2) run 2.7 times the epochs but end
         # the 1,800-s clock at 1.53 % (134 epochs): the coarse input costs more

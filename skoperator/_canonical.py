@@ -401,7 +401,12 @@ CANONICALIZERS = {"grid_translation": GridTranslation, "grid_point_group": GridP
 
 
 class _SymmetryRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
-    """A regressor and a group of its symmetries: the parameters and tags both wrappers share."""
+    """A regressor and a group of its symmetries: the tags of every symmetry wrapper.
+
+    The parameters are those of the wrappers that take one ``symmetry``
+    (:class:`CanonicalizedRegressor`, ``GroupAveragedRegressor``);
+    ``SymmetrizedRegressor`` declares its own.
+    """
 
     _parameter_constraints = {
         "estimator": [HasMethods(["fit", "predict"])],

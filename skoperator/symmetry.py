@@ -26,7 +26,7 @@ import itertools
 from numbers import Integral, Real
 
 import numpy as np
-from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._averaged import GroupAveragedRegressor
@@ -36,10 +36,11 @@ from ._canonical import (
     CanonicalizedRegressor,
     GridPointGroup,
     GridTranslation,
+    _SymmetryRegressor,
 )
 from ._compat import HasMethods, Interval, _fit_context
 from ._grid_maps import BaseSymmetry, GridPermutation, _check_columns, _grid_shape
-from ._meta import MetaOperatorMixin, check_pairs
+from ._meta import check_pairs
 
 __all__ = ["BaseSymmetry", "Reflection", "SymmetrizedRegressor", "SYMMETRIES",
            "BaseCanonicalizer", "GridTranslation", "GridPointGroup", "GridPermutation",
@@ -172,7 +173,7 @@ def _check_involutions(symmetries, n_sensors, n_points):
                     "CanonicalizedRegressor with a GridPointGroup for such a group.")
 
 
-class SymmetrizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
+class SymmetrizedRegressor(_SymmetryRegressor):
     """Fit a regressor on the data and its images under known symmetries.
 
     The symmetries generate a group: every composition of a subset of them,
@@ -257,12 +258,6 @@ class SymmetrizedRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         self.estimator = estimator
         self.symmetries = symmetries
         self.average = average
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.target_tags.multi_output = True
-        tags.input_tags.allow_nan = False
-        return tags
 
     def _group(self, n_sensors, n_points):
         """Every element of the group, as a tuple of symmetries applied in order."""
