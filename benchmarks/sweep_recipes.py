@@ -159,6 +159,10 @@ VARIANTS = {
                  "recipe's 0.125 pads 64 to 72)", dict(branch__padding=0.0)),
         "pad0-head512x2": ("no padding, pooled head 512 x 2",
                            dict(branch__padding=0.0, branch__head_layers=(512, 512))),
+        "projection": ("projection head: 40 fields (one per output time) on the modes",
+                       dict(branch__head="projection")),
+        "projection-pad0": ("projection head, no padding",
+                            dict(branch__head="projection", branch__padding=0.0)),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),

@@ -178,7 +178,10 @@ class FNOBranch(_GridBranch):
         Fourier layers.
     head : {"auto", "pooled", "projection"}, default="auto"
         "auto" projects when the trunk is a POD trunk on this grid (one input
-        function), else pools.
+        function), else pools. "projection" also takes a POD trunk whose
+        points are several copies of the grid's cells (an output at several
+        times, in the order (time, cell)): the head then produces one field
+        per copy, the fields projected together on the modes.
     head_layers : tuple of int, default=(40, 40, 40)
         Hidden widths of the pooled head's MLP.
     activation : str, default="gelu"
@@ -228,16 +231,18 @@ class FNOBranch(_GridBranch):
         shape = self.input_shape(n_in, context)
         n_grid = math.prod(shape[1:])
         basis = context.basis
-        fits = basis is not None and all(b.shape[0] == n_grid for b in basis) and \
-            sum(b.shape[1] for b in basis) == n_out
+        widths = basis is not None and sum(b.shape[1] for b in basis) == n_out
+        same = widths and all(b.shape[0] == n_grid for b in basis)
+        stacked = widths and all(b.shape[0] % n_grid == 0 for b in basis)
         head = self.head
         if head == "auto":
-            head = "projection" if fits and not context.multi_input else "pooled"
-        elif head == "projection" and not fits:
+            head = "projection" if same and not context.multi_input else "pooled"
+        elif head == "projection" and not stacked:
             raise ValueError(
                 "FNOBranch(head='projection') needs a POD trunk (trunk='pod') whose points "
-                f"are the cells of the input grid ({n_grid}) and one basis per branch field; "
-                "use head='pooled' (or 'auto').")
+                f"are the cells of the input grid ({n_grid}), or several copies of them "
+                "(say one per time, in the order (copy, cell)), and one basis per branch "
+                "field; use head='pooled' (or 'auto').")
         return FNO(shape, n_out, modes=self.modes, width=self.width, n_layers=self.n_layers,
                    activation=self.activation, padding=self.padding, head=head,
                    basis=basis if head == "projection" else None,

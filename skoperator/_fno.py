@@ -257,14 +257,15 @@ class _AveragePool(nn.Module):
 
 
 def _restrict(basis, grid, stride):
-    """The rows of ``basis`` (one per node of ``grid``) at every ``stride``-th node, rescaled.
+    """The rows of ``basis`` (one per node of ``grid``, or per copy and node) at every
+    ``stride``-th node, rescaled.
 
     Scaled by the ratio of the node counts, so that a projection on the
     coarse nodes approximates the projection on all of them.
     """
     n_out = basis.shape[1]
-    rows = basis.reshape(*grid, n_out)[(slice(None, None, stride),) * len(grid)]
-    return rows.reshape(-1, n_out) * (math.prod(grid) / math.prod(rows.shape[:-1]))
+    rows = basis.reshape(-1, *grid, n_out)[(slice(None),) + (slice(None, None, stride),) * len(grid)]
+    return rows.reshape(-1, n_out) * (math.prod(grid) / math.prod(rows.shape[1:-1]))
 
 
 def _pointwise(n_in, n_out, d):
@@ -302,8 +303,9 @@ class FNO(nn.Module):
         How feature maps become coefficients (see the module docstring).
     basis : list of Tensor, default=None
         For ``head="projection"``: per output field, the basis
-        (n_grid_points, p) the field is projected on; ``n_out`` must be the
-        sum of their widths.
+        (k * n_grid_points, p) its ``k`` channels (one per copy of the grid,
+        rows in the order (copy, node)) are projected on; ``n_out`` must be
+        the sum of their widths.
     hidden : tuple of int, default=(128,)
         Hidden widths of the pooled head's MLP.
     generator : torch.Generator, default=None
@@ -350,7 +352,8 @@ class FNO(nn.Module):
         self.pointwise = nn.ModuleList(_pointwise(width, width, d) for _ in range(n_layers))
         self.act = ACTIVATIONS[activation]()
         if head == "projection":
-            n_fields = len(basis)
+            # One output channel per copy of the grid in a basis's rows.
+            n_fields = sum(b.shape[0] // math.prod(grid) for b in basis)
             self.project = nn.Sequential(_pointwise(width, 128, d), ACTIVATIONS[activation](),
                                          _pointwise(128, n_fields, d))
             self.register_buffer("basis", torch.block_diag(*[b.float() for b in basis]))
