@@ -48,7 +48,7 @@ def trajectories(n, seed):
                            G.reshape(n, T_FINAL - WINDOW, GRID, GRID)], axis=1)
 
 
-def estimator(epochs, device, trunk="mlp", n_basis=None):
+def estimator(epochs, device, trunk="mlp", n_basis=None, head="auto"):
     """The window-to-window DeepONet: an MLP trunk over (x, y, t) on 512 random points
     per window, or the POD modes of the training windows on every point."""
     if trunk == "pod":
@@ -57,7 +57,8 @@ def estimator(epochs, device, trunk="mlp", n_basis=None):
         parts = dict(trunk=MLPTrunk(layers=(64, 64), activation="gelu"), n_basis=n_basis or 32,
                      n_eval=512)
     return DeepONetRegressor(
-        branch=FNOBranch(grid=(GRID, GRID), channels=WINDOW, modes=8, width=16, n_layers=4),
+        branch=FNOBranch(grid=(GRID, GRID), channels=WINDOW, modes=8, width=16, n_layers=4,
+                         head=head),
         coords=window_coords((GRID, GRID), WINDOW), loss="relative_l2",
         learning_rate_init=5e-3, learning_rate="onecycle", batch_size=32, max_iter=epochs,
         tol=None, device=device, random_state=0, **parts)
@@ -82,6 +83,9 @@ def main():
                    help="an MLP trunk over (x, y, t) or the POD modes of the training windows")
     p.add_argument("--n-basis", type=int, default=None,
                    help="basis functions (default: 32 for the MLP trunk, 64 POD modes)")
+    p.add_argument("--head", choices=["auto", "projection"], default="auto",
+                   help="the FNO branch's head: pooled (auto), or with the POD trunk the "
+                        "projection of one field per step of the window on the modes")
     p.add_argument("--variants", nargs="+", default=None,
                    help="names of the variants to run (default: all)")
     args = p.parse_args()
@@ -95,7 +99,7 @@ def main():
     print(f"# data: {len(W)} trajectories of nu = 1e-3, t = 1..{T_FINAL}, {GRID} x {GRID}, "
           f"in {time.perf_counter() - tic:.1f} s; {args.n_train} train, {args.n_test} test; "
           f"{args.epochs} epochs per variant; noise = {args.noise} x std(W); "
-          f"{args.trunk} trunk")
+          f"{args.trunk} trunk, head {args.head}")
 
     truth = test[:, WINDOW:]
     persistence = np.repeat(test[:, WINDOW - 1:WINDOW], T_FINAL - WINDOW, axis=1)
@@ -112,7 +116,7 @@ def main():
         variants = [v for v in variants if v[0] in args.variants]
     results = {}
     for name, pushforward, noise, epochs, residual in variants:
-        model = RolloutRegressor(estimator(epochs, device, args.trunk, args.n_basis),
+        model = RolloutRegressor(estimator(epochs, device, args.trunk, args.n_basis, args.head),
                                  window=WINDOW,
                                  pushforward=pushforward, noise=noise, residual=residual,
                                  random_state=0)
