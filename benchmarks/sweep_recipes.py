@@ -163,6 +163,8 @@ VARIANTS = {
                        dict(branch__head="projection")),
         "projection-pad0": ("projection head, no padding",
                             dict(branch__head="projection", branch__padding=0.0)),
+        "wd1e-4": ("Adam with an L2 penalty of 1e-4 (weight_decay, as FNO's scripts)",
+                   dict(optimizer=Adam(weight_decay=1e-4))),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),

@@ -264,7 +264,8 @@ def _restrict(basis, grid, stride):
     coarse nodes approximates the projection on all of them.
     """
     n_out = basis.shape[1]
-    rows = basis.reshape(-1, *grid, n_out)[(slice(None),) + (slice(None, None, stride),) * len(grid)]
+    kept = (slice(None),) + (slice(None, None, stride),) * len(grid)
+    rows = basis.reshape(-1, *grid, n_out)[kept]
     return rows.reshape(-1, n_out) * (math.prod(grid) / math.prod(rows.shape[1:-1]))
 
 

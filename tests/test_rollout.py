@@ -80,6 +80,30 @@ def test_predict_rollout_shape_and_order():
     np.testing.assert_array_equal(rolled[:, 2:4], model.predict(first))
 
 
+def test_predict_rollout_step_keeps_the_first_snapshots_of_each_prediction():
+    W = _advection()
+    model = RolloutRegressor(Ridge(alpha=1e-3), window=3, pushforward=0).fit(W)
+    U = W[:2, :3]
+    rolled = model.predict_rollout(U, n_windows=2, step=2)
+    assert rolled.shape == (2, 6, 8, 8)
+    first = model.predict(U)
+    np.testing.assert_array_equal(rolled[:, :2], first[:, :2])
+    # the window moves two snapshots: the last true one and the first two predicted
+    second = model.predict(np.concatenate([U[:, 2:], first[:, :2]], axis=1))
+    np.testing.assert_array_equal(rolled[:, 2:4], second[:, :2])
+    np.testing.assert_array_equal(model.predict_rollout(U, 2, step=3),
+                                  model.predict_rollout(U, 2))
+    # exact dynamics: every step gives the truth
+    exact = RolloutRegressor(Ridge(alpha=1e-10), window=3, pushforward=0).fit(
+        _advection(n_traj=40, n_times=12, n=4))
+    W4 = _advection(n_traj=3, n_times=30, n=4)
+    for step in (1, 2, 3):
+        assert exact.score_rollout(W4, step=step).max() < 1e-6
+    for bad in (0, 4, 1.5):
+        with pytest.raises(ValueError, match=r"step must be an int in \[1, window=3\]"):
+            model.predict_rollout(U, 2, step=bad)
+
+
 def test_fit_pairs_every_start_and_pushforward_adds_predictions():
     W = _advection(n_traj=2, n_times=7)
     model = RolloutRegressor(Recorder(), window=2, pushforward=2, residual=False).fit(W)
