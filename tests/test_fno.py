@@ -145,6 +145,43 @@ def test_fno_stride_is_the_fno_of_the_coarse_nodes(grid):
     assert pooled(u.reshape(3, -1)).shape == (3, 4)
 
 
+def test_fno_projection_over_copies_of_the_grid():
+    """A basis over k copies of the grid (k times, rows (copy, node)): k output
+    fields, projected together; with a stride, each copy restricted alike."""
+    gen = torch.Generator().manual_seed(0)
+    grid, k = (6, 5), 3
+    basis = torch.randn(k * 30, 4, generator=gen)
+    net = FNO((2,) + grid, 4, modes=2, width=5, n_layers=1, head="projection",
+              basis=[basis], generator=gen)
+    u = torch.randn(2, 60, generator=gen)
+    assert net.fields(u).shape == (2, k * 30)
+    torch.testing.assert_close(net(u), net.fields(u) @ basis)
+    strided = FNO((2,) + grid, 4, modes=2, width=5, n_layers=1, head="projection",
+                  basis=[basis], stride=2, generator=gen)
+    kept = basis.reshape(k, *grid, 4)[:, ::2, ::2].reshape(-1, 4) * (30 / 9)
+    torch.testing.assert_close(strided.basis, kept)
+    assert strided(u).shape == (2, 4)
+
+
+def test_fno_branch_projection_head_on_space_time_outputs():
+    """The estimator with an output at several times of the input grid: 'auto'
+    pools, 'projection' gives one field per time."""
+    rng = np.random.default_rng(0)
+    U = rng.standard_normal((20, 64))
+    x = np.linspace(0, 1, 8)
+    Y = np.array([(t, a, b) for t in (0.5, 1.0) for a in x for b in x])
+    G = np.concatenate([U, 2 * U], axis=1)
+    kw = dict(coords=Y, trunk="pod", n_basis=6, sampling="full", **FAST)
+    auto = DeepONetRegressor(branch=FNOBranch(grid=(8, 8), width=4, modes=2, n_layers=1),
+                             **kw).fit(U, G)
+    assert auto.network_.branch.head_kind == "pooled"
+    proj = DeepONetRegressor(branch=FNOBranch(grid=(8, 8), width=4, modes=2, n_layers=1,
+                                              head="projection"), **kw).fit(U, G)
+    assert proj.network_.branch.head_kind == "projection"
+    assert proj.network_.branch.fields(torch.zeros(1, 64)).shape == (1, 128)
+    assert proj.predict(U[:3]).shape == (3, 128)
+
+
 def test_fno_branch_stride_in_the_estimator(heat):
     U, Y, G = heat
     kw = dict(coords=Y, trunk="pod", n_basis=12, sampling="full", batch_size=16, **FAST)
