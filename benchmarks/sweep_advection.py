@@ -105,6 +105,12 @@ VARIANTS = {
     "linear-pca1100": ("linear branch on 1,100 whitened principal components, 1,100 POD modes",
                        dict(input_pca=1100, branch=MLPBranch(layers=()), trunk=PODTrunk(),
                             n_basis=1100, sampling="full", loss="mse")),
+    "linear-pca1150": ("linear branch on 1,150 whitened principal components, 1,150 POD modes",
+                       dict(input_pca=1150, branch=MLPBranch(layers=()), trunk=PODTrunk(),
+                            n_basis=1150, sampling="full", loss="mse")),
+    "linear-pca1170": ("linear branch on 1,170 whitened principal components, 1,170 POD modes",
+                       dict(input_pca=1170, branch=MLPBranch(layers=()), trunk=PODTrunk(),
+                            n_basis=1170, sampling="full", loss="mse")),
 }
 
 

@@ -34,7 +34,8 @@ class Benchmark:
         Budget name (``"quick"``, ``"paper"``) -> estimator parameters,
         overriding the architecture's (a recipe's ``branch`` replaces the
         architecture's whole branch component); the key ``input_transform``
-        (a function applied to ``U`` first, such as ``np.log``) makes
+        (a function applied to ``U`` first, such as ``np.log``, or a
+        transformer, cloned, such as ``PCA(whiten=True)``) makes
         :func:`make_estimator` return a pipeline, the key ``symmetries`` (a
         list of exact symmetries of the problem) a
         :class:`~skoperator.symmetry.SymmetrizedRegressor` whose ``max_iter``
