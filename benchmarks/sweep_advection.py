@@ -93,25 +93,19 @@ VARIANTS = {
                                                       fourier_features=32,
                                                       fourier_scale=1.0)),
         n_basis=16)),
-    # The operator is a fixed shift: linear in u. A linear branch on whitened
-    # principal components of u (a pipeline: PCA(whiten=True) first) onto as
-    # many POD modes represents it up to the modes' floor; every point, MSE.
-    "linear-pca800": ("linear branch on 800 whitened principal components, 800 POD modes",
-                      dict(input_pca=800, branch=MLPBranch(layers=()), trunk=PODTrunk(),
-                           n_basis=800, sampling="full", loss="mse")),
-    "linear-pca1000": ("linear branch on 1,000 whitened principal components, 1,000 POD modes",
-                       dict(input_pca=1000, branch=MLPBranch(layers=()), trunk=PODTrunk(),
-                            n_basis=1000, sampling="full", loss="mse")),
-    "linear-pca1100": ("linear branch on 1,100 whitened principal components, 1,100 POD modes",
-                       dict(input_pca=1100, branch=MLPBranch(layers=()), trunk=PODTrunk(),
-                            n_basis=1100, sampling="full", loss="mse")),
-    "linear-pca1150": ("linear branch on 1,150 whitened principal components, 1,150 POD modes",
-                       dict(input_pca=1150, branch=MLPBranch(layers=()), trunk=PODTrunk(),
-                            n_basis=1150, sampling="full", loss="mse")),
-    "linear-pca1170": ("linear branch on 1,170 whitened principal components, 1,170 POD modes",
-                       dict(input_pca=1170, branch=MLPBranch(layers=()), trunk=PODTrunk(),
-                            n_basis=1170, sampling="full", loss="mse")),
 }
+
+
+def _linear_pca(n):
+    """A linear branch on ``n`` whitened principal components of u (a pipeline: PCA first;
+    Adam alone crawls on the sensors' correlations) onto ``n`` POD modes; every point, MSE."""
+    return (f"linear branch on {n:,} whitened principal components, {n:,} POD modes",
+            dict(input_pca=n, branch=MLPBranch(layers=()), trunk=PODTrunk(), n_basis=n,
+                 sampling="full", loss="mse"))
+
+
+# The operator is a fixed shift: linear in u, represented up to the modes' floor.
+VARIANTS.update({f"linear-pca{n}": _linear_pca(n) for n in (800, 1000, 1100, 1150, 1170)})
 
 
 def main():
