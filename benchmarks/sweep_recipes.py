@@ -167,6 +167,8 @@ VARIANTS = {
                                dict(branch__head="projection", branch__stride=2)),
         "stride2": ("pooled head, Fourier layers on every other node (32 x 32)",
                     dict(branch__stride=2)),
+        "stride1": ("pooled head, Fourier layers on every node (the recipe before)",
+                    dict(branch__stride=1)),
         "wd1e-4": ("Adam with an L2 penalty of 1e-4 (weight_decay, as FNO's scripts)",
                    dict(optimizer=Adam(weight_decay=1e-4))),
     },
