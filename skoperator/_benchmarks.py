@@ -239,7 +239,7 @@ BENCHMARKS = {b.name: b for b in [
         # u. A linear branch on the whitened principal components of u onto
         # as many POD modes represents it on the span of the training data:
         # 2,000 square waves whose jumps sit at some 1,200 of the grid's
-        # points span 1,178 dimensions (1,195 to 1,211 for other seeds), so
+        # points span 1,178 dimensions (1,192 for the sweep's --seed 1), so
         # 1,170 components and modes (benchmarks/sweep_advection.py, 120 s
         # each: 0.03 % against 0.28 % with 1,150, 0.79 % with 1,100, 1.41 %
         # with 1,000; NOMAD's decoder, the best nonlinear reconstruction,
