@@ -181,6 +181,8 @@ VARIANTS = {
                            dict(branch__stride=2, branch__modes=8)),
         "stride2-lr3e-3": ("stride 2, learning rate 3e-3 (the recipe's 2e-3)",
                            dict(branch__stride=2, learning_rate_init=3e-3)),
+        "stride2-lr2.5e-3": ("stride 2, learning rate 2.5e-3 (the recipe's 2e-3)",
+                             dict(branch__stride=2, learning_rate_init=2.5e-3)),
         "stride2-lr4e-3": ("stride 2, learning rate 4e-3 (the recipe's 2e-3)",
                            dict(branch__stride=2, learning_rate_init=4e-3)),
         "stride2-lr6e-3": ("stride 2, learning rate 6e-3 (the recipe's 2e-3)",
