@@ -108,7 +108,8 @@ TIME_DEPENDENT = [
         # Learning rate 3e-3 (160 epochs: 1.48 % against 1.54 % at 2e-3;
         # 4e-3 2.93 %, 6e-3 4.48 %: the one-cycle peak destabilises the
         # training above 3e-3) and 340 epochs: 1.34 % in 1,643 s (2.5e-3:
-        # 1.35 %), beside another one-thread run.
+        # 1.35 %), beside another one-thread run; reproduce itself: 1.34 %
+        # in 1,620 s (benchmarks/results/reproduce_navier_stokes.txt).
         architecture=_pod_architecture(256, stride=2),
         recipes={
             # A POD-DeepONet (benchmarks/sweep_navier_stokes.py, 100 training
