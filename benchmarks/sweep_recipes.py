@@ -195,6 +195,9 @@ VARIANTS = {
         "stride2-batch4-lr2.5e-3": ("stride 2, batches of 4 at learning rate 2.5e-3",
                                     dict(branch__stride=2, batch_size=4,
                                          learning_rate_init=2.5e-3)),
+        "stride2-batch4-modes8": ("stride 2, batches of 4 at learning rate 2e-3, 8 Fourier modes",
+                                  dict(branch__stride=2, batch_size=4, learning_rate_init=2e-3,
+                                       branch__modes=8)),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
