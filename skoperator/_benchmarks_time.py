@@ -130,8 +130,8 @@ TIME_DEPENDENT = [
             # the stride, 160 epochs: 26 minutes on one thread of the shared machine (9 to 11 s per
             # epoch on 1,000 trajectories with the Gram path, 30 s on the grid path, where 60 epochs
             # took 31 minutes). At 60 epochs 2.19 %, on a 1,800-s clock (180 epochs) 1.50 %, at 160
-            # epochs 1.55 % (benchmarks/results/reproduce_navier_stokes.txt, compare_navier-
-            # stokes-1e-3.txt).
+            # epochs 1.55 % (benchmarks/results/reproduce_navier_stokes.txt,
+            # compare_navier-stokes-1e-3.txt).
             # Canonicalised along the diagonal (the flow's exact shifts): the
             # floor of 256 modes falls from 2.3 % to 0.54 %,
             # the record's error from 7.07 % to 3.44 %; with the whole group
