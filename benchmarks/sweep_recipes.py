@@ -177,7 +177,7 @@ VARIANTS = {
                             dict(branch__stride=2, batch_size=16, learning_rate_init=3e-3)),
         "stride2-batch32": ("stride 2, batches of 32 at learning rate 4e-3",
                             dict(branch__stride=2, batch_size=32, learning_rate_init=4e-3)),
-        "stride2-modes8": ("stride 2, 8 Fourier modes per axis (the recipe's 12)",
+        "stride2-modes8": ("stride 2, 8 Fourier modes per axis (the record before: 12)",
                            dict(branch__stride=2, branch__modes=8)),
         "stride2-lr3e-3": ("stride 2, learning rate 3e-3 (2e-3 until the recipe took 3e-3)",
                            dict(branch__stride=2, learning_rate_init=3e-3)),
@@ -284,6 +284,20 @@ VARIANTS = {
         "lbfgs": ("+ 50 L-BFGS iterations", dict(optimizer=Adam(polish=LBFGS(max_iter=50)))),
     },
 }
+
+def _keep_before(variants, before, names):
+    """``variants`` with ``before``'s settings under each named variant's own."""
+    return {key: (what, {**before, **params}) if key in names else (what, params)
+            for key, (what, params) in variants.items()}
+
+
+# The navier-stokes-1e-3 variants up to batches of 4 were measured against the record of
+# batches of 8 and 12 Fourier modes at learning rate 3e-3; they keep those settings now that
+# the record takes batches of 4 at 2e-3 and 8 modes.
+VARIANTS["navier-stokes-1e-3"] = _keep_before(
+    VARIANTS["navier-stokes-1e-3"],
+    dict(batch_size=8, branch__modes=12, learning_rate_init=3e-3),
+    set(VARIANTS["navier-stokes-1e-3"]) - {"recipe", "stride2-batch4-modes8"})
 
 
 def cached_data(name, n_train, n_test, cache):
