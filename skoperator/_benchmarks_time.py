@@ -115,7 +115,8 @@ TIME_DEPENDENT = [
         # 1.33 % in 1,665 s, a tie); with 8 Fourier modes per axis (18 % less
         # per epoch), 280 epochs: 1.24 % in 1,394 s, below FNO-2D's 1.28 %
         # (batches of 8 at 3e-3 with 8 modes, 400 epochs: 1.25 % in 1,463 s;
-        # benchmarks/results/sweep_navier_stokes.txt).
+        # benchmarks/results/sweep_navier_stokes.txt); reproduce itself:
+        # 1.24 % in 1,302 s (benchmarks/results/reproduce_navier_stokes.txt).
         architecture=_pod_architecture(256, stride=2, modes=8),
         recipes={
             # A POD-DeepONet (benchmarks/sweep_navier_stokes.py, 100 training
