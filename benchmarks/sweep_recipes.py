@@ -285,6 +285,7 @@ VARIANTS = {
     },
 }
 
+
 def _keep_before(variants, before, names):
     """``variants`` with ``before``'s settings under each named variant's own."""
     return {key: (what, {**before, **params}) if key in names else (what, params)

@@ -127,11 +127,13 @@ TIME_DEPENDENT = [
             # recipe (an MLP trunk over (x, y, t)) and 60.7 % for persistence.
             # 256 modes: the projection of 200 held-out trajectories onto the
             # modes of 1,000 loses 2.3 % (128 modes 3.8 %, 512 modes 1.3 %).
-            # Learning rate 2e-3 as in those runs (then 3e-3; now 2e-3, with batches of 4). Without
-            # the stride, 160 epochs: 26 minutes on one thread of the shared machine (9 to 11 s per
-            # epoch on 1,000 trajectories with the Gram path, 30 s on the grid path, where 60 epochs
-            # took 31 minutes). At 60 epochs 2.19 %, on a 1,800-s clock (180 epochs) 1.50 %, at 160
-            # epochs 1.55 % (benchmarks/results/reproduce_navier_stokes.txt,
+            # Learning rate 2e-3 as in those runs (then 3e-3; now 2e-3, with
+            # batches of 4). Without the stride, 160 epochs: 26 minutes on one
+            # thread of the shared machine (9 to 11 s per epoch on 1,000
+            # trajectories with the Gram path, 30 s on the grid path, where 60
+            # epochs took 31 minutes). At 60 epochs 2.19 %, on a 1,800-s clock
+            # (180 epochs) 1.50 %, at 160 epochs 1.55 %
+            # (benchmarks/results/reproduce_navier_stokes.txt,
             # compare_navier-stokes-1e-3.txt).
             # Canonicalised along the diagonal (the flow's exact shifts): the
             # floor of 256 modes falls from 2.3 % to 0.54 %,
