@@ -379,7 +379,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
 
     history_ : list of dict
         One dict per epoch: ``epoch``, ``train_loss``, ``valid_score``,
-        ``seconds``, ``trunk_evals`` (number of trunk evaluations),
+        ``seconds``, ``trunk_evals`` (trunk evaluations of the data
+        term; 0 when a physics term trains alone),
         ``n_eval`` (points per function and step), ``learning_rate`` and
         ``solver`` ("adam", or "lbfgs" for the record of the L-BFGS polish),
         ``lbfgs_iter`` (L-BFGS iterations, None for Adam epochs) and

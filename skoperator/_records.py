@@ -43,7 +43,8 @@ class EpochRecord:
     seconds : float
         Wall time of the epoch.
     trunk_evals : int or None
-        Trunk evaluations in the epoch.
+        Trunk evaluations of the data term in the epoch (0 when a physics
+        term trains alone, on entirely missing targets).
     n_eval : int
         Points per function and step.
     learning_rate : float or None

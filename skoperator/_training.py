@@ -142,16 +142,21 @@ class Trainer:
         """
         if self.comm.world_size > 1:
             return self._distributed_step(rows)
-        cols, weight, target = self.batches.batch(rows, next_rows)
+        n_trunk, cols = 0, None
+        if self.plan.has_data:
+            cols, weight, target = self.batches.batch(rows, next_rows)
         self._apply_schedule()
-        path = self.path(cols, rows.numel())
-        value, report = self._objective(rows, cols, weight, target, path)
+        if self.plan.has_data:
+            path = self.path(cols, rows.numel())
+            value, report = self._objective(rows, cols, weight, target, path)
+            n_trunk = trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
+                                        self.data.per_function)
+        else:  # the residual alone: no data points to draw or targets to read
+            value, report = self._objective(rows, None, None, None, None)
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
         self._step()
-        return (value.detach(), None if report is None else report.detach(),
-                trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
-                                  self.data.per_function), None)
+        return (value.detach(), None if report is None else report.detach(), n_trunk, None)
 
     def _step(self):
         """The optimizer's step, after clipping the gradients' global norm."""
@@ -204,15 +209,18 @@ class Trainer:
         report, n_trunk, share = None, 0, 0.0
         apart = (self.plan.physics is not None and self.plan.has_data
                  and self.data.has_missing)
-        if rows.numel():
+        if rows.numel() and not self.plan.has_data:  # the residual alone: nothing to draw
+            share = float(rows.numel())
+            value, report = self._objective(rows, None, None, None, None)
+            value.backward()
+        elif rows.numel():
             cols, weight = self.sampler.sample(rows, self.generator)
             if not self.checked:
                 check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
                 self.checked = True
             target = self.data.targets(rows, cols)
             path = self.path(cols, rows.numel())
-            share = (step_share(self.loss, self.data, rows, target, weight)
-                     if self.plan.has_data else float(rows.numel()))
+            share = step_share(self.loss, self.data, rows, target, weight)
             factors = self._factors(share, rows.numel()) if apart else None
             value, report = self._objective(rows, cols, weight, target, path, factors)
             value.backward()
