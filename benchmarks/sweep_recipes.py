@@ -47,6 +47,10 @@ def _twice(U):
     return np.hstack([U, U])
 
 
+# The diffusion-reaction-physics record before it took 5,000 functions and 256 per step.
+FORMER_DR_PHYSICS = dict(batch_size=32, physics__n_points=32, max_iter=942,
+                         optimizer=Adam(polish=LBFGS(max_iter=1200)))
+
 # name -> (what it changes, estimator parameters overriding the quick recipe).
 # "recipe" is the quick recipe itself. Epochs come from --epochs (or the recipe).
 VARIANTS = {
@@ -239,8 +243,25 @@ VARIANTS = {
             branch__layers=(64, 64, 64), trunk__layers=(64, 64, 64), n_basis=64)),
     },
     "diffusion-reaction-physics": {
-        "recipe": ("the quick recipe (32 points per function, batches of 32, tanh, then "
-                   "the L-BFGS polish)", {}),
+        "recipe": ("the quick recipe (256 functions per step at 4 points, 1,536 epochs, "
+                   "then 2,400 L-BFGS iterations)", {}),
+        "lbfgs1200": ("256 functions per step at 4 points, 1,536 epochs, 1,200 L-BFGS iterations",
+                      dict(batch_size=256, physics__n_points=4, max_iter=1536,
+                           optimizer=Adam(polish=LBFGS(max_iter=1200)))),
+        "batch128-points8": ("128 functions per step at 8 points, 768 epochs (the same steps), "
+                             "1,200 L-BFGS iterations",
+                             dict(batch_size=128, physics__n_points=8, max_iter=768,
+                                  optimizer=Adam(polish=LBFGS(max_iter=1200)))),
+        "batch512-points2": ("512 functions per step at 2 points, 3,072 epochs (the same steps), "
+                             "1,200 L-BFGS iterations",
+                             dict(batch_size=512, physics__n_points=2, max_iter=3072,
+                                  optimizer=Adam(polish=LBFGS(max_iter=1200)))),
+        "adam2304": ("256 functions per step at 4 points, 2,304 epochs (45,000 steps), "
+                     "1,200 L-BFGS iterations",
+                     dict(batch_size=256, physics__n_points=4, max_iter=2304,
+                          optimizer=Adam(polish=LBFGS(max_iter=1200)))),
+        "former": ("the former recipe: 32 functions per step at 32 points, 942 epochs, "
+                   "1,200 L-BFGS iterations", dict(FORMER_DR_PHYSICS)),
         "first": ("64 points per function, batches of 64 (0.3.0's first recipe)",
                   dict(physics__n_points=64, batch_size=64)),
         "silu": ("SiLU networks", dict(branch__activation="silu", trunk__activation="silu")),
@@ -291,6 +312,14 @@ def _keep_before(variants, before, names):
     return {key: (what, {**before, **params}) if key in names else (what, params)
             for key, (what, params) in variants.items()}
 
+
+# The diffusion-reaction-physics variants after "former" were measured against the former
+# record (1,000 functions, 32 per step at 32 points, --max-time 120), all but "adam-only"
+# when it was Adam alone; they keep its settings.
+VARIANTS["diffusion-reaction-physics"] = _keep_before(
+    _keep_before(VARIANTS["diffusion-reaction-physics"], FORMER_DR_PHYSICS, {"adam-only"}),
+    {**FORMER_DR_PHYSICS, "optimizer": "adam"},
+    {"first", "silu", "points16", "batch16", "lr4e-3", "width100"})
 
 # The navier-stokes-1e-3 variants up to batches of 4 were measured against the record of
 # batches of 8 and 12 Fourier modes at learning rate 3e-3; they keep those settings now that

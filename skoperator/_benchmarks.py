@@ -298,27 +298,25 @@ BENCHMARKS = {b.name: b for b in [
                           output_transform=_zero_initial_and_boundary),
         recipes={
             # Chosen by measurement (one thread, benchmarks/sweep_recipes.py
-            # diffusion-reaction-physics): 32 collocation points per function
-            # among the training grid, fresh every step, 32 functions per
-            # step (more, smaller steps beat 64 x 64); tanh (SiLU did worse
-            # here); the zero initial and boundary values exactly, by
-            # output_transform; Adam, then the L-BFGS polish on the residual at
-            # points fixed for it, about 10 minutes each: 7.6e-3 against
-            # 2.25e-2 for Adam alone in the same 20 minutes (on the clock;
-            # these fixed counts give 1.09e-2, docs/benchmarks.md). The former budget
-            # was 1,170 s of clock split in halves; its 942 Adam epochs (the
-            # documented run) and 1,200 L-BFGS iterations (about the other
-            # 585 s: an iteration measured at 0.7 to 0.9 of an Adam epoch's time
-            # on the 2-core test machine at light load, 2026-12) are now fixed
-            # counts, so that the same seed gives the same model;
-            # run(max_time=...) restores a clock budget.
+            # diffusion-reaction-physics --n-train 5000, docs/benchmarks.md):
+            # the paper's 5,000 training functions (on 1,000 the fit learns
+            # its functions, train 6.5e-3 against 1.09e-2 held out); many
+            # functions per step, few points each: 256 functions at 4
+            # collocation points among the training grid, fresh every step
+            # (5.2e-3, against 7.1e-3 for 128 x 8 and 8.1e-3 for 512 x 2 with
+            # the same 30,000 steps and 1,200 L-BFGS iterations); tanh; the
+            # zero initial and boundary values exactly, by output_transform;
+            # one-cycle Adam at 2e-3 for 1,536 epochs (30,000 steps), then
+            # 2,400 iterations of the L-BFGS polish on the residual at the
+            # 20,000 points it draws once (4.1e-3, about 1,000 s of one
+            # thread on the 2-core test machine, 2026-12).
             "quick": dict(physics=PDEResidual(_diffusion_reaction_residual,
                                               sensors=(np.arange(100) + 0.5) / 100,
-                                              n_points=32),
-                          learning_rate_init=2e-3, learning_rate="onecycle", batch_size=32,
-                          max_iter=942, optimizer=Adam(polish=LBFGS(max_iter=1200))),
+                                              n_points=4),
+                          learning_rate_init=2e-3, learning_rate="onecycle", batch_size=256,
+                          max_iter=1536, optimizer=Adam(polish=LBFGS(max_iter=2400))),
         },
-        n_train=(1000,), n_evals=("auto",), n_test=500, physics_only=True,
+        n_train=(5000,), n_evals=("auto",), n_test=500, physics_only=True,
         published=(("PI-DeepONet (120,000 iterations)", 5.33e-3,
                     "Wang, Wang & Perdikaris 2021"),),
     ),
