@@ -344,6 +344,21 @@ def test_antiderivative_is_learned_from_the_residual_alone():
     assert np.abs(est.predict(U, coords=[[0.0]])).max() < 1e-6
 
 
+def test_residual_alone_draws_no_data_points():
+    # G entirely missing: the step trains the physics term only; the data sampler's
+    # draws (and reads of missing targets) are skipped, and history counts no data
+    # trunk evaluations
+    est, _ = _antiderivative_fit(64, max_iter=2)
+    assert [h["trunk_evals"] for h in est.history_] == [0, 0]
+    U, Y, G = make_antiderivative(64, random_state=0)
+    G = G.copy()
+    G[:, 1:] = np.nan  # one observed value per function: a data term beside the residual
+    phys = PDEResidual(antiderivative_residual, sensors=Y[:, 0], n_points=16)
+    est = DeepONetRegressor(coords=Y, physics=phys, n_eval=1, batch_size=32, max_iter=1,
+                            random_state=0).fit(U, G)
+    assert est.history_[0]["trunk_evals"] == 64
+
+
 def test_lbfgs_polish_minimises_the_residual_at_fixed_points():
     est0, err0 = _antiderivative_fit(200, max_iter=40)
     est, err = _antiderivative_fit(200, max_iter=40, optimizer=Adam(polish=LBFGS(max_iter=60)))
