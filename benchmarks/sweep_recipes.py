@@ -51,6 +51,16 @@ def _twice(U):
 FORMER_DR_PHYSICS = dict(batch_size=32, physics__n_points=32, max_iter=942,
                          optimizer=Adam(polish=LBFGS(max_iter=1200)))
 
+
+
+def _per_step(batch, points, epochs, note=""):
+    """A diffusion-reaction-physics variant: functions per step, points each, epochs."""
+    return (f"{batch} functions per step at {points} points, {epochs:,} epochs{note}, "
+            "1,200 L-BFGS iterations",
+            dict(batch_size=batch, physics__n_points=points, max_iter=epochs,
+                 optimizer=Adam(polish=LBFGS(max_iter=1200))))
+
+
 # name -> (what it changes, estimator parameters overriding the quick recipe).
 # "recipe" is the quick recipe itself. Epochs come from --epochs (or the recipe).
 VARIANTS = {
@@ -245,21 +255,10 @@ VARIANTS = {
     "diffusion-reaction-physics": {
         "recipe": ("the quick recipe (256 functions per step at 4 points, 1,536 epochs, "
                    "then 2,400 L-BFGS iterations)", {}),
-        "lbfgs1200": ("256 functions per step at 4 points, 1,536 epochs, 1,200 L-BFGS iterations",
-                      dict(batch_size=256, physics__n_points=4, max_iter=1536,
-                           optimizer=Adam(polish=LBFGS(max_iter=1200)))),
-        "batch128-points8": ("128 functions per step at 8 points, 768 epochs (the same steps), "
-                             "1,200 L-BFGS iterations",
-                             dict(batch_size=128, physics__n_points=8, max_iter=768,
-                                  optimizer=Adam(polish=LBFGS(max_iter=1200)))),
-        "batch512-points2": ("512 functions per step at 2 points, 3,072 epochs (the same steps), "
-                             "1,200 L-BFGS iterations",
-                             dict(batch_size=512, physics__n_points=2, max_iter=3072,
-                                  optimizer=Adam(polish=LBFGS(max_iter=1200)))),
-        "adam2304": ("256 functions per step at 4 points, 2,304 epochs (45,000 steps), "
-                     "1,200 L-BFGS iterations",
-                     dict(batch_size=256, physics__n_points=4, max_iter=2304,
-                          optimizer=Adam(polish=LBFGS(max_iter=1200)))),
+        "lbfgs1200": _per_step(256, 4, 1536),
+        "batch128-points8": _per_step(128, 8, 768, " (the same steps)"),
+        "batch512-points2": _per_step(512, 2, 3072, " (the same steps)"),
+        "adam2304": _per_step(256, 4, 2304, " (45,000 steps)"),
         "former": ("the former recipe: 32 functions per step at 32 points, 942 epochs, "
                    "1,200 L-BFGS iterations", dict(FORMER_DR_PHYSICS)),
         "first": ("64 points per function, batches of 64 (0.3.0's first recipe)",
