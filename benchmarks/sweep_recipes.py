@@ -52,7 +52,6 @@ FORMER_DR_PHYSICS = dict(batch_size=32, physics__n_points=32, max_iter=942,
                          optimizer=Adam(polish=LBFGS(max_iter=1200)))
 
 
-
 def _per_step(batch, points, epochs, note=""):
     """A diffusion-reaction-physics variant: functions per step, points each, epochs."""
     return (f"{batch} functions per step at {points} points, {epochs:,} epochs{note}, "

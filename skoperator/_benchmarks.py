@@ -299,8 +299,8 @@ BENCHMARKS = {b.name: b for b in [
         recipes={
             # Chosen by measurement (one thread, benchmarks/sweep_recipes.py
             # diffusion-reaction-physics --n-train 5000, docs/benchmarks.md):
-            # the paper's 5,000 training functions (on 1,000 the fit learns
-            # its functions, train 6.5e-3 against 1.09e-2 held out); many
+            # the paper's 5,000 training functions (on 1,000 the former recipe
+            # learns its functions: 6.49e-3 on them, 9.13e-3 held out); many
             # functions per step, few points each: 256 functions at 4
             # collocation points among the training grid, fresh every step
             # (5.2e-3, against 7.1e-3 for 128 x 8 and 8.1e-3 for 512 x 2 with
@@ -308,8 +308,8 @@ BENCHMARKS = {b.name: b for b in [
             # zero initial and boundary values exactly, by output_transform;
             # one-cycle Adam at 2e-3 for 1,536 epochs (30,000 steps), then
             # 2,400 iterations of the L-BFGS polish on the residual at the
-            # 20,000 points it draws once (4.1e-3, about 1,000 s of one
-            # thread on the 2-core test machine, 2026-12).
+            # 20,000 points it draws once (reproduce: 4.15e-3 in 1,132 s of one
+            # thread on the 2-core test machine, 2026-12; seed 1: 4.14e-3).
             "quick": dict(physics=PDEResidual(_diffusion_reaction_residual,
                                               sensors=(np.arange(100) + 0.5) / 100,
                                               n_points=4),

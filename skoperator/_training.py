@@ -142,17 +142,15 @@ class Trainer:
         """
         if self.comm.world_size > 1:
             return self._distributed_step(rows)
-        n_trunk, cols = 0, None
+        n_trunk = 0
+        cols = weight = target = path = None  # the residual alone: nothing to draw or read
         if self.plan.has_data:
             cols, weight, target = self.batches.batch(rows, next_rows)
-        self._apply_schedule()
-        if self.plan.has_data:
             path = self.path(cols, rows.numel())
-            value, report = self._objective(rows, cols, weight, target, path)
             n_trunk = trunk_evaluations(self.data.n_points, cols, path, rows.numel(),
                                         self.data.per_function)
-        else:  # the residual alone: no data points to draw or targets to read
-            value, report = self._objective(rows, None, None, None, None)
+        self._apply_schedule()
+        value, report = self._objective(rows, cols, weight, target, path)
         self.optimizer.zero_grad(set_to_none=True)
         value.backward()
         self._step()
