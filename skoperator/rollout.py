@@ -140,11 +140,13 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
       after each true window (the prediction is a fixed array, so no
       gradient flows through it: the "detached" pushforward trick of
       Brandstetter et al. 2022); these predictions, paired with the true
-      window after them, are added to the training pairs and training goes
-      on (``warm_start=True`` for ``max_iter`` more epochs when the
-      estimator has a ``warm_start`` parameter, else a refit of a new
-      clone on all pairs). ``pushforward`` rounds are done, each with the
-      latest model's predictions.
+      window after them, are added to the training pairs, repeated
+      ``n_pairs // n_pushforward_pairs`` times (integer division, at least
+      once) so that they weigh about as much as the true pairs (each copy
+      with its own noise draw), and training goes on (``warm_start=True``
+      for ``max_iter`` more epochs when the estimator has a ``warm_start``
+      parameter, else a refit of a new clone on all pairs). ``pushforward``
+      rounds are done, each with the latest model's predictions.
 
     Parameters
     ----------
@@ -199,7 +201,10 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     estimator takes its data: the targets are the trajectories' later
     windows, so ``y`` is unused. A trajectory of ``n_times`` snapshots gives
     ``n_times - 2 * window + 1`` pairs (every start), and
-    ``n_times - 3 * window + 1`` pushforward pairs per round.
+    ``n_times - 3 * window + 1`` pushforward pairs per round, repeated as
+    above: with 30 snapshots and windows of 10, a round trains on 11 true
+    pairs and 11 copies of the one pushforward pair per trajectory, an
+    epoch about twice the steps of the first fit's.
 
     References
     ----------
@@ -325,9 +330,13 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             X_first, Y_third = self._windows(W, 0, 3 * w), self._windows(W, 2 * w, w)
             warm = "warm_start" in estimator.get_params()
             warm_start = estimator.get_params()["warm_start"] if warm else None
+            # a trajectory has fewer pushforward pairs than true ones (one in 11 for 30
+            # snapshots and windows of 10): repeated, they weigh about as much
+            repeat = max(1, len(X) // len(X_first))
         for _ in range(self.pushforward):
-            X_round = np.concatenate([X, self._predict_flat(estimator, X_first)])
-            Y_round = np.concatenate([Y, Y_third])
+            pushed = self._predict_flat(estimator, X_first)
+            X_round = np.concatenate([X] + [pushed] * repeat)
+            Y_round = np.concatenate([Y] + [Y_third] * repeat)
             if warm:
                 estimator.set_params(warm_start=True)
             else:

@@ -108,7 +108,8 @@ def test_fit_pairs_every_start_and_pushforward_adds_predictions():
     W = _advection(n_traj=2, n_times=7)
     model = RolloutRegressor(Recorder(), window=2, pushforward=2, residual=False).fit(W)
     calls = model.estimator_.calls_
-    assert len(calls) == 3 and model.n_pairs_ == [8, 12, 12]
+    # 8 true pairs, 4 pushforward pairs repeated 8 // 4 = 2 times to weigh as much
+    assert len(calls) == 3 and model.n_pairs_ == [8, 16, 16]
     X, Y, warm = calls[0]
     # every start s = 0..3, trajectories in turn within a start
     np.testing.assert_array_equal(X[2], W[0, 1:3].ravel())
@@ -119,9 +120,10 @@ def test_fit_pairs_every_start_and_pushforward_adds_predictions():
         np.testing.assert_array_equal(X_round[:8], X)
         # the identity's prediction of the window after W[:, s:s+2] is that window,
         # paired with the true window after the next: W[:, s+4:s+6]
-        np.testing.assert_array_equal(X_round[8:], X[:4])
-        np.testing.assert_array_equal(Y_round[8:], np.concatenate(
-            [W[:, s + 4:s + 6].reshape(2, -1) for s in range(2)]))
+        third = np.concatenate([W[:, s + 4:s + 6].reshape(2, -1) for s in range(2)])
+        for copy in (slice(8, 12), slice(12, 16)):
+            np.testing.assert_array_equal(X_round[copy], X[:4])
+            np.testing.assert_array_equal(Y_round[copy], third)
     assert model.estimator_.warm_start is False  # restored
     assert model.estimator.warm_start is False
 
@@ -129,7 +131,7 @@ def test_fit_pairs_every_start_and_pushforward_adds_predictions():
 def test_pushforward_without_warm_start_refits_a_clone():
     W = _advection(n_traj=2, n_times=6)
     model = RolloutRegressor(NoWarmStart(), window=2, pushforward=1).fit(W)
-    assert model.estimator_.X_.shape == (6 + 2, 128)
+    assert model.estimator_.X_.shape == (6 + 3 * 2, 128)  # 2 pushforward pairs, 3 times
 
 
 def test_noise_on_inputs_fresh_each_round_targets_clean():
@@ -145,6 +147,10 @@ def test_noise_on_inputs_fresh_each_round_targets_clean():
     # a fresh draw in the second round (the inputs of round 2 start with the clean pairs)
     assert not np.allclose(X1[:len(X0)] - C0, X0 - C0)
     assert np.std(X1 - C1) == pytest.approx(0.1 * W.std(), rel=0.05)
+    # the 3 copies of the 20 pushforward pairs, each with its own draw
+    assert len(X1) == 60 + 3 * 20
+    np.testing.assert_array_equal(C1[60:80], C1[80:100])
+    assert not np.allclose(X1[60:80] - C1[60:80], X1[80:100] - C1[80:100])
 
 
 def test_residual_fits_the_change_from_the_last_input_snapshot():
@@ -157,7 +163,7 @@ def test_residual_fits_the_change_from_the_last_input_snapshot():
     # the pushforward inputs are the full predictions: the identity's output (X) plus the
     # last snapshot repeated
     pred = X[:4] + np.tile(last[:4], 2)
-    np.testing.assert_array_equal(X_round[8:], pred)
+    np.testing.assert_array_equal(X_round[8:], np.concatenate([pred, pred]))
     # and predict adds the last snapshot back to the estimator's output
     U = W[:1, :2]
     expected = U.reshape(1, -1) + np.tile(U[:, 1].reshape(1, -1), 2)
