@@ -54,7 +54,7 @@ def trajectories(n, seed):
                            G.reshape(n, T_FINAL - WINDOW, GRID, GRID)], axis=1)
 
 
-def estimator(epochs, device, trunk="mlp", n_basis=None, head="projection"):
+def estimator(epochs, device, trunk="mlp", n_basis=None, head="projection", seed=0):
     """The window-to-window DeepONet: an MLP trunk over (x, y, t) on 512 random points
     per window, or the POD modes of the training windows on every point."""
     if trunk != "pod":
@@ -69,7 +69,7 @@ def estimator(epochs, device, trunk="mlp", n_basis=None, head="projection"):
                          head=head),
         coords=window_coords((GRID, GRID), WINDOW), loss="relative_l2",
         learning_rate_init=5e-3, learning_rate="onecycle", batch_size=32, max_iter=epochs,
-        tol=None, device=device, random_state=0, **parts)
+        tol=None, device=device, random_state=seed, **parts)
 
 
 def report(name, errors, seconds=None, one_window=None):
@@ -90,6 +90,8 @@ def main():
     p.add_argument("--n-test", type=int, default=40)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--noise", type=float, default=0.05)
+    p.add_argument("--seed", type=int, default=0,
+                   help="random_state of the estimator and of the noise (the data are fixed)")
     p.add_argument("--trunk", choices=["mlp", "pod"], default="pod",
                    help="an MLP trunk over (x, y, t) or the POD modes of the training windows")
     p.add_argument("--n-basis", type=int, default=None,
@@ -114,7 +116,7 @@ def main():
     print(f"# data: {len(W)} trajectories of nu = 1e-3, t = 1..{T_FINAL}, {GRID} x {GRID}, "
           f"in {time.perf_counter() - tic:.1f} s; {args.n_train} train, {args.n_test} test; "
           f"{args.epochs} epochs per variant; noise = {args.noise} x std(W); "
-          f"{args.trunk} trunk, head {args.head}")
+          f"{args.trunk} trunk, head {args.head}; seed {args.seed}")
 
     truth = test[:, WINDOW:]
     persistence = np.repeat(test[:, WINDOW - 1:WINDOW], T_FINAL - WINDOW, axis=1)
@@ -133,10 +135,10 @@ def main():
     results = {}
     for name, pushforward, noise, residual in variants:
         epochs = max(1, args.epochs // (pushforward + 1))  # equal epochs in all
-        model = RolloutRegressor(estimator(epochs, device, args.trunk, args.n_basis, args.head),
-                                 window=WINDOW,
-                                 pushforward=pushforward, noise=noise, residual=residual,
-                                 random_state=0)
+        model = RolloutRegressor(estimator(epochs, device, args.trunk, args.n_basis, args.head,
+                                           args.seed),
+                                 window=WINDOW, pushforward=pushforward, noise=noise,
+                                 residual=residual, random_state=args.seed)
         tic = time.perf_counter()
         model.fit(train)
         seconds = time.perf_counter() - tic
