@@ -21,12 +21,12 @@ step 20) <= 2x the one-window error (the mean over ``t = 11 .. 20``).
 snapshots of each prediction (``predict_rollout(..., step=...)``); the
 one-window error stays the model's own, from the true window.
 
-Kept small to run in about ten minutes on one thread: a 32 x 32 grid
+Kept small to run in about twenty minutes on one thread (8 variants): a 32 x 32 grid
 (solved on 32 x 32 with 50 steps per unit, coarser than FNO's 256 x 256
 data and the reproduce records' 64 x 64), 200 training trajectories
 (FNO: 1,000), a few epochs.
 
-    python benchmarks/bench_rollout.py                      # about 10 minutes, one thread
+    python benchmarks/bench_rollout.py                      # about 20 minutes, one thread
     python benchmarks/bench_rollout.py --quick              # a smoke run
 """
 

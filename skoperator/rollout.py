@@ -110,7 +110,8 @@ def _default_estimator(grid, window, n_pairs, random_state):
     step; the branch's Fourier layers end in one field per snapshot of the
     window, projected on the modes (``head="projection"``), which lowers the
     error at twice the horizon from 12.0 % to 7.6 % against pooling
-    (``benchmarks/results/rollout.txt``).
+    (``benchmarks/results/rollout.txt``, before the pushforward pairs were
+    repeated).
     """
     return DeepONetRegressor(
         branch=FNOBranch(grid=tuple(grid), channels=window, modes=8, width=16, n_layers=4,
