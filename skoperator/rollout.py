@@ -205,7 +205,9 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     ``n_times - 3 * window + 1`` pushforward pairs per round, repeated as
     above: with 30 snapshots and windows of 10, a round trains on 11 true
     pairs and 11 copies of the one pushforward pair per trajectory, an
-    epoch about twice the steps of the first fit's.
+    epoch about twice the steps of the first fit's and the round's pairs
+    about twice the memory of the first fit's (``X`` and ``y`` are
+    float64 arrays of ``n_pairs * window * prod(grid)`` values each).
 
     References
     ----------
