@@ -328,15 +328,19 @@ VARIANTS["navier-stokes-1e-3"] = _keep_before(
     set(VARIANTS["navier-stokes-1e-3"]) - {"recipe", "stride2-batch4-modes8"})
 
 
-def cached_data(name, n_train, n_test, cache):
-    """``load_benchmark(name, n_train, random_state=1000)`` (seed 0), cached in ``cache``."""
+def cached_data(name, n_train, n_test, cache, data_seed=1000):
+    """``load_benchmark(name, n_train, random_state=data_seed)``, cached in ``cache``.
+
+    ``data_seed`` 1000 + s is the data of ``python -m skoperator.reproduce NAME --seeds s``.
+    """
     path = None
     if cache:
-        path = Path(cache) / f"{name}_{n_train}_{n_test}.npz"
+        tail = "" if data_seed == 1000 else f"_data{data_seed}"
+        path = Path(cache) / f"{name}_{n_train}_{n_test}{tail}.npz"
         if path.exists():
             d = np.load(path, allow_pickle=False)
             return d["U"], d["G"], d["U_test"], d["G_test"]
-    U, G, U_test, G_test, _ = load_benchmark(name, n_train, n_test=n_test, random_state=1000,
+    U, G, U_test, G_test, _ = load_benchmark(name, n_train, n_test=n_test, random_state=data_seed,
                                              test_data="generated")
     if path is not None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -389,6 +393,9 @@ def main(argv=None):
     p.add_argument("--epochs", type=int, help="epochs of every variant (default: the recipe's)")
     p.add_argument("--max-time", type=float, help="max_time of every variant (seconds)")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--data-seed", type=int, default=1000,
+                   help="random_state of the data (1000 + s: the data of reproduce's "
+                        "--seeds s; default 1000)")
     p.add_argument("--seeds", type=int, nargs="+",
                    help="several training seeds (instead of --seed): each variant is fitted "
                         "once per seed, then the mean of the first k seeds' predictions is "
@@ -417,13 +424,14 @@ def main(argv=None):
     epochs = args.epochs
     if args.quick:
         n_train, n_test, epochs = min(n_train, 64), min(n_test, 16), 1
-    data = cached_data(args.benchmark, n_train, n_test, args.cache)
+    data = cached_data(args.benchmark, n_train, n_test, args.cache, args.data_seed)
     names = list(VARIANTS[args.benchmark]) if args.variants is None else args.variants
     for n_modes, err in _common.pod_floor(data[1], data[3], args.pod_floor or []).items():
         print(f"# POD floor, {n_modes:>4d} modes: mean relative L2 {err:.4e}", flush=True)
     print(f"# {args.benchmark}: {n_train} training / {n_test} held-out functions, "
           f"epochs {epochs or 'of the recipe'}, max_time {args.max_time}, "
-          f"seed{'s' if args.seeds else ''} {' '.join(map(str, args.seeds or [args.seed]))}")
+          f"seed{'s' if args.seeds else ''} {' '.join(map(str, args.seeds or [args.seed]))}, "
+          f"data seed {args.data_seed}")
     print(f"{'variant':<14} {'rel. L2':>9} {'mean R2':>9} {'fit s':>7} {'epochs':>6}  change")
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"sweep_{args.benchmark}.csv"
@@ -440,7 +448,9 @@ def main(argv=None):
                   + (f" {common}" if common else "") + (f" seed {seed}" if args.seeds else ""),
                   flush=True)
             if not args.quick:
-                _append_row(out, [args.benchmark, name, what, common or "", n_train, n_test,
+                noted = {**common, **({} if args.data_seed == 1000
+                                      else {"data_seed": args.data_seed})}
+                _append_row(out, [args.benchmark, name, what, noted or "", n_train, n_test,
                                   epochs, args.max_time, seed, f"{rel:.6g}", f"{r2:.6g}",
                                   f"{seconds:.1f}", n_iter, time.strftime("%Y-%m-%d %H:%M")])
         for k in range(2, len(predictions) + 1):
