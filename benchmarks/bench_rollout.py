@@ -13,7 +13,8 @@ round is about twice the steps of the first fit's, its pushforward pairs
 repeated to weigh as much as the true ones): plain, input noise,
 pushforward, both, three pushforward rounds with noise, and the residual
 form (the change from the window's last snapshot, ``residual=True``) alone,
-with pushforward and with both (``--variants`` picks some). Prints the error of each predicted
+with pushforward, with both and with three rounds and noise (``--variants``
+picks some). Prints the error of each predicted
 snapshot (mean relative L2), persistence (``w(t) = w(10)``) for scale, and
 the TARGET line of issue 33: the error at twice the horizon (``t = 30``,
 step 20) <= 2x the one-window error (the mean over ``t = 11 .. 20``).
@@ -21,12 +22,12 @@ step 20) <= 2x the one-window error (the mean over ``t = 11 .. 20``).
 snapshots of each prediction (``predict_rollout(..., step=...)``); the
 one-window error stays the model's own, from the true window.
 
-Kept small to run in about twenty minutes on one thread (8 variants): a 32 x 32 grid
+Kept small to run in about 25 minutes on one thread (9 variants): a 32 x 32 grid
 (solved on 32 x 32 with 50 steps per unit, coarser than FNO's 256 x 256
 data and the reproduce records' 64 x 64), 200 training trajectories
 (FNO: 1,000), a few epochs.
 
-    python benchmarks/bench_rollout.py                      # about 20 minutes, one thread
+    python benchmarks/bench_rollout.py                      # about 25 minutes, one thread
     python benchmarks/bench_rollout.py --quick              # a smoke run
 """
 
@@ -129,7 +130,8 @@ def main():
                 ("3 pushforward rounds + noise", 3, args.noise, False),
                 ("residual", 0, 0.0, True),
                 ("residual + pushforward", 1, 0.0, True),
-                ("residual + pushforward + noise", 1, args.noise, True)]
+                ("residual + pushforward + noise", 1, args.noise, True),
+                ("residual + 3 pushforward rounds + noise", 3, args.noise, True)]
     if args.variants:
         variants = [v for v in variants if v[0] in args.variants]
     results = {}
