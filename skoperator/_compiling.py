@@ -10,9 +10,21 @@ the call, and then runs that step and every later one eagerly, with one
 warning that names the user's module and the compiler's error. Only an error
 that the eager step does not raise is taken for a compilation failure: an
 error of the step itself is raised as it would be without compilation.
+
+torch keeps a function's compiled graphs on its code object, and past
+``torch._dynamo.config.recompile_limit`` graphs (8) it runs the function
+eagerly with no error, only a log line: one shared objective would stop being
+compiled, silently, from about the fifth architecture a process fits (a search
+over widths, say). So each architecture (the network's modules, parameter
+shapes, dtypes and devices, and the mode) compiles its own copy of the
+objective, with its own graphs and its own limit; fits of the same architecture
+(refits, ``partial_fit``, ``warm_start``) share them. The copies of the
+:data:`KEPT` most recent architectures are kept, with their graphs.
 """
 
+import collections
 import contextlib
+import types
 import warnings
 
 import torch
@@ -25,6 +37,11 @@ _COMPLEX_NOTICE = "Torchinductor does not support code generation for complex op
 #: The :func:`torch.compile` backend (the tests replace it with one that fails).
 BACKEND = "inductor"
 
+#: How many architectures' copies of the objective (and their graphs) are kept.
+KEPT = 16
+
+_copies = collections.OrderedDict()  # architecture -> copy of the objective, oldest first
+
 
 class CompiledObjective:
     """``objective`` compiled with :func:`torch.compile`; eager from the first failure on.
@@ -36,6 +53,9 @@ class CompiledObjective:
         the network first.
     mode : str or None
         The :func:`torch.compile` mode (None: its default).
+    network : torch.nn.Module
+        The network the fit trains: its architecture picks the copy of
+        ``objective`` that is compiled (see the module's docstring).
 
     Attributes
     ----------
@@ -44,9 +64,10 @@ class CompiledObjective:
         None.
     """
 
-    def __init__(self, objective, mode):
+    def __init__(self, objective, mode, network):
         self.eager = objective
-        self.compiled = torch.compile(objective, mode=mode, backend=BACKEND)
+        self.compiled = torch.compile(_copy_for(objective, (mode, architecture(network))),
+                                      mode=mode, backend=BACKEND)
         self.failure = None
 
     def __call__(self, network, *args):
@@ -66,6 +87,29 @@ class CompiledObjective:
                 "compile=False. Pass compile=False to skip the attempt.",
                 UserWarning, stacklevel=4)
             return result
+
+
+def architecture(network):
+    """What distinguishes ``network``'s compiled graphs: modules, parameter and buffer shapes."""
+    modules = tuple((name, type(m).__module__, type(m).__qualname__)
+                    for name, m in network.named_modules())
+    tensors = tuple((name, tuple(t.shape), str(t.dtype), str(t.device))
+                    for name, t in (*network.named_parameters(), *network.named_buffers()))
+    return modules, tensors
+
+
+def _copy_for(objective, key):
+    """The copy of ``objective`` (its own code object) for ``key``, the most recent kept."""
+    key = (objective.__module__, objective.__qualname__, key)
+    if key in _copies:
+        _copies.move_to_end(key)
+    else:
+        _copies[key] = types.FunctionType(
+            objective.__code__.replace(), objective.__globals__, objective.__name__,
+            objective.__defaults__, objective.__closure__)
+        while len(_copies) > KEPT:
+            _copies.popitem(last=False)
+    return _copies[key]
 
 
 def _backward_with_forward():

@@ -271,9 +271,13 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         and, through AOTAutograd, backward; the trunk-point draws and the
         optimizer stay outside). True is "default" on the CPU and
         "reduce-overhead" (CUDA graphs, no host synchronisation per step) on
-        a GPU. The first fit of a process pays the compilation (tens of
-        seconds on a CPU); a changing batch size or ``n_eval`` recompiles once
-        with symbolic sizes, not every step. Results match eager training up
+        a GPU. The first fit of an architecture in a process pays the
+        compilation (seconds to tens of seconds on a CPU); later fits of the
+        same architecture reuse it, and a changing batch size or ``n_eval``
+        recompiles once with symbolic sizes, not every step. Each architecture
+        has its own compiled step, so torch's limit of 8 graphs per compiled
+        function (past which it runs eagerly) applies to each, not to the
+        process's fits together. Results match eager training up
         to floating-point rounding. Every built-in branch, trunk, merge and
         loss compiles (the FNO branch's Fourier layers included). Where
         :func:`torch.compile` fails on a user's module (at the first compiled

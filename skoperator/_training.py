@@ -74,7 +74,8 @@ class Trainer:
         self.start = plan.started
         self.deadline = plan.max_time
         self.objective = step_objective if plan.compile_mode is None else CompiledObjective(
-            step_objective, None if plan.compile_mode == "default" else plan.compile_mode)
+            step_objective, None if plan.compile_mode == "default" else plan.compile_mode,
+            plan.network)
         table = self.network.trunk_is_table
         self.trunk_flops = 0 if table else 2 * sum(
             p.numel() for p in self.network.trunk.parameters())

@@ -76,6 +76,26 @@ def test_compiled_fit_matches_eager_fit_and_recompiles_rarely():
     np.testing.assert_allclose(compiled.predict(U), eager.predict(U), rtol=1e-3, atol=1e-4)
 
 
+def test_each_architecture_compiles_under_its_own_recompile_limit():
+    # torch keeps a function's graphs on its code object and, past its recompile limit,
+    # runs the function eagerly without an error: with one shared objective, a process's
+    # later architectures would silently not be compiled (here, with the limit lowered
+    # from 8 to 2, from the second width on). Refits of an architecture reuse its graphs.
+    U, Y, G = make_antiderivative(48, n_points=20, random_state=0)
+    torch._dynamo.reset()
+    new_graphs = []
+    with torch._dynamo.config.patch(recompile_limit=2):
+        for width in (5, 6, 7, 5):
+            before = counters["stats"]["unique_graphs"]
+            params = dict(FAST, coords=Y, branch=MLPBranch(layers=(width,)), batch_size=16,
+                          max_iter=1)
+            DeepONetRegressor(compile=True, **params).fit(U, G)
+            new_graphs.append(counters["stats"]["unique_graphs"] - before)
+    assert all(n >= 1 for n in new_graphs[:3]), new_graphs  # each width compiled
+    assert new_graphs[3] == 0, new_graphs  # width 5 again: its graphs reused
+    assert len(_compiling._copies) <= _compiling.KEPT
+
+
 def _fast_compiled():
     return DeepONetRegressor(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)),
                              n_basis=8, max_iter=20, learning_rate_init=5e-3, tol=None,
