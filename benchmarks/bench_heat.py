@@ -30,10 +30,14 @@ recipe at ``n_eval`` 16, 128 and the full grid, three seeds each.
     python benchmarks/bench_heat.py --open-question       # about 16 minutes
     python benchmarks/bench_heat.py --n-train 2500        # a larger training set
 
-On a GPU, ``--gpu-target`` checks the GPU target instead (5,000 training
-fields, mean R2 >= 0.998 within 60 s of fit): the recipe with batch 32,
-``compile=True`` (CUDA graphs) and ``max_time=55``, once in float32 and once
-with ``mixed_precision=True`` (bfloat16 autocast):
+On a GPU, ``--gpu-target`` checks issue 30's heat targets instead: the quick
+recipe on 500 fields with ``compile=True`` (CUDA graphs), fit <= 11 s at R2 >=
+0.9993, beside neuraloperator's FNO for the same seconds; and the 5,000
+fields of ``--n-train 5000``, R2 >= 0.9998 within 20 s of fit (batch 32,
+compiled, ``max_time=19``), once in float32 and once with
+``mixed_precision=True`` (bfloat16 autocast). A first one-epoch fit of each
+architecture compiles it (its seconds are printed); the timed fit reuses the
+graphs:
 
     python benchmarks/bench_heat.py --device cuda --n-train 5000 --gpu-target
 """
@@ -85,6 +89,7 @@ class FNOHeat(RegressorMixin, BaseEstimator):
         self.device = device
 
     def fit(self, U, G):
+        _common.allow_neuralop_without_wandb()
         from neuralop.losses import LpLoss
         from neuralop.models import FNO
 
@@ -152,6 +157,51 @@ def fit_fno(U, G, K_test, T_test, budget_s, seed=0, device="cpu", mirrors=False)
     return mean_function_r2(T_test, model.predict(K_test)), fno.seconds_, fno.n_iter_
 
 
+def gpu_targets(U, G, K_test, T_test, args, device):
+    """Issue 30's heat targets: the quick recipe on 500 fields, fit <= 11 s at R2 >= 0.9993
+    (and neuraloperator's FNO for the same time), and ``U``'s fields (5,000) R2 >= 0.9998 in
+    <= 20 s of fit, compiled. Each architecture is compiled by a first, one-epoch fit (its
+    seconds printed, compilation included); the timed fit reuses the graphs."""
+    kind, seed, dev = device.type, args.seed, str(device)
+    n_small, clock = (48, 5.0) if args.quick else (500, 19.0)
+    U_small, _, G_small = make_heat_conduction(n_small, random_state=1000 + seed)
+    r2, seconds, _ = fit_recipe(U_small, G_small, K_test, T_test, seed=seed, device=dev,
+                                compile=True, max_iter=1)
+    _common.line("quick recipe, compiled: first fit, one epoch (compilation included)",
+                 seconds, "s of fit")
+    r2, seconds, epochs = fit_recipe(U_small, G_small, K_test, T_test, seed=seed, device=dev,
+                                     compile=True)
+    _common.line(f"quick recipe, {n_small} fields, compiled: mean R2 {r2:.5f}", seconds,
+                 "s of fit", f"  ({epochs} epochs)")
+    _common.verdict(f"issue 30: heat quick recipe, {n_small} fields, fit seconds [{kind}]",
+                    seconds, 11.0, at_least=False, what="value")
+    _common.verdict(f"issue 30: heat quick recipe, {n_small} fields, R2 [{kind}]", r2, 0.9993,
+                    at_least=True, what="value")
+    try:
+        f_r2, f_seconds, f_epochs = fit_fno(U_small, G_small, K_test, T_test, seconds,
+                                            seed=seed, device=dev)
+    except ImportError as exc:
+        print(f"# neuraloperator's FNO skipped: {exc} (see benchmarks/gpu_stage.sh)")
+    else:
+        _common.line(f"neuraloperator FNO, same wall time: mean R2 {f_r2:.5f}", f_seconds,
+                     "s of fit", f"  ({f_epochs} epochs)")
+        _common.verdict(f"issue 30: heat FNO / skoperator error ratio, same time [{kind}]",
+                        (1 - f_r2) / (1 - r2), 1.0, at_least=True, what="value")
+    for mixed in (False, True):
+        name = "bfloat16 autocast" if mixed else "float32"
+        params = dict(seed=seed, device=dev, batch_size=32, compile=True,
+                      mixed_precision=mixed)
+        fit_recipe(U, G, K_test, T_test, max_iter=1, max_time=clock, **params)  # compiles
+        r2, seconds, epochs = fit_recipe(U, G, K_test, T_test, max_time=clock,
+                                         max_iter=10_000, **params)
+        _common.line(f"recipe, {len(U)} fields, batch 32, compiled, {name}: mean R2 {r2:.5f}",
+                     seconds, "s of fit", f"  ({epochs} epochs)")
+        _common.verdict(f"issue 30: heat R2, {len(U)} fields, {name} [{kind}]", r2, 0.9998,
+                        at_least=True, what="value")
+        _common.verdict(f"issue 30: heat fit seconds, {len(U)} fields, {name} [{kind}]",
+                        seconds, 20.0, at_least=False, what="value")
+
+
 def main(argv=None):
     p = _common.parser(__doc__)
     p.add_argument("--n-train", type=int, default=500)
@@ -167,7 +217,7 @@ def main(argv=None):
     p.add_argument("--open-question", action="store_true",
                    help="n_eval 16 / 128 / full, three seeds")
     p.add_argument("--gpu-target", action="store_true",
-                   help="5,000 fields within 60 s on a GPU: batch 32, compiled, max_time 55")
+                   help="issue 30's heat targets on a GPU (500 fields <= 11 s; 5,000 in 20 s)")
     args = p.parse_args(argv)
     device = _common.setup(args)
     K_test, _, T_test = load_heat_reference()
@@ -175,18 +225,7 @@ def main(argv=None):
     print(f"# {args.n_train} generated training fields (raw K), scored on the authors' "
           f"{len(K_test)} reference fields")
     if args.gpu_target:
-        for mixed in (False, True):
-            r2, seconds, epochs = fit_recipe(U, G, K_test, T_test, seed=args.seed,
-                                             device=str(device), batch_size=32, compile=True,
-                                             max_time=55.0, max_iter=10_000,
-                                             mixed_precision=mixed)
-            name = "bfloat16 autocast" if mixed else "float32"
-            _common.line(f"recipe, batch 32, compiled, {name}: mean R2 {r2:.5f}", seconds,
-                         "s of fit", f"  ({epochs} epochs)")
-            _common.verdict(f"heat R2, {args.n_train} fields, {name} [{device.type}]", r2,
-                            0.998, at_least=True, what="value")
-            _common.verdict(f"heat fit seconds, {args.n_train} fields [{device.type}]", seconds,
-                            60.0, at_least=False, what="value")
+        gpu_targets(U, G, K_test, T_test, args, device)
         return
     if args.max_time:
         model = make_estimator("heat", budget="quick", random_state=args.seed,
