@@ -1,5 +1,7 @@
 """Devices: resolution, fused kernels, moving fitted state to the CPU."""
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -52,6 +54,40 @@ def resolve_device(device, *, for_predict=False):
             f"cuda:{torch.cuda.device_count() - 1}, or device='auto'."
         )
     return dev
+
+
+#: Training targets are copied to a GPU when their float32 copy takes at most
+#: this share of its free memory (the rest is left to the network, its
+#: gradients, the optimizer and the step's activations).
+RESIDENT_SHARE = 0.5
+
+
+def resident_budget(device):
+    """Bytes of training targets that may be copied to ``device``; None: no limit.
+
+    None on the CPU (the targets are in its memory already), else
+    :data:`RESIDENT_SHARE` of the device's free memory at the time of the
+    call. Targets over it stay in host memory and are gathered per batch,
+    as a ``numpy.memmap`` is.
+    """
+    if device.type != "cuda":
+        return None
+    free, _ = torch.cuda.mem_get_info(device)
+    return int(RESIDENT_SHARE * free)
+
+
+def fits_on(device, G):
+    """Whether the targets' float32 copy may live on ``device`` (warns when not)."""
+    budget, size = resident_budget(device), 4 * np.asarray(G).size
+    if budget is None or size <= budget:
+        return True
+    warnings.warn(
+        f"The training targets G take {size / 2**30:.2f} GiB in float32, more than the "
+        f"{budget / 2**30:.2f} GiB they may take of the free memory of {device}: they stay in "
+        "host memory and each batch's sampled values are copied to the device, as from a "
+        "numpy.memmap (slower steps). Free memory on the device, or train on fewer "
+        "functions or points, to keep them there.", UserWarning, stacklevel=3)
+    return False
 
 
 def fused_adam(device):

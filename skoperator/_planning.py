@@ -25,7 +25,7 @@ from ._continuation import (  # noqa: F401  (ARCHITECTURE, same_setting: read fr
     check_continuation,
     same_setting,
 )
-from ._device import as_tensor, fused_adam, has_complex_parameters, resolve_device
+from ._device import as_tensor, fits_on, fused_adam, has_complex_parameters, resolve_device
 from ._distributed import communicator, fingerprint
 from ._inference import validation_score
 from ._parallel import choose_threads, planning_threads, torch_threads
@@ -129,6 +129,8 @@ def training_data(network, U, G, coords, device, has_missing):
     coords_t = as_tensor(coords, torch.float32, device)
     if _data.is_streamed(G):
         G_src = _data.row_view(G)
+    elif not fits_on(device, G):
+        G_src = np.asarray(G)  # stays in host memory, gathered per batch
     else:
         g = as_tensor(np.asarray(G, dtype=np.float32), torch.float32, torch.device("cpu"))
         if len(shift) > 1:  # (n, n_points, n_outputs): the fields on the last axis

@@ -64,3 +64,20 @@ def test_heat_recipe_with_bfloat16_on_cuda():
                            symmetries=False,
                            n_basis=100, random_state=0).fit(U, G)
     assert np.all(np.isfinite(model.predict(U[:10])))
+
+
+def test_targets_within_the_budget_are_copied_to_the_device_and_others_stay_on_the_host(
+        data, monkeypatch):
+    from skoperator import _device
+
+    budget = _device.resident_budget(torch.device("cuda"))
+    free, _ = torch.cuda.mem_get_info()
+    assert 0 < budget <= free
+    U, Y, G = data
+    params = dict(coords=Y, n_eval=10, max_iter=2, tol=None, device="cuda", random_state=0)
+    resident = DeepONetRegressor(**params).fit(U[:500], G[:500])
+    monkeypatch.setattr(_device, "resident_budget", lambda device: 1000)
+    with pytest.warns(UserWarning, match="stay in host memory"):
+        host = DeepONetRegressor(**params).fit(U[:500], G[:500])
+    np.testing.assert_allclose(host.predict(U[500:]), resident.predict(U[500:]), rtol=1e-4,
+                               atol=1e-5)

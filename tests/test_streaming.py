@@ -11,6 +11,7 @@ reads the next batch's pairs in a background thread (``skoperator._prefetch``).
 import subprocess
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -598,6 +599,30 @@ def test_fit_from_storage_has_the_weights_of_the_in_memory_fit(layout, tmp_path,
     assert all(torch.equal(got[k], want[k]) for k in want)
     np.testing.assert_array_equal(on_disk.predict(U[:5]), in_memory.predict(U[:5]))
     assert not [t for t in threading.enumerate() if t.name.startswith("skoperator-prefetch")]
+
+
+def test_targets_over_the_device_budget_stay_in_host_memory(monkeypatch):
+    """G larger than the device may hold is gathered per batch from host memory, with one
+    warning: the weights of the fit whose G was copied to the device, bit for bit."""
+    from skoperator import DeepONetRegressor, _device
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(90, n_points=40, random_state=0)
+    params = dict(coords=Y, n_eval=6, batch_size=16, max_iter=3, tol=None, random_state=0,
+                  n_basis=8, device="cpu")
+    resident = DeepONetRegressor(**params).fit(U, G)
+    monkeypatch.setattr(_device, "resident_budget", lambda device: 14_399)  # G: 14,400 bytes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        host = DeepONetRegressor(**params).fit(U, G)
+    messages = [str(w.message) for w in caught if "stay in host memory" in str(w.message)]
+    assert len(messages) == 1 and "G take 0.00 GiB in float32" in messages[0], messages
+    want, got = resident.network_.state_dict(), host.network_.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    monkeypatch.setattr(_device, "resident_budget", lambda device: 14_400)  # fits: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        DeepONetRegressor(**params).fit(U, G)
 
 
 def _streamed_fit_setup(tmp_path):
