@@ -24,6 +24,7 @@ objective, with its own graphs and its own limit; fits of the same architecture
 
 import collections
 import contextlib
+import threading
 import types
 import warnings
 
@@ -41,6 +42,7 @@ BACKEND = "inductor"
 KEPT = 16
 
 _copies = collections.OrderedDict()  # architecture -> copy of the objective, oldest first
+_copies_lock = threading.Lock()  # fits may run in threads (a search with n_jobs)
 
 
 class CompiledObjective:
@@ -101,15 +103,14 @@ def architecture(network):
 def _copy_for(objective, key):
     """The copy of ``objective`` (its own code object) for ``key``, the most recent kept."""
     key = (objective.__module__, objective.__qualname__, key)
-    if key in _copies:
-        _copies.move_to_end(key)
-    else:
-        _copies[key] = types.FunctionType(
+    with _copies_lock:
+        copy = _copies.pop(key, None) or types.FunctionType(
             objective.__code__.replace(), objective.__globals__, objective.__name__,
             objective.__defaults__, objective.__closure__)
+        _copies[key] = copy  # the most recent last
         while len(_copies) > KEPT:
             _copies.popitem(last=False)
-    return _copies[key]
+    return copy
 
 
 def _backward_with_forward():
