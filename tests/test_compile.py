@@ -94,6 +94,13 @@ def test_each_architecture_compiles_under_its_own_recompile_limit():
     assert all(n >= 1 for n in new_graphs[:3]), new_graphs  # each width compiled
     assert new_graphs[3] == 0, new_graphs  # width 5 again: its graphs reused
     assert len(_compiling._copies) <= _compiling.KEPT
+    # partial_fit: the first call compiles, the next ones reuse its graphs
+    est = DeepONetRegressor(compile=True, **dict(params, branch=MLPBranch(layers=(8,))))
+    est.partial_fit(U, G)
+    before = counters["stats"]["unique_graphs"]
+    est.partial_fit(U, G)
+    est.partial_fit(U, G)
+    assert counters["stats"]["unique_graphs"] == before
 
 
 def _fast_compiled():
