@@ -8,7 +8,7 @@ from the repository root:
 
     python3 -m pip install -q --no-index --no-deps .device/wheels/*.whl
     SKOPERATOR_HEAT_REFERENCE=.device/heat2d_reference PYTHONPATH=. python3 benchmarks/gpu_all.py
-    PYTHONPATH=. python benchmarks/gpu_all.py --device cpu --quick   # a smoke run, 5 minutes
+    PYTHONPATH=. python benchmarks/gpu_all.py --device cpu --quick   # a smoke run, 7 minutes
 
 It is a loop: each section runs the ``main`` of one benchmark script with
 ``--device cuda`` (the scripts print their own measurements and TARGET lines,

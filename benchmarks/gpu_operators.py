@@ -11,8 +11,8 @@ target's 480 s or 180 s), and prints the mean relative L2 error on the
 held-out functions, with TARGET lines for the error and for generation and
 fit together under 10 minutes.
 
-    python benchmarks/gpu_operators.py darcy-85 --device cuda          # under 10 minutes
-    python benchmarks/gpu_operators.py burgers-1024 --device cuda      # about 4 minutes
+    python benchmarks/gpu_operators.py darcy-85 --device cuda          # 8 minutes of fit
+    python benchmarks/gpu_operators.py burgers-1024 --device cuda      # 3 minutes of fit
     python benchmarks/gpu_operators.py darcy-85 --device cpu --quick   # a smoke run
 
 Not run for this release: no GPU was lent to it. The records on one CPU
