@@ -359,9 +359,11 @@ class GridPermutation(BaseSymmetry):
         source = self._sources(shape, matrix, offset)
         if inverse:
             out = np.empty_like(fields)
-            out[:, :, source] = fields * sign
+            out[:, :, source] = fields
         else:
-            out = fields[:, :, source] * sign
+            out = fields[:, :, source]
+        if sign != 1:  # one pass less where the values keep their sign
+            np.negative(out, out=out)
         return out.reshape(A.shape)
 
     def check_shapes(self, n_sensors, n_points, name):

@@ -60,11 +60,17 @@ class BatchPrefetch:
     check : callable or None, default=None
         ``check(cols, weight, n_rows)``, called on every draw before its
         targets are read (the sampler protocol's check).
+    reads : callable or None, default=None
+        ``reads(cols)``: whether a step with these points uses its targets
+        (a step on every point through the Gram path does not: its targets
+        are in the Gram's sums); the target of a step that does not is None
+        and nothing is read. None: every step reads.
     """
 
-    def __init__(self, data, sampler, generator, enabled, check=None):
+    def __init__(self, data, sampler, generator, enabled, check=None, reads=None):
         self.data, self.sampler, self.generator = data, sampler, generator
         self.check = check
+        self.reads = reads
         self.enabled = enabled
         self.ahead = None
         self._pool = None
@@ -84,8 +90,9 @@ class BatchPrefetch:
         Returns
         -------
         cols, weight : as ``sampler.sample`` returns them
-        target : Tensor
-            The standardised targets of ``rows`` at ``cols``.
+        target : Tensor or None
+            The standardised targets of ``rows`` at ``cols`` (None where
+            ``reads(cols)`` is false).
         """
         if self.ahead is not None and torch.equal(self.ahead.rows, rows):
             ahead, self.ahead = self.ahead, None
@@ -93,7 +100,7 @@ class BatchPrefetch:
         else:
             self.discard()
             cols, weight = self._draw(rows)
-            target = self.data.targets(rows, cols)
+            target = self._read(rows, cols)
         if self.enabled and next_rows is not None and next_rows.numel():
             self._start(next_rows)
         return cols, weight, target
@@ -101,12 +108,22 @@ class BatchPrefetch:
     def _start(self, rows):
         state = self.generator.get_state()
         cols, weight = self._draw(rows)
+        if self.reads is not None and not self.reads(cols):
+            future = concurrent.futures.Future()
+            future.set_result(None)  # nothing to read: no thread
+            self.ahead = _Ahead(rows, cols, weight, future, state)
+            return
         if self._pool is None:
             self._pool = concurrent.futures.ThreadPoolExecutor(
                 max_workers=1, thread_name_prefix="skoperator-prefetch")
         future = self._pool.submit(self.data.targets, rows, cols)
         self.ahead = _Ahead(rows, cols, weight, future, state)
         self.batches_ahead += 1
+
+    def _read(self, rows, cols):
+        if self.reads is not None and not self.reads(cols):
+            return None
+        return self.data.targets(rows, cols)
 
     def _draw(self, rows):
         cols, weight = self.sampler.sample(rows, self.generator)

@@ -98,13 +98,18 @@ class Trainer:
         # term, which draws from the generator within a step)
         self.batches = BatchPrefetch(self.data, self.sampler, self.generator, enabled=(
             self.data.streamed and plan.physics is None and self.comm.world_size == 1),
-            check=self._check_sample)
+            check=self._check_sample, reads=self._reads_targets)
 
     def _check_sample(self, cols, weight, n_rows):
         """The sampler's first draws against its protocol (before any target is read)."""
         if not self.checked:
             check_sample(self.sampler, cols, weight, n_rows, self.data.n_points)
             self.checked = True
+
+    def _reads_targets(self, cols):
+        """Whether a step at ``cols`` uses its targets (a Gram step has them in its sums)."""
+        return not (cols is None and not self.data.per_function
+                    and (self.gram_pays or self.data.gram is not None))
 
     # -- one step
     def path(self, cols, batch):

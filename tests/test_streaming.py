@@ -601,6 +601,48 @@ def test_fit_from_storage_has_the_weights_of_the_in_memory_fit(layout, tmp_path,
     assert not [t for t in threading.enumerate() if t.name.startswith("skoperator-prefetch")]
 
 
+@pytest.mark.parametrize("streamed", [False, True], ids=["in-memory", "hdf5"])
+def test_a_gram_step_reads_no_targets(streamed, tmp_path, monkeypatch):
+    """Full-grid steps on a POD trunk take the Gram path: their targets are in its sums.
+
+    The reads of ``G`` (moments, POD modes, the Gram's sums) do not grow with
+    the epochs, nothing is read ahead, and the fit is the one that read them.
+    """
+    from skoperator import DeepONetRegressor, _objective, _prefetch
+    from skoperator.datasets import make_antiderivative
+    from skoperator.networks import PODTrunk
+
+    U, Y, G = make_antiderivative(90, n_points=40, random_state=0)
+    G = G.astype(np.float32)
+    if streamed:
+        G = write_hdf5(tmp_path / "G.h5", G)
+    reads, ahead = [], []
+    targets = _objective.TrainingData.targets
+    monkeypatch.setattr(_objective.TrainingData, "targets",
+                        lambda self, rows, cols: (reads.append(len(rows)),
+                                                  targets(self, rows, cols))[1])
+    start = _prefetch.BatchPrefetch._start
+    monkeypatch.setattr(_prefetch.BatchPrefetch, "_start",
+                        lambda self, rows: (ahead.append(len(rows)), start(self, rows)))
+    params = dict(coords=Y, trunk=PODTrunk(), n_basis=8, sampling="full", batch_size=16,
+                  tol=None, random_state=0, device="cpu")
+    counts = []
+    for epochs in (2, 5):
+        reads.clear()
+        est = DeepONetRegressor(max_iter=epochs, **params).fit(U, G)
+        assert est.n_iter_ == epochs
+        counts.append(len(reads))
+    assert counts[0] == counts[1]
+    assert len(ahead) == (2 + 5) * 5 * streamed  # drawn ahead, not read: 6 batches an epoch
+    with monkeypatch.context() as m:  # the control: an MLP trunk reads every step's targets
+        reads.clear()
+        m.setattr(_objective.TrainingData, "targets",
+                  lambda self, rows, cols: (reads.append(len(rows)),
+                                            targets(self, rows, cols))[1])
+        DeepONetRegressor(**dict(params, trunk="mlp", max_iter=2)).fit(U, G)
+        assert len(reads) >= 2 * 6
+
+
 def test_targets_over_the_device_budget_stay_in_host_memory(monkeypatch):
     """G larger than the device may hold is gathered per batch from host memory, with one
     warning: the weights of the fit whose G was copied to the device, bit for bit."""
