@@ -222,7 +222,7 @@ class Trainer:
             if not self.checked:
                 check_sample(self.sampler, cols, weight, rows.numel(), self.data.n_points)
                 self.checked = True
-            target = self.data.targets(rows, cols)
+            target = self.data.targets(rows, cols) if self._reads_targets(cols) else None
             path = self.path(cols, rows.numel())
             share = step_share(self.loss, self.data, rows, target, weight)
             factors = self._factors(share, rows.numel()) if apart else None

@@ -27,7 +27,7 @@ def main(out):
     from skoperator import DeepONetRegressor
     from skoperator.datasets import make_antiderivative
     from skoperator.distributed import init_process_group
-    from skoperator.networks import MLPBranch, MLPTrunk
+    from skoperator.networks import MLPBranch, MLPTrunk, PODTrunk
     from skoperator.optimizers import LBFGS, Adam
     from skoperator.physics import PDEResidual
     from skoperator.sampling import RandomSampler
@@ -48,6 +48,18 @@ def main(out):
     for epochs in (1, 20):
         est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=epochs, **base).fit(U, G)
         save(f"full{epochs}", weights=weights(est), n_iter=est.n_iter_, loss=est.loss_curve_)
+    # a POD trunk on every point: the Gram path (its steps read no targets)
+    from skoperator._objective import TableGram
+
+    built, init = [], TableGram.__init__
+    TableGram.__init__ = lambda self, *a: (built.append(1), init(self, *a))[1]
+    try:
+        est = DeepONetRegressor(sampling="full", batch_size=8, max_iter=6,
+                                **dict(base, trunk=PODTrunk(), n_basis=8)).fit(U, G)
+    finally:
+        TableGram.__init__ = init
+    save("gram", weights=weights(est), n_iter=est.n_iter_, loss=est.loss_curve_,
+         gram_built=len(built))
 
     class Recording(RandomSampler):
         def sample(self, rows, generator):

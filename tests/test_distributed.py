@@ -15,7 +15,7 @@ import skoperator
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
-from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.networks import MLPBranch, MLPTrunk, PODTrunk
 from skoperator.optimizers import LBFGS, Adam
 
 WORKER = Path(__file__).with_name("distributed_worker.py")
@@ -79,6 +79,22 @@ def test_two_ranks_of_batch_b_equal_one_process_of_batch_2b(runs, epochs):
         scale = np.abs(value).max() + 1e-12
         err = np.abs(ranks[0]["weights"][name] - value).max() / scale
         assert err < (1e-5 if epochs == 1 else 1e-3), (name, err)
+    np.testing.assert_allclose(ranks[0]["loss"], one.loss_curve_, rtol=1e-4)
+
+
+def test_two_ranks_on_the_gram_path_equal_one_process(runs):
+    # a POD trunk on every point: each rank builds the Gram (6 epochs: enough steps for it
+    # to pay at 8 functions a step) and its steps read no targets
+    load, _ = runs
+    U, Y, G = make_antiderivative(96, n_points=30, random_state=0)
+    one = DeepONetRegressor(sampling="full", batch_size=16, max_iter=6,
+                            **dict(_base(Y), trunk=PODTrunk(), n_basis=8)).fit(U, G)
+    ranks = [load("gram", r) for r in (0, 1)]
+    assert [rank["gram_built"] for rank in ranks] == [1, 1]
+    for name, value in _weights(one).items():
+        np.testing.assert_array_equal(ranks[1]["weights"][name], ranks[0]["weights"][name])
+        err = np.abs(ranks[0]["weights"][name] - value).max() / (np.abs(value).max() + 1e-12)
+        assert err < 1e-4, (name, err)
     np.testing.assert_allclose(ranks[0]["loss"], one.loss_curve_, rtol=1e-4)
 
 
