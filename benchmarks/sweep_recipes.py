@@ -211,6 +211,10 @@ VARIANTS = {
         "stride2-batch4-modes8": ("stride 2, batches of 4 at learning rate 2e-3, 8 Fourier modes",
                                   dict(branch__stride=2, batch_size=4, learning_rate_init=2e-3,
                                        branch__modes=8)),
+        "stride4": ("the Fourier layers on every fourth node (16 x 16; the recipe's 2)",
+                    dict(branch__stride=4)),
+        "stride4-modes6": ("every fourth node, 6 Fourier modes per axis (the recipe's 8)",
+                           dict(branch__stride=4, branch__modes=6)),
     },
     "diffusion-reaction": {
         "recipe": ("the quick recipe", {}),
