@@ -163,6 +163,10 @@ VARIANTS = {
         "one-head512": ("one member, pooled head 512",
                         dict(ensemble=None, branch__head_layers=(512,))),
         "one": ("one member, pooled head 512 x 2", dict(ensemble=None)),
+        "one-stride2": ("one member, the Fourier layers on every other node (32 x 32)",
+                        dict(ensemble=None, branch__stride=2)),
+        "ten-stride2": ("ten members of 28 epochs on every other node",
+                        dict(ensemble=10, branch__stride=2)),
     },
     "navier-stokes-1e-3": {
         "recipe": ("the quick recipe", {}),
