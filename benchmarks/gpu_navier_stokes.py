@@ -5,8 +5,8 @@ training and 200 held-out trajectories, data seed 1000, the record's law:
 64 x 64, 200 steps per time unit, ``w(1..10) -> w(11..20)``; solved in
 batches by :func:`skoperator.datasets.make_navier_stokes` in torch), fits the
 record's quick recipe (``make_estimator("navier-stokes-1e-5")``: the mean
-of five POD-DeepONets, canonicalised by the flow's symmetries) with a
-``--max-time`` clock (default 600 s, shared by the five members; the
+of ten POD-DeepONets, canonicalised by the flow's symmetries) with a
+``--max-time`` clock (default 600 s, shared by the ten members; the
 one-cycle schedule follows it) and
 prints the mean relative L2 error on the held-out trajectories, with TARGET
 lines for the generation time and the error (Transolver's 9.0 %, a
@@ -17,7 +17,7 @@ et al. 2021, Table 1).
     python benchmarks/gpu_navier_stokes.py --device cpu --quick   # a smoke run, seconds
 
 Not run for this release: no GPU was lent to it. On one CPU thread the same
-recipe reaches 15.36 % in 1,560 s (``python -m skoperator.reproduce
+recipe reaches 15.21 % in 1,517 s (``python -m skoperator.reproduce
 navier-stokes-1e-5``), and the POD floor of these data, canonicalised by the
 flow's symmetries, is 9.0 % at 512 modes (``docs/benchmarks.md``): the 9 %
 target is out of this recipe's reach on any device.
