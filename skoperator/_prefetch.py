@@ -108,7 +108,7 @@ class BatchPrefetch:
     def _start(self, rows):
         state = self.generator.get_state()
         cols, weight = self._draw(rows)
-        if self.reads is not None and not self.reads(cols):
+        if not self._wants(cols):
             future = concurrent.futures.Future()
             future.set_result(None)  # nothing to read: no thread
             self.ahead = _Ahead(rows, cols, weight, future, state)
@@ -120,10 +120,11 @@ class BatchPrefetch:
         self.ahead = _Ahead(rows, cols, weight, future, state)
         self.batches_ahead += 1
 
+    def _wants(self, cols):
+        return self.reads is None or self.reads(cols)
+
     def _read(self, rows, cols):
-        if self.reads is not None and not self.reads(cols):
-            return None
-        return self.data.targets(rows, cols)
+        return self.data.targets(rows, cols) if self._wants(cols) else None
 
     def _draw(self, rows):
         cols, weight = self.sampler.sample(rows, self.generator)
