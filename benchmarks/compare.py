@@ -55,6 +55,7 @@ fit time, log-log).
     python benchmarks/compare.py                                   # everything: hours
     python benchmarks/compare.py --benchmarks burgers --budgets 30 120
     python benchmarks/compare.py --quick                           # a smoke run
+    python benchmarks/compare.py --replot                          # redraw figures from the CSVs
 
 Times are one-thread wall times; on a shared machine a budget buys fewer
 steps than on an idle one, for every library alike.
@@ -482,6 +483,19 @@ def figure(rows, benchmark, path):
     plt.close(fig)
 
 
+def replot(benchmarks, out):
+    """Redraw ``compare_<benchmark>.png`` from the rows of ``compare_<benchmark>.csv``."""
+    for benchmark in benchmarks:
+        path = out / f"compare_{benchmark}.csv"
+        if not path.exists():
+            continue
+        with open(path, newline="") as f:
+            rows = [dict(r, fit_s=float(r["fit_s"]), rel_l2=float(r["rel_l2"]))
+                    for r in csv.DictReader(f) if r.get("rel_l2")]
+        figure(rows, benchmark, out / f"compare_{benchmark}.png")
+        print(f"redrew {out / f'compare_{benchmark}.png'} from {len(rows)} rows")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -495,8 +509,12 @@ def main(argv=None):
     p.add_argument("--cache", default="/tmp/skoperator-bench-data",
                    help="folder caching the generated data ('' to regenerate)")
     p.add_argument("--out", default=str(RESULTS), help="folder of the CSV files and figures")
+    p.add_argument("--replot", action="store_true",
+                   help="only redraw each figure from its CSV in --out (after rows were merged)")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
+    if args.replot:
+        return replot(args.benchmarks, Path(args.out))
     if args.quick:
         args.budgets = [3.0]
     if args.worker:
