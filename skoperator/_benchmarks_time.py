@@ -4,7 +4,7 @@ The inputs are the vorticity snapshots ``w(t)``, ``t = 1 .. 10``, as ten
 channels of a 64 x 64 grid branch; the outputs are the later snapshots at
 points ``(x, y, t)``. The records' recipes are POD-DeepONets (the trunk is
 the leading POD modes of the training outputs over every ``(x, y, t)``,
-chosen by measured sweeps; at ``nu = 1e-5`` the mean of five, an
+chosen by measured sweeps; at ``nu = 1e-5`` the mean of ten, an
 :class:`~skoperator.uncertainty.EnsembleRegressor`), fitted where every trajectory is moved to a
 canonical position by the flow's exact symmetries (the shifts ``(x + s, y - s)``,
 a glide and a rotation: :class:`~skoperator.symmetry.CanonicalizedRegressor`
