@@ -21,7 +21,7 @@ step 20) <= 2x the one-window error (the mean over ``t = 11 .. 20``).
 ``--variants default`` also fits ``RolloutRegressor()`` as a user gets it:
 its own default estimator (50 epochs of the first fit, 50 more in its
 pushforward round; the batch size and schedule of ``DeepONetRegressor``'s
-defaults), residual, one pushforward round, no noise; about 25 minutes.
+defaults), residual, one pushforward round, no noise; about 33 minutes.
 ``--steps`` also rolls each model out keeping only the first ``step``
 snapshots of each prediction (``predict_rollout(..., step=...)``); the
 one-window error stays the model's own, from the true window.
