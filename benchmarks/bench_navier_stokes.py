@@ -80,10 +80,10 @@ def main():
     # the full run is judged by its wall time; a projection by CPU seconds / n_jobs
     # (less sensitive to the load of a shared machine)
     measured = args.n_time == 1200 or device.type != "cpu"
-    per_core = seconds if measured else cpu / max(1, args.n_jobs)
+    judged = seconds if measured else cpu / max(1, args.n_jobs)
     clock = "wall" if measured else f"CPU s / {args.n_jobs}"
     _common.verdict(f"generate 1,200 nu=1e-5 t=20, min ({label}, {clock})",
-                    per_core * scale / 60, 15, at_least=False, what="minutes")
+                    judged * scale / 60, 15, at_least=False, what="minutes")
 
     # Taylor-Green without forcing: exact decay.
     x = np.arange(64) / 64

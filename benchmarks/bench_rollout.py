@@ -139,8 +139,8 @@ def main():
                 ("residual + 3 pushforward rounds + noise", 3, args.noise, True)]
     if args.variants:
         # "default": RolloutRegressor() as a user gets it (its own estimator and epochs)
-        variants = [v for v in variants if v[0] in args.variants] + [
-            (DEFAULT, None, None, None) for name in args.variants if name == "default"]
+        variants = [v for v in variants if v[0] in args.variants] + (
+            [(DEFAULT, None, None, None)] if "default" in args.variants else [])
     results = {}
     for name, pushforward, noise, residual in variants:
         if name == DEFAULT:
