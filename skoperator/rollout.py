@@ -27,6 +27,27 @@ from .networks import FNOBranch, PODTrunk
 __all__ = ["RolloutRegressor", "rollout_errors", "window_coords"]
 
 
+def _check_count(caller, name, value, minimum=1):
+    """Reject anything but an int (a bool included) of at least ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)) \
+            or value < minimum:
+        raise ValueError(f"{name} of {caller} must be an int >= {minimum}; got {value!r}. "
+                         f"Pass a whole number such as {max(minimum, 1)}.")
+
+
+def _check_grid(grid):
+    """``grid`` as a tuple of positive ints, else a ValueError naming it."""
+    try:
+        shape = tuple(grid)
+    except TypeError:
+        shape = ()
+    if not shape or any(isinstance(n, bool) or not isinstance(n, (Integral, np.integer))
+                        or n < 1 for n in shape):
+        raise ValueError(f"grid must be a non-empty tuple of positive ints (the shape of one "
+                         f"snapshot); got {grid!r}. Pass, for instance, (64, 64).")
+    return tuple(int(n) for n in shape)
+
+
 def window_coords(grid, window):
     """Trunk coordinates of one window of snapshots: ``(x_1, ..., x_d, t)`` per point.
 
@@ -57,6 +78,8 @@ def window_coords(grid, window):
            [0. , 1. ],
            [0.5, 1. ]])
     """
+    _check_count("window_coords", "window", window)
+    grid = _check_grid(grid)
     axes = [np.arange(n) / n for n in grid] + [np.arange(1, window + 1) / window]
     mesh = np.meshgrid(*axes[-1:], *axes[:-1], indexing="ij")
     return np.stack([m.ravel() for m in mesh[1:]] + [mesh[0].ravel()], axis=1)
@@ -98,6 +121,11 @@ def rollout_errors(W_true, W_pred):
     n, t = W_true.shape[:2]
     diff = np.linalg.norm((W_pred - W_true).reshape(n, t, -1), axis=-1)
     norm = np.linalg.norm(W_true.reshape(n, t, -1), axis=-1)
+    if not np.all(norm > 0):
+        i, j = np.argwhere(~(norm > 0))[0]
+        raise ValueError(f"W_true must have no snapshot that is zero everywhere (its error "
+                         f"relative to it is undefined); got W_true[{i}, {j}] = 0. Leave "
+                         "such snapshots out, or compare absolute errors.")
     return (diff / norm).mean(axis=0)
 
 
@@ -184,6 +212,12 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     ----------
     estimator_ : estimator object
         The fitted clone of ``estimator``.
+    window_ : int
+        Snapshots per window, as fitted (:meth:`predict` reads this, not
+        ``window``, so that ``set_params`` after a fit changes nothing until
+        the next fit).
+    residual_ : bool
+        Whether the fitted estimator learned the change from the last snapshot.
     grid_ : tuple of int
         Shape of one snapshot.
     data_std_ : float
@@ -260,11 +294,13 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         return tags
 
     def _check_trajectories(self, W):
-        W = check_array(W, allow_nd=True, dtype=np.float64, input_name="W")
-        if W.ndim < 3:
-            raise ValueError(f"W must have shape (n_trajectories, n_times, *grid); got an "
-                             f"array of shape {W.shape}. Reshape the snapshots of each "
-                             "trajectory to their grid.")
+        _check_count("RolloutRegressor", "window", self.window)
+        _check_count("RolloutRegressor", "pushforward", self.pushforward, minimum=0)
+        W = check_array(W, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="W")
+        if W.ndim < 3 or 0 in W.shape[2:]:
+            raise ValueError(f"W must have shape (n_trajectories, n_times, *grid) with a "
+                             f"non-empty grid; got an array of shape {W.shape}. Reshape the "
+                             "snapshots of each trajectory to their grid.")
         w, n_times = self.window, W.shape[1]
         if n_times < 2 * w:
             raise ValueError(f"window={w} needs trajectories of at least 2 * window = {2 * w} "
@@ -275,6 +311,11 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
                              f"3 * window = {3 * w} snapshots (a window, its prediction and "
                              f"the window after it); got W with {n_times}. Pass "
                              "pushforward=0, a smaller window or longer trajectories.")
+        n_pairs = len(W) * (n_times - 2 * w + 1)
+        if n_pairs < 2:
+            raise ValueError(f"W gives {n_pairs} (window, next window) pair with window={w}; "
+                             f"at least 2 are needed to fit. Pass more trajectories or "
+                             "longer ones.")
         return W
 
     def _windows(self, W, start, stop):
@@ -286,19 +327,21 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     def _noisy(self, X, scale, rng):
         return X + scale * rng.standard_normal(X.shape) if scale > 0 else X
 
-    def _base(self, X):
+    @staticmethod
+    def _base(X, window, residual):
         """What the estimator's output is added to: the last snapshot of each flattened
         window of X repeated over the window (``residual``), else 0."""
-        if not self.residual:
+        if not residual:
             return 0.0
-        last = X.reshape(len(X), self.window, -1)[:, -1:]
-        return np.broadcast_to(last, (len(X), self.window, last.shape[-1])).reshape(len(X), -1)
+        last = X.reshape(len(X), window, -1)[:, -1:]
+        return np.broadcast_to(last, (len(X), window, last.shape[-1])).reshape(len(X), -1)
 
     def _fit_pairs(self, estimator, X, Y):
-        estimator.fit(X, Y - self._base(X))
+        estimator.fit(X, Y - self._base(X, self.window, self.residual))
 
-    def _predict_flat(self, estimator, X):
-        return np.asarray(estimator.predict(X), dtype=np.float64) + self._base(X)
+    def _predict_flat(self, estimator, X, window, residual):
+        return (np.asarray(estimator.predict(X), dtype=np.float64)
+                + self._base(X, window, residual))
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, W, y=None):
@@ -337,7 +380,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             # snapshots and windows of 10): repeated, they weigh about as much
             repeat = max(1, len(X) // len(X_first))
         for _ in range(self.pushforward):
-            pushed = self._predict_flat(estimator, X_first)
+            pushed = self._predict_flat(estimator, X_first, w, self.residual)
             X_round = np.concatenate([X] + [pushed] * repeat)
             Y_round = np.concatenate([Y] + [Y_third] * repeat)
             if warm:
@@ -349,6 +392,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         if self.pushforward and warm:  # as it was given
             estimator.set_params(warm_start=warm_start)
         self.estimator_ = estimator
+        self.window_, self.residual_ = int(w), bool(self.residual)
         self.grid_ = tuple(int(n) for n in grid)
         self.data_std_ = float(W.std())
         self.n_pairs_ = n_pairs
@@ -357,16 +401,17 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     def _check_windows(self, U):
         check_is_fitted(self)
         U = check_array(U, allow_nd=True, dtype=np.float64, input_name="U")
-        expected = (self.window, *self.grid_)
+        expected = (self.window_, *self.grid_)
         if U.shape[1:] != expected:
             raise ValueError(f"U must have shape (n, {', '.join(map(str, expected))}) (one "
-                             f"window of {self.window} snapshots on the fitted grid "
+                             f"window of {self.window_} snapshots on the fitted grid "
                              f"{self.grid_}); got {U.shape}. Pass the last window of each "
                              "trajectory.")
         return U
 
     def _step(self, U):
-        return self._predict_flat(self.estimator_, U.reshape(len(U), -1)).reshape(U.shape)
+        return self._predict_flat(self.estimator_, U.reshape(len(U), -1), self.window_,
+                                  self.residual_).reshape(U.shape)
 
     def predict(self, X):
         """Predict the window after each window of X.
@@ -405,13 +450,15 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             The predicted snapshots after U, in time order.
         """
         U = self._check_windows(U)
-        if not isinstance(n_windows, (int, np.integer)) or n_windows < 1:
+        if isinstance(n_windows, bool) or not isinstance(n_windows, (int, np.integer)) \
+                or n_windows < 1:
             raise ValueError(f"n_windows must be a positive int; got {n_windows!r}. Pass the "
                              "number of windows to predict.")
-        w = self.window
+        w = self.window_
         if step is None:
             step = w
-        if not isinstance(step, (int, np.integer)) or not 1 <= step <= w:
+        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) \
+                or not 1 <= step <= w:
             raise ValueError(f"step must be an int in [1, window={w}] or None; got {step!r}. "
                              "Pass the snapshots kept from each prediction.")
         total, kept = int(n_windows) * w, []
@@ -441,13 +488,14 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         """
         check_is_fitted(self)
         W = check_array(W, allow_nd=True, dtype=np.float64, input_name="W")
-        n_windows = (W.shape[1] - self.window) // self.window if W.ndim >= 3 else 0
+        w = self.window_
+        n_windows = (W.shape[1] - w) // w if W.ndim >= 3 else 0
         if n_windows < 1:
             raise ValueError(f"W must have shape (n_trajectories, n_times, *grid) with "
-                             f"n_times >= 2 * window = {2 * self.window}; got {W.shape}. "
+                             f"n_times >= 2 * window = {2 * w}; got {W.shape}. "
                              "Pass longer trajectories.")
-        pred = self.predict_rollout(W[:, :self.window], n_windows, step=step)
-        return rollout_errors(W[:, self.window:self.window + pred.shape[1]], pred)
+        pred = self.predict_rollout(W[:, :w], n_windows, step=step)
+        return rollout_errors(W[:, w:w + pred.shape[1]], pred)
 
     def score(self, X, y, sample_weight=None):
         """Variance-weighted R2 of the next windows predicted from X, against y.
@@ -466,5 +514,11 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         score : float
             1.0 is perfect; 0.0 is no better than the mean.
         """
-        y = np.asarray(y, dtype=np.float64)
-        return score_outputs(y.reshape(len(y), -1), self.predict(X), sample_weight)
+        pred = self.predict(X)
+        y = check_array(y, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="y")
+        if y.shape != pred.shape:
+            raise ValueError(f"y must have the shape of the windows predicted from X, "
+                             f"{pred.shape} (n, window, *grid); got {y.shape}. Pass the true "
+                             "window after each window of X.")
+        return score_outputs(y.reshape(len(y), -1), pred.reshape(len(pred), -1),
+                             sample_weight)

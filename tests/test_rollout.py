@@ -222,6 +222,72 @@ def test_predict_rejects_windows_of_the_wrong_shape():
         model.predict_rollout(W[:, :2], 0)
 
 
+@pytest.mark.parametrize("params, match", [
+    (dict(window=True), "window of RolloutRegressor must be an int >= 1; got True"),
+    (dict(pushforward=True), "pushforward of RolloutRegressor must be an int >= 0; got True"),
+])
+def test_bool_counts_rejected_before_any_fit(params, match):
+    W = _advection(n_times=9)
+    inner = Recorder()
+    with pytest.raises(ValueError, match=match):
+        RolloutRegressor(inner, **params).fit(W)
+    assert not hasattr(inner, "calls_")
+
+
+@pytest.mark.parametrize("W, match", [
+    (np.zeros(12), r"W must have shape .* got an array of shape \(12,\)"),
+    (np.zeros((2, 12, 0)), r"non-empty grid; got an array of shape \(2, 12, 0\)"),
+    (np.ones((1, 4, 3)), "W gives 1 \\(window, next window\\) pair with window=2"),
+])
+def test_fit_rejects_trajectories_it_cannot_use(W, match):
+    with pytest.raises(ValueError, match=match):
+        RolloutRegressor(Ridge(), window=2, pushforward=0).fit(W)
+
+
+def test_predict_reads_the_fitted_window_and_form_not_new_params():
+    W = _advection(n_times=9)
+    model = RolloutRegressor(Ridge(), window=3, pushforward=0).fit(W)
+    before = model.predict_rollout(W[:, :3], 2)
+    model.set_params(window=2, residual=False)
+    np.testing.assert_array_equal(model.predict_rollout(W[:, :3], 2), before)
+    assert (model.window_, model.residual_) == (3, True)
+    with pytest.raises(ValueError, match=r"U must have shape \(n, 3, 8, 8\) \(one window of 3"):
+        model.predict(W[:, :2])
+
+
+def test_rollout_arguments_and_score_targets_validated():
+    W = _advection(n_times=9)
+    model = RolloutRegressor(Ridge(), window=3, pushforward=0).fit(W)
+    with pytest.raises(ValueError, match="n_windows must be a positive int; got True"):
+        model.predict_rollout(W[:, :3], True)
+    with pytest.raises(ValueError, match="step must be an int in .* got True"):
+        model.predict_rollout(W[:, :3], 2, step=True)
+    with pytest.raises(ValueError, match=r"y must have the shape .* \(6, 3, 8, 8\) .* got "
+                                         r"\(6, 24, 8\)"):
+        model.score(W[:, :3], W[:, 3:6].reshape(6, 24, 8))
+    with pytest.raises(ValueError, match="y"):
+        model.score(W[:, :3], None)
+
+
+def test_rollout_errors_rejects_zero_true_snapshots():
+    W = np.ones((2, 3, 4))
+    W[1, 2] = 0.0
+    with pytest.raises(ValueError, match=r"W_true must have no snapshot .* W_true\[1, 2\] = 0"):
+        rollout_errors(W, W)
+
+
+@pytest.mark.parametrize("grid, window, match", [
+    ((4,), 0, "window of window_coords must be an int >= 1; got 0"),
+    ((4,), 2.5, "got 2.5"),
+    ((4,), True, "got True"),
+    (4, 2, "grid must be a non-empty tuple of positive ints .* got 4\\."),
+    ((4, 0), 2, r"got \(4, 0\)"),
+])
+def test_window_coords_validation(grid, window, match):
+    with pytest.raises(ValueError, match=match):
+        window_coords(grid, window)
+
+
 def test_clone_params_and_pickle():
     model = RolloutRegressor(Ridge(alpha=0.5), window=3, pushforward=2, noise=0.1,
                              random_state=1)
