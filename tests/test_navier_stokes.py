@@ -147,11 +147,24 @@ def test_make_cache_round_trip(tmp_path, monkeypatch):
         (lambda: make_navier_stokes(1, n_inputs=5, t_final=5), "n_inputs must be less"),
         (lambda: make_navier_stokes(1, cache=True), "cache=True needs an int random_state"),
         (lambda: make_navier_stokes(0), "'n_functions'"),
+        (lambda: make_navier_stokes(40, n_jobs=0), "'n_jobs' .* Got 0"),
+        (lambda: make_navier_stokes(40, n_jobs=True), "'n_jobs' .* not a bool"),
+        (lambda: solve_navier_stokes(np.zeros((4, 4)), n_jobs=True), "'n_jobs' .* not a bool"),
+        (lambda: solve_navier_stokes(np.zeros((4, 4)) + 1j), "w0 must be real"),
     ],
 )
 def test_invalid_arguments_name_the_argument(call, match):
     with pytest.raises(ValueError, match=match):
         call()
+
+
+def test_data_home_that_is_a_file_is_named(tmp_path, monkeypatch):
+    monkeypatch.setattr(_navier_stokes, "_evolve", lambda *a, **k: pytest.fail("solved"))
+    path = tmp_path / "a_file"
+    path.write_text("")
+    with pytest.raises(ValueError, match="data_home must be a folder .*a_file"):
+        make_navier_stokes(2, n_points=8, n_inputs=1, t_final=2, resolution=16, cache=True,
+                           random_state=0, data_home=path)
 
 
 def test_solve_reports_blow_up():

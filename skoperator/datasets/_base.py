@@ -11,11 +11,17 @@
 
 import functools
 import warnings
+from numbers import Integral
 
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from .._compat import InvalidParameterError
+from .._compat import Interval, InvalidParameterError
+
+# joblib's n_jobs: None, a positive count, or -1, -2, ... (all CPUs, all but one, ...);
+# 0 has no meaning (a bool is rejected by _check_not_bool).
+N_JOBS = [Interval(Integral, 1, None, closed="left"),
+          Interval(Integral, None, -1, closed="right"), None]
 
 
 def _map_row_chunks(func, n_rows, *, chunk_size, n_jobs):

@@ -52,7 +52,12 @@ def get_data_home(data_home=None):
     if data_home is None:
         data_home = os.environ.get(DATA_HOME_ENV) or _DEFAULT_DATA_HOME
     path = Path(data_home).expanduser()
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError) as exc:
+        raise ValueError(f"data_home must be a folder (or a path where one can be made); got "
+                         f"{str(data_home)!r}, which is a file or lies under one ({exc}). "
+                         "Pass another folder (or set SKOPERATOR_DATA to one).") from exc
     return path
 
 

@@ -22,6 +22,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import Hidden, Interval, StrOptions, validate_params
 from ._base import (
+    N_JOBS,
     _check_functions,
     _check_not_bool,
     _map_row_chunks,
@@ -133,7 +134,7 @@ def _etdrk4_step(v_hat, rhs, e_full, e_half, q_half, f1, f2, f3):
         "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
         "refine_x": [Interval(Integral, 1, None, closed="left"), None],
         "substeps": [Interval(Integral, 1, None, closed="left"), None],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
     },
     prefer_skip_nested_validation=True,
 )
@@ -224,7 +225,8 @@ def solve_diffusion_reaction(
     ((11, 20), 0.0, True)
     """
     _check_not_bool(
-        "solve_diffusion_reaction", n_times=n_times, refine_x=refine_x, substeps=substeps
+        "solve_diffusion_reaction", n_times=n_times, refine_x=refine_x, substeps=substeps,
+        n_jobs=n_jobs,
     )
     S, one_function = _check_functions(S, "S")
     n, n_x = S.shape
@@ -266,7 +268,7 @@ def solve_diffusion_reaction(
         "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
         "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "n_x": [
             Interval(Integral, 2, None, closed="left"),
             Hidden(StrOptions({"deprecated"})),
@@ -383,6 +385,7 @@ def make_diffusion_reaction(
     """
     _check_not_bool(
         "make_diffusion_reaction",
+        n_jobs=n_jobs,
         n_functions=n_functions,
         n_sensors=n_sensors,
         n_times=n_times,

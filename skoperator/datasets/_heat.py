@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from .._compat import Hidden, Interval, StrOptions, validate_params
 from ..symmetry import Reflection
 from ._base import (
+    N_JOBS,
     _check_functions,
     _check_not_bool,
     _map_row_chunks,
@@ -136,7 +137,7 @@ def _cell_centres():
 
 
 @validate_params(
-    {"K": ["array-like"], "n_jobs": [Integral, None]},
+    {"K": ["array-like"], "n_jobs": N_JOBS},
     prefer_skip_nested_validation=True,
 )
 def solve_heat_conduction(K, *, n_jobs=None):
@@ -186,6 +187,7 @@ def solve_heat_conduction(K, *, n_jobs=None):
     >>> T.shape
     (2, 1024)
     """
+    _check_not_bool("solve_heat_conduction", n_jobs=n_jobs)
     K, one_field = _check_conductivity(K)
     parts = _map_row_chunks(
         lambda rows: _solve_chunk(K[rows]),
@@ -202,7 +204,7 @@ def solve_heat_conduction(K, *, n_jobs=None):
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "length_scale": [Interval(Real, 0, np.inf, closed="neither"), "array-like"],
         "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
+        "n_jobs": N_JOBS,
         "length_scales": [
             Interval(Real, 0, np.inf, closed="neither"),
             "array-like",
@@ -294,7 +296,7 @@ def make_heat_conduction(
     >>> U.shape, Y.shape, G.shape
     ((2, 1024), (1024, 2), (2, 1024))
     """
-    _check_not_bool("make_heat_conduction", n_functions=n_functions)
+    _check_not_bool("make_heat_conduction", n_functions=n_functions, n_jobs=n_jobs)
     scale1, scale2 = _check_length_scale(length_scale)
     rng = check_random_state(random_state)
 

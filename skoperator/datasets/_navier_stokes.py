@@ -25,7 +25,7 @@ from .._canonical import GridTranslation
 from .._compat import Interval, StrOptions, validate_params
 from .._device import resolve_device
 from .._grid_maps import GridPermutation
-from ._base import _check_not_bool, _map_row_chunks
+from ._base import N_JOBS, _check_not_bool, _map_row_chunks
 from ._cache import generated
 
 # The law of the initial vorticity: N(0, sigma**2 (-Laplacian + tau**2 I)**-alpha).
@@ -203,6 +203,9 @@ def _evolve(spectrum, n_out, *, viscosity, t_final, resolution, steps_per_unit, 
 
 def _check_vorticity(w0):
     """``w0`` as float64 (n, m, m) with m >= 2, plus a flag for one field."""
+    if np.iscomplexobj(w0):
+        raise ValueError("w0 must be real (a vorticity field); got a complex array. Pass "
+                         "its real part, w0.real, if that is what is meant.")
     try:
         array = np.asarray(w0, dtype=np.float64)
     except (TypeError, ValueError) as exc:
@@ -238,7 +241,7 @@ _SOLVER_CONSTRAINTS = {
     "forcing": [StrOptions({"fno"}), None],
     "dtype": [StrOptions(set(_DTYPES))],
     "device": [str, torch.device],
-    "n_jobs": [Integral, None],
+    "n_jobs": N_JOBS,
 }
 
 
@@ -367,7 +370,7 @@ def solve_navier_stokes(
     True
     """
     _check_not_bool("solve_navier_stokes", t_final=t_final, resolution=resolution,
-                    steps_per_unit=steps_per_unit)
+                    steps_per_unit=steps_per_unit, n_jobs=n_jobs)
     w0, one = _check_vorticity(w0)
     W = _evolve(
         _grid_to_spectrum(w0),
@@ -525,7 +528,7 @@ def make_navier_stokes(
     """
     _check_not_bool("make_navier_stokes", n_functions=n_functions, n_points=n_points,
                     n_inputs=n_inputs, t_final=t_final, resolution=resolution,
-                    steps_per_unit=steps_per_unit)
+                    steps_per_unit=steps_per_unit, n_jobs=n_jobs)
     if n_inputs >= t_final:
         raise ValueError(
             f"n_inputs must be less than t_final (the outputs are t = n_inputs + 1 .. "
