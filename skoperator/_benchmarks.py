@@ -453,6 +453,20 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
     return make_pipeline(first, est)
 
 
+def _check_counts(**counts):
+    """Each count (or list of counts) an int, at least 1 (seeds: at least 0), or None."""
+    for name, value in counts.items():
+        minimum = 0 if name == "seeds" else 1
+        for v in value if isinstance(value, list) else [value]:
+            if v is None and name in ("n_test", "epochs"):
+                continue
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+                flag = "--" + name.replace("_", "-")
+                raise ValueError(f"{name} ({flag} on the command line) must hold ints >= "
+                                 f"{minimum}; got {value!r}. Pass, for instance, {flag} "
+                                 f"{max(minimum, 10) if name != 'seeds' else 0}.")
+
+
 def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data="auto"):
     """Training and held-out data of a benchmark.
 
@@ -491,6 +505,7 @@ def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data
     ((30, 100), (10, 100), 'generated')
     """
     spec = _benchmark(benchmark)
+    _check_counts(n_train=n_train, n_test=n_test)
     if test_data not in ("auto", "reference", "generated"):
         raise ValueError("test_data must be 'auto', 'reference' or 'generated'; got "
                          f"{test_data!r}.")

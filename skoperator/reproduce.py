@@ -37,6 +37,7 @@ from ._benchmarks import (
     Benchmark,
     _antiderivative_residual,  # noqa: F401  (pickles of recipes name them here)
     _benchmark,
+    _check_counts,
     _diffusion_reaction_residual,  # noqa: F401
     _uses_every_point,
     _zero_at_origin,  # noqa: F401
@@ -44,6 +45,7 @@ from ._benchmarks import (
     load_benchmark,
     make_estimator,
 )
+from ._device import resolve_device
 from ._sampling import SAMPLERS
 from ._unwrap import final_estimator
 from .metrics import mean_function_r2, mean_relative_l2_error
@@ -132,6 +134,13 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     n_points = len(spec.coords())
     counts_points = getattr(SAMPLERS.get(sampling) if isinstance(sampling, str) else sampling,
                             "counts", None) == "n_points"
+    _check_counts(n_train=list(n_trains), n_test=n_test, epochs=epochs, seeds=list(seeds))
+    resolve_device(device)  # an unknown or unavailable device fails here, not after the data
+    for n_eval in n_evals:  # every model checked before any data are made or files written
+        _checked(lambda: make_estimator(
+            benchmark, n_eval=n_eval, sampling=sampling, budget=budget, random_state=seeds[0],
+            device=device, max_iter=epochs, verbose=verbose,
+            **({} if max_time is None else {"max_time": max_time}), **params))
     if out is not None:
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
@@ -171,6 +180,28 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     if out is not None:
         _plot(rows, out / "results.png")
     return rows
+
+
+def _checked(build):
+    """The model ``build()`` makes, its settings validated (no data, no fit).
+
+    A parameter the model does not have, or a value outside its range, is a
+    ``ValueError`` naming it (``--set`` on the command line), raised before
+    any data are generated.
+    """
+    try:
+        model = build()
+        parts = [model] + list(model.get_params(deep=True).values())
+        for part in parts:
+            if hasattr(part, "_validate_params"):
+                part._validate_params()
+            elif callable(getattr(part, "check", None)) and hasattr(part, "get_params"):
+                part.check()
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"the run's estimator settings are invalid: {exc} (an argument of "
+                         "run: on the command line an option or --set NAME=VALUE; see "
+                         "make_estimator for the recipe's parameters).") from exc
+    return model
 
 
 def _median_relative_l1(G_true, G_pred):
@@ -343,10 +374,14 @@ def main(argv=None):
     >>> from skoperator.reproduce import main
     >>> rows = main(["antiderivative", "--n-train", "2000", "--n-eval", "10"])  # doctest: +SKIP
     """
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     overrides = {}
     for item in args.set:
-        name, _, value = item.partition("=")
+        name, equals, value = item.partition("=")
+        if not (equals and name.strip()):
+            parser.error(f"--set expects NAME=VALUE, such as --set branch__width=32; got "
+                         f"{item!r}.")
         try:
             overrides[name] = ast.literal_eval(value)
         except (ValueError, SyntaxError):

@@ -5,6 +5,7 @@ import csv
 import numpy as np
 import pytest
 
+import skoperator.reproduce as reproduce
 from skoperator import DeepONetRegressor
 from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, PODTrunk
 from skoperator.reproduce import (
@@ -106,6 +107,41 @@ def test_load_benchmark_generated_split():
     U, G, U_test, G_test, source = load_benchmark("antiderivative", 30, n_test=10)
     assert source == "generated"
     assert U.shape == (30, 100) and U_test.shape == (10, 100) and G_test.shape == (10, 100)
+
+
+@pytest.mark.parametrize("options, match", [
+    (["--epochs", "-1"], r"epochs \(--epochs on the command line\) must hold ints >= 1; got -1"),
+    (["--n-train", "0"], r"n_train \(--n-train .* got \[0\]"),
+    (["--n-test", "0"], r"n_test \(--n-test .* got 0"),
+    (["--set", "nosuch=1"], "unexpected keyword argument 'nosuch'"),
+    (["--set", "branch__nosuch=1"], "Invalid parameter 'nosuch' for estimator MLPBranch"),
+    (["--set", "branch__width=-3"], "'width' parameter of FNOBranch"),
+    (["--set", "batch_size=-4"], "'batch_size' parameter of DeepONetRegressor"),
+    (["--max-time", "-1"], "'max_time' parameter"),
+    (["--device", "tpu"], "device='tpu' is not a device torch knows"),
+])
+def test_bad_options_fail_before_any_data_or_file(options, match, tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "load_benchmark",
+                        lambda *a, **k: pytest.fail("data generated before the check"))
+    benchmark = "heat" if "branch__width=-3" in options else "antiderivative"
+    with pytest.raises(ValueError, match=match):
+        main([benchmark, "--out", str(tmp_path / "out"), "--verbose", "0"] + options)
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("item", ["foo", "=5"])
+def test_set_without_name_and_value_is_a_usage_error(item, capsys):
+    with pytest.raises(SystemExit):
+        main(["antiderivative", "--set", item])
+    assert f"--set expects NAME=VALUE, such as --set branch__width=32; got {item!r}" \
+        in capsys.readouterr().err
+
+
+def test_load_benchmark_counts_validated():
+    with pytest.raises(ValueError, match=r"n_test .* got -1"):
+        load_benchmark("antiderivative", 20, n_test=-1)
+    with pytest.raises(ValueError, match=r"n_train .* got True"):
+        load_benchmark("antiderivative", True)
 
 
 def test_command_writes_table_csv_and_figure(tmp_path, capsys):
