@@ -471,19 +471,18 @@ def make_burgers(
       published error should be compared on the law it used.
 
     ``G`` is solved from the modes ``|k| <= (resolution - 1) // 3`` of
-    ``u0``. With ``law="paper"``, the default 1,024-point grid (modes
-    ``|k| <= 341``; the higher ones have amplitudes below 1e-5 and are
-    damped as ``exp(-4.6e5 t)``) with 200 ETDRK4 steps (FNO's time step,
-    0.005): at the 128 default points, for 16 functions, this agrees with
-    ``resolution=8192, n_steps=2000`` to a relative L2 difference of 1.3e-7
-    (8e-7 for the worst function), and with ``resolution=8192`` at the same
-    time step to 2e-12. With ``law="fno-script"`` the default time step
-    0.002 (500 steps) agrees with 8,000 steps to 4e-8 (1e-7 for the worst
-    of 8 functions; 200 steps give 1.2e-6) on 8,192 or 1,024 points. 1,200
-    functions take about 20 s on one thread at 1,024 points and 200 steps;
-    at 8,192 points, 0.074 CPU seconds a function for the "paper" law (1.5
-    CPU minutes for 1,200) and 0.19 for "fno-script" (500 steps; 3.8 CPU
-    minutes), measured by ``benchmarks/bench_generators.py``.
+    ``u0``. With ``law="paper"``, the default solve grid of 1,024 points
+    (for up to 128 output points; modes ``|k| <= 341``; the higher ones have amplitudes below
+    1e-5 and are damped as ``exp(-4.6e5 t)``) with 200 ETDRK4 steps (FNO's
+    time step, 0.005). At 1,024 points, solved on 8,192, the default time
+    step agrees with one ten times smaller to a relative L2 difference of
+    2.9e-7 (5.8e-7 for the worst of 4 functions; 200 steps against 2,000)
+    with ``law="paper"``, and of 3.2e-8 (1.0e-7; 500 steps against 5,000)
+    with ``law="fno-script"`` and its time step 0.002. At 8,192 points,
+    0.074 CPU seconds a function for the "paper" law (1.5 CPU minutes for
+    1,200) and 0.19 for "fno-script" (500 steps; 3.8 CPU minutes), measured
+    by ``benchmarks/bench_generators.py``
+    (``benchmarks/results/generators_full_resolution.txt``).
 
     At ``viscosity=0.1`` the solution decays fast: at ``t = 1`` it is about
     ``exp(-4 pi**2 viscosity) = 0.02`` times the ``k = 1`` mode of ``u0``,

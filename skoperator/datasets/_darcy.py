@@ -532,11 +532,11 @@ def make_darcy(
     field); 85 gives 8.5e-3 and 281 gives 1.3e-3. These differences fall as
     ``1 / (resolution - 1)``, which puts the error of 141 itself near 7e-3
     and that of 421 near 2e-3 (421 differs from 841 by 7.8e-4 at the 85 x 85
-    nodes). 1,200 fields take about 80 s on one thread at 141 (sampling the
-    field, about 7 ms a field, included; 20 s at 85), and about 5.4 CPU
-    minutes at 421 (``solver="cg"``, 0.27 CPU seconds a field; 2.7 minutes on
-    2 cores with ``n_jobs=2``; SuperLU takes 0.86 a field;
-    ``benchmarks/bench_generators.py``).
+    nodes). At 421, 1,200 fields take about 5.4 CPU minutes
+    (``solver="cg"``, 0.27 CPU seconds a field; projected to 2.7 minutes on
+    2 cores of a machine's own with ``n_jobs=2``; SuperLU takes 0.86 a
+    field; ``benchmarks/bench_generators.py``,
+    ``benchmarks/results/generators_full_resolution.txt``).
 
     References
     ----------
