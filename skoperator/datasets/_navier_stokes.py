@@ -294,7 +294,8 @@ def solve_navier_stokes(
 
     dtype : {"float64", "float32"}, default="float64"
         Precision of the solve (the result is float64 either way); float32
-        is about three times faster on a CPU.
+        is faster, and changes the snapshots by 2e-5 to 1.2e-4 (the Notes of
+        :func:`make_navier_stokes`).
 
     device : str or torch.device, default="cpu"
         Where to solve: ``"cpu"``, ``"cuda"``, ``"cuda:N"``, ``"mps"`` or
@@ -505,12 +506,12 @@ def make_navier_stokes(
     second-order step (see :func:`solve_navier_stokes`), so its trajectories
     follow the same law but are not FNO's: at ``viscosity=1e-5`` the flow is
     not resolved at either resolution and small differences grow in time.
-    Measured on 4 trajectories to ``t = 20`` (relative L2 of the snapshot at
-    ``t = 20``; ``benchmarks/bench_navier_stokes.py`` prints the means over
-    ``t = 1 .. 20``): at ``viscosity=1e-5``, halving the step changes it by
-    8.5e-4, solving in float32 by 7.7e-4, and the 128 x 128 solver grid by
-    10 %; at ``viscosity=1e-3``, by 1.5e-7, 3.7e-5 and (over ``t = 1 .. 20``)
-    less than 1e-5. float32 solves about three times faster on a CPU.
+    Measured by ``benchmarks/bench_navier_stokes.py`` (relative L2 change of
+    the snapshots, the mean over ``t = 1 .. 20``;
+    ``benchmarks/results/navier_stokes_generator.txt``): at
+    ``viscosity=1e-5``, halving the step changes them by 1.1e-4, solving in
+    float32 by 1.2e-4, and the 128 x 128 solver grid by 2.4 %; at
+    ``viscosity=1e-3``, by 1.0e-7, 2.0e-5 and 2.5e-10.
 
     References
     ----------
