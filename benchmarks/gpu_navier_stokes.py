@@ -9,9 +9,9 @@ of ten POD-DeepONets, canonicalised by the flow's symmetries) with a
 ``--max-time`` clock (default 600 s, shared by the ten members; the
 one-cycle schedule follows it) and
 prints the mean relative L2 error on the held-out trajectories, with TARGET
-lines for the generation time and the error (Transolver's 9.0 %, a
-third-party transcription quoted in issue 33; FNO-2D's published 15.56 %, Li
-et al. 2021, Table 1).
+lines for the generation time and the error (Transolver's 9.0 %, Wu et al.
+2024, arXiv:2402.02366, as transcribed in issue 33; FNO-2D's published
+15.56 %, Li et al. 2021, Table 1).
 
     python benchmarks/gpu_navier_stokes.py --device cuda          # under 12 minutes on one H100
     python benchmarks/gpu_navier_stokes.py --device cpu --quick   # a smoke run, seconds

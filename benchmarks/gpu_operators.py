@@ -17,8 +17,8 @@ fit together under 10 minutes.
 
 Not run for this release: no GPU was lent to it. The records on one CPU
 thread (``docs/benchmarks.md``): Darcy 0.998 % in 1,800 s, Burgers 0.129 %
-in 600 s. The targets: Transolver's 0.57 % on Darcy (a third-party
-transcription quoted in issue 32) and issue 32's 0.10 % on Burgers.
+in 600 s. The targets: Transolver's 0.57 % on Darcy (Wu et al. 2024,
+arXiv:2402.02366, as transcribed in issue 32) and issue 32's 0.10 % on Burgers.
 """
 
 import time

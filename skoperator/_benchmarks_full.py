@@ -116,7 +116,9 @@ FULL_RESOLUTION = [
         n_train=(1000,), n_evals=("full",), n_test=200,
         # As cited in issue 32 (not yet checked against the sources).
         published=(("FNO", 1.08e-2, "Li et al. 2021 (FNO paper; neuraloperator's guide)"),
-                   ("Transolver", 5.7e-3, "Transolver tables, third-party transcription"),
-                   ("Transolver++", 4.9e-3, "Transolver++ tables, third-party transcription")),
+                   ("Transolver", 5.7e-3, "Wu et al. 2024 (Transolver, arXiv:2402.02366), "
+                    "as transcribed in issue 32"),
+                   ("Transolver++", 4.9e-3, "Luo et al. 2025 (Transolver++, arXiv:2502.02414), "
+                    "as transcribed in issue 32")),
     ),
 ]

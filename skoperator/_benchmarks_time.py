@@ -89,8 +89,10 @@ TIME_DEPENDENT = [
         n_train=(1000,), n_evals=("full",), n_test=200,
         published=(("FNO-3D", 1.893e-1, _SOURCE), ("FNO-2D", 1.556e-1, _SOURCE),
                    ("U-Net", 1.982e-1, _SOURCE),
-                   ("Transolver", 9.0e-2, "third-party transcription (issue 33)"),
-                   ("Transolver++", 7.19e-2, "third-party transcription (issue 33)")),
+                   ("Transolver", 9.0e-2, "Wu et al. 2024 (Transolver, arXiv:2402.02366), "
+                    "as transcribed in issue 33"),
+                   ("Transolver++", 7.19e-2, "Luo et al. 2025 (Transolver++, arXiv:2502.02414), "
+                    "as transcribed in issue 33")),
     ),
     Benchmark(
         name="navier-stokes-1e-3",
