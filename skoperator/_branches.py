@@ -50,24 +50,30 @@ class _GridBranch(BaseBranch):
     needs_grid = True
     dims = (2,)
 
+    def _grid(self):
+        """``grid`` as a tuple of ints, each at least 1, else a ValueError naming it."""
+        try:
+            grid = tuple(self.grid)
+        except TypeError:
+            grid = ()
+        if not grid or any(isinstance(g, bool) or not isinstance(g, Integral)
+                           or g < 1 for g in grid):
+            raise ValueError(f"{type(self).__name__}(grid={self.grid!r}): expected a tuple of "
+                             "positive ints, the number of nodes on each axis of U's grid, "
+                             "such as grid=(64, 64).")
+        return tuple(int(g) for g in grid)
+
     def n_inputs(self):
         if self.grid is None:
             return None
-        try:
-            return int(self.channels) * math.prod(int(g) for g in self.grid)
-        except (TypeError, ValueError):
-            raise ValueError(f"{type(self).__name__}(grid={self.grid!r}): expected a tuple of "
-                             "ints.") from None
+        return int(self.channels) * math.prod(self._grid())
 
     def input_shape(self, n_in, context):
         """``(channels, *grid)`` of this branch's input, checked against ``n_in`` columns."""
         name = type(self).__name__
         c = int(self.channels)
         if self.grid is not None:
-            try:
-                grid = tuple(int(g) for g in self.grid)
-            except (TypeError, ValueError):
-                raise ValueError(f"{name}(grid={self.grid!r}): expected a tuple of ints.") from None
+            grid = self._grid()
             shape = context.input_shape
             if shape is not None and not context.multi_input and \
                     tuple(shape) not in (grid, (c,) + grid) and c * math.prod(grid) == n_in:
@@ -229,6 +235,11 @@ class FNOBranch(_GridBranch):
 
     def build(self, n_in, n_out, context):
         shape = self.input_shape(n_in, context)
+        if any(n >= 2 and -(-n // self.stride) < 2 for n in shape[1:]):
+            raise ValueError(
+                f"FNOBranch(stride={self.stride}) leaves its Fourier layers one node on an "
+                f"axis of the grid {shape[1:]}; pass a stride below the smallest axis "
+                f"({min(n for n in shape[1:] if n >= 2)} nodes), such as stride=2, or 1.")
         n_grid = math.prod(shape[1:])
         basis = context.basis
         widths = basis is not None and sum(b.shape[1] for b in basis) == n_out

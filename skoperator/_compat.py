@@ -18,8 +18,9 @@ from sklearn.utils._param_validation import (
     StrOptions,
     validate_params,
 )
-from sklearn.utils.validation import _num_samples
+from sklearn.utils.validation import _check_sample_weight, _num_samples
 
 __all__ = ["HasMethods", "Hidden", "Interval", "InvalidParameterError", "RealNotInt",
            "StrOptions", "_fit_context", "validate_params"]
-__all__ += ["_num_samples", "_safe_indexing", "check_matplotlib_support"]
+__all__ += ["_check_sample_weight", "_num_samples", "_safe_indexing",
+            "check_matplotlib_support"]

@@ -134,6 +134,8 @@ def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
     G = np.asarray(y, dtype=np.float64) if not hasattr(y, "to_numpy") else y.to_numpy(
         dtype=np.float64)
     G = G.reshape(len(G), -1)
+    if final.coords is not None and np.ndim(final.coords) == 2:  # G's own width, not the tile's
+        _data.resolve_coords(final.coords, G.shape[1], final.n_outputs)
     big = clone(final).set_params(n_outputs=n_members, multi_output_strategy="independent")
     if one_thread:
         big.set_params(n_jobs=1)
@@ -363,8 +365,11 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             The fitted ensemble.
         """
         require_y(y, type(self).__name__)
-        X, y = indexable(X, y)
         n = _num_samples(X)
+        if _num_samples(y) != n:
+            raise ValueError(f"y has {_num_samples(y)} rows for X of {n} rows; pass one row "
+                             "of outputs per input function.")
+        X, y = indexable(X, y)
         rng = check_random_state(self.random_state)
         seeds = []
         while len(seeds) < self.n_estimators:  # distinct seeds
@@ -445,6 +450,9 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             only with ``return_std=True``.
         """
         check_is_fitted(self)
+        if not isinstance(return_std, (bool, np.bool_)):
+            raise ValueError(f"return_std must be True or False; got {return_std!r}. Pass "
+                             "return_std=True for the members' spread as well.")
         mean = m2 = None
         for k, member in enumerate(self.estimators_, start=1):  # Welford: bounded memory
             pred = np.asarray(predict_with(member, X, coords), dtype=np.float64)

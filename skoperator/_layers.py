@@ -174,7 +174,8 @@ def pod_modes(targets, n_modes):
     if n_modes > rank:
         raise ValueError(
             f"the POD trunk needs n_basis <= the number of POD modes of the training "
-            f"outputs, min(functions x fields, points) = {rank}; got n_basis={n_modes}. "
+            f"outputs, min(training functions x fields, points) = {rank} (the functions "
+            f"held out by early_stopping not counted); got n_basis={n_modes}. "
             "Lower n_basis or pass more functions."
         )
     _, _, vh = torch.linalg.svd(a, full_matrices=False)

@@ -92,6 +92,14 @@ def validate_inputs(est, X, reset, dtype):
     if getattr(X, "ndim", 2) >= 3:
         input_shape = tuple(X.shape[1:])
         X = np.asarray(X).reshape(X.shape[0], -1)
+        fitted = getattr(getattr(getattr(est, "network_", None), "branch", None),
+                         "input_shape", None)  # (channels, *grid) of a fitted grid branch
+        if not reset and fitted is not None and \
+                input_shape not in (fitted, fitted[1:] if fitted[0] == 1 else fitted):
+            raise ValueError(
+                f"U has shape (n, {', '.join(map(str, input_shape))}) but the model was "
+                f"fitted on grids of shape {fitted[1:] if fitted[0] == 1 else fitted}; pass U "
+                "on the fitted grid (or a flat U of the same number of columns).")
     try:
         return validate_data(est, X, reset=reset, dtype=dtype), input_shape
     except ValueError as exc:

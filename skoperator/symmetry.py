@@ -38,7 +38,7 @@ from ._canonical import (
     GridTranslation,
     _SymmetryRegressor,
 )
-from ._compat import HasMethods, Interval, _fit_context
+from ._compat import HasMethods, Interval, _check_sample_weight, _fit_context
 from ._grid_maps import BaseSymmetry, GridPermutation, _check_columns, _grid_shape
 from ._meta import check_pairs
 
@@ -269,6 +269,8 @@ class SymmetrizedRegressor(_SymmetryRegressor):
             if not isinstance(g, BaseSymmetry):
                 raise TypeError(f"symmetries[{i}] must be a symmetry (one of "
                                 f"{sorted(SYMMETRIES)}, a BaseSymmetry); got {g!r}.")
+        symmetries = [clone(g) for g in symmetries]  # the fitted group is the model's own
+        for i, g in enumerate(symmetries):
             g.check()
             g.check_shapes(n_sensors, n_points, f"symmetries[{i}]")
         mirrors = [(i, g.mirrored_axis()) for i, g in enumerate(symmetries)
@@ -312,14 +314,15 @@ class SymmetrizedRegressor(_SymmetryRegressor):
         U, G = self._check_data(X, y)
         one_column = G.ndim == 1
         G = G.reshape(len(G), -1)
+        weight = fit_params.get("sample_weight")
+        if weight is not None:  # the user's rows, before the images are built
+            weight = _check_sample_weight(weight, U)
         group = self._group(U.shape[1], G.shape[1])
         images = [self._apply(element, U, G) for element in group]
         U_all = np.concatenate([u for u, _ in images])
         G_all = np.concatenate([g for _, g in images])
-        if fit_params.get("sample_weight") is not None:
-            fit_params = dict(fit_params,
-                              sample_weight=np.tile(np.asarray(fit_params["sample_weight"]),
-                                                    len(group)))
+        if weight is not None:
+            fit_params = dict(fit_params, sample_weight=np.tile(weight, len(group)))
         estimator = clone(self.estimator).fit(U_all, G_all[:, 0] if one_column else G_all,
                                               **fit_params)
         validate_data(self, X, reset=True, ensure_all_finite=False)  # n_features_in_, names

@@ -7,12 +7,15 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.linear_model import Ridge
 from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.metrics import mean_function_r2
-from skoperator.networks import CNNBranch, MLPBranch, MLPTrunk, MultiBranch
+from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch
+from skoperator.symmetry import Reflection, SymmetrizedRegressor
+from skoperator.uncertainty import EnsembleRegressor
 
 FAST = dict(branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), n_basis=8,
             max_iter=3, tol=None, device="cpu", random_state=0)
@@ -157,9 +160,9 @@ def _bad_inputs(U, Y, G):
         ("learning_rate", {"learning_rate": "step"}, U, G, ValueError, "'learning_rate'.*'cosine'"),
         ("max_time 0", {"max_time": 0}, U, G, ValueError, "'max_time' parameter"),
         ("grid zeros", {"branch": CNNBranch(grid=(0, 20))}, U, G, ValueError,
-         "CNNBranch reads 0 columns"),
+         r"CNNBranch\(grid=\(0, 20\)\): expected a tuple of positive ints"),
         ("grid strings", {"branch": CNNBranch(grid=("a", "b"))}, U, G, ValueError,
-         r"CNNBranch\(grid=\('a', 'b'\)\): expected a tuple of ints"),
+         r"CNNBranch\(grid=\('a', 'b'\)\): expected a tuple of positive ints"),
         ("input sizes zero", {"branch": MultiBranch([MLPBranch(n_sensors=0), MLPBranch()])},
          U, G, ValueError, "n_sensors"),
         ("input sizes floats", {"branch": MultiBranch([MLPBranch(n_sensors=10.5),
@@ -533,3 +536,72 @@ def test_reversed_views_fit_and_predict_as_their_copies(fitted, data):
     refit = clone(fitted).set_params(max_iter=1)
     first = refit.fit(U[::-1], G[::-1]).predict(U)
     np.testing.assert_array_equal(first, refit.fit(U[::-1].copy(), G[::-1].copy()).predict(U))
+
+
+# ---- errors that name the argument, found by the 2026-12-07 audit of the outer ring ----
+
+def _small(seed=0):
+    rng = np.random.default_rng(seed)
+    U = rng.normal(size=(12, 16))
+    return U, np.linspace(0, 1, 16)[:, None], np.cumsum(U, axis=1) / 16
+
+
+def test_ensemble_errors_count_the_users_columns_and_rows():
+    U, Y, G = _small()
+    ens = EnsembleRegressor(DeepONetRegressor(coords=Y, **FAST), n_estimators=2, n_jobs=1)
+    with pytest.raises(ValueError, match="coords has 16 rows but G has 17 columns; pass"):
+        ens.fit(U, np.hstack([G, G[:, :1]]))
+    with pytest.raises(ValueError, match="y has 5 rows for X of 12 rows"):
+        ens.fit(U, G[:5])
+    ens.fit(U, G)
+    with pytest.raises(ValueError, match="return_std must be True or False; got 'yes'"):
+        ens.predict(U, return_std="yes")
+
+
+def test_symmetrized_checks_weights_first_and_owns_its_group():
+    U, _, G = _small()
+    mirror = Reflection(grid=(16,), axis=0)
+    model = SymmetrizedRegressor(Ridge(), [mirror])
+    with pytest.raises(ValueError, match=r"sample_weight.shape == \(3,\), expected \(12,\)"):
+        model.fit(U, G, sample_weight=np.ones(3))
+    model.fit(U, G)
+    before = model.predict(U)
+    mirror.set_params(output_sign=-1, output_offset=3.0)  # the user's object, after fit
+    np.testing.assert_array_equal(model.predict(U), before)
+
+
+@pytest.mark.parametrize("grid", [(16.5,), (True, 16), (-16,), ()])
+def test_grid_branch_grid_must_be_positive_ints(grid):
+    U, Y, G = _small()
+    with pytest.raises(ValueError, match="expected a tuple of positive ints"):
+        DeepONetRegressor(branch=FNOBranch(grid=grid), coords=Y, **{
+            k: v for k, v in FAST.items() if k != "branch"}).fit(U, G)
+
+
+def test_fno_stride_must_leave_two_nodes_per_axis():
+    U, Y, G = _small()
+    params = {k: v for k, v in FAST.items() if k != "branch"}
+    with pytest.raises(ValueError, match=r"FNOBranch\(stride=16\) leaves .* one node"):
+        DeepONetRegressor(branch=FNOBranch(grid=(16,), stride=16), coords=Y, **params).fit(U, G)
+    DeepONetRegressor(branch=FNOBranch(grid=(16,), stride=8), coords=Y, **params).fit(U, G)
+
+
+def test_predict_refuses_a_grid_of_another_shape():
+    rng = np.random.default_rng(0)
+    U, Y, G = rng.normal(size=(10, 8, 8)), rng.random((5, 2)), rng.normal(size=(10, 5))
+    params = {k: v for k, v in FAST.items() if k != "branch"}
+    model = DeepONetRegressor(branch=FNOBranch(grid=(8, 8)), coords=Y, **params).fit(U, G)
+    expected = model.predict(U)
+    np.testing.assert_array_equal(model.predict(U.reshape(10, -1)), expected)
+    np.testing.assert_array_equal(model.predict(U[:, None]), expected)
+    with pytest.raises(ValueError, match=r"U has shape \(n, 4, 16\) but the model was fitted "
+                                         r"on grids of shape \(8, 8\)"):
+        model.predict(U.reshape(10, 4, 16))
+
+
+def test_pod_rank_error_counts_the_early_stopping_hold_out():
+    U, Y, G = _small()
+    params = dict(FAST, trunk="pod", n_basis=11, early_stopping=True, validation_fraction=0.25)
+    with pytest.raises(ValueError, match=r"min\(training functions x fields, points\) = 9 \(the "
+                                         "functions held out by early_stopping not counted\\)"):
+        DeepONetRegressor(coords=Y, **params).fit(U, G)
