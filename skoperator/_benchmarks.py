@@ -435,9 +435,9 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         kwargs["max_iter"] *= 2 ** len(group)
     if _uses_every_point(n_eval):
         sampling, n_eval = n_eval, "auto"
-    est = DeepONetRegressor(coords=spec.coords(), sampling=sampling, n_eval=n_eval, tol=None,
-                            device=device, random_state=random_state, verbose=verbose,
-                            **kwargs)
+    kwargs = {"coords": spec.coords(), "tol": None, **kwargs}  # a user's coords or tol wins
+    est = DeepONetRegressor(sampling=sampling, n_eval=n_eval, device=device,
+                            random_state=random_state, verbose=verbose, **kwargs)
     est.set_params(**nested)
     if members:
         est = EnsembleRegressor(est, n_estimators=members, n_jobs=1, random_state=random_state)

@@ -43,7 +43,7 @@ class _Whole(nn.Module):
         super().__init__()
         self.net = network
         if network.trunk_is_table:  # the raw coordinates of the training points
-            self.register_buffer("points", torch.as_tensor(coords, dtype=torch.float32))
+            self.register_buffer("points", torch.tensor(np.array(coords, dtype=np.float32)))
 
     def forward(self, u, y):
         if self.net.trunk_is_table:  # y holds indices into the training points
@@ -249,7 +249,8 @@ def to_onnx(estimator, path, *, split=False, opset=None):
             f"to_onnx exports a fitted DeepONetRegressor; got {type(estimator).__name__}. "
             "Export the DeepONetRegressor inside (skoperator.reproduce.final_estimator finds "
             "it) and apply the steps around it (an input transform, a group average) to the "
-            "graph's inputs and outputs yourself.")
+            "graph's inputs and outputs yourself; an ensemble's prediction is the mean of its "
+            "members', so export each of its estimators_ and average their outputs.")
     check_is_fitted(estimator)
     try:
         import onnx  # noqa: F401

@@ -82,6 +82,8 @@ before.
 
 import dataclasses
 import json
+import os
+import uuid
 import warnings
 import zipfile
 
@@ -189,14 +191,24 @@ def _fitted_document(state, writer, keep_physics):
 
 
 def _write_zip(path, document, tensors):
+    """Write the file atomically: a failure (or Ctrl-C) leaves an existing file as it was."""
     text = json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
-    with zipfile.ZipFile(path, "w") as archive:
-        for name, data, method in ((_JSON, text, zipfile.ZIP_DEFLATED),
-                                   (WEIGHTS, save_tensors(tensors), zipfile.ZIP_STORED)):
-            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
-            info.compress_type = method
-            info.external_attr = 0o644 << 16
-            archive.writestr(info, data)
+    weights = save_tensors(tensors)  # before anything is written (safetensors may be missing)
+    path = os.fspath(path)
+    temporary = f"{path}.{uuid.uuid4().hex}.tmp"  # beside it: os.replace stays on one disk
+    try:
+        with open(temporary, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:
+            for name, data, method in ((_JSON, text, zipfile.ZIP_DEFLATED),
+                                       (WEIGHTS, weights, zipfile.ZIP_STORED)):
+                info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+                info.compress_type = method
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, data)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
 
 
 def dump(estimator, path, *, trusted_types=None):
@@ -258,7 +270,9 @@ def dump(estimator, path, *, trusted_types=None):
         raise TypeError(
             f"dump saves a DeepONetRegressor (an estimator with the fitted-state API "
             f"_fitted_state and _set_fitted; load creates a DeepONetRegressor); got "
-            f"{type(estimator).__name__}. Save the DeepONetRegressor inside a meta-estimator.")
+            f"{type(estimator).__name__}. Save a {type(estimator).__name__} with pickle or "
+            "joblib (load only files you trust), or dump each DeepONetRegressor inside it "
+            "(its estimator_, or estimators_[i] of an ensemble) and rebuild it around them.")
     writer = Writer(allowed_types(trusted_types))
     params = estimator.get_params(deep=False)
     transform = params.pop("output_transform", None)

@@ -205,6 +205,34 @@ def test_round_trip_with_feature_names(line, tmp_path):
     np.testing.assert_array_equal(loaded.predict(frame), est.predict(frame))
 
 
+def test_a_failed_dump_leaves_the_existing_file_as_it_was(line, tmp_path, monkeypatch):
+    import skoperator.io as io
+
+    est = _fit(line, _line_models()["mlp"])
+    path = dump(est, tmp_path / "model.skop")
+    before = open(path, "rb").read()
+
+    def fail(tensors):
+        raise ImportError("safetensors is not installed")
+
+    monkeypatch.setattr(io, "save_tensors", fail)
+    with pytest.raises(ImportError, match="safetensors"):
+        dump(est, path)
+    assert open(path, "rb").read() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["model.skop"]  # no temporary left
+    monkeypatch.undo()
+    np.testing.assert_array_equal(load(path).predict(line[0]), est.predict(line[0]))
+
+
+def test_dump_of_a_wrapper_says_how_to_save_it(line, tmp_path):
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    with pytest.raises(TypeError, match="Save a Pipeline with pickle or joblib"):
+        dump(make_pipeline(StandardScaler(), DeepONetRegressor()), tmp_path / "m.skop")
+    assert not list(tmp_path.iterdir())
+
+
 def test_the_file_is_a_zip_of_json_and_safetensors(line, tmp_path):
     est = _fit(line, _line_models()["mlp"])
     path = dump(est, tmp_path / "model.skop")

@@ -137,6 +137,13 @@ def test_set_without_name_and_value_is_a_usage_error(item, capsys):
         in capsys.readouterr().err
 
 
+def test_make_estimator_takes_coords_and_tol_like_any_parameter():
+    assert final_estimator(make_estimator("antiderivative", tol=1e-4)).tol == 1e-4
+    Y = np.linspace(0, 1, 7)[:, None]
+    assert final_estimator(make_estimator("antiderivative", coords=Y)).coords is Y
+    assert final_estimator(make_estimator("antiderivative")).tol is None
+
+
 def test_load_benchmark_counts_validated():
     with pytest.raises(ValueError, match=r"n_test .* got -1"):
         load_benchmark("antiderivative", 20, n_test=-1)
