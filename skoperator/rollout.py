@@ -486,36 +486,58 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         errors : ndarray of shape (n_windows * window,)
             Mean relative L2 error of each predicted snapshot.
         """
+        return rollout_errors(*self._rollout_of(W, "W", step))
+
+    def _rollout_of(self, W, name, step=None):
+        """True and rolled-out snapshots after the first window of each trajectory of W."""
         check_is_fitted(self)
-        W = check_array(W, allow_nd=True, dtype=np.float64, input_name="W")
+        W = check_array(W, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name=name)
         w = self.window_
         n_windows = (W.shape[1] - w) // w if W.ndim >= 3 else 0
         if n_windows < 1:
-            raise ValueError(f"W must have shape (n_trajectories, n_times, *grid) with "
+            raise ValueError(f"{name} must have shape (n_trajectories, n_times, *grid) with "
                              f"n_times >= 2 * window = {2 * w}; got {W.shape}. "
                              "Pass longer trajectories.")
         pred = self.predict_rollout(W[:, :w], n_windows, step=step)
-        return rollout_errors(W[:, w:w + pred.shape[1]], pred)
+        return W[:, w:w + pred.shape[1]], pred
 
-    def score(self, X, y, sample_weight=None):
-        """Variance-weighted R2 of the next windows predicted from X, against y.
+    def score(self, X, y=None, sample_weight=None):
+        """Variance-weighted R2 of a rollout (``y=None``), or of the next windows of X.
+
+        With ``y=None``, X holds whole trajectories, as :meth:`fit` takes
+        them, and the score is that of the rollout from each one's first
+        window over its later whole windows (:meth:`score_rollout`'s
+        snapshots): what a model selection over the remedies should compare,
+        ``GridSearchCV(RolloutRegressor(...), {"noise": [0.0, 0.05]}).fit(W)``
+        splitting the trajectories. With ``y``, X holds one window per
+        trajectory and y the window after it.
 
         Parameters
         ----------
-        X : array-like of shape (n, window, \\*grid)
-            ``U``: one window per trajectory.
-        y : array-like of shape (n, window, \\*grid)
-            The true next windows.
+        X : array-like of shape (n, n_times, \\*grid) or (n, window, \\*grid)
+            Trajectories (``y=None``), else ``U``: one window per trajectory.
+        y : array-like of shape (n, window, \\*grid), default=None
+            The true next windows; None scores the rollout of X.
         sample_weight : array-like of shape (n,), default=None
-            Weight of each window.
+            Weight of each trajectory (or window).
 
         Returns
         -------
         score : float
-            1.0 is perfect; 0.0 is no better than the mean.
+            1.0 is perfect; 0.0 is no better than the mean (over the
+            trajectories, at every predicted snapshot and point).
         """
+        if y is None:
+            truth, pred = self._rollout_of(X, "X")
+            return score_outputs(truth.reshape(len(truth), -1), pred.reshape(len(pred), -1),
+                                 sample_weight)
         pred = self.predict(X)
-        y = check_array(y, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="y")
+        try:
+            y = check_array(y, allow_nd=True, ensure_2d=False, dtype=np.float64,
+                            input_name="y")
+        except ValueError as exc:
+            raise ValueError(f"y must be an array of real numbers of shape {pred.shape} "
+                             f"(the window after each window of X); {exc}") from exc
         if y.shape != pred.shape:
             raise ValueError(f"y must have the shape of the windows predicted from X, "
                              f"{pred.shape} (n, window, *grid); got {y.shape}. Pass the true "

@@ -7,6 +7,8 @@ import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+from sklearn.model_selection import GridSearchCV
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_navier_stokes
@@ -265,8 +267,9 @@ def test_rollout_arguments_and_score_targets_validated():
     with pytest.raises(ValueError, match=r"y must have the shape .* \(6, 3, 8, 8\) .* got "
                                          r"\(6, 24, 8\)"):
         model.score(W[:, :3], W[:, 3:6].reshape(6, 24, 8))
-    with pytest.raises(ValueError, match="y"):
-        model.score(W[:, :3], None)
+    with pytest.raises(ValueError, match=r"y must be an array of real numbers of shape "
+                                         r"\(6, 3, 8, 8\) .* could not convert"):
+        model.score(W[:, :3], "abc")
 
 
 def test_rollout_errors_rejects_zero_true_snapshots():
@@ -286,6 +289,24 @@ def test_rollout_errors_rejects_zero_true_snapshots():
 def test_window_coords_validation(grid, window, match):
     with pytest.raises(ValueError, match=match):
         window_coords(grid, window)
+
+
+def test_score_of_trajectories_is_the_rollouts_and_drives_a_search():
+    W = _advection(n_traj=30, n_times=12, n=8)
+    model = RolloutRegressor(Ridge(alpha=1e-8), window=2, pushforward=0).fit(W[:20])
+    truth, pred = W[20:, 2:], model.predict_rollout(W[20:, :2], 5)
+    rows = len(truth)
+    expected = r2_score(truth.reshape(rows, -1), pred.reshape(rows, -1),
+                        multioutput="variance_weighted")
+    assert model.score(W[20:]) == pytest.approx(expected, rel=1e-12)
+    search = GridSearchCV(RolloutRegressor(Ridge(), window=2, pushforward=0),
+                          {"estimator__alpha": [1e-8, 1e4]}, cv=3).fit(W)
+    assert search.best_params_ == {"estimator__alpha": 1e-8}
+    assert search.cv_results_["mean_test_score"][0] > 0.999 > \
+        search.cv_results_["mean_test_score"][1]
+    with pytest.raises(ValueError, match=r"X must have shape \(n_trajectories, n_times, \*grid\) "
+                                         r"with n_times >= 2 \* window = 4"):
+        model.score(W[:, :3])
 
 
 def test_clone_params_and_pickle():
