@@ -221,6 +221,8 @@ def check_fingerprint(path, document, expected):
     settings).
     """
     saved = Reader(allowed_types(None), {}).decode(document["fingerprint"], "fingerprint")
+    if saved.get("start", 0) < expected["start"]:
+        return False  # an earlier call's, which a warm_start call continues (or replaces)
     changed = [k for k in ("U", "G", "coords") if _plain(saved[k]) != _plain(expected[k])]
     settings = saved["settings"]
     changed += [k for k in sorted(set(settings) | set(expected["settings"]))

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from . import _data
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
+from .callbacks import Checkpoint
 from .networks import as_branch, as_trunk
 
 __all__ = ["EnsembleRegressor"]
@@ -100,6 +101,19 @@ def _not_vectorizable(estimator, bootstrap, y):
     if _data.is_streamed(y):
         return "G is streamed from storage (the members' copy of G would be read into memory)"
     return None
+
+
+def _check_one_fit_per_checkpoint(estimator, n_fits):
+    """Refuse a Checkpoint that the ensemble's several fits would share (one directory, one fit)."""
+    callbacks = final_step(estimator)[1].get_params().get("callbacks") or []
+    shared = [cb for cb in callbacks if isinstance(cb, Checkpoint)]
+    if shared and n_fits > 1:
+        raise ValueError(
+            f"the estimator's callbacks hold {shared[0]!r}, but the ensemble trains its members "
+            f"as {n_fits} fits, and one Checkpoint directory holds the checkpoints of one fit "
+            "(each would refuse the others'). Remove the Checkpoint, or train the members as "
+            "one network (vectorize='auto' or True with n_jobs=1, where the estimator allows "
+            "it), or checkpoint each member's fit yourself.")
 
 
 def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
@@ -384,6 +398,8 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
                 f"vectorize=True cannot train these members as one network: {reason}. Pass "
                 "vectorize='auto' (or False) to train them one by one.")
         workers = self._n_workers()
+        n_fits = workers if reason is None else self.n_estimators
+        _check_one_fit_per_checkpoint(self.estimator, n_fits)
         if reason is None:
             # One vectorised network per worker, the members split evenly.
             groups = [len(g) for g in np.array_split(np.arange(self.n_estimators), workers)]

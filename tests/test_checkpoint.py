@@ -23,6 +23,7 @@ from skoperator.callbacks import (
     Preempted,
     TensorBoard,
 )
+from skoperator.uncertainty import EnsembleRegressor
 
 sys.path.insert(0, str(Path(__file__).parent))
 import checkpoint_worker as worker  # noqa: E402
@@ -313,6 +314,26 @@ def test_warm_start_calls_continue_and_resume_their_own_checkpoints(tmp_path, mo
     assert third.n_iter_ == 5  # the failed call changed nothing
     third.fit(U, G)  # resumes the second call from its checkpoint
     assert third.n_iter_ == 10 and _same_weights(third, reference)
+
+
+def test_a_warm_start_call_with_other_settings_or_data_starts_its_own_checkpoints(tmp_path):
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    est.fit(U, G)
+    est.set_params(warm_start=True, max_iter=3).fit(U, G)  # the first call's checkpoint is old
+    assert est.n_iter_ == 8
+    est.fit(U[:30], G[:30])  # other data, a later call: continues, no refusal
+    assert est.n_iter_ == 11
+
+
+def test_an_ensemble_refuses_a_checkpoint_its_fits_would_share(tmp_path):
+    U, G, est = worker.estimator("antiderivative", tmp_path)
+    for params in (dict(vectorize=False, n_jobs=1), dict(vectorize="auto", n_jobs=2)):
+        ensemble = EnsembleRegressor(est, n_estimators=2, random_state=0, **params)
+        with pytest.raises(ValueError, match=r"trains its members as 2 fits, and one "
+                                             "Checkpoint directory holds the checkpoints of "
+                                             "one fit"):
+            ensemble.fit(U, G)
+    assert not list(Path(tmp_path).glob("*.skc"))  # refused before any member trained
 
 
 def test_a_model_with_callbacks_loads_in_a_fresh_process(tmp_path):
