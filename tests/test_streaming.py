@@ -491,7 +491,7 @@ def test_streamed_pod_refuses_more_modes_than_the_rank(tmp_path, monkeypatch):
     rng = np.random.default_rng(0)
     U, G = rng.normal(size=(5, 4)), rng.normal(size=(5, 30)).astype(np.float32)
     monkeypatch.setattr(_data, "MEMMAP_BYTES", 100)
-    with pytest.raises(ValueError, match=r"n_basis <= .* = 5; got n_basis=8"):
+    with pytest.raises(ValueError, match=r"n_basis <= .* = 5 \(the functions .*\); got n_basis=8"):
         DeepONetRegressor(trunk="pod", n_basis=8, max_iter=1).fit(
             U, _memmap(G, tmp_path / "G.dat"))
 
