@@ -217,7 +217,8 @@ def interpolate_sensors(U, sensors, x):
     Returns
     -------
     u : Tensor of shape (batch, m)
-        The interpolated values.
+        The interpolated values, differentiable in ``x`` (the slope of the
+        sensor interval; second derivatives are zero).
 
     Examples
     --------
@@ -227,8 +228,8 @@ def interpolate_sensors(U, sensors, x):
     >>> interpolate_sensors(U, torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[0.25, 0.5]]))
     tensor([[0.5000, 1.0000]])
     """
-    x = x.detach().to(sensors.dtype)
-    i1 = torch.searchsorted(sensors, x.contiguous()).clamp(1, len(sensors) - 1)
+    x = x.to(sensors.dtype)  # its graph kept: a residual may differentiate u (the slope)
+    i1 = torch.searchsorted(sensors, x.detach().contiguous()).clamp(1, len(sensors) - 1)
     i0 = i1 - 1
     x0, x1 = sensors[i0], sensors[i1]
     w = ((x - x0) / (x1 - x0)).to(U.dtype)

@@ -144,6 +144,16 @@ def test_interpolation_is_exact_on_sensors_and_linear_between():
     assert torch.allclose(out[:, 0], U[:, 3] + (U[:, 3] - U[:, 2]) * 0.5 / 0.6, atol=1e-5)
 
 
+def test_a_residual_can_differentiate_the_interpolated_input():
+    sensors = torch.tensor([0.0, 0.1, 0.4, 1.0], dtype=torch.float64)
+    U = torch.randn(3, 4, dtype=torch.float64)
+    y = torch.rand(3, 7, 1, dtype=torch.float64, requires_grad=True)
+    u = interpolate_sensors(U, sensors, y[..., 0])
+    i = torch.searchsorted(sensors, y[..., 0].detach()).clamp(1, 3)
+    slope = (torch.gather(U, 1, i) - torch.gather(U, 1, i - 1)) / (sensors[i] - sensors[i - 1])
+    assert torch.allclose(Derivatives(y)(u, 0), slope)  # was zero: the input was detached
+
+
 # ------------------------------------------------------------ collocation
 def _prepared(coords, sampling, n_points=5, n_functions=10, **kw):
     phys = PDEResidual(antiderivative_residual, sensors=np.linspace(0, 1, 4),
