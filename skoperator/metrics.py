@@ -36,9 +36,15 @@ _COMMON = {
 
 def _check_pair(G_true, G_pred, n_outputs):
     """float64 (n_functions, n_outputs, n_points) views of both arrays."""
-    G_true = np.asarray(G_true, dtype=np.float64)
-    G_pred = np.asarray(G_pred, dtype=np.float64)
-    if G_true.ndim == 1:
+    for name, G in (("G_true", G_true), ("G_pred", G_pred)):
+        if np.iscomplexobj(G):
+            raise ValueError(f"{name} must be real; got a complex array. Score the real "
+                             "and imaginary parts as two output fields (n_outputs=2).")
+    G_true = check_array(G_true, ensure_2d=False, dtype=np.float64,
+                         ensure_all_finite="allow-nan", input_name="G_true")
+    G_pred = check_array(G_pred, ensure_2d=False, dtype=np.float64,
+                         ensure_all_finite="allow-nan", input_name="G_pred")
+    if G_true.ndim == 1 and G_pred.ndim == 1:  # one function
         G_true, G_pred = G_true.reshape(1, -1), G_pred.reshape(1, -1)
     if G_true.shape != G_pred.shape:
         raise ValueError(
@@ -59,11 +65,21 @@ def _check_pair(G_true, G_pred, n_outputs):
     return G_true.reshape(shape), G_pred.reshape(shape)
 
 
-def _average(per_function_field, multioutput):
-    """Mean over (function, field) pairs, or over functions per field."""
+def _average(per_function_field, observed, multioutput):
+    """Mean over the observed (function, field) pairs, or over functions per field.
+
+    A pair with no observed value (a row of NaN) is left out; a field with
+    none observed is an error.
+    """
+    counts = observed.sum(axis=0)
+    if not counts.all():
+        raise ValueError(f"G_true has no observed value (all NaN) in output field "
+                         f"{int(np.argmin(counts))}; there is nothing to score. Drop it, or "
+                         "pass the observed outputs.")
+    values = np.where(observed, per_function_field, 0.0)
     if multioutput == "raw_values":
-        return per_function_field.mean(axis=0)
-    return float(per_function_field.mean())
+        return values.sum(axis=0) / counts
+    return float(values.sum() / counts.sum())
 
 
 @validate_params(_COMMON, prefer_skip_nested_validation=True)
@@ -106,7 +122,7 @@ def mean_function_r2(G_true, G_pred, *, n_outputs=1, multioutput="uniform_averag
     sst = np.where(ok, (G_true - mean[..., None]) ** 2, 0.0).sum(axis=2)
     with np.errstate(divide="ignore", invalid="ignore"):
         r2 = np.where(sst > 0, 1.0 - sse / sst, np.where(sse > 0, 0.0, 1.0))
-    return _average(r2, multioutput)
+    return _average(r2, n > 0, multioutput)
 
 
 @validate_params(_COMMON, prefer_skip_nested_validation=True)
@@ -127,7 +143,10 @@ def mean_relative_l2_error(G_true, G_pred, *, n_outputs=1, multioutput="uniform_
     Returns
     -------
     error : float or ndarray of shape (n_outputs,)
-        Lower is better; 0 for a perfect prediction.
+        Lower is better; 0 for a perfect prediction. A function whose true
+        values are all zero has no relative error but 0 (predicted exactly)
+        or ``inf``, and an ``inf`` makes the mean ``inf``: leave such
+        functions out, or compare absolute errors.
 
     Examples
     --------
@@ -142,7 +161,7 @@ def mean_relative_l2_error(G_true, G_pred, *, n_outputs=1, multioutput="uniform_
     norm = np.sqrt(np.where(ok, G_true**2, 0.0).sum(axis=2))
     with np.errstate(divide="ignore", invalid="ignore"):
         rel = np.where(norm > 0, err / norm, np.where(err > 0, np.inf, 0.0))
-    return _average(rel, multioutput)
+    return _average(rel, ok.any(axis=2), multioutput)
 
 
 class R2Accumulator:
@@ -187,7 +206,11 @@ class R2Accumulator:
             mean = np.where(self.count > 0, self.total / self.count, 0.0)
         sst = np.maximum(self.total_sq - self.count * mean**2, 0.0)
         scores = []
-        for cols in np.split(np.arange(sst.size), self.n_outputs):
+        for field, cols in enumerate(np.split(np.arange(sst.size), self.n_outputs)):
+            if not self.count[cols].any():
+                raise ValueError(f"G has no observed value (all NaN, or weight 0) in output "
+                                 f"field {field}; there is nothing to score. Drop it, or "
+                                 "pass the observed outputs.")
             scale = np.maximum(self.total_sq[cols], 1e-300)
             nonzero = sst[cols] > 1e-12 * scale
             if not nonzero.any():
@@ -285,6 +308,10 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
                 f"sample_weight has shape {sample_weight.shape} but G has {n} rows "
                 f"(functions); pass one weight per function, shape ({n},)."
             )
+        if not (np.all(np.isfinite(sample_weight)) and np.all(sample_weight >= 0)
+                and sample_weight.sum() > 0):
+            raise ValueError("sample_weight must be finite, non-negative and not all zero; "
+                             f"got {sample_weight!r}. Pass a weight >= 0 per function.")
     acc = R2Accumulator(G_true.shape[1] * G_true.shape[2], n_outputs)
     acc.update(G_true.reshape(n, -1), G_pred.reshape(n, -1), sample_weight)
     return acc.result(multioutput)

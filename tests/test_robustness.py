@@ -12,7 +12,7 @@ from sklearn.model_selection import GridSearchCV, KFold, cross_val_score
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
-from skoperator.metrics import mean_function_r2
+from skoperator.metrics import mean_function_r2, mean_relative_l2_error, variance_weighted_r2
 from skoperator.networks import CNNBranch, FNOBranch, MLPBranch, MLPTrunk, MultiBranch
 from skoperator.symmetry import Reflection, SymmetrizedRegressor
 from skoperator.uncertainty import EnsembleRegressor
@@ -65,6 +65,33 @@ def test_missing_outputs_ignored_by_score_and_metrics(fitted, data):
     assert fitted.score(U, G_col) == pytest.approx(variance_weighted_r2(G[:, keep], pred[:, keep]))
     assert np.isfinite(fitted.score(U, G_gaps))
     assert np.isfinite(mean_function_r2(G_gaps, pred))
+
+
+def test_metrics_leave_out_unobserved_functions_and_refuse_inf_complex_and_nothing():
+    rng = np.random.default_rng(0)
+    T = rng.normal(size=(4, 6))
+    P = T + 0.1 * rng.normal(size=T.shape)
+    gap = T.copy()
+    gap[1] = np.nan  # function 1 not observed: left out, not a perfect score
+    for metric in (mean_function_r2, mean_relative_l2_error):
+        assert metric(gap, P) == pytest.approx(metric(np.delete(T, 1, 0), np.delete(P, 1, 0)))
+        with pytest.raises(ValueError, match="G_true has no observed value"):
+            metric(np.full_like(T, np.nan), P)
+    with pytest.raises(ValueError, match="G has no observed value"):
+        variance_weighted_r2(np.full_like(T, np.nan), P)
+    inf = T.copy()
+    inf[0, 0] = np.inf
+    for metric in (mean_function_r2, mean_relative_l2_error, variance_weighted_r2):
+        with pytest.raises(ValueError, match="Input G_true contains infinity"):
+            metric(inf, P)
+        with pytest.raises(ValueError, match="Input G_pred contains infinity"):
+            metric(T, inf)
+        with pytest.raises(ValueError, match="G_pred must be real; got a complex array"):
+            metric(T, P + 1j)
+        with pytest.raises(ValueError, match="G_true has shape \\(6,\\) but G_pred has shape"):
+            metric(T[0], T[0].reshape(2, 3))
+    with pytest.raises(ValueError, match="sample_weight must be finite, non-negative"):
+        variance_weighted_r2(T, P, sample_weight=-np.ones(4))
 
 
 def test_function_with_fewer_observed_points_than_n_eval_uses_all(data):
