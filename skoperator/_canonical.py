@@ -495,8 +495,12 @@ class CanonicalizedRegressor(_SymmetryRegressor):
     """
 
     #: Capability read by :func:`~skoperator._unwrap.final_estimator`: the
-    #: estimator inside sees moved inputs, not the ones this model is given.
+    #: estimator inside sees moved inputs, not the ones this model is given
+    #: (``moved_data`` says how to get them).
     moves_inputs = True
+    moved_data = ("k = model.symmetry_.canonical_elements(U), then "
+                  "model.symmetry_.transform_inputs(U, k) and "
+                  "model.symmetry_.transform_outputs(G, k)")
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):

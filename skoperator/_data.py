@@ -34,6 +34,11 @@ def out_of_core_kind(array):
         module = getattr(cls, "__module__", None) or ""
         root = module.split(".", 1)[0]
         if root == "h5py" and cls.__name__ == "Dataset":
+            if not getattr(array, "id", None) or not array.id.valid:
+                raise ValueError(
+                    "an HDF5 dataset whose file is closed cannot be read; it is read while "
+                    "the estimator uses it, so keep its file open (fit, predict and score "
+                    "inside the `with h5py.File(...)` block).")
             return "hdf5"
         if root == "zarr" and cls.__name__ == "Array":
             return "zarr"

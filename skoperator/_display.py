@@ -1,6 +1,9 @@
 """OperatorPredictionDisplay: one output function, true against predicted, with its band."""
 
+from numbers import Integral
+
 import numpy as np
+from sklearn.utils.validation import check_is_fitted
 
 from ._compat import _num_samples, _safe_indexing, check_matplotlib_support
 from ._unwrap import final_estimator
@@ -20,6 +23,9 @@ def _fitted_coords(estimator):
 
 def _check_index(index, n_functions):
     """A clear error for a row ``index`` outside ``n_functions`` rows."""
+    if isinstance(index, bool) or not isinstance(index, Integral):
+        raise ValueError(f"index must be an int, the row of the function to show; got "
+                         f"{index!r}.")
     if not -n_functions <= index < n_functions:
         raise ValueError(f"index={index} is out of range: there are {n_functions} functions "
                          f"(rows), so index must be in [{-n_functions}, {n_functions - 1}]; "
@@ -40,7 +46,12 @@ def _as_row(values, name, n_columns):
 def _grid(coords, n_points, grid_shape):
     """``(order, shape, extent)`` to show values on a 2-D grid, or None when scattered."""
     if grid_shape is not None:
-        ny, nx = (int(s) for s in grid_shape)
+        shape = tuple(grid_shape) if isinstance(grid_shape, (tuple, list)) else ()
+        if len(shape) != 2 or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1
+                                  for s in shape):
+            raise ValueError(f"grid_shape must be (rows, columns), two positive ints; got "
+                             f"{grid_shape!r}. Pass the 2-D grid of the output points.")
+        ny, nx = shape
         if ny * nx != n_points:
             raise ValueError(f"grid_shape={tuple(grid_shape)} has {ny * nx} cells but there are "
                              f"{n_points} points per function.")
@@ -382,6 +393,7 @@ class OperatorPredictionDisplay:
             Object that stores the computed values.
         """
         check_matplotlib_support(f"{cls.__name__}.from_estimator")
+        check_is_fitted(estimator)
         n_functions = _num_samples(X)
         if _num_samples(y) != n_functions:
             raise ValueError(f"y has {_num_samples(y)} rows but X has {n_functions}; pass one "

@@ -77,6 +77,21 @@ def _inner(estimator):
     return None
 
 
+def check_single_model(estimator):
+    """Refuse an ensemble of several members anywhere in ``estimator``: it has no one network."""
+    for _ in range(_MAX_DEPTH):
+        members = getattr(estimator, "estimators_", None)
+        if isinstance(members, list) and len(members) > 1:
+            raise ValueError(
+                f"{type(estimator).__name__} holds {len(members)} members, whose mean is its "
+                "prediction: it has no single network and loss to measure. Pass one of its "
+                "estimators_ (each a fitted model).")
+        inner = _inner(estimator)
+        if inner is None or inner is estimator:
+            return
+        estimator = inner
+
+
 def final_estimator(estimator, X=None):
     """The innermost estimator of pipelines, searches and meta-estimators.
 
@@ -120,9 +135,7 @@ def final_estimator(estimator, X=None):
             raise ValueError(
                 f"{type(estimator).__name__} fits its estimator on moved inputs and outputs, "
                 "so X is not what the estimator inside sees; pass its fitted estimator_ and "
-                "the moved data: k = model.symmetry_.canonical_elements(U), then "
-                "model.symmetry_.transform_inputs(U, k) and "
-                "model.symmetry_.transform_outputs(G, k).")
+                f"the moved data: {type(estimator).moved_data}.")
         if X is not None and getattr(estimator, "steps", None):
             for _, step in estimator.steps[:-1]:
                 if not _passthrough(step):

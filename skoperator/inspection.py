@@ -28,7 +28,7 @@ from ._device import to_float64
 from ._display import OperatorPredictionDisplay
 from ._planning import prepared_loss, training_data, validate_inputs
 from ._training import chunk_share, grid_chunks
-from ._unwrap import final_estimator, fitted_n_outputs
+from ._unwrap import check_single_model, final_estimator, fitted_n_outputs
 
 __all__ = ["loss_sharpness", "error_spectrum", "OperatorPredictionDisplay"]
 
@@ -170,9 +170,19 @@ def loss_sharpness(estimator, U, G, *, max_iter=100, tol=1e-4, batch_size=256,
     True
     """
     check_is_fitted(estimator)
+    check_single_model(estimator)
     estimator, U = final_estimator(estimator, U)
+    if not hasattr(estimator, "network_"):
+        raise TypeError(f"loss_sharpness measures a fitted DeepONetRegressor (or a pipeline or "
+                        f"meta-estimator around one); got {type(estimator).__name__}.")
+    if estimator.coords_ is None:
+        raise ValueError("loss_sharpness needs a model fitted on shared coordinates; this one "
+                         "was fitted on points per function.")
     U, _ = validate_inputs(estimator, U, reset=False, dtype=np.float32)
     G = check_array(G, dtype=np.float64, ensure_all_finite="allow-nan", input_name="G")
+    if np.isnan(G).all():
+        raise ValueError("G has no observed value (all NaN): there is no loss to measure. "
+                         "Pass the observed outputs.")
     if G.shape != (U.shape[0], estimator.n_outputs_ * estimator.coords_.shape[0]):
         raise ValueError(
             f"G has shape {G.shape}; expected ({U.shape[0]}, "
@@ -274,7 +284,10 @@ def error_spectrum(estimator, U, G, *, grid_shape=None, field=0):
     n_points = G.shape[1] // n_outputs
     err = (G - pred).reshape(len(G), n_outputs, n_points)[:, field]
     tgt = G.reshape(len(G), n_outputs, n_points)[:, field]
-    shape = (n_points,) if grid_shape is None else tuple(int(s) for s in grid_shape)
+    shape = (n_points,) if grid_shape is None else tuple(grid_shape)
+    if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in shape):
+        raise ValueError(f"grid_shape must be a tuple of positive ints; got {grid_shape!r}. "
+                         "Pass the grid of coords_, such as grid_shape=(32, 32).")
     if math.prod(shape) != n_points:
         raise ValueError(f"grid_shape={grid_shape} has {math.prod(shape)} points but each "
                          f"output field has {n_points}; pass the grid of coords_.")

@@ -277,6 +277,12 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         "random_state": ["random_state"],
     }
 
+    #: Read by :func:`~skoperator._unwrap.final_estimator`: the estimator inside
+    #: is fitted on flattened windows (and, residual, on changes), not on W.
+    moves_inputs = True
+    moved_data = ("its flattened windows, W[:, s:s + window].reshape(n, -1), and, with "
+                  "residual=True, each next window minus the input window's last snapshot")
+
     def __init__(self, estimator=None, window=10, pushforward=1, noise=0.0, residual=True,
                  random_state=None):
         self.estimator = estimator

@@ -8,6 +8,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 from matplotlib.collections import PolyCollection  # noqa: E402
 from sklearn.base import BaseEstimator, RegressorMixin  # noqa: E402
+from sklearn.exceptions import NotFittedError  # noqa: E402
+from sklearn.linear_model import Ridge  # noqa: E402
 from sklearn.pipeline import make_pipeline  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
@@ -149,8 +151,14 @@ def test_from_estimator_2d_uses_fitted_coords():
     assert len(disp.images_) == 3
     np.testing.assert_array_equal(disp.images_[0].get_array(), X[4].reshape(4, 5))
     np.testing.assert_allclose(disp.images_[2].get_array(), -0.1)
-    with pytest.raises(ValueError, match="coords"):
-        OperatorPredictionDisplay.from_estimator(RegressorMixin(), X, X)
+    with pytest.raises(ValueError, match="coords"):  # fitted, but no coords_
+        OperatorPredictionDisplay.from_estimator(Ridge().fit(X, X), X, X)
+    with pytest.raises(NotFittedError):  # checked first: coords= would not help
+        OperatorPredictionDisplay.from_estimator(Field(), X, X)
+    with pytest.raises(ValueError, match="index must be an int, the row .*; got 1.5"):
+        OperatorPredictionDisplay.from_estimator(est, X, X, index=1.5)
+    with pytest.raises(ValueError, match=r"grid_shape must be \(rows, columns\), two positive"):
+        OperatorPredictionDisplay.from_estimator(est, X, X, grid_shape=(2, 2, 5))
 
 
 @pytest.mark.parametrize("index", [5, -6, 100])

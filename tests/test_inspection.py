@@ -3,12 +3,16 @@
 import numpy as np
 import pytest
 import torch
+from sklearn.base import clone
+from sklearn.linear_model import Ridge
 from torch.func import functional_call
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.inspection import error_spectrum, loss_sharpness, power_iteration
 from skoperator.networks import MLPBranch, MLPTrunk
+from skoperator.rollout import RolloutRegressor
+from skoperator.uncertainty import EnsembleRegressor
 
 
 def test_power_iteration_finds_the_top_eigenvalue_of_a_quadratic():
@@ -119,3 +123,23 @@ def test_error_spectrum_per_axis_on_a_2d_grid_and_a_fitted_model():
     assert spec.error[0].shape == (9,)
     with pytest.raises(ValueError, match="grid_shape=\\(3, 3\\) has 9 points"):
         error_spectrum(est, U, G, grid_shape=(3, 3))
+    for bad in [(8.5, 2), (-4, -4), ("a",)]:
+        with pytest.raises(ValueError, match="grid_shape must be a tuple of positive ints"):
+            error_spectrum(est, U, G, grid_shape=bad)
+
+
+def test_loss_sharpness_refuses_what_has_no_single_loss():
+    U, Y, G = make_antiderivative(20, n_points=16, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_basis=8, max_iter=1, tol=None, random_state=0)
+    ensemble = EnsembleRegressor(est, n_estimators=2, random_state=0).fit(U, G)
+    with pytest.raises(ValueError, match="EnsembleRegressor holds 2 members"):
+        loss_sharpness(ensemble, U, G)
+    with pytest.raises(TypeError, match="measures a fitted DeepONetRegressor .* got Ridge"):
+        loss_sharpness(Ridge().fit(U, G), U, G)
+    with pytest.raises(ValueError, match="G has no observed value"):
+        loss_sharpness(est.fit(U, G), U, np.full_like(G, np.nan))
+    W = np.random.default_rng(0).normal(size=(6, 6, 8))
+    rollout = RolloutRegressor(clone(est).set_params(coords=None), window=2,
+                               pushforward=0).fit(W)
+    with pytest.raises(ValueError, match="RolloutRegressor fits its estimator on moved inputs"):
+        loss_sharpness(rollout, W[:, :2].reshape(6, -1), W[:, 2:4].reshape(6, -1))

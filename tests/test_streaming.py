@@ -132,6 +132,24 @@ def test_check_targets_errors_as_for_a_memmap(fmt, G_ref, tmp_path, small_blocks
         checked(G_ref.astype(np.complex64))
 
 
+def test_a_closed_hdf5_file_is_named(tmp_path):
+    h5py = pytest.importorskip("h5py")
+    from skoperator import DeepONetRegressor
+
+    rng = np.random.default_rng(0)
+    U, G = rng.normal(size=(10, 4)), rng.normal(size=(10, 6))
+    with h5py.File(tmp_path / "data.h5", "w") as f:
+        f["G"], f["U"] = G, U
+    f = h5py.File(tmp_path / "data.h5", "r")
+    G_ds, U_ds = f["G"], f["U"]
+    est = DeepONetRegressor(n_basis=4, max_iter=1, tol=None).fit(U, G_ds)
+    f.close()
+    for call in (lambda: est.fit(U, G_ds), lambda: est.score(U, G_ds),
+                 lambda: est.predict(U_ds)):
+        with pytest.raises(ValueError, match="an HDF5 dataset whose file is closed"):
+            call()
+
+
 def test_unknown_dask_shape_is_explained(G_ref):
     da = pytest.importorskip("dask.array")
     x = da.from_array(np.nan_to_num(G_ref), chunks=(7, N_COLUMNS))
