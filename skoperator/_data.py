@@ -34,11 +34,9 @@ def out_of_core_kind(array):
         module = getattr(cls, "__module__", None) or ""
         root = module.split(".", 1)[0]
         if root == "h5py" and cls.__name__ == "Dataset":
-            if not getattr(array, "id", None) or not array.id.valid:
-                raise ValueError(
-                    "an HDF5 dataset whose file is closed cannot be read; it is read while "
-                    "the estimator uses it, so keep its file open (fit, predict and score "
-                    "inside the `with h5py.File(...)` block).")
+            if not array.id.valid:  # the file was closed
+                raise ValueError("an HDF5 dataset whose file is closed cannot be read; keep the "
+                                 "file open while fit, predict or score reads it.")
             return "hdf5"
         if root == "zarr" and cls.__name__ == "Array":
             return "zarr"
@@ -370,7 +368,6 @@ class StreamedArray:
         per_row = int(np.prod(self.shape[1:], dtype=np.int64)) if self.ndim > 1 else 1
         return max(1, _CHUNK_ELEMENTS // max(per_row, 1))
 
-    # -- reading
     def _read_slice(self, start, stop):
         """Rows ``start:stop`` (step 1) as an ndarray, in one read."""
         block = self.array[start:stop]

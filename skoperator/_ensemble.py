@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted
 from . import _data
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
-from .callbacks import Checkpoint
 from .networks import as_branch, as_trunk
 
 __all__ = ["EnsembleRegressor"]
@@ -106,7 +105,7 @@ def _not_vectorizable(estimator, bootstrap, y):
 def _check_one_fit_per_checkpoint(estimator, n_fits):
     """Refuse a Checkpoint that the ensemble's several fits would share (one directory, one fit)."""
     callbacks = final_step(estimator)[1].get_params().get("callbacks") or []
-    shared = [cb for cb in callbacks if isinstance(cb, Checkpoint)]
+    shared = [cb for cb in callbacks if getattr(cb, "one_fit_per_directory", False)]
     if shared and n_fits > 1:
         raise ValueError(
             f"the estimator's callbacks hold {shared[0]!r}, but the ensemble trains its members "

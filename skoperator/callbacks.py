@@ -184,6 +184,9 @@ class Checkpoint(BaseCallback):
     Checkpoint(directory='ckpt', every_epochs=5)
     """
 
+    #: Capability read by the ensembles: the directory holds one fit's checkpoints.
+    one_fit_per_directory = True
+
     _parameter_constraints = {
         "directory": [str, Path],
         "every_epochs": [Interval(Integral, 1, None, closed="left"), None],
