@@ -395,6 +395,7 @@ class PDEResidual(BasePhysics):
             raise ValueError(f"input_axis={self.input_axis} is out of range for coordinates "
                              f"of dimension {d}.")
         self._axis = self.input_axis % d
+        self._uses_s = False  # checked on the first step (one extra backward)
         self._sensors = None
         if self.sensors is not None:
             sensors = np.asarray(self.sensors, dtype=np.float64)
@@ -404,7 +405,8 @@ class PDEResidual(BasePhysics):
                     or not np.all(np.diff(sensors) > 0):
                 raise ValueError(
                     f"sensors must be a 1-D array of at least 2 finite, strictly increasing "
-                    f"positions (one per column of U); got shape {sensors.shape}.")
+                    f"positions (one per column of U); got shape {sensors.shape}"
+                    f"{'' if sensors.ndim != 1 or len(sensors) < 2 else ', not increasing'}.")
             self._sensors = torch.as_tensor(sensors, dtype=torch.float32, device=device)
         self._box = None
         if self.domain is not None:
@@ -474,15 +476,16 @@ class PDEResidual(BasePhysics):
                 raise ValueError(f"boundary[{i}] must be a (points, value) pair; got {pair!r}.")
             points, value = pair
             if not callable(points):
-                points = torch.as_tensor(np.asarray(points, dtype=np.float32), device=device)
-                if points.dim() == 1 and d == 1:
-                    points = points[:, None]
-                if points.dim() != 2 or points.shape[1] != d or len(points) == 0:
-                    raise ValueError(f"boundary[{i}]: points must have shape (n_b, {d}); got "
-                                     f"{tuple(points.shape)}.")
-            if not (callable(value) or isinstance(value, Real)):
-                raise ValueError(f"boundary[{i}]: value must be a number or a callable "
-                                 f"value(y, u); got {type(value).__name__}.")
+                try:
+                    points = np.asarray(points, dtype=np.float32)
+                except (TypeError, ValueError) as exc:
+                    raise ValueError(f"boundary[{i}]: points must be an array of coordinates "
+                                     f"of shape (n_b, {d}); {exc}.") from exc
+                points = _boundary_points(torch.as_tensor(points, device=device), d, i)
+            if isinstance(value, bool) or not (callable(value) or isinstance(value, Real)) \
+                    or (isinstance(value, Real) and not np.isfinite(value)):
+                raise ValueError(f"boundary[{i}]: value must be a finite number or a callable "
+                                 f"value(y, u); got {value!r}.")
             pairs.append((points, value))
         return pairs
 
@@ -602,23 +605,58 @@ class PDEResidual(BasePhysics):
         parts = r if isinstance(r, (list, tuple)) else (r,)
         term = 0.0
         for part in parts:
-            if not torch.is_tensor(part) or part.shape[:2] != s.shape[:2]:
+            if not torch.is_tensor(part) or part.shape[:2] != s.shape[:2] or part.dim() > 3 \
+                    or not part.is_floating_point():
                 raise ValueError(
-                    f"residual must return a tensor of shape {tuple(s.shape[:2])} (batch, m), "
-                    "or (batch, m, K), or a tuple of such; got "
-                    f"{tuple(part.shape) if torch.is_tensor(part) else type(part).__name__}.")
+                    f"residual must return a real tensor of shape {tuple(s.shape[:2])} (batch, "
+                    "m), or (batch, m, K), or a tuple of such; got "
+                    f"{_described(part)}.")
             term = term + _mean_square(part, weight)
+        if not self._uses_s:
+            params = [p for p in network.parameters() if p.requires_grad]
+            if params and (not term.requires_grad or all(g is None for g in torch.autograd.grad(
+                    term, params, retain_graph=True, allow_unused=True))):
+                raise ValueError("residual(y, s, u, d) does not depend on s, the network's "
+                                 "output: it cannot train the network. Return the equation's "
+                                 "residual in terms of s (and its derivatives d(s, axis)).")
+            self._uses_s = True
         term = self.weight * term
-        for points, value in self._boundary:
-            pts = points(generator) if callable(points) else points
-            pts = torch.as_tensor(pts, dtype=torch.float32, device=U.device)
-            if pts.dim() == 1:
-                pts = pts[:, None]
+        for i, (points, value) in enumerate(self._boundary):
+            pts = points
+            if callable(points):
+                pts = torch.as_tensor(points(generator), dtype=torch.float32, device=U.device)
+                pts = _boundary_points(pts, y.shape[-1], i)
             yb = pts.expand(len(U), -1, -1)
             sb = self.output_at(network, b, yb)
             target = value(yb, self.input_at(U, yb)) if callable(value) else value
+            number = isinstance(target, Real) and not isinstance(target, bool)
+            if callable(value) and not number and not (
+                    torch.is_tensor(target) and target.is_floating_point()
+                    and target.shape in (sb.shape, sb.shape[1:], ())):
+                raise ValueError(f"boundary[{i}]: value(y, u) must return a number or a real "
+                                 f"tensor of shape {tuple(sb.shape)} (batch, n_b); got "
+                                 f"{_described(target)}.")
             term = term + self.boundary_weight * (sb - target).square().mean()
         return term
+
+
+def _described(value):
+    """A value's shape and dtype (a tensor), else its type, for an error message."""
+    if torch.is_tensor(value):
+        return f"shape {tuple(value.shape)}, dtype {value.dtype}"
+    return type(value).__name__
+
+
+def _boundary_points(points, d, i):
+    """Boundary points as (n_b, d), finite; a ValueError naming ``boundary[i]`` else."""
+    if points.dim() == 1 and d == 1:
+        points = points[:, None]
+    if points.dim() != 2 or points.shape[1] != d or len(points) == 0:
+        raise ValueError(f"boundary[{i}]: points must have shape (n_b, {d}); got "
+                         f"{tuple(points.shape)}.")
+    if not torch.isfinite(points).all():
+        raise ValueError(f"boundary[{i}]: points must be finite; got NaN or inf.")
+    return points
 
 
 def _mean_square(part, weight):

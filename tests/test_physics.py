@@ -250,6 +250,49 @@ def test_bad_settings_for_the_problem_are_named_by_prepare(params, match):
         phys.prepare(_context(torch.linspace(0, 1, 100).reshape(-1, 1)))
 
 
+def _input_only(y, s, u, d):
+    return u
+
+
+def _complex_residual(y, s, u, d):
+    return d(s, 0) + 1j
+
+
+def _four_axes(y, s, u, d):
+    return (d(s, 0) - u)[..., None, None].expand(-1, -1, 2, 2)
+
+
+def _wrong_boundary_shape(y, u):
+    return torch.zeros(7)
+
+
+def _two_columns(generator):
+    return torch.zeros(3, 2)
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(residual=_input_only), "does not depend on s, the network's output"),
+    (dict(residual=_complex_residual), "residual must return a real tensor .* dtype "
+                                       "torch.complex64"),
+    (dict(residual=_four_axes), r"residual must return a real tensor .* shape \(6, 4, 2, 2\)"),
+    (dict(boundary=[([[np.nan]], 0.0)]), r"boundary\[0\]: points must be finite"),
+    (dict(boundary=[([[0.0]], True)]), r"boundary\[0\]: value must be a finite number .* True"),
+    (dict(boundary=[([[0.0]], float("nan"))]), r"boundary\[0\]: value must be a finite"),
+    (dict(boundary=[("abc", 0.0)]), r"boundary\[0\]: points must be an array of coordinates"),
+    (dict(boundary=[([[0.0]], _wrong_boundary_shape)]),
+     r"boundary\[0\]: value\(y, u\) must return .* \(6, 1\) .* got shape \(7,\)"),
+    (dict(boundary=[(_two_columns, 0.0)]), r"boundary\[0\]: points must have shape \(n_b, 1\)"),
+])
+def test_residuals_and_boundaries_are_checked_before_they_train(kw, match):
+    U, Y, G = make_antiderivative(6, random_state=0)
+    phys = PDEResidual(kw.pop("residual", antiderivative_residual), sensors=Y[:, 0],
+                       n_points=4, **kw)
+    est = DeepONetRegressor(coords=Y, physics=phys, max_iter=1, **_small())
+    with pytest.raises(ValueError, match=match):
+        est.fit(U, np.full_like(G, np.nan))
+    assert not hasattr(est, "network_")
+
+
 def test_estimator_reports_sensors_that_do_not_match_U():
     U, Y, G = make_antiderivative(6, random_state=0)
     phys = PDEResidual(antiderivative_residual, sensors=np.linspace(0, 1, 7), n_points=4)
