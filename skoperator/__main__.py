@@ -36,15 +36,16 @@ def main(argv=None):
                         help="a problem of skoperator.reproduce (default: %(default)s)")
     parser.add_argument("--n-train", type=int, default=2000)
     parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--n-eval", nargs="+", default=["1", "10", "50", "full"],
+    parser.add_argument("--n-eval", nargs="+", type=_n_eval_arg, default=[1, 10, 50, "full"],
                         help="points per function per step; 'full' for the whole grid")
     parser.add_argument("--epochs", type=int, help="default: the quick recipe's")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--device", default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    n_evals = [_n_eval_arg(n) for n in args.n_eval]
-    rows = run(args.benchmark, n_trains=(args.n_train,), n_evals=n_evals, seeds=(args.seed,),
+    if args.seed < 0:
+        parser.error(f"argument --seed: expected an int >= 0; got {args.seed}")
+    rows = run(args.benchmark, n_trains=(args.n_train,), n_evals=args.n_eval, seeds=(args.seed,),
                epochs=args.epochs, device=args.device, out=None, test_data="generated",
                n_test=args.n_test)
     print(format_table(rows))  # the command's output, not library logging

@@ -311,7 +311,13 @@ def _plot(rows, path):
 
 
 def _n_eval_arg(text):
-    return text if _uses_every_point(text) else int(text)
+    """``--n-eval``'s words: an int or the name of the sampler of every point ("full")."""
+    if _uses_every_point(text):
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an int >= 1 or 'full'; got {text!r}") from None
 
 
 def _plain(text):

@@ -291,3 +291,15 @@ def test_main_job_runs_small(capsys):
 
     rows = main(["--n-train", "60", "--n-test", "20", "--n-eval", "5", "full", "--epochs", "2"])
     assert len(rows) == 2 and "R2" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--n-eval", "abc"], "argument --n-eval: expected an int >= 1 or 'full'; got 'abc'"),
+    (["--seed", "-1"], "argument --seed: expected an int >= 0; got -1"),
+])
+def test_main_job_usage_errors_name_the_option(argv, message, capsys):
+    from skoperator.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(argv)
+    assert message in capsys.readouterr().err
