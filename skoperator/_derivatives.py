@@ -19,11 +19,11 @@ def _axes(axis, order, d):
     if isinstance(axis, (Integral, np.integer)) and not isinstance(axis, bool):
         axes = [int(axis)] * int(order)
     else:
-        try:
-            axes = [int(a) for a in axis]
-        except TypeError:
-            raise ValueError(f"axis must be an int or a sequence of ints; got {axis!r}.") \
-                from None
+        if isinstance(axis, str) or not all(
+                isinstance(a, (Integral, np.integer)) and not isinstance(a, bool)
+                for a in (axis if hasattr(axis, "__iter__") else [axis])):
+            raise ValueError(f"axis must be an int or a sequence of ints; got {axis!r}.")
+        axes = [int(a) for a in axis]
         if order != 1:
             raise ValueError("order applies to an int axis; a sequence of axes "
                              f"({tuple(axes)}) already gives the order (got order={order}).")
@@ -194,7 +194,11 @@ class Derivatives:
         lap : Tensor
             Shaped like ``s``.
         """
-        axes = range(self.y.shape[-1]) if axes is None else axes
+        if axes is None:
+            axes = range(self.y.shape[-1])
+        elif isinstance(axes, (Integral, np.integer)):
+            raise ValueError(f"axes must be a sequence of ints (or None for all); got "
+                             f"{axes!r}. Pass axes=({axes},) for one axis.")
         return sum(self(s, a, order=2) for a in axes)
 
 
@@ -228,6 +232,18 @@ def interpolate_sensors(U, sensors, x):
     >>> interpolate_sensors(U, torch.tensor([0.0, 0.5, 1.0]), torch.tensor([[0.25, 0.5]]))
     tensor([[0.5000, 1.0000]])
     """
+    U, sensors, x = (v if torch.is_tensor(v) else torch.as_tensor(np.asarray(v, np.float32))
+                     for v in (U, sensors, x))
+    if sensors.dim() != 1 or len(sensors) < 2 or not bool((sensors.diff() > 0).all()) \
+            or U.shape[-1] != len(sensors):
+        raise ValueError(f"sensors must be 1-D and strictly increasing, one per column of U "
+                         f"({U.shape[-1]}); got shape {tuple(sensors.shape)}"
+                         f"{'' if sensors.dim() != 1 else ', values ' + str(sensors.tolist())}.")
+    return interpolate(U, sensors, x)
+
+
+def interpolate(U, sensors, x):
+    """:func:`interpolate_sensors` on checked tensors (the physics term's, every step)."""
     x = x.to(sensors.dtype)  # its graph kept: a residual may differentiate u (the slope)
     i1 = torch.searchsorted(sensors, x.detach().contiguous()).clamp(1, len(sensors) - 1)
     i0 = i1 - 1

@@ -38,7 +38,7 @@ import torch
 
 from ._compat import Interval, StrOptions
 from ._component import Component
-from ._derivatives import Derivatives, derivative, grad, interpolate_sensors
+from ._derivatives import Derivatives, derivative, grad, interpolate, interpolate_sensors
 from ._sampling import (
     SAMPLERS,
     BaseSampler,
@@ -571,7 +571,7 @@ class PDEResidual(BasePhysics):
         if U.shape[1] != len(self._sensors):
             raise ValueError(f"sensors has {len(self._sensors)} positions but U has "
                              f"{U.shape[1]} columns; give one sensor position per column.")
-        return interpolate_sensors(U, self._sensors, y[..., self._axis])
+        return interpolate(U, self._sensors, y[..., self._axis])
 
     @staticmethod
     def output_at(network, b, y):

@@ -125,6 +125,21 @@ def test_derivative_errors_name_the_argument():
         derivative(s, y, 0, order=0)
     with pytest.raises(ValueError, match="requires_grad"):
         grad(s, y.detach(), 0)
+    for axis in ("x", (0, "a"), True):
+        with pytest.raises(ValueError, match="axis must be an int or a sequence of ints"):
+            derivative(s, y, axis)
+    with pytest.raises(ValueError, match=r"axes must be a sequence .* Pass axes=\(0,\)"):
+        Derivatives(y).laplacian(s, axes=0)
+
+
+def test_interpolate_sensors_takes_arrays_and_checks_the_sensors():
+    got = interpolate_sensors(np.array([[0.0, 1.0, 0.0]]), np.array([0.0, 0.5, 1.0]),
+                              np.array([[0.25, 0.5]]))
+    assert torch.allclose(got, torch.tensor([[0.5, 1.0]]))
+    with pytest.raises(ValueError, match="strictly increasing.* values \\[0.0, 1.0, 0.5\\]"):
+        interpolate_sensors(torch.zeros(1, 3), torch.tensor([0.0, 1.0, 0.5]), torch.zeros(1, 2))
+    with pytest.raises(ValueError, match="one per column of U \\(4\\)"):
+        interpolate_sensors(torch.zeros(1, 4), torch.tensor([0.0, 0.5, 1.0]), torch.zeros(1, 2))
 
 
 # ---------------------------------------------------------- interpolation
