@@ -30,6 +30,7 @@ through a :class:`Communicator`:
 Without a process group, :class:`Communicator` does nothing and costs nothing.
 """
 
+import functools
 import hashlib
 import re
 
@@ -170,13 +171,17 @@ class ProcessGroupCommunicator(Communicator):
         gathered = [None] * self.world_size
         self.dist.all_gather_object(gathered, fingerprint)
         for rank, other in enumerate(gathered):
+            if "error" in other:
+                raise ValueError(f"rank {rank} of the process group could not start fit: "
+                                 f"{other['error']}. Fix it there; every rank stops.")
+        for rank, other in enumerate(gathered):
             if other != gathered[0]:
-                diff = [k for k in gathered[0] if gathered[0][k] != other.get(k)]
                 raise ValueError(
                     f"the ranks of the process group called fit with different data or "
-                    f"settings: rank {rank} differs from rank 0 in {diff}. Every rank must "
-                    "build the same estimator and call fit with the same U and G (each rank "
-                    "reads its own rows).")
+                    f"settings: rank {rank} differs from rank 0 in "
+                    f"{_differences(gathered[0], other)}. Every rank must build the same "
+                    "estimator and call fit with the same U and G (each rank reads its own "
+                    "rows).")
 
     def _device(self):
         return torch.device("cuda", torch.cuda.current_device()) \
@@ -220,6 +225,43 @@ def _digest(array, rows=64):
     except (TypeError, ValueError):
         return shape, type(array).__name__
     return shape, hashlib.sha1(np.nan_to_num(block, nan=1.2345e-300).tobytes()).hexdigest()
+
+
+def _differences(first, other):
+    """What differs between two fingerprints: arrays by (shape, hash), settings by value."""
+    found = []
+    for key in ("U", "G", "coords"):
+        if first.get(key) != other.get(key):
+            a, b = first.get(key), other.get(key)
+            same_shape = a is not None and b is not None and a[0] == b[0]
+            found.append(f"{key} ({'its values' if same_shape else 'shape'}: "
+                         f"{a and a[0]} against {b and b[0]})")
+    settings, theirs = first.get("settings", {}), other.get("settings", {})
+    found += [f"{name} ({settings.get(name)} against {theirs.get(name)})"
+              for name in sorted(set(settings) | set(theirs))
+              if settings.get(name) != theirs.get(name)]
+    return "; ".join(found)
+
+
+def ranks_agree(fit):
+    """Decorate ``fit(est, U, G, coords=None)``: under a process group the ranks first
+    compare their calls (data and settings), before any validation, so that a rank that
+    fails alone makes every rank fail instead of leaving the others waiting."""
+    @functools.wraps(fit)
+    def wrapper(est, X, y, coords=None):
+        comm = communicator()
+        if comm.world_size > 1:
+            try:
+                found = fingerprint(est, X, y, est.coords if coords is None else coords)
+            except Exception as exc:
+                try:  # the other ranks raise, naming this one's error
+                    comm.check_same({"error": f"{type(exc).__name__}: {exc}"})
+                except ValueError:
+                    pass
+                raise
+            comm.check_same(found)
+        return fit(est, X, y, coords)
+    return wrapper
 
 
 def fingerprint(est, U, G, coords):

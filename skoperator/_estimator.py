@@ -17,6 +17,7 @@ from ._callbacks import CallbackList, fit_callbacks, resume_point
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._continuation import architecture_snapshot
 from ._device import resolve_device, to_cpu
+from ._distributed import ranks_agree
 from ._fitted import FittedState
 from ._inference import predict_any
 from ._network import LAYOUTS
@@ -495,6 +496,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self.warm_start = warm_start
 
     # ------------------------------------------------------------------ fit
+    @ranks_agree
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, coords=None):
         """Fit the operator on input functions U and outputs G.
@@ -532,6 +534,7 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         self._vectorize_fields = True
         return self.fit(X, y)
 
+    @ranks_agree
     @_fit_context(prefer_skip_nested_validation=True)
     def partial_fit(self, X, y, coords=None):
         """Run one epoch on (U, G), continuing from the current weights and optimizer state.

@@ -26,7 +26,7 @@ from ._continuation import (  # noqa: F401  (ARCHITECTURE, same_setting: read fr
     same_setting,
 )
 from ._device import as_tensor, fits_on, fused_adam, has_complex_parameters, resolve_device
-from ._distributed import communicator, fingerprint
+from ._distributed import communicator
 from ._inference import validation_score
 from ._parallel import choose_threads, planning_threads, torch_threads
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
@@ -404,9 +404,7 @@ def make_plan(est, U, G, incremental, started=None, coords=None, seed=None):
     """
 
     started = time.perf_counter() if started is None else started
-    comm = communicator()
-    if comm.world_size > 1:  # first: a rank given other data must not hang the others
-        comm.check_same(fingerprint(est, U, G, est.coords))
+    comm = communicator()  # the ranks compared their calls first (_distributed.ranks_agree)
     continuing = hasattr(est, "network_") and (incremental or est.warm_start)
     data = checked_data(est, U, G, coords, continuing, incremental)
     components = checked_components(est, data)

@@ -18,6 +18,7 @@ ranks:
 import atexit
 import os
 import pickle
+import sys
 import tempfile
 import time
 
@@ -28,14 +29,24 @@ def _launcher_environment():
     """(rank, world_size, local_rank, master address, port) from torchrun's or SLURM's variables."""
     env = os.environ
     if "RANK" in env and "WORLD_SIZE" in env:  # torchrun, or a launcher that mimics it
-        return (int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)),
+        return (_env_int("RANK"), _env_int("WORLD_SIZE"), _env_int("LOCAL_RANK", "0"),
                 env.get("MASTER_ADDR"), env.get("MASTER_PORT"))
     if "SLURM_PROCID" in env and "SLURM_NTASKS" in env:  # srun
         nodes = env.get("SLURM_NODELIST", env.get("SLURM_JOB_NODELIST", "localhost"))
         master = env.get("MASTER_ADDR") or _first_host(nodes)
-        return (int(env["SLURM_PROCID"]), int(env["SLURM_NTASKS"]),
-                int(env.get("SLURM_LOCALID", 0)), master, env.get("MASTER_PORT", "29500"))
+        return (_env_int("SLURM_PROCID"), _env_int("SLURM_NTASKS"),
+                _env_int("SLURM_LOCALID", "0"), master, env.get("MASTER_PORT", "29500"))
     return None
+
+
+def _env_int(name, default=None):
+    """The environment variable ``name`` as an int, else a ValueError naming it."""
+    value = os.environ.get(name, default)
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"the environment variable {name} must be an integer (set by the "
+                         f"launcher); got {value!r}.") from None
 
 
 def _first_host(nodelist):
@@ -89,10 +100,15 @@ def init_process_group(backend=None, **kwargs):
     if found is None:
         return 1
     rank, world, local_rank, addr, port = found
-    os.environ.setdefault("MASTER_ADDR", addr or "127.0.0.1")
-    os.environ.setdefault("MASTER_PORT", str(port or 29500))
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
+    if backend not in ("gloo", "nccl"):
+        raise ValueError(f"backend must be 'gloo', 'nccl' or None; got {backend!r}.")
+    if backend == "nccl" and not torch.cuda.is_available():
+        raise ValueError("backend='nccl' needs CUDA, which this machine does not have; pass "
+                         "backend='gloo' (or None).")
+    os.environ.setdefault("MASTER_ADDR", addr or "127.0.0.1")
+    os.environ.setdefault("MASTER_PORT", str(port or 29500))
     if backend == "nccl":
         torch.cuda.set_device(local_rank % torch.cuda.device_count())
     dist.init_process_group(backend=backend, rank=rank, world_size=world, **kwargs)
@@ -116,6 +132,10 @@ def _destroy_process_group():
     import torch.distributed as dist
 
     if not dist.is_initialized():
+        return
+    if getattr(sys, "last_value", None) is not None:
+        # exiting on an uncaught error: no barrier, which a rank waiting in another
+        # collective would never reach; the launcher then stops the other ranks
         return
     try:
         if dist.get_backend() == "gloo":

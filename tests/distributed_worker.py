@@ -161,6 +161,16 @@ def main(out):
         save("mismatch", error=None)
     except ValueError as exc:
         save("mismatch", error=str(exc))
+    # a setting only rank 1 gets wrong, and coordinates passed to fit that differ: every rank
+    # fails (neither validates alone and leaves the other waiting)
+    for name, params, fit_coords in (
+            ("bad_setting", dict(max_iter=-1 if rank == 1 else 2), None),
+            ("fit_coords", dict(max_iter=2), base["coords"] * (1 + rank))):
+        try:
+            DeepONetRegressor(**{**base, **params}).fit(U, G, coords=fit_coords)
+            save(name, error=None)
+        except ValueError as exc:
+            save(name, error=str(exc))
     dist.barrier()
     save("done")  # every result is written: the group ends at exit (the package's own path)
 

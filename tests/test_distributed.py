@@ -234,7 +234,12 @@ def test_the_result_pickles_and_predicts_without_a_process_group(runs):
 def test_mismatched_arrays_are_a_clear_error_on_every_rank(runs):
     load, _ = runs
     for rank in (0, 1):
-        assert "rank 1 differs from rank 0 in ['G']" in load("mismatch", rank)["error"]
+        assert "rank 1 differs from rank 0 in G (its values: " in load("mismatch", rank)["error"]
+        # compared before validation: rank 1's invalid max_iter cannot leave rank 0 waiting
+        assert "rank 1 differs from rank 0 in max_iter (2 against -1)" in \
+            load("bad_setting", rank)["error"]
+        assert "rank 1 differs from rank 0 in coords (its values" in \
+            load("fit_coords", rank)["error"]
 
 
 def test_more_ranks_than_functions_is_a_clear_error_on_every_rank(tmp_path):
@@ -258,3 +263,21 @@ def test_init_process_group_without_a_launcher_does_nothing(monkeypatch):
     monkeypatch.delenv("MASTER_ADDR", raising=False)
     assert _launcher_environment() == (3, 8, 1, "gpu07", "29500")
     assert _first_host("nodeA,nodeB") == "nodeA"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_init_process_group_checks_backend_and_launcher_variables(monkeypatch):
+    from skoperator.distributed import init_process_group
+
+    monkeypatch.setenv("RANK", "0")
+    monkeypatch.setenv("WORLD_SIZE", "1")
+    monkeypatch.delenv("MASTER_ADDR", raising=False)
+    for backend, match in (("nccl", "backend='nccl' needs CUDA"),
+                           ("foo", "backend must be 'gloo', 'nccl' or None; got 'foo'")):
+        with pytest.raises(ValueError, match=match):
+            init_process_group(backend=backend)
+        assert "MASTER_ADDR" not in os.environ  # a failed call changes nothing
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="the environment variable WORLD_SIZE must be an "
+                                         "integer .* got 'two'"):
+        init_process_group()
