@@ -16,11 +16,14 @@ ranks:
 """
 
 import atexit
+import numbers
 import os
 import pickle
 import sys
 import tempfile
 import time
+
+import numpy as np
 
 __all__ = ["init_process_group", "fit_ray"]
 
@@ -173,6 +176,23 @@ def _ray_worker(config):
         train.report({"n_iter": estimator.n_iter_}, checkpoint=checkpoint)
 
 
+def _check_ray_call(estimator, U, G, num_workers, threads_per_worker):
+    """What fails on every worker fails here first, before Ray starts them."""
+    if not callable(getattr(estimator, "_fitted_state", None)):
+        raise TypeError(f"fit_ray fits a DeepONetRegressor; got {type(estimator).__name__}.")
+    for name, value, low in (("num_workers", num_workers, 1),
+                             ("threads_per_worker", threads_per_worker, 0)):
+        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+            raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
+    estimator._validate_params()
+    rows = [len(a) if hasattr(a, "__len__") else None for a in (U, G)]
+    if rows[0] != rows[1]:
+        raise ValueError(f"U has {rows[0]} rows but G has {rows[1]}; pass one output "
+                         "function per input function.")
+    if isinstance(U, np.ndarray) and not np.isfinite(U).all():
+        raise ValueError("U contains NaN or inf; input functions must be finite.")
+
+
 def fit_ray(estimator, U, G, *, num_workers=2, use_gpu=False, threads_per_worker=1,
             resources_per_worker=None, storage_path=None):
     """Fit ``estimator`` on ``num_workers`` Ray workers (data parallel), return it fitted.
@@ -224,6 +244,7 @@ def fit_ray(estimator, U, G, *, num_workers=2, use_gpu=False, threads_per_worker
     >>> from skoperator.distributed import fit_ray  # doctest: +SKIP
     >>> fit_ray(DeepONetRegressor(coords=Y), U, G, num_workers=2)  # doctest: +SKIP
     """
+    _check_ray_call(estimator, U, G, num_workers, threads_per_worker)
     import ray
     from ray.train import RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
@@ -242,8 +263,8 @@ def fit_ray(estimator, U, G, *, num_workers=2, use_gpu=False, threads_per_worker
         run_config=RunConfig(storage_path=storage, name="skoperator-fit"),
     )
     result = trainer.fit()
-    if result.error is not None:
-        raise result.error
+    if result.error is not None:  # the workers' own error, not Ray's wrapper of it
+        raise (result.error.__cause__ or result.error) from result.error
     with result.checkpoint.as_directory() as path:
         with open(os.path.join(path, "estimator.pkl"), "rb") as f:
             fitted = pickle.load(f)

@@ -10,10 +10,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from sklearn.linear_model import Ridge
 
 import skoperator
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
+from skoperator.distributed import fit_ray
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import MLPBranch, MLPTrunk, PODTrunk
 from skoperator.optimizers import LBFGS, Adam
@@ -281,3 +283,17 @@ def test_init_process_group_checks_backend_and_launcher_variables(monkeypatch):
     with pytest.raises(ValueError, match="the environment variable WORLD_SIZE must be an "
                                          "integer .* got 'two'"):
         init_process_group()
+
+
+@pytest.mark.parametrize("estimator, kwargs, rows, error, match", [
+    (Ridge(), {}, 10, TypeError, "fit_ray fits a DeepONetRegressor; got Ridge"),
+    (DeepONetRegressor(), {"num_workers": "2"}, 10, ValueError, "num_workers must be an int"),
+    (DeepONetRegressor(), {"num_workers": 0}, 10, ValueError, "num_workers must be an int >= 1"),
+    (DeepONetRegressor(max_iter=-1), {}, 10, ValueError, "'max_iter' parameter"),
+    (DeepONetRegressor(), {}, 5, ValueError, "U has 10 rows but G has 5"),
+])
+def test_fit_ray_checks_its_call_before_starting_workers(estimator, kwargs, rows, error, match):
+    rng = np.random.default_rng(0)
+    U, G = rng.normal(size=(10, 4)), rng.normal(size=(rows, 5))
+    with pytest.raises(error, match=match):
+        fit_ray(estimator, U, G, **kwargs)
