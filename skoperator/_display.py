@@ -77,9 +77,16 @@ def _pick(y_true, y_pred, lower, upper, coords, grid_shape, index, output):
     """One function's values of one field: the display's arrays, as keywords."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_true = y_true.reshape(1, -1) if y_true.ndim == 1 else y_true
+    if (lower is None) != (upper is None):
+        raise ValueError("lower and upper go together (the band between them); got only "
+                         f"{'lower' if upper is None else 'upper'}. Pass both, or neither.")
     if coords is not None:
         coords = np.asarray(coords, dtype=np.float64)
         coords = coords.reshape(len(coords), -1)
+        if coords.shape[1] > 2 and grid_shape is None:
+            raise ValueError(f"coords has {coords.shape[1]} columns; the display shows "
+                             "functions of one or two coordinates, or of a grid_shape. Pass "
+                             "grid_shape=(rows, columns), or two columns of coords.")
         n_points = coords.shape[0]
     elif grid_shape is not None:
         n_points = int(np.prod(grid_shape))

@@ -144,6 +144,17 @@ def test_from_estimator_1d_with_and_without_band():
     assert len(disp.line_pred_.get_xdata()) == 11
 
 
+def test_from_predictions_refuses_half_a_band_and_three_free_coordinates():
+    rng = np.random.default_rng(0)
+    G, coords = rng.normal(size=(3, 8)), rng.random((8, 3))
+    with pytest.raises(ValueError, match="lower and upper go together .* got only lower"):
+        OperatorPredictionDisplay.from_predictions(G, G, coords=coords[:, :1], lower=G - 1)
+    with pytest.raises(ValueError, match="coords has 3 columns; .* Pass grid_shape"):
+        OperatorPredictionDisplay.from_predictions(G, G, coords=coords)
+    disp = OperatorPredictionDisplay.from_predictions(G, G, coords=coords, grid_shape=(2, 4))
+    assert len(disp.images_) == 3
+
+
 def test_from_estimator_2d_uses_fitted_coords():
     X = np.random.default_rng(0).normal(size=(5, 20))
     est = Field().fit(X, X)
