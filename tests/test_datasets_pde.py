@@ -440,3 +440,14 @@ BAD_ARGUMENTS = [
 def test_bad_arguments_raise_a_clear_error(func, args, kwargs, match):
     with pytest.raises(ValueError, match=match):
         func(*args, **kwargs)
+
+
+@pytest.mark.parametrize("make, kwargs", [
+    ("make_advection", {"shift": True}),
+    ("make_burgers", {"viscosity": True}),
+    ("make_navier_stokes", {"viscosity": True}),
+    ("make_diffusion_reaction", {"diffusivity": True}),
+])
+def test_a_bool_is_not_a_number_for_the_generators(make, kwargs):
+    with pytest.raises(ValueError, match=f"'{next(iter(kwargs))}' parameter .* Got True"):
+        getattr(datasets, make)(2, **kwargs)

@@ -12,7 +12,7 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
-from ._base import _check_not_bool
+from ._base import RealInterval, _check_not_bool
 
 #: de Hoop et al.: KL terms, exponent and inverse length of (-Laplacian + tau^2)^-d.
 _DE_HOOP_TERMS, _DE_HOOP_D, _DE_HOOP_TAU = 100, 2.0, 3.0
@@ -44,7 +44,7 @@ def _lanthaler_profile(params, x, profile):
         "law": [StrOptions(set(_LAWS))],
         "profile": [StrOptions({"square", "smooth"})],
         "n_points": [Interval(Integral, 2, None, closed="left"), None],
-        "shift": [Interval(Real, None, None, closed="neither"), None],
+        "shift": [RealInterval(Real, None, None, closed="neither"), None],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,

@@ -7,6 +7,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import Interval, validate_params
 from ._base import (
+    RealInterval,
     _check_functions,
     _check_not_bool,
     _check_points,
@@ -72,7 +73,7 @@ def solve_antiderivative(U, points):
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_sensors": [Interval(Integral, 2, None, closed="left"), None],
         "n_points": [Interval(Integral, 2, None, closed="left")],
-        "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
+        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither")],
         "scattered": ["boolean"],
         "random_state": ["random_state"],
     },

@@ -18,6 +18,14 @@ from joblib import Parallel, delayed, effective_n_jobs
 
 from .._compat import Interval, InvalidParameterError
 
+
+class RealInterval(Interval):
+    """An ``Interval(Real, ...)`` constraint that refuses a bool (``True`` is a Real)."""
+
+    def is_satisfied_by(self, val):
+        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
+
+
 # joblib's n_jobs: None, a positive count, or -1, -2, ... (all CPUs, all but one, ...);
 # 0 has no meaning (a bool is rejected by _check_not_bool).
 N_JOBS = [Interval(Integral, 1, None, closed="left"),

@@ -23,6 +23,7 @@ from sklearn.utils import check_random_state
 from .._compat import Hidden, Interval, StrOptions, validate_params
 from ._base import (
     N_JOBS,
+    RealInterval,
     _check_functions,
     _check_not_bool,
     _map_row_chunks,
@@ -130,8 +131,8 @@ def _etdrk4_step(v_hat, rhs, e_full, e_half, q_half, f1, f2, f3):
     {
         "S": ["array-like"],
         "n_times": [Interval(Integral, 2, None, closed="left")],
-        "diffusivity": [Interval(Real, 0, np.inf, closed="neither")],
-        "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
+        "diffusivity": [RealInterval(Real, 0, np.inf, closed="neither")],
+        "reaction": [RealInterval(Real, -np.inf, np.inf, closed="neither")],
         "refine_x": [Interval(Integral, 1, None, closed="left"), None],
         "substeps": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": N_JOBS,
@@ -264,9 +265,9 @@ def solve_diffusion_reaction(
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_sensors": [Interval(Integral, 2, None, closed="left")],
         "n_times": [Interval(Integral, 2, None, closed="left")],
-        "diffusivity": [Interval(Real, 0, np.inf, closed="neither")],
-        "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
-        "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
+        "diffusivity": [RealInterval(Real, 0, np.inf, closed="neither")],
+        "reaction": [RealInterval(Real, -np.inf, np.inf, closed="neither")],
+        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither")],
         "random_state": ["random_state"],
         "n_jobs": N_JOBS,
         "n_x": [

@@ -20,6 +20,7 @@ from .._compat import Hidden, Interval, StrOptions, validate_params
 from ..symmetry import Reflection
 from ._base import (
     N_JOBS,
+    RealInterval,
     _check_functions,
     _check_not_bool,
     _map_row_chunks,
@@ -202,11 +203,11 @@ def solve_heat_conduction(K, *, n_jobs=None):
 @validate_params(
     {
         "n_functions": [Interval(Integral, 1, None, closed="left")],
-        "length_scale": [Interval(Real, 0, np.inf, closed="neither"), "array-like"],
+        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither"), "array-like"],
         "random_state": ["random_state"],
         "n_jobs": N_JOBS,
         "length_scales": [
-            Interval(Real, 0, np.inf, closed="neither"),
+            RealInterval(Real, 0, np.inf, closed="neither"),
             "array-like",
             Hidden(StrOptions({"deprecated"})),
         ],

@@ -25,7 +25,7 @@ from .._canonical import GridTranslation
 from .._compat import Interval, StrOptions, validate_params
 from .._device import resolve_device
 from .._grid_maps import GridPermutation
-from ._base import N_JOBS, _check_not_bool, _map_row_chunks
+from ._base import N_JOBS, RealInterval, _check_not_bool, _map_row_chunks
 from ._cache import generated
 
 # The law of the initial vorticity: N(0, sigma**2 (-Laplacian + tau**2 I)**-alpha).
@@ -234,7 +234,7 @@ def _check_device(device):
 
 
 _SOLVER_CONSTRAINTS = {
-    "viscosity": [Interval(Real, 0, np.inf, closed="neither")],
+    "viscosity": [RealInterval(Real, 0, np.inf, closed="neither")],
     "t_final": [Interval(Integral, 1, None, closed="left")],
     "resolution": [Interval(Integral, 8, None, closed="left"), None],
     "steps_per_unit": [Interval(Integral, 1, None, closed="left"), None],
