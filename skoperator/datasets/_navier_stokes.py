@@ -610,7 +610,8 @@ def navier_stokes_symmetry(n_points=64):
     """
     if n_points % 4:
         raise ValueError(f"navier_stokes_symmetry n_points must be a multiple of 4 (the "
-                         f"rotation shifts by a quarter period in whole cells); got {n_points}.")
+                         f"rotation shifts by a quarter period in whole cells); got {n_points}. "
+                         f"Pass the grid of the data, such as {4 * max(1, round(n_points / 4))}.")
     grid = (n_points, n_points)
     glide = GridPermutation(grid=grid, matrix=((0, 1), (1, 0)), offset=(n_points // 2, 0),
                             input_sign=-1, output_sign=-1, statistic="quadratic")
