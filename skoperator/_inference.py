@@ -120,4 +120,4 @@ def validation_score(network, U, G, coords, device):
         pred = predict_any(network, U[rows], at,
                            np.empty((rows.stop - rows.start, G.shape[1])), device)
         acc.update(np.asarray(G[rows], dtype=np.float64), pred)
-    return acc.result()
+    return acc.result(skip_unobserved=True)  # a field unobserved in the split: not scored

@@ -201,14 +201,21 @@ class R2Accumulator:
         # a missing target ignores its prediction (NaN at a padding point)
         self.sse += (w * np.where(w > 0, g - G_pred, 0.0) ** 2).sum(axis=0)
 
-    def result(self, multioutput="uniform_average"):
-        """The score: a float, or one per field with ``"raw_values"``."""
+    def result(self, multioutput="uniform_average", skip_unobserved=False):
+        """The score: a float, or one per field with ``"raw_values"``.
+
+        A field with no observed value is an error, or, with
+        ``skip_unobserved`` (a validation split during a fit), left out of
+        the average.
+        """
         with np.errstate(divide="ignore", invalid="ignore"):
             mean = np.where(self.count > 0, self.total / self.count, 0.0)
         sst = np.maximum(self.total_sq - self.count * mean**2, 0.0)
         scores = []
         for field, cols in enumerate(np.split(np.arange(sst.size), self.n_outputs)):
             if not self.count[cols].any():
+                if skip_unobserved:
+                    continue
                 raise ValueError(f"G has no observed value (all NaN, or weight 0) in output "
                                  f"field {field}; there is nothing to score. Drop it, or "
                                  "pass the observed outputs.")

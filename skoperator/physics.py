@@ -612,7 +612,8 @@ class PDEResidual(BasePhysics):
                     "m), or (batch, m, K), or a tuple of such; got "
                     f"{_described(part)}.")
             term = term + _mean_square(part, weight)
-        if not self._uses_s:
+        first = not self._uses_s  # the checks that cost a backward or a sync: once
+        if first:
             params = [p for p in network.parameters() if p.requires_grad]
             if params and (not term.requires_grad or all(g is None for g in torch.autograd.grad(
                     term, params, retain_graph=True, allow_unused=True))):
@@ -625,7 +626,7 @@ class PDEResidual(BasePhysics):
             pts = points
             if callable(points):
                 pts = torch.as_tensor(points(generator), dtype=torch.float32, device=U.device)
-                pts = _boundary_points(pts, y.shape[-1], i)
+                pts = _boundary_points(pts, y.shape[-1], i, check_finite=first)
             yb = pts.expand(len(U), -1, -1)
             sb = self.output_at(network, b, yb)
             target = value(yb, self.input_at(U, yb)) if callable(value) else value
@@ -647,14 +648,18 @@ def _described(value):
     return type(value).__name__
 
 
-def _boundary_points(points, d, i):
-    """Boundary points as (n_b, d), finite; a ValueError naming ``boundary[i]`` else."""
+def _boundary_points(points, d, i, check_finite=True):
+    """Boundary points as (n_b, d), finite; a ValueError naming ``boundary[i]`` else.
+
+    ``check_finite=False`` skips the one check that reads the values (a host
+    synchronisation on a GPU): a callable's points are checked on the first step.
+    """
     if points.dim() == 1 and d == 1:
         points = points[:, None]
     if points.dim() != 2 or points.shape[1] != d or len(points) == 0:
         raise ValueError(f"boundary[{i}]: points must have shape (n_b, {d}); got "
                          f"{tuple(points.shape)}.")
-    if not torch.isfinite(points).all():
+    if check_finite and not torch.isfinite(points).all():
         raise ValueError(f"boundary[{i}]: points must be finite; got NaN or inf.")
     return points
 

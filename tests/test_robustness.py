@@ -92,6 +92,15 @@ def test_metrics_leave_out_unobserved_functions_and_refuse_inf_complex_and_nothi
             metric(T[0], T[0].reshape(2, 3))
     with pytest.raises(ValueError, match="sample_weight must be finite, non-negative"):
         variance_weighted_r2(T, P, sample_weight=-np.ones(4))
+    # a validation split during a fit: a field it does not observe is left out, not an error
+    from skoperator.metrics import R2Accumulator
+
+    two = np.hstack([T, np.full_like(T, np.nan)])
+    acc = R2Accumulator(12, n_outputs=2)
+    acc.update(two, np.hstack([P, P]))
+    assert acc.result(skip_unobserved=True) == pytest.approx(variance_weighted_r2(T, P))
+    with pytest.raises(ValueError, match="no observed value .* output field 1"):
+        acc.result()
 
 
 def test_function_with_fewer_observed_points_than_n_eval_uses_all(data):
