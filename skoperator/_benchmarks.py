@@ -15,6 +15,7 @@ from ._benchmark_record import Benchmark, _fresh
 from ._benchmarks_full import FULL_RESOLUTION
 from ._benchmarks_main import MAIN_JOB
 from ._benchmarks_time import TIME_DEPENDENT
+from ._compat import is_count
 from ._estimator import DeepONetRegressor
 from ._sampling import SAMPLERS
 from .datasets import (
@@ -458,9 +459,7 @@ def _check_counts(**counts):
     for name, value in counts.items():
         minimum = 0 if name == "seeds" else 1
         for v in value if isinstance(value, list) else [value]:
-            if v is None and name in ("n_test", "epochs"):
-                continue
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < minimum:
+            if not (v is None and name in ("n_test", "epochs")) and not is_count(v, minimum):
                 flag = "--" + name.replace("_", "-")
                 raise ValueError(f"{name} ({flag} on the command line) must hold ints >= "
                                  f"{minimum}; got {value!r}. Pass, for instance, {flag} "

@@ -4,7 +4,7 @@ import math
 from numbers import Integral, Real
 
 from . import _layers
-from ._compat import Interval, StrOptions
+from ._compat import Interval, StrOptions, is_count
 from ._fno import FNO
 from ._protocols import _WIDTHS, BaseBranch, _check_widths
 
@@ -56,8 +56,7 @@ class _GridBranch(BaseBranch):
             grid = tuple(self.grid)
         except TypeError:
             grid = ()
-        if not grid or any(isinstance(g, bool) or not isinstance(g, Integral)
-                           or g < 1 for g in grid):
+        if not grid or not all(is_count(g) for g in grid):
             raise ValueError(f"{type(self).__name__}(grid={self.grid!r}): expected a tuple of "
                              "positive ints, the number of nodes on each axis of U's grid, "
                              "such as grid=(64, 64).")

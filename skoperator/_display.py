@@ -1,11 +1,9 @@
 """OperatorPredictionDisplay: one output function, true against predicted, with its band."""
 
-from numbers import Integral
-
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
-from ._compat import _num_samples, _safe_indexing, check_matplotlib_support
+from ._compat import _num_samples, _safe_indexing, check_matplotlib_support, is_count
 from ._unwrap import final_estimator
 
 __all__ = ["OperatorPredictionDisplay"]
@@ -23,7 +21,7 @@ def _fitted_coords(estimator):
 
 def _check_index(index, n_functions):
     """A clear error for a row ``index`` outside ``n_functions`` rows."""
-    if isinstance(index, bool) or not isinstance(index, Integral):
+    if not is_count(index, minimum=-np.inf):
         raise ValueError(f"index must be an int, the row of the function to show; got "
                          f"{index!r}.")
     if not -n_functions <= index < n_functions:
@@ -47,8 +45,7 @@ def _grid(coords, n_points, grid_shape):
     """``(order, shape, extent)`` to show values on a 2-D grid, or None when scattered."""
     if grid_shape is not None:
         shape = tuple(grid_shape) if isinstance(grid_shape, (tuple, list)) else ()
-        if len(shape) != 2 or any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1
-                                  for s in shape):
+        if len(shape) != 2 or not all(is_count(s) for s in shape):
             raise ValueError(f"grid_shape must be (rows, columns), two positive ints; got "
                              f"{grid_shape!r}. Pass the 2-D grid of the output points.")
         ny, nx = shape

@@ -16,7 +16,6 @@ ranks:
 """
 
 import atexit
-import numbers
 import os
 import pickle
 import sys
@@ -24,6 +23,8 @@ import tempfile
 import time
 
 import numpy as np
+
+from ._compat import is_count
 
 __all__ = ["init_process_group", "fit_ray"]
 
@@ -182,7 +183,7 @@ def _check_ray_call(estimator, U, G, num_workers, threads_per_worker):
         raise TypeError(f"fit_ray fits a DeepONetRegressor; got {type(estimator).__name__}.")
     for name, value, low in (("num_workers", num_workers, 1),
                              ("threads_per_worker", threads_per_worker, 0)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        if not is_count(value, low):
             raise ValueError(f"{name} must be an int >= {low}; got {value!r}.")
     estimator._validate_params()
     rows = [len(a) if hasattr(a, "__len__") else None for a in (U, G)]

@@ -23,7 +23,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import Bunch, check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._compat import Interval, validate_params
+from ._compat import Interval, is_count, validate_params
 from ._device import to_float64
 from ._display import OperatorPredictionDisplay
 from ._planning import prepared_loss, training_data, validate_inputs
@@ -285,7 +285,7 @@ def error_spectrum(estimator, U, G, *, grid_shape=None, field=0):
     err = (G - pred).reshape(len(G), n_outputs, n_points)[:, field]
     tgt = G.reshape(len(G), n_outputs, n_points)[:, field]
     shape = (n_points,) if grid_shape is None else tuple(grid_shape)
-    if any(isinstance(s, bool) or not isinstance(s, Integral) or s < 1 for s in shape):
+    if not all(is_count(s) for s in shape):
         raise ValueError(f"grid_shape must be a tuple of positive ints; got {grid_shape!r}. "
                          "Pass the grid of coords_, such as grid_shape=(32, 32).")
     if math.prod(shape) != n_points:

@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from ._compat import HasMethods, Interval, _fit_context
+from ._compat import HasMethods, Interval, _fit_context, is_count
 from ._estimator import DeepONetRegressor
 from ._meta import MetaOperatorMixin
 from .metrics import score_outputs
@@ -29,8 +29,7 @@ __all__ = ["RolloutRegressor", "rollout_errors", "window_coords"]
 
 def _check_count(caller, name, value, minimum=1):
     """Reject anything but an int (a bool included) of at least ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (Integral, np.integer)) \
-            or value < minimum:
+    if not is_count(value, minimum):
         raise ValueError(f"{name} of {caller} must be an int >= {minimum}; got {value!r}. "
                          f"Pass a whole number such as {max(minimum, 1)}.")
 
@@ -41,8 +40,7 @@ def _check_grid(grid):
         shape = tuple(grid)
     except TypeError:
         shape = ()
-    if not shape or any(isinstance(n, bool) or not isinstance(n, (Integral, np.integer))
-                        or n < 1 for n in shape):
+    if not shape or not all(is_count(n) for n in shape):
         raise ValueError(f"grid must be a non-empty tuple of positive ints (the shape of one "
                          f"snapshot); got {grid!r}. Pass, for instance, (64, 64).")
     return tuple(int(n) for n in shape)
@@ -456,15 +454,13 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             The predicted snapshots after U, in time order.
         """
         U = self._check_windows(U)
-        if isinstance(n_windows, bool) or not isinstance(n_windows, (int, np.integer)) \
-                or n_windows < 1:
+        if not is_count(n_windows):
             raise ValueError(f"n_windows must be a positive int; got {n_windows!r}. Pass the "
                              "number of windows to predict.")
         w = self.window_
         if step is None:
             step = w
-        if isinstance(step, bool) or not isinstance(step, (int, np.integer)) \
-                or not 1 <= step <= w:
+        if not is_count(step) or step > w:
             raise ValueError(f"step must be an int in [1, window={w}] or None; got {step!r}. "
                              "Pass the snapshots kept from each prediction.")
         total, kept = int(n_windows) * w, []
