@@ -6,6 +6,7 @@
 
 import copy
 import dataclasses
+import warnings
 
 from . import _checkpoint
 from ._component import Component
@@ -85,7 +86,8 @@ class ProgressBar(BaseCallback):
 
     def on_fit_start(self, info):
         if info.rank == 0:
-            self._reporter = ProgressReporter(self.verbose, info.n_epochs)
+            self._reporter = ProgressReporter(self.verbose,
+                                              info.n_epochs - info.trainer.first_epoch)
 
     def on_epoch_end(self, record, info):
         if getattr(self, "_reporter", None) is not None:
@@ -112,8 +114,10 @@ class TrainingInfo:
     Attributes
     ----------
     estimator : DeepONetRegressor
-        The estimator being fitted (its fitted attributes are those from
-        before this call until the fit ends).
+        The estimator being fitted. Read its settings, not its fitted
+        attributes: they are stored after ``on_fit_end`` (so there they
+        are still those of before this call, or partly set up for this
+        one); the model being trained is ``network``.
     network : torch.nn.Module
         The network being trained.
     history : list of dict
@@ -210,17 +214,32 @@ class CallbackList:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close(None)  # a fit that failed (a no-op after close(reason))
+    def __exit__(self, kind, error, traceback):
+        self.close(None, failed=error)  # a fit that failed (a no-op after close(reason))
 
-    def close(self, reason):
-        """``on_fit_end`` of every callback, once; ``reason`` None for a failed fit."""
+    def close(self, reason, failed=None):
+        """``on_fit_end`` of every callback, once; ``reason`` None for a failed fit.
+
+        Every callback's ``on_fit_end`` runs (its handlers, writers and
+        threads released) even when an earlier one raises; then the first
+        such error is raised, unless the fit itself failed with ``failed``
+        (which goes on, the callbacks' errors a warning).
+        """
         if self.info is None or getattr(self.info, "closed", False):
             return
         self.info.reason = reason
         self.info.closed = True
-        for cb in self.callbacks:
-            cb.on_fit_end(self.info)
+        errors = []
+        for i, cb in enumerate(self.callbacks):
+            try:
+                cb.on_fit_end(self.info)
+            except Exception as exc:  # the others still end
+                errors.append((i, cb, exc))
+        if errors and failed is None:
+            raise errors[0][2]
+        for i, cb, exc in errors:
+            warnings.warn(f"{type(cb).__name__}.on_fit_end raised {exc!r} while the fit "
+                          f"ended on {failed!r}", RuntimeWarning, stacklevel=2)
 
 
 def fit_callbacks(est):
@@ -232,6 +251,9 @@ def fit_callbacks(est):
     from_verbose = [ProgressBar(est.verbose)]  # silent for verbose=0
     given = list(est.callbacks or ())
     for i, cb in enumerate(given):
+        if isinstance(cb, type):
+            raise TypeError(f"callbacks[{i}] is the class {cb.__name__}; pass an instance, "
+                            f"such as {cb.__name__}().")
         if not all(hasattr(cb, hook) for hook in _HOOKS):
             raise TypeError(
                 f"callbacks[{i}] = {cb!r} is not a callback: expected an object with the "
@@ -241,8 +263,19 @@ def fit_callbacks(est):
     if len(resumers) > 1:
         raise ValueError(f"callbacks holds {len(resumers)} checkpoint writers; pass one "
                          "Checkpoint (a fit resumes from one directory).")
-    return from_verbose + [copy.deepcopy(cb).check() if hasattr(cb, "check")
-                           else copy.deepcopy(cb) for cb in given]
+    return from_verbose + [_private_copy(i, cb) for i, cb in enumerate(given)]
+
+
+def _private_copy(i, cb):
+    """The fit's checked copy of ``callbacks[i]``."""
+    try:
+        copy_ = copy.deepcopy(cb)
+        return copy_.check() if hasattr(copy_, "check") else copy_
+    except AttributeError as exc:  # get_params of a constructor that renames its arguments
+        raise TypeError(
+            f"callbacks[{i}] = {type(cb).__name__}: {exc}. A callback follows scikit-learn's "
+            "constructor rule: every __init__ argument is stored, unchanged, under its own "
+            "name (def __init__(self, threshold): self.threshold = threshold).") from exc
 
 
 _HOOKS = ("on_fit_start", "on_epoch_end", "on_polish_progress", "on_preempt", "on_fit_end")

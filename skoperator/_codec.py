@@ -10,6 +10,8 @@ damaged file. No code named by a file is ever run.
 import functools
 import inspect
 import math
+import os
+import pathlib
 import sys
 
 import numpy as np
@@ -34,7 +36,7 @@ _COMPONENT_MODULES = {
 _LATER_MODULES = ("skoperator.callbacks",)
 WEIGHTS = "weights.safetensors"
 _TAGS = frozenset({"__tuple__", "__float__", "__array__", "__tensor__", "__strings__",
-                   "__device__", "__random_state__", "__component__"})
+                   "__device__", "__random_state__", "__component__", "__path__"})
 
 
 def _safetensors():
@@ -161,6 +163,8 @@ class Writer:
             return out
         if isinstance(value, torch.device):
             return {"__device__": str(value)}
+        if isinstance(value, os.PathLike):  # a callback's file or directory
+            return {"__path__": self.encode(os.fspath(value), where)}
         if isinstance(value, np.random.RandomState):
             kind, keys, pos, has_gauss, cached = value.get_state()
             return {"__random_state__": {
@@ -252,6 +256,10 @@ class Reader:
             return np.asarray(body, dtype=np.dtype(str(obj["dtype"])))
         if tag == "__device__":
             return torch.device(str(body))
+        if tag == "__path__":
+            if not isinstance(body, str):
+                raise ValueError(f"the file is damaged: {where} is not a path.")
+            return pathlib.Path(body)
         if tag == "__random_state__":
             state = np.random.RandomState()
             keys = self.decode(body["keys"], f"{where}.keys").astype(np.uint32)

@@ -25,11 +25,11 @@ current step and raises :class:`Preempted`, a ``SystemExit`` with code
 """
 
 import csv
+import os
 import signal
 import threading
 import time
 from numbers import Integral, Real
-from pathlib import Path
 
 from . import _checkpoint
 from ._callbacks import BaseCallback, ProgressBar
@@ -46,9 +46,11 @@ class CSVLogger(BaseCallback):
     Parameters
     ----------
     path : str or path-like
-        The file; created or overwritten at the fit's start (appended to
-        when the fit resumes from a checkpoint, so the file holds every
-        epoch once).
+        The file, in an existing directory; written at the fit's start
+        with the epochs of ``history_`` so far (a fit that continues an
+        earlier one with ``warm_start`` or ``partial_fit``, or resumes from
+        a checkpoint), then a row per epoch: it holds every epoch of
+        ``history_`` once.
 
     Examples
     --------
@@ -57,12 +59,24 @@ class CSVLogger(BaseCallback):
     CSVLogger(path='fit.csv')
     """
 
-    _parameter_constraints = {"path": [str, Path]}
+    _parameter_constraints = {"path": [str, os.PathLike]}
     FIELDS = ("epoch", "train_loss", "valid_score", "seconds", "trunk_evals", "n_eval",
               "learning_rate", "solver", "lbfgs_iter")
 
     def __init__(self, path):
         self.path = path
+
+    def check(self):
+        super().check()
+        path = os.fspath(self.path)
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path) or not os.path.isdir(folder):
+            got = ("a directory" if os.path.isdir(path)
+                   else f"a file in {folder}, a directory that does not exist")
+            raise ValueError(f"CSVLogger(path={self.path!r}): expected a file name in an "
+                             f"existing directory, got {got}; pass a file name such as "
+                             "'fit.csv', or create its directory first.")
+        return self
 
     def on_fit_start(self, info):
         if info.rank != 0:
@@ -70,7 +84,7 @@ class CSVLogger(BaseCallback):
         with open(self.path, "w", newline="") as handle:
             writer = csv.DictWriter(handle, self.FIELDS)
             writer.writeheader()
-            for record in info.history if info.resumed else []:
+            for record in info.history:  # a fit that continues (warm start, resume)
                 writer.writerow({k: record.get(k) for k in self.FIELDS})
 
     def on_epoch_end(self, record, info):
@@ -101,10 +115,18 @@ class TensorBoard(BaseCallback):
     TensorBoard(log_dir='runs/heat')
     """
 
-    _parameter_constraints = {"log_dir": [str, Path]}
+    _parameter_constraints = {"log_dir": [str, os.PathLike]}
 
     def __init__(self, log_dir):
         self.log_dir = log_dir
+
+    def check(self):
+        super().check()
+        if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
+            raise ValueError(f"TensorBoard(log_dir={self.log_dir!r}): expected a directory "
+                             "(created when needed), got an existing file; pass another "
+                             "directory.")
+        return self
 
     def on_fit_start(self, info):
         if info.rank != 0:
@@ -188,7 +210,7 @@ class Checkpoint(BaseCallback):
     one_fit_per_directory = True
 
     _parameter_constraints = {
-        "directory": [str, Path],
+        "directory": [str, os.PathLike],
         "every_epochs": [Interval(Integral, 1, None, closed="left"), None],
         "every_seconds": [Interval(Real, 0, None, closed="neither"), None],
         "keep": [Interval(Integral, 1, None, closed="left")],
@@ -207,6 +229,10 @@ class Checkpoint(BaseCallback):
 
     def check(self):
         super().check()
+        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
+            raise ValueError(f"Checkpoint(directory={self.directory!r}): expected a directory "
+                             "(created when needed), got an existing file; pass another "
+                             "directory.")
         for name in self.signals:
             if not hasattr(signal, str(name)):
                 raise ValueError(f"Checkpoint(signals={self.signals!r}): {name!r} is not a "

@@ -6,7 +6,7 @@ import pickle
 import signal
 import subprocess
 import sys
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import numpy as np
 import pytest
@@ -227,6 +227,80 @@ def test_csv_logger_writes_every_epoch_once_also_after_a_resume(tmp_path, monkey
     est.fit(U, G)
     assert [float(r["train_loss"]) for r in csv.DictReader(open(path))] == \
         [h["train_loss"] for h in reference.history_]
+
+
+def test_csv_logger_holds_every_epoch_of_a_warm_start_and_of_partial_fit(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    est.set_params(callbacks=[CSVLogger(tmp_path / "a.csv")], warm_start=True, max_iter=2)
+    est.fit(U, G)
+    est.fit(U, G)
+    rows = list(csv.DictReader(open(tmp_path / "a.csv")))
+    assert [int(r["epoch"]) for r in rows] == [h["epoch"] for h in est.history_] == [1, 2, 3, 4]
+    est = clone(est).set_params(callbacks=[CSVLogger(tmp_path / "b.csv")])
+    for _ in range(3):
+        est.partial_fit(U, G)
+    rows = list(csv.DictReader(open(tmp_path / "b.csv")))
+    assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in est.history_]
+    assert len(rows) == 3
+
+
+class _EndRaises(BaseCallback):
+    def on_fit_end(self, info):
+        raise RuntimeError("end raises")
+
+
+class _EpochRaises(BaseCallback):
+    def on_epoch_end(self, record, info):
+        raise RuntimeError("epoch raises")
+
+
+def test_every_on_fit_end_runs_when_one_raises(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    before = signal.getsignal(signal.SIGTERM)
+    est.set_params(callbacks=[_EndRaises(), Checkpoint(tmp_path / "ckpt")])
+    with pytest.raises(RuntimeError, match="end raises"):
+        est.fit(U, G)
+    assert signal.getsignal(signal.SIGTERM) is before  # the Checkpoint's handler is gone
+    assert not hasattr(est, "network_")
+    # the fit's own error is the one raised; the callback's is a warning
+    est.set_params(callbacks=[_EpochRaises(), _EndRaises()])
+    with pytest.warns(RuntimeWarning, match="_EndRaises.on_fit_end raised"), \
+            pytest.raises(RuntimeError, match="epoch raises"):
+        est.fit(U, G)
+
+
+class _Renames(BaseCallback):
+    def __init__(self, threshold=1.0):
+        self.t = threshold
+
+
+def test_callback_paths_and_mistakes_are_named_before_anything_is_written(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    (tmp_path / "file").write_text("")
+    cases = [
+        ([TensorBoard(tmp_path / "tb"), CSVLogger(tmp_path)],
+         ValueError, r"CSVLogger\(path=.*got a directory"),
+        ([CSVLogger(tmp_path / "missing" / "x.csv")], ValueError,
+         "a directory that does not exist; pass a file name"),
+        ([TensorBoard(tmp_path / "file")], ValueError, r"TensorBoard\(log_dir=.*existing file"),
+        ([Checkpoint(tmp_path / "file")], ValueError, r"Checkpoint\(directory=.*existing file"),
+        ([CSVLogger], TypeError, r"callbacks\[0\] is the class CSVLogger; pass an instance"),
+        ([_Renames()], TypeError, r"callbacks\[0\] = _Renames: .*constructor rule"),
+    ]
+    for callbacks, error, match in cases:
+        with pytest.raises(error, match=match):
+            est.set_params(callbacks=callbacks).fit(U, G)
+    assert not (tmp_path / "tb").exists()
+    assert not hasattr(est, "network_")
+
+
+def test_path_like_callback_settings_are_accepted_and_saved(tmp_path):
+    U, G, est = worker.estimator("antiderivative")
+    est.set_params(callbacks=[CSVLogger(PurePosixPath(tmp_path / "log.csv"))]).fit(U, G)
+    assert len(list(csv.DictReader(open(tmp_path / "log.csv")))) == len(est.history_)
+    skoperator.io.dump(est, tmp_path / "m.skop", trusted_types=[worker.InterruptingSampler])
+    back = skoperator.io.load(tmp_path / "m.skop", trusted_types=[worker.InterruptingSampler])
+    assert back.callbacks[0].path == Path(tmp_path / "log.csv")
 
 
 def test_tensorboard_log_is_read_back_by_its_event_reader(tmp_path):
