@@ -248,12 +248,13 @@ class ConformalBandRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
                              f"training function out of {n} (n_samples={n}); pass fewer "
                              "calibration functions or more data.")
         self._rank(n_cal)  # fail before the (long) fit
-        if self.normalize is True and not _has_return_std(self.estimator):
+        normalize = self.normalize if isinstance(self.normalize, str) else bool(self.normalize)
+        if normalize is True and not _has_return_std(self.estimator):
             raise ValueError(
                 f"normalize=True needs an estimator whose predict takes return_std (such as "
                 f"EnsembleRegressor); {type(final_step(self.estimator)[1]).__name__} has "
                 "none. Use normalize='auto' or False.")
-        normalized = self.normalize is not False and _has_return_std(self.estimator)
+        normalized = normalize is not False and _has_return_std(self.estimator)
         perm = check_random_state(self.random_state).permutation(n)
         cal, train = np.sort(perm[:n_cal]), np.sort(perm[n_cal:])
         estimator = clone(self.estimator).fit(_safe_indexing(X, train), _safe_indexing(y, train))

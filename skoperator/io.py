@@ -119,6 +119,12 @@ _READABLE = (1,)
 _JSON = "model.json"
 #: The fitted components, saved with their fitted attributes.
 _COMPONENTS = ("sampler_", "loss_", "physics_")
+#: What each fitted component must be able to do (the protocol's methods).
+_COMPONENT_METHODS = {"sampler_": ("setup", "start_epoch", "sample"),
+                      "loss_": ("prepare", "from_mean_square"),
+                      "physics_": ("check_fit", "prepare")}
+#: An optimizer's per-parameter state, shaped as its parameter.
+_MOMENTS = frozenset({"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"})
 #: Fitted attributes a file must hold, and what each must be.
 _REQUIRED = {"coords_": (np.ndarray, type(None)), "n_features_in_": int, "input_sizes_": tuple,
              "n_outputs_": int, "history_": list, "n_eval_": int, "batch_size_": int,
@@ -309,6 +315,9 @@ def dump(estimator, path, *, trusted_types=None):
 
 # --------------------------------------------------------------------- load
 def _read_zip(path):
+    if os.path.isdir(path):
+        raise ValueError(f"{path} is a directory; expected a file written by "
+                         "skoperator.io.dump (pass the .skop file in it).")
     try:
         archive = zipfile.ZipFile(path)
     except zipfile.BadZipFile as exc:
@@ -383,6 +392,14 @@ def _attributes(fitted, reader):
             raise ValueError(f"history_[{i}] lacks solver, train_loss or n_eval.")
     names = reader.decode(saved["feature_names_in_"], "feature_names_in_") \
         if "feature_names_in_" in saved else None
+    if names is not None and not (
+            isinstance(names, np.ndarray) and names.shape == (attributes["n_features_in_"],)
+            and all(isinstance(n, str) for n in names.tolist())):
+        raise ValueError(f"feature_names_in_ holds {names!r:.60}; expected an array of "
+                         f"{attributes['n_features_in_']} strings (n_features_in_).")
+    for name in ("n_eval_", "batch_size_"):
+        if attributes[name] < 1:
+            raise ValueError(f"{name} = {attributes[name]}; expected a positive int.")
     return attributes, names
 
 
@@ -420,7 +437,7 @@ def _network(fitted, reader, arch, attributes):
 
 
 def _optimizer(fitted, reader, network):
-    """The saved Adam state, checked against the network's parameters."""
+    """The saved optimizer state, checked against the network's parameters."""
     saved = fitted.get("optimizer")
     if saved is None:
         return None
@@ -436,8 +453,8 @@ def _optimizer(fitted, reader, network):
     for index, moments in state.items():
         if not 0 <= index < len(parameters):
             raise ValueError(f"optimizer.state holds parameter {index} of {len(parameters)}.")
-        for key in ("exp_avg", "exp_avg_sq"):
-            moment = moments.get(key)
+        for key in _MOMENTS.intersection(moments):  # Adam's moments, SGD's momentum
+            moment = moments[key]
             if not torch.is_tensor(moment) or moment.shape != parameters[index].shape:
                 raise ValueError(f"optimizer.state.{index}.{key} does not have the shape "
                                  f"{tuple(parameters[index].shape)} of its parameter.")
@@ -458,6 +475,11 @@ def _fitted_from(fitted, reader, params, output_transform):
     known = {f.name for f in dataclasses.fields(StoppingState)}
     components = _expect(fitted.get("components") or {}, dict, "fitted.components")
     components = {k: reader.decode(components.get(k), k) for k in _COMPONENTS}
+    for name, methods in _COMPONENT_METHODS.items():
+        value = components[name]
+        if value is not None and not all(hasattr(value, m) for m in methods):
+            raise ValueError(f"{name} holds {type(value).__name__}, which is not a "
+                             f"{name[:-1]} (it lacks {', '.join(methods)}).")
     return FittedState(
         network=network, optimizer_state=_optimizer(fitted, reader, network),
         architecture=arch, coords=attributes["coords_"],
@@ -543,7 +565,10 @@ def load(path, *, output_transform=None, trusted_types=None):
 def _estimator_from(document, tensors, path, output_transform, allowed):
     """The estimator of a read file (see :func:`load`)."""
     reader = Reader(allowed, tensors)
-    saved_params = _expect(document.get("params", {}), dict, "params")
+    missing = sorted({"params", "fitted"} - set(document))
+    if missing:
+        raise ValueError(f"the file is damaged: its {_JSON} lacks {missing}.")
+    saved_params = _expect(document["params"], dict, "params")
     params = {k: reader.decode(v, k) for k, v in saved_params.items()}
     known = DeepONetRegressor().get_params(deep=False)
     unknown = sorted(set(params) - set(known))
@@ -561,7 +586,7 @@ def _estimator_from(document, tensors, path, output_transform, allowed):
         raise ValueError("This model was saved without an output_transform; loading it with "
                          "one would change its predictions. Leave output_transform=None.")
     estimator = DeepONetRegressor(**params, output_transform=output_transform)
-    if document.get("fitted") is not None:
+    if document["fitted"] is not None:
         estimator._set_fitted(_fitted_from(document["fitted"], reader,
                                            estimator.get_params(deep=False), output_transform))
     return estimator

@@ -398,7 +398,7 @@ def test_make_darcy_default_resolution_agrees_with_a_finer_solve():
 BAD_ARGUMENTS = [
     (make_burgers, (0,), {}, r"'n_functions' parameter of make_burgers must be an int "
                              r"in the range \[1, inf\)\. Got 0 instead"),
-    (make_burgers, (True,), {}, "'n_functions' .* int, not a bool"),
+    (make_burgers, (True,), {}, "'n_functions' .* Got True instead"),
     (make_burgers, (2,), {"n_points": 1}, r"'n_points' .* \[2, inf\)"),
     (make_burgers, (2,), {"n_points": True}, "'n_points' .* Got True"),
     (make_burgers, (2,), {"viscosity": 0.0}, r"'viscosity' .* \(0.0, inf\)"),
@@ -416,7 +416,7 @@ BAD_ARGUMENTS = [
     (solve_burgers, (np.ones(8),), {"resolution": True}, "'resolution' .* Got True"),
     (make_darcy, (0,), {}, r"'n_functions' parameter of make_darcy must be an int "
                            r"in the range \[1, inf\)\. Got 0 instead"),
-    (make_darcy, (True,), {}, "'n_functions' .* not a bool"),
+    (make_darcy, (True,), {}, "'n_functions' .* Got True instead"),
     (make_darcy, (2,), {"n_points": 2}, r"'n_points' .* \[3, inf\)"),
     (make_darcy, (2,), {"resolution": 100}, r"resolution - 1 must be a multiple of "
                                             r"n_points - 1.*resolution=100 and n_points=29"),

@@ -382,6 +382,23 @@ def test_load_checks_versions(line, tmp_path):
         load(path)
 
 
+def test_an_sgd_model_round_trips_and_continues(line, tmp_path):
+    U, Y, G = line
+    est = _fit(line, _line_models()["mlp"], optimizer="sgd", warm_start=True)
+    loaded = load(dump(est, tmp_path / "model.skop"))
+    assert {"momentum_buffer"} <= set(loaded._optimizer_state["state"][0])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        est.fit(U, G)
+        loaded.fit(U, G)
+    np.testing.assert_array_equal(loaded.predict(U), est.predict(U))
+
+
+def test_load_of_a_directory_says_what_it_expected(tmp_path):
+    with pytest.raises(ValueError, match="is a directory; expected a file written by"):
+        load(tmp_path)
+
+
 def test_load_refuses_other_files(tmp_path):
     junk = tmp_path / "junk.skop"
     junk.write_bytes(b"not a zip")
@@ -715,6 +732,15 @@ _TAMPERINGS = {
     "an array of an unknown dtype": lambda p: _rewrite(
         p, lambda d: _set(d, ["fitted", "attributes", "coords_", "dtype"], "<nonsense")),
     "a tensor of the wrong shape": _swap_tensor_shape,
+    "missing params": lambda p: _rewrite(p, lambda d: _drop(d, ["params"])),
+    "missing fitted": lambda p: _rewrite(p, lambda d: _drop(d, ["fitted"])),
+    "feature_names_in_ a number": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "feature_names_in_"], 3)),
+    "n_eval_ negative": lambda p: _rewrite(
+        p, lambda d: _set(d, ["fitted", "attributes", "n_eval_"], -1)),
+    "sampler_ a loss": lambda p: _rewrite(p, lambda d: _set(
+        d, ["fitted", "components", "sampler_"],
+        {"__component__": "skoperator.losses.MSELoss", "params": {}})),
 }
 
 

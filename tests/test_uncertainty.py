@@ -356,9 +356,10 @@ def test_conformal_normalized_scores_divide_by_the_floored_std():
     assert band.quantile_ == pytest.approx(np.sort(scores)[k - 1])
     lower, upper = band.predict_interval(X[:3])
     np.testing.assert_allclose(upper - lower, 2 * band.quantile_ * (std[:3] + offset))
-    unnormalized = ConformalBandRegressor(Planted(n_points=5), alpha=0.2, normalize=False,
-                                          calibration_fraction=0.5, random_state=0).fit(X, G)
-    assert not unnormalized.normalized_
+    for false in (False, np.False_):  # numpy's bool means what Python's does
+        unnormalized = ConformalBandRegressor(Planted(n_points=5), alpha=0.2, normalize=false,
+                                              calibration_fraction=0.5, random_state=0)
+        assert not unnormalized.fit(X, G).normalized_
 
 
 def test_conformal_covers_whole_functions_at_the_nominal_rate():
@@ -409,8 +410,12 @@ def test_conformal_ignores_missing_targets():
 def test_conformal_normalize_needs_return_std_and_warns_on_zero_std(problem):
     rng = np.random.default_rng(0)
     X, G, _ = _planted_data(40, 4, rng)
-    with pytest.raises(ValueError, match="return_std"):
-        ConformalBandRegressor(PointOnly(), normalize=True).fit(X, G)
+    for true in (True, np.True_):
+        with pytest.raises(ValueError, match="return_std"):
+            ConformalBandRegressor(PointOnly(), normalize=true).fit(X, G)
+    for setting in ({"calibration_fraction": True}, {"std_floor": True}):
+        with pytest.raises(ValueError, match=f"'{next(iter(setting))}' .* Got True"):
+            ConformalBandRegressor(PointOnly(), **setting).fit(X, G)
     zero = np.hstack([X, np.zeros_like(X)])
     with pytest.warns(UserWarning, match="not normalized"):
         band = ConformalBandRegressor(Planted(n_points=4)).fit(zero, G)

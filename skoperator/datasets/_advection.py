@@ -12,7 +12,6 @@ import numpy as np
 from sklearn.utils import check_random_state
 
 from .._compat import Interval, StrOptions, validate_params
-from ._base import RealInterval, _check_not_bool
 
 #: de Hoop et al.: KL terms, exponent and inverse length of (-Laplacian + tau^2)^-d.
 _DE_HOOP_TERMS, _DE_HOOP_D, _DE_HOOP_TAU = 100, 2.0, 3.0
@@ -44,7 +43,7 @@ def _lanthaler_profile(params, x, profile):
         "law": [StrOptions(set(_LAWS))],
         "profile": [StrOptions({"square", "smooth"})],
         "n_points": [Interval(Integral, 2, None, closed="left"), None],
-        "shift": [RealInterval(Real, None, None, closed="neither"), None],
+        "shift": [Interval(Real, None, None, closed="neither"), None],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -158,7 +157,6 @@ def make_advection(n_functions, *, law="de-hoop", profile="square", n_points=Non
     >>> bool(np.array_equal(G, np.roll(U, 2, axis=1)))  # moved by 2 of 8 points
     True
     """
-    _check_not_bool("make_advection", n_functions=n_functions, n_points=n_points)
     rng = check_random_state(random_state)
     default_points, default_shift = _LAWS[law]
     n_points = default_points if n_points is None else int(n_points)

@@ -7,9 +7,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import Interval, validate_params
 from ._base import (
-    RealInterval,
     _check_functions,
-    _check_not_bool,
     _check_points,
     _piecewise_linear_integrals,
 )
@@ -73,7 +71,7 @@ def solve_antiderivative(U, points):
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_sensors": [Interval(Integral, 2, None, closed="left"), None],
         "n_points": [Interval(Integral, 2, None, closed="left")],
-        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither")],
+        "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
         "scattered": ["boolean"],
         "random_state": ["random_state"],
     },
@@ -162,9 +160,6 @@ def make_antiderivative(
     >>> U.shape, P.shape, G.shape
     ((10, 100), (10, 20, 1), (10, 20))
     """
-    _check_not_bool(
-        "make_antiderivative", n_functions=n_functions, n_sensors=n_sensors, n_points=n_points
-    )
     if scattered:
         n_sensors = 100 if n_sensors is None else n_sensors
     n_sensors = n_points if n_sensors is None else n_sensors

@@ -2,7 +2,6 @@
 
 - :func:`_map_row_chunks`: the chunked, threaded loop of the PDE solvers.
 - :func:`_renamed_parameters`: deprecated keyword aliases (FutureWarning).
-- :func:`_check_not_bool`: what ``validate_params`` lets through as an int.
 - :func:`_check_functions` and :func:`_check_points`: the array inputs of the
   solvers (scalar arguments are checked by ``validate_params``).
 - :func:`_piecewise_linear_integrals`: exact integrals of the piecewise-linear
@@ -16,18 +15,10 @@ from numbers import Integral
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from .._compat import Interval, InvalidParameterError
-
-
-class RealInterval(Interval):
-    """An ``Interval(Real, ...)`` constraint that refuses a bool (``True`` is a Real)."""
-
-    def is_satisfied_by(self, val):
-        return not isinstance(val, (bool, np.bool_)) and super().is_satisfied_by(val)
-
+from .._compat import Interval
 
 # joblib's n_jobs: None, a positive count, or -1, -2, ... (all CPUs, all but one, ...);
-# 0 has no meaning (a bool is rejected by _check_not_bool).
+# 0 has no meaning (a bool is rejected: skoperator's Interval refuses bools).
 N_JOBS = [Interval(Integral, 1, None, closed="left"),
           Interval(Integral, None, -1, closed="right"), None]
 
@@ -93,20 +84,6 @@ def _renamed_parameters(renames, *, since="0.2.0", removed_in="0.5.0"):
         return wrapper
 
     return decorator
-
-
-def _check_not_bool(caller, **counts):
-    """Reject ``True``/``False`` for the integer arguments ``counts``.
-
-    ``validate_params`` accepts a bool where an int is expected (bool is an
-    int); numpy would then fail with an obscure TypeError.
-    """
-    for name, value in counts.items():
-        if isinstance(value, bool):
-            raise InvalidParameterError(
-                f"The {name!r} parameter of {caller} must be an int, not a bool. "
-                f"Got {value!r} instead."
-            )
 
 
 def _check_functions(

@@ -25,7 +25,7 @@ from scipy.sparse.linalg import splu
 from .._canonical import GridPointGroup
 from .._compat import Interval, StrOptions, validate_params
 from .._grid_maps import GridPermutation
-from ._base import N_JOBS, _check_functions, _check_not_bool, _map_row_chunks
+from ._base import N_JOBS, _check_functions, _map_row_chunks
 from ._cache import generated
 
 # The random field: cosine modes 0 .. _N_MODES - 1 per axis (FNO's GRF.m on
@@ -376,7 +376,6 @@ def solve_darcy(a, f=None, *, solver="auto", n_jobs=None):
            [ 0., 11., 14., 11.,  0.],
            [ 0.,  0.,  0.,  0.,  0.]])
     """
-    _check_not_bool("solve_darcy", n_jobs=n_jobs)
     a, one_field = _check_functions(
         a,
         "a",
@@ -557,10 +556,6 @@ def make_darcy(
     >>> sorted(set(U.ravel().tolist()))
     [3.0, 12.0]
     """
-    _check_not_bool(
-        "make_darcy", n_functions=n_functions, n_points=n_points, resolution=resolution,
-        n_jobs=n_jobs,
-    )
     if resolution is None:
         resolution = _default_resolution(n_points)
     elif (resolution - 1) % (n_points - 1) != 0:

@@ -23,9 +23,7 @@ from sklearn.utils import check_random_state
 from .._compat import Hidden, Interval, StrOptions, validate_params
 from ._base import (
     N_JOBS,
-    RealInterval,
     _check_functions,
-    _check_not_bool,
     _map_row_chunks,
     _renamed_parameters,
 )
@@ -131,8 +129,8 @@ def _etdrk4_step(v_hat, rhs, e_full, e_half, q_half, f1, f2, f3):
     {
         "S": ["array-like"],
         "n_times": [Interval(Integral, 2, None, closed="left")],
-        "diffusivity": [RealInterval(Real, 0, np.inf, closed="neither")],
-        "reaction": [RealInterval(Real, -np.inf, np.inf, closed="neither")],
+        "diffusivity": [Interval(Real, 0, np.inf, closed="neither")],
+        "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
         "refine_x": [Interval(Integral, 1, None, closed="left"), None],
         "substeps": [Interval(Integral, 1, None, closed="left"), None],
         "n_jobs": N_JOBS,
@@ -225,10 +223,6 @@ def solve_diffusion_reaction(
     >>> u.shape, float(abs(u[0]).max()), bool(u[-1, 10] > u[5, 10] > 0)
     ((11, 20), 0.0, True)
     """
-    _check_not_bool(
-        "solve_diffusion_reaction", n_times=n_times, refine_x=refine_x, substeps=substeps,
-        n_jobs=n_jobs,
-    )
     S, one_function = _check_functions(S, "S")
     n, n_x = S.shape
     n_t = n_times
@@ -265,9 +259,9 @@ def solve_diffusion_reaction(
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_sensors": [Interval(Integral, 2, None, closed="left")],
         "n_times": [Interval(Integral, 2, None, closed="left")],
-        "diffusivity": [RealInterval(Real, 0, np.inf, closed="neither")],
-        "reaction": [RealInterval(Real, -np.inf, np.inf, closed="neither")],
-        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither")],
+        "diffusivity": [Interval(Real, 0, np.inf, closed="neither")],
+        "reaction": [Interval(Real, -np.inf, np.inf, closed="neither")],
+        "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
         "random_state": ["random_state"],
         "n_jobs": N_JOBS,
         "n_x": [
@@ -384,13 +378,6 @@ def make_diffusion_reaction(
     >>> U.shape, Y.shape, G.shape
     ((3, 100), (10100, 2), (3, 10100))
     """
-    _check_not_bool(
-        "make_diffusion_reaction",
-        n_jobs=n_jobs,
-        n_functions=n_functions,
-        n_sensors=n_sensors,
-        n_times=n_times,
-    )
     rng = check_random_state(random_state)
     x = (np.arange(n_sensors) + 0.5) / n_sensors
     t = np.linspace(0.0, 1.0, n_times)

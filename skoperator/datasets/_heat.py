@@ -20,9 +20,7 @@ from .._compat import Hidden, Interval, StrOptions, validate_params
 from ..symmetry import Reflection
 from ._base import (
     N_JOBS,
-    RealInterval,
     _check_functions,
-    _check_not_bool,
     _map_row_chunks,
     _renamed_parameters,
 )
@@ -188,7 +186,6 @@ def solve_heat_conduction(K, *, n_jobs=None):
     >>> T.shape
     (2, 1024)
     """
-    _check_not_bool("solve_heat_conduction", n_jobs=n_jobs)
     K, one_field = _check_conductivity(K)
     parts = _map_row_chunks(
         lambda rows: _solve_chunk(K[rows]),
@@ -203,11 +200,11 @@ def solve_heat_conduction(K, *, n_jobs=None):
 @validate_params(
     {
         "n_functions": [Interval(Integral, 1, None, closed="left")],
-        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither"), "array-like"],
+        "length_scale": [Interval(Real, 0, np.inf, closed="neither"), "array-like"],
         "random_state": ["random_state"],
         "n_jobs": N_JOBS,
         "length_scales": [
-            RealInterval(Real, 0, np.inf, closed="neither"),
+            Interval(Real, 0, np.inf, closed="neither"),
             "array-like",
             Hidden(StrOptions({"deprecated"})),
         ],
@@ -297,7 +294,6 @@ def make_heat_conduction(
     >>> U.shape, Y.shape, G.shape
     ((2, 1024), (1024, 2), (2, 1024))
     """
-    _check_not_bool("make_heat_conduction", n_functions=n_functions, n_jobs=n_jobs)
     scale1, scale2 = _check_length_scale(length_scale)
     rng = check_random_state(random_state)
 

@@ -7,9 +7,7 @@ from sklearn.utils import check_random_state
 
 from .._compat import Interval, validate_params
 from ._base import (
-    RealInterval,
     _check_functions,
-    _check_not_bool,
     _check_points,
     _piecewise_linear_integrals,
 )
@@ -84,7 +82,7 @@ def solve_poisson(F, points):
         "n_functions": [Interval(Integral, 1, None, closed="left")],
         "n_sensors": [Interval(Integral, 2, None, closed="left")],
         "n_points": [Interval(Integral, 2, None, closed="left")],
-        "length_scale": [RealInterval(Real, 0, np.inf, closed="neither")],
+        "length_scale": [Interval(Real, 0, np.inf, closed="neither")],
         "random_state": ["random_state"],
     },
     prefer_skip_nested_validation=True,
@@ -152,9 +150,6 @@ def make_poisson(
     >>> float(abs(G[:, [0, -1]]).max())
     0.0
     """
-    _check_not_bool(
-        "make_poisson", n_functions=n_functions, n_sensors=n_sensors, n_points=n_points
-    )
     sensors = np.linspace(0.0, 1.0, n_sensors)
     points = np.linspace(0.0, 1.0, n_points)
     U = _sample_grf(n_functions, sensors, length_scale, check_random_state(random_state))
