@@ -5,6 +5,8 @@ Everything here sees tensors only.
 
 import torch
 
+from ._compat import is_count
+
 __all__ = ["prefer_dense", "sample_distinct", "group_table", "balanced_cells"]
 
 # Dense draws (one uniform key per candidate, then top-k) cost O(rows x upper);
@@ -96,6 +98,9 @@ def sample_distinct(n_rows, k, upper, generator, device, dense=None, width=None)
     per_row = torch.is_tensor(upper)
     if not per_row:
         width = int(upper)
+        if not 0 <= k <= width:
+            raise ValueError(f"sample_distinct: k={k} draws without replacement need "
+                             f"0 <= k <= upper={upper}; pass a k of at most {upper}.")
     if dense is None:
         lo = int(upper.min()) if per_row else width
         width = int(upper.max()) if width is None else width
@@ -184,6 +189,10 @@ def balanced_cells(coords, n_cells):
     >>> sizes.tolist()
     [3, 4, 3]
     """
+    n_points = len(coords)
+    if not is_count(n_cells) or n_cells > n_points:
+        raise ValueError(f"balanced_cells: n_cells={n_cells!r}; expected an int from 1 to the "
+                         f"number of points, {n_points}.")
     coords = coords.detach().cpu().double()
     parts = []
 

@@ -33,7 +33,7 @@ from ._sampling import ObservedPoints, SamplingContext, make_sampler
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss, check_loss
 from .networks import as_branch, as_trunk
-from .optimizers import OptimizerContext, as_optimizer
+from .optimizers import OptimizerContext, as_optimizer, build_checked
 from .physics import FitCheck, PhysicsContext
 from .schedules import as_schedule
 
@@ -194,7 +194,7 @@ def _optimizer(est, spec, network, device, continuing):
     """
     context = OptimizerContext(
         device=device, fused=fused_adam(device) and not has_complex_parameters(network))
-    optimizer = spec.build(network.parameters(), est.learning_rate_init, context)
+    optimizer = build_checked(spec, network.parameters(), est.learning_rate_init, context)
     saved = getattr(est, "_optimizer_state", None) if continuing else None
     if saved is not None and saved["param_groups"] and \
             set(saved["param_groups"][0]) == set(optimizer.param_groups[0]):

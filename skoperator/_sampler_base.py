@@ -15,10 +15,10 @@ from ._component import Component
 
 __all__ = ["BaseSampler", "SamplingContext", "ObservedPoints", "resolve_n_eval"]
 
-#: Epochs of an ``n_eval`` schedule checked before training; later epochs are
-#: resolved when they start, so that a long ``max_iter`` under ``max_time``
-#: costs nothing up front.
-_CHECKED_EPOCHS = 100
+#: Epochs of an ``n_eval`` schedule checked before training (about 10 ms);
+#: later epochs are resolved when they start, so that a huge ``max_iter``
+#: under ``max_time`` costs nothing up front.
+_CHECKED_EPOCHS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -296,8 +296,9 @@ class BaseSampler(Component):
     def setup(self, context):
         """Prepare for a fit; called once, before the first epoch.
 
-        Validates ``n_eval`` for every planned epoch, so that a bad value
-        fails before training starts.
+        Validates ``n_eval`` for every planned epoch (up to the first
+        10,000; later ones as they start), so that a bad value fails
+        before training starts.
 
         Parameters
         ----------

@@ -1,9 +1,12 @@
 """The registered samplers: one class per sampling mode (see :data:`SAMPLERS`)."""
 
+import math
 import numbers
 
+import numpy as np
 import torch
 
+from ._compat import is_count
 from ._draws import balanced_cells, group_table, prefer_dense, sample_distinct
 from ._sampler_base import _CHECKED_EPOCHS, BaseSampler
 
@@ -325,12 +328,13 @@ class AdaptiveSampler(BaseSampler):
         self.power = power
 
     def setup(self, context):
-        if not (isinstance(self.refresh, numbers.Integral) and self.refresh >= 1):
+        if not is_count(self.refresh):
             raise ValueError(f"AdaptiveSampler refresh={self.refresh!r} must be an int >= 1.")
-        if not (isinstance(self.floor, numbers.Real) and 0 < self.floor <= 1):
+        if not (_is_real(self.floor) and 0 < self.floor <= 1):
             raise ValueError(f"AdaptiveSampler floor={self.floor!r} must be in (0, 1].")
-        if not (isinstance(self.power, numbers.Real) and self.power > 0):
-            raise ValueError(f"AdaptiveSampler power={self.power!r} must be > 0.")
+        if not (_is_real(self.power) and 0 < self.power < math.inf):
+            raise ValueError(f"AdaptiveSampler power={self.power!r} must be a finite number "
+                             "> 0.")
         if context.residuals is None:
             raise ValueError("sampling='adaptive' needs the training residuals; this fit "
                              "provides none.")
@@ -361,7 +365,10 @@ class AdaptiveSampler(BaseSampler):
         self : AdaptiveSampler
             The sampler, with new ``probabilities_``.
         """
-        r = residuals.double().clamp(min=0) ** self.power
+        r = residuals.double().clamp(min=0)
+        # Scaled by each function's largest error first: r ** power neither
+        # overflows nor underflows to all zeros for a large power.
+        r = (r / r.amax(dim=1, keepdim=True).clamp(min=1e-300)) ** self.power
         if self._mask is not None:
             r = r.masked_fill(~self._mask, 0.0)
         total = r.sum(dim=1, keepdim=True)
@@ -383,6 +390,11 @@ class AdaptiveSampler(BaseSampler):
         q = self.probabilities_[rows]
         cols = torch.multinomial(q, self.n_eval_, replacement=True, generator=generator)
         return cols, self._weights[rows].gather(1, cols)
+
+
+def _is_real(value):
+    """Whether ``value`` is a real number (a bool not)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, (bool, np.bool_))
 
 
 class ChunkSampler(BaseSampler):

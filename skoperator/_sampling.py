@@ -85,6 +85,14 @@ def make_sampler(spec):
     >>> make_sampler("random")
     RandomSampler()
     """
-    if isinstance(spec, str):
+    if isinstance(spec, str) and spec in SAMPLERS:
         return SAMPLERS[spec]()
+    if isinstance(spec, type) or not all(hasattr(spec, m) for m in _SAMPLER_HOOKS):
+        fix = (f"pass an instance, such as {spec.__name__}()" if isinstance(spec, type)
+               else f"pass one of {sorted(SAMPLERS)} or a BaseSampler object")
+        raise ValueError(f"sampling={spec!r} is not a sampler: {fix}.")
     return copy.deepcopy(spec)
+
+
+#: The methods of the sampler protocol.
+_SAMPLER_HOOKS = ("setup", "start_epoch", "sample")

@@ -241,6 +241,10 @@ class MSELoss(BaseLoss):
         return per_field.sum() / count, (per_field * self.g_scale_.pow(2)).sum() / count
 
 
+#: Relative mean square below which a function is zero (float32 rounding of G).
+_ROUNDING = 1e-12
+
+
 class RelativeL2Loss(BaseLoss):
     """Squared relative L2 error of each (function, field), averaged.
 
@@ -253,7 +257,8 @@ class RelativeL2Loss(BaseLoss):
     Parameters
     ----------
     floor : float, default=1e-6
-        Functions whose mean square is at or below ``floor`` times their field's
+        Functions whose mean square is at or below ``floor`` (at least
+        1e-12, the float32 rounding of the stored targets) times their field's
         mean over functions (zero functions, say) are divided by that field
         mean instead, and a field that is zero for every function by its
         squared standardisation scale (1 for a constant field): the loss then
@@ -279,7 +284,9 @@ class RelativeL2Loss(BaseLoss):
         field = ms.mean(dim=0, keepdim=True)                    # (1, K)
         scale2 = context.g_scale.double().pow(2).to(ms.device)[None]
         field = torch.where(field > 0, field, scale2)           # a field zero everywhere
-        ms = torch.where(ms > self.floor * field, ms, field)    # zero (or tiny) functions
+        # zero (or tiny) functions; below 1e-12, float32's rounding of the
+        # standardised targets (an all-zero function comes back as ~1e-17)
+        ms = torch.where(ms > max(self.floor, _ROUNDING) * field, ms, field)
         # in standardised units: residual^2 * scale^2 / ms
         self.inverse_mean_square_ = (scale2 / ms).to(context.g_scale.dtype).to(context.device)
         return self

@@ -153,6 +153,20 @@ class BaseOptimizer(Component):
         return 0 if self.polish is None else int(self.polish.max_iter)
 
 
+def build_checked(spec, params, lr, context):
+    """``spec.build(params, lr, context)``, checked to be a torch optimizer.
+
+    A fit builds its optimizer through this, so that a custom
+    :class:`BaseOptimizer` whose ``build`` returns something else fails
+    before training with an error naming ``optimizer``.
+    """
+    optimizer = spec.build(params, lr, context)
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer={spec!r}: build() returned {type(optimizer).__name__}; "
+                        "expected a torch.optim.Optimizer of the parameters it was given.")
+    return optimizer
+
+
 class Adam(BaseOptimizer):
     """Adam (Kingma and Ba 2015) with an L2 penalty: the default, as in skoperator 0.3.
 
@@ -187,6 +201,15 @@ class Adam(BaseOptimizer):
         self.weight_decay = weight_decay
         self.clip_grad_norm = clip_grad_norm
         self.polish = polish
+
+    def check(self):
+        super().check()
+        betas = self.betas
+        if not (len(betas) == 2 and all(
+                isinstance(b, Real) and not isinstance(b, bool) and 0 <= b < 1 for b in betas)):
+            raise ValueError(f"{type(self).__name__}(betas={betas!r}): expected a pair of "
+                             "floats in [0, 1), such as (0.9, 0.999).")
+        return self
 
     def build(self, params, lr, context):
         return torch.optim.Adam(params, lr=lr, betas=tuple(self.betas), eps=self.eps,

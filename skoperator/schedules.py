@@ -25,6 +25,19 @@ __all__ = ["SCHEDULES", "BaseSchedule", "ConstantSchedule", "CosineSchedule",
            "OneCycleSchedule"]
 
 
+def _is_real(value):
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def _is_schedule_value(result):
+    """Whether ``result`` is what a schedule returns: ``(lr_factor, beta1 or None)``."""
+    if not (isinstance(result, tuple) and len(result) == 2):
+        return False
+    factor, beta1 = result
+    return (_is_real(factor) and math.isfinite(factor) and factor >= 0
+            and (beta1 is None or _is_real(beta1) and 0 <= beta1 < 1))
+
+
 class BaseSchedule(Component):
     """Protocol of learning-rate schedules (see the module docstring).
 
@@ -53,6 +66,31 @@ class BaseSchedule(Component):
     """
 
     tol_applies = False
+
+    def check(self):
+        """Check the settings, then what the schedule returns at progress 0, 0.5 and 1.
+
+        Returns
+        -------
+        self : BaseSchedule
+            The schedule.
+
+        Raises
+        ------
+        ValueError
+            If a setting is out of range, or the schedule does not return a
+            pair ``(lr_factor, beta1)`` with ``lr_factor`` a finite number
+            >= 0 and ``beta1`` None or in [0, 1).
+        """
+        super().check()
+        for progress in (0.0, 0.5, 1.0):
+            result = self(progress)
+            if not _is_schedule_value(result):
+                raise ValueError(
+                    f"learning_rate={self!r} returned {result!r:.80} at progress {progress}; "
+                    "expected a pair (lr_factor, beta1) with lr_factor a finite number >= 0 "
+                    "and beta1 None or in [0, 1), such as (1.0 - progress, None).")
+        return self
 
     def __call__(self, progress):
         """Return the learning-rate factor and Adam's ``beta1`` at ``progress``.

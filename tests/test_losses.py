@@ -110,6 +110,17 @@ def test_relative_l2_prepare_divides_by_each_function_s_mean_square_with_its_flo
     assert floored.inverse_mean_square_.flatten().tolist() == [1 / 3.0, 1 / 1.95]
 
 
+def test_relative_l2_with_floor_0_divides_a_rounded_zero_function_by_the_field_mean():
+    # an all-zero function comes back from float32 standardised targets as ~1e-17
+    loss = RelativeL2Loss(floor=0.0).prepare(LossContext(
+        g_scale=torch.ones(1, dtype=torch.float64), n_functions=3,
+        mean_square=lambda: torch.tensor([[3.0], [1.0], [1.4e-17]], dtype=torch.float64),
+        device=torch.device("cpu")))
+    field = (4.0 + 1.4e-17) / 3
+    torch.testing.assert_close(loss.inverse_mean_square_.flatten(),
+                               torch.tensor([1 / 3.0, 1.0, 1 / field], dtype=torch.float64))
+
+
 def test_relative_l2_of_two_fields_counts_each_function_and_field_apart():
     loss = _relative([[1.0, 4.0], [1.0, 1.0]], [1.0, 1.0])
     r = torch.tensor([[[1.0, 2.0], [3.0, 4.0], [5.0, 6.0]]], dtype=torch.float64)  # (1, 3, 2)

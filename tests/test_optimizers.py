@@ -10,6 +10,7 @@ from skoperator import DeepONetRegressor
 from skoperator.datasets import make_antiderivative
 from skoperator.networks import MLPBranch, MLPTrunk
 from skoperator.optimizers import LBFGS, SGD, Adam, AdamW, BaseOptimizer
+from skoperator.schedules import BaseSchedule
 
 U, Y, G = make_antiderivative(80, n_points=20, random_state=0)
 FAST = dict(coords=Y, n_eval=5, max_iter=4, tol=None, branch=MLPBranch(layers=(16,)),
@@ -113,6 +114,16 @@ def test_bad_optimizers_are_named_and_change_nothing():
         est.set_params(optimizer=Adam(clip_grad_norm=-1.0)).fit(U, G)
     with pytest.raises(ValueError, match="Nesterov momentum needs momentum > 0"):
         est.set_params(optimizer=SGD(momentum=0.0, nesterov=True)).fit(U, G)
+    for betas in [(2.0, 0.9), (0.9, 0.999, 0.1), (0.9,), ("a", 0.9), (True, 0.9)]:
+        with pytest.raises(ValueError, match=r"Adam\(betas=.*expected a pair of floats"):
+            est.set_params(optimizer=Adam(betas=betas)).fit(U, G)
+
+    class Unbuilt(BaseOptimizer):
+        def build(self, params, lr, context):
+            return None
+
+    with pytest.raises(TypeError, match=r"optimizer=Unbuilt\(\): build\(\) returned NoneType"):
+        est.set_params(optimizer=Unbuilt()).fit(U, G)
     assert not hasattr(est, "network_")
 
 
@@ -134,3 +145,28 @@ def test_a_user_optimizer_follows_the_protocol():
 
     est = _fit(optimizer=Plain(), learning_rate_init=1e-2, max_iter=20)
     assert np.isfinite(est.loss_curve_).all() and est.loss_curve_[-1] < est.loss_curve_[0]
+
+
+class _Linear(BaseSchedule):
+    def __call__(self, progress):
+        return 1.0 - progress  # not the protocol's pair
+
+
+class _Negative(BaseSchedule):
+    def __call__(self, progress):
+        return (-1.0 if progress > 0.4 else 1.0), None
+
+
+class _BadBeta(BaseSchedule):
+    def __call__(self, progress):
+        return 1.0, 1.5
+
+
+def test_a_user_schedule_is_checked_against_the_protocol_before_training():
+    est = DeepONetRegressor(**FAST)
+    for schedule, got in [(_Linear(), "1.0 at progress 0.0"),
+                          (_Negative(), r"\(-1.0, None\) at progress 0.5"),
+                          (_BadBeta(), r"\(1.0, 1.5\) at progress 0.0")]:
+        with pytest.raises(ValueError, match=f"learning_rate=.* returned {got}; expected a pair"):
+            est.set_params(learning_rate=schedule).fit(U, G)
+    assert not hasattr(est, "network_")

@@ -6,6 +6,7 @@ import torch
 from sklearn.model_selection import GridSearchCV
 
 from skoperator import DeepONetRegressor
+from skoperator.callbacks import BaseCallback
 from skoperator.datasets import make_antiderivative, make_poisson
 from skoperator.metrics import mean_function_r2
 from skoperator.networks import MLPBranch, MLPTrunk
@@ -15,6 +16,8 @@ from skoperator.sampling import (
     ObservedPoints,
     SamplingContext,
     balanced_cells,
+    make_sampler,
+    sample_distinct,
 )
 
 CPU = torch.device("cpu")
@@ -170,12 +173,58 @@ def test_adaptive_refreshes_every_few_epochs():
     assert len(calls) == 3  # epochs 0, 3 and 6
 
 
+def test_adaptive_settings_are_checked_and_a_large_power_stays_a_distribution():
+    residual = torch.tensor([[1e-3, 2.0, 4.0, 3.9]])
+    for setting in (dict(power=float("inf")), dict(power=0.0), dict(refresh=True),
+                    dict(floor=True), dict(power=True)):
+        with pytest.raises(ValueError, match=f"AdaptiveSampler {next(iter(setting))}="):
+            _setup(AdaptiveSampler(**setting), 2, _grid(4), n_functions=1,
+                   residuals=lambda: residual)
+    s = _setup(AdaptiveSampler(power=300.0, floor=0.2), 2, _grid(4), n_functions=1,
+               residuals=lambda: residual)
+    q = s.probabilities_[0].double()
+    # share (4 / 3.9) ** -300 ~ 5e-4 on point 2; the floor spreads 0.2 uniformly
+    share = torch.tensor([0.0, (2 / 4) ** 300, 1.0, (3.9 / 4) ** 300], dtype=torch.float64)
+    torch.testing.assert_close(q, 0.8 * share / share.sum() + 0.05, rtol=1e-6, atol=0)
+
+
+def test_make_sampler_and_the_draw_helpers_name_bad_arguments():
+    with pytest.raises(ValueError, match=r"sampling='rand' is not a sampler: pass one of \["):
+        make_sampler("rand")
+    with pytest.raises(ValueError, match=r"pass an instance, such as RandomSampler\(\)"):
+        make_sampler(SAMPLERS["random"])
+    for n_cells in (0, -1, 11, True):
+        with pytest.raises(ValueError, match="n_cells=.*an int from 1 to the number of points"):
+            balanced_cells(_grid(10), n_cells)
+    with pytest.raises(ValueError, match="k=12 draws without replacement need"):
+        sample_distinct(2, 12, 10, _gen(0), CPU)
+
+
+def test_a_schedule_s_n_eval_is_checked_beyond_100_epochs_before_training():
+    U, Y, G = make_antiderivative(30, n_points=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_eval=lambda e: 5 if e < 150 else 21,
+                            **{**FAST, "max_iter": 160})
+    _Count.seen = []
+    with pytest.raises(ValueError, match=r"n_eval\(150\)=21 is larger than n_points=20"):
+        est.set_params(callbacks=[_Count()]).fit(U, G)
+    assert _Count.seen == []  # no epoch ran
+    est.set_params(n_eval=5, max_iter=2).fit(U, G)
+    assert _Count.seen == [1, 2]  # the counter counts
+
+
 def test_adaptive_trains_in_the_estimator():
     # the estimator end to end: trains, and the history records n_eval
     U, Y, G = make_antiderivative(200, n_points=50, random_state=0)
     est = DeepONetRegressor(coords=Y, sampling="adaptive", n_eval=5, **FAST).fit(U, G)
     assert [h["n_eval"] for h in est.history_] == [5, 5, 5]
     assert est.score(U, G) > 0
+
+
+class _Count(BaseCallback):
+    seen = []  # on the class: a fit calls its own deep copy
+
+    def on_epoch_end(self, record, info):
+        type(self).seen.append(record["epoch"])
 
 
 # ------------------------------------------------------------ n_eval schedule
