@@ -17,7 +17,55 @@ def _inherited_doc(cls, name):
     return None
 
 
-class Component(BaseEstimator):
+class NestedSettings:
+    """``set_params`` that checks every name before it sets any (mixed in before BaseEstimator).
+
+    scikit-learn's ``set_params`` sets settings one by one, so that a bad
+    name after a good one leaves the good one set, and it meets a nested
+    name (``trunk__layers``) on a setting that holds a name, a list or None
+    with an ``AttributeError``. Here both are a ``ValueError`` raised before
+    anything changes.
+    """
+
+    def set_params(self, **params):
+        """Set the parameters of this object (nested ones as ``component__name``).
+
+        Parameters
+        ----------
+        **params : dict
+            Parameter names mapped to their new values.
+
+        Returns
+        -------
+        self : object
+            This object.
+        """
+        check_nested(self, params)
+        return super().set_params(**params)
+
+
+def check_nested(owner, params):
+    """Raise ``ValueError`` for a name of ``params`` that ``owner.set_params`` cannot set."""
+    valid = owner.get_params(deep=False)
+    for key in params:
+        head, nested, _ = key.partition("__")
+        if head not in valid:
+            raise ValueError(f"Invalid parameter {head!r} for {type(owner).__name__}. Valid "
+                             f"parameters are: {sorted(valid)!r}.")
+        target = params.get(head, valid[head])
+        if nested and not hasattr(target, "set_params"):
+            if isinstance(target, str):
+                fix = ("pass the component object instead of its name, for instance "
+                       "trunk=MLPTrunk(layers=(64, 64)) instead of trunk='mlp'")
+            elif isinstance(target, (list, tuple)):
+                fix = f"pass {head}=MultiBranch([...]), whose branches are set by position"
+            else:
+                fix = f"pass a component as {head} first"
+            raise ValueError(f"Invalid parameter {key!r} for {type(owner).__name__}: "
+                             f"{head}={target!r} has no settings of its own; {fix}.")
+
+
+class Component(NestedSettings, BaseEstimator):
     """Settings as constructor arguments, ``get_params``/``set_params`` and ``repr``.
 
     scikit-learn's nested-parameter idiom (as its kernels and meta-estimators):

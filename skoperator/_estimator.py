@@ -15,6 +15,7 @@ from sklearn.utils.validation import check_is_fitted
 from ._building import inference_network
 from ._callbacks import CallbackList, fit_callbacks, resume_point
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
+from ._component import NestedSettings
 from ._continuation import architecture_snapshot
 from ._device import resolve_device, to_cpu
 from ._distributed import ranks_agree
@@ -74,7 +75,7 @@ _CONSTRAINTS = {
 }
 
 
-class DeepONetRegressor(RegressorMixin, BaseEstimator):
+class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
     """DeepONet operator regression with randomized trunk sampling.
 
     Learns an operator ``u -> G(u)`` from input functions sampled at sensors
@@ -153,7 +154,8 @@ class DeepONetRegressor(RegressorMixin, BaseEstimator):
         :class:`~skoperator.networks.PODTrunk` (the leading POD modes of the
         training outputs, fixed; it predicts at the training coordinates
         only; "pod_corrected" adds a learned correction), the name of one, a
-        module mapping (n, d) to (n, n_basis), or a factory
+        module mapping (..., d) to (..., n_basis) (leading dimensions kept:
+        points per function come as (batch, m, d)), or a factory
         ``factory(d, n_basis) -> nn.Module``.
 
     n_basis : int, default=40

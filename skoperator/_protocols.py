@@ -19,8 +19,9 @@ def _check_widths(component, name):
     value = getattr(component, name)
     try:
         widths = tuple(int(w) for w in value)
-        ok = all(int(w) == w and w >= 1 for w in value)
-    except (TypeError, ValueError):
+        ok = all(int(w) == w and w >= 1 and not isinstance(w, (bool, np.bool_))
+                 for w in value)
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an infinite width
         ok = False
     if not ok:
         raise ValueError(

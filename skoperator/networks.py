@@ -51,7 +51,8 @@ from torch import nn
 
 from . import _layers
 from ._branches import CNNBranch, FNOBranch, MLPBranch
-from ._compat import StrOptions
+from ._compat import StrOptions, is_count
+from ._component import check_nested
 from ._decoders import NOMADTrunk, ShiftedTrunk
 from ._merges import MERGES, ConcatMerge, ProductMerge, ProductSumMerge, SumMerge
 from ._protocols import BaseBranch, BaseMerge, BaseTrunk, BuildContext, TableModule, check_module
@@ -161,27 +162,32 @@ class MultiBranch(BaseBranch):
         self : MultiBranch
             The component.
         """
-        if "branches" in params:
-            super().set_params(branches=params.pop("branches"))
         own = {k: v for k, v in params.items() if k.partition("__")[0].isdigit()}
         rest = {k: v for k, v in params.items() if k not in own}
-        branches = list(self.branches) if own else None
-        for key, value in own.items():
+        check_nested(self, rest)
+        branches = list(rest.pop("branches", self.branches))
+        for key, value in own.items():  # every position and name checked before any is set
             head, _, name = key.partition("__")
             i = int(head)
             if i >= len(branches):
                 raise ValueError(
                     f"Invalid parameter {key!r} for MultiBranch: it has {len(branches)} "
                     f"branches, named 0 to {len(branches) - 1}; pass one of those positions.")
-            if not name:
-                branches[i] = value
-            elif hasattr(branches[i], "set_params"):
-                branches[i].set_params(**{name: value})
-            else:
+            if name and not hasattr(branches[i], "set_params"):
                 raise ValueError(
                     f"Invalid parameter {key!r} for MultiBranch: branch {i} is "
                     f"{branches[i]!r}, which has no settings; replace it by a component, "
                     f"for instance set_params({head}=MLPBranch({name}=...)).")
+            if name:
+                check_nested(branches[i], {name: value})
+        if "branches" in params:
+            super().set_params(branches=params["branches"])
+        for key, value in own.items():
+            head, _, name = key.partition("__")
+            if name:
+                branches[int(head)].set_params(**{name: value})
+            else:
+                branches[int(head)] = value
         if own:
             self.branches = type(self.branches)(branches)
         return super().set_params(**rest) if rest else self
@@ -198,7 +204,13 @@ class MultiBranch(BaseBranch):
             raise ValueError(
                 f"MultiBranch(branches={self.branches!r}): expected a non-empty list of "
                 "branches, one per input function.")
-        return [as_branch(b).check() for b in self.branches]
+        out = []
+        for i, branch in enumerate(self.branches):
+            try:
+                out.append(as_branch(branch).check())
+            except (TypeError, ValueError) as exc:
+                raise type(exc)(f"MultiBranch branches[{i}]: {exc}") from exc
+        return out
 
     def n_inputs(self):
         sizes = [b.n_inputs() for b in self.components()]
@@ -273,6 +285,9 @@ class MultiBranch(BaseBranch):
         sub = dataclasses.replace(context, multi_input=True, input_shape=None)
         merge = self.merge_component().check()
         width = merge.branch_width(n_out)
+        if not is_count(width):
+            raise ValueError(f"merge={merge!r}: branch_width({n_out}) returned {width!r}; "
+                             "expected a positive int (the width of every branch's output).")
         nets = [check_module(b, b.build(size, width, sub), (2, size), (2, width), "branch")
                 for b, size in zip(branches, sizes)]
         return _layers.Merged(nets, sizes, merge.build(len(nets), n_out, context))

@@ -29,6 +29,8 @@ from skoperator.networks import (
     MultiBranch,
     PODTrunk,
     ResNetTrunk,
+    ShiftedTrunk,
+    SumMerge,
     TableModule,
 )
 from skoperator.sampling import BaseSampler
@@ -356,6 +358,53 @@ def test_multibranch_settings_are_nested_parameters():
         est.set_params(branch__2__layers=(4,))
     with pytest.raises(ValueError, match="branch 0 is 'mlp', which has no settings.*0=MLPBranch"):
         MultiBranch(["mlp", "mlp"]).set_params(**{"0__layers": (4,)})
+
+
+def test_a_failed_set_params_changes_nothing_and_names_settings_without_settings():
+    mb = MultiBranch([MLPBranch(n_sensors=10), MLPBranch()])
+    for bad in ({"0__layers": (8,), "5__layers": (3,)}, {"0__layers": (8,), "1__nope": 1},
+                {"0__layers": (8,), "nope": 1}):
+        with pytest.raises(ValueError, match="Invalid parameter"):
+            mb.set_params(**bad)
+        assert mb.branches[0].layers == MLPBranch().layers
+    est = DeepONetRegressor(max_iter=5)
+    with pytest.raises(ValueError, match="Invalid parameter 'nope' for DeepONetRegressor"):
+        est.set_params(max_iter=7, nope=1)
+    assert est.max_iter == 5
+    cases = [
+        (DeepONetRegressor(trunk="mlp"), {"trunk__layers": (8,)},
+         r"'trunk__layers' .* trunk='mlp' has no settings.*trunk=MLPTrunk\(layers="),
+        (DeepONetRegressor(trunk=ShiftedTrunk()), {"trunk__trunk__layers": (8,)},
+         "trunk=None has no settings of its own; pass a component as trunk first"),
+        (MultiBranch(["mlp", "mlp"]), {"merge__layers": (8,)}, "merge='product' has no settings"),
+        (DeepONetRegressor(branch=["mlp", "mlp"]), {"branch__0__layers": (3,)},
+         r"pass branch=MultiBranch\(\[...\]\), whose branches are set by position"),
+    ]
+    for owner, params, match in cases:
+        with pytest.raises(ValueError, match=match):
+            owner.set_params(**params)
+    # a component given in the same call takes the nested setting
+    est = DeepONetRegressor().set_params(trunk=MLPTrunk(), trunk__layers=(8,))
+    assert est.trunk.layers == (8,)
+
+
+def test_bad_widths_and_merge_results_are_named(data):
+    U, Y, G = data
+    for trunk in (MLPTrunk(layers=(float("inf"),)), MLPTrunk(layers=(True, 8))):
+        with pytest.raises(ValueError, match=r"MLPTrunk\(layers=.*expected a sequence of pos"):
+            DeepONetRegressor(coords=Y, trunk=trunk, **FAST).fit(U, G)
+
+    class Negative(SumMerge):
+        def branch_width(self, n_out):
+            return -1
+
+    U2 = np.hstack([U, U[:, :5]])
+    branches = [MLPBranch(layers=(8,)), MLPBranch(layers=(8,), n_sensors=5)]
+    with pytest.raises(ValueError, match=r"merge=Negative\(\): branch_width\(8\) returned -1"):
+        DeepONetRegressor(coords=Y, branch=MultiBranch(branches, merge=Negative()),
+                          **FAST).fit(U2, G)
+    with pytest.raises(ValueError, match=r"MultiBranch branches\[1\]: branch=3 is not a branch"):
+        DeepONetRegressor(coords=Y, branch=MultiBranch([branches[0], 3]), **FAST).fit(U2, G)
 
 
 def test_search_reaches_a_setting_of_a_sub_branch(data):
