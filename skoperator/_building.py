@@ -11,7 +11,7 @@ import copy
 import numpy as np
 import torch
 
-from . import _data
+from . import _coords, _data
 from ._device import as_tensor, to_float64
 from ._network import LAYOUTS, Scaling, build_network
 from ._parallel import flop_rates
@@ -60,7 +60,7 @@ def table_targets(G, scaling, n_outputs):
 def build(est, U, G, coords, branch, trunk, input_sizes, input_shape, generator):
     """A new network for the estimator's components, scaled on (U, G)."""
     n_outputs = est.n_outputs
-    coords = _data.finite_points(coords)  # per-function points: every finite one
+    coords = _coords.finite_points(coords)  # per-function points: every finite one
     scaling = scaling_of(est, U, G, coords, input_sizes)
     cpu = torch.device("cpu")
     y = (as_tensor(coords, torch.float32, cpu) - torch.as_tensor(scaling.y_shift).float()) \

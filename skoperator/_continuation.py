@@ -44,27 +44,27 @@ def architecture_snapshot(est):
 
 def check_continuation(est, coords, input_sizes):
     """A continued fit must keep the fitted architecture, coordinates' dimension and inputs."""
+    # partial_fit continues whatever warm_start says: a new model is fit's job
+    fresh = ("set warm_start=False to fit a new model" if est.warm_start
+             else "call fit (not partial_fit) to fit a new model")
     changed = [name for name in ARCHITECTURE
                if not same_setting(getattr(est, name), est._architecture[name])]
     if changed:
         raise ValueError(
             f"{', '.join(changed)} changed since the model was fitted, but "
             f"{'warm_start=True' if est.warm_start else 'partial_fit'} keeps the fitted "
-            "network; restore the fitted value(s), or set warm_start=False to fit a new model.")
+            f"network; restore the fitted value(s), or {fresh}.")
     d = est.network_.y_shift.numel()
     if coords.shape[-1] != d:
         raise ValueError(
             f"coords has {coords.shape[-1]} columns but the model was fitted on "
-            f"{d}-dimensional coordinates; pass coords of that dimension, or set "
-            "warm_start=False to fit a new model.")
+            f"{d}-dimensional coordinates; pass coords of that dimension, or {fresh}.")
     if est.network_.trunk_is_table and not (
             est.coords_ is not None and coords.shape == est.coords_.shape
             and np.array_equal(coords, est.coords_)):
         raise ValueError(
             "the fitted trunk (POD modes) is known at the fitted coordinates only, and coords "
-            "differ from coords_; continue with the fitted coordinates, or set "
-            "warm_start=False to fit a new model.")
+            f"differ from coords_; continue with the fitted coordinates, or {fresh}.")
     if input_sizes != est.input_sizes_:
         raise ValueError(f"the branch reads {input_sizes} columns per input function but the "
-                         f"model was fitted with {est.input_sizes_}; set warm_start=False to "
-                         "fit a new model.")
+                         f"model was fitted with {est.input_sizes_}; {fresh}.")

@@ -13,7 +13,7 @@ from sklearn.base import BaseEstimator, RegressorMixin, clone
 from sklearn.utils import check_random_state, indexable
 from sklearn.utils.validation import check_is_fitted
 
-from . import _data
+from . import _coords, _data
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
 from .networks import as_branch, as_trunk
@@ -148,7 +148,7 @@ def _fit_vectorized(estimator, X, y, n_members, seed, one_thread=False):
         dtype=np.float64)
     G = G.reshape(len(G), -1)
     if final.coords is not None and np.ndim(final.coords) == 2:  # G's own width, not the tile's
-        _data.resolve_coords(final.coords, G.shape[1], final.n_outputs)
+        _coords.resolve_coords(final.coords, G.shape[1], final.n_outputs)
     big = clone(final).set_params(n_outputs=n_members, multi_output_strategy="independent")
     if one_thread:
         big.set_params(n_jobs=1)

@@ -17,13 +17,14 @@ from ._callbacks import CallbackList, fit_callbacks, resume_point
 from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._component import NestedSettings
 from ._continuation import architecture_snapshot
+from ._coords import predict_coords
 from ._device import resolve_device, to_cpu
 from ._distributed import ranks_agree
 from ._fitted import FittedState
 from ._inference import predict_any
 from ._network import LAYOUTS
 from ._parallel import choose_threads, torch_threads
-from ._planning import make_plan, predict_coords, validate_inputs
+from ._planning import make_plan, validate_inputs
 from ._sampling import SAMPLERS, BaseSampler
 from ._training import StoppingState, Trainer
 from .losses import LOSSES, BaseLoss
@@ -255,7 +256,10 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
         Hold out ``validation_fraction`` of the functions, score them on all
         their points after every epoch (variance-weighted R2), stop after
         ``n_iter_no_change`` epochs without an improvement of ``tol``, and
-        restore the best weights. Needs at least 2 held-out functions.
+        restore the best weights. Needs at least 2 held-out functions. A
+        ``warm_start`` call holds out functions of its own, scores its
+        starting weights on them first, and stops, and restores the best
+        weights (the starting ones included), on its own scores.
 
     validation_fraction : float, default=0.1
         Fraction of functions held out for early stopping.
@@ -374,7 +378,9 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
         Validation R2 after each epoch (only with ``early_stopping=True``).
 
     best_validation_score_ : float
-        Best validation score (only with ``early_stopping=True``).
+        Best validation score of the last call, that of the weights it
+        restored (only with ``early_stopping=True``; a ``warm_start`` call
+        scores functions of its own, its starting weights included).
 
     stopping_reason_ : str
         Why the last call ended: "max_iter", "converged", "max_time",

@@ -151,7 +151,8 @@ class FittedState:
         adam = [h for h in history if h["solver"] != "lbfgs"]
         return cls(
             network=plan.network, optimizer_state=plan.optimizer.state_dict(),
-            stopping=state.resumed(()), coords=plan.coords, input_sizes=plan.input_sizes,
+            stopping=dataclasses.replace(state, history=[], best_weights=None),
+            coords=plan.coords, input_sizes=plan.input_sizes,
             history=history, n_eval=adam[-1]["n_eval"] if adam else plan.sampler.n_eval_,
             batch_size=plan.batch_size, device=plan.device, stopping_reason=reason,
             sampler=released(plan.sampler), loss=released(plan.loss),
@@ -185,8 +186,11 @@ class FittedState:
 
     @property
     def best_validation_score(self):
-        """Best validation score, or None without early stopping."""
+        """Best validation score of the last call (its restored weights'), or None without."""
         scores = [s for s in self.validation_scores or () if s is not None]
+        best = getattr(self.stopping, "best_score", None)  # the last call's, on its split
+        if scores and best is not None and np.isfinite(best):
+            return float(best)
         return max(scores) if scores else None
 
     @property

@@ -17,7 +17,7 @@ import torch
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import validate_data
 
-from . import _data
+from . import _coords, _data
 from ._building import build, check_output_transform
 from ._continuation import (  # noqa: F401  (ARCHITECTURE, same_setting: read from here)
     ARCHITECTURE,
@@ -244,10 +244,16 @@ def checked_data(est, U, G, coords, continuing, incremental):
         raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
                          "1 (U has 1 row). Pass more input functions.")
     G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
+    if coords is None and incremental and continuing:  # partial_fit: the fitted points
+        coords = est.coords_
+        if coords is None:
+            raise ValueError("partial_fit continues a model fitted on points of their own per "
+                             "function; pass them: partial_fit(U, G, coords=...) with coords "
+                             "of shape (n_functions, n_points, d).")
     if coords is not None and np.ndim(coords) == 3:
-        coords = _data.check_point_sets(coords, G, n, est.n_outputs)
+        coords = _coords.check_point_sets(coords, G, n, est.n_outputs)
     else:
-        coords = _data.resolve_coords(est.coords if coords is None else coords, G.shape[1],
+        coords = _coords.resolve_coords(est.coords if coords is None else coords, G.shape[1],
                                       est.n_outputs)
     return CheckedData(U, input_shape, G, has_missing, coords, coords.ndim == 3)
 
@@ -324,7 +330,7 @@ def starting_network(est, data, rows, components, generator, device, continuing,
                         generator).to(device)
     comm.broadcast_module(network)  # every rank starts from rank 0's network
     if est.output_transform is not None:
-        check_output_transform(network, data.U[rows[:2]], _data.finite_points(data.coords),
+        check_output_transform(network, data.U[rows[:2]], _coords.finite_points(data.coords),
                                 device)
     return network
 
@@ -448,26 +454,3 @@ def _planned(est, data, components, device, specs, comm, continuing, incremental
         physics=physics, has_data=has_data,
         n_threads=fit_threads(est, network, sampler, tensors, loop["batch_size"], device),
         compile_mode=_compile_mode(est, device), **loop)
-
-
-def predict_coords(est, coords, n):
-    """``predict``'s coordinates: the fitted ones, shared (m, d) or per function (n, m, d)."""
-    d = est.network_.y_shift.numel()
-    if coords is None:
-        if est.coords_ is None:
-            raise ValueError(
-                "the model was fitted on points of their own per function, so predict needs "
-                "coords: shared (n_points, d) or per function (n_functions, n_points, d), with "
-                f"d = {d}. A search or cross-validation passes coords to score only with "
-                "metadata routing: sklearn.set_config(enable_metadata_routing=True) and "
-                "est.set_fit_request(coords=True).set_score_request(coords=True).")
-        return est.coords_
-    if np.ndim(coords) == 3:
-        P = _data.check_point_sets(coords, None, n)
-        if P.shape[2] != d:
-            raise ValueError(f"coords has {P.shape[2]} columns but the model was fitted on "
-                             f"{d}-dimensional coordinates.")
-        return P
-    return _data.check_coords(coords, "coords", d=d)
-
-

@@ -94,8 +94,16 @@ class StoppingState:
     best_weights: Optional[dict] = None
 
     def resumed(self, history):
-        """A copy that continues from ``history`` (without best weights)."""
-        return dataclasses.replace(self, history=list(history), best_weights=None)
+        """A copy that continues from ``history`` (a ``warm_start`` or ``partial_fit`` call).
+
+        Early stopping starts afresh: the call holds out functions of its
+        own (its split is drawn anew), so an earlier call's best score,
+        measured on other functions, is no yardstick; the call scores its
+        starting weights on its split first, then stops, and restores the
+        best weights (the starting ones included), on its own scores.
+        """
+        return dataclasses.replace(self, history=list(history), best_weights=None,
+                                   best_score=-np.inf, no_improvement=0)
 
 
 @dataclasses.dataclass

@@ -34,10 +34,18 @@ def target_moments(G, n_outputs=1):
     return mean, np.sqrt(var)
 
 
-def safe_scale(std):
-    """Replace zero or tiny scales by 1 so that constants standardise to 0."""
+def safe_scale(std, mean=0.0):
+    """``std``, or 1 where the values are constant, so that constants standardise to 0.
+
+    Constant means a spread of at most 1e-6 of the mean's magnitude (the
+    float32 rounding of stored values, and float64's of the moments, are
+    below that), and zero. The threshold is relative: data of any magnitude,
+    1e-13 or 1e13, is standardised.
+    """
     std = np.asarray(std, dtype=np.float64)
-    return np.where(std > 1e-12 * np.maximum(1.0, np.abs(std)), std, 1.0)
+    varies = (std > 1e-6 * np.abs(np.asarray(mean, dtype=np.float64))) & (std > 0) \
+        & np.isfinite(std)
+    return np.where(varies, std, 1.0)
 
 
 def input_statistics(U, input_sizes):
@@ -54,12 +62,14 @@ def input_statistics(U, input_sizes):
     -------
     shift, scale : ndarray of shape (n_sensors,)
     """
-    shift = U.mean(axis=0)
+    shift = U.mean(axis=0, dtype=np.float64)  # float64: no overflow of float32 squares
     scale = np.empty(U.shape[1])
     start = 0
     for size in input_sizes:
         block = U[:, start:start + size] - shift[start:start + size]
-        scale[start:start + size] = safe_scale(np.sqrt(np.mean(np.square(block))))
+        rms = np.sqrt(np.mean(np.square(block)))
+        scale[start:start + size] = safe_scale(
+            rms, np.sqrt(np.mean(np.square(shift[start:start + size]))))
         start += size
     return shift, scale
 
@@ -89,6 +99,7 @@ def scaling_statistics(U, G, coords, input_sizes, n_outputs):
     g_shift, g_scale = target_moments(G, n_outputs)
     return dict(
         u_shift=u_shift, u_scale=u_scale,
-        y_shift=coords.mean(axis=0), y_scale=safe_scale(coords.std(axis=0)),
-        g_shift=g_shift, g_scale=safe_scale(g_scale),
+        y_shift=coords.mean(axis=0),
+        y_scale=safe_scale(coords.std(axis=0, dtype=np.float64), coords.mean(axis=0)),
+        g_shift=g_shift, g_scale=safe_scale(g_scale, g_shift),
     )

@@ -397,6 +397,11 @@ class Trainer:
         interrupt propagates.
         """
         history = state.history
+        if self.plan.continuing and self.plan.validation_fn is not None and \
+                self.first_epoch == 0 and state.best_weights is None:
+            # a warm start's candidates include its starting weights, on its own split
+            state.best_score = self.plan.validation_fn(self.network)
+            state.best_weights = snapshot(self.network)
         for epoch in range(self.first_epoch, n_epochs):
             good = snapshot(self.network)
             tic = time.perf_counter()

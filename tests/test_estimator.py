@@ -280,3 +280,59 @@ def test_schedule_runs_its_whole_budget_unless_early_stopping(small):
     stopped = DeepONetRegressor(coords=Y, learning_rate="cosine", early_stopping=True,
                                 n_iter_no_change=2, **params).fit(U, G)
     assert stopped.n_iter_ == 3
+
+
+def test_standardisation_makes_the_fit_independent_of_the_data_s_magnitude(small):
+    U, Y, G = small
+    settings = dict(coords=Y, max_iter=5, tol=None, random_state=0, n_basis=8,
+                    branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)))
+    reference = DeepONetRegressor(**settings).fit(U, G).predict(U)
+    for factor_u, factor_g, factor_y in [(1e-13, 1, 1), (1e18, 1, 1), (1, 1e-13, 1),
+                                         (1, 1, 1e-13), (1, 1e13, 1e8)]:
+        est = DeepONetRegressor(**{**settings, "coords": Y * factor_y})
+        pred = est.fit(U * factor_u, G * factor_g).predict(U * factor_u) / factor_g
+        np.testing.assert_allclose(pred, reference, rtol=1e-3, atol=1e-4 * np.abs(G).max())
+
+
+def test_partial_fit_continues_at_the_fitted_coordinates(small):
+    U, Y, G = small
+    Y2 = np.linspace(0, 10, Y.shape[0])[:, None]
+    est = DeepONetRegressor(max_iter=2, tol=None, random_state=0).fit(U, G, coords=Y2)
+    est.partial_fit(U, G)
+    np.testing.assert_array_equal(est.coords_, Y2)
+    points = np.broadcast_to(Y2, (len(U),) + Y2.shape).copy()
+    est = DeepONetRegressor(max_iter=2, tol=None, random_state=0).fit(U, G, coords=points)
+    with pytest.raises(ValueError, match=r"fitted on points of their own per function; pass"):
+        est.partial_fit(U, G)
+    est.partial_fit(U, G, coords=points)
+    assert est.n_iter_ == 3
+    est.set_params(n_basis=10)
+    with pytest.raises(ValueError, match=r"call fit \(not partial_fit\) to fit a new model"):
+        est.partial_fit(U, G, coords=points)
+
+
+def test_a_warm_start_call_restores_its_own_best_weights(small):
+    U, Y, G = small
+    est = DeepONetRegressor(coords=Y, max_iter=20, early_stopping=True, n_iter_no_change=20,
+                            tol=0, validation_fraction=0.25, learning_rate_init=0.01,
+                            random_state=0, warm_start=True).fit(U, G)
+    # a diverging learning rate: every epoch of the second call is worse than the first
+    est.set_params(max_iter=4, learning_rate_init=5.0)
+    est.fit(U, G)
+    scores = [h["valid_score"] for h in est.history_[20:]]
+    assert len(scores) == 4 and est.best_validation_score_ > max(scores)
+    # the starting weights won: they are restored (a fit before the diverging call scores so)
+    before = DeepONetRegressor(**{**est.get_params(), "max_iter": 20, "warm_start": False,
+                                  "learning_rate_init": 0.01}).fit(U, G)
+    np.testing.assert_array_equal(est.predict(U), before.predict(U))
+
+
+def test_bad_targets_are_named(small):
+    U, Y, G = small
+    est = DeepONetRegressor(coords=Y, max_iter=1)
+    for bad, match in [(G.astype(complex), "Complex data not supported G must be an array"),
+                       (np.full(G.shape, "a"), "could not convert string to float"),
+                       (np.zeros((len(U), 0)), "G has 0 columns")]:
+        with pytest.raises(ValueError, match=match) as info:
+            est.fit(U, bad)
+        assert "\n" not in str(info.value)
