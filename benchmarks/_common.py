@@ -39,17 +39,41 @@ def allow_neuralop_without_wandb():
         sys.modules.setdefault("wandb", types.ModuleType("wandb"))
 
 
+def _number(kind, low, strict, what):
+    """An argparse type: ``kind`` of ``text``, at least (``strict``: above) ``low``."""
+    def convert(text):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        if not np.isfinite(value) or value < low or (strict and value == low):
+            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}")
+        return value
+    convert.__name__ = what  # argparse's "invalid <name> value" names it
+    return convert
+
+
+#: argparse types of the scripts' options: counts, seeds, seconds, rates.
+positive_int = _number(int, 0, True, "a positive int")
+nonnegative_int = _number(int, 0, False, "an int >= 0")
+positive_float = _number(float, 0.0, True, "a positive number")
+nonnegative_float = _number(float, 0.0, False, "a number >= 0")
+
+
 def parser(description):
     """An ``argparse`` parser with the options every benchmark takes."""
-    p = argparse.ArgumentParser(description=description)
+    p = argparse.ArgumentParser(description=description,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.set_defaults(_parser=p)  # setup() reports a bad --device as a usage error
     p.add_argument("--quick", action="store_true",
-                   help="fewer epochs and repeats: a smoke run of a few seconds")
-    p.add_argument("--threads", type=int, default=1,
+                   help="fewer epochs and repeats: a smoke run (its length: the script's "
+                        "description)")
+    p.add_argument("--threads", type=nonnegative_int, default=1,
                    help="torch intra-op threads for both sides of every ratio "
                         "(default 1: the models are small, and on a shared 2-core machine "
                         "a second OpenMP thread mostly waits; 0 keeps torch's default)")
     p.add_argument("--device", default="cpu", help='"cpu" or "cuda"')
-    p.add_argument("--repeats", type=int, default=None,
+    p.add_argument("--repeats", type=positive_int, default=None,
                    help="interleaved repeats of each comparison (median of ratios)")
     return p
 
@@ -61,10 +85,19 @@ def setup(args):
     estimator respects), every fit of the script, so that both sides of a
     ratio run on the same number of threads.
     """
+    try:
+        device = torch.device(args.device)
+    except RuntimeError:
+        args._parser.error(f"argument --device: expected 'cpu' or 'cuda' (or 'cuda:N'), got "
+                           f"{args.device!r}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        args._parser.error("argument --device: 'cuda' needs a GPU that torch can see; this "
+                           "machine has none (run with --device cpu)")
+    if device.type not in ("cpu", "cuda"):
+        args._parser.error(f"argument --device: expected 'cpu' or 'cuda', got {args.device!r}")
     if args.threads:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)
-    device = torch.device(args.device)
     gpu = torch.cuda.get_device_name(device) if device.type == "cuda" else "-"
     print(f"# machine: {platform.machine()} {platform.processor() or ''} "
           f"{os.cpu_count()} cpus, torch {torch.__version__} "

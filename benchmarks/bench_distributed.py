@@ -36,6 +36,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+import _common
 from _common import parser, verdict
 
 
@@ -97,14 +98,14 @@ def main(argv=None):
     p = parser(__doc__.splitlines()[0])
     p.add_argument("--worker", action="store_true", help="internal: run one rank")
     p.add_argument("--out", default=None)
-    p.add_argument("--nproc", type=int, default=2)
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-test", type=int, default=500)
-    p.add_argument("--epochs", type=int, default=12)
-    p.add_argument("--n-eval", type=int, default=16)
+    p.add_argument("--nproc", type=_common.positive_int, default=2)
+    p.add_argument("--n-train", type=_common.positive_int, default=200)
+    p.add_argument("--n-test", type=_common.positive_int, default=500)
+    p.add_argument("--epochs", type=_common.positive_int, default=12)
+    p.add_argument("--n-eval", type=_common.positive_int, default=16)
     p.add_argument("--batch", choices=["global", "per-rank", "both"], default="both",
                    help="how N ranks batch (see the module docstring)")
-    p.add_argument("--lr-scale", type=float, default=None,
+    p.add_argument("--lr-scale", type=_common.positive_float, default=None,
                    help="with per-rank batches on N ranks, multiply the recipe's learning "
                         "rate by this (the global batch is N times larger; default N)")
     args = p.parse_args(argv)

@@ -164,8 +164,8 @@ def run_batched(nets, data):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--members", type=int, default=5)
-    p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--members", type=_common.positive_int, default=5)
+    p.add_argument("--steps", type=_common.positive_int, default=200)
     args = p.parse_args(argv)
     args.repeats = args.repeats or 3
     if args.quick:

@@ -29,6 +29,7 @@ import math
 import os
 import time
 
+import _common
 import numpy as np
 from _common import parser, setup, verdict
 
@@ -111,9 +112,9 @@ def burgers(args, law):
 
 def main():
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--jobs", type=int, default=2)
-    p.add_argument("--n-darcy", type=int, default=32)
-    p.add_argument("--n-burgers", type=int, default=256)
+    p.add_argument("--jobs", type=_common.positive_int, default=2)
+    p.add_argument("--n-darcy", type=_common.positive_int, default=32)
+    p.add_argument("--n-burgers", type=_common.positive_int, default=256)
     args = p.parse_args()
     setup(args)
     print(f"# load average before: {os.getloadavg()[0]:.1f} (other work on the machine "

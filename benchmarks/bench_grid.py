@@ -61,10 +61,11 @@ def epoch_seconds(U, G, coords, sampling, n_epochs, device, n_eval=32, batch_siz
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--n-points", type=int, default=None, help="fine grid size (200000)")
-    p.add_argument("--n-functions", type=int, default=1000)
-    p.add_argument("--n-eval", type=int, default=32)
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--n-points", type=_common.positive_int, default=None,
+                   help="fine grid size (200000)")
+    p.add_argument("--n-functions", type=_common.positive_int, default=1000)
+    p.add_argument("--n-eval", type=_common.positive_int, default=32)
+    p.add_argument("--epochs", type=_common.positive_int, default=None)
     args = p.parse_args(argv)
     device = _common.setup(args)
     n_fine = args.n_points or (20_000 if args.quick else 200_000)

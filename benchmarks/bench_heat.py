@@ -204,14 +204,14 @@ def gpu_targets(U, G, K_test, T_test, args, device):
 
 def main(argv=None):
     p = _common.parser(__doc__)
-    p.add_argument("--n-train", type=int, default=500)
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--n-train", type=_common.positive_int, default=500)
+    p.add_argument("--seed", type=_common.nonnegative_int, default=0)
     p.add_argument("--fno", action="store_true", help="also train neuraloperator's FNO")
     p.add_argument("--fno-mirrors", action="store_true",
                    help="also train the FNO on the recipe's mirrored fields (same wall time)")
     p.add_argument("--ablation", action="store_true",
                    help="also train the recipe without its mirrors")
-    p.add_argument("--max-time", type=float,
+    p.add_argument("--max-time", type=_common.positive_float,
                    help="fit the recipe for this many seconds (epochs unbounded) instead of "
                         "its 10 epochs, and print its training loss per epoch")
     p.add_argument("--open-question", action="store_true",

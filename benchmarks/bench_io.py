@@ -70,7 +70,7 @@ def main():
                    help="measure epochs on a G streamed from a memmap, HDF5 and Zarr instead")
     p.add_argument("--data-home", default=os.path.join("~", ".cache", "skoperator", "bench_io"),
                    help="folder of the streamed G's files (written once, then reused)")
-    p.add_argument("--n-points", type=int, default=None,
+    p.add_argument("--n-points", type=_common.positive_int, default=None,
                    help="columns of the streamed G (1,000,000; --quick: 131,072)")
     p.add_argument("--modes", nargs="+", default=["random", "chunked", "grouped"],
                    choices=["random", "chunked", "grouped"],

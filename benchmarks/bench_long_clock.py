@@ -56,11 +56,11 @@ def largest_jump(history):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--max-time", type=float, default=600.0)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    p.add_argument("--max-time", type=_common.positive_float, default=600.0)
+    p.add_argument("--seeds", type=_common.nonnegative_int, nargs="+", default=[0, 1, 2])
     p.add_argument("--variants", nargs="+", default=["recipe"])
-    p.add_argument("--n-train", type=int, default=500)
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--n-train", type=_common.positive_int, default=500)
+    p.add_argument("--epochs", type=_common.positive_int, default=None,
                    help="a fixed number of epochs instead of a clock (the schedule then "
                         "follows the epochs: a machine-independent long run; 55 epochs are "
                         "what 600 s of an idle core gave)")

@@ -154,9 +154,10 @@ def disk_bytes(path):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--n-points", type=int, default=None, help="grid size (1,000,000)")
-    p.add_argument("--n-functions", type=int, default=1000)
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--n-points", type=_common.positive_int, default=None,
+                   help="grid size (1,000,000)")
+    p.add_argument("--n-functions", type=_common.positive_int, default=1000)
+    p.add_argument("--epochs", type=_common.positive_int, default=None)
     p.add_argument("--format", choices=("memmap", "hdf5", "zarr"), default="memmap",
                    help="where G lives: a memmap (default), an HDF5 dataset or a Zarr array")
     p.add_argument("--dir", default=None, help="folder for the data on disk (default: tempdir)")

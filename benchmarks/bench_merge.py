@@ -19,6 +19,7 @@ Run: ``python benchmarks/bench_merge.py`` (about 10 minutes on one thread;
 
 import time
 
+import _common
 import numpy as np
 from _common import parser, setup
 
@@ -37,11 +38,11 @@ def problems(n, seed=0):
 
 def main():
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--epochs", type=_common.positive_int, default=300)
+    p.add_argument("--seeds", type=_common.nonnegative_int, nargs="+", default=[0])
     p.add_argument("--merges", nargs="+", default=sorted(MERGES))
-    p.add_argument("--n-basis", type=int, default=80)
-    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--n-basis", type=_common.positive_int, default=80)
+    p.add_argument("--lr", type=_common.positive_float, default=3e-3)
     args = p.parse_args()
     setup(args)
     n_train, n_test, epochs = (200, 100, 20) if args.quick else (1000, 500, args.epochs)

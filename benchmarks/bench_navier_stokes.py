@@ -51,9 +51,11 @@ def trajectories(n, viscosity, device, **kw):
 
 def main():
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--n-time", type=int, default=50, help="trajectories timed")
-    p.add_argument("--n-check", type=int, default=2, help="trajectories of the checks")
-    p.add_argument("--n-jobs", type=int, default=2, help="solver threads (2 cores)")
+    p.add_argument("--n-time", type=_common.positive_int, default=50, help="trajectories timed")
+    p.add_argument("--n-check", type=_common.positive_int, default=2,
+                   help="trajectories of the checks")
+    p.add_argument("--n-jobs", type=_common.positive_int, default=2,
+                   help="solver threads (2 cores)")
     p.add_argument("--dtype", default="float32", help="precision of the timed run")
     args = p.parse_args()
     device = _common.setup(args)

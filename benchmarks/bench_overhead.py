@@ -98,7 +98,7 @@ def compare(U, Y, G, *, n_epochs, repeats, device, batch_size=256):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=None, help="epochs per fit")
+    p.add_argument("--epochs", type=_common.positive_int, default=None, help="epochs per fit")
     args = p.parse_args(argv)
     device = _common.setup(args)
     n_epochs = args.epochs or (5 if args.quick else 60)

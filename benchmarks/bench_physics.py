@@ -20,6 +20,7 @@ Run ``python benchmarks/bench_physics.py [--quick] [--seconds S]``.
 import os
 import time
 
+import _common
 import numpy as np
 import torch  # noqa: E402  (after _common: the checkout on sys.path)
 from _common import deepxde_clock, parser, setup
@@ -93,8 +94,8 @@ def fit_deepxde(Ut, Gt, Y, seed, seconds, width, n_points, batch, n_train):
 
 def main():
     p = parser(__doc__)
-    p.add_argument("--seconds", type=float, default=None, help="wall time per fit")
-    p.add_argument("--seeds", type=int, nargs="+", default=None)
+    p.add_argument("--seconds", type=_common.positive_float, default=None, help="wall time per fit")
+    p.add_argument("--seeds", type=_common.nonnegative_int, nargs="+", default=None)
     p.add_argument("--no-deepxde", action="store_true")
     args = p.parse_args()
     setup(args)

@@ -16,6 +16,7 @@ Run: ``python benchmarks/bench_points.py`` (about 2 minutes on one thread).
 
 import time
 
+import _common
 import numpy as np
 from _common import parser, setup, verdict
 
@@ -33,7 +34,7 @@ def recipe(**kw):
 
 def main():
     p = parser(__doc__.splitlines()[0])
-    p.add_argument("--seeds", type=int, nargs="+", default=[0])
+    p.add_argument("--seeds", type=_common.nonnegative_int, nargs="+", default=[0])
     args = p.parse_args()
     setup(args)
     epochs = 20 if args.quick else 300

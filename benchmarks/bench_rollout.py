@@ -92,21 +92,21 @@ def report(name, errors, seconds=None, one_window=None):
 
 def main():
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--n-train", type=int, default=200)
-    p.add_argument("--n-test", type=int, default=40)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--noise", type=float, default=0.05)
-    p.add_argument("--seed", type=int, default=0,
+    p.add_argument("--n-train", type=_common.positive_int, default=200)
+    p.add_argument("--n-test", type=_common.positive_int, default=40)
+    p.add_argument("--epochs", type=_common.positive_int, default=8)
+    p.add_argument("--noise", type=_common.nonnegative_float, default=0.05)
+    p.add_argument("--seed", type=_common.nonnegative_int, default=0,
                    help="random_state of the estimator and of the noise (the data are fixed)")
     p.add_argument("--trunk", choices=["mlp", "pod"], default="pod",
                    help="an MLP trunk over (x, y, t) or the POD modes of the training windows")
-    p.add_argument("--n-basis", type=int, default=None,
+    p.add_argument("--n-basis", type=_common.positive_int, default=None,
                    help="basis functions (default: 32 for the MLP trunk, 64 POD modes)")
     p.add_argument("--head", choices=["pooled", "projection"], default="projection",
                    help="the FNO branch's head: with the POD trunk, the projection of one "
                         "field per snapshot of the window on the modes (the default "
                         "estimator's), or pooled (always, with the MLP trunk)")
-    p.add_argument("--steps", type=int, nargs="+", default=[WINDOW],
+    p.add_argument("--steps", type=_common.positive_int, nargs="+", default=[WINDOW],
                    help="snapshots kept from each prediction in the rollout "
                         "(predict_rollout's step; default: the window)")
     p.add_argument("--variants", nargs="+", default=None,

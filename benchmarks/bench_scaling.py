@@ -150,7 +150,7 @@ def plot(path, panels):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=None)
+    p.add_argument("--epochs", type=_common.positive_int, default=None)
     p.add_argument("--plot", default=str(_common.ROOT / "docs" / "_static"
                                          / "performance_scaling.png"),
                    help="where to write the figure ('' for none)")

@@ -89,18 +89,19 @@ def timed(estimator, U, G):
 
 def main(argv=None):
     p = _common.parser(__doc__)
-    p.add_argument("--seeds", type=int, default=None, help="seeds of part 1 (default 5)")
+    p.add_argument("--seeds", type=_common.nonnegative_int, default=None,
+                   help="seeds of part 1 (default 5)")
     p.add_argument("--only", choices=["band", "time", "heat", "mean"], default=None,
                    help="run parts 1-2 (band), part 3 (time), part 4 (heat) or part 5 "
                         "(mean coverage over many seeds) only")
-    p.add_argument("--mean-seeds", type=int, default=30, help="seeds of part 5")
-    p.add_argument("--mean-test", type=int, default=4000,
+    p.add_argument("--mean-seeds", type=_common.positive_int, default=30, help="seeds of part 5")
+    p.add_argument("--mean-test", type=_common.positive_int, default=4000,
                    help="new functions per seed in part 5")
-    p.add_argument("--heat-train", type=int, default=750,
+    p.add_argument("--heat-train", type=_common.positive_int, default=750,
                    help="training fields per seed in part 4")
-    p.add_argument("--calibration", type=int, default=1000,
+    p.add_argument("--calibration", type=_common.positive_int, default=1000,
                    help="calibration functions per seed (parts 1 and 4)")
-    p.add_argument("--heat-epochs", type=int, default=15,
+    p.add_argument("--heat-epochs", type=_common.positive_int, default=15,
                    help="epochs of the heat recipe in part 4 (40 without its mirrors)")
     args = p.parse_args(argv)
     device = _common.setup(args)

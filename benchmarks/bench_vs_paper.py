@@ -43,7 +43,8 @@ def compare(U, Y, G, *, n_epochs, repeats, device, n_eval=10):
 
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
-    p.add_argument("--epochs", type=int, default=None, help="timed epochs per repeat")
+    p.add_argument("--epochs", type=_common.positive_int, default=None,
+                   help="timed epochs per repeat")
     args = p.parse_args(argv)
     device = _common.setup(args)
     n_epochs = args.epochs or (4 if args.quick else 30)

@@ -496,14 +496,32 @@ def replot(benchmarks, out):
         print(f"redrew {out / f'compare_{benchmark}.png'} from {len(rows)} rows")
 
 
+def _seconds(text):
+    """argparse type of --budgets: a positive number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (value > 0 and np.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a positive number of seconds, got {text!r}")
+    return value
+
+
+def _seed(text):
+    """argparse type of --seed: an int >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an int >= 0, got {text!r}")
+    return int(text)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--benchmarks", nargs="+", default=list(BENCHMARKS), choices=BENCHMARKS)
     p.add_argument("--libraries", nargs="+", default=list(LIBRARIES), choices=LIBRARIES)
-    p.add_argument("--budgets", nargs="+", type=float, default=[30.0, 120.0, 600.0],
+    p.add_argument("--budgets", nargs="+", type=_seconds, default=[30.0, 120.0, 600.0],
                    help="wall-time budgets of each fit, seconds")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=_seed, default=0)
     p.add_argument("--quick", action="store_true",
                    help="smoke run: 64 training / 16 held-out functions, 3 s budgets")
     p.add_argument("--cache", default="/tmp/skoperator-bench-data",
@@ -522,7 +540,12 @@ def main(argv=None):
                                                      args.budgets[0])
         return worker(args)
     out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
+    if not args.quick:  # a quick run writes nothing
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            p.error(f"argument --out: cannot create the folder {out} ({exc.strerror})")
+    failed = True
     for benchmark in args.benchmarks:
         print(f"\n## {benchmark}: mean relative L2 error and mean R2 on held-out functions, "
               "one thread per fit")
@@ -538,13 +561,14 @@ def main(argv=None):
             for budget in args.budgets:
                 r = run_one(benchmark, library, budget, args)
                 rows.append(r)
+                failed = failed and "error" in r
                 if "error" in r:
                     print(f"{library:<17} {budget:>8.0f} failed: {r['error']}", flush=True)
                 else:
                     print(f"{library:<17} {budget:>8.0f} {r['fit_s']:>7.1f} "
                           f"{100 * r['rel_l2']:>9.4f} {r['r2']:>9.5f} "
                           f"{r['iterations']:>6} {r['unit']}", flush=True)
-        if args.quick:
+        if args.quick or all("error" in r for r in rows):  # no evidence overwritten
             continue
         fields = ["benchmark", "library", "budget_s", "seed", "fit_s", "rel_l2",
                   "median_rel_l1", "r2",
@@ -555,6 +579,8 @@ def main(argv=None):
             w.writerows(rows)
         figure(rows, benchmark, out / f"compare_{benchmark}.png")
         print(f"wrote {out / f'compare_{benchmark}.csv'} and {out / f'compare_{benchmark}.png'}")
+    if failed:
+        sys.exit("every fit failed (see above); nothing was written")
 
 
 if __name__ == "__main__":

@@ -204,10 +204,10 @@ def batches(U, G, device, args):
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     p.set_defaults(device="cuda")
-    p.add_argument("--epochs", type=int, default=None)
-    p.add_argument("--budget", type=float, default=480.0,
+    p.add_argument("--epochs", type=_common.positive_int, default=None)
+    p.add_argument("--budget", type=_common.positive_float, default=480.0,
                    help="seconds after which the remaining sections are skipped")
-    p.add_argument("--paper-epochs", type=int, default=None,
+    p.add_argument("--paper-epochs", type=_common.positive_int, default=None,
                    help="epochs of the paper loop timed for the 1,000-epoch extrapolation")
     args = p.parse_args(argv)
     if torch.device(args.device).type == "cuda" and not torch.cuda.is_available():

@@ -38,9 +38,9 @@ NAME = "navier-stokes-1e-5"
 def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     p.set_defaults(device="cuda")
-    p.add_argument("--max-time", type=float, default=600.0)
-    p.add_argument("--n-train", type=int, default=1000)
-    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--max-time", type=_common.positive_float, default=600.0)
+    p.add_argument("--n-train", type=_common.positive_int, default=1000)
+    p.add_argument("--n-test", type=_common.positive_int, default=200)
     args = p.parse_args(argv)  # --quick: 6 + 2 trajectories, 100 steps per unit, a 5 s clock
     _common.setup(args)
     law = dict(BENCHMARKS[NAME].make.keywords)

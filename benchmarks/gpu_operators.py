@@ -41,10 +41,10 @@ def main(argv=None):
     p = _common.parser(__doc__.splitlines()[0])
     p.set_defaults(device="cuda")
     p.add_argument("problem", choices=sorted(PROBLEMS))
-    p.add_argument("--max-time", type=float, default=None,
+    p.add_argument("--max-time", type=_common.positive_float, default=None,
                    help="seconds of fit (default: the target's)")
-    p.add_argument("--n-train", type=int, default=1000)
-    p.add_argument("--n-test", type=int, default=200)
+    p.add_argument("--n-train", type=_common.positive_int, default=1000)
+    p.add_argument("--n-test", type=_common.positive_int, default=200)
     args = p.parse_args(argv)
     _common.setup(args)
     make, law, target, budget = PROBLEMS[args.problem]

@@ -131,8 +131,9 @@ def main(argv=None):
         return True
     p = _common.parser(__doc__.splitlines()[0])
     p.add_argument("--problems", nargs="+", default=["antiderivative", "heat"])
-    p.add_argument("--kills", type=int, default=3)
-    p.add_argument("--seed", type=int, default=0, help="draws the steps at which to kill")
+    p.add_argument("--kills", type=_common.positive_int, default=3)
+    p.add_argument("--seed", type=_common.nonnegative_int, default=0,
+                   help="draws the steps at which to kill")
     args = p.parse_args(argv)
     _common.setup(args)
     rng = np.random.default_rng(args.seed)

@@ -25,6 +25,7 @@ import csv
 import time
 from pathlib import Path
 
+import _common
 import numpy as np
 import torch
 from sklearn.decomposition import PCA
@@ -112,14 +113,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("law", choices=["de-hoop", "lanthaler"])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--n-test", type=int, default=1000)
-    parser.add_argument("--max-time", type=float, default=120.0)
-    parser.add_argument("--max-iter", type=int, default=100000)
-    parser.add_argument("--n-eval", type=int, default=64)
-    parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--lr", type=float, default=2e-3)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--n-train", type=_common.positive_int, default=2000)
+    parser.add_argument("--n-test", type=_common.positive_int, default=1000)
+    parser.add_argument("--max-time", type=_common.positive_float, default=120.0)
+    parser.add_argument("--max-iter", type=_common.positive_int, default=100000)
+    parser.add_argument("--n-eval", type=_common.positive_int, default=64)
+    parser.add_argument("--batch-size", type=_common.positive_int, default=128)
+    parser.add_argument("--lr", type=_common.positive_float, default=2e-3)
+    parser.add_argument("--seed", type=_common.nonnegative_int, default=0)
     args = parser.parse_args()
     torch.set_num_threads(1)
     U, Y, G = make_advection(args.n_train + args.n_test, law=args.law, random_state=args.seed)

@@ -89,19 +89,20 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("viscosity", choices=sorted(T_FINAL))
     p.add_argument("--variants", nargs="*", default=["fno"])
-    p.add_argument("--n-train", type=int, default=100)
-    p.add_argument("--n-test", type=int, default=20)
-    p.add_argument("--n-eval", type=int, default=2048)
-    p.add_argument("--n-basis", type=int, default=64)
-    p.add_argument("--batch-size", type=int, default=8)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--max-time", type=float, default=100.0)
-    p.add_argument("--seed", type=int, default=0, help="random_state of the data")
+    p.add_argument("--n-train", type=_common.positive_int, default=100)
+    p.add_argument("--n-test", type=_common.positive_int, default=20)
+    p.add_argument("--n-eval", type=_common.positive_int, default=2048)
+    p.add_argument("--n-basis", type=_common.positive_int, default=64)
+    p.add_argument("--batch-size", type=_common.positive_int, default=8)
+    p.add_argument("--lr", type=_common.positive_float, default=2e-3)
+    p.add_argument("--max-time", type=_common.positive_float, default=100.0)
+    p.add_argument("--seed", type=_common.nonnegative_int, default=0,
+                   help="random_state of the data")
     p.add_argument("--canonical", action="store_true",
                    help="canonicalise the diagonal shifts (x + s, y - s) first")
     p.add_argument("--point-symmetries", action="store_true",
                    help="with --canonical: the glide and the rotation as well")
-    p.add_argument("--pod-floor", type=int, nargs="*", default=[],
+    p.add_argument("--pod-floor", type=_common.positive_int, nargs="*", default=[],
                    help="print the POD projection error for these numbers of modes")
     p.add_argument("--data-home", default=None, help="cache folder of the generated data")
     args = p.parse_args()

@@ -68,9 +68,6 @@ VARIANTS = {
         "mse": ("mse loss instead of relative L2", dict(loss="mse")),
         "mlp-branch": ("MLP branch 128x3 (pooled)", dict(
             branch=MLPBranch(layers=(128, 128, 128), activation="gelu"))),
-        "cnn-branch": ("CNN branch", dict(
-            branch=CNNBranch(grid=(128,), filters=(32, 64, 128), layers=(128, 128),
-                             activation="gelu"))),
         "mlp-trunk": ("FNO branch (pooled head), MLP trunk", dict(
             branch=FNOBranch(grid=(128,), modes=16, width=64, n_layers=4, head="pooled",
                              head_layers=(128, 128)),
@@ -360,7 +357,7 @@ def cached_data(name, n_train, n_test, cache, data_seed=1000):
     return U, G, U_test, G_test
 
 
-def fit_variant(name, params, data, *, epochs, max_time, seed=0):
+def fit_variant(name, params, data, *, epochs, max_time, seed=0, quick=False):
     """Fit one variant; return (mean rel. L2, mean R2, fit seconds, epochs, prediction).
 
     A physics-only benchmark's fit never sees ``G``; its error on the training
@@ -380,6 +377,11 @@ def fit_variant(name, params, data, *, epochs, max_time, seed=0):
                            device="cpu", **kwargs, **params)
     if average is not None:
         (model[-1] if hasattr(model, "steps") else model).set_params(average=average)
+    if quick:  # a smoke run: few POD modes (few functions), a short polish
+        est = final_estimator(model)
+        est.set_params(n_basis=min(est.n_basis, 16))
+        if getattr(est.optimizer, "polish", None) is not None:
+            est.set_params(optimizer__polish__max_iter=min(est.optimizer.polish.max_iter, 10))
     solutions = G
     if BENCHMARKS[name].physics_only:  # the residual alone
         G = np.full(G.shape, np.nan)
@@ -400,21 +402,25 @@ def main(argv=None):
     p.add_argument("benchmark", choices=list(VARIANTS))
     p.add_argument("--variants", nargs="*",
                    help="variant names (default: all; none with --pod-floor alone)")
-    p.add_argument("--n-train", type=int, help="training functions (default: the record's)")
-    p.add_argument("--n-test", type=int, help="held-out functions (default: the record's)")
-    p.add_argument("--epochs", type=int, help="epochs of every variant (default: the recipe's)")
-    p.add_argument("--max-time", type=float, help="max_time of every variant (seconds)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--data-seed", type=int, default=1000,
+    p.add_argument("--n-train", type=_common.positive_int,
+                   help="training functions (default: the record's)")
+    p.add_argument("--n-test", type=_common.positive_int,
+                   help="held-out functions (default: the record's)")
+    p.add_argument("--epochs", type=_common.positive_int,
+                   help="epochs of every variant (default: the recipe's)")
+    p.add_argument("--max-time", type=_common.positive_float,
+                   help="max_time of every variant (seconds)")
+    p.add_argument("--seed", type=_common.nonnegative_int, default=0)
+    p.add_argument("--data-seed", type=_common.nonnegative_int, default=1000,
                    help="random_state of the data (1000 + s: the data of reproduce's "
                         "--seeds s; default 1000)")
-    p.add_argument("--seeds", type=int, nargs="+",
+    p.add_argument("--seeds", type=_common.nonnegative_int, nargs="+",
                    help="several training seeds (instead of --seed): each variant is fitted "
                         "once per seed, then the mean of the first k seeds' predictions is "
                         "scored for every k (the gain of an ensemble of independent fits)")
     p.add_argument("--cache", default="/tmp/skoperator-bench-data",
                    help="folder caching the generated data ('' to regenerate)")
-    p.add_argument("--pod-floor", type=int, nargs="+", metavar="K",
+    p.add_argument("--pod-floor", type=_common.positive_int, nargs="+", metavar="K",
                    help="first print the error of the held-out targets projected on the "
                         "first K POD modes of the training targets, for each K")
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
@@ -423,9 +429,16 @@ def main(argv=None):
     _common.setup(args)
     import ast
 
+    names = list(VARIANTS[args.benchmark]) if args.variants is None else args.variants
+    unknown = [n for n in names if n not in VARIANTS[args.benchmark]]
+    if unknown:  # before the data (minutes for the large problems)
+        p.error(f"argument --variants: {args.benchmark} has no variant(s) {unknown}; choose "
+                f"from {list(VARIANTS[args.benchmark])}")
     common = {}
     for item in args.set:
-        key, _, value = item.partition("=")
+        key, sep, value = item.partition("=")
+        if not (key and sep):
+            p.error(f"argument --set: expected NAME=VALUE, got {item!r}")
         try:
             common[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
@@ -437,7 +450,6 @@ def main(argv=None):
     if args.quick:
         n_train, n_test, epochs = min(n_train, 64), min(n_test, 16), 1
     data = cached_data(args.benchmark, n_train, n_test, args.cache, args.data_seed)
-    names = list(VARIANTS[args.benchmark]) if args.variants is None else args.variants
     for n_modes, err in _common.pod_floor(data[1], data[3], args.pod_floor or []).items():
         print(f"# POD floor, {n_modes:>4d} modes: mean relative L2 {err:.4e}", flush=True)
     print(f"# {args.benchmark}: {n_train} training / {n_test} held-out functions, "
@@ -454,7 +466,7 @@ def main(argv=None):
         for seed in seeds:
             rel, r2, seconds, n_iter, pred = fit_variant(
                 args.benchmark, {**params, **common}, data, epochs=epochs,
-                max_time=args.max_time, seed=seed)
+                max_time=args.max_time, seed=seed, quick=args.quick)
             predictions.append(pred)
             print(f"{name:<14} {rel:>9.3e} {r2:>9.5f} {seconds:>7.1f} {n_iter:>6}  {what}"
                   + (f" {common}" if common else "") + (f" seed {seed}" if args.seeds else ""),

@@ -14,7 +14,15 @@ step is all fixed cost and the seconds do not fall).
 import argparse
 import logging
 
-from .reproduce import _n_eval_arg, format_table, run
+from .reproduce import (
+    BENCHMARKS,
+    _count_arg,
+    _device_arg,
+    _n_eval_arg,
+    _seed_arg,
+    format_table,
+    run,
+)
 
 
 def main(argv=None):
@@ -32,19 +40,17 @@ def main(argv=None):
     """
     parser = argparse.ArgumentParser(prog="python -m skoperator", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--benchmark", default="antiderivative-fine",
+    parser.add_argument("--benchmark", default="antiderivative-fine", choices=list(BENCHMARKS),
                         help="a problem of skoperator.reproduce (default: %(default)s)")
-    parser.add_argument("--n-train", type=int, default=2000)
-    parser.add_argument("--n-test", type=int, default=1000)
+    parser.add_argument("--n-train", type=_count_arg, default=2000)
+    parser.add_argument("--n-test", type=_count_arg, default=1000)
     parser.add_argument("--n-eval", nargs="+", type=_n_eval_arg, default=[1, 10, 50, "full"],
                         help="points per function per step; 'full' for the whole grid")
-    parser.add_argument("--epochs", type=int, help="default: the quick recipe's")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--epochs", type=_count_arg, help="default: the quick recipe's")
+    parser.add_argument("--seed", type=_seed_arg, default=0)
+    parser.add_argument("--device", type=_device_arg, default="auto")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    if args.seed < 0:
-        parser.error(f"argument --seed: expected an int >= 0; got {args.seed}")
     rows = run(args.benchmark, n_trains=(args.n_train,), n_evals=args.n_eval, seeds=(args.seed,),
                epochs=args.epochs, device=args.device, out=None, test_data="generated",
                n_test=args.n_test)

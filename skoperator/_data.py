@@ -24,19 +24,21 @@ MEMMAP_BYTES = 1 << 26  # memory-mapped targets larger than this are never loade
 _CHUNK_ELEMENTS = 1 << 24
 
 
-def out_of_core_kind(array):
+def out_of_core_kind(array, name="an array"):
     """``"hdf5"``, ``"zarr"`` or ``"dask"`` for an array of those libraries, else None.
 
     Recognised by the module of the type (or of a base class), so that
-    h5py, zarr and dask are never imported here.
+    h5py, zarr and dask are never imported here. ``name`` (``"U"``,
+    ``"G"``...) names a closed HDF5 dataset in the error.
     """
     for cls in type(array).__mro__:
         module = getattr(cls, "__module__", None) or ""
         root = module.split(".", 1)[0]
         if root == "h5py" and cls.__name__ == "Dataset":
             if not array.id.valid:  # the file was closed
-                raise ValueError("an HDF5 dataset whose file is closed cannot be read; keep the "
-                                 "file open while fit, predict or score reads it.")
+                raise ValueError(f"{name} is an HDF5 dataset whose file is closed, which cannot "
+                                 "be read; keep the file open while fit, predict or score "
+                                 "reads it.")
             return "hdf5"
         if root == "zarr" and cls.__name__ == "Array":
             return "zarr"
@@ -47,7 +49,7 @@ def out_of_core_kind(array):
 
 def is_streamed(G):
     """Whether G should be gathered per batch instead of copied to a tensor."""
-    if isinstance(G, (RowView, StreamedArray)) or out_of_core_kind(G) is not None:
+    if isinstance(G, (RowView, StreamedArray)) or out_of_core_kind(G, "G") is not None:
         return True
     if not isinstance(G, np.ndarray):
         return False
@@ -93,7 +95,7 @@ def check_targets(G, n_functions, allow_unobserved=False):
     else:
         if out_of_core_kind(G) is not None:  # HDF5, Zarr, Dask: read in row blocks
             G = StreamedArray(G)
-        if not (np.issubdtype(G.dtype, np.floating) or np.issubdtype(G.dtype, np.integer)):
+        if G.dtype.kind not in "fiub":  # bools as numbers, as in memory
             raise ValueError(f"G must hold real numbers; got dtype {G.dtype}.")
     if G.ndim != 2:
         raise ValueError(
@@ -397,7 +399,7 @@ def materialize_inputs(U):
     -------
     U : ndarray, or the input unchanged
     """
-    if isinstance(U, StreamedArray) or out_of_core_kind(U) is not None:
+    if isinstance(U, StreamedArray) or out_of_core_kind(U, "U") is not None:
         if out_of_core_kind(U) == "dask" and any(
                 isinstance(s, float) and not np.isfinite(s) for s in U.shape):
             return np.asarray(U.compute())

@@ -37,6 +37,8 @@ import re
 import numpy as np
 import torch
 
+from ._data import out_of_core_kind
+
 
 class Communicator:
     """One process: every method is the identity."""
@@ -201,7 +203,7 @@ _WHOLE_BYTES = 1 << 26
 _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 
 
-def _digest(array, rows=64):
+def _digest(array, name, rows=64):
     """A cheap fingerprint of an array: its shape and a hash of its values.
 
     Arrays up to 64 MiB are hashed whole; larger ones (memmaps and other
@@ -210,6 +212,7 @@ def _digest(array, rows=64):
     """
     if array is None:
         return None
+    out_of_core_kind(array, name)  # a closed HDF5 dataset: the package's message
     if not hasattr(array, "shape"):
         array = np.asarray(array)
     shape = tuple(array.shape)
@@ -275,4 +278,5 @@ def fingerprint(est, U, G, coords):
         # without memory addresses (a function inside a component, a RandomState),
         # which differ between the processes
         settings[name] = _ADDRESS.sub("", repr(value))
-    return {"U": _digest(U), "G": _digest(G), "coords": _digest(coords), "settings": settings}
+    return {"U": _digest(U, "U"), "G": _digest(G, "G"), "coords": _digest(coords, "coords"),
+            "settings": settings}

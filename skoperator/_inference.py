@@ -89,16 +89,17 @@ def predict_pointwise(network, U, points, out, device):
     dtype = torch.float64 if next(network.parameters()).dtype in (
         torch.float64, torch.complex128) else torch.float32
     f_step = max(1, min(n, _BRANCH_FUNCTIONS, _BLOCK_ELEMENTS // max(1, p * k)))
+    p_step = max(1, min(p, _BLOCK_ELEMENTS // (f_step * k)))  # many points: chunks of them
     with torch.no_grad():
         for f0 in range(0, n, f_step):
-            y = as_tensor(points[f0:f0 + f_step], dtype, device)
-            pad = torch.isnan(y).any(dim=-1)
-            y = torch.nan_to_num(y)
             u = as_tensor(U[f0:f0 + f_step], dtype, device)
-            block = network(u, y)
-            block = block.unsqueeze(-1) if block.dim() == 2 else block
-            block = block.masked_fill(pad.unsqueeze(-1), float("nan")).permute(0, 2, 1)
-            fields[f0:f0 + f_step] = block.cpu().numpy()
+            for p0 in range(0, p, p_step):
+                y = as_tensor(points[f0:f0 + f_step, p0:p0 + p_step], dtype, device)
+                pad = torch.isnan(y).any(dim=-1)
+                block = network(u, torch.nan_to_num(y))
+                block = block.unsqueeze(-1) if block.dim() == 2 else block
+                block = block.masked_fill(pad.unsqueeze(-1), float("nan")).permute(0, 2, 1)
+                fields[f0:f0 + f_step, :, p0:p0 + p_step] = block.cpu().numpy()
     return out
 
 

@@ -305,8 +305,10 @@ class AdaptiveSampler(BaseSampler):
 
     Notes
     -----
-    The probabilities of all training (function, point) pairs are kept in
-    memory: ``n_functions * n_points`` floats on the training device.
+    The probabilities of all training (function, point) pairs and their
+    weights are kept in memory: ``2 * n_functions * n_points`` float32 on the
+    training device, and about twice that while they are updated (with the
+    residuals the update evaluates).
 
     Examples
     --------
@@ -365,25 +367,28 @@ class AdaptiveSampler(BaseSampler):
         self : AdaptiveSampler
             The sampler, with new ``probabilities_``.
         """
-        r = residuals.double().clamp(min=0)
+        # float32 and in place: the (n_functions, n_points) arrays are the
+        # residuals, r (becoming the probabilities), one temporary and the weights
+        r = residuals.float().clamp(min=0)
         # Scaled by each function's largest error first: r ** power neither
         # overflows nor underflows to all zeros for a large power.
-        r = (r / r.amax(dim=1, keepdim=True).clamp(min=1e-300)) ** self.power
+        r.div_(r.amax(dim=1, keepdim=True).clamp(min=1e-30)).pow_(self.power)
         if self._mask is not None:
-            r = r.masked_fill(~self._mask, 0.0)
+            r.masked_fill_(~self._mask, 0.0)
         total = r.sum(dim=1, keepdim=True)
-        share = torch.where(total > 0, r / total.clamp(min=1e-300), 0.0)
-        n_obs = self._n_obs[:, None].double()
+        r.div_(total.clamp(min=1e-30))  # the share of each point (0 where total is 0)
+        n_obs = self._n_obs[:, None].float()
         empty = n_obs == 0  # a function with no observed value: no target to fit
-        uniform = 1.0 / n_obs.clamp(min=1)
-        if self._mask is not None:
-            uniform = torch.where(empty, 1.0 / r.shape[1], uniform * self._mask)
         floor = torch.where(total > 0, self.floor, 1.0)
-        q = (1 - floor) * share + floor * uniform
-        self.probabilities_ = q.float()
+        uniform = floor / n_obs.clamp(min=1)
+        r.mul_(1 - floor)
+        if self._mask is None:
+            r.add_(uniform)
+        else:
+            r.add_(torch.where(self._mask, uniform, torch.where(empty, 1.0 / r.shape[1], 0.0)))
+        self.probabilities_ = r
         # 1 / (n_i q_ij): the weight of a draw of point j for function i (0 without targets).
-        weights = 1.0 / (n_obs * q).clamp(min=1e-300)
-        self._weights = torch.where(empty, 0.0, weights).float()
+        self._weights = (n_obs * r).clamp_(min=1e-30).reciprocal_().masked_fill_(empty, 0.0)
         return self
 
     def sample(self, rows, generator):

@@ -253,7 +253,7 @@ def score_outputs(y, pred, sample_weight=None, *, n_outputs=1):
     """
     pred = np.asarray(pred, dtype=np.float64)
     pred = pred.reshape(len(pred), -1)
-    out_of_core_kind(y)  # a closed HDF5 dataset is named as such
+    out_of_core_kind(y, "y")  # a closed HDF5 dataset is named as such
     G = check_array(y, ensure_2d=False, dtype=np.float64, ensure_all_finite="allow-nan",
                     input_name="G")
     G = G.reshape(len(G), -1)

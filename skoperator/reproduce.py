@@ -311,13 +311,35 @@ def _plot(rows, path):
 
 
 def _n_eval_arg(text):
-    """``--n-eval``'s words: an int or the name of the sampler of every point ("full")."""
+    """``--n-eval``'s words: an int >= 1 or the name of the sampler of every point ("full")."""
     if _uses_every_point(text):
         return text
+    if not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected an int >= 1 or 'full'; got {text!r}")
+    return int(text)
+
+
+def _count_arg(text):
+    """An option's count (functions, epochs): an int >= 1."""
+    if not (text.isdigit() and int(text) >= 1):
+        raise argparse.ArgumentTypeError(f"expected an int >= 1; got {text!r}")
+    return int(text)
+
+
+def _seed_arg(text):
+    """A seed: an int >= 0."""
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"expected an int >= 0; got {text!r}")
+    return int(text)
+
+
+def _device_arg(text):
+    """A device this machine has ("auto", "cpu", "cuda"...), checked before any data."""
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected an int >= 1 or 'full'; got {text!r}") from None
+        resolve_device(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def _plain(text):
@@ -333,11 +355,11 @@ def _parser():
                                      description=_plain(__doc__),
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("benchmark", choices=list(BENCHMARKS))
-    parser.add_argument("--n-train", type=int, nargs="+", help="training-set sizes")
+    parser.add_argument("--n-train", type=_count_arg, nargs="+", help="training-set sizes")
     parser.add_argument("--n-eval", type=_n_eval_arg, nargs="+",
                         help="points per function per step; 'full' for the whole grid")
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0])
-    parser.add_argument("--epochs", type=int, help="override the budget's epochs")
+    parser.add_argument("--seeds", type=_seed_arg, nargs="+", default=[0])
+    parser.add_argument("--epochs", type=_count_arg, help="override the budget's epochs")
     parser.add_argument("--max-time", type=float, metavar="S",
                         help="also stop each fit after S seconds; the schedule then follows "
                              "the clock, so the result is NOT reproducible (default: the "
@@ -345,10 +367,11 @@ def _parser():
     parser.add_argument("--budget", choices=budgets, default="quick")
     parser.add_argument("--sampling", default="random",
                         choices=[s for s, cls in SAMPLERS.items() if cls.uses_n_eval])
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--device", type=_device_arg, default="auto")
     parser.add_argument("--test-data", choices=("auto", "reference", "generated"),
                         default="auto")
-    parser.add_argument("--n-test", type=int, help="held-out functions (default: the paper's)")
+    parser.add_argument("--n-test", type=_count_arg,
+                        help="held-out functions (default: the paper's)")
     parser.add_argument("--out", default="results")
     parser.add_argument("--verbose", type=int, default=1)
     parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",

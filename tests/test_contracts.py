@@ -7,7 +7,11 @@ the main job and CPU loading of a GPU-fitted model.
 """
 
 import dataclasses
+import os
 import pickle
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -24,6 +28,7 @@ from skoperator.networks import MLPBranch, MLPTrunk
 from skoperator.optimizers import LBFGS, Adam
 from skoperator.sampling import AdaptiveSampler
 
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 FAST = dict(max_iter=3, tol=None, random_state=0, n_basis=8,
             branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)))
 
@@ -295,7 +300,12 @@ def test_main_job_runs_small(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--n-eval", "abc"], "argument --n-eval: expected an int >= 1 or 'full'; got 'abc'"),
-    (["--seed", "-1"], "argument --seed: expected an int >= 0; got -1"),
+    (["--seed", "-1"], "argument --seed: expected an int >= 0; got '-1'"),
+    (["--n-eval", "0"], "argument --n-eval: expected an int >= 1 or 'full'; got '0'"),
+    (["--n-train", "0"], "argument --n-train: expected an int >= 1; got '0'"),
+    (["--epochs", "-1"], "argument --epochs: expected an int >= 1; got '-1'"),
+    (["--benchmark", "nope"], "argument --benchmark: invalid choice: 'nope'"),
+    (["--device", "foo"], "argument --device: device='foo' is not a device torch knows"),
 ])
 def test_main_job_usage_errors_name_the_option(argv, message, capsys):
     from skoperator.__main__ import main
@@ -303,3 +313,24 @@ def test_main_job_usage_errors_name_the_option(argv, message, capsys):
     with pytest.raises(SystemExit):
         main(argv)
     assert message in capsys.readouterr().err
+
+
+def _script(name, *argv):
+    return subprocess.run([sys.executable, str(BENCHMARKS / name), *argv], capture_output=True,
+                          text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+
+
+@pytest.mark.parametrize("script, argv, message", [
+    ("sweep_recipes.py", ["antiderivative", "--quick", "--variants", "nope"],
+     "argument --variants: antiderivative has no variant(s) ['nope']"),
+    ("sweep_recipes.py", ["antiderivative", "--quick", "--set", "foo"],
+     "argument --set: expected NAME=VALUE, got 'foo'"),
+    ("bench_grid.py", ["--quick", "--n-points", "0"], "--n-points: expected a positive int"),
+    ("bench_overhead.py", ["--quick", "--repeats", "-1"], "--repeats: expected a positive"),
+    ("bench_heat.py", ["--quick", "--device", "foo"], "argument --device: expected 'cpu' or"),
+    ("bench_heat.py", ["--quick", "--threads", "-1"], "argument --threads: expected an int >= 0"),
+    ("compare.py", ["--budgets", "-5"], "argument --budgets: expected a positive number"),
+])
+def test_benchmark_scripts_refuse_bad_options_before_any_work(script, argv, message):
+    out = _script(script, *argv)
+    assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]

@@ -28,6 +28,7 @@ from skoperator._data import (
     materialize_inputs,
 )
 from skoperator._scaling import target_moments
+from skoperator.callbacks import Checkpoint
 
 N_FUNCTIONS, N_COLUMNS = 60, 26
 FORMATS = ["hdf5", "zarr", "dask"]
@@ -144,9 +145,12 @@ def test_a_closed_hdf5_file_is_named(tmp_path):
     G_ds, U_ds = f["G"], f["U"]
     est = DeepONetRegressor(n_basis=4, max_iter=1, tol=None).fit(U, G_ds)
     f.close()
-    for call in (lambda: est.fit(U, G_ds), lambda: est.score(U, G_ds),
-                 lambda: est.predict(U_ds)):
-        with pytest.raises(ValueError, match="an HDF5 dataset whose file is closed"):
+    checkpointed = DeepONetRegressor(n_basis=4, max_iter=1, tol=None,
+                                     callbacks=[Checkpoint(tmp_path / "ckpt")])
+    for call, name in ((lambda: est.fit(U, G_ds), "G"), (lambda: est.score(U, G_ds), "[Gy]"),
+                       (lambda: est.predict(U_ds), "U"),
+                       (lambda: checkpointed.fit(U, G_ds), "G")):
+        with pytest.raises(ValueError, match=f"^{name} is an HDF5 dataset whose file is closed"):
             call()
 
 
@@ -949,3 +953,18 @@ def test_a_preempted_streamed_fit_resumes_to_the_in_memory_weights(tmp_path, mon
     est.fit(U, A)  # resumes from the mid-epoch checkpoint
     want, got = reference.network_.state_dict(), est.network_.state_dict()
     assert all(torch.equal(got[k], want[k]) for k in want)
+
+
+def test_a_bool_g_is_numbers_streamed_or_in_memory(tmp_path, monkeypatch):
+    from skoperator import DeepONetRegressor
+
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 1000)  # this small memmap is streamed
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(20, 6))
+    G = np.lib.format.open_memmap(tmp_path / "g.npy", mode="w+", dtype=bool, shape=(20, 200))
+    G[:] = rng.random((20, 200)) > 0.5
+    assert _data.is_streamed(G)
+    streamed = DeepONetRegressor(max_iter=2, tol=None, random_state=0, n_basis=4).fit(U, G)
+    in_memory = DeepONetRegressor(max_iter=2, tol=None, random_state=0, n_basis=4).fit(
+        U, np.array(G))
+    np.testing.assert_array_equal(streamed.predict(U), in_memory.predict(U))
