@@ -50,8 +50,8 @@ def check_nested(owner, params):
     for key in params:
         head, nested, _ = key.partition("__")
         if head not in valid:
-            raise ValueError(f"Invalid parameter {head!r} for {type(owner).__name__}. Valid "
-                             f"parameters are: {sorted(valid)!r}.")
+            raise ValueError(f"Invalid parameter {head!r} for estimator "
+                             f"{type(owner).__name__}. Valid parameters are: {sorted(valid)!r}.")
         target = params.get(head, valid[head])
         if nested and not hasattr(target, "set_params"):
             if isinstance(target, str):

@@ -62,14 +62,16 @@ def input_statistics(U, input_sizes):
     -------
     shift, scale : ndarray of shape (n_sensors,)
     """
-    shift = U.mean(axis=0, dtype=np.float64)  # float64: no overflow of float32 squares
+    shift = U.mean(axis=0)
     scale = np.empty(U.shape[1])
     start = 0
     for size in input_sizes:
-        block = U[:, start:start + size] - shift[start:start + size]
-        rms = np.sqrt(np.mean(np.square(block)))
-        scale[start:start + size] = safe_scale(
-            rms, np.sqrt(np.mean(np.square(shift[start:start + size]))))
+        cols = slice(start, start + size)
+        with np.errstate(over="ignore"):
+            rms = np.sqrt(np.mean(np.square(U[:, cols] - shift[cols])))
+        if not np.isfinite(rms):  # float32 squares of values over ~1e19 overflow
+            rms = np.sqrt(np.mean(np.square(U[:, cols].astype(np.float64) - shift[cols])))
+        scale[cols] = safe_scale(rms, np.sqrt(np.mean(np.square(shift[cols], dtype=np.float64))))
         start += size
     return shift, scale
 
@@ -99,7 +101,6 @@ def scaling_statistics(U, G, coords, input_sizes, n_outputs):
     g_shift, g_scale = target_moments(G, n_outputs)
     return dict(
         u_shift=u_shift, u_scale=u_scale,
-        y_shift=coords.mean(axis=0),
-        y_scale=safe_scale(coords.std(axis=0, dtype=np.float64), coords.mean(axis=0)),
+        y_shift=coords.mean(axis=0), y_scale=safe_scale(coords.std(axis=0), coords.mean(axis=0)),
         g_shift=g_shift, g_scale=safe_scale(g_scale, g_shift),
     )

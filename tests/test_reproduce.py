@@ -109,16 +109,38 @@ def test_load_benchmark_generated_split():
     assert U.shape == (30, 100) and U_test.shape == (10, 100) and G_test.shape == (10, 100)
 
 
+@pytest.mark.parametrize("options, message", [
+    (["--epochs", "-1"], "argument --epochs: expected an int >= 1; got '-1'"),
+    (["--n-train", "0"], "argument --n-train: expected an int >= 1; got '0'"),
+    (["--n-test", "0"], "argument --n-test: expected an int >= 1; got '0'"),
+    (["--seeds", "-2"], "argument --seeds: expected an int >= 0; got '-2'"),
+    (["--device", "tpu"], "argument --device: device='tpu' is not a device torch knows"),
+])
+def test_bad_counts_and_devices_are_usage_errors(options, message, tmp_path, monkeypatch,
+                                                 capsys):
+    monkeypatch.setattr(reproduce, "load_benchmark",
+                        lambda *a, **k: pytest.fail("data generated before the check"))
+    with pytest.raises(SystemExit) as info:
+        main(["antiderivative", "--out", str(tmp_path / "out")] + options)
+    assert info.value.code == 2 and message in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+def test_run_checks_its_counts_before_any_data(monkeypatch):
+    monkeypatch.setattr(reproduce, "load_benchmark",
+                        lambda *a, **k: pytest.fail("data generated before the check"))
+    with pytest.raises(ValueError, match=r"epochs \(--epochs on the command line\) must hold"):
+        reproduce.run("antiderivative", epochs=-1, out=None)
+    with pytest.raises(ValueError, match=r"n_train \(--n-train .* got \[0\]"):
+        reproduce.run("antiderivative", n_trains=(0,), out=None)
+
+
 @pytest.mark.parametrize("options, match", [
-    (["--epochs", "-1"], r"epochs \(--epochs on the command line\) must hold ints >= 1; got -1"),
-    (["--n-train", "0"], r"n_train \(--n-train .* got \[0\]"),
-    (["--n-test", "0"], r"n_test \(--n-test .* got 0"),
     (["--set", "nosuch=1"], "unexpected keyword argument 'nosuch'"),
     (["--set", "branch__nosuch=1"], "Invalid parameter 'nosuch' for estimator MLPBranch"),
     (["--set", "branch__width=-3"], "'width' parameter of FNOBranch"),
     (["--set", "batch_size=-4"], "'batch_size' parameter of DeepONetRegressor"),
     (["--max-time", "-1"], "'max_time' parameter"),
-    (["--device", "tpu"], "device='tpu' is not a device torch knows"),
 ])
 def test_bad_options_fail_before_any_data_or_file(options, match, tmp_path, monkeypatch):
     monkeypatch.setattr(reproduce, "load_benchmark",
