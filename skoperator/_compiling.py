@@ -71,6 +71,7 @@ class CompiledObjective:
         self.compiled = torch.compile(_copy_for(objective, (mode, architecture(network))),
                                       mode=mode, backend=BACKEND)
         self.failure = None
+        self.mode = mode
 
     def __call__(self, network, *args):
         if self.failure is not None:
@@ -84,7 +85,8 @@ class CompiledObjective:
             result = self.eager(network, *args)
             self.failure = _first_line(exc)
             warnings.warn(
-                f"compile=True: torch.compile failed on {describe(network)} "
+                f"compile (mode {self.mode or 'default'!r}): torch.compile failed on "
+                f"{describe(network)} "
                 f"({self.failure}); this fit continues without compilation, as with "
                 "compile=False. Pass compile=False to skip the attempt.",
                 UserWarning, stacklevel=4)

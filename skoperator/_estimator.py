@@ -306,8 +306,9 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
         chooses from the work of one step (one thread for networks of the
         sizes in this package's examples, where a second thread costs more
         than it brings, and badly so next to other work), capped by the
-        budget of a joblib or Dask worker; -1 uses every core. torch's
-        setting is restored when the call returns.
+        budget of a joblib or Dask worker and by torch's own setting
+        (``torch.set_num_threads``); -1 uses every core. torch's setting is
+        restored when the call returns.
 
     random_state : int, RandomState instance or None, default=None
         Seeds everything (weight initialisation, shuffling, trunk sampling,

@@ -147,8 +147,9 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None, rates
     n_jobs : int or None
         The estimator's ``n_jobs``: None chooses from the work of a step
         (:data:`THREAD_FLOPS`) within the worker's budget
-        (:func:`thread_budget`); a positive int is used as is; -1 is every
-        core, -2 all but one, and so on.
+        (:func:`thread_budget`) and torch's current setting
+        (``torch.set_num_threads``); a positive int is used as is; -1 is
+        every core, -2 all but one, and so on.
     network : DeepONet
         The network to train or evaluate.
     batch_size : int
@@ -173,7 +174,8 @@ def choose_threads(n_jobs, network, batch_size, device, trunk_points=None, rates
         current = torch.get_num_threads()
         return current if budget is None else min(current, budget)
     work = step_flops(network, batch_size, trunk_points, rates)
-    wanted = max(1, min(cores, 1 + int(work // THREAD_FLOPS)))
+    # torch's own setting caps the choice: torch.set_num_threads(1) is the user's word
+    wanted = max(1, min(cores, torch.get_num_threads(), 1 + int(work // THREAD_FLOPS)))
     return wanted if budget is None else max(1, min(wanted, budget))
 
 

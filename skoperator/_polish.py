@@ -115,13 +115,16 @@ def polish(trainer, state):
         lbfgs.zero_grad(set_to_none=True)
         return torch.tensor(polish_objective(plan, backward=True, seed=seed)[0])
 
+    def ran():  # iterations LBFGS ran (fewer than asked once its tolerances are met)
+        return lbfgs.state[params[0]].get("n_iter", 0) if params else 0
+
     done, reason = 0, None
     try:
         while done < total:
             lbfgs.param_groups[0]["max_iter"] = min(ROUND, total - done)
             lbfgs.step(closure)
             done += lbfgs.param_groups[0]["max_iter"]
-            show(min(done, lbfgs.state[params[0]].get("n_iter", done)) if params else done)
+            show(min(done, ran()) if params else done)
             if trainer.time_is_up_everywhere(plan.max_time):
                 reason = "max_time"
                 break
@@ -133,11 +136,14 @@ def polish(trainer, state):
         restore(network, good)
         value, report = polish_objective(plan, seed=seed)
     record = EpochRecord(epoch=len(state.history) + 1, train_loss=report,
-                         n_eval=plan.data.n_points, solver="lbfgs", lbfgs_iter=done)
+                         n_eval=plan.data.n_points, solver="lbfgs",
+                         lbfgs_iter=min(done, ran()) if params else 0)
     if plan.validation_fn is not None:
         record.valid_score = plan.validation_fn(network)
         if record.valid_score < state.best_score and state.best_weights is not None:
             restore(network, state.best_weights)  # the polish did not generalise
+        else:  # the polished weights are kept: they are the best
+            state.best_score = record.valid_score
     record.seconds = time.perf_counter() - tic
     state.history.append(record)
     trainer.progress(record)

@@ -147,6 +147,19 @@ class BaseOptimizer(Component):
         elif "momentum" in group:
             group["momentum"] = beta1
 
+    def check(self):
+        """Check the settings, the polish's included; raise ``ValueError`` naming the bad one.
+
+        Returns
+        -------
+        self : BaseOptimizer
+            The optimizer, unchanged.
+        """
+        super().check()
+        if self.polish is not None and hasattr(self.polish, "check"):
+            self.polish.check()
+        return self
+
     @property
     def polish_iter(self):
         """L-BFGS iterations of the polish (0 without one)."""

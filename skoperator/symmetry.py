@@ -171,6 +171,20 @@ def _check_involutions(symmetries, n_sensors, n_points):
                     f"symmetries[{i}] and symmetries[{j}] do not commute on the {side}: their "
                     "compositions are not a group of 2 ** k elements; use "
                     "CanonicalizedRegressor with a GridPointGroup for such a group.")
+    seen = {}  # every subset composition a distinct element (else n_group_ counts twice)
+    for r in range(len(symmetries) + 1):
+        for subset in itertools.combinations(range(len(symmetries)), r):
+            gs = [symmetries[i] for i in subset]
+            key = tuple(image(gs, probe, outputs).tobytes()
+                        for outputs, probe in enumerate(probes))
+            if key in seen:
+                names = [f"symmetries{list(s)}" if s else "the identity"
+                         for s in (seen[key], subset)]
+                raise ValueError(
+                    f"the compositions of {names[0]} and of {names[1]} are the same "
+                    "transformation: the group would hold (and train on) its elements twice; "
+                    "leave out a symmetry that the others compose.")
+            seen[key] = subset
 
 
 class SymmetrizedRegressor(_SymmetryRegressor):

@@ -295,7 +295,8 @@ def test_compile_failure_falls_back_to_eager_with_one_warning(monkeypatch, where
     messages = [str(w.message) for w in caught if "torch.compile failed" in str(w.message)]
     assert len(messages) == 1, messages
     assert messages[0] == (
-        "compile=True: torch.compile failed on the module SquareBranch (BackendCompilerFailed: "
+        "compile (mode 'default'): torch.compile failed on the module SquareBranch "
+        "(BackendCompilerFailed: "
         "RuntimeError: no kernel for this graph); this fit continues without compilation, as "
         "with compile=False. Pass compile=False to skip the attempt.")
     np.testing.assert_array_equal(compiled.loss_curve_, eager.loss_curve_)

@@ -368,7 +368,7 @@ def test_a_failed_set_params_changes_nothing_and_names_settings_without_settings
             mb.set_params(**bad)
         assert mb.branches[0].layers == MLPBranch().layers
     est = DeepONetRegressor(max_iter=5)
-    with pytest.raises(ValueError, match="Invalid parameter 'nope' for estimator DeepONetRegressor"):
+    with pytest.raises(ValueError, match="Invalid parameter 'nope' for estimator DeepONet"):
         est.set_params(max_iter=7, nope=1)
     assert est.max_iter == 5
     cases = [

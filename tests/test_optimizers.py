@@ -90,6 +90,31 @@ def test_the_polish_is_an_lbfgs_of_the_optimizer():
     assert _fit(optimizer=SGD(polish=LBFGS(max_iter=3))).history_[-1]["solver"] == "lbfgs"
 
 
+def test_the_polish_settings_are_checked_before_training():
+    est = DeepONetRegressor(**FAST)
+    for polish, name in [(LBFGS(history_size=0), "history_size"), (LBFGS(max_iter=-5), "max_iter")]:
+        for optimizer in (Adam(polish=polish), SGD(polish=polish)):
+            with pytest.raises(ValueError, match=f"'{name}' parameter of LBFGS"):
+                est.set_params(optimizer=optimizer).fit(U, G)
+    assert not hasattr(est, "network_")
+
+
+def test_the_polish_record_counts_the_iterations_run_and_its_score_is_the_best():
+    # a tiny problem: LBFGS meets its tolerance long before 1,000 iterations
+    rng = np.random.default_rng(0)
+    U8, G8 = rng.normal(size=(8, 3)), rng.normal(size=(8, 5))
+    est = DeepONetRegressor(n_basis=4, max_iter=2, tol=None, random_state=0,
+                            optimizer=Adam(polish=LBFGS(max_iter=1000))).fit(U8, G8)
+    assert 0 < est.history_[-1]["lbfgs_iter"] < 1000
+    est = _fit(early_stopping=True, validation_fraction=0.25,
+               optimizer=Adam(polish=LBFGS(max_iter=30)))
+    polished = est.history_[-1]["valid_score"]
+    if polished >= max(h["valid_score"] for h in est.history_[:-1]):  # the polish was kept
+        assert est.best_validation_score_ == polished
+    else:
+        assert est.best_validation_score_ == max(h["valid_score"] for h in est.history_[:-1])
+
+
 def test_optimizer_settings_are_searched_and_cloned():
     est = DeepONetRegressor(**FAST, optimizer=Adam(polish=LBFGS(max_iter=2)))
     assert est.get_params()["optimizer__polish__max_iter"] == 2

@@ -197,3 +197,19 @@ def test_symmetries_that_do_not_make_a_group_of_subsets_are_refused():
     # a transpose and the mirror of both axes commute: a group of four
     both = GridPermutation(grid=(4, 4), matrix=((-1, 0), (0, -1)))
     assert SymmetrizedRegressor(Ridge(), [transpose, both]).fit(U, U).n_group_ == 4
+
+
+def test_a_symmetry_that_the_others_compose_is_refused():
+    from skoperator.symmetry import GridPermutation
+
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(10, 16))
+    mirrors = [Reflection(grid=(4, 4), axis=0), Reflection(grid=(4, 4), axis=1)]
+    half_turn = GridPermutation(grid=(4, 4), matrix=((-1, 0), (0, -1)), offset=(3, 3))
+    assert SymmetrizedRegressor(Ridge(), mirrors).fit(U, U).n_group_ == 4
+    with pytest.raises(ValueError, match=r"the compositions of symmetries\[0, 1\] and of "
+                                         r"symmetries\[2\] are the same transformation"):
+        SymmetrizedRegressor(Ridge(), mirrors + [half_turn]).fit(U, U)
+    identity = GridPermutation(grid=(4, 4), matrix=((1, 0), (0, 1)))
+    with pytest.raises(ValueError, match=r"the identity and of symmetries\[1\]"):
+        SymmetrizedRegressor(Ridge(), mirrors[:1] + [identity]).fit(U, U)
