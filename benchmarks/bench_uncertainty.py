@@ -89,7 +89,7 @@ def timed(estimator, U, G):
 
 def main(argv=None):
     p = _common.parser(__doc__)
-    p.add_argument("--seeds", type=_common.nonnegative_int, default=None,
+    p.add_argument("--seeds", type=_common.positive_int, default=None,
                    help="seeds of part 1 (default 5)")
     p.add_argument("--only", choices=["band", "time", "heat", "mean"], default=None,
                    help="run parts 1-2 (band), part 3 (time), part 4 (heat) or part 5 "

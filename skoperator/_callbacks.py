@@ -6,6 +6,7 @@
 
 import copy
 import dataclasses
+import inspect
 import warnings
 
 from . import _checkpoint
@@ -272,6 +273,8 @@ def _private_copy(i, cb):
         copy_ = copy.deepcopy(cb)
         return copy_.check() if hasattr(copy_, "check") else copy_
     except AttributeError as exc:  # get_params of a constructor that renames its arguments
+        if getattr(exc, "name", None) not in inspect.signature(type(cb).__init__).parameters:
+            raise
         raise TypeError(
             f"callbacks[{i}] = {type(cb).__name__}: {exc}. A callback follows scikit-learn's "
             "constructor rule: every __init__ argument is stored, unchanged, under its own "

@@ -45,24 +45,43 @@ class NestedSettings:
 
 
 def check_nested(owner, params):
-    """Raise ``ValueError`` for a name of ``params`` that ``owner.set_params`` cannot set."""
-    valid = owner.get_params(deep=False)
-    for key in params:
-        head, nested, _ = key.partition("__")
+    """Raise ``ValueError`` for a name of ``params`` that ``owner.set_params`` cannot set.
+
+    Nested names (``trunk__layers``) are checked against the component they
+    reach, at every depth, so that nothing is set when one name is bad.
+    """
+    valid = owner.get_params(deep=True)  # deep: MultiBranch's positions "0", "1"...
+    nested = {}
+    for key, value in params.items():
+        head, sep, rest = key.partition("__")
+        branches = getattr(owner, "branches", None)
+        if head not in valid and head.isdigit() and isinstance(branches, (list, tuple)):
+            raise ValueError(
+                f"Invalid parameter {key!r} for {type(owner).__name__}: it has "
+                f"{len(branches)} branches, named 0 to {len(branches) - 1}; pass one of those "
+                "positions.")
         if head not in valid:
             raise ValueError(f"Invalid parameter {head!r} for estimator "
-                             f"{type(owner).__name__}. Valid parameters are: {sorted(valid)!r}.")
+                             f"{type(owner).__name__}. Valid parameters are: "
+                             f"{sorted(k for k in valid if '__' not in k)!r}.")
+        if sep:
+            nested.setdefault(head, {})[rest] = value
+    for head, sub in nested.items():
         target = params.get(head, valid[head])
-        if nested and not hasattr(target, "set_params"):
+        if not hasattr(target, "set_params"):
             if isinstance(target, str):
-                fix = ("pass the component object instead of its name, for instance "
-                       "trunk=MLPTrunk(layers=(64, 64)) instead of trunk='mlp'")
+                fix = (f"pass the component object as {head} instead of its name, as "
+                       "trunk=MLPTrunk(layers=(64, 64)) replaces trunk='mlp'")
+            elif isinstance(target, (list, tuple)) and head == "branches":
+                fix = "set branch i of a MultiBranch as 'i__name', such as '0__layers'"
             elif isinstance(target, (list, tuple)):
                 fix = f"pass {head}=MultiBranch([...]), whose branches are set by position"
             else:
                 fix = f"pass a component as {head} first"
-            raise ValueError(f"Invalid parameter {key!r} for {type(owner).__name__}: "
-                             f"{head}={target!r} has no settings of its own; {fix}.")
+            raise ValueError(f"Invalid parameter {head + '__' + next(iter(sub))!r} for "
+                             f"{type(owner).__name__}: {head}={target!r} has no settings of "
+                             f"its own; {fix}.")
+        check_nested(target, sub)
 
 
 class Component(NestedSettings, BaseEstimator):

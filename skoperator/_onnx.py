@@ -11,7 +11,9 @@ inside the functions that need them.
 
 import copy
 import inspect
+import os
 import re
+import uuid
 import warnings
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import torch
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from ._compat import is_count
 from ._device import to_float64
 
 
@@ -127,27 +130,72 @@ def _check_graph(path, module, cases, names):
                 f"{[tuple(a.shape) for a in args]} (output {got.shape}, expected {ref.shape})")
 
 
-def _export(module, cases, path, names, outputs, axes, opset):
-    """Export with the TorchScript exporter, else the dynamo one; check the graph."""
+def _opset_of(path):
     import onnx
 
+    return next(o.version for o in onnx.load(str(path)).opset_import
+                if o.domain in ("", "ai.onnx"))
+
+
+def _export(module, cases, path, names, outputs, axes, opset, hint):
+    """Export to a temporary file beside ``path`` (returned); check the graph.
+
+    The TorchScript exporter first, else the dynamo one; the caller renames
+    the file into place, so that a failed export leaves nothing (and an
+    existing file at ``path`` as it was).
+    """
+    import onnx
+
+    path = Path(path)
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.onnx")
     errors = []
-    for dynamo in (False, True):
-        try:
-            _torch_export(module, cases[0], path, names, outputs, axes, opset, dynamo)
-            onnx.checker.check_model(str(path))
-            _check_graph(path, module, cases, names)
-            return
-        except Exception as exc:  # noqa: BLE001 - every failure is reported below
-            text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # no terminal colours
-            errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: "
-                          f"{type(exc).__name__}"
-                          + (f": {text.splitlines()[0][:300]}" if text else ""))
-    Path(path).unlink(missing_ok=True)
-    raise RuntimeError(
-        f"could not export the model to ONNX ({'; '.join(errors)}). An output_transform "
-        "is traced into the graph and must be made of torch operations on its arguments "
-        "(no Python conditions on their values); to_onnx(..., split=True) leaves it out.")
+    try:
+        for dynamo in (False, True):
+            try:
+                _torch_export(module, cases[0], temporary, names, outputs, axes, opset, dynamo)
+                onnx.checker.check_model(str(temporary))
+                if opset is not None and _opset_of(temporary) != opset:
+                    raise RuntimeError(f"it wrote opset {_opset_of(temporary)}, not {opset}")
+                _check_graph(temporary, module, cases, names)
+                return temporary
+            except Exception as exc:  # noqa: BLE001 - every failure is reported below
+                text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # no terminal colours
+                errors.append(f"{'dynamo' if dynamo else 'TorchScript'} exporter: "
+                              f"{type(exc).__name__}"
+                              + (f": {text.splitlines()[0][:300]}" if text else ""))
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    temporary.unlink(missing_ok=True)
+    raise RuntimeError(f"could not export the model to ONNX ({'; '.join(errors)}). {hint}")
+
+
+def _failure_hint(network, opset):
+    """What most likely stops an export of ``network``."""
+    hints = []
+    if opset is not None:
+        hints.append(f"opset={opset} may be one the exporters do not write (None takes "
+                     "their default)")
+    if network.output_transform is not None:
+        hints.append("an output_transform is traced into the graph and must be made of torch "
+                     "operations on its arguments (no Python conditions on their values); "
+                     "to_onnx(..., split=True) leaves it out")
+    hints.append("a branch or trunk module of your own must be traceable by torch (no "
+                 "Python conditions on tensor values, no numpy inside forward)")
+    return "Likely: " + "; or ".join(hints) + "."
+
+
+def _check_path(path, split):
+    """``path`` names a file in an existing directory (checked before any export)."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"to_onnx: path must be a str or path-like; got {type(path).__name__}.")
+    folder = Path(path).resolve().parent
+    if not split and Path(path).is_dir():
+        raise ValueError(f"to_onnx: path={str(path)!r} is a directory; pass a file name such "
+                         "as 'model.onnx'.")
+    if not folder.is_dir():
+        raise ValueError(f"to_onnx: the directory of path={str(path)!r}, {folder}, does not "
+                         "exist; create it first.")
 
 
 def _split_paths(path):
@@ -198,7 +246,8 @@ def to_onnx(estimator, path, *, split=False, opset=None):
         basis.reshape(m, k, p)).reshape(n, k * m) + np.repeat(bias, m)``.
         ``output_transform`` is left out: apply it to ``G`` yourself.
     opset : int, default=None
-        ONNX opset; None takes the exporter's default.
+        ONNX opset; None takes the exporter's default. The file holds this
+        opset or the export fails (no exporter writes it).
 
     Returns
     -------
@@ -212,7 +261,15 @@ def to_onnx(estimator, path, *, split=False, opset=None):
     ------
     RuntimeError
         When neither exporter reproduces the model (for instance an
-        ``output_transform`` that is not made of torch operations).
+        ``output_transform`` that is not made of torch operations) or
+        writes the ``opset`` asked for; nothing is written then (a file
+        already at ``path`` is left as it was).
+    ValueError
+        For ``split=True`` with a conditioned trunk
+        (:class:`~skoperator.networks.NOMADTrunk`,
+        :class:`~skoperator.networks.ShiftedTrunk`: the network has no
+        separate basis), a ``path`` that is a directory or in a missing
+        one, or an ``opset`` that is not an int >= 7.
 
     Notes
     -----
@@ -252,6 +309,10 @@ def to_onnx(estimator, path, *, split=False, opset=None):
             "graph's inputs and outputs yourself; an ensemble's prediction is the mean of its "
             "members', so export each of its estimators_ and average their outputs.")
     check_is_fitted(estimator)
+    _check_path(path, split)
+    if opset is not None and not is_count(opset, 7):
+        raise ValueError(f"to_onnx: opset must be None or an int >= 7 (an ONNX operator set "
+                         f"version, such as 17); got {opset!r}.")
     try:
         import onnx  # noqa: F401
     except ImportError as exc:
@@ -279,11 +340,15 @@ def to_onnx(estimator, path, *, split=False, opset=None):
 
     second = "index" if table else "coords"
     sizes = [(3, 4), (5, 7)]
+    hint = _failure_hint(network, opset)
     if not split:
         module = _Whole(network, coords).eval()
-        _export(module, [(functions(n), points(m)) for n, m in sizes], path, ("U", second),
-                ("G",), {"U": {0: "n_functions"}, second: {0: "n_points"},
-                         "G": {0: "n_functions", 1: "n_columns"}}, opset)
+        written = _export(module, [(functions(n), points(m)) for n, m in sizes], path,
+                          ("U", second), ("G",), {"U": {0: "n_functions"},
+                                                  second: {0: "n_points"},
+                                                  "G": {0: "n_functions", 1: "n_columns"}},
+                          opset, hint)
+        os.replace(written, path)
         return str(path)
     if network.trunk_conditioned:
         raise ValueError(
@@ -296,11 +361,19 @@ def to_onnx(estimator, path, *, split=False, opset=None):
                       "it to G = coefficients @ basis.T + bias yourself.", UserWarning,
                       stacklevel=2)
     branch_path, trunk_path = _split_paths(path)
-    _export(_Coefficients(network).eval(), [(functions(n),) for n, _ in sizes], branch_path,
-            ("U",), ("coefficients",), {"U": {0: "n_functions"},
-                                        "coefficients": {0: "n_functions"}}, opset)
-    _export(_Basis(network).eval(), [(points(m),) for _, m in sizes], trunk_path, (second,),
-            ("basis",), {second: {0: "n_points"}, "basis": {0: "n_points"}}, opset)
+    branch = _export(_Coefficients(network).eval(), [(functions(n),) for n, _ in sizes],
+                     branch_path, ("U",), ("coefficients",),
+                     {"U": {0: "n_functions"}, "coefficients": {0: "n_functions"}}, opset,
+                     hint)
+    try:
+        trunk = _export(_Basis(network).eval(), [(points(m),) for _, m in sizes], trunk_path,
+                        (second,), ("basis",), {second: {0: "n_points"},
+                                                "basis": {0: "n_points"}}, opset, hint)
+    except BaseException:
+        branch.unlink(missing_ok=True)  # both graphs or neither
+        raise
+    os.replace(branch, branch_path)
+    os.replace(trunk, trunk_path)
     with torch.no_grad():  # in float64, from the float32 weights
         bias = to_float64(copy.deepcopy(state.network).cpu()).field_bias().numpy()
     return str(branch_path), str(trunk_path), bias

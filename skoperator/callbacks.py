@@ -34,6 +34,7 @@ from numbers import Integral, Real
 from . import _checkpoint
 from ._callbacks import BaseCallback, ProgressBar
 from ._compat import Interval
+from ._distributed import communicator
 from ._records import PREEMPTED, Preempted
 
 __all__ = ["BaseCallback", "ProgressBar", "CSVLogger", "TensorBoard", "Checkpoint",
@@ -68,6 +69,8 @@ class CSVLogger(BaseCallback):
 
     def check(self):
         super().check()
+        if communicator().rank != 0:  # only rank 0 writes (its folder may be its own)
+            return self
         path = os.fspath(self.path)
         folder = os.path.dirname(os.path.abspath(path))
         if os.path.isdir(path) or not os.path.isdir(folder):
@@ -81,10 +84,13 @@ class CSVLogger(BaseCallback):
     def on_fit_start(self, info):
         if info.rank != 0:
             return
-        with open(self.path, "w", newline="") as handle:
+        history = info.history  # a fit that continues (warm start, partial_fit, resume)
+        done = _rows_written(self.path, history)
+        with open(self.path, "a" if done else "w", newline="") as handle:
             writer = csv.DictWriter(handle, self.FIELDS)
-            writer.writeheader()
-            for record in info.history:  # a fit that continues (warm start, resume)
+            if not done:
+                writer.writeheader()
+            for record in history[done:]:
                 writer.writerow({k: record.get(k) for k in self.FIELDS})
 
     def on_epoch_end(self, record, info):
@@ -93,6 +99,30 @@ class CSVLogger(BaseCallback):
                 csv.DictWriter(handle, self.FIELDS).writerow(
                     {k: record.get(k) for k in self.FIELDS})
         return False
+
+
+def _rows_written(path, history):
+    """How many records of ``history`` the file at ``path`` already ends with (0: rewrite it).
+
+    An earlier call of the same fit wrote them when the file's last row is
+    the record of its epoch in ``history``: the file is appended to, not
+    rewritten (``partial_fit`` calls would rewrite it whole every time).
+    """
+    if not history or not os.path.isfile(path):
+        return 0
+    with open(path, "rb") as handle:
+        handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4096))
+        tail = handle.read().decode("utf-8", "replace").splitlines()
+    try:
+        with open(path, newline="") as handle:
+            header = next(csv.reader(handle))
+        last = dict(zip(header, next(csv.reader(tail[-1:]))))
+        epoch = int(last["epoch"])
+        record = history[epoch - 1]
+        same = record["epoch"] == epoch and float(last["train_loss"]) == record["train_loss"]
+    except (StopIteration, KeyError, ValueError, IndexError, TypeError):
+        return 0
+    return epoch if same and epoch >= 1 else 0
 
 
 class TensorBoard(BaseCallback):

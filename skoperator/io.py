@@ -125,6 +125,7 @@ _COMPONENT_METHODS = {"sampler_": ("setup", "start_epoch", "sample"),
                       "physics_": ("check_fit", "prepare")}
 #: An optimizer's per-parameter state, shaped as its parameter.
 _MOMENTS = frozenset({"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"})
+_ADAM_MOMENTS = frozenset({"exp_avg", "exp_avg_sq"})
 #: Fitted attributes a file must hold, and what each must be.
 _REQUIRED = {"coords_": (np.ndarray, type(None)), "n_features_in_": int, "input_sizes_": tuple,
              "n_outputs_": int, "history_": list, "n_eval_": int, "batch_size_": int,
@@ -453,6 +454,10 @@ def _optimizer(fitted, reader, network):
     for index, moments in state.items():
         if not 0 <= index < len(parameters):
             raise ValueError(f"optimizer.state holds parameter {index} of {len(parameters)}.")
+        missing = sorted(_ADAM_MOMENTS - set(moments)) if groups and "betas" in groups[0] \
+            else []
+        if missing:
+            raise ValueError(f"optimizer.state.{index} lacks Adam's {missing}.")
         for key in _MOMENTS.intersection(moments):  # Adam's moments, SGD's momentum
             moment = moments[key]
             if not torch.is_tensor(moment) or moment.shape != parameters[index].shape:

@@ -242,6 +242,11 @@ def test_csv_logger_holds_every_epoch_of_a_warm_start_and_of_partial_fit(tmp_pat
     rows = list(csv.DictReader(open(tmp_path / "b.csv")))
     assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in est.history_]
     assert len(rows) == 3
+    # another fit's file at the path is rewritten, not appended to
+    (tmp_path / "b.csv").write_text("epoch,train_loss\n3,0.5\n")
+    est.partial_fit(U, G)
+    rows = list(csv.DictReader(open(tmp_path / "b.csv")))
+    assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in est.history_]
 
 
 class _EndRaises(BaseCallback):

@@ -383,6 +383,13 @@ def test_a_failed_set_params_changes_nothing_and_names_settings_without_settings
     for owner, params, match in cases:
         with pytest.raises(ValueError, match=match):
             owner.set_params(**params)
+    # a bad nested name is found before the good plain one is set
+    est = DeepONetRegressor(trunk=MLPTrunk(layers=(8,)), n_basis=4)
+    with pytest.raises(ValueError, match="Invalid parameter 'nonexistent' for estimator MLPT"):
+        est.set_params(n_basis=7, trunk__nonexistent=3)
+    assert est.n_basis == 4
+    with pytest.raises(ValueError, match="set branch i of a MultiBranch as 'i__name'"):
+        MultiBranch(["mlp", "mlp"]).set_params(branches__0__layers=(3,))
     # a component given in the same call takes the nested setting
     est = DeepONetRegressor().set_params(trunk=MLPTrunk(), trunk__layers=(8,))
     assert est.trunk.layers == (8,)

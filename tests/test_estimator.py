@@ -309,6 +309,14 @@ def test_partial_fit_continues_at_the_fitted_coordinates(small):
     est.set_params(n_basis=10)
     with pytest.raises(ValueError, match=r"call fit \(not partial_fit\) to fit a new model"):
         est.partial_fit(U, G, coords=points)
+    # the constructor's coords, or G on another grid, are taken as before
+    est = DeepONetRegressor(max_iter=2, tol=None, random_state=0, coords=Y).partial_fit(U, G)
+    finer = np.linspace(0, 1, 2 * len(Y))[:, None]
+    est.set_params(coords=finer).partial_fit(U, np.repeat(G, 2, axis=1))
+    np.testing.assert_array_equal(est.coords_, finer)
+    est = DeepONetRegressor(max_iter=2, tol=None, random_state=0).partial_fit(U, G)
+    est.partial_fit(U, np.repeat(G, 2, axis=1))
+    assert est.coords_.shape == (2 * len(Y), 1)
 
 
 def test_a_warm_start_call_restores_its_own_best_weights(small):

@@ -564,6 +564,24 @@ def test_to_onnx_explains_a_failed_export(line, tmp_path, monkeypatch):
     assert not (tmp_path / "model.onnx").exists()
 
 
+def test_to_onnx_checks_its_arguments_and_a_failed_export_writes_nothing(line, tmp_path):
+    pytest.importorskip("onnx")
+    est = _fit(line, _line_models()["mlp"])
+    good = to_onnx(est, tmp_path / "good.onnx")
+    before = open(good, "rb").read()
+    for opset in (True, 17.0, "17", 5):
+        with pytest.raises(ValueError, match="opset must be None or an int >= 7"):
+            to_onnx(est, good, opset=opset)
+    with pytest.raises(RuntimeError, match="not 100"):
+        to_onnx(est, good, opset=100)
+    assert open(good, "rb").read() == before  # a failed export leaves the file as it was
+    with pytest.raises(ValueError, match="is a directory; pass a file name"):
+        to_onnx(est, tmp_path)
+    with pytest.raises(ValueError, match="does not exist; create it first"):
+        to_onnx(est, tmp_path / "missing" / "m.onnx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["good.onnx"]
+
+
 def test_to_onnx_needs_a_fitted_model(tmp_path):
     from sklearn.exceptions import NotFittedError
 
@@ -738,6 +756,8 @@ _TAMPERINGS = {
         p, lambda d: _set(d, ["fitted", "attributes", "feature_names_in_"], 3)),
     "n_eval_ negative": lambda p: _rewrite(
         p, lambda d: _set(d, ["fitted", "attributes", "n_eval_"], -1)),
+    "Adam state without exp_avg": lambda p: _rewrite(
+        p, lambda d: _drop(d, ["fitted", "optimizer", "state", 0, 1, "exp_avg"])),
     "sampler_ a loss": lambda p: _rewrite(p, lambda d: _set(
         d, ["fitted", "components", "sampler_"],
         {"__component__": "skoperator.losses.MSELoss", "params": {}})),
