@@ -101,6 +101,15 @@ class CSVLogger(BaseCallback):
         return False
 
 
+def _check_directory(component, name):
+    """The setting ``name`` of ``component`` may be a directory to create, not a file."""
+    value = getattr(component, name)
+    if os.path.exists(value) and not os.path.isdir(value):
+        raise ValueError(f"{type(component).__name__}({name}={value!r}): expected a directory "
+                         "(created when needed), got an existing file; pass another "
+                         "directory.")
+
+
 def _rows_written(path, history):
     """How many records of ``history`` the file at ``path`` already ends with (0: rewrite it).
 
@@ -152,10 +161,7 @@ class TensorBoard(BaseCallback):
 
     def check(self):
         super().check()
-        if os.path.exists(self.log_dir) and not os.path.isdir(self.log_dir):
-            raise ValueError(f"TensorBoard(log_dir={self.log_dir!r}): expected a directory "
-                             "(created when needed), got an existing file; pass another "
-                             "directory.")
+        _check_directory(self, "log_dir")
         return self
 
     def on_fit_start(self, info):
@@ -259,10 +265,7 @@ class Checkpoint(BaseCallback):
 
     def check(self):
         super().check()
-        if os.path.exists(self.directory) and not os.path.isdir(self.directory):
-            raise ValueError(f"Checkpoint(directory={self.directory!r}): expected a directory "
-                             "(created when needed), got an existing file; pass another "
-                             "directory.")
+        _check_directory(self, "directory")
         for name in self.signals:
             if not hasattr(signal, str(name)):
                 raise ValueError(f"Checkpoint(signals={self.signals!r}): {name!r} is not a "
