@@ -426,7 +426,6 @@ def main(argv=None):
     p.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
                    help="a parameter changed in every variant (VALUE a Python literal)")
     args = p.parse_args(argv)
-    _common.setup(args)
     import ast
 
     names = list(VARIANTS[args.benchmark]) if args.variants is None else args.variants
@@ -443,6 +442,7 @@ def main(argv=None):
             common[key] = ast.literal_eval(value)
         except (ValueError, SyntaxError):
             common[key] = value
+    _common.setup(args)  # after the checks: a usage error changes no thread setting
     spec = BENCHMARKS[args.benchmark]
     n_train = args.n_train or spec.n_train[0]
     n_test = args.n_test or spec.n_test

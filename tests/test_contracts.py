@@ -7,9 +7,9 @@ the main job and CPU loading of a GPU-fitted model.
 """
 
 import dataclasses
+import importlib.util
 import os
 import pickle
-import subprocess
 import sys
 from pathlib import Path
 
@@ -184,7 +184,6 @@ def test_step_flops_and_choose_threads_against_a_count_by_hand(data):
     big = THREAD_FLOPS / 3 / (2 * 640 * 8)  # a batch whose products alone cross it twice
     assert choose_threads(None, net, int(2 * big) + 64, cpu, 640) >= min(2, torch.get_num_threads()
                                                                           or 1) or True
-    import os
 
     assert choose_threads(-1, net, 64, cpu) == (os.cpu_count() or 1)
 
@@ -315,9 +314,16 @@ def test_main_job_usage_errors_name_the_option(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def _script(name, *argv):
-    return subprocess.run([sys.executable, str(BENCHMARKS / name), *argv], capture_output=True,
-                          text=True, timeout=120, env={**os.environ, "OMP_NUM_THREADS": "1"})
+def _script_main(name):
+    """The ``main`` of ``benchmarks/<name>``, imported in this process (no interpreter start)."""
+    spec = importlib.util.spec_from_file_location(f"_bench_{name[:-3]}", BENCHMARKS / name)
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(BENCHMARKS))  # the scripts import their _common
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        sys.path.remove(str(BENCHMARKS))
+    return module.main
 
 
 @pytest.mark.parametrize("script, argv, message", [
@@ -331,6 +337,15 @@ def _script(name, *argv):
     ("bench_heat.py", ["--quick", "--threads", "-1"], "argument --threads: expected an int >= 0"),
     ("compare.py", ["--budgets", "-5"], "argument --budgets: expected a positive number"),
 ])
-def test_benchmark_scripts_refuse_bad_options_before_any_work(script, argv, message):
-    out = _script(script, *argv)
-    assert out.returncode == 2 and message in out.stderr, out.stderr[-2000:]
+def test_benchmark_scripts_refuse_bad_options_before_any_work(script, argv, message, capsys,
+                                                             monkeypatch):
+    main = _script_main(script)
+    monkeypatch.setenv("OMP_NUM_THREADS", os.environ.get("OMP_NUM_THREADS", "1"))  # restored
+    threads = torch.get_num_threads()
+    try:
+        with pytest.raises(SystemExit) as info:
+            main(argv)
+    finally:
+        torch.set_num_threads(threads)
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and message in err, err[-2000:]
