@@ -51,10 +51,14 @@ def check_nested(owner, params):
     reach, at every depth, so that nothing is set when one name is bad.
     """
     valid = owner.get_params(deep=True)  # deep: MultiBranch's positions "0", "1"...
+    branches = params.get("branches", getattr(owner, "branches", None))
+    if "branches" in params and isinstance(branches, (list, tuple)):
+        # the positions of the branches this call sets, not of the current ones
+        valid = {k: v for k, v in valid.items() if not k.partition("__")[0].isdigit()}
+        valid.update((str(i), b) for i, b in enumerate(branches))
     nested = {}
     for key, value in params.items():
         head, sep, rest = key.partition("__")
-        branches = getattr(owner, "branches", None)
         if head not in valid and head.isdigit() and isinstance(branches, (list, tuple)):
             raise ValueError(
                 f"Invalid parameter {key!r} for {type(owner).__name__}: it has "

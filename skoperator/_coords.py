@@ -140,3 +140,30 @@ def predict_coords(est, coords, n):
                              f"{d}-dimensional coordinates.")
         return P
     return check_coords(coords, "coords", d=d)
+
+
+def partial_fit_coords(est, n_columns):
+    """The coordinates of a ``partial_fit`` call without ``coords`` that continues a model.
+
+    The fitted points (``coords_``) when ``G`` is at them; else the
+    estimator's ``coords`` (a ``set_params`` since the fit), or, when the
+    model was fitted on the default grid, the default grid of ``G``'s width.
+    Points ``fit`` was given explicitly are never replaced by a grid of
+    another width: that is an error asking for ``coords``.
+    """
+    fitted, k = est.coords_, est.n_outputs
+    if fitted is None:
+        raise ValueError("partial_fit continues a model fitted on points of their own per "
+                         "function; pass them: partial_fit(U, G, coords=...) with coords of "
+                         "shape (n_functions, n_points, d).")
+    if len(fitted) * k == n_columns:
+        return fitted
+    if est.coords is not None:
+        return est.coords
+    if np.array_equal(fitted, resolve_coords(None, len(fitted) * k, k)):
+        return None  # fitted on the default grid: the default grid of this G
+    raise ValueError(
+        f"partial_fit: G has {n_columns} columns but the model was fitted at the {len(fitted)} "
+        f"points (coords_) given to fit{'' if k == 1 else f', {k} fields each'}; pass G at "
+        "those points, or the points of this G: partial_fit(U, G, coords=...).")
+

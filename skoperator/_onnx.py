@@ -146,7 +146,7 @@ def _export(module, cases, path, names, outputs, axes, opset, hint):
     """
     import onnx
 
-    path = Path(path)
+    path = Path(os.path.realpath(path))  # through a symbolic link: its target is replaced
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp.onnx")
     errors = []
     try:
@@ -170,6 +170,16 @@ def _export(module, cases, path, names, outputs, axes, opset, hint):
     raise RuntimeError(f"could not export the model to ONNX ({'; '.join(errors)}). {hint}")
 
 
+def _put_in_place(pairs):
+    """Rename each written temporary file onto its path; on a failure remove what is left."""
+    try:
+        for written, path in pairs:
+            os.replace(written, os.path.realpath(path))
+    finally:
+        for written, _ in pairs:
+            Path(written).unlink(missing_ok=True)
+
+
 def _failure_hint(network, opset):
     """What most likely stops an export of ``network``."""
     hints = []
@@ -190,9 +200,10 @@ def _check_path(path, split):
     if not isinstance(path, (str, os.PathLike)):
         raise TypeError(f"to_onnx: path must be a str or path-like; got {type(path).__name__}.")
     folder = Path(path).resolve().parent
-    if not split and Path(path).is_dir():
-        raise ValueError(f"to_onnx: path={str(path)!r} is a directory; pass a file name such "
-                         "as 'model.onnx'.")
+    for target in _split_paths(path) if split else (path,):
+        if Path(target).is_dir():
+            raise ValueError(f"to_onnx: {str(target)!r} is a directory; pass a file name "
+                             "such as 'model.onnx'.")
     if not folder.is_dir():
         raise ValueError(f"to_onnx: the directory of path={str(path)!r}, {folder}, does not "
                          "exist; create it first.")
@@ -348,7 +359,7 @@ def to_onnx(estimator, path, *, split=False, opset=None):
                                                   second: {0: "n_points"},
                                                   "G": {0: "n_functions", 1: "n_columns"}},
                           opset, hint)
-        os.replace(written, path)
+        _put_in_place([(written, path)])
         return str(path)
     if network.trunk_conditioned:
         raise ValueError(
@@ -372,8 +383,7 @@ def to_onnx(estimator, path, *, split=False, opset=None):
     except BaseException:
         branch.unlink(missing_ok=True)  # both graphs or neither
         raise
-    os.replace(branch, branch_path)
-    os.replace(trunk, trunk_path)
+    _put_in_place([(branch, branch_path), (trunk, trunk_path)])
     with torch.no_grad():  # in float64, from the float32 weights
         bias = to_float64(copy.deepcopy(state.network).cpu()).field_bias().numpy()
     return str(branch_path), str(trunk_path), bias

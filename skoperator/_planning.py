@@ -244,14 +244,8 @@ def checked_data(est, U, G, coords, continuing, incremental):
         raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
                          "1 (U has 1 row). Pass more input functions.")
     G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
-    if coords is None and est.coords is None and incremental and continuing:
-        coords = est.coords_  # partial_fit: the points fit was given, when G is at them
-        if coords is None:
-            raise ValueError("partial_fit continues a model fitted on points of their own per "
-                             "function; pass them: partial_fit(U, G, coords=...) with coords "
-                             "of shape (n_functions, n_points, d).")
-        if len(coords) * est.n_outputs != G.shape[1]:
-            coords = None  # G on another grid: the default grid, as fit would take
+    if coords is None and incremental and continuing:
+        coords = _coords.partial_fit_coords(est, G.shape[1])
     if coords is not None and np.ndim(coords) == 3:
         coords = _coords.check_point_sets(coords, G, n, est.n_outputs)
     else:

@@ -121,10 +121,13 @@ def _rows_written(path, history):
         return 0
     with open(path, "rb") as handle:
         handle.seek(max(0, handle.seek(0, os.SEEK_END) - 4096))
-        tail = handle.read().decode("utf-8", "replace").splitlines()
+        raw = handle.read()
+    tail = raw.decode("utf-8", "replace").splitlines()
     try:
         with open(path, newline="") as handle:
             header = next(csv.reader(handle))
+        if header != list(CSVLogger.FIELDS) or not raw.endswith(b"\n"):
+            return 0  # another file, or a last row cut short
         last = dict(zip(header, next(csv.reader(tail[-1:]))))
         epoch = int(last["epoch"])
         record = history[epoch - 1]

@@ -108,6 +108,7 @@ from ._estimator import DeepONetRegressor
 from ._fitted import FittedState
 from ._onnx import to_onnx
 from ._training import StoppingState
+from .optimizers import as_optimizer
 
 __all__ = ["dump", "load", "to_onnx"]
 
@@ -125,7 +126,6 @@ _COMPONENT_METHODS = {"sampler_": ("setup", "start_epoch", "sample"),
                       "physics_": ("check_fit", "prepare")}
 #: An optimizer's per-parameter state, shaped as its parameter.
 _MOMENTS = frozenset({"exp_avg", "exp_avg_sq", "max_exp_avg_sq", "momentum_buffer"})
-_ADAM_MOMENTS = frozenset({"exp_avg", "exp_avg_sq"})
 #: Fitted attributes a file must hold, and what each must be.
 _REQUIRED = {"coords_": (np.ndarray, type(None)), "n_features_in_": int, "input_sizes_": tuple,
              "n_outputs_": int, "history_": list, "n_eval_": int, "batch_size_": int,
@@ -437,7 +437,7 @@ def _network(fitted, reader, arch, attributes):
     return network
 
 
-def _optimizer(fitted, reader, network):
+def _optimizer(fitted, reader, network, spec):
     """The saved optimizer state, checked against the network's parameters."""
     saved = fitted.get("optimizer")
     if saved is None:
@@ -454,10 +454,9 @@ def _optimizer(fitted, reader, network):
     for index, moments in state.items():
         if not 0 <= index < len(parameters):
             raise ValueError(f"optimizer.state holds parameter {index} of {len(parameters)}.")
-        missing = sorted(_ADAM_MOMENTS - set(moments)) if groups and "betas" in groups[0] \
-            else []
+        missing = sorted(set(getattr(as_optimizer(spec), "state_keys", ())) - set(moments))
         if missing:
-            raise ValueError(f"optimizer.state.{index} lacks Adam's {missing}.")
+            raise ValueError(f"optimizer.state.{index} lacks the optimizer's {missing}.")
         for key in _MOMENTS.intersection(moments):  # Adam's moments, SGD's momentum
             moment = moments[key]
             if not torch.is_tensor(moment) or moment.shape != parameters[index].shape:
@@ -486,7 +485,8 @@ def _fitted_from(fitted, reader, params, output_transform):
             raise ValueError(f"{name} holds {type(value).__name__}, which is not a "
                              f"{name[:-1]} (it lacks {', '.join(methods)}).")
     return FittedState(
-        network=network, optimizer_state=_optimizer(fitted, reader, network),
+        network=network,
+        optimizer_state=_optimizer(fitted, reader, network, params.get("optimizer", "adam")),
         architecture=arch, coords=attributes["coords_"],
         stopping=StoppingState(**{k: v for k, v in stopping.items() if k in known}),
         n_outputs=attributes["n_outputs_"], input_sizes=attributes["input_sizes_"],

@@ -118,6 +118,8 @@ class BaseOptimizer(Component):
 
     clip_grad_norm = None
     polish = None
+    #: Capability: the per-parameter state every step leaves (a saved model must hold it).
+    state_keys = ()
 
     def build(self, params, lr, context):
         """Return the :class:`torch.optim.Optimizer` of ``params``.
@@ -204,6 +206,7 @@ class Adam(BaseOptimizer):
     Adam(clip_grad_norm=1.0)
     """
 
+    state_keys = ("exp_avg", "exp_avg_sq")
     _parameter_constraints = {"betas": [tuple], "eps": [Interval(Real, 0, None, closed="left")],
                               **_COMMON}
 

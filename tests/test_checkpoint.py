@@ -242,8 +242,13 @@ def test_csv_logger_holds_every_epoch_of_a_warm_start_and_of_partial_fit(tmp_pat
     rows = list(csv.DictReader(open(tmp_path / "b.csv")))
     assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in est.history_]
     assert len(rows) == 3
-    # another fit's file at the path is rewritten, not appended to
+    # another fit's file at the path, or one whose last row was cut, is rewritten
     (tmp_path / "b.csv").write_text("epoch,train_loss\n3,0.5\n")
+    est.partial_fit(U, G)
+    rows = list(csv.DictReader(open(tmp_path / "b.csv")))
+    assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in est.history_]
+    text = open(tmp_path / "b.csv", newline="").read()
+    (tmp_path / "b.csv").write_text(text.rstrip("\r\n"), newline="")
     est.partial_fit(U, G)
     rows = list(csv.DictReader(open(tmp_path / "b.csv")))
     assert [float(r["train_loss"]) for r in rows] == [h["train_loss"] for h in est.history_]

@@ -390,6 +390,10 @@ def test_a_failed_set_params_changes_nothing_and_names_settings_without_settings
     assert est.n_basis == 4
     with pytest.raises(ValueError, match="set branch i of a MultiBranch as 'i__name'"):
         MultiBranch(["mlp", "mlp"]).set_params(branches__0__layers=(3,))
+    # positions refer to the branches the same call sets
+    est = DeepONetRegressor(branch=MultiBranch(["mlp"])).set_params(
+        branch__branches=[MLPBranch(), MLPBranch()], branch__1__layers=(8,))
+    assert est.branch.branches[1].layers == (8,)
     # a component given in the same call takes the nested setting
     est = DeepONetRegressor().set_params(trunk=MLPTrunk(), trunk__layers=(8,))
     assert est.trunk.layers == (8,)

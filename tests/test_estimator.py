@@ -317,6 +317,14 @@ def test_partial_fit_continues_at_the_fitted_coordinates(small):
     est = DeepONetRegressor(max_iter=2, tol=None, random_state=0).partial_fit(U, G)
     est.partial_fit(U, np.repeat(G, 2, axis=1))
     assert est.coords_.shape == (2 * len(Y), 1)
+    # the points fit was given win over the constructor's; another width asks for coords
+    est = DeepONetRegressor(coords=Y, max_iter=2, tol=None, random_state=0).fit(U, G,
+                                                                              coords=Y2)
+    est.partial_fit(U, G)
+    np.testing.assert_array_equal(est.coords_, Y2)
+    est = DeepONetRegressor(max_iter=2, tol=None, random_state=0).fit(U, G, coords=Y2)
+    with pytest.raises(ValueError, match=r"fitted at the 30 points \(coords_\) given to fit"):
+        est.partial_fit(U, np.repeat(G, 2, axis=1))
 
 
 def test_a_warm_start_call_restores_its_own_best_weights(small):
