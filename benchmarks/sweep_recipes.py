@@ -168,6 +168,8 @@ VARIANTS = {
                         dict(ensemble=10, branch__stride=2)),
         "five-stride1": ("five members of 28 epochs on every node (the recipe before)",
                          dict(ensemble=5, branch__stride=1)),
+        "twelve-modes8": ("twelve members of 28 epochs on every other node, 8 Fourier modes",
+                          dict(ensemble=12, branch__stride=2, branch__modes=8)),
     },
     "navier-stokes-1e-3": {
         "recipe": ("the quick recipe", {}),

@@ -93,7 +93,7 @@ class GroupAveragedRegressor(_SymmetryRegressor):
 
     @_fit_context(prefer_skip_nested_validation=False)
     def fit(self, X, y, **fit_params):
-        """Fit a clone of ``estimator`` on ``(X, y)`` as given.
+        """Fit a clone of ``estimator`` on ``(X, y)``, as arrays (as :meth:`predict` passes).
 
         Parameters
         ----------
@@ -119,7 +119,8 @@ class GroupAveragedRegressor(_SymmetryRegressor):
                 f"such as GridPointGroup); got {type(symmetry).__name__}. Use "
                 "CanonicalizedRegressor for a group too large to average over.")
         symmetry.check_shapes(U.shape[1], G.reshape(len(G), -1).shape[1], "symmetry")
-        estimator = clone(self.estimator).fit(X, y, **fit_params)
+        # arrays, as predict gives it (a DataFrame's names would be missing there)
+        estimator = clone(self.estimator).fit(U, G, **fit_params)
         validate_data(self, X, reset=True, ensure_all_finite=False)  # n_features_in_, names
         self.estimator_ = estimator
         self.symmetry_ = symmetry

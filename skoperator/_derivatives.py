@@ -72,6 +72,10 @@ def grad(s, y, axis=None):
     if not (torch.is_tensor(y) and y.requires_grad):
         raise ValueError("y must be a tensor with requires_grad=True, the coordinates s was "
                          "computed from.")
+    if axis is not None and not (isinstance(axis, (Integral, np.integer))
+                                 and not isinstance(axis, bool)):
+        raise ValueError(f"axis must be an int or None (every coordinate); got {axis!r}. For "
+                         "a mixed derivative along several axes, use derivative(s, y, axes).")
     if s.dim() == y.dim():  # several fields: one backward pass per field
         fields = [grad(s[..., k], y, axis) for k in range(s.shape[-1])]
         return torch.stack(fields, dim=-1 if axis is not None else -2)
@@ -199,6 +203,10 @@ class Derivatives:
         elif isinstance(axes, (Integral, np.integer)):
             raise ValueError(f"axes must be a sequence of ints (or None for all); got "
                              f"{axes!r}. Pass axes=({axes},) for one axis.")
+        axes = list(axes)
+        if not axes:
+            raise ValueError("axes is an empty sequence; name at least one coordinate axis, "
+                             "or pass None for all of them.")
         return sum(self(s, a, order=2) for a in axes)
 
 
@@ -234,6 +242,14 @@ def interpolate_sensors(U, sensors, x):
     """
     U, sensors, x = (v if torch.is_tensor(v) else torch.as_tensor(np.asarray(v, np.float32))
                      for v in (U, sensors, x))
+    if not (bool(torch.isfinite(sensors).all()) and bool(torch.isfinite(x).all())):
+        raise ValueError("sensors and x must be finite; got NaN or infinite values in "
+                         f"{'sensors' if not bool(torch.isfinite(sensors).all()) else 'x'}. "
+                         "Pass the positions as finite numbers.")
+    if U.dim() != 2 or x.dim() != 2 or x.shape[0] != U.shape[0]:
+        raise ValueError(f"x must be (batch, m), one row per function (row) of U; got x of "
+                         f"shape {tuple(x.shape)} for U of shape {tuple(U.shape)}. Pass "
+                         "x[b] for function b (x.expand(len(U), -1) repeats one row).")
     if sensors.dim() != 1 or len(sensors) < 2 or not bool((sensors.diff() > 0).all()) \
             or U.shape[-1] != len(sensors):
         raise ValueError(f"sensors must be 1-D and strictly increasing, one per column of U "

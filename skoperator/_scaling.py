@@ -10,6 +10,34 @@ import numpy as np
 from ._data import row_chunks
 
 
+def merge_moments(count, mean, m2, weights, values, axis):
+    """Add a block to weighted moments: Chan et al.'s update of count, mean and centred squares.
+
+    ``count``, ``mean`` and ``m2`` (the weighted sum of squared deviations
+    from the mean) summarise the rows so far; ``values`` (NaN-free) and their
+    ``weights`` (0 for a missing value) are the block, reduced over ``axis``.
+    The deviations are taken from the block's own mean, so that data far from
+    zero (``1e8 + noise``) keep their variance, which ``sum(g^2) - n mean^2``
+    loses to rounding.
+
+    Returns
+    -------
+    count, mean, m2 : ndarray
+        The moments of the rows so far and the block together.
+    """
+    block_count = weights.sum(axis=axis, keepdims=True)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        block_mean = np.where(block_count > 0, (weights * values).sum(axis=axis, keepdims=True)
+                              / block_count, 0.0)
+    block_m2 = (weights * (values - block_mean) ** 2).sum(axis=axis)
+    block_count, block_mean = block_count.squeeze(axis), block_mean.squeeze(axis)
+    total = count + block_count
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(total > 0, block_count / total, 0.0)
+    delta = block_mean - mean
+    return total, mean + delta * share, m2 + block_m2 + delta**2 * count * share
+
+
 def target_moments(G, n_outputs=1):
     """NaN-aware mean and standard deviation of every output field of G (float64).
 
@@ -19,19 +47,14 @@ def target_moments(G, n_outputs=1):
     -------
     mean, std : ndarray of shape (n_outputs,)
     """
-    total = np.zeros(n_outputs)
-    total_sq = np.zeros(n_outputs)
-    count = np.zeros(n_outputs)
+    count, mean, m2 = np.zeros(n_outputs), np.zeros(n_outputs), np.zeros(n_outputs)
     for rows in row_chunks(*G.shape):
         block = np.asarray(G[rows], dtype=np.float64)
         block = block.reshape(-1, n_outputs, G.shape[1] // n_outputs)
         ok = ~np.isnan(block)
-        total += block.sum(axis=(0, 2), where=ok)
-        total_sq += np.square(block).sum(axis=(0, 2), where=ok)
-        count += ok.sum(axis=(0, 2))
-    mean = total / np.maximum(count, 1)
-    var = np.maximum(total_sq / np.maximum(count, 1) - mean**2, 0.0)
-    return mean, np.sqrt(var)
+        count, mean, m2 = merge_moments(count, mean, m2, ok.astype(np.float64),
+                                        np.where(ok, block, 0.0), axis=(0, 2))
+    return mean, np.sqrt(np.maximum(m2, 0.0) / np.maximum(count, 1))
 
 
 def safe_scale(std, mean=0.0):

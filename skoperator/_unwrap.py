@@ -107,7 +107,9 @@ def final_estimator(estimator, X=None):
     X : array-like of shape (n_functions, n_sensors), default=None
         Inputs of ``estimator``: when given, they are passed through the
         fitted transforms of every pipeline on the way (as the final
-        estimator sees them) and returned too.
+        estimator sees them) and returned too. A wrapper that fits its
+        estimator on other data than it is given (moved inputs, or a
+        ``TransformedTargetRegressor``'s transformed targets) is refused.
 
     Returns
     -------
@@ -136,6 +138,12 @@ def final_estimator(estimator, X=None):
                 f"{type(estimator).__name__} fits its estimator on moved inputs and outputs, "
                 "so X is not what the estimator inside sees; pass its fitted estimator_ and "
                 f"the moved data: {type(estimator).moved_data}.")
+        if X is not None and inner is getattr(estimator, "regressor_", None) \
+                and hasattr(estimator, "transformer_"):
+            raise ValueError(
+                f"{type(estimator).__name__} fits its regressor_ on transformed targets, so "
+                "the targets are not what the estimator inside sees; pass its regressor_ "
+                "and the transformed targets, transformer_.transform(G).")
         if X is not None and getattr(estimator, "steps", None):
             for _, step in estimator.steps[:-1]:
                 if not _passthrough(step):

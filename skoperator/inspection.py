@@ -149,7 +149,9 @@ def loss_sharpness(estimator, U, G, *, max_iter=100, tol=1e-4, batch_size=256,
     Returns
     -------
     sharpness : float
-        The largest eigenvalue of the Hessian of the loss.
+        The eigenvalue of largest magnitude of the Hessian of the loss (the
+        largest at a minimum, where the Hessian is positive semi-definite;
+        a negative value means the model is not at a minimum).
 
     Notes
     -----

@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_array
 
 from ._compat import Interval, StrOptions, validate_params
 from ._data import out_of_core_kind
+from ._scaling import merge_moments
 from ._unwrap import fitted_n_outputs
 
 __all__ = [
@@ -121,8 +122,11 @@ def mean_function_r2(G_true, G_pred, *, n_outputs=1, multioutput="uniform_averag
     mean = np.where(ok, G_true, 0.0).sum(axis=2) / np.maximum(n, 1)
     sse = np.where(ok, (G_true - G_pred) ** 2, 0.0).sum(axis=2)
     sst = np.where(ok, (G_true - mean[..., None]) ** 2, 0.0).sum(axis=2)
+    # constant: every observed value the same (the mean's rounding leaves sst ~1e-33, not 0)
+    varies = (np.where(ok, G_true, -np.inf).max(axis=2)
+              > np.where(ok, G_true, np.inf).min(axis=2)) & (sst > 0)
     with np.errstate(divide="ignore", invalid="ignore"):
-        r2 = np.where(sst > 0, 1.0 - sse / sst, np.where(sse > 0, 0.0, 1.0))
+        r2 = np.where(varies, 1.0 - sse / sst, np.where(sse > 0, 0.0, 1.0))
     return _average(r2, n > 0, multioutput)
 
 
@@ -184,9 +188,12 @@ class R2Accumulator:
     def __init__(self, n_columns, n_outputs=1):
         self.n_outputs = n_outputs
         self.count = np.zeros(n_columns)
-        self.total = np.zeros(n_columns)
+        self.mean = np.zeros(n_columns)
+        self.sst = np.zeros(n_columns)  # weighted squared deviations from the mean
         self.total_sq = np.zeros(n_columns)
         self.sse = np.zeros(n_columns)
+        self.low = np.full(n_columns, np.inf)  # observed range: a constant column has none
+        self.high = np.full(n_columns, -np.inf)
 
     def update(self, G_true, G_pred, sample_weight=None):
         """Add a block of rows."""
@@ -195,9 +202,12 @@ class R2Accumulator:
             np.asarray(sample_weight, dtype=np.float64).reshape(-1, 1))
         w = np.where(np.isnan(G_true), 0.0, w)
         g = np.nan_to_num(G_true)
-        self.count += w.sum(axis=0)
-        self.total += (w * g).sum(axis=0)
+        self.count, self.mean, self.sst = merge_moments(self.count, self.mean, self.sst, w, g,
+                                                        axis=0)
         self.total_sq += (w * g * g).sum(axis=0)
+        if len(g):
+            self.low = np.minimum(self.low, np.where(w > 0, g, np.inf).min(axis=0))
+            self.high = np.maximum(self.high, np.where(w > 0, g, -np.inf).max(axis=0))
         # a missing target ignores its prediction (NaN at a padding point)
         self.sse += (w * np.where(w > 0, g - G_pred, 0.0) ** 2).sum(axis=0)
 
@@ -206,25 +216,23 @@ class R2Accumulator:
 
         A field with no observed value is an error, or, with
         ``skip_unobserved`` (a validation split during a fit), left out of
-        the average.
+        the average. A column is constant when its observed values are all
+        equal; it gets no weight.
         """
-        with np.errstate(divide="ignore", invalid="ignore"):
-            mean = np.where(self.count > 0, self.total / self.count, 0.0)
-        sst = np.maximum(self.total_sq - self.count * mean**2, 0.0)
         scores = []
-        for field, cols in enumerate(np.split(np.arange(sst.size), self.n_outputs)):
+        for field, cols in enumerate(np.split(np.arange(self.sst.size), self.n_outputs)):
             if not self.count[cols].any():
                 if skip_unobserved:
                     continue
                 raise ValueError(f"G has no observed value (all NaN, or weight 0) in output "
                                  f"field {field}; there is nothing to score. Drop it, or "
                                  "pass the observed outputs.")
-            scale = np.maximum(self.total_sq[cols], 1e-300)
-            nonzero = sst[cols] > 1e-12 * scale
-            if not nonzero.any():
+            varies = (self.high[cols] > self.low[cols]) & (self.sst[cols] > 0)
+            if not varies.any():
+                scale = np.maximum(self.total_sq[cols], 1e-300)
                 scores.append(1.0 if np.all(self.sse[cols] <= 1e-12 * scale) else 0.0)
             else:
-                scores.append(1.0 - self.sse[cols][nonzero].sum() / sst[cols][nonzero].sum())
+                scores.append(1.0 - self.sse[cols][varies].sum() / self.sst[cols][varies].sum())
         scores = np.array(scores)
         return scores if multioutput == "raw_values" else float(scores.mean())
 
@@ -321,6 +329,13 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
                 and sample_weight.sum() > 0):
             raise ValueError("sample_weight must be finite, non-negative and not all zero; "
                              f"got {sample_weight!r}. Pass a weight >= 0 per function.")
+    weighted = n if sample_weight is None else int(np.count_nonzero(sample_weight))
+    if weighted < 2:
+        raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) of "
+                         f"positive weight: R2 compares each point's error with the spread "
+                         f"of its values over the functions; got {weighted}. Score more "
+                         "functions, or use mean_function_r2 (the spread over each "
+                         "function's points).")
     acc = R2Accumulator(G_true.shape[1] * G_true.shape[2], n_outputs)
     acc.update(G_true.reshape(n, -1), G_pred.reshape(n, -1), sample_weight)
     return acc.result(multioutput)
@@ -333,9 +348,16 @@ class _OperatorScorer:
         self.metric = metric
         self.sign = sign
 
-    def __call__(self, estimator, X, y):
+    def __call__(self, estimator, X, y, sample_weight=None):
         n_outputs = fitted_n_outputs(estimator)
-        return self.sign * self.metric(y, estimator.predict(X), n_outputs=n_outputs)
+        if sample_weight is None:
+            return self.sign * self.metric(y, estimator.predict(X), n_outputs=n_outputs)
+        if self.metric is not variance_weighted_r2:
+            raise TypeError(f"{self!r} takes no sample_weight: {self.metric.__name__} weighs "
+                            "every function alike. Score with variance_weighted_r2_scorer, "
+                            "or leave sample_weight out.")
+        return self.sign * self.metric(y, estimator.predict(X), sample_weight,
+                                       n_outputs=n_outputs)
 
     def __repr__(self):
         neg = "" if self.sign > 0 else "neg_"

@@ -209,6 +209,13 @@ class BasePhysics(Component):
 # ---------------------------------------------------------------------------
 # PDEResidual
 # ---------------------------------------------------------------------------
+def _sensor_fault(sensors):
+    """What is wrong with 1-D sensors of at least 2 positions ('' for another shape)."""
+    if sensors.ndim != 1 or len(sensors) < 2:
+        return ""
+    return ", not finite" if not np.all(np.isfinite(sensors)) else ", not increasing"
+
+
 class PDEResidual(BasePhysics):
     """The mean square of a PDE residual on collocation points drawn per function.
 
@@ -335,7 +342,7 @@ class PDEResidual(BasePhysics):
         "sampling": [StrOptions(set(SAMPLERS)), BaseSampler],
         "boundary": [list, tuple, None],
         "boundary_weight": [Interval(Real, 0, None, closed="left")],
-        "input_axis": [Integral],
+        "input_axis": [Interval(Integral, None, None, closed="neither")],
     }
 
     def __init__(self, residual, *, sensors, domain=None, weight=1.0, n_points=None,
@@ -406,7 +413,7 @@ class PDEResidual(BasePhysics):
                 raise ValueError(
                     f"sensors must be a 1-D array of at least 2 finite, strictly increasing "
                     f"positions (one per column of U); got shape {sensors.shape}"
-                    f"{'' if sensors.ndim != 1 or len(sensors) < 2 else ', not increasing'}.")
+                    f"{_sensor_fault(sensors)}.")
             self._sensors = torch.as_tensor(sensors, dtype=torch.float32, device=device)
         self._box = None
         if self.domain is not None:

@@ -110,12 +110,12 @@ def rollout_errors(W_true, W_pred):
     >>> rollout_errors(W, 1.5 * W)
     array([0.5, 0.5, 0.5])
     """
-    W_true = check_array(W_true, allow_nd=True, input_name="W_true")
-    W_pred = check_array(W_pred, allow_nd=True, input_name="W_pred")
-    if W_true.shape != W_pred.shape or W_true.ndim < 3:
+    W_true = check_array(W_true, allow_nd=True, ensure_2d=False, input_name="W_true")
+    W_pred = check_array(W_pred, allow_nd=True, ensure_2d=False, input_name="W_pred")
+    if W_true.shape != W_pred.shape or W_true.ndim < 3 or 0 in W_true.shape:
         raise ValueError(f"W_true and W_pred must have the same shape (n_trajectories, "
-                         f"n_times, *grid); got {W_true.shape} and {W_pred.shape}. Pass the "
-                         "true snapshots of the times predicted.")
+                         f"n_times, *grid), no axis empty; got {W_true.shape} and "
+                         f"{W_pred.shape}. Pass the true snapshots of the times predicted.")
     n, t = W_true.shape[:2]
     diff = np.linalg.norm((W_pred - W_true).reshape(n, t, -1), axis=-1)
     norm = np.linalg.norm(W_true.reshape(n, t, -1), axis=-1)
@@ -404,7 +404,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
     def _check_windows(self, U):
         check_is_fitted(self)
-        U = check_array(U, allow_nd=True, dtype=np.float64, input_name="U")
+        U = check_array(U, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="U")
         expected = (self.window_, *self.grid_)
         if U.shape[1:] != expected:
             raise ValueError(f"U must have shape (n, {', '.join(map(str, expected))}) (one "
@@ -495,6 +495,10 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         check_is_fitted(self)
         W = check_array(W, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name=name)
         w = self.window_
+        if W.ndim >= 3 and W.shape[2:] != self.grid_:
+            raise ValueError(f"{name} must hold trajectories on the fitted grid {self.grid_}; "
+                             f"got snapshots of shape {W.shape[2:]} ({name} of shape "
+                             f"{W.shape}). Pass trajectories sampled as the training ones.")
         n_windows = (W.shape[1] - w) // w if W.ndim >= 3 else 0
         if n_windows < 1:
             raise ValueError(f"{name} must have shape (n_trajectories, n_times, *grid) with "

@@ -156,17 +156,20 @@ def _check_involutions(symmetries, n_sensors, n_points):
             probe = g.transform_outputs(probe) if outputs else g.transform_inputs(probe)
         return probe
 
+    def same(a, b):  # to rounding: c - (c - x) is x only to rounding for most offsets c
+        return np.allclose(a, b, rtol=1e-9, atol=1e-9 * max(np.abs(b).max(), 1.0))
+
     for outputs, probe in enumerate(probes):
         side = "outputs" if outputs else "inputs"
         for i, g in enumerate(symmetries):
-            if not np.array_equal(image([g, g], probe, outputs), probe):
+            if not same(image([g, g], probe, outputs), probe):
                 raise ValueError(
                     f"symmetries[{i}] ({type(g).__name__}) applied twice does not give back "
                     f"the {side}: SymmetrizedRegressor needs involutions (mirrors, a "
                     "transpose); for a rotation or a shift, whose group is larger, use "
                     "CanonicalizedRegressor.")
         for (i, g), (j, h) in itertools.combinations(enumerate(symmetries), 2):
-            if not np.array_equal(image([g, h], probe, outputs), image([h, g], probe, outputs)):
+            if not same(image([g, h], probe, outputs), image([h, g], probe, outputs)):
                 raise ValueError(
                     f"symmetries[{i}] and symmetries[{j}] do not commute on the {side}: their "
                     "compositions are not a group of 2 ** k elements; use "
@@ -175,8 +178,8 @@ def _check_involutions(symmetries, n_sensors, n_points):
     for r in range(len(symmetries) + 1):
         for subset in itertools.combinations(range(len(symmetries)), r):
             gs = [symmetries[i] for i in subset]
-            key = tuple(image(gs, probe, outputs).tobytes()
-                        for outputs, probe in enumerate(probes))
+            key = tuple((np.round(image(gs, probe, outputs), 6) + 0.0).tobytes()
+                        for outputs, probe in enumerate(probes))  # rounding kept apart
             if key in seen:
                 names = [f"symmetries{list(s)}" if s else "the identity"
                          for s in (seen[key], subset)]
@@ -346,8 +349,8 @@ class SymmetrizedRegressor(_SymmetryRegressor):
         return self
 
     def _check_data(self, X, y):
-        """float64 U (finite) and G (NaN allowed, 1-D or 2-D), with one row each."""
-        return check_pairs(self, X, y, dtype=np.float64)
+        """U (finite) and G (NaN allowed, 1-D or 2-D), one row each; float32 kept."""
+        return check_pairs(self, X, y)
 
     def predict(self, X):
         """Group-averaged prediction (or the estimator's, ``average=False``).
@@ -363,7 +366,7 @@ class SymmetrizedRegressor(_SymmetryRegressor):
             Predicted outputs on the fitted grid.
         """
         check_is_fitted(self)
-        U = validate_data(self, X, reset=False, dtype=np.float64)
+        U = validate_data(self, X, reset=False, dtype=(np.float64, np.float32))
         if not self.average:
             return self.estimator_.predict(U)
         total = 0.0
@@ -377,4 +380,4 @@ class SymmetrizedRegressor(_SymmetryRegressor):
             for g in reversed(element):
                 out = g.inverse_outputs(out)
             total = total + out.reshape(shape)
-        return total / len(self._group_)
+        return (total / len(self._group_)).astype(U.dtype, copy=False)  # float32 kept

@@ -1,0 +1,200 @@
+"""Exact answers of the metrics, the derivatives and the symmetry wrappers at their edges.
+
+Each case is a defect found in review: rounding that made a constant look
+varied (or a varied column look constant), a wrapper that fitted on other
+data than it predicts on, arguments taken silently.
+"""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.compose import TransformedTargetRegressor
+from sklearn.linear_model import Ridge
+from sklearn.metrics import r2_score
+
+from skoperator import DeepONetRegressor
+from skoperator._scaling import target_moments
+from skoperator.datasets import make_antiderivative
+from skoperator.inspection import loss_sharpness
+from skoperator.metrics import (
+    R2Accumulator,
+    mean_function_r2,
+    mean_function_r2_scorer,
+    neg_mean_relative_l2_error_scorer,
+    variance_weighted_r2,
+    variance_weighted_r2_scorer,
+)
+from skoperator.physics import Derivatives, PDEResidual, grad, interpolate_sensors
+from skoperator.rollout import RolloutRegressor, rollout_errors
+from skoperator.symmetry import (
+    GridPermutation,
+    GridPointGroup,
+    GroupAveragedRegressor,
+    Reflection,
+    SymmetrizedRegressor,
+)
+
+
+@pytest.mark.parametrize("value", [0.1, 0.3, 0.7, 1.1, 1.9])
+@pytest.mark.parametrize("n", [3, 10, 1000])
+def test_constant_function_scores_zero_or_one_whatever_its_mean_rounds_to(value, n):
+    # the mean of n copies of 0.1 is not exactly 0.1: the spread was ~1e-33, R2 ~ -1e27
+    G = np.vstack([np.sin(np.linspace(0, 3, n)), np.full(n, value)])
+    off = G.copy()
+    off[1, -1] += 1e-3
+    assert mean_function_r2(G[1:], G[1:]) == 1.0
+    assert mean_function_r2(G[1:], off[1:]) == 0.0
+    assert mean_function_r2(G, off) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e4, 1e7, 1e9])
+def test_variance_weighted_r2_is_sklearns_far_from_zero(offset):
+    # sum(g^2) - n mean^2 lost the spread of 1e7 + noise: a bad model scored 1.0
+    rng = np.random.default_rng(0)
+    T = offset + rng.normal(size=(50, 4))
+    P = T + 0.5 * rng.normal(size=T.shape)
+    expected = r2_score(T, P, multioutput="variance_weighted")
+    assert variance_weighted_r2(T, P) == pytest.approx(expected, rel=1e-6)
+    acc = R2Accumulator(4)  # in blocks, as the validation score during a fit
+    for rows in (slice(0, 7), slice(7, 8), slice(8, 50)):
+        acc.update(T[rows], P[rows])
+    assert acc.result() == pytest.approx(expected, rel=1e-6)
+    w = rng.uniform(0.5, 2.0, size=50)
+    assert variance_weighted_r2(T, P, w) == pytest.approx(
+        r2_score(T, P, sample_weight=w, multioutput="variance_weighted"), rel=1e-6)
+
+
+def test_target_standardisation_keeps_the_spread_far_from_zero():
+    rng = np.random.default_rng(1)
+    G = 1e8 + rng.normal(size=(100, 6))
+    G[3, 1] = np.nan
+    mean, std = target_moments(G, n_outputs=2)
+    fields = G.reshape(100, 2, 3)
+    np.testing.assert_allclose(mean, np.nanmean(fields, axis=(0, 2)), rtol=1e-15)
+    np.testing.assert_allclose(std, np.nanstd(fields, axis=(0, 2)), rtol=1e-9)
+
+
+def test_variance_weighted_r2_refuses_a_single_function():
+    G = np.arange(6.0).reshape(2, 3)
+    for args in [(G[:1], G[:1] + 1.0), (G, G, [1.0, 0.0]), ([1.0, 2.0, 3.0], [1.0, 2.0, 3.5])]:
+        with pytest.raises(ValueError, match="at least 2 functions .* got 1"):
+            variance_weighted_r2(*args)
+
+
+def _fitted_ridge():
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(20, 4))
+    G = U @ rng.normal(size=(4, 6)) + 0.1 * rng.normal(size=(20, 6))
+    return Ridge().fit(U, G), U, G
+
+
+def test_scorers_take_sample_weight_where_the_metric_does():
+    model, U, G = _fitted_ridge()
+    w = np.linspace(0.5, 2.0, len(U))
+    assert variance_weighted_r2_scorer(model, U, G, sample_weight=w) == pytest.approx(
+        variance_weighted_r2(G, model.predict(U), w))
+    assert variance_weighted_r2_scorer(model, U, G, sample_weight=w) != pytest.approx(
+        variance_weighted_r2_scorer(model, U, G))
+    for scorer in (mean_function_r2_scorer, neg_mean_relative_l2_error_scorer):
+        with pytest.raises(TypeError, match="takes no sample_weight"):
+            scorer(model, U, G, sample_weight=w)
+
+
+def test_loss_sharpness_refuses_transformed_targets():
+    U, Y, G = make_antiderivative(20, n_points=8, random_state=0)
+    est = DeepONetRegressor(coords=Y, max_iter=1, tol=None, random_state=0)
+    ttr = TransformedTargetRegressor(est, func=lambda g: 100 * g + 5,
+                                     inverse_func=lambda g: (g - 5) / 100,
+                                     check_inverse=False).fit(U, G)
+    with pytest.raises(ValueError, match="transformed targets.*transformer_.transform"):
+        loss_sharpness(ttr, U, G, max_iter=2)
+    assert loss_sharpness(ttr.regressor_, U, ttr.transformer_.transform(G), max_iter=2,
+                          random_state=0) != 0.0
+
+
+def test_derivative_arguments_are_checked():
+    y = torch.rand(2, 5, 2, requires_grad=True)
+    s = y[..., 0] ** 2 * y[..., 1] ** 3
+    for axis in [(0, 1), [0], True, 0.5]:
+        with pytest.raises(ValueError, match="axis must be an int or None"):
+            grad(s, y, axis)
+    with pytest.raises(ValueError, match="axes is an empty sequence"):
+        Derivatives(y).laplacian(s, axes=())
+    torch.testing.assert_close(Derivatives(y).laplacian(s, axes=[1]),
+                               6 * y[..., 0] ** 2 * y[..., 1])
+
+
+def test_interpolate_sensors_needs_one_row_of_positions_per_function():
+    U = torch.tensor([[0.0, 1.0, 0.0], [0.0, 2.0, 0.0]])
+    sensors = torch.tensor([0.0, 0.5, 1.0])
+    for x in [torch.tensor([[0.25]]), torch.tensor([0.25, 0.5]), torch.zeros(3, 1)]:
+        with pytest.raises(ValueError, match="x must be \\(batch, m\\), one row per function"):
+            interpolate_sensors(U, sensors, x)
+    with pytest.raises(ValueError, match="finite; got NaN or infinite values in x"):
+        interpolate_sensors(U, sensors, torch.tensor([[0.25], [np.nan]]))
+    torch.testing.assert_close(interpolate_sensors(U, sensors, torch.tensor([[0.25], [0.75]])),
+                               torch.tensor([[0.5], [1.0]]))
+
+
+def test_pde_residual_refuses_a_bool_axis_and_names_nan_sensors():
+    with pytest.raises(ValueError, match="input_axis"):
+        PDEResidual(lambda *a: 0, sensors=[0.0, 1.0], input_axis=True).check()
+    U, Y, G = make_antiderivative(10, n_points=3, random_state=0)
+    est = DeepONetRegressor(coords=Y, max_iter=1, physics=PDEResidual(
+        lambda *a: 0, sensors=[0.0, np.nan, 1.0], n_points=2))
+    with pytest.raises(ValueError, match="got shape \\(3,\\), not finite"):
+        est.fit(U[:, :3], G)
+
+
+@pytest.mark.parametrize("offset", [-0.3, -0.7, -2.3, 0.1, 1e-3])
+def test_reflection_with_any_output_offset_is_an_involution(offset):
+    # c - (c - x) is x only to rounding: an exact comparison refused most negative c
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(20, 8))
+    g = Reflection(grid=(8,), axis=0, output_sign=-1, output_offset=offset)
+    model = SymmetrizedRegressor(Ridge(), [g]).fit(U, offset / 2 + 0.0 * U)
+    assert model.n_group_ == 2
+    np.testing.assert_allclose(model.predict(U), offset / 2, atol=1e-9)
+    mirrors = [Reflection(grid=(4, 2), axis=a, output_sign=-1, output_offset=offset)
+               for a in (0, 1)]  # four distinct elements, offsets rounded alike
+    assert SymmetrizedRegressor(Ridge(), mirrors).fit(U, 0 * U).n_group_ == 4
+
+
+def test_symmetrized_regressor_keeps_float32():
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(20, 8)).astype(np.float32)
+    model = SymmetrizedRegressor(Ridge(), [Reflection(grid=(8,), axis=0)]).fit(U, U)
+    assert model.predict(U).dtype == np.float32
+    assert model.predict(U.astype(np.float64)).dtype == np.float64
+
+
+def test_group_averaged_regressor_fits_on_the_arrays_it_predicts_on():
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(20, 6))
+    df = pd.DataFrame(U, columns=[f"c{i}" for i in range(6)])
+    mirror = GridPermutation(grid=(6,), matrix=((-1,),), offset=(0,))
+    group = GridPointGroup(grid=(6,), point_symmetries=[mirror])
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # "X does not have valid feature names" before
+        model = GroupAveragedRegressor(Ridge(), group).fit(df, U)
+        pred = model.predict(df)
+    np.testing.assert_allclose(pred, GroupAveragedRegressor(Ridge(), group).fit(U, U).predict(U))
+    assert list(model.feature_names_in_) == list(df.columns)
+
+
+def test_rollout_names_a_wrong_grid_and_1d_inputs():
+    rng = np.random.default_rng(0)
+    W = rng.normal(size=(6, 12, 8))
+    model = RolloutRegressor(Ridge(), window=2, pushforward=0).fit(W)
+    with pytest.raises(ValueError, match="W must hold trajectories on the fitted grid \\(8,\\)"):
+        model.score_rollout(W[:, :, :6])
+    with pytest.raises(ValueError, match="X must hold trajectories on the fitted grid"):
+        model.score(W[:, :, :6])
+    with pytest.raises(ValueError, match="U must have shape \\(n, 2, 8\\).*got \\(8,\\)"):
+        model.predict(np.zeros(8))
+    for shape in [(4,), (2, 0, 4)]:
+        with pytest.raises(ValueError, match="W_true and W_pred must have the same shape"):
+            rollout_errors(np.ones(shape), np.ones(shape))
