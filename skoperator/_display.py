@@ -52,11 +52,7 @@ def _grid(coords, n_points, grid_shape):
         if ny * nx != n_points:
             raise ValueError(f"grid_shape={tuple(grid_shape)} has {ny * nx} cells but there are "
                              f"{n_points} points per function.")
-        extent = None
-        if coords is not None and coords.shape[1] >= 2:
-            extent = (coords[:, 0].min(), coords[:, 0].max(),
-                      coords[:, 1].min(), coords[:, 1].max())
-        return np.arange(n_points), (ny, nx), extent
+        return (np.arange(n_points), (ny, nx)) + _grid_axes(coords, ny, nx)
     x, y = coords[:, 0], coords[:, 1]
     ux, uy = np.unique(x), np.unique(y)
     if len(ux) * len(uy) != n_points:
@@ -67,7 +63,32 @@ def _grid(coords, n_points, grid_shape):
     # pixel edges half a cell beyond the outermost points (which are pixel centres)
     hx = (ux[-1] - ux[0]) / (2 * (len(ux) - 1)) if len(ux) > 1 else 0.5
     hy = (uy[-1] - uy[0]) / (2 * (len(uy) - 1)) if len(uy) > 1 else 0.5
-    return order, (len(uy), len(ux)), (ux[0] - hx, ux[-1] + hx, uy[0] - hy, uy[-1] + hy)
+    return (order, (len(uy), len(ux)), (ux[0] - hx, ux[-1] + hx, uy[0] - hy, uy[-1] + hy),
+            ("y[0]", "y[1]"))
+
+
+def _grid_axes(coords, ny, nx):
+    """``(extent, labels)`` of points laid out row by row on a (ny, nx) grid.
+
+    The horizontal axis is the coordinate that varies along a row, the
+    vertical one the coordinate that varies along a column, whichever
+    columns of ``coords`` they are (``(i, j)`` data have ``y[0]`` slowest);
+    the edges lie half a cell beyond the outermost points. No extent when
+    ``coords`` do not say (none, one column, or one coordinate along both).
+    """
+    if coords is None or coords.shape[1] < 2:
+        return None, ("column", "row")
+    cells = coords.reshape(ny, nx, -1)
+    h = int(np.argmax(np.ptp(cells[0], axis=0))) if nx > 1 else None
+    v = int(np.argmax(np.ptp(cells[:, 0], axis=0))) if ny > 1 else None
+    h = h if h is not None else (1 if v == 0 else 0)
+    v = v if v is not None else (1 if h == 0 else 0)
+    if h == v:
+        return None, ("column", "row")
+    xs, ys = cells[0, :, h], cells[:, 0, v]
+    hx = (xs[-1] - xs[0]) / (2 * (nx - 1)) if nx > 1 else 0.5
+    hy = (ys[-1] - ys[0]) / (2 * (ny - 1)) if ny > 1 else 0.5
+    return (xs[0] - hx, xs[-1] + hx, ys[0] - hy, ys[-1] + hy), (f"y[{h}]", f"y[{v}]")
 
 
 def _pick(y_true, y_pred, lower, upper, coords, grid_shape, index, output):
@@ -94,8 +115,9 @@ def _pick(y_true, y_pred, lower, upper, coords, grid_shape, index, output):
         raise ValueError(f"y_true has {y_true.shape[1]} columns, not a multiple of the "
                          f"{n_points} points of {where}.")
     n_outputs = y_true.shape[1] // n_points
-    if not 0 <= output < n_outputs:
-        raise ValueError(f"output={output} but the columns hold {n_outputs} field(s).")
+    if not is_count(output, minimum=0) or not output < n_outputs:
+        raise ValueError(f"output must be an int from 0 to {n_outputs - 1} (the columns hold "
+                         f"{n_outputs} field(s)); got {output!r}.")
     _check_index(index, len(y_true))
     cols = slice(output * n_points, (output + 1) * n_points)
 
@@ -214,9 +236,16 @@ class OperatorPredictionDisplay:
         self.grid_shape = grid_shape
         self.index = index
 
+    def _coords(self):
+        """``coords`` as float64 (n_points, d), a 1-D array as one column; or None."""
+        if self.coords is None:
+            return None
+        coords = np.asarray(self.coords, dtype=np.float64)
+        return coords.reshape(len(coords), -1)
+
     def _is_field(self):
         return self.grid_shape is not None or (
-            self.coords is not None and np.asarray(self.coords).shape[1] == 2)
+            self.coords is not None and self._coords().shape[1] == 2)
 
     def plot(self, ax=None, *, true_kwargs=None, pred_kwargs=None, band_kwargs=None,
              image_kwargs=None, error_cmap="RdBu_r"):
@@ -288,7 +317,7 @@ class OperatorPredictionDisplay:
         if self.coords is None:
             x, xlabel = np.arange(len(true), dtype=np.float64), "point"
         else:
-            x, xlabel = np.asarray(self.coords, dtype=np.float64)[:, 0], "y"
+            x, xlabel = self._coords()[:, 0], "y"
         order = np.argsort(x, kind="stable")
         x, true, pred = x[order], true[order], pred[order]
         ax = axes[0]
@@ -319,8 +348,12 @@ class OperatorPredictionDisplay:
     def _plot_field(self, axes, image_kwargs, error_cmap):
         true = np.asarray(self.y_true, dtype=np.float64)
         pred = np.asarray(self.y_pred, dtype=np.float64)
-        coords = None if self.coords is None else np.asarray(self.coords, dtype=np.float64)
+        coords = self._coords()
         grid = _grid(coords, len(true), self.grid_shape)
+        if grid is None and np.linalg.matrix_rank(coords - coords.mean(axis=0)) < 2:
+            raise ValueError("coords are 2-D points on one line: there is no surface to "
+                             "colour between them. Pass one column of coords (a curve), or "
+                             "points that span the plane.")
         error = true - pred
         finite = true[np.isfinite(true)]
         vmin = min(finite.min(initial=np.inf), pred.min())
@@ -338,15 +371,15 @@ class OperatorPredictionDisplay:
                          "the band)", panels[2][2])
         self.images_, self.colorbars_ = [], []
         for ax, (values, title, style) in zip(axes, panels):
+            labels = ("y[0]", "y[1]")
             if grid is not None:
-                order, shape, extent = grid
+                order, shape, extent, labels = grid
                 image = ax.imshow(values[order].reshape(shape), origin="lower", extent=extent,
                                   aspect="auto", **style)
             else:
                 image = ax.tripcolor(coords[:, 0], coords[:, 1], values, shading="gouraud",
                                      **style)
-            ax.set(title=title, xlabel="y[0]" if coords is not None else "column",
-                   ylabel="y[1]" if coords is not None else "row")
+            ax.set(title=title, xlabel=labels[0], ylabel=labels[1])
             self.images_.append(image)
             self.colorbars_.append(ax.figure.colorbar(image, ax=ax))
         axes[0].set_title(f"true (function {self.index})")

@@ -114,7 +114,7 @@ def test_from_predictions_checks_and_picks_a_field(curves):
     two = np.hstack([G, 2 * G])
     disp = OperatorPredictionDisplay.from_predictions(two, two, coords=x, output=1)
     np.testing.assert_allclose(disp.y_true, 2 * G[0])
-    with pytest.raises(ValueError, match="output=2"):
+    with pytest.raises(ValueError, match="output must be an int from 0 to 1 .*got 2"):
         OperatorPredictionDisplay.from_predictions(two, two, coords=x, output=2)
     with pytest.raises(ValueError, match="same shape"):
         OperatorPredictionDisplay.from_predictions(G, G[:2], coords=x)

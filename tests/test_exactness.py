@@ -1,4 +1,4 @@
-"""Exact answers of the metrics, the derivatives and the symmetry wrappers at their edges.
+"""Exact answers and clear refusals at the edges: metrics, derivatives, symmetries, data, display.
 
 Each case is a defect found in review: rounding that made a constant look
 varied (or a varied column look constant), a wrapper that fitted on other
@@ -15,8 +15,15 @@ from sklearn.metrics import r2_score
 
 from skoperator import DeepONetRegressor
 from skoperator._scaling import target_moments
-from skoperator.datasets import make_antiderivative
-from skoperator.inspection import loss_sharpness
+from skoperator.datasets import (
+    make_antiderivative,
+    make_burgers,
+    make_heat_conduction,
+    solve_antiderivative,
+    solve_burgers,
+    solve_darcy,
+)
+from skoperator.inspection import OperatorPredictionDisplay, loss_sharpness
 from skoperator.metrics import (
     R2Accumulator,
     mean_function_r2,
@@ -198,3 +205,45 @@ def test_rollout_names_a_wrong_grid_and_1d_inputs():
     for shape in [(4,), (2, 0, 4)]:
         with pytest.raises(ValueError, match="W_true and W_pred must have the same shape"):
             rollout_errors(np.ones(shape), np.ones(shape))
+
+
+def test_solvers_refuse_complex_inputs_and_bool_settings():
+    U = np.ones((2, 8)) + 1j
+    for solve, args in [(solve_antiderivative, (U, np.linspace(0, 1, 8))),
+                        (solve_burgers, (U,))]:
+        with pytest.raises(ValueError, match="must be real; got a complex array"):
+            solve(*args)
+    with pytest.raises(ValueError, match="f must be real; got a complex array"):
+        solve_darcy(np.ones((1, 9)), f=np.ones((1, 9)) + 1j)
+    with pytest.raises(ValueError, match="f must be a number or an array .* not a bool"):
+        solve_darcy(np.ones((1, 9)), f=True)
+    with pytest.raises(ValueError, match="length_scale must be one float > 0 or a pair"):
+        make_heat_conduction(2, length_scale=[True, 0.1], random_state=0)
+
+
+def test_burgers_inputs_are_contiguous_as_on_a_cache_hit(tmp_path):
+    U, _, _ = make_burgers(2, n_points=16, random_state=0)
+    cached_U, _, _ = make_burgers(2, n_points=16, random_state=0, cache=True,
+                                  data_home=tmp_path)
+    assert U.flags.c_contiguous and not np.iscomplexobj(U.base)  # not a view of complex
+    np.testing.assert_array_equal(U, cached_U)
+
+
+def test_display_of_a_grid_in_i_j_order_labels_and_places_its_axes():
+    pytest.importorskip("matplotlib")
+    x, y = np.meshgrid(np.arange(4) / 4, np.arange(4) / 4, indexing="ij")  # x slowest
+    coords = np.column_stack([x.ravel(), y.ravel(), np.zeros(16)])
+    g = coords[:, 0][None]  # the field x: varies down the columns of the image
+    d = OperatorPredictionDisplay.from_predictions(g, g, coords=coords, grid_shape=(4, 4))
+    image = d.images_[0]
+    assert (d.axes_[0].get_xlabel(), d.axes_[0].get_ylabel()) == ("y[1]", "y[0]")
+    np.testing.assert_allclose(image.get_extent(), [-0.125, 0.875, -0.125, 0.875])
+    np.testing.assert_array_equal(image.get_array()[:, 0], [0, 0.25, 0.5, 0.75])
+    for output in (True, 0.5, 1):
+        with pytest.raises(ValueError, match="output must be an int from 0 to 0"):
+            OperatorPredictionDisplay.from_predictions(g, g, coords=coords[:, :2],
+                                                       output=output)
+    t = np.linspace(0, 1, 5)
+    with pytest.raises(ValueError, match="coords are 2-D points on one line"):
+        OperatorPredictionDisplay(y_true=t, y_pred=t, coords=np.column_stack([t, 2 * t])).plot()
+    assert OperatorPredictionDisplay(y_true=t, y_pred=t, coords=t).plot().line_true_ is not None

@@ -76,9 +76,27 @@ def test_cached_interrupted_write_leaves_no_file(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(_cache.np, "savez", broken_savez)
-    with pytest.raises(OSError, match="disk full"):
-        _cache.cached("demo", {"n": 1}, lambda: (np.ones(2),), tmp_path)
+    with pytest.warns(RuntimeWarning, match="could not store .*disk full.*not cached"):
+        (a,) = _cache.cached("demo", {"n": 1}, lambda: (np.ones(2),), tmp_path)
+    assert np.array_equal(a, np.ones(2))  # the solve is not thrown away
     assert not [p for p in tmp_path.rglob("*") if p.is_file()]
+
+
+@pytest.mark.parametrize("content", [b"", "half"], ids=["empty", "truncated"])
+def test_cached_empty_or_truncated_file_is_recomputed(tmp_path, content):
+    (a,) = _cache.cached("demo", {"n": 1}, lambda: (np.arange(1000.0),), tmp_path)
+    (path,) = tmp_path.rglob("*.npz")
+    path.write_bytes(path.read_bytes()[:len(path.read_bytes()) // 2] if content else content)
+    (b,) = _cache.cached("demo", {"n": 1}, lambda: (np.ones(3),), tmp_path)
+    assert np.array_equal(b, np.ones(3))
+
+
+def test_cached_folder_that_cannot_be_made_fails_before_the_solve(tmp_path):
+    (tmp_path / "demo").write_text("a file where the folder goes")
+    calls = []
+    with pytest.raises(OSError, match="cannot make its folder .*demo.*data_home"):
+        _cache.cached("demo", {"n": 1}, lambda: calls.append(1) or (np.ones(2),), tmp_path)
+    assert not calls
 
 
 def test_cached_rejects_unkeyable_params_and_bad_names(tmp_path):

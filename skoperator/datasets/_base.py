@@ -110,6 +110,9 @@ def _check_functions(
         )
     else:
         expected = f"({rows}, {n_columns}) with {rows} >= 1, or ({n_columns},)"
+    if np.iscomplexobj(values):  # a cast would drop the imaginary part with a warning only
+        raise ValueError(f"{name} must be real; got a complex array. Pass its real part, "
+                         f"{name}.real, if that is what is meant.")
     try:
         array = np.asarray(values, dtype=np.float64)
     except (TypeError, ValueError) as exc:

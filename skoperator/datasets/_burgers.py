@@ -96,7 +96,7 @@ def _coefficients_to_grid(c, n):
     folded = padded.reshape(m, n_periods, n).sum(axis=1)
     # folded[i] holds the modes k = -K + i (mod n); move mode 0 to index 0.
     folded = np.roll(folded, -K, axis=1)
-    return ifft(folded, axis=1, norm="forward").real
+    return np.ascontiguousarray(ifft(folded, axis=1, norm="forward").real)  # as a cache hit
 
 
 def _n_kept(resolution):

@@ -23,6 +23,8 @@ import json
 import os
 import re
 import tempfile
+import warnings
+import zipfile
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -95,7 +97,8 @@ def _load(path, text):
                 return None
             n_arrays = len(stored.files) - 1
             return tuple(stored[f"a{i}"] for i in range(n_arrays))
-    except (OSError, ValueError, KeyError):  # missing, partial or foreign file
+    # missing, partial (cut, empty) or foreign file
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
         return None
 
 
@@ -152,8 +155,17 @@ def cached(name, params, make, data_home=None):
     path = get_data_home(data_home) / name / f"{stem}.npz"
     arrays = _load(path, text)
     if arrays is None:
+        try:  # before the solve: a folder that cannot be made costs nothing yet
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise OSError(f"the data cache cannot make its folder {path.parent} ({error}); "
+                          "pass another data_home, or cache=False.") from error
         arrays = tuple(np.asarray(a) for a in make())
-        _store(path, text, arrays)
+        try:
+            _store(path, text, arrays)
+        except OSError as error:  # a full disk: the solve's arrays are still returned
+            warnings.warn(f"the data cache could not store {path} ({error}); the data "
+                          "are returned, not cached.", RuntimeWarning, stacklevel=3)
     return arrays
 
 

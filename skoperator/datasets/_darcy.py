@@ -267,6 +267,9 @@ def _check_source(f, n_fields, n_side):
     """``f`` as float64 (1 or n_fields, n_side, n_side)."""
     if f is None:
         return np.ones((1, n_side, n_side))
+    if isinstance(f, (bool, np.bool_)):
+        raise ValueError(f"f must be a number or an array of source values, not a bool; got "
+                         f"{f!r}. Pass f=1.0 for a unit source.")
     if isinstance(f, Real):
         if not np.isfinite(f):
             raise ValueError(f"f must be finite, got {f!r}.")

@@ -119,7 +119,9 @@ def _check_length_scale(length_scale):
         pair = np.asarray(length_scale, dtype=np.float64)
     except (TypeError, ValueError):
         pair = None
-    if pair is None or pair.shape != (2,) or not np.all((pair > 0) & (pair < np.inf)):
+    bools = pair is not None and pair.ndim == 1 and any(
+        isinstance(v, (bool, np.bool_)) for v in length_scale)
+    if pair is None or bools or pair.shape != (2,) or not np.all((pair > 0) & (pair < np.inf)):
         raise ValueError(
             "length_scale must be one float > 0 or a pair of floats > 0 "
             f"(along x1, along x2), got {length_scale!r}; pass e.g. "
