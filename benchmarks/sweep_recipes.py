@@ -154,22 +154,27 @@ VARIANTS = {
     },
     # Navier-Stokes (FNO's protocol): --n-train 1000 --n-test 200 --epochs E
     "navier-stokes-1e-5": {
-        "recipe": ("the quick recipe (ten members on every other node, pooled head 512 x 2)",
-                   {}),
+        "recipe": ("the quick recipe (twelve members on every other node, 8 Fourier modes, "
+                   "pooled head 512 x 2)", {}),
         "one-head128": ("one member, pooled head 128, on every node (the recipe before)",
-                        dict(ensemble=None, branch__head_layers=(128,), branch__stride=1)),
+                        dict(ensemble=None, branch__head_layers=(128,), branch__stride=1,
+                             branch__modes=12)),
         "one-head512": ("one member, pooled head 512, on every node",
-                        dict(ensemble=None, branch__head_layers=(512,), branch__stride=1)),
+                        dict(ensemble=None, branch__head_layers=(512,), branch__stride=1,
+                             branch__modes=12)),
         "one": ("one member, pooled head 512 x 2, on every node",
-                dict(ensemble=None, branch__stride=1)),
+                dict(ensemble=None, branch__stride=1, branch__modes=12)),
         "one-stride2": ("one member, the Fourier layers on every other node (32 x 32)",
-                        dict(ensemble=None, branch__stride=2)),
-        "ten-stride2": ("ten members of 28 epochs on every other node (the recipe)",
-                        dict(ensemble=10, branch__stride=2)),
+                        dict(ensemble=None, branch__stride=2, branch__modes=12)),
+        "ten-stride2": ("ten members of 28 epochs on every other node, 12 Fourier modes (the "
+                        "recipe before)",
+                        dict(ensemble=10, branch__stride=2, branch__modes=12)),
+        "ten-modes8": ("ten members of 28 epochs on every other node, 8 Fourier modes",
+                       dict(ensemble=10, branch__stride=2, branch__modes=8)),
         "five-stride1": ("five members of 28 epochs on every node (the recipe before)",
-                         dict(ensemble=5, branch__stride=1)),
-        "twelve-modes8": ("twelve members of 28 epochs on every other node, 8 Fourier modes",
-                          dict(ensemble=12, branch__stride=2, branch__modes=8)),
+                         dict(ensemble=5, branch__stride=1, branch__modes=12)),
+        "twelve-modes8": ("twelve members of 28 epochs on every other node, 8 Fourier modes "
+                          "(the recipe)", dict(ensemble=12, branch__stride=2, branch__modes=8)),
     },
     "navier-stokes-1e-3": {
         "recipe": ("the quick recipe", {}),

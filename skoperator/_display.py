@@ -42,7 +42,7 @@ def _as_row(values, name, n_columns):
 
 
 def _grid(coords, n_points, grid_shape):
-    """``(order, shape, extent)`` to show values on a 2-D grid, or None when scattered."""
+    """``(order, shape, extent, labels)`` to show values on a 2-D grid, or None when scattered."""
     if grid_shape is not None:
         shape = tuple(grid_shape) if isinstance(grid_shape, (tuple, list)) else ()
         if len(shape) != 2 or not all(is_count(s) for s in shape):
@@ -52,6 +52,10 @@ def _grid(coords, n_points, grid_shape):
         if ny * nx != n_points:
             raise ValueError(f"grid_shape={tuple(grid_shape)} has {ny * nx} cells but there are "
                              f"{n_points} points per function.")
+        if coords is not None and len(coords) != n_points:
+            raise ValueError(f"coords has {len(coords)} points but grid_shape="
+                             f"{tuple(grid_shape)} has {n_points} cells; pass the coordinates "
+                             "of every cell, in the order of the values.")
         return (np.arange(n_points), (ny, nx)) + _grid_axes(coords, ny, nx)
     x, y = coords[:, 0], coords[:, 1]
     ux, uy = np.unique(x), np.unique(y)

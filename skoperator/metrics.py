@@ -174,7 +174,8 @@ class R2Accumulator:
 
     For one field it equals ``sklearn.metrics.r2_score(...,
     multioutput="variance_weighted")`` on complete data: ``1 - sum_j SSE_j /
-    sum_j SST_j`` over the columns with non-zero variance. With several
+    sum_j SST_j`` over the columns whose observed values are not all equal
+    (scikit-learn counts a constant column whose mean rounds). With several
     fields, :meth:`result` averages the fields' scores.
 
     Parameters
@@ -284,11 +285,15 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
 
     Equivalent to ``sklearn.metrics.r2_score(G_true, G_pred,
     multioutput="variance_weighted")`` on complete data with one field, and
-    ignores missing targets (NaN). Constant columns, such as the boundary value
-    ``G[:, 0] = 0`` of an antiderivative, get no weight instead of counting as
-    zero. With several fields, each field's score is computed on its own
-    columns (so that a field with large values does not dominate) and the
-    scores are averaged.
+    ignores missing targets (NaN). Constant columns (all observed values
+    equal), such as the boundary value ``G[:, 0] = 0`` of an antiderivative,
+    get no weight instead of counting as zero; scikit-learn counts one whose
+    mean rounds (a column of 0.1s gets a spread of about 1e-33 there). The
+    moments are merged block by block from each block's mean, so that data
+    far from zero keep their spread. At least 2 functions with an observed
+    value and positive weight are needed. With several fields, each field's
+    score is computed on its own columns (so that a field with large values
+    does not dominate) and the scores are averaged.
 
     Parameters
     ----------
@@ -329,7 +334,9 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
                 and sample_weight.sum() > 0):
             raise ValueError("sample_weight must be finite, non-negative and not all zero; "
                              f"got {sample_weight!r}. Pass a weight >= 0 per function.")
-    weighted = n if sample_weight is None else int(np.count_nonzero(sample_weight))
+    observed = ~np.isnan(G_true).all(axis=(1, 2))  # a row all NaN is no function here
+    weighted = int(np.count_nonzero(observed if sample_weight is None
+                                    else observed & (sample_weight > 0)))
     if weighted < 2:
         raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) of "
                          f"positive weight: R2 compares each point's error with the spread "

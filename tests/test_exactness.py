@@ -84,7 +84,10 @@ def test_target_standardisation_keeps_the_spread_far_from_zero():
 
 def test_variance_weighted_r2_refuses_a_single_function():
     G = np.arange(6.0).reshape(2, 3)
-    for args in [(G[:1], G[:1] + 1.0), (G, G, [1.0, 0.0]), ([1.0, 2.0, 3.0], [1.0, 2.0, 3.5])]:
+    missing = G.copy()
+    missing[1] = np.nan  # a row with no observed value is no function either
+    for args in [(G[:1], G[:1] + 1.0), (G, G, [1.0, 0.0]), ([1.0, 2.0, 3.0], [1.0, 2.0, 3.5]),
+                 (missing, G)]:
         with pytest.raises(ValueError, match="at least 2 functions .* got 1"):
             variance_weighted_r2(*args)
 
@@ -243,6 +246,9 @@ def test_display_of_a_grid_in_i_j_order_labels_and_places_its_axes():
         with pytest.raises(ValueError, match="output must be an int from 0 to 0"):
             OperatorPredictionDisplay.from_predictions(g, g, coords=coords[:, :2],
                                                        output=output)
+    with pytest.raises(ValueError, match="coords has 6 points but grid_shape=\\(4, 4\\)"):
+        OperatorPredictionDisplay(y_true=g[0], y_pred=g[0], coords=coords[:6],
+                                  grid_shape=(4, 4)).plot()
     t = np.linspace(0, 1, 5)
     with pytest.raises(ValueError, match="coords are 2-D points on one line"):
         OperatorPredictionDisplay(y_true=t, y_pred=t, coords=np.column_stack([t, 2 * t])).plot()
