@@ -230,12 +230,12 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
 
     assert isinstance(est.trunk, PODTrunk) and est.sampling == "full"
     assert est.n_basis == {"navier-stokes-1e-5": 512, "navier-stokes-1e-3": 256}[name]
-    # nu = 1e-5: the mean of ten members (inside the canonicaliser), each
-    # with the wider head; nu = 1e-3: one
+    # nu = 1e-5: the mean of twelve members (inside the canonicaliser), each
+    # with the wider head and 8 Fourier modes; nu = 1e-3: one
     from skoperator.uncertainty import EnsembleRegressor
 
     inner = model.estimator
-    members = {"navier-stokes-1e-5": 10, "navier-stokes-1e-3": None}[name]
+    members = {"navier-stokes-1e-5": 12, "navier-stokes-1e-3": None}[name]
     assert getattr(inner, "n_estimators", None) == members
     assert isinstance(inner, EnsembleRegressor) == (members is not None)
     # the members alone can be changed, the canonicaliser kept
@@ -246,3 +246,4 @@ def test_reproduce_records(name, viscosity, t_final, fno_2d):
     assert est.branch.head_layers == {"navier-stokes-1e-5": (512, 512),
                                       "navier-stokes-1e-3": (128,)}[name]
     assert est.branch.stride == 2  # the Fourier layers on every other node (32 x 32)
+    assert est.branch.modes == 8
