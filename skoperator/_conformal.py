@@ -277,6 +277,14 @@ class ConformalBandRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         else:
             pred = predict_with(estimator, X_cal, None)
         pred = np.asarray(pred, dtype=np.float64).reshape(G_cal.shape)
+        observed = ~np.isnan(G_cal)
+        if not (np.all(np.isfinite(pred[observed]))
+                and np.all(np.isfinite(np.broadcast_to(sigma, G_cal.shape)[observed]))):
+            raise ValueError(
+                f"{type(estimator).__name__} predicts NaN or infinity on calibration "
+                "functions where the target is observed; leaving those points out would "
+                "break the band's coverage guarantee. Fix the estimator (or the "
+                "functions it cannot predict) before calibrating.")
         errors = np.abs(G_cal - pred) / sigma
         has_point = ~np.all(np.isnan(errors), axis=1)
         scores = np.full(n_cal, -np.inf)
@@ -296,6 +304,8 @@ class ConformalBandRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             self.n_features_in_ = _num_samples(np.asarray(X).T)
         if hasattr(estimator, "feature_names_in_"):
             self.feature_names_in_ = estimator.feature_names_in_
+        else:  # a refit on an array: no names left from an earlier fit
+            self.__dict__.pop("feature_names_in_", None)
         return self
 
     def predict(self, X, coords=None):

@@ -231,7 +231,13 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
 
     random_state : int, RandomState instance or None, default=None
         Draws the members' seeds (distinct ints) and, through them, the
-        bootstrap samples. An int gives the same ensemble every time.
+        bootstrap samples. An int gives the same ensemble every time with
+        the same number of workers: vectorised members are trained as one
+        network per worker, whose members share its seed's batches and
+        points, so with ``n_jobs=None`` the ensemble also depends on the
+        cores (and on whether it is fitted inside a joblib worker). Pass an
+        int ``n_jobs`` (1 for one network) for the same ensemble on any
+        machine.
 
     Attributes
     ----------
@@ -441,6 +447,8 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             self.n_features_in_ = _num_samples(np.asarray(X).T)
         if hasattr(first, "feature_names_in_"):
             self.feature_names_in_ = first.feature_names_in_
+        else:  # a refit on an array: no names left from an earlier fit
+            self.__dict__.pop("feature_names_in_", None)
         return self
 
     def predict(self, X, coords=None, return_std=False):

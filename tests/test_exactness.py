@@ -253,3 +253,44 @@ def test_display_of_a_grid_in_i_j_order_labels_and_places_its_axes():
     with pytest.raises(ValueError, match="coords are 2-D points on one line"):
         OperatorPredictionDisplay(y_true=t, y_pred=t, coords=np.column_stack([t, 2 * t])).plot()
     assert OperatorPredictionDisplay(y_true=t, y_pred=t, coords=t).plot().line_true_ is not None
+
+
+def test_ensemble_of_an_int_seed_and_n_jobs_is_the_same_whatever_the_cores():
+    from joblib import parallel_config
+
+    from skoperator.uncertainty import EnsembleRegressor
+
+    U, Y, G = make_antiderivative(30, n_points=8, random_state=0)
+    member = DeepONetRegressor(coords=Y, max_iter=2, tol=None)
+    preds = []
+    for workers in (1, 2):  # the cores an n_jobs=None ensemble would use
+        with parallel_config(backend="threading", n_jobs=workers):
+            model = EnsembleRegressor(member, n_estimators=4, n_jobs=2, random_state=0)
+            preds.append(model.fit(U, G).predict(U))
+    np.testing.assert_array_equal(preds[0], preds[1])
+
+
+def test_conformal_band_refuses_nan_predictions_and_refits_drop_old_names():
+    from sklearn.base import BaseEstimator, RegressorMixin
+
+    from skoperator.uncertainty import ConformalBandRegressor, EnsembleRegressor
+
+    class HalfNaN(RegressorMixin, BaseEstimator):
+        def fit(self, X, y):
+            self.n_features_in_ = X.shape[1]
+            return self
+
+        def predict(self, X):
+            out = np.zeros((len(X), 3))
+            out[::2] = np.nan
+            return out
+
+    rng = np.random.default_rng(0)
+    U, G = rng.normal(size=(60, 3)), rng.normal(size=(60, 3))
+    with pytest.raises(ValueError, match="predicts NaN or infinity on calibration functions"):
+        ConformalBandRegressor(HalfNaN(), alpha=0.2, random_state=0).fit(U, G)
+    df = pd.DataFrame(U, columns=["a", "b", "c"])
+    for model in (ConformalBandRegressor(Ridge(), alpha=0.2, random_state=0),
+                  EnsembleRegressor(Ridge(), n_estimators=2, random_state=0)):
+        assert list(model.fit(df, G).feature_names_in_) == ["a", "b", "c"]
+        assert not hasattr(model.fit(U, G), "feature_names_in_")
