@@ -48,13 +48,23 @@ def target_moments(G, n_outputs=1):
     mean, std : ndarray of shape (n_outputs,)
     """
     count, mean, m2 = np.zeros(n_outputs), np.zeros(n_outputs), np.zeros(n_outputs)
+    total, total_sq = np.zeros(n_outputs), np.zeros(n_outputs)
     for rows in row_chunks(*G.shape):
         block = np.asarray(G[rows], dtype=np.float64)
         block = block.reshape(-1, n_outputs, G.shape[1] // n_outputs)
         ok = ~np.isnan(block)
+        total += block.sum(axis=(0, 2), where=ok)
+        total_sq += np.square(block).sum(axis=(0, 2), where=ok)
         count, mean, m2 = merge_moments(count, mean, m2, ok.astype(np.float64),
                                         np.where(ok, block, 0.0), axis=(0, 2))
-    return mean, np.sqrt(np.maximum(m2, 0.0) / np.maximum(count, 1))
+    # The sums' moments where they keep their digits (the values the records were fitted
+    # with, to the bit); the merged ones where the spread is small against the mean
+    # (1e8 + noise), whose variance the sums lose to cancellation.
+    plain_mean = total / np.maximum(count, 1)
+    plain_var = np.maximum(total_sq / np.maximum(count, 1) - plain_mean**2, 0.0)
+    exact = plain_var > 1e-6 * plain_mean**2
+    return (np.where(exact, plain_mean, mean),
+            np.sqrt(np.where(exact, plain_var, np.maximum(m2, 0.0) / np.maximum(count, 1))))
 
 
 def safe_scale(std, mean=0.0):
