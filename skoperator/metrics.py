@@ -337,7 +337,7 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
     observed = ~np.isnan(G_true).all(axis=(1, 2))  # a row all NaN is no function here
     weighted = int(np.count_nonzero(observed if sample_weight is None
                                     else observed & (sample_weight > 0)))
-    if weighted < 2:
+    if weighted == 1:  # none: the accumulator names the field with no observed value
         raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) of "
                          f"positive weight: R2 compares each point's error with the spread "
                          f"of its values over the functions; got {weighted}. Score more "

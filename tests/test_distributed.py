@@ -133,7 +133,7 @@ def test_early_stopping_max_time_and_lbfgs_agree_across_ranks(runs):
         np.testing.assert_array_equal(value, b["weights"][name])
 
 
-def _close_to_one_process(ranks, one, rtol):
+def _close_to_one_process(ranks, one, rtol, loss_rtol=1e-5):
     """Both ranks hold the same weights, within ``rtol`` (of each tensor's scale) of ``one``."""
     worst = 0.0
     for name, value in _weights(one).items():
@@ -141,7 +141,7 @@ def _close_to_one_process(ranks, one, rtol):
         scale = np.abs(value).max() + 1e-12
         worst = max(worst, np.abs(ranks[0]["weights"][name] - value).max() / scale)
     assert worst < rtol, worst
-    np.testing.assert_allclose(ranks[0]["loss"], one.loss_curve_, rtol=1e-5)
+    np.testing.assert_allclose(ranks[0]["loss"], one.loss_curve_, rtol=loss_rtol)
 
 
 def _missing_targets(G):
@@ -216,7 +216,11 @@ def test_lbfgs_polish_of_two_ranks_equals_one_process(runs):
                             optimizer=Adam(polish=LBFGS(max_iter=10)),
                             **_base(Y)).fit(U[:69], _missing_targets(G)[:69])
     assert one.history_[-1]["solver"] == "lbfgs"
-    _close_to_one_process([load("lbfgs_full", r) for r in (0, 1)], one, 3e-5)
+    # L-BFGS's curvature pairs and line search amplify the all-reduce's float32 rounding:
+    # weights 7.3e-5 of a tensor's scale and the final loss 3.8e-5 apart on an AVX-512
+    # EPYC, under 3e-5 and 1e-5 on the machine before it (a wrong gradient or step moves
+    # them by far more)
+    _close_to_one_process([load("lbfgs_full", r) for r in (0, 1)], one, 2e-4, loss_rtol=2e-4)
 
 
 def test_the_result_pickles_and_predicts_without_a_process_group(runs):

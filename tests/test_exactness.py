@@ -90,6 +90,8 @@ def test_variance_weighted_r2_refuses_a_single_function():
                  (missing, G)]:
         with pytest.raises(ValueError, match="at least 2 functions .* got 1"):
             variance_weighted_r2(*args)
+    with pytest.raises(ValueError, match="G has no observed value"):
+        variance_weighted_r2(np.full_like(G, np.nan), G)
 
 
 def _fitted_ridge():
