@@ -176,7 +176,13 @@ class FNOBranch(_GridBranch):
     channels : int, default=1
         Input channels (a row of ``U`` holds ``channels`` grids in turn).
     modes : int, default=12
-        Fourier modes kept per grid axis (clamped to the grid).
+        Fourier modes kept per grid axis, clamped to the grid the layers see:
+        ``p = ceil(n / stride)`` nodes of an axis of ``n`` plus the padding
+        keep at most ``p // 2`` modes (``p // 2 + 1`` on the last axis); an
+        axis of one node without padding keeps none. The weights hold
+        ``modes`` on every axis, so a value above the limit costs memory and
+        changes nothing (grid (64, 64), stride 2, padding 0.125: 36 x 36,
+        at most 18, 19 on the last axis).
     width : int, default=32
         Channels of the Fourier layers.
     n_layers : int, default=4
