@@ -338,11 +338,11 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
     weighted = int(np.count_nonzero(observed if sample_weight is None
                                     else observed & (sample_weight > 0)))
     if weighted == 1:  # none: the accumulator names the field with no observed value
-        raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) of "
-                         f"positive weight: R2 compares each point's error with the spread "
-                         f"of its values over the functions; got {weighted}. Score more "
-                         "functions, or use mean_function_r2 (the spread over each "
-                         "function's points).")
+        raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) with "
+                         f"an observed value and positive weight: R2 compares each point's "
+                         f"error with the spread of its values over the functions; got "
+                         f"{weighted}. Score more functions, or use mean_function_r2 (the "
+                         "spread over each function's points).")
     acc = R2Accumulator(G_true.shape[1] * G_true.shape[2], n_outputs)
     acc.update(G_true.reshape(n, -1), G_pred.reshape(n, -1), sample_weight)
     return acc.result(multioutput)
