@@ -19,6 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from ._compat import HasMethods, Interval, _fit_context, is_count
+from ._ensemble import _random_state_keys
 from ._estimator import DeepONetRegressor
 from ._meta import MetaOperatorMixin
 from .metrics import score_outputs
@@ -127,11 +128,32 @@ def rollout_errors(W_true, W_pred):
     return (diff / norm).mean(axis=0)
 
 
+def _real_array(A, name):
+    """``A`` as a float64 array of at least one row, else a ValueError naming ``name``."""
+    if np.iscomplexobj(A):
+        raise ValueError(f"{name} must hold real numbers; got complex values (dtype "
+                         f"{np.asarray(A).dtype}). Pass the real part, or the real and "
+                         "imaginary parts as separate fields.")
+    return check_array(A, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name=name)
+
+
+def _check_scored(n, sample_weight):
+    """Refuse fewer than 2 scored trajectories or a ``sample_weight`` of another length."""
+    if n < 2:
+        raise ValueError(f"score needs at least 2 trajectories (windows) to compare the "
+                         f"prediction with their mean; got {n}. Score more trajectories.")
+    if sample_weight is not None and np.shape(sample_weight) != (n,):
+        raise ValueError(f"sample_weight must have shape ({n},), one weight per scored "
+                         f"trajectory (window); got shape {np.shape(sample_weight)}. Pass "
+                         "one weight per trajectory.")
+
+
 def _default_estimator(grid, window, n_pairs, random_state):
     """DeepONet of one window to the next: FNO branch over the snapshots, POD trunk.
 
     The trunk is the leading POD modes (up to 64, no more than the pairs) of
-    the training windows, trained on every point: in
+    the training targets (the changes from the input window's last snapshot
+    with ``residual=True``, else the next windows), trained on every point: in
     ``benchmarks/bench_rollout.py`` it halves the MLP trunk's errors at every
     step; the branch's Fourier layers end in one field per snapshot of the
     window, projected on the modes (``head="projection"``), which lowers the
@@ -172,8 +194,11 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
       once) so that they weigh about as much as the true pairs (each copy
       with its own noise draw), and training goes on (``warm_start=True``
       for ``max_iter`` more epochs when the estimator has a ``warm_start``
-      parameter, else a refit of a new clone on all pairs). ``pushforward``
-      rounds are done, each with the latest model's predictions.
+      parameter and no ``n_estimators``, else a refit of a new clone on all
+      pairs: a forest's or a boosting's warm start only adds the estimators
+      ``n_estimators`` grows by, so with its ``n_estimators`` unchanged it
+      would train nothing more). ``pushforward`` rounds are done, each with
+      the latest model's predictions.
 
     Parameters
     ----------
@@ -185,9 +210,9 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         :class:`~skoperator.networks.FNOBranch` over the window's snapshots
         as channels (its head one field per snapshot, projected on the
         modes), a :class:`~skoperator.networks.PODTrunk` (up to 64
-        modes of the training windows, at the points of
+        modes of the training targets, at the points of
         :func:`window_coords`) trained on every point, the relative L2 loss
-        and 50 epochs.
+        and 50 epochs. The grid has 1 to 3 axes then (the Fourier layers').
     window : int, default=10
         Snapshots per window, in and out.
     pushforward : int, default=1
@@ -204,7 +229,10 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         ``W(t_last)`` back. Persistence, ``W(t) = W(t_last)``, is then the
         estimator's zero.
     random_state : int, RandomState instance or None, default=None
-        Seeds the noise, and the default estimator.
+        Seeds the noise, the default estimator, and every ``random_state``
+        parameter of ``estimator`` (nested ones included) left at None, as
+        :class:`~skoperator.uncertainty.EnsembleRegressor` does; one set to a
+        seed keeps it.
 
     Attributes
     ----------
@@ -300,11 +328,16 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     def _check_trajectories(self, W):
         _check_count("RolloutRegressor", "window", self.window)
         _check_count("RolloutRegressor", "pushforward", self.pushforward, minimum=0)
-        W = check_array(W, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="W")
+        W = _real_array(W, "W")
         if W.ndim < 3 or 0 in W.shape[2:]:
             raise ValueError(f"W must have shape (n_trajectories, n_times, *grid) with a "
                              f"non-empty grid; got an array of shape {W.shape}. Reshape the "
                              "snapshots of each trajectory to their grid.")
+        if self.estimator is None and W.ndim > 5:
+            raise ValueError(f"estimator=None builds a Fourier-layer branch over 1 to 3 grid "
+                             f"axes; got W of shape {W.shape}, snapshots on the "
+                             f"{W.ndim - 2}-axis grid {W.shape[2:]}. Pass an estimator of "
+                             "flattened windows, or reshape the snapshots to at most 3 axes.")
         w, n_times = self.window, W.shape[1]
         if n_times < 2 * w:
             raise ValueError(f"window={w} needs trajectories of at least 2 * window = {2 * w} "
@@ -374,12 +407,20 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
                                            rng.randint(np.iinfo(np.int32).max))
         else:
             estimator = clone(self.estimator)
+            params = estimator.get_params()
+            unset = [key for key in _random_state_keys(estimator) if params[key] is None]
+            if unset:  # one random_state seeds everything, as EnsembleRegressor's members
+                estimator.set_params(**{key: rng.randint(np.iinfo(np.int32).max)
+                                        for key in unset})
         self._fit_pairs(estimator, self._noisy(X, scale, rng), Y)
         n_pairs = [len(X)]
         if self.pushforward:
             X_first, Y_third = self._windows(W, 0, 3 * w), self._windows(W, 2 * w, w)
-            warm = "warm_start" in estimator.get_params()
-            warm_start = estimator.get_params()["warm_start"] if warm else None
+            params = estimator.get_params()
+            # a forest's or a boosting's warm start adds only the estimators that
+            # n_estimators grows by: with it unchanged it would train nothing more
+            warm = "warm_start" in params and "n_estimators" not in params
+            warm_start = params["warm_start"] if warm else None
             # a trajectory has fewer pushforward pairs than true ones (one in 11 for 30
             # snapshots and windows of 10): repeated, they weigh about as much
             repeat = max(1, len(X) // len(X_first))
@@ -402,12 +443,12 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         self.n_pairs_ = n_pairs
         return self
 
-    def _check_windows(self, U):
+    def _check_windows(self, U, name="U"):
         check_is_fitted(self)
-        U = check_array(U, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name="U")
+        U = _real_array(U, name)
         expected = (self.window_, *self.grid_)
         if U.shape[1:] != expected:
-            raise ValueError(f"U must have shape (n, {', '.join(map(str, expected))}) (one "
+            raise ValueError(f"{name} must have shape (n, {', '.join(map(str, expected))}) (one "
                              f"window of {self.window_} snapshots on the fitted grid "
                              f"{self.grid_}); got {U.shape}. Pass the last window of each "
                              "trajectory.")
@@ -430,7 +471,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         U_next : ndarray of shape (n, window, \\*grid)
             The next window.
         """
-        return self._step(self._check_windows(X))
+        return self._step(self._check_windows(X, "X"))
 
     def predict_rollout(self, U, n_windows, step=None):
         """Roll out ``n_windows`` windows from U, each predicted from the previous prediction.
@@ -440,7 +481,8 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         U : array-like of shape (n, window, \\*grid)
             The first window of each trajectory (true snapshots).
         n_windows : int
-            Windows to predict; the first is :meth:`predict`'s.
+            Windows to predict, ``n_windows * window`` snapshots; the first
+            ``step`` of them are :meth:`predict`'s.
         step : int, default=None
             Snapshots kept from each prediction before the next: the input
             window moves ``step`` snapshots at a time, its last ``step``
@@ -464,8 +506,14 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
             raise ValueError(f"step must be an int in [1, window={w}] or None; got {step!r}. "
                              "Pass the snapshots kept from each prediction.")
         total, kept = int(n_windows) * w, []
-        for _ in range(-(-total // step)):
+        for k in range(-(-total // step)):
             kept.append(self._step(U)[:, :step])
+            if not np.all(np.isfinite(kept[-1])):
+                raise FloatingPointError(
+                    f"the rollout diverged: prediction {k + 1} (snapshots {k * step + 1} to "
+                    f"{(k + 1) * step} after U) holds values that are infinite or NaN, from "
+                    f"finite windows of U. Roll out fewer windows (n_windows={n_windows}), or "
+                    "fit a model that is stable on its own predictions (pushforward, noise).")
             U = np.concatenate([U[:, step:], kept[-1]], axis=1)
         return np.concatenate(kept, axis=1)[:, :total]
 
@@ -493,7 +541,7 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     def _rollout_of(self, W, name, step=None):
         """True and rolled-out snapshots after the first window of each trajectory of W."""
         check_is_fitted(self)
-        W = check_array(W, allow_nd=True, ensure_2d=False, dtype=np.float64, input_name=name)
+        W = _real_array(W, name)
         w = self.window_
         if W.ndim >= 3 and W.shape[2:] != self.grid_:
             raise ValueError(f"{name} must hold trajectories on the fitted grid {self.grid_}; "
@@ -535,9 +583,11 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         """
         if y is None:
             truth, pred = self._rollout_of(X, "X")
+            _check_scored(len(truth), sample_weight)
             return score_outputs(truth.reshape(len(truth), -1), pred.reshape(len(pred), -1),
                                  sample_weight)
         pred = self.predict(X)
+        _check_scored(len(pred), sample_weight)
         try:
             y = check_array(y, allow_nd=True, ensure_2d=False, dtype=np.float64,
                             input_name="y")

@@ -1,14 +1,17 @@
 """RolloutRegressor: windows in, the next window out, fed back; its remedies and its errors."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.ensemble import RandomForestRegressor
 from sklearn.exceptions import NotFittedError
 from sklearn.linear_model import Ridge
 from sklearn.metrics import r2_score
 from sklearn.model_selection import GridSearchCV
+from sklearn.neural_network import MLPRegressor
 
 from skoperator import DeepONetRegressor
 from skoperator.datasets import make_navier_stokes
@@ -218,8 +221,10 @@ def test_failed_fit_leaves_estimator_unchanged():
 def test_predict_rejects_windows_of_the_wrong_shape():
     W = _advection()
     model = RolloutRegressor(Ridge(), window=2, pushforward=0).fit(W)
-    with pytest.raises(ValueError, match=r"U must have shape \(n, 2, 8, 8\)"):
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 2, 8, 8\)"):
         model.predict(W[:, :3])
+    with pytest.raises(ValueError, match=r"U must have shape \(n, 2, 8, 8\)"):
+        model.predict_rollout(W[:, :3], 1)
     with pytest.raises(ValueError, match="n_windows must be a positive int"):
         model.predict_rollout(W[:, :2], 0)
 
@@ -253,7 +258,7 @@ def test_predict_reads_the_fitted_window_and_form_not_new_params():
     model.set_params(window=2, residual=False)
     np.testing.assert_array_equal(model.predict_rollout(W[:, :3], 2), before)
     assert (model.window_, model.residual_) == (3, True)
-    with pytest.raises(ValueError, match=r"U must have shape \(n, 3, 8, 8\) \(one window of 3"):
+    with pytest.raises(ValueError, match=r"X must have shape \(n, 3, 8, 8\) \(one window of 3"):
         model.predict(W[:, :2])
 
 
@@ -353,3 +358,57 @@ def test_unfitted_predict_raises_and_failed_first_fit_sets_nothing():
     with pytest.raises(ValueError, match="window=3 needs"):
         model.fit(np.zeros((2, 5, 4)))
     assert not [name for name in vars(model) if name.endswith("_")]
+
+
+def test_pushforward_refits_a_forest_instead_of_a_warm_start_that_adds_no_tree():
+    # a forest's warm start with n_estimators unchanged trains nothing: the round refits
+    W = _advection(n_times=8)
+    forest = RandomForestRegressor(5, random_state=0)
+    m0 = RolloutRegressor(forest, window=2, pushforward=0).fit(W)
+    m1 = RolloutRegressor(forest, window=2, pushforward=1).fit(W)
+    assert m1.n_pairs_ == [30, 48]
+    assert not np.array_equal(m0.predict(W[:, :2]), m1.predict(W[:, :2]))
+    assert m1.estimator_.get_params()["warm_start"] is False
+
+
+def test_random_state_seeds_the_estimators_unset_random_state():
+    W = _advection(n_times=8)
+
+    def fit(seed, **params):
+        mlp = MLPRegressor(hidden_layer_sizes=(8,), max_iter=3, **params)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = RolloutRegressor(mlp, window=2, pushforward=0, random_state=seed).fit(W)
+        return model.predict(W[:, :2])
+
+    np.testing.assert_array_equal(fit(0), fit(0))
+    assert not np.array_equal(fit(0), fit(1))
+    np.testing.assert_array_equal(fit(0, random_state=3), fit(1, random_state=3))
+
+
+def test_a_diverging_rollout_says_so():
+    W = _advection(n_times=8)
+    model = RolloutRegressor(Ridge(alpha=1e-8), window=2, pushforward=0, residual=False).fit(W)
+    # a model that multiplies its input by 1e10 blows up past float64 within 31 windows
+    model.estimator_.coef_ = 1e10 * np.eye(model.estimator_.coef_.shape[0])
+    model.estimator_.intercept_ = np.zeros_like(model.estimator_.intercept_)
+    with pytest.raises(FloatingPointError, match="rollout diverged: prediction"), \
+            np.errstate(over="ignore"):
+        model.predict_rollout(W[:, :2], 40)
+
+
+def test_score_and_fit_name_what_the_caller_passed():
+    W = _advection(n_times=8)
+    model = RolloutRegressor(Ridge(), window=2, pushforward=0).fit(W)
+    with pytest.raises(ValueError, match=r"sample_weight must have shape \(6,\)"):
+        model.score(W, sample_weight=np.ones(3))
+    with pytest.raises(ValueError, match="at least 2 trajectories"):
+        model.score(W[:1])
+    bad = W[:, :2].copy()
+    bad[0, 0, 0, 0] = np.nan
+    with pytest.raises(ValueError, match="Input X contains NaN"):
+        model.predict(bad)
+    with pytest.raises(ValueError, match="W must hold real numbers"):
+        RolloutRegressor(Ridge(), window=2, pushforward=0).fit(W + 1j)
+    with pytest.raises(ValueError, match="estimator=None builds a Fourier-layer branch"):
+        RolloutRegressor(window=1, pushforward=0).fit(np.ones((3, 4, 2, 2, 2, 2)))
