@@ -311,6 +311,7 @@ def resume_point(callbacks, est, U, G, coords, incremental):
     if not writers:
         return ResumePoint()
     point = ResumePoint(_checkpoint.fit_fingerprint(est, U, G, coords))
+    point.fingerprint["incremental"] = bool(incremental)  # a later fit never resumes these
     path = None if incremental else writers[0].latest()
     if path is not None:
         document, tensors = _checkpoint.read(path)

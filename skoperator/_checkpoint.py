@@ -18,9 +18,10 @@ import zipfile
 from pathlib import Path
 
 import torch
+from sklearn.base import BaseEstimator
 
 from ._codec import WEIGHTS, Reader, Unsupported, Writer, allowed_types, load_tensors, save_tensors
-from ._distributed import fingerprint
+from ._distributed import communicator, fingerprint
 from ._records import EpochRecord, EpochRun
 
 FORMAT = "skoperator-checkpoint"
@@ -41,6 +42,8 @@ def fit_fingerprint(est, U, G, coords):
     found = fingerprint(est, U, G, est.coords if coords is None else coords)
     found["settings"] = {k: v for k, v in found["settings"].items() if k not in _FREE}
     found["start"] = int(getattr(est, "n_iter_", 0)) if est.warm_start else 0
+    found["incremental"] = False  # resume_point marks a partial_fit call's
+    found["processes"] = communicator().world_size  # the global batch, the generators' count
     return found
 
 
@@ -70,12 +73,20 @@ def _complex(obj):
     return obj
 
 
+#: Marks the saved state of a component held by a component (a physics term's sampler):
+#: put back into the resumed fit's own, set up by its planning, not created from the file.
+_NESTED = "state of the component"
+
+
 def _component_state(obj, writer, where):
     """The attributes of a component that the codec can save (its fitted state)."""
     if obj is None:
         return None
     out = {}
     for name, value in vars(obj).items():
+        if isinstance(value, BaseEstimator):  # its own state, recursively
+            out[name] = {_NESTED: _component_state(value, writer, f"{where}.{name}")}
+            continue
         if callable(value) and not torch.is_tensor(value):
             continue
         try:
@@ -114,7 +125,7 @@ def capture(trainer, est_fingerprint, finished=None):
         "elapsed": time.perf_counter() - trainer.start,
         "first_epoch": trainer.first_epoch,
         "current": None if run is None else writer.encode(
-            {**vars(run), "seconds": run.seconds}, "current"),
+            {**vars(run), "seconds": time.perf_counter() - trainer.epoch_tic}, "current"),
         "history": [writer.encode(r if isinstance(r, dict) else vars(r), f"history[{i}]")
                     for i, r in enumerate(state.history)],
         "stopping": writer.encode({
@@ -131,6 +142,10 @@ def capture(trainer, est_fingerprint, finished=None):
 def _set_component_state(obj, saved):
     for name, value in (saved or {}).items():
         current = getattr(obj, name, None)
+        if isinstance(value, dict) and set(value) == {_NESTED}:
+            if current is not None:  # the resumed fit's own component, set up as before
+                _set_component_state(current, value[_NESTED])
+            continue
         if torch.is_tensor(value) and torch.is_tensor(current):
             value = value.to(current.device)
         setattr(obj, name, value)
@@ -140,7 +155,13 @@ def load_into(trainer, document, tensors):
     """Put a checkpoint's state into a freshly planned ``trainer`` (its fit resumes)."""
     plan, reader = trainer.plan, Reader(allowed_types(None), tensors)
     device = plan.data.device
-    trainer.network.load_state_dict(_complex(reader.decode(document["network"], "network")))
+    try:
+        trainer.network.load_state_dict(_complex(reader.decode(document["network"], "network")))
+    except RuntimeError as exc:  # a module the fingerprint could not tell apart
+        raise ValueError(f"the checkpoint's weights do not fit this fit's network ({exc}); "
+                         "it was written by a fit of another architecture. Delete the "
+                         "checkpoints (or point Checkpoint at another directory) to start "
+                         "afresh.") from exc
     optimizer = {"state": {int(k): _complex(reader.decode(v, "optimizer.state"))
                            for k, v in document["optimizer"]["state"].items()},
                  "param_groups": reader.decode(document["optimizer"]["param_groups"],
@@ -205,10 +226,11 @@ def read(path):
         with zipfile.ZipFile(path) as archive:
             document = json.loads(archive.read(_STATE).decode("utf-8"))
             tensors = load_tensors(archive.read(WEIGHTS))
-    except (zipfile.BadZipFile, KeyError, ValueError) as exc:
+    except Exception as exc:  # a damaged zip, JSON or safetensors (each has its own errors)
         raise ValueError(f"{path} is not a readable skoperator checkpoint "
                          f"({type(exc).__name__}: {exc}); delete it to start afresh.") from exc
-    if document.get("format") != FORMAT or document.get("format_version") != VERSION:
+    if not isinstance(document, dict) or document.get("format") != FORMAT \
+            or document.get("format_version") != VERSION:
         raise ValueError(f"{path} is not a skoperator checkpoint of format version {VERSION}; "
                          "delete it to start afresh.")
     return document, tensors
@@ -221,15 +243,21 @@ def check_fingerprint(path, document, expected):
     settings).
     """
     saved = Reader(allowed_types(None), {}).decode(document["fingerprint"], "fingerprint")
-    if saved.get("start", 0) < expected["start"]:
-        return False  # an earlier call's, which a warm_start call continues (or replaces)
-    changed = [k for k in ("U", "G", "coords") if _plain(saved[k]) != _plain(expected[k])]
-    settings = saved["settings"]
-    changed += [k for k in sorted(set(settings) | set(expected["settings"]))
-                if settings.get(k) != expected["settings"].get(k)]
+    if saved.get("incremental") or saved.get("start", 0) < expected["start"]:
+        # a partial_fit call's (never resumed), or an earlier call's, which a
+        # warm_start call continues (or replaces)
+        return False
+    changed = [f"{k} (its shape or values)" for k in ("U", "G", "coords")
+               if _plain(saved[k]) != _plain(expected[k])]
+    if saved.get("processes", 1) != expected["processes"]:
+        changed.append(f"the number of processes ({saved.get('processes', 1)} in the "
+                       f"checkpoint, {expected['processes']} now)")
+    settings, now = saved["settings"], expected["settings"]
+    changed += [f"{k} ({settings.get(k)} in the checkpoint, {now.get(k)} now)"
+                for k in sorted(set(settings) | set(now)) if settings.get(k) != now.get(k)]
     if changed:
         raise ValueError(
-            f"the checkpoint {path} is of another fit: {', '.join(changed)} differ(s) from "
+            f"the checkpoint {path} is of another fit: {'; '.join(changed)} differ(s) from "
             "this one's. Resume with the data and settings it was written with, delete the "
             "checkpoints (or point Checkpoint at another directory) to start afresh, or pass "
             "Checkpoint(resume=False).")

@@ -206,26 +206,25 @@ _ADDRESS = re.compile(r" at 0x[0-9a-fA-F]+")
 def _digest(array, name, rows=64):
     """A cheap fingerprint of an array: its shape and a hash of its values.
 
-    Arrays up to 64 MiB are hashed whole; larger ones (memmaps and other
-    streamed arrays) by ``rows`` rows spread over them, so that the check
-    never reads a large array whole.
+    Arrays up to 64 MiB (memmaps included) are hashed whole; larger ones
+    and streamed datasets (HDF5, Zarr, Dask) by ``rows`` rows spread over
+    them, so that the check never reads a large array whole.
     """
     if array is None:
         return None
     out_of_core_kind(array, name)  # a closed HDF5 dataset: the package's message
-    if not hasattr(array, "shape"):
+    if not hasattr(array, "shape") or hasattr(array, "iloc"):  # a list; a pandas frame
         array = np.asarray(array)
     shape = tuple(array.shape)
     if not shape or shape[0] == 0:
         return shape, ""
-    if isinstance(array, np.ndarray) and not isinstance(array, np.memmap) \
-            and array.nbytes <= _WHOLE_BYTES:
+    if isinstance(array, np.ndarray) and array.nbytes <= _WHOLE_BYTES:
         idx = slice(None)
     else:
         idx = sorted(set(np.linspace(0, shape[0] - 1, min(rows, shape[0])).astype(int).tolist()))
     try:
         block = np.ascontiguousarray(np.asarray(array[idx], dtype=np.float64))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, KeyError, IndexError):
         return shape, type(array).__name__
     return shape, hashlib.sha1(np.nan_to_num(block, nan=1.2345e-300).tobytes()).hexdigest()
 
@@ -267,14 +266,25 @@ def ranks_agree(fit):
     return wrapper
 
 
+def _callable_name(value):
+    """A callable setting as the ranks and a resumed fit can compare it: a module by its
+    layers (their sizes included), a function by its module and qualified name."""
+    if isinstance(value, torch.nn.Module):
+        return repr(value)
+    name = getattr(value, "__qualname__", None)
+    if name is None:  # a partial, an instance with __call__
+        return type(value).__name__
+    return f"{getattr(value, '__module__', None)}.{name}"
+
+
 def fingerprint(est, U, G, coords):
     """What must agree between ranks: the data's shapes and a sample of it, the settings."""
     settings = {}
     for name, value in est.get_params(deep=False).items():
-        if name in ("coords", "verbose"):
+        if name in ("coords", "verbose", "device", "n_jobs"):  # free per rank
             continue
         if callable(value) and not hasattr(value, "get_params"):
-            value = type(value).__name__
+            value = _callable_name(value)
         # without memory addresses (a function inside a component, a RandomState),
         # which differ between the processes
         settings[name] = _ADDRESS.sub("", repr(value))

@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from ._objective import full_grid_objective, physics_objective
-from ._records import EpochRecord, PolishProgress, restore, snapshot
+from ._records import EpochRecord, PolishProgress, Preempted, restore, snapshot
 
 #: Iterations per call of ``LBFGS.step`` (its ``max_iter``): ``max_time`` is
 #: checked between them.
@@ -125,6 +125,8 @@ def polish(trainer, state):
             lbfgs.step(closure)
             done += lbfgs.param_groups[0]["max_iter"]
             show(min(done, ran()) if params else done)
+            if trainer.polish_preempted():
+                raise Preempted(trainer.preempt)
             if trainer.time_is_up_everywhere(plan.max_time):
                 reason = "max_time"
                 break

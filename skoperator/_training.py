@@ -93,6 +93,7 @@ class Trainer:
         self.clip = plan.optimizer_spec.clip_grad_norm
         # where the fit is: a checkpoint resumes it from here (skoperator._checkpoint)
         self.first_epoch, self.current, self.preempt = 0, None, None
+        self.epoch_tic = time.perf_counter()  # when the current epoch began (its seconds)
         self.state, self.finished, self.resumed, self.fingerprint = state, None, False, None
         # streamed targets: the next batch read in a thread (not with ranks or a physics
         # term, which draws from the generator within a step)
@@ -331,6 +332,17 @@ class Trainer:
         mean = (torch.stack([run.total, run.total_report]) / run.seen).tolist()
         return mean[0], mean[1], n_trunk, out_of_time
 
+    def polish_preempted(self):
+        """Whether a preemption signal arrived (on any rank) during the L-BFGS polish.
+
+        The polish is not checkpointed: the fit stops after the current
+        round, and the resumed fit polishes again from its last checkpoint.
+        """
+        if self.comm.world_size > 1:
+            signum = self.comm.sum([float(self.preempt or 0)])[0]
+            self.preempt = self.preempt or (int(signum) if signum else None)
+        return self.preempt is not None
+
     def preempted(self, stop):
         """Whether a preemption signal arrived (on any rank): then checkpoint and stop.
 
@@ -402,6 +414,10 @@ class Trainer:
             # a warm start's candidates include its starting weights, on its own split
             state.best_score = self.plan.validation_fn(self.network)
             state.best_weights = snapshot(self.network)
+        if self.resumed and self.current is None and history and self._stopped(state):
+            # resumed from the checkpoint of the epoch that met the tolerance: it stopped there
+            self._restore_best(state)
+            return "converged"
         for epoch in range(self.first_epoch, n_epochs):
             good = snapshot(self.network)
             tic = time.perf_counter()
@@ -409,6 +425,7 @@ class Trainer:
                 if self.current is None:  # else: resumed in the middle of this epoch
                     self.current = self.new_epoch(epoch)
                 tic -= self.current.seconds
+                self.epoch_tic = tic
                 objective, report, n_trunk, out_of_time = self.run_epoch()
             except KeyboardInterrupt:
                 restore(self.network, good)
@@ -462,7 +479,11 @@ class Trainer:
             improved = objective < state.best_loss - (tol or 0.0)
             state.best_loss = min(objective, state.best_loss)
         state.no_improvement = 0 if improved else state.no_improvement + 1
-        return tol is not None and state.no_improvement >= self.plan.n_iter_no_change
+        return self._stopped(state)
+
+    def _stopped(self, state):
+        """Whether the tolerance is met: ``n_iter_no_change`` epochs without improvement."""
+        return self.plan.tol is not None and state.no_improvement >= self.plan.n_iter_no_change
 
     def _restore_best(self, state):
         if self.plan.validation_fn is not None and state.best_weights is not None:

@@ -218,7 +218,16 @@ class Checkpoint(BaseCallback):
     as the fit that was never interrupted (without ``max_time``, whose
     clock is not reproducible). A checkpoint written at the end of a fit
     gives back that fit's model without training again. Under ``torchrun``
-    every rank resumes from rank 0's file (a filesystem they share).
+    every rank resumes from rank 0's file (a filesystem they share), with
+    as many processes as wrote it. ``partial_fit`` calls write checkpoints that no later call resumes.
+
+    What "the same data" means: arrays up to 64 MiB are compared whole;
+    larger ones, memmaps of more than 64 MiB and streamed datasets (HDF5,
+    Zarr, Dask) by 64 of their rows, spread over them, so that the check
+    never reads them whole: a change elsewhere in such data goes unseen.
+    Other callbacks' own state (counters of a stopping rule) is not in the
+    checkpoint: a callback that must resume exactly derives its state
+    from ``info.history``, which is.
 
     Parameters
     ----------
@@ -235,8 +244,11 @@ class Checkpoint(BaseCallback):
     signals : tuple of str, default=("SIGTERM", "SIGUSR1")
         Preemption signals (SLURM sends SIGTERM, or the signal of
         ``--signal``): on one, the fit finishes its step, writes a
-        checkpoint and raises :class:`Preempted` (exit code 75). Installed
-        while the fit runs, in the main thread only; () installs none.
+        checkpoint and raises :class:`Preempted` (exit code 75); during the
+        L-BFGS polish it stops after the current round of iterations
+        without a new checkpoint (the polish is not checkpointed: the
+        resumed fit polishes again from the last one). Installed while the
+        fit runs, in the main thread only; () installs none.
 
     Examples
     --------
@@ -270,9 +282,13 @@ class Checkpoint(BaseCallback):
         super().check()
         _check_directory(self, "directory")
         for name in self.signals:
-            if not hasattr(signal, str(name)):
+            number = getattr(signal, str(name), None)
+            if not isinstance(number, signal.Signals) or str(name).startswith("SIG_") \
+                    or number in (getattr(signal, "SIGKILL", None),
+                                  getattr(signal, "SIGSTOP", None)):
                 raise ValueError(f"Checkpoint(signals={self.signals!r}): {name!r} is not a "
-                                 "signal of this platform; pass names such as 'SIGTERM'.")
+                                 "signal of this platform that a handler can catch; pass "
+                                 "names such as 'SIGTERM' or 'SIGUSR1'.")
         return self
 
     # -- resume (before planning: the seed)

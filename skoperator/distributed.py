@@ -100,14 +100,14 @@ def init_process_group(backend=None, **kwargs):
 
     if dist.is_available() and dist.is_initialized():
         return dist.get_world_size()
+    if backend not in ("gloo", "nccl", None):  # also in a plain process: a typo fails here
+        raise ValueError(f"backend must be 'gloo', 'nccl' or None; got {backend!r}.")
     found = _launcher_environment()
     if found is None:
         return 1
     rank, world, local_rank, addr, port = found
     if backend is None:
         backend = "nccl" if torch.cuda.is_available() else "gloo"
-    if backend not in ("gloo", "nccl"):
-        raise ValueError(f"backend must be 'gloo', 'nccl' or None; got {backend!r}.")
     if backend == "nccl" and not torch.cuda.is_available():
         raise ValueError("backend='nccl' needs CUDA, which this machine does not have; pass "
                          "backend='gloo' (or None).")
@@ -263,11 +263,19 @@ def fit_ray(estimator, U, G, *, num_workers=2, use_gpu=False, threads_per_worker
                                      resources_per_worker=resources_per_worker),
         run_config=RunConfig(storage_path=storage, name="skoperator-fit"),
     )
-    result = trainer.fit()
-    if result.error is not None:  # the workers' own error, not Ray's wrapper of it
+    try:
+        result = trainer.fit()
+    except Exception as exc:  # Ray Train 2 raises its wrapper: the first rank's own error
+        failures = getattr(exc, "worker_failures", None)
+        if not failures:
+            raise
+        first = failures[min(failures)]
+        raise (getattr(first, "cause", None) or first.__cause__ or first) from exc
+    if result.error is not None:  # older Ray Train: the workers' own error, not its wrapper
         raise (result.error.__cause__ or result.error) from result.error
     with result.checkpoint.as_directory() as path:
         with open(os.path.join(path, "estimator.pkl"), "rb") as f:
             fitted = pickle.load(f)
+    estimator.__dict__.clear()  # nothing of an earlier fit stays (feature_names_in_)
     estimator.__dict__.update(fitted.__dict__)
     return estimator

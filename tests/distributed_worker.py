@@ -194,5 +194,33 @@ def too_many(out):
     _save(out, "done", dist.get_rank())  # the group ends at exit, as in main
 
 
+def processes(out):
+    """A checkpoint of one process refused by two; a pandas frame as U under ranks."""
+    import pandas as pd
+    import torch.distributed as dist
+
+    from skoperator import DeepONetRegressor
+    from skoperator.callbacks import Checkpoint
+    from skoperator.datasets import make_antiderivative
+    from skoperator.distributed import init_process_group
+
+    init_process_group()
+    rank = dist.get_rank()
+    U, Y, G = make_antiderivative(64, n_sensors=20, n_points=30, random_state=0)
+    est = DeepONetRegressor(coords=Y, n_basis=8, tol=None, random_state=0, batch_size=8,
+                            max_iter=2, callbacks=[Checkpoint(f"{out}/ckpt")])
+    try:
+        est.fit(U, G)
+        error = None
+    except ValueError as exc:
+        error = str(exc)
+    frame = pd.DataFrame(U, columns=[f"s{i}" for i in range(U.shape[1])])
+    fitted = DeepONetRegressor(coords=Y, n_basis=8, tol=None, random_state=0, batch_size=8,
+                               max_iter=1).fit(frame, G)
+    _save(out, "processes", rank, error=error, frame_features=list(fitted.feature_names_in_))
+    dist.barrier()
+    _save(out, "done", rank)
+
+
 if __name__ == "__main__":
-    {"main": main, "too_many": too_many}[sys.argv[1]](sys.argv[2])
+    {"main": main, "too_many": too_many, "processes": processes}[sys.argv[1]](sys.argv[2])

@@ -6,6 +6,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path, PurePosixPath
 
 import numpy as np
@@ -152,10 +153,11 @@ def test_resume_refuses_the_checkpoint_of_another_fit(tmp_path):
     U, G, est = worker.estimator("antiderivative", tmp_path)
     est.fit(U, G)
     other = clone(est).set_params(max_iter=7)
-    with pytest.raises(ValueError, match="another fit: max_iter differ.*resume=False"):
+    with pytest.raises(ValueError, match=r"another fit: max_iter \(\d+ in the checkpoint, "
+                                         r"7 now\) differ.*resume=False"):
         other.fit(U, G)
     assert not hasattr(other, "network_")
-    with pytest.raises(ValueError, match="another fit: G differ"):
+    with pytest.raises(ValueError, match=r"another fit: G \(its shape or values\) differ"):
         clone(est).fit(U, G + 1.0)
     fresh = clone(est).set_params(callbacks=[Checkpoint(tmp_path, resume=False)])
     assert fresh.fit(U, G).n_iter_ == est.n_iter_
@@ -430,3 +432,189 @@ def test_a_model_with_callbacks_loads_in_a_fresh_process(tmp_path):
                          timeout=120, env={**os.environ, "PYTHONPATH": str(
                              Path(skoperator.io.__file__).parents[1])})
     assert out.stdout.strip() == "CSVLogger", out.stderr[-2000:]
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def _small(directory=None, callbacks=(), **params):
+    """A 4-step-per-epoch antiderivative fit, checkpointed into ``directory``."""
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+    from skoperator.networks import MLPBranch, MLPTrunk
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    base = dict(coords=Y, n_eval=6, batch_size=16, max_iter=6, n_basis=8,
+                branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)), tol=None,
+                device="cpu", random_state=0)
+    base.update(params)
+    callbacks = list(callbacks) + ([Checkpoint(directory)] if directory else [])
+    return U, Y, G, DeepONetRegressor(**base, callbacks=callbacks or None)
+
+
+class _CrashAfter(BaseCallback):
+    """Raises at the end of epoch ``epoch`` (once), or at the polish's first round."""
+
+    def __init__(self, epoch=None, in_polish=False):
+        self.epoch = epoch
+        self.in_polish = in_polish
+
+    def on_epoch_end(self, record, info):
+        if record["epoch"] == self.epoch and not getattr(self, "done", False):
+            self.done = True
+            raise RuntimeError("crash")
+        return False
+
+    def on_polish_progress(self, event, info):
+        if self.in_polish and event.running and not getattr(self, "done", False):
+            self.done = True
+            raise RuntimeError("crash")
+
+
+def _antiderivative_residual(y, s, u, d):
+    return d(s, 0) - u
+
+
+@pytest.mark.parametrize("sampling", ["random", "fixed"])
+def test_a_physics_fit_resumes_exactly(tmp_path, sampling):
+    # the physics term's sampler was saved as its settings only: resuming crashed
+    from skoperator.physics import PDEResidual
+
+    def physics():
+        return PDEResidual(_antiderivative_residual, sensors=Y[:, 0], n_points=8,
+                           sampling=sampling)
+
+    U, Y, G, _ = _small()
+    _, _, _, ref = _small(max_iter=4, physics=physics())
+    ref.fit(U, G)
+    _, _, _, first = _small(tmp_path, callbacks=[_CrashAfter(epoch=2)], max_iter=4,
+                            physics=physics())
+    with pytest.raises(RuntimeError, match="crash"):
+        first.fit(U, G)
+    _, _, _, resumed = _small(tmp_path, max_iter=4, physics=physics())
+    resumed.fit(U, G)
+    assert _same_weights(resumed, ref)
+    assert resumed.physics_.sampler_.n_eval_ == ref.physics_.sampler_.n_eval_
+
+
+def test_partial_fit_checkpoints_are_not_resumed_by_fit(tmp_path):
+    U, _, G, est = _small(tmp_path)
+    for _ in range(3):
+        est.partial_fit(U, G)
+    est.fit(U, G)
+    assert est.n_iter_ == 6 and est.stopping_reason_ == "max_iter"
+
+
+def test_an_early_stop_is_kept_when_the_polish_crashes(tmp_path):
+    from skoperator.optimizers import LBFGS, Adam
+    params = dict(max_iter=30, early_stopping=True, validation_fraction=0.25,
+                  n_iter_no_change=2, tol=0.5, optimizer=Adam(polish=LBFGS(max_iter=3)))
+    U, _, G, ref = _small(**params)
+    ref.fit(U, G)
+    assert ref.stopping_reason_ == "converged"
+    _, _, _, first = _small(tmp_path, callbacks=[_CrashAfter(in_polish=True)], **params)
+    with pytest.raises(RuntimeError, match="crash"):
+        first.fit(U, G)
+    _, _, _, resumed = _small(tmp_path, **params)
+    resumed.fit(U, G)
+    assert [h["solver"] for h in resumed.history_] == [h["solver"] for h in ref.history_]
+    assert resumed.stopping_reason_ == "converged" and _same_weights(resumed, ref)
+
+
+def _vanish_at_0(y, g):
+    return g * y[:, 0]
+
+
+def _shift_by_one(y, g):
+    return g + 1.0
+
+
+def test_the_fingerprint_tells_functions_and_modules_apart(tmp_path):
+    U, _, G, est = _small(tmp_path, max_iter=2, output_transform=_vanish_at_0)
+    est.fit(U, G)
+    _, _, _, other = _small(tmp_path, max_iter=2, output_transform=_shift_by_one)
+    with pytest.raises(ValueError, match="output_transform .*_vanish_at_0' in the checkpoint"):
+        other.fit(U, G)
+    modules = tmp_path / "modules"
+    _, _, _, tanh = _small(modules, max_iter=2, branch=torch.nn.Sequential(
+        torch.nn.Linear(20, 16), torch.nn.Tanh(), torch.nn.Linear(16, 8)))
+    tanh.fit(U, G)
+    _, _, _, relu = _small(modules, max_iter=2, branch=torch.nn.Sequential(
+        torch.nn.Linear(20, 16), torch.nn.ReLU(), torch.nn.Linear(16, 8)))
+    with pytest.raises(ValueError, match="another fit: branch"):
+        relu.fit(U, G)
+
+
+def test_a_small_memmap_is_compared_whole(tmp_path):
+    U, _, G, est = _small(tmp_path / "ckpt", max_iter=2)
+    G_map = np.lib.format.open_memmap(tmp_path / "G.npy", mode="w+", dtype=G.dtype,
+                                      shape=G.shape)
+    G_map[:] = G
+    est.fit(U, G_map)
+    G_map[1:3] += 100.0  # rows between the 64 a sampled fingerprint reads
+    with pytest.raises(ValueError, match=r"another fit: G \(its shape or values\)"):
+        clone(est).fit(U, G_map)
+
+
+def test_a_preemption_during_the_polish_stops_the_fit(tmp_path):
+    from skoperator.optimizers import LBFGS, Adam
+
+    class TermInPolish(BaseCallback):
+        def on_polish_progress(self, event, info):
+            if event.running and event.done == 1 and not getattr(self, "sent", False):
+                self.sent = True
+                os.kill(os.getpid(), signal.SIGTERM)
+
+    params = dict(max_iter=2, optimizer=Adam(polish=LBFGS(max_iter=60)))
+    U, _, G, ref = _small(**params)
+    ref.fit(U, G)
+    _, _, _, first = _small(tmp_path, callbacks=[TermInPolish()], **params)
+    with pytest.raises(Preempted):
+        first.fit(U, G)
+    _, _, _, resumed = _small(tmp_path, **params)
+    resumed.fit(U, G)  # the polish again, from the last epoch's checkpoint
+    assert _same_weights(resumed, ref)
+
+
+def test_a_checkpoint_with_damaged_weights_or_state_is_named(tmp_path):
+    import zipfile
+    U, _, G, est = _small(tmp_path, max_iter=1)
+    est.fit(U, G)
+    path = _checkpoint.checkpoints(tmp_path)[-1]
+    with zipfile.ZipFile(path) as archive:
+        state = archive.read("state.json")
+    for weights in (b"garbage", b"\x08\x00\x00\x00\x00\x00\x00\x00{}"):
+        with zipfile.ZipFile(path, "w") as archive:
+            archive.writestr("state.json", state)
+            archive.writestr("weights.safetensors", weights)
+        with pytest.raises(ValueError, match="is not a readable skoperator checkpoint"):
+            clone(est).fit(U, G)
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("state.json", b"[1, 2]")
+        archive.writestr("weights.safetensors", b"")
+    with pytest.raises(ValueError, match="not a skoperator checkpoint|not a readable"):
+        clone(est).fit(U, G)
+
+
+@pytest.mark.parametrize("name", ["SIGKILL", "SIG_IGN", "NSIG", "SIGSTOP"])
+def test_checkpoint_refuses_signals_no_handler_can_catch(tmp_path, name):
+    with pytest.raises(ValueError, match="that a handler can catch"):
+        Checkpoint(tmp_path, signals=(name,)).check()
+
+
+def test_a_resumed_epoch_counts_the_seconds_before_the_preemption(tmp_path, monkeypatch):
+    from skoperator import _training
+    step, calls = _training.Trainer._step, {"n": 0, "at": 3}
+
+    def slow_step(self):  # 4 steps of at least 0.2 s: the epoch lasts at least 0.8 s
+        time.sleep(0.2)
+        step(self)
+        calls["n"] += 1
+        if calls["n"] == calls["at"]:
+            os.kill(os.getpid(), signal.SIGTERM)
+
+    monkeypatch.setattr(_training.Trainer, "_step", slow_step)
+    U, _, G, first = _small(tmp_path, max_iter=1)
+    with pytest.raises(Preempted):
+        first.fit(U, G)
+    calls["at"] = None
+    _, _, _, resumed = _small(tmp_path, max_iter=1)
+    resumed.fit(U, G)
+    assert resumed.history_[0]["seconds"] >= 0.75  # 3 steps before, 1 after

@@ -256,6 +256,23 @@ def test_more_ranks_than_functions_is_a_clear_error_on_every_rank(tmp_path):
         assert "3 ranks but the fit has 2 training functions" in error
 
 
+def test_a_checkpoint_of_one_process_is_refused_by_two_and_a_frame_is_fingerprinted(tmp_path):
+    from skoperator import DeepONetRegressor
+    from skoperator.callbacks import Checkpoint
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(64, n_sensors=20, n_points=30, random_state=0)
+    DeepONetRegressor(coords=Y, n_basis=8, tol=None, random_state=0, batch_size=8,
+                      max_iter=2, callbacks=[Checkpoint(tmp_path / "ckpt")]).fit(U, G)
+    _launch("processes", 2, tmp_path)
+    for rank in range(2):
+        with open(tmp_path / f"processes-{rank}.pkl", "rb") as f:
+            found = pickle.load(f)
+        assert "the number of processes (1 in the checkpoint, 2 now)" in found["error"]
+        # a pandas frame's fingerprint took its columns for rows: every rank failed
+        assert found["frame_features"] == [f"s{i}" for i in range(20)]
+
+
 def test_init_process_group_without_a_launcher_does_nothing(monkeypatch):
     from skoperator.distributed import _first_host, _launcher_environment, init_process_group
 
@@ -278,6 +295,10 @@ def test_init_process_group_checks_backend_and_launcher_variables(monkeypatch):
     monkeypatch.setenv("RANK", "0")
     monkeypatch.setenv("WORLD_SIZE", "1")
     monkeypatch.delenv("MASTER_ADDR", raising=False)
+    monkeypatch.delenv("RANK")  # a plain process checks backend too: a typo fails at once
+    with pytest.raises(ValueError, match="backend must be 'gloo', 'nccl' or None; got 'ncll'"):
+        init_process_group(backend="ncll")
+    monkeypatch.setenv("RANK", "0")
     for backend, match in (("nccl", "backend='nccl' needs CUDA"),
                            ("foo", "backend must be 'gloo', 'nccl' or None; got 'foo'")):
         with pytest.raises(ValueError, match=match):
@@ -301,3 +322,18 @@ def test_fit_ray_checks_its_call_before_starting_workers(estimator, kwargs, rows
     U, G = rng.normal(size=(10, 4)), rng.normal(size=(rows, 5))
     with pytest.raises(error, match=match):
         fit_ray(estimator, U, G, **kwargs)
+
+
+def test_ranks_may_differ_in_device_and_n_jobs_not_in_other_settings():
+    # the usual data-parallel call gives each rank its own GPU: device=f"cuda:{LOCAL_RANK}"
+    from skoperator._distributed import _differences, fingerprint
+
+    rng = np.random.default_rng(0)
+    U, G, Y = rng.normal(size=(8, 5)), rng.normal(size=(8, 4)), np.linspace(0, 1, 4)[:, None]
+
+    def found(**params):
+        return fingerprint(DeepONetRegressor(coords=Y, **params), U, G, Y)
+
+    assert _differences(found(device="cuda:0", n_jobs=None),
+                        found(device="cuda:1", n_jobs=2)) == ""
+    assert "max_iter (3 against 4)" in _differences(found(max_iter=3), found(max_iter=4))

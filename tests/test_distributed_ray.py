@@ -37,3 +37,20 @@ def test_fit_ray_trains_on_two_workers_and_returns_a_plain_estimator(ray_cluster
     assert est.n_iter_ == 3 and type(est.network_).__name__ == "DeepONet"
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.predict(U), est.predict(U))
+
+
+@pytest.mark.slow
+def test_fit_ray_raises_the_workers_error_and_keeps_nothing_of_an_earlier_fit(ray_cluster,
+                                                                              tmp_path):
+    import pandas as pd
+
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    params = dict(coords=Y, branch=MLPBranch(layers=(8,)), trunk=MLPTrunk(layers=(8,)),
+                  n_basis=4, batch_size=8, max_iter=1, tol=None, random_state=0)
+    with pytest.raises(ValueError, match="coords has 20 rows but G has 19 columns"):
+        fit_ray(DeepONetRegressor(**params), U, G[:, :19], num_workers=2,
+                storage_path=str(tmp_path))
+    est = DeepONetRegressor(**params).fit(pd.DataFrame(U, columns=[f"s{i}" for i in
+                                                                   range(U.shape[1])]), G)
+    fit_ray(est, U, G, num_workers=2, storage_path=str(tmp_path))
+    assert not hasattr(est, "feature_names_in_")  # as a plain refit on an array
