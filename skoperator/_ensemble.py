@@ -17,6 +17,7 @@ from . import _coords, _data
 from ._compat import HasMethods, Interval, StrOptions, _fit_context, _num_samples, _safe_indexing
 from ._meta import MetaOperatorMixin, final_step, predict_with, require_y
 from .networks import as_branch, as_trunk
+from .optimizers import as_optimizer
 
 __all__ = ["EnsembleRegressor"]
 
@@ -44,8 +45,9 @@ def _fit_member(estimator, X, y, indices, thread_key):
     (members run side by side); it is restored afterwards, so that the
     fitted member keeps the parameters the user gave.
     """
-    if indices is not None:
-        X, y = _safe_indexing(X, indices), _safe_indexing(y, indices)
+    if indices is not None:  # a streamed G as a lazy view (bootstrap rows repeat, unsorted)
+        X = _safe_indexing(X, indices)
+        y = _data.data_rows(y, indices) if _data.is_streamed(y) else _safe_indexing(y, indices)
     if thread_key is None:
         return estimator.fit(X, y)
     before = estimator.get_params()[thread_key]
@@ -87,6 +89,9 @@ def _not_vectorizable(estimator, bootstrap, y):
         return f"n_outputs={final.n_outputs} (vectorised members are one-field models)"
     if final.physics is not None or final.output_transform is not None:
         return "physics or output_transform is set (both would see every member's output)"
+    if as_optimizer(final.optimizer).clip_grad_norm is not None:
+        return ("the optimizer clips the gradients' norm (clip_grad_norm), which over one "
+                "network would couple the members")
     try:
         branch, trunk = as_branch(final.branch), as_trunk(final.trunk)
     except (TypeError, ValueError) as exc:  # the fit reports a bad component itself
@@ -221,13 +226,16 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         one by one: ``vectorize=False``, or "auto" when they cannot be
         vectorised). None uses every
         core (at most one worker per member) in a main process, joblib's
-        ``n_jobs`` inside ``joblib.parallel_config``, and one member at a
+        ``n_jobs`` inside ``joblib.parallel_config`` when it is more than 1
+        (``parallel_config(n_jobs=1)`` cannot be told from no setting: pass
+        ``n_jobs=1``), and one member at a
         time inside a joblib worker (for instance in
         ``GridSearchCV(n_jobs=...)``, whose workers already share the
         cores); 1 trains the members one after the other in this process;
         -1 is every core. While members run side by side, each one's
         ``n_jobs`` (the torch threads of the final step) is set to 1 for its
-        fit, then restored.
+        fit, then restored. An HDF5 ``G`` (an open file, which no worker
+        process can receive) trains the members in this process.
 
     random_state : int, RandomState instance or None, default=None
         Draws the members' seeds (distinct ints) and, through them, the
@@ -282,10 +290,14 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     losses, each moves as it would alone (Adam ignores the common factor);
     they share the mini-batches and the sampled points, the schedule and the
     stopping decision (early stopping watches the members' mean score; an
-    L-BFGS polish minimises their summed objective). After the fit the
+    L-BFGS polish minimises their summed objective; a clipped gradient
+    norm, ``clip_grad_norm``, would be the members' joint norm, so such
+    members are trained one by one). After the fit the
     fields are split into ordinary fitted estimators (``estimators_``):
     they pickle, save, predict and train on (a later warm start begins a
-    fresh Adam) like any other. With ``n_jobs`` workers (every core by
+    fresh Adam) like any other, but their ``history_`` and
+    ``loss_curve_`` are the group's (the mean over the members), not
+    their own. With ``n_jobs`` workers (every core by
     default) the members are split into one vectorised network per worker
     process, each fitted on one torch thread. Measured by
     ``benchmarks/bench_uncertainty.py --only time`` on 2 idle cores
@@ -403,6 +415,8 @@ class EnsembleRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
                 f"vectorize=True cannot train these members as one network: {reason}. Pass "
                 "vectorize='auto' (or False) to train them one by one.")
         workers = self._n_workers()
+        if _data.out_of_core_kind(y, "y") == "hdf5":  # an open file: no worker process gets it
+            workers = 1
         n_fits = workers if reason is None else self.n_estimators
         _check_one_fit_per_checkpoint(self.estimator, n_fits)
         if reason is None:

@@ -219,7 +219,8 @@ class Checkpoint(BaseCallback):
     clock is not reproducible). A checkpoint written at the end of a fit
     gives back that fit's model without training again. Under ``torchrun``
     every rank resumes from rank 0's file (a filesystem they share), with
-    as many processes as wrote it. ``partial_fit`` calls write checkpoints that no later call resumes.
+    as many processes as wrote it. ``partial_fit`` calls write checkpoints
+    that no later call resumes.
 
     What "the same data" means: arrays up to 64 MiB are compared whole;
     larger ones, memmaps of more than 64 MiB and streamed datasets (HDF5,

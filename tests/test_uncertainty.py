@@ -469,3 +469,34 @@ def test_ensemble_vectorises_by_the_components_capability(problem):
     assert not EnsembleRegressor(plain, 2, n_jobs=1, random_state=0).fit(U, G).vectorized_
     with pytest.raises(ValueError, match=r"_UnstackableBranch.*vectorizable = True"):
         EnsembleRegressor(plain, 2, vectorize=True).fit(U, G)
+
+
+def test_ensemble_does_not_vectorise_members_whose_gradients_are_clipped(problem):
+    # one clipped norm over the stacked members would couple them
+    from skoperator.optimizers import Adam
+    U, Y, G = problem
+    clipped = _model(Y, optimizer=Adam(clip_grad_norm=0.05))
+    assert not EnsembleRegressor(clipped, 2, n_jobs=1, random_state=0).fit(U, G).vectorized_
+    with pytest.raises(ValueError, match=r"vectorize=True cannot.*clip_grad_norm"):
+        EnsembleRegressor(clipped, 2, vectorize=True, n_jobs=1).fit(U, G)
+
+
+@pytest.mark.parametrize("store", ["hdf5", "zarr"])
+def test_ensemble_bootstraps_and_parallelises_a_streamed_G(problem, tmp_path, store):
+    U, Y, G = problem
+    if store == "hdf5":
+        h5py = pytest.importorskip("h5py")
+        handle = h5py.File(tmp_path / "G.h5", "w")
+        G_stored = handle.create_dataset("G", data=G)
+    else:
+        zarr = pytest.importorskip("zarr")
+        G_stored = zarr.zeros(G.shape, chunks=(8, 20), dtype=G.dtype)
+        G_stored[:] = G
+    boot = EnsembleRegressor(_model(Y), 2, bootstrap=True, n_jobs=1, random_state=0)
+    in_memory = clone(boot).fit(U, G)
+    np.testing.assert_allclose(boot.fit(U, G_stored).predict(U), in_memory.predict(U),
+                               rtol=1e-5, atol=1e-6)
+    # an open HDF5 file cannot go to worker processes: the members train here
+    EnsembleRegressor(_model(Y), 2, vectorize=False, n_jobs=2, random_state=0).fit(U, G_stored)
+    if store == "hdf5":
+        handle.close()
