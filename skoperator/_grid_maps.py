@@ -211,6 +211,22 @@ def _check_points(owner, point_symmetries, grid, out):
     return found
 
 
+def check_statistics(owner, points, grid):
+    """Refuse a map whose statistic it keeps: a field and its image would tie (a random
+    field, fixed seed, as the probe), and rounding would choose between them."""
+    probe = np.random.RandomState(0).standard_normal((1, math.prod(grid)))
+    for j, g in enumerate(points):
+        before = g.statistic_of(probe.reshape(1, *grid))[0]
+        after = g.statistic_of(g.transform_inputs(probe).reshape(1, *grid))[0]
+        if abs(after - before) <= 1e-6 * (abs(before) + abs(after)):
+            raise ValueError(
+                f"{owner} point_symmetries[{j}] keeps its own statistic ({g.statistic!r} "
+                f"along axis {g.axis}): a field and its image tie, and the canonical form "
+                "cannot choose between them. Pass the statistic the map changes: 'cubic' "
+                "along an axis the map reverses, 'quadratic' along an axis it swaps with "
+                "another.")
+
+
 class GridPermutation(BaseSymmetry):
     """An exact map of a periodic grid onto itself: a signed permutation of its axes and a shift.
 
@@ -231,8 +247,13 @@ class GridPermutation(BaseSymmetry):
     statistic ``S`` (``statistic``: ``"quadratic"``, the energy of the
     gradient along grid axis 0, for a map that swaps axes; ``"cubic"``, the
     sum of its cube, for a map that reverses axis 0, which keeps the
-    former). A map whose two statistics are equal for every field (the cube
-    under a transposition, the energy under a rotation) moves nothing. As a
+    former). A map must change its statistic (the energy under a rotation
+    by 180 degrees does not: the two would tie), and each later map must
+    keep the earlier maps' statistics; a canonicaliser checks both on a
+    random field when it is fitted. On a finer ``output_grid`` the map is
+    that of a periodic grid of vertices (output node ``j`` at input
+    position ``j / ratio``), so a mirror of a non-periodic grid (``offset``
+    ``n - 1``) has no exact finer image: keep ``output_grid=None`` there. As a
     symmetry of :class:`SymmetrizedRegressor` it must be an involution
     (``g g`` the identity; a glide is not: its square is a shift).
 

@@ -477,3 +477,71 @@ def test_point_group_wrong_columns_and_channel_are_named():
     bad = clone(g).set_params(reference_channel=2)
     with pytest.raises(ValueError, match="reference_channel=2"):
         bad.check_shapes(32, 16, "symmetry")
+
+
+def test_the_canonical_shift_is_exact_where_the_moved_coefficients_cancel():
+    # cos 2 pi x - cos 2 pi y: the two coefficients a diagonal shift moves sum to rounding
+    from sklearn.linear_model import Ridge
+
+    from skoperator.symmetry import CanonicalizedRegressor, GridTranslation
+    n = 16
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(60, n * n))
+    model = CanonicalizedRegressor(Ridge(alpha=1e-3), GridTranslation(grid=(n, n),
+                                                                      direction=(1, -1)))
+    model.fit(U, np.cumsum(U, axis=1))
+    x = np.arange(n) / n
+    X, Y = np.meshgrid(x, x, indexing="ij")
+    u = (np.cos(2 * np.pi * X) - np.cos(2 * np.pi * Y) + 0.5 * np.sin(2 * np.pi * (2 * X + Y))
+         + 0.4 * np.cos(2 * np.pi * (X + 3 * Y))).reshape(1, -1)
+
+    def shift(A, s):
+        return np.roll(A.reshape(-1, n, n), (-s, s), axis=(1, 2)).reshape(len(A), -1)
+
+    p = model.predict(u)
+    for s in range(n):
+        np.testing.assert_allclose(model.predict(shift(u, s)), shift(p, s), atol=1e-9)
+
+
+def test_maps_that_give_no_single_canonical_form_are_refused_at_fit():
+    from sklearn.linear_model import Ridge
+
+    from skoperator.datasets import darcy_symmetry
+    from skoperator.symmetry import (
+        CanonicalizedRegressor,
+        GridPermutation,
+        GridPointGroup,
+        GridTranslation,
+    )
+    U = np.random.default_rng(0).normal(size=(8, 64))
+    mirror_x = GridPermutation(grid=(8, 8), matrix=((-1, 0), (0, 1)), statistic="cubic")
+    rotation = GridPermutation(grid=(8, 8), matrix=((-1, 0), (0, -1)))  # keeps the energy
+    t, a, b = darcy_symmetry(8).point_symmetries
+    for symmetry, match in [
+        # the mirror of x maps the diagonal (1, -1) to (-1, -1): no group with the shifts
+        (GridTranslation(grid=(8, 8), direction=(1, -1), point_symmetries=[mirror_x]),
+         "GridTranslation .* does not give one canonical form"),
+        # a mirror chosen before the transposition, whose statistic it changes
+        (GridPointGroup(grid=(8, 8), point_symmetries=[a, t, b]),
+         r"point_symmetries\[1\] does not give one canonical form"),
+        (GridPointGroup(grid=(8, 8), point_symmetries=[rotation]),
+         r"point_symmetries\[0\] keeps its own statistic \('quadratic' along axis 0\)"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            CanonicalizedRegressor(Ridge(), symmetry).fit(U, U)
+    CanonicalizedRegressor(Ridge(), darcy_symmetry(8)).fit(U, U)  # the right order
+
+
+def test_canonical_elements_name_a_u_of_the_wrong_width():
+    from skoperator.datasets import darcy_symmetry
+    from skoperator.symmetry import GridPointGroup, GridTranslation
+    with pytest.raises(ValueError, match=r"GridTranslation reads rows of fields on the grid "
+                                         r"\(8,\).*got U of shape \(2, 7\)"):
+        GridTranslation(grid=(8,), direction=(1,)).canonical_elements(np.ones((2, 7)))
+    with pytest.raises(ValueError, match="reference_channel=3 must index one of U's 1"):
+        GridTranslation(grid=(8,), direction=(1,), reference_channel=3).canonical_elements(
+            np.ones((2, 8)))
+    group = darcy_symmetry(8)
+    assert isinstance(group, GridPointGroup)
+    with pytest.raises(ValueError, match="GridPointGroup reads rows of fields"):
+        group.canonical_elements(np.ones((2, 63)))
