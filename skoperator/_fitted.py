@@ -53,6 +53,9 @@ def released(component):
     for name, value in vars(component).items():
         if name.startswith("_") or name in _RUN_TIME:
             continue
+        if hasattr(value, "get_params") and hasattr(value, "__dict__"):
+            kept[name] = released(value)  # a fitted component inside (a physics term's sampler)
+            continue
         kept[name] = value.detach().cpu() if torch.is_tensor(value) else to_cpu(value)
     out.__dict__.clear()
     out.__dict__.update(kept)

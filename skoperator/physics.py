@@ -108,10 +108,11 @@ class FitCheck:
     ----------
     trunk : BaseTrunk
         The fit's trunk component (its capabilities, such as ``table``).
-    validation_targets : array-like of shape (n_validation, n_points[, n_outputs]) or None, \
+    validation_targets : array-like of shape (n_validation, n_outputs * n_points) or None, \
 default=None
-        The targets of the validation functions (NaN: missing), indexable by
-        rows; None without a validation split (no ``early_stopping``).
+        The targets of the validation functions (NaN: missing), in ``G``'s
+        layout (the outputs' columns side by side), indexable by rows; None
+        without a validation split (no ``early_stopping``).
 
     Examples
     --------
@@ -295,7 +296,10 @@ class PDEResidual(BasePhysics):
     Attributes
     ----------
     n_points_ : int
-        Collocation points per function and step, resolved in ``prepare``.
+        Collocation points per function and step, resolved in ``prepare``
+        (with ``sampling="grouped"``, per group: a function then gets
+        ``n_points_`` points of each group, such as each time of a
+        ``(t, x)`` grid).
     sampler_ : BaseSampler
         The fit's private copy of ``sampling`` (set up on the training
         coordinates when ``domain`` is None).
@@ -405,7 +409,11 @@ class PDEResidual(BasePhysics):
         self._uses_s = False  # checked on the first step (one extra backward)
         self._sensors = None
         if self.sensors is not None:
-            sensors = np.asarray(self.sensors, dtype=np.float64)
+            try:
+                sensors = np.asarray(self.sensors, dtype=np.float64)
+            except (TypeError, ValueError) as exc:
+                raise ValueError(f"sensors must be numeric positions (one per column of U); "
+                                 f"got {self.sensors!r} ({exc}).") from exc
             if sensors.ndim == 2 and sensors.shape[1] == 1:
                 sensors = sensors[:, 0]
             if sensors.ndim != 1 or len(sensors) < 2 or not np.all(np.isfinite(sensors)) \
@@ -417,7 +425,10 @@ class PDEResidual(BasePhysics):
             self._sensors = torch.as_tensor(sensors, dtype=torch.float32, device=device)
         self._box = None
         if self.domain is not None:
-            box = np.asarray(self.domain, dtype=np.float64)
+            try:
+                box = np.asarray(self.domain, dtype=np.float64)
+            except (TypeError, ValueError):
+                box = np.full((0,), np.nan)  # refused below, naming domain
             if box.shape != (d, 2) or not np.all(np.isfinite(box)) or \
                     not np.all(box[:, 1] > box[:, 0]):
                 raise ValueError(
@@ -468,9 +479,12 @@ class PDEResidual(BasePhysics):
         try:
             sampler.setup(sampling_context)
         except ValueError as exc:
-            raise ValueError(f"PDEResidual(sampling={self.sampling!r}) could not draw {name} "
-                             f"collocation points among the training coordinates: {exc}") \
-                from exc
+            raise ValueError(
+                f"PDEResidual(n_points={self.n_points!r}, sampling={self.sampling!r}) could "
+                f"not draw {name} collocation points among the training coordinates (the "
+                f"sampler's words, where n_eval is PDEResidual's n_points: {exc}). Pass a "
+                "smaller n_points, sampling='random' or 'fixed', or a box domain to draw "
+                "anywhere inside it.") from exc
         self.n_points_ = sampler.n_eval_
         return sampler
 
@@ -507,8 +521,14 @@ class PDEResidual(BasePhysics):
                                             generator=generator, device=coords.device)
             return (y.expand(n_rows, -1, -1) if k == 1 and n_rows > 1 else y), None
         cols, weight = self.sampler_.sample(rows, generator)
-        if coords.dim() == 3:  # each function's own points; padding slots weigh 0
-            y = torch.nan_to_num(coords[rows[:, None], cols], nan=0.0)
+        if coords.dim() == 3:  # each function's own points; padding slots weigh 0, and
+            # hold the function's first point (a point of its domain: not 0, where a
+            # residual may be infinite, and inf * 0 is NaN)
+            own = coords[rows]
+            first = own[torch.arange(n_rows, device=own.device),
+                        torch.isfinite(own).all(dim=-1).to(torch.int8).argmax(dim=1)]
+            y = coords[rows[:, None], cols]
+            y = torch.where(torch.isfinite(y).all(dim=-1, keepdim=True), y, first[:, None])
         elif cols is None:
             y = coords.expand(n_rows, -1, -1)
         else:
@@ -621,6 +641,12 @@ class PDEResidual(BasePhysics):
             term = term + _mean_square(part, weight)
         first = not self._uses_s  # the checks that cost a backward or a sync: once
         if first:
+            if not bool(torch.isfinite(term)):
+                raise ValueError(
+                    "residual(y, s, u, d) returned NaN or infinite values at the first step, "
+                    "before any training: at the collocation points y or for the inputs u it "
+                    "was given (sensors=None gives u=None). Check the residual where it is "
+                    "evaluated (domain, the training coordinates), e.g. a division by y.")
             params = [p for p in network.parameters() if p.requires_grad]
             if params and (not term.requires_grad or all(g is None for g in torch.autograd.grad(
                     term, params, retain_graph=True, allow_unused=True))):

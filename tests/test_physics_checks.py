@@ -330,3 +330,53 @@ def test_the_term_is_the_mean_square_over_the_slots_the_sampler_weighs():
     expected = 2.0 * float((w * y[..., 0] ** 2).sum() / (w > 0).sum())
     assert float(term.detach()) == pytest.approx(expected, rel=1e-5)
     assert int((w[1] > 0).sum()) == 3 and (w[[0, 2, 3]] == 1).all()
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def test_padding_slots_of_points_per_function_hold_a_point_of_the_function():
+    # the slots were filled with y = 0, where this residual is infinite: inf * 0 = NaN
+    rng = np.random.default_rng(0)
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    C = np.stack([np.sort(rng.uniform(0.5, 1, 20)) for _ in range(64)])[:, :, None]
+    C = C.astype(np.float32)
+    C[:, 15:] = np.nan
+
+    def residual(y, s, u, d):
+        return d(s, 0) - u / y[..., 0]
+
+    est = DeepONetRegressor(physics=PDEResidual(residual, sensors=Y[:, 0], n_points=18),
+                            max_iter=1, tol=None, random_state=0, batch_size=16)
+    est.fit(U, np.full((64, 20), np.nan), coords=C)
+    assert np.isfinite(est.loss_curve_).all()
+
+
+def test_the_fitted_physics_sampler_keeps_no_training_data():
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, physics=PDEResidual(antiderivative_residual,
+                                                          sensors=Y[:, 0], n_points=5,
+                                                          sampling="fixed"),
+                            max_iter=1, tol=None, random_state=0)
+    est.fit(U, np.full_like(G, np.nan))
+    assert sorted(vars(est.physics_.sampler_)) == sorted(vars(est.sampler_)) == ["n_eval_"]
+
+
+def test_physics_errors_name_what_the_user_passed():
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+
+    def fit(physics, **params):
+        DeepONetRegressor(coords=Y, physics=physics, max_iter=1, tol=None, random_state=0,
+                          **params).fit(U, np.full_like(G, np.nan))
+
+    with pytest.raises(ValueError, match=r"PDEResidual\(n_points=50, sampling='random'\) "
+                                         r"could not draw .*a box domain"):
+        fit(PDEResidual(antiderivative_residual, sensors=Y[:, 0], n_points=50))
+
+    def nan_residual(y, s, u, d):
+        return d(s, 0) - u + float("nan")
+
+    with pytest.raises(ValueError, match="returned NaN or infinite values at the first step"):
+        fit(PDEResidual(nan_residual, sensors=Y[:, 0], n_points=5))
+    with pytest.raises(ValueError, match="sensors must be numeric positions"):
+        fit(PDEResidual(antiderivative_residual, sensors=["a"] * 20, n_points=5))
+    with pytest.raises(ValueError, match="domain must give one"):
+        fit(PDEResidual(antiderivative_residual, sensors=Y[:, 0], domain=[("0", "one")]))
