@@ -277,7 +277,13 @@ class GridTranslation(BaseCanonicalizer):
         _check_reference_channel(name, self.reference_channel, n_sensors, grid)
 
     def check_form(self, n_sensors):
-        """Refuse maps that give no single canonical form (on a random field; at fit)."""
+        """Refuse maps that give no single canonical form (on a random field; at fit).
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``: the random field's width.
+        """
         grid, direction, _, _, _ = self._layout()
         points = self._points()
         check_statistics("GridTranslation", points, grid)
@@ -437,6 +443,11 @@ class GridPointGroup(BaseCanonicalizer):
 
         A group average (:class:`~skoperator.symmetry.GroupAveragedRegressor`)
         reads no statistic and does not call it.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``: the random field's width.
         """
         grid, _, points = self._layout()
         check_statistics("GridPointGroup", points, grid)

@@ -205,7 +205,7 @@ def test_rollout_names_a_wrong_grid_and_1d_inputs():
         model.score_rollout(W[:, :, :6])
     with pytest.raises(ValueError, match="X must hold trajectories on the fitted grid"):
         model.score(W[:, :, :6])
-    with pytest.raises(ValueError, match="U must have shape \\(n, 2, 8\\).*got \\(8,\\)"):
+    with pytest.raises(ValueError, match="X must have shape \\(n, 2, 8\\).*got \\(8,\\)"):
         model.predict(np.zeros(8))
     for shape in [(4,), (2, 0, 4)]:
         with pytest.raises(ValueError, match="W_true and W_pred must have the same shape"):
