@@ -92,6 +92,9 @@ def _component_types():
 def allowed_types(trusted_types):
     """The allow-list: class -> saved name, with the caller's ``trusted_types``."""
     names = _component_types()
+    if inspect.isclass(trusted_types):
+        raise TypeError(f"trusted_types must be a list of classes; got the class "
+                        f"{trusted_types.__name__}: pass [{trusted_types.__name__}].")
     for cls in trusted_types or ():
         if not (inspect.isclass(cls) and issubclass(cls, BaseEstimator)):
             raise TypeError(
@@ -200,7 +203,8 @@ class Writer:
             return {"__strings__": items, "dtype": value.dtype.str}
         if value.dtype.kind not in "biuf":
             raise Unsupported(where, value, f" Arrays of dtype {value.dtype} are not saved.")
-        array = np.ascontiguousarray(value)
+        # in this machine's byte order (torch reads no other); dtype below keeps the saved one
+        array = np.ascontiguousarray(value, dtype=value.dtype.newbyteorder("="))
         try:
             tensor = torch.from_numpy(array.copy())
         except TypeError:  # a dtype torch lacks: stored wider, converted back on load

@@ -350,7 +350,9 @@ def to_onnx(estimator, path, *, split=False, opset=None):
         return torch.tensor(coords[rng.integers(0, n_points, m)], dtype=torch.float32)
 
     second = "index" if table else "coords"
-    sizes = [(3, 4), (5, 7)]
+    # traced at the first; checked at every one: the training grid's size and more (a
+    # module that branches on a size is traced on one branch), one function, a batch
+    sizes = [(3, 4), (5, 7), (1, n_points), (9, min(2 * n_points + 3, 20_000))]
     hint = _failure_hint(network, opset)
     if not split:
         module = _Whole(network, coords).eval()

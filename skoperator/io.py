@@ -86,6 +86,7 @@ import os
 import uuid
 import warnings
 import zipfile
+import zlib
 
 import numpy as np
 import torch
@@ -226,7 +227,9 @@ def dump(estimator, path, *, trusted_types=None):
     network's tensors, every fitted attribute and the optimizer state, so
     that the loaded model predicts identically and continues training with
     ``warm_start=True``. ``output_transform`` is not saved (it is code): pass
-    it again to :func:`load`.
+    it again to :func:`load`; the file names the one the model was fitted
+    with (not a later ``set_params``), and the loaded model takes it as its
+    parameter.
 
     Parameters
     ----------
@@ -287,6 +290,8 @@ def dump(estimator, path, *, trusted_types=None):
         state = estimator._fitted_state()
     except NotFittedError:
         state = None
+    if state is not None:  # the fitted model's transform, whatever set_params did since
+        transform = state.architecture.get("output_transform")
     document = {
         "format": FORMAT, "format_version": FORMAT_VERSION, "skoperator_version": __version__,
         "torch_version": torch.__version__, "numpy_version": np.__version__,
@@ -316,6 +321,9 @@ def dump(estimator, path, *, trusted_types=None):
 
 # --------------------------------------------------------------------- load
 def _read_zip(path):
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like naming a file written by "
+                        f"skoperator.io.dump; got {type(path).__name__} {path!r:.60}.")
     if os.path.isdir(path):
         raise ValueError(f"{path} is a directory; expected a file written by "
                          "skoperator.io.dump (pass the .skop file in it).")
@@ -331,8 +339,10 @@ def _read_zip(path):
                              f"{_JSON} or {WEIGHTS}).")
         try:
             document = json.loads(archive.read(_JSON).decode("utf-8"))
-        except ValueError as exc:  # not UTF-8, or not JSON
-            raise ValueError(f"{path} is damaged: its {_JSON} is not JSON "
+        except (ValueError, zipfile.BadZipFile, zlib.error, RecursionError,
+                NotImplementedError, RuntimeError) as exc:  # not UTF-8, not JSON, bad CRC,
+            # bad deflate data, nested past the parser's depth, an unsupported compression
+            raise ValueError(f"{path} is damaged: its {_JSON} cannot be read "
                              f"({type(exc).__name__}: {exc}).") from exc
         _check_versions(document, path)
         try:
@@ -451,6 +461,7 @@ def _optimizer(fitted, reader, network, spec):
     groups = _expect(reader.decode(saved.get("param_groups"), "optimizer.param_groups"), list,
                      "optimizer.param_groups")
     parameters = list(network.parameters())
+    _check_groups(groups, state, len(parameters))
     for index, moments in state.items():
         if not 0 <= index < len(parameters):
             raise ValueError(f"optimizer.state holds parameter {index} of {len(parameters)}.")
@@ -463,6 +474,33 @@ def _optimizer(fitted, reader, network, spec):
                 raise ValueError(f"optimizer.state.{index}.{key} does not have the shape "
                                  f"{tuple(parameters[index].shape)} of its parameter.")
     return {"state": state, "param_groups": groups}
+
+
+def _check_groups(groups, state, n_parameters):
+    """Refuse parameter groups that would pair moments with the wrong parameters (torch's
+    fused Adam then writes out of bounds) or set flags the saved moments do not support."""
+    assigned = []
+    for i, group in enumerate(groups):
+        where = f"optimizer.param_groups[{i}]"
+        _expect(group, dict, where)
+        assigned += [_expect(p, int, f"{where}.params")
+                     for p in _expect(group.get("params"), list, f"{where}.params")]
+        for key, value in group.items():
+            numbers = value if isinstance(value, (list, tuple)) and key != "params" else [value]
+            if key != "params" and not all(v is None or isinstance(v, (bool, int, float))
+                                           for v in numbers):
+                raise ValueError(f"{where}.{key} holds {value!r:.60}; expected a number, a "
+                                 "bool or None.")
+        if group.get("differentiable"):
+            raise ValueError(f"{where}.differentiable is true: a fitted model's optimizer "
+                             "is not differentiable.")
+        if group.get("amsgrad") and not all("max_exp_avg_sq" in state.get(p, {"": 0})
+                                            for p in group["params"] if p in state):
+            raise ValueError(f"{where}.amsgrad is true but its state lacks max_exp_avg_sq.")
+    if assigned != list(range(n_parameters)):
+        raise ValueError(f"optimizer.param_groups assign the parameters {assigned[:12]}"
+                         f"{' ...' if len(assigned) > 12 else ''}; expected each of the "
+                         f"network's {n_parameters} once, in order.")
 
 
 def _fitted_from(fitted, reader, params, output_transform):
@@ -530,14 +568,19 @@ def load(path, *, output_transform=None, trusted_types=None):
         When the file is not one :func:`dump` writes or is damaged (its
         ``model.json`` not JSON, entries missing or of the wrong type,
         tensors of the wrong shape: the message names the file and the
-        entry), has an unknown format version, names a class outside the
-        allow-list, or when ``output_transform`` does not match what was
-        saved.
+        entry; the constructor parameters come back as saved and are
+        checked, as the constructor's are, when the model is fitted), has
+        an unknown format version, names a class outside the
+        allow-list, or when ``output_transform`` is given for a model saved
+        without one, or not given for a model saved with one.
 
     Warns
     -----
     UserWarning
-        When the file was written by another version of skoperator.
+        When the file was written by another version of skoperator, or when
+        ``output_transform``'s module and name differ from those saved (a
+        renamed function is accepted; another function changes the
+        predictions).
 
     See Also
     --------
@@ -590,6 +633,10 @@ def _estimator_from(document, tensors, path, output_transform, allowed):
     if saved is None and output_transform is not None:
         raise ValueError("This model was saved without an output_transform; loading it with "
                          "one would change its predictions. Leave output_transform=None.")
+    if saved is not None and _describe(output_transform) != saved:
+        warnings.warn(f"This model was fitted with output_transform={saved}; it is loaded "
+                      f"with {_describe(output_transform)}. If that is another function, "
+                      "the predictions change.", UserWarning, stacklevel=3)
     estimator = DeepONetRegressor(**params, output_transform=output_transform)
     if document["fitted"] is not None:
         estimator._set_fitted(_fitted_from(document["fitted"], reader,

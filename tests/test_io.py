@@ -816,3 +816,90 @@ def test_dump_refuses_an_object_without_the_fitted_state_api(tmp_path):
     with pytest.raises(TypeError, match="fitted-state API.*got Ridge"):
         dump(Ridge(), tmp_path / "m.skop")
     assert not (tmp_path / "m.skop").exists()
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def _fitted_small(Y, U, G, **params):
+    return DeepONetRegressor(coords=Y, max_iter=2, tol=None, n_basis=6, batch_size=16,
+                             device="cpu", random_state=0, branch=MLPBranch(layers=(8,)),
+                             trunk=MLPTrunk(layers=(8,)), **params).fit(U, G)
+
+
+def _edit(path, change):
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    document = json.loads(members["model.json"])
+    change(document)
+    members["model.json"] = json.dumps(document).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+
+
+def test_load_refuses_optimizer_groups_that_pair_moments_with_other_parameters(line,
+                                                                                tmp_path):
+    # swapped indices made torch's fused Adam write out of bounds on the next fit
+    U, Y, G = line
+    path = dump(_fitted_small(Y, U, G), tmp_path / "m.skop")
+
+    def swap(document):
+        document["fitted"]["optimizer"]["param_groups"][0]["params"][:2] = [1, 0]
+
+    _edit(path, swap)
+    with pytest.raises(ValueError, match="expected each of the network's .* once, in order"):
+        load(path)
+
+
+def test_dump_names_the_fitted_output_transform_not_a_later_parameter(line, tmp_path):
+    U, Y, G = line
+    est = _fitted_small(Y, U, G, output_transform=vanish_at_zero)
+    est.set_params(output_transform=None)
+    path = dump(est, tmp_path / "m.skop")
+    with pytest.raises(ValueError, match="fitted with output_transform=.*vanish_at_zero"):
+        load(path)
+    np.testing.assert_array_equal(load(path, output_transform=vanish_at_zero).predict(U),
+                                  est.predict(U))
+
+    def other(y, out):
+        return out
+
+    with pytest.warns(UserWarning, match="it is loaded with .*other"):
+        load(path, output_transform=other)
+
+
+def test_to_onnx_checks_the_graph_at_the_training_grid_size(line, tmp_path):
+    pytest.importorskip("onnxscript")
+    _onnxruntime()
+    U, Y, G = line  # 16 points
+
+    def by_size(y, out):  # a graph traced at 4 points takes the other branch at 16
+        return out * 2 if y.shape[-2] > 10 else out
+
+    est = _fitted_small(Y, U, G, output_transform=by_size)
+    with pytest.raises(RuntimeError, match="does not reproduce"):
+        to_onnx(est, tmp_path / "m.onnx")
+
+
+def test_load_names_a_damaged_model_json_and_a_bad_path(line, tmp_path):
+    U, Y, G = line
+    path = dump(_fitted_small(Y, U, G), tmp_path / "m.skop")
+    with zipfile.ZipFile(path) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("model.json", b"[" * 100000 + b"]" * 100000)
+        archive.writestr("weights.safetensors", members["weights.safetensors"])
+    with pytest.raises(ValueError, match="is damaged: its model.json cannot be read"):
+        load(path)
+    with pytest.raises(TypeError, match="path must be a str or path-like"):
+        load(123)
+    with pytest.raises(TypeError, match=r"trusted_types must be a list of classes; got the "
+                                        r"class WideMLPBranch: pass \[WideMLPBranch\]"):
+        load(path, trusted_types=WideMLPBranch)
+
+
+def test_dump_saves_arrays_of_the_other_byte_order(line, tmp_path):
+    U, Y, G = line
+    est = _fitted_small(Y.astype(">f8"), U, G)
+    loaded = load(dump(est, tmp_path / "m.skop"))
+    assert loaded.coords.dtype == np.dtype(">f8")
+    np.testing.assert_array_equal(loaded.predict(U), est.predict(U))
