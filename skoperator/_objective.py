@@ -291,12 +291,17 @@ def grid_chunks(network, data, rows_per_chunk=None, subset=None, chunks=None):
 
 
 def chunk_share(loss, data, rows):
-    """How much a chunk of functions weighs in the full-grid loss: functions or observed entries."""
-    if loss.per_function:
-        return float(rows.numel())
+    """How much a chunk of functions weighs in the full-grid loss: functions or observed
+    entries, or, for a per-function loss with missing targets, the (function, field) pairs
+    with an observed entry (what such a loss averages over, as :func:`step_share`)."""
     if not data.has_missing:
+        if loss.per_function:
+            return float(rows.numel())
         return float(rows.numel() * data.n_points * data.n_outputs)
-    return float(torch.isfinite(data.targets(rows, None)).sum())
+    used = torch.isfinite(data.targets(rows, None))
+    if loss.per_function:
+        return float((used if used.dim() == 3 else used.unsqueeze(-1)).any(dim=1).sum())
+    return float(used.sum())
 
 
 def step_share(loss, data, rows, target, weight):

@@ -196,13 +196,27 @@ def _optimizer(est, spec, network, device, continuing):
         device=device, fused=fused_adam(device) and not has_complex_parameters(network))
     optimizer = build_checked(spec, network.parameters(), est.learning_rate_init, context)
     saved = getattr(est, "_optimizer_state", None) if continuing else None
-    if saved is not None and saved["param_groups"] and \
-            set(saved["param_groups"][0]) == set(optimizer.param_groups[0]):
+    if saved is not None and _same_kind(saved["param_groups"], optimizer.param_groups):
+        # the moments continue; the settings are the configured ones (betas, eps, decay:
+        # set_params may have changed them, and a schedule left its own in the groups)
+        configured = [{k: v for k, v in g.items() if k != "params"}
+                      for g in optimizer.param_groups]
         # a copy: load_state_dict shares the tensors, which a failed run would overwrite
         optimizer.load_state_dict(copy.deepcopy(saved))
-        for group in optimizer.param_groups:
+        for group, settings in zip(optimizer.param_groups, configured):
+            group.update(settings)
             group["lr"] = est.learning_rate_init
     return optimizer
+
+
+def _same_kind(saved, fresh):
+    """Whether saved parameter groups are of the fresh optimizer's kind: the same keys and
+    the same flags (AdamW's decoupled_weight_decay against Adam's, nesterov, amsgrad)."""
+    if not saved or len(saved) != len(fresh) or set(saved[0]) != set(fresh[0]):
+        return False
+    how = {"fused", "foreach", "capturable"}  # how torch runs the step, not what it does
+    return all(old.get(key) == value for old, new in zip(saved, fresh)
+               for key, value in new.items() if isinstance(value, bool) and key not in how)
 
 
 def _compile_mode(est, device):

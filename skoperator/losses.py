@@ -205,9 +205,14 @@ def _weighted_mean(values, weight):
 class MSELoss(BaseLoss):
     """Mean squared error over the sampled (function, point, field) entries.
 
-    In standardised units, so that every output field weighs the same; the
-    history reports it in the units of G (one field: times the squared scale;
-    several: each field's mean times its squared scale, averaged).
+    In standardised units, so that every output field weighs the same when
+    each is observed at every entry; the history reports it in the units of
+    G (one field: times the squared scale; several: each field's mean times
+    its squared scale, averaged). With missing targets (or sampling weights)
+    the observed entries are pooled: a field observed at fewer entries
+    weighs less, in proportion (the objective is the mean over the observed
+    entries, the report the mean of each entry's error times its field's
+    squared scale).
 
     Examples
     --------
@@ -398,7 +403,8 @@ def check_loss(loss, context):
                           requires_grad=True)
     name = type(loss).__name__
     try:
-        out = loss(residual, None, rows)
+        with torch.enable_grad():  # whatever the caller's mode: the objective's gradient
+            out = loss(residual, None, rows)
     except TypeError as exc:
         raise TypeError(f"loss={name}() could not be called as {_LOSS_PROTOCOL}: "
                         f"{type(exc).__name__}: {exc}") from exc
@@ -410,10 +416,15 @@ def check_loss(loss, context):
     for what, value in zip(("objective", "report"), out):
         if what == "report" and value is None:
             continue
-        if not torch.is_tensor(value) or value.numel() != 1:
+        if not torch.is_tensor(value) or value.dim() != 0:
             got = f"a tensor of shape {tuple(value.shape)}" if torch.is_tensor(value) else \
                 type(value).__name__
             raise ValueError(f"loss={name}() returned {got} as its {what}; the protocol is "
-                             f"{_LOSS_PROTOCOL}. Reduce it to a scalar (for instance "
-                             ".mean()).")
+                             f"{_LOSS_PROTOCOL}. Reduce it to a scalar of shape () (for "
+                             "instance .mean(), or .squeeze() of a one-element tensor).")
+    if not out[0].requires_grad:
+        raise ValueError(f"loss={name}() returned an objective that does not depend on the "
+                         "residual (no gradient flows to the network): compute it from the "
+                         "residual tensor with torch operations, not from float or numpy "
+                         "values.")
     return loss

@@ -228,7 +228,8 @@ class Adam(BaseOptimizer):
         return self
 
     def build(self, params, lr, context):
-        return torch.optim.Adam(params, lr=lr, betas=tuple(self.betas), eps=self.eps,
+        return torch.optim.Adam(params, lr=lr, betas=tuple(float(b) for b in self.betas),
+                                eps=self.eps,
                                 weight_decay=self.weight_decay, fused=context.fused)
 
 
@@ -261,7 +262,8 @@ class AdamW(Adam):
                          clip_grad_norm=clip_grad_norm, polish=polish)
 
     def build(self, params, lr, context):
-        return torch.optim.AdamW(params, lr=lr, betas=tuple(self.betas), eps=self.eps,
+        return torch.optim.AdamW(params, lr=lr, betas=tuple(float(b) for b in self.betas),
+                                 eps=self.eps,
                                  weight_decay=self.weight_decay, fused=context.fused)
 
 

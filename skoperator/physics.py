@@ -480,11 +480,12 @@ class PDEResidual(BasePhysics):
             sampler.setup(sampling_context)
         except ValueError as exc:
             raise ValueError(
-                f"PDEResidual(n_points={self.n_points!r}, sampling={self.sampling!r}) could "
+                f"PDEResidual(sampling={self.sampling!r}, n_points={self.n_points!r}) could "
                 f"not draw {name} collocation points among the training coordinates (the "
-                f"sampler's words, where n_eval is PDEResidual's n_points: {exc}). Pass a "
-                "smaller n_points, sampling='random' or 'fixed', or a box domain to draw "
-                "anywhere inside it.") from exc
+                f"sampler's words, where n_eval is PDEResidual's n_points: {exc}). "
+                "PDEResidual draws among them with n_points up to their number and "
+                "sampling='random' or 'fixed' (or 'shared', 'stratified', 'grouped' on one "
+                "set of points), or anywhere inside a box domain.") from exc
         self.n_points_ = sampler.n_eval_
         return sampler
 

@@ -296,3 +296,24 @@ def test_conformal_band_refuses_nan_predictions_and_refits_drop_old_names():
                   EnsembleRegressor(Ridge(), n_estimators=2, random_state=0)):
         assert list(model.fit(df, G).feature_names_in_) == ["a", "b", "c"]
         assert not hasattr(model.fit(U, G), "feature_names_in_")
+
+
+def test_the_full_grid_relative_l2_does_not_depend_on_the_chunks(monkeypatch):
+    # a per-function loss with a field missing for some functions: chunks weighed by their
+    # functions, not by the (function, field) pairs the loss averages over
+    from skoperator._objective import TrainingData, full_grid_objective
+    from skoperator._planning import make_plan
+    from skoperator.datasets import make_antiderivative
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    G2 = np.hstack([G, 3 * G + 1])
+    G2[:32, 20:] = np.nan
+    est = DeepONetRegressor(coords=Y, n_basis=4, n_outputs=2, loss="relative_l2",
+                            random_state=0)
+    plan = make_plan(est, U, G2, incremental=False)
+    whole, _ = full_grid_objective(plan.network, plan.data, plan.loss)
+    chunks = TrainingData.rows_in_chunks
+    monkeypatch.setattr(TrainingData, "rows_in_chunks",
+                        lambda self, n_elements=1 << 22, step=None, subset=None:
+                        chunks(self, step=step or 16, subset=subset))
+    chunked, _ = full_grid_objective(plan.network, plan.data, plan.loss)
+    assert chunked == pytest.approx(whole, rel=1e-6)

@@ -180,8 +180,11 @@ class _Returns(MSELoss):
     ((torch.tensor(1.0),) * 3, TypeError,
      r"returned a tuple of 3; .*\. Return \(objective, None\) to report the objective\.$"),
     ((torch.ones(2), None), ValueError,
-     r"returned a tensor of shape \(2,\) as its objective; .*Reduce it to a scalar "
-     r"\(for instance \.mean\(\)\)\.$"),
+     r"returned a tensor of shape \(2,\) as its objective; .*Reduce it to a scalar of "
+     r"shape \(\) \(for instance \.mean\(\), or \.squeeze\(\) of a one-element tensor\)\.$"),
+    # a one-element objective passed the check and failed in training, naming nothing
+    ((torch.ones(1), None), ValueError, r"returned a tensor of shape \(1,\) as its objective"),
+    ((torch.tensor(1.0), None), ValueError, r"objective that does not depend on the residual"),
     ((torch.tensor(1.0), torch.ones(1, 2)), ValueError,
      r"returned a tensor of shape \(1, 2\) as its report"),
     ((1.0, None), ValueError, r"returned float as its objective"),

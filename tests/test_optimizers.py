@@ -195,3 +195,31 @@ def test_a_user_schedule_is_checked_against_the_protocol_before_training():
         with pytest.raises(ValueError, match=f"learning_rate=.* returned {got}; expected a pair"):
             est.set_params(learning_rate=schedule).fit(U, G)
     assert not hasattr(est, "network_")
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def test_a_warm_start_takes_the_new_optimizers_settings_and_the_kind_decides_the_state():
+    U, Y, G = make_antiderivative(32, n_points=10, random_state=0)
+    est = DeepONetRegressor(coords=Y, max_iter=1, tol=None, n_basis=4, random_state=0,
+                            warm_start=True, optimizer=Adam(betas=(0.8, 0.99))).fit(U, G)
+    steps = float(est._optimizer_state["state"][0]["step"])
+    est.set_params(optimizer=Adam(betas=(0.5, 0.9), eps=1e-3)).fit(U, G)
+    group = est._optimizer_state["param_groups"][0]
+    assert tuple(group["betas"]) == (0.5, 0.9) and group["eps"] == 1e-3
+    assert float(est._optimizer_state["state"][0]["step"]) == 2 * steps  # the moments went on
+    est.set_params(optimizer=AdamW(weight_decay=0.01)).fit(U, G)  # another kind: afresh
+    group = est._optimizer_state["param_groups"][0]
+    assert group["decoupled_weight_decay"] and group["weight_decay"] == 0.01
+    assert float(est._optimizer_state["state"][0]["step"]) == steps
+    # a schedule's last beta1 (one-cycle's 0.95) does not carry into partial_fit
+    cyc = DeepONetRegressor(coords=Y, max_iter=2, tol=None, n_basis=4, random_state=0,
+                            learning_rate="onecycle").fit(U, G)
+    cyc.partial_fit(U, G)
+    assert tuple(cyc._optimizer_state["param_groups"][0]["betas"])[1] == 0.999
+
+
+def test_adam_takes_int_and_numpy_betas():
+    U, Y, G = make_antiderivative(32, n_points=10, random_state=0)
+    for betas in [(0, 0.999), (0.9, np.float32(0.99))]:
+        DeepONetRegressor(coords=Y, max_iter=1, tol=None, n_basis=4,
+                          optimizer=Adam(betas=betas)).fit(U, G)

@@ -367,7 +367,7 @@ def test_physics_errors_name_what_the_user_passed():
         DeepONetRegressor(coords=Y, physics=physics, max_iter=1, tol=None, random_state=0,
                           **params).fit(U, np.full_like(G, np.nan))
 
-    with pytest.raises(ValueError, match=r"PDEResidual\(n_points=50, sampling='random'\) "
+    with pytest.raises(ValueError, match=r"PDEResidual\(sampling='random', n_points=50\) "
                                          r"could not draw .*a box domain"):
         fit(PDEResidual(antiderivative_residual, sensors=Y[:, 0], n_points=50))
 
