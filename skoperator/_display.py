@@ -41,14 +41,26 @@ def _as_row(values, name, n_columns):
     return values
 
 
+def _check_grid_shape(grid_shape):
+    """``grid_shape`` as (rows, columns), two positive ints, else a ValueError naming it."""
+    shape = tuple(grid_shape) if isinstance(grid_shape, (tuple, list)) else ()
+    if len(shape) != 2 or not all(is_count(s) for s in shape):
+        raise ValueError(f"grid_shape must be (rows, columns), two positive ints; got "
+                         f"{grid_shape!r}. Pass the 2-D grid of the output points.")
+    return shape
+
+
+def _uniform(values):
+    """Whether sorted unique ``values`` are evenly spaced (an image's pixels lie so)."""
+    steps = np.diff(values)
+    return len(steps) < 2 or np.allclose(steps, steps.mean(), rtol=1e-6, atol=0.0)
+
+
 def _grid(coords, n_points, grid_shape):
-    """``(order, shape, extent, labels)`` to show values on a 2-D grid, or None when scattered."""
+    """``(order, shape, extent, labels)`` to show values on a 2-D grid, or None when scattered
+    (points on an uneven grid too: they are coloured where they lie, not as even pixels)."""
     if grid_shape is not None:
-        shape = tuple(grid_shape) if isinstance(grid_shape, (tuple, list)) else ()
-        if len(shape) != 2 or not all(is_count(s) for s in shape):
-            raise ValueError(f"grid_shape must be (rows, columns), two positive ints; got "
-                             f"{grid_shape!r}. Pass the 2-D grid of the output points.")
-        ny, nx = shape
+        ny, nx = _check_grid_shape(grid_shape)
         if ny * nx != n_points:
             raise ValueError(f"grid_shape={tuple(grid_shape)} has {ny * nx} cells but there are "
                              f"{n_points} points per function.")
@@ -62,7 +74,8 @@ def _grid(coords, n_points, grid_shape):
     if len(ux) * len(uy) != n_points:
         return None
     order = np.lexsort((x, y))  # y (rows) first, x (columns) within a row
-    if len(np.unique(np.stack([x[order], y[order]]), axis=1).T) != n_points:
+    if len(np.unique(np.stack([x[order], y[order]]), axis=1).T) != n_points \
+            or not (_uniform(ux) and _uniform(uy)):
         return None
     # pixel edges half a cell beyond the outermost points (which are pixel centres)
     hx = (ux[-1] - ux[0]) / (2 * (len(ux) - 1)) if len(ux) > 1 else 0.5
@@ -90,6 +103,8 @@ def _grid_axes(coords, ny, nx):
     if h == v:
         return None, ("column", "row")
     xs, ys = cells[0, :, h], cells[:, 0, v]
+    if not (_uniform(np.sort(xs)) and _uniform(np.sort(ys))):  # no even pixels: cell indices
+        return None, ("column", "row")
     hx = (xs[-1] - xs[0]) / (2 * (nx - 1)) if nx > 1 else 0.5
     hy = (ys[-1] - ys[0]) / (2 * (ny - 1)) if ny > 1 else 0.5
     return (xs[0] - hx, xs[-1] + hx, ys[0] - hy, ys[-1] + hy), (f"y[{h}]", f"y[{v}]")
@@ -99,6 +114,8 @@ def _pick(y_true, y_pred, lower, upper, coords, grid_shape, index, output):
     """One function's values of one field: the display's arrays, as keywords."""
     y_true = np.asarray(y_true, dtype=np.float64)
     y_true = y_true.reshape(1, -1) if y_true.ndim == 1 else y_true
+    if grid_shape is not None:
+        _check_grid_shape(grid_shape)
     if (lower is None) != (upper is None):
         raise ValueError("lower and upper go together (the band between them); got only "
                          f"{'lower' if upper is None else 'upper'}. Pass both, or neither.")
@@ -306,10 +323,15 @@ class OperatorPredictionDisplay:
         axes = np.asarray(list(np.ravel(axes)), dtype=object)
         self.line_true_ = self.line_pred_ = self.band_ = self.line_error_ = None
         self.images_ = self.colorbars_ = None
-        if field:
-            self._plot_field(axes, image_kwargs, error_cmap)
-        else:
-            self._plot_curves(axes, n_axes, true_kwargs, pred_kwargs, band_kwargs)
+        try:
+            if field:
+                self._plot_field(axes, image_kwargs, error_cmap)
+            else:
+                self._plot_curves(axes, n_axes, true_kwargs, pred_kwargs, band_kwargs)
+        except Exception:
+            if ax is None:  # the figure this call opened: a failed call leaves none
+                plt.close(axes[0].figure)
+            raise
         self.axes_ = axes
         self.ax_ = axes[0]
         self.figure_ = axes[0].figure

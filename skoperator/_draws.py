@@ -103,6 +103,10 @@ def sample_distinct(n_rows, k, upper, generator, device, dense=None, width=None)
                              f"0 <= k <= upper={upper}; pass a k of at most {upper}.")
     if dense is None:
         lo = int(upper.min()) if per_row else width
+        if per_row and not 0 <= k <= lo:  # (the package's calls pass dense: no sync there)
+            raise ValueError(f"sample_distinct: k={k} draws without replacement need "
+                             f"0 <= k <= every row's upper bound; the smallest of upper is "
+                             f"{lo}. Pass a k of at most {lo}.")
         width = int(upper.max()) if width is None else width
         dense = prefer_dense(n_rows, k, lo, width, device)
     if dense:

@@ -221,7 +221,10 @@ class StratifiedSampler(BaseSampler):
     ``n_eval * cell_size / n_points``, so that the loss stays an unbiased
     estimate of the mean over all points when the cells differ in size. With
     missing targets each cell draws among the function's observed points in
-    it (a cell with none gets weight 0).
+    it, weighted by ``m * o / n`` (``o`` its observed points, ``n`` the
+    function's, ``m`` the cells with any; a cell with none gets weight 0):
+    an unbiased estimate of the mean over the function's observed points,
+    as a uniform draw among them gives.
 
     Examples
     --------
@@ -268,8 +271,12 @@ class StratifiedSampler(BaseSampler):
         keys = keys.masked_fill(~observed, 2.0)
         pos = keys.argmin(dim=2, keepdim=True)
         cols = cells.unsqueeze(0).expand(n, -1, -1).gather(2, pos).squeeze(-1)
-        any_obs = observed.any(dim=2)
-        w = torch.where(any_obs, weight if not equal else torch.ones_like(weight), 0.0)
+        # weights m_i o_ic / n_i (o_ic observed points of cell c, n_i of the function, m_i
+        # cells with any): each function's weighted mean is unbiased for the mean over its
+        # observed points, as a uniform draw among them is ("random")
+        counts = observed.sum(dim=2).to(torch.float32)                         # (n, k)
+        cells_seen = (counts > 0).sum(dim=1, keepdim=True).to(torch.float32)
+        w = counts * cells_seen / counts.sum(dim=1, keepdim=True).clamp(min=1.0)
         return cols, w
 
 
@@ -289,8 +296,11 @@ class AdaptiveSampler(BaseSampler):
     A function with no observed value (physics-informed training with a
     partly observed ``G``) draws uniformly among all points, with weight 0.
     Each draw's squared error is weighted by ``1 / (n_i q_ij)``, so the
-    loss stays an unbiased estimate of the mean over all points (the
-    full-grid loss), whatever the probabilities.
+    loss stays an unbiased estimate of the mean over each function's
+    observed points, whatever the probabilities: the full-grid loss when
+    every target is observed (with missing targets the full-grid loss pools
+    the observed entries, so functions observed at more points weigh more
+    there, as under uniform draws).
 
     Parameters
     ----------
@@ -504,15 +514,19 @@ class ChunkSampler(BaseSampler):
         self._starts, self._sizes = starts.to(context.device), sizes.to(context.device)
         self._equal = bool((sizes == width).all())
         self._check(self.n_eval_)
+        if callable(context.n_eval):  # every value the schedule takes, before training
+            for epoch in range(min(context.n_epochs, _CHECKED_EPOCHS)):
+                self._check(self._resolve(epoch), epoch)
         return self
 
-    def _check(self, k):
+    def _check(self, k, epoch=None):
         smallest = int(torch.sort(self._sizes).values[:self._n_pick].sum())
         if k > smallest:
+            when = "" if epoch is None else f" (the n_eval schedule's value at epoch {epoch})"
             raise ValueError(
-                f"ChunkSampler draws n_eval={k} points per function among the points of "
-                f"n_chunks={self.n_chunks} column chunks, but {self._n_pick} chunk(s) may hold "
-                f"only {smallest}; raise n_chunks, or lower n_eval.")
+                f"ChunkSampler draws n_eval={k} points per function{when} among the points "
+                f"of n_chunks={self.n_chunks} column chunks, but {self._n_pick} chunk(s) may "
+                f"hold only {smallest}; raise n_chunks, or lower n_eval.")
 
     def start_epoch(self, epoch):
         n_eval = super().start_epoch(epoch)

@@ -131,7 +131,7 @@ class Trainer:
         p = self.step_count / max(1, self.total_steps - 1)
         if self.deadline is not None:
             p = max(p, (time.perf_counter() - self.start) / self.deadline)
-        return p
+        return min(p, 1.0)  # past the deadline: the schedule's end, never beyond
 
     def _apply_schedule(self):
         factor, beta1 = self.plan.schedule(self.progress_fraction())

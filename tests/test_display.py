@@ -193,3 +193,43 @@ def test_from_estimator_finds_the_coords_inside_a_wrapper():
     disp = OperatorPredictionDisplay.from_estimator(model, X, X, index=2)
     assert len(disp.images_) == 3
     np.testing.assert_allclose(disp.coords, model[-1].estimator_.coords_)
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def test_an_uneven_grid_is_coloured_where_its_points_lie():
+    import matplotlib.pyplot as plt
+    from matplotlib.image import AxesImage
+
+    from skoperator.inspection import OperatorPredictionDisplay
+    xs = np.array([0.0, 0.05, 0.1, 1.0])
+    X, Y = np.meshgrid(xs, [0.0, 0.5, 1.0])
+    coords = np.column_stack([X.ravel(), Y.ravel()])
+    values = (X.ravel() > 0.5)[None] * 1.0
+    display = OperatorPredictionDisplay.from_predictions(values, values, coords=coords)
+    assert not isinstance(display.images_[0], AxesImage)  # not even pixels at 0, 1/3, 2/3, 1
+    plt.close("all")
+
+
+@pytest.mark.parametrize("grid_shape", [(2.5, 4), (0, 5), "ab"])
+def test_a_bad_grid_shape_is_named_and_leaves_no_figure(grid_shape):
+    import matplotlib.pyplot as plt
+
+    from skoperator.inspection import OperatorPredictionDisplay
+    plt.close("all")
+    G = np.arange(20.0).reshape(1, 20)
+    with pytest.raises(ValueError, match="grid_shape must be \\(rows, columns\\)"):
+        OperatorPredictionDisplay.from_predictions(G, G + 0.1, coords=None, grid_shape=grid_shape)
+    assert plt.get_fignums() == []
+
+
+def test_a_failed_plot_closes_the_figure_it_opened():
+    import matplotlib.pyplot as plt
+
+    from skoperator.inspection import OperatorPredictionDisplay
+    plt.close("all")
+    t = np.linspace(0, 1, 6)
+    coords = np.column_stack([t, 2 * t])  # a line in the plane: no surface
+    G = np.sin(t)[None]
+    with pytest.raises(ValueError, match="points on one line"):
+        OperatorPredictionDisplay.from_predictions(G, G, coords=coords)
+    assert plt.get_fignums() == []

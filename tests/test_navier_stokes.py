@@ -76,8 +76,9 @@ def test_solve_finer_resolution_agrees(initial):
 
 
 def test_initial_law_has_the_stated_variance():
-    # Pointwise variance of N(0, 7**1.5 (-Lap + 49 I)**-2.5): sum over k != 0
-    # of sigma**2 (4 pi**2 |k|**2 + 49)**-2.5 (on the modes drawn).
+    # Pointwise variance of the law FNO's code draws, covariance 7**3 (-Lap + 49 I)**-2.5
+    # (7**1.5 scales the standard deviation): sum over k != 0 of
+    # sigma**2 (4 pi**2 |k|**2 + 49)**-2.5, sigma = 7**1.5 (on the modes drawn).
     spectrum = _navier_stokes._sample_spectrum(400, np.random.RandomState(1))
     w = _navier_stokes._spectrum_to_grid(spectrum, 16)
     expected = float((_navier_stokes._field_scales() ** 2).sum())

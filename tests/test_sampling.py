@@ -244,3 +244,52 @@ def test_resolve_n_eval_is_the_one_resolver(n_eval, n_available, bounded, expect
 def test_resolve_n_eval_names_the_bad_value(n_eval, match):
     with pytest.raises(ValueError, match=match):
         resolve_n_eval(n_eval, 100, epoch=3)
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def test_stratified_with_missing_targets_is_unbiased_for_each_functions_observed_mean():
+    # cell 1 (points 0-9) observed, error 0; cell 2 observed at point 10 only, error 1
+    mask = torch.zeros(1, 20, dtype=torch.bool)
+    mask[0, :11] = True
+    sampler = _sampler("stratified", n_eval=2, n_points=20,
+                       observed=ObservedPoints.from_mask(mask))
+    error = torch.zeros(20)
+    error[10] = 1.0
+    total = 0.0
+    for seed in range(200):
+        cols, w = _draw(sampler, torch.tensor([0]), seed)
+        total += float((w * error[cols]).sum() / (w > 0).sum())
+    assert total / 200 == pytest.approx(1 / 11, rel=1e-6)  # every draw: w = [20/11, 2/11]
+
+
+def test_sample_distinct_refuses_a_k_above_a_rows_upper_bound():
+    with pytest.raises(ValueError, match="the smallest of upper is 3"):
+        sample_distinct(2, 5, torch.tensor([3, 10]), _gen(), CPU)
+
+
+def test_a_chunk_samplers_n_eval_schedule_is_checked_before_training():
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+    from skoperator.sampling import ChunkSampler
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, sampling=ChunkSampler(chunks=(4, 5)),
+                            n_eval=lambda epoch: 3 + epoch, max_iter=5, tol=None)
+    with pytest.raises(ValueError, match=r"n_eval=6 points per function \(the n_eval "
+                                         r"schedule's value at epoch 3\)"):
+        est.fit(U, G)
+    assert not hasattr(est, "network_")
+
+
+def test_a_schedule_past_max_time_never_gets_progress_beyond_1():
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+    from skoperator.schedules import BaseSchedule
+
+    class Linear(BaseSchedule):  # the BaseSchedule docstring's example, uncapped
+        def __call__(self, progress):
+            return 1.0 - progress, None
+
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    est = DeepONetRegressor(coords=Y, learning_rate=Linear(), max_iter=50, max_time=1e-6,
+                            tol=None, random_state=0).fit(U, G)
+    assert min(h["learning_rate"] for h in est.history_) >= 0.0

@@ -167,8 +167,13 @@ def _solve_coefficients(c0, *, viscosity, t_final, resolution, n_steps):
 
 def _evolve(c0, n_out, *, viscosity, t_final, resolution, n_steps, n_jobs):
     """Solve from coefficients ``c0`` (any number of modes); values at ``j / n_out``."""
-    K = min(_n_kept(resolution), c0.shape[1] - 1)
+    # the modes the 2/3 rule keeps on `resolution` points, whatever c0 holds: cut above,
+    # zeros below (a field on a coarse grid has modes up to n_grid // 2 only; the solution's
+    # higher modes grow from them, which a solve on those few modes would lose)
+    K = _n_kept(resolution)
     c0 = np.ascontiguousarray(c0[:, : K + 1])
+    if c0.shape[1] < K + 1:
+        c0 = np.pad(c0, ((0, 0), (0, K + 1 - c0.shape[1])))
     out = np.empty((c0.shape[0], n_out))
 
     def solve_rows(rows):

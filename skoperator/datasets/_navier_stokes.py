@@ -5,7 +5,9 @@ with the velocity ``u = (psi_y, -psi_x)`` from ``-Laplacian(psi) = w``, on
 ``[0, 1)**2`` with periodic boundaries. This is the time-dependent benchmark
 of the Fourier neural operator paper (Li et al. 2021): forcing
 ``f = 0.1 (sin 2 pi (x + y) + cos 2 pi (x + y))``, initial vorticity from
-``N(0, 7**1.5 (-Laplacian + 49 I)**-2.5)``, snapshots every time unit.
+``N(0, 7**1.5 (-Laplacian + 49 I)**-2.5)`` in the FNO paper's notation (its
+code, followed here, scales the standard deviation by ``7**1.5``: the
+covariance is ``7**3 (-Laplacian + 49 I)**-2.5``), snapshots every time unit.
 
 The solver is Fourier pseudo-spectral in torch (batched; CPU or GPU): the
 state is the vorticity's Fourier coefficients ``|k_x|, |k_y| <= K`` on an
@@ -417,7 +419,9 @@ def make_navier_stokes(
     """Generate the 2-D Navier-Stokes operator-learning benchmark (FNO's).
 
     Draws initial vorticities ``w0`` from ``N(0, 7**1.5 (-Laplacian + 49
-    I)**-2.5)`` on the unit torus and solves the forced Navier-Stokes
+    I)**-2.5)`` in the FNO paper's notation (its code, followed here,
+    scales the standard deviation by ``7**1.5``: the covariance is ``7**3
+    (-Laplacian + 49 I)**-2.5``) on the unit torus and solves the forced Navier-Stokes
     equations (:func:`solve_navier_stokes`) for them. The operator maps the
     snapshots ``w(t)`` for ``t = 1 .. n_inputs`` to the snapshots for
     ``t = n_inputs + 1 .. t_final``, on an ``n_points x n_points`` grid: the
