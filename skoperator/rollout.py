@@ -198,7 +198,10 @@ class RolloutRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
       pairs: a forest's or a boosting's warm start only adds the estimators
       ``n_estimators`` grows by, so with its ``n_estimators`` unchanged it
       would train nothing more). ``pushforward`` rounds are done, each with
-      the latest model's predictions.
+      the latest model's predictions. An estimator that holds out part of
+      its pairs for validation (``early_stopping=True``) draws them among
+      the copies too, so copies of one pair can fall on both sides and its
+      validation score reads optimistic in these rounds.
 
     Parameters
     ----------
