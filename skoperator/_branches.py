@@ -82,7 +82,9 @@ class _GridBranch(BaseBranch):
                     f"(grid={tuple(shape) if c == 1 else tuple(shape[1:])}), or a flat U.")
         elif context.input_shape is not None and not context.multi_input:
             shape = tuple(context.input_shape)
-            grid = shape if c == 1 else shape[1:]
+            # (n, channels, *grid): also for one channel, a leading axis of one node (a
+            # grid axis of one node would be degenerate: (n, 1, h, w) is a 2-D grid)
+            grid = shape[1:] if c != 1 or (len(shape) > 1 and shape[0] == 1) else shape
             if c != 1 and shape[0] != c:
                 raise ValueError(
                     f"{name}(channels={c}) but U has shape (n, {', '.join(map(str, shape))}), "
@@ -179,7 +181,8 @@ class FNOBranch(_GridBranch):
         Fourier modes kept per grid axis, clamped to the grid the layers see:
         ``p = ceil(n / stride)`` nodes of an axis of ``n`` plus the padding
         keep at most ``p // 2`` modes (``p // 2 + 1`` on the last axis); an
-        axis of one node without padding keeps none. The weights hold
+        axis of one node without padding keeps none, except the last (its
+        constant mode). The weights hold
         ``modes`` on every axis, so a value above the limit costs memory and
         changes nothing (grid (64, 64), stride 2, padding 0.125: 36 x 36,
         at most 18, 19 on the last axis).
@@ -251,8 +254,9 @@ class FNOBranch(_GridBranch):
         same = widths and all(b.shape[0] == n_grid for b in basis)
         stacked = widths and all(b.shape[0] % n_grid == 0 for b in basis)
         head = self.head
-        if head == "auto":
-            head = "projection" if same and not context.multi_input else "pooled"
+        if head == "auto":  # the output points as the input grid's cells: as many, as many axes
+            on_grid = context.coords is None or context.coords.shape[-1] == len(shape) - 1
+            head = "projection" if same and on_grid and not context.multi_input else "pooled"
         elif head == "projection" and not stacked:
             raise ValueError(
                 "FNOBranch(head='projection') needs a POD trunk (trunk='pod') whose points "

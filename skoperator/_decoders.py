@@ -278,4 +278,5 @@ class ShiftedTrunk(BaseTrunk):
         n_check = min(context.coords.shape[0], 3)
         module = check_module(inner, inner.build(d, n_inner, sub), (n_check, d),
                               (n_check, n_inner), "trunk", x=context.coords[:n_check])
-        return ShiftedBasis(module, context.n_basis, context.fields, n_out, d, self.scale)
+        with torch.random.fork_rng(devices=[]):  # its head's Linear draws (then zeroed)
+            return ShiftedBasis(module, context.n_basis, context.fields, n_out, d, self.scale)

@@ -7,8 +7,8 @@ input grid (its channels and the grid coordinates) to ``width`` channels,
 applies ``n_layers`` Fourier layers on a zero-padded domain, and maps the
 result to the branch's coefficients with one of two heads:
 
-- ``"pooled"``: a pointwise projection, average pooling to a 4 x 4 (or 4)
-  grid and an MLP: works for any output coordinates;
+- ``"pooled"``: a pointwise projection, average pooling to a 4 (1-D),
+  4 x 4 (2-D) or 4 x 4 x 4 (3-D) grid and an MLP: works for any output coordinates;
 - ``"projection"``: a pointwise MLP produces whole output fields on the input
   grid, and the coefficients are the fields' projection on a fixed basis
   (the POD modes of a table trunk): ``b = field @ basis``. Where input and

@@ -193,6 +193,11 @@ class Stack(nn.Module):
     def forward(self, x):
         return torch.cat([net(x) for net in self.nets], dim=-1)
 
+    @property
+    def input_shape(self):
+        """``(channels, *grid)`` of the networks' input (grid branches read one), or None."""
+        return getattr(self.nets[0], "input_shape", None)
+
     def unstack(self):
         """The networks as ordinary modules (copies)."""
         return [copy.deepcopy(net) for net in self.nets]

@@ -163,6 +163,8 @@ class MultiBranch(BaseBranch):
             The component.
         """
         own = {k: v for k, v in params.items() if k.partition("__")[0].isdigit()}
+        # replacements first ("1" before "1__layers"): a nested key reads the new branch
+        own = dict(sorted(own.items(), key=lambda item: "__" in item[0]))
         rest = {k: v for k, v in params.items() if k not in own}
         check_nested(self, rest)
         branches = list(rest.pop("branches", self.branches))
@@ -173,7 +175,9 @@ class MultiBranch(BaseBranch):
                 raise ValueError(
                     f"Invalid parameter {key!r} for MultiBranch: it has {len(branches)} "
                     f"branches, named 0 to {len(branches) - 1}; pass one of those positions.")
-            if name and not hasattr(branches[i], "set_params"):
+            if not name:
+                branches[i] = value  # on the local list only, until every key is checked
+            elif not hasattr(branches[i], "set_params"):
                 raise ValueError(
                     f"Invalid parameter {key!r} for MultiBranch: branch {i} is "
                     f"{branches[i]!r}, which has no settings; replace it by a component, "
@@ -186,8 +190,6 @@ class MultiBranch(BaseBranch):
             head, _, name = key.partition("__")
             if name:
                 branches[int(head)].set_params(**{name: value})
-            else:
-                branches[int(head)] = value
         if own:
             self.branches = type(self.branches)(branches)
         return super().set_params(**rest) if rest else self

@@ -538,3 +538,62 @@ def test_mlp_trunk_output_activation_applies_the_activation_to_the_basis(fourier
     # the same weights, then relu on the basis: relu of the linear trunk's output
     torch.testing.assert_close(active(y), torch.relu(plain(y)))
     assert (active(y) >= 0).all() and (plain(y) < 0).any()
+
+
+# ---------------------------------------------------------------- review fixes (0.4.0)
+def _fast():
+    return dict(n_basis=4, max_iter=1, tol=None, random_state=0)
+
+
+def test_a_one_channel_grid_with_its_channel_axis_is_a_2d_grid():
+    from skoperator.networks import CNNBranch, FNOBranch
+    rng = np.random.default_rng(0)
+    Y, G = np.linspace(0, 1, 10)[:, None], rng.normal(size=(16, 10))
+    U = rng.normal(size=(16, 1, 8, 8))
+    cnn = DeepONetRegressor(coords=Y, branch=CNNBranch(channels=1, filters=(2,)), **_fast())
+    assert cnn.fit(U, G).predict(U[:, 0]).shape == (16, 10)
+    fno = DeepONetRegressor(coords=Y, branch=FNOBranch(n_layers=1), **_fast()).fit(U, G)
+    assert fno.network_.branch.input_shape == (1, 8, 8) and fno.network_.branch.d == 2
+
+
+def test_independent_fields_refuse_a_grid_of_another_shape():
+    from skoperator.networks import FNOBranch
+    rng = np.random.default_rng(0)
+    U, Y, G = rng.normal(size=(16, 8, 6)), np.linspace(0, 1, 10)[:, None], \
+        rng.normal(size=(16, 20))
+    est = DeepONetRegressor(coords=Y, branch=FNOBranch(width=4, n_layers=1), n_outputs=2,
+                            multi_output_strategy="independent", **_fast()).fit(U, G)
+    with pytest.raises(ValueError, match=r"U has shape \(n, 6, 8\) but the model was fitted"):
+        est.predict(U.transpose(0, 2, 1))
+
+
+def test_the_auto_head_projects_only_onto_outputs_on_the_input_grid():
+    from skoperator.networks import FNOBranch
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 1, 8)
+    Y2 = np.stack(np.meshgrid(x, x, indexing="ij"), -1).reshape(-1, 2)
+    G = rng.normal(size=(16, 64))
+    flat = DeepONetRegressor(coords=Y2, branch=FNOBranch(width=4, n_layers=1), trunk="pod",
+                             **_fast()).fit(rng.normal(size=(16, 64)), G)  # a 1-D grid of 64
+    assert flat.network_.branch.head_kind == "pooled"
+    grid = DeepONetRegressor(coords=Y2, branch=FNOBranch(width=4, n_layers=1), trunk="pod",
+                             **_fast()).fit(rng.normal(size=(16, 8, 8)), G)
+    assert grid.network_.branch.head_kind == "projection"
+
+
+def test_the_shifted_trunk_leaves_the_global_rng():
+    from skoperator.datasets import make_antiderivative
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    torch.manual_seed(123)
+    before = torch.get_rng_state()
+    DeepONetRegressor(coords=Y, trunk="shifted", n_basis=8, max_iter=1, tol=None,
+                      random_state=0).fit(U, G)
+    assert torch.equal(before, torch.get_rng_state())
+
+
+def test_multibranch_replaces_a_branch_and_sets_its_settings_in_one_call():
+    from skoperator.networks import FNOBranch, MLPBranch, MultiBranch
+    est = DeepONetRegressor(branch=MultiBranch([MLPBranch(n_sensors=100),
+                                                FNOBranch(grid=(32, 32))]))
+    est.set_params(branch__1=MLPBranch(), branch__1__layers=(3,))
+    assert est.branch.branches[1].get_params()["layers"] == (3,)
