@@ -35,11 +35,22 @@ def same_setting(a, b):
         return a == b
 
 
+def _snapshot(value):
+    """``value`` as it is now: components rebuilt from their settings (so that a later
+    ``set_params`` shows), lists and tuples item by item; modules and functions kept by
+    reference (a copy would never be the same setting as the module it copies)."""
+    if isinstance(value, BaseEstimator):
+        return type(value)(**{k: _snapshot(v) for k, v in value.get_params(deep=False).items()})
+    if isinstance(value, (list, tuple)):
+        return type(value)(_snapshot(v) for v in value)
+    if isinstance(value, torch.nn.Module) or callable(value):
+        return value
+    return clone(value, safe=False)
+
+
 def architecture_snapshot(est):
     """The architecture settings, components cloned (so later ``set_params`` shows)."""
-    return {name: clone(getattr(est, name), safe=False)
-            if isinstance(getattr(est, name), (BaseEstimator, list, tuple))
-            else getattr(est, name) for name in ARCHITECTURE}
+    return {name: _snapshot(getattr(est, name)) for name in ARCHITECTURE}
 
 
 def check_continuation(est, coords, input_sizes):

@@ -142,8 +142,9 @@ def predict_coords(est, coords, n):
     return check_coords(coords, "coords", d=d)
 
 
-def partial_fit_coords(est, n_columns):
-    """The coordinates of a ``partial_fit`` call without ``coords`` that continues a model.
+def partial_fit_coords(est, n_columns, call="partial_fit"):
+    """The coordinates of a ``partial_fit`` call (or a ``warm_start`` fit, ``call="fit"``,
+    whose estimator has no ``coords``) without ``coords`` that continues a model.
 
     The fitted points (``coords_``) when ``G`` is at them; else the
     estimator's ``coords`` (a ``set_params`` since the fit), or, when the
@@ -153,8 +154,8 @@ def partial_fit_coords(est, n_columns):
     """
     fitted, k = est.coords_, est.n_outputs
     if fitted is None:
-        raise ValueError("partial_fit continues a model fitted on points of their own per "
-                         "function; pass them: partial_fit(U, G, coords=...) with coords of "
+        raise ValueError(f"{call} continues a model fitted on points of their own per "
+                         f"function; pass them: {call}(U, G, coords=...) with coords of "
                          "shape (n_functions, n_points, d).")
     if len(fitted) * k == n_columns:
         return fitted
@@ -163,7 +164,7 @@ def partial_fit_coords(est, n_columns):
     if np.array_equal(fitted, resolve_coords(None, len(fitted) * k, k)):
         return None  # fitted on the default grid: the default grid of this G
     raise ValueError(
-        f"partial_fit: G has {n_columns} columns but the model was fitted at the {len(fitted)} "
+        f"{call}: G has {n_columns} columns but the model was fitted at the {len(fitted)} "
         f"points (coords_) given to fit{'' if k == 1 else f', {k} fields each'}; pass G at "
-        "those points, or the points of this G: partial_fit(U, G, coords=...).")
+        f"those points, or the points of this G: {call}(U, G, coords=...).")
 

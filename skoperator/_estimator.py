@@ -307,8 +307,9 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
         sizes in this package's examples, where a second thread costs more
         than it brings, and badly so next to other work), capped by the
         budget of a joblib or Dask worker and by torch's own setting
-        (``torch.set_num_threads``); -1 uses every core. torch's setting is
-        restored when the call returns.
+        (``torch.set_num_threads``); -1 uses every core, and an int above
+        the cores is capped at them. torch's setting is restored when the
+        call returns.
 
     random_state : int, RandomState instance or None, default=None
         Seeds everything (weight initialisation, shuffling, trunk sampling,
@@ -336,7 +337,11 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
 
     warm_start : bool, default=False
         Reuse the fitted network (and optimizer state) when ``fit`` is called
-        again, instead of starting afresh.
+        again, instead of starting afresh. Early stopping starts afresh on
+        the call's own split; the training-loss criterion (``tol`` without
+        early stopping) carries over, as ``MLPRegressor``'s ``best_loss_``:
+        a call on new data stops once its loss fails ``n_iter_no_change``
+        times to beat the best of every call by ``tol``.
 
     Attributes
     ----------
@@ -381,7 +386,8 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
     best_validation_score_ : float
         Best validation score of the last call, that of the weights it
         restored (only with ``early_stopping=True``; a ``warm_start`` call
-        scores functions of its own, its starting weights included).
+        scores functions of its own, its starting weights included; a later
+        call without early stopping leaves the last such call's).
 
     stopping_reason_ : str
         Why the last call ended: "max_iter", "converged", "max_time",

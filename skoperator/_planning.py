@@ -100,6 +100,12 @@ def validate_inputs(est, X, reset, dtype):
                 f"U has shape (n, {', '.join(map(str, input_shape))}) but the model was "
                 f"fitted on grids of shape {fitted[1:] if fitted[0] == 1 else fitted}; pass U "
                 "on the fitted grid (or a flat U of the same number of columns).")
+        if not reset and fitted is None and hasattr(est, "network_") and \
+                not as_branch(est.branch).needs_grid:  # as fit refuses it
+            raise ValueError(
+                f"U has shape (n, {', '.join(map(str, input_shape))}), but the model was "
+                f"fitted on flat rows (its branch {type(as_branch(est.branch)).__name__} reads "
+                "no grid); pass U.reshape(len(U), -1).")
     try:
         return validate_data(est, X, reset=reset, dtype=dtype), input_shape
     except ValueError as exc:
@@ -258,8 +264,10 @@ def checked_data(est, U, G, coords, continuing, incremental):
         raise ValueError("DeepONetRegressor needs at least 2 functions to fit; got n_samples = "
                          "1 (U has 1 row). Pass more input functions.")
     G, has_missing = _data.check_targets(G, n, allow_unobserved=est.physics is not None)
-    if coords is None and incremental and continuing:
-        coords = _coords.partial_fit_coords(est, G.shape[1])
+    if coords is None and continuing and (incremental or est.coords is None):
+        # the fitted points (a warm start on the points fit was given, not a default grid)
+        coords = _coords.partial_fit_coords(est, G.shape[1],
+                                            "partial_fit" if incremental else "fit")
     if coords is not None and np.ndim(coords) == 3:
         coords = _coords.check_point_sets(coords, G, n, est.n_outputs)
     else:

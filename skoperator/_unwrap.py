@@ -65,13 +65,13 @@ def _inner(estimator):
     if steps:  # a pipeline: its last step
         step = steps[-1][1]
         return None if _passthrough(step) else step
+    members = getattr(estimator, "estimators_", None)  # an ensemble: its first member (a
+    if isinstance(members, list) and members:  # scikit-learn ensemble's estimator_ is the
+        return members[0]                      # unfitted template it cloned them from)
     for attr in _FITTED_INNER:
         inner = getattr(estimator, attr, None)
         if inner is not None:
             return inner
-    members = getattr(estimator, "estimators_", None)  # an ensemble: its first member
-    if isinstance(members, list) and members:
-        return members[0]
     if getattr(type(estimator), "wraps_estimator", False):  # unfitted: what it will clone
         return estimator.estimator
     return None

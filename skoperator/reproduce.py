@@ -28,6 +28,7 @@ import csv
 import logging
 import re
 import time
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -137,6 +138,11 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     _check_counts(n_train=list(n_trains), n_test=n_test, epochs=epochs, seeds=list(seeds))
     resolve_device(device)  # an unknown or unavailable device fails here, not after the data
     for n_eval in n_evals:  # every model checked before any data are made or files written
+        if isinstance(n_eval, Integral) and not isinstance(n_eval, bool) and \
+                counts_points and n_eval > n_points:
+            raise ValueError(f"n_eval={n_eval} is larger than the {n_points} points of "
+                             f"{benchmark}'s grid; pass n_eval values of at most {n_points}, "
+                             "or 'full'.")
         _checked(lambda: make_estimator(
             benchmark, n_eval=n_eval, sampling=sampling, budget=budget, random_state=seeds[0],
             device=device, max_iter=epochs, verbose=verbose,

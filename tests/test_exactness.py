@@ -317,3 +317,70 @@ def test_the_full_grid_relative_l2_does_not_depend_on_the_chunks(monkeypatch):
                         chunks(self, step=step or 16, subset=subset))
     chunked, _ = full_grid_objective(plan.network, plan.data, plan.loss)
     assert chunked == pytest.approx(whole, rel=1e-6)
+
+
+# ---------------------------------------------------------------- the estimator's core paths
+def _core(**params):
+    from skoperator.networks import MLPBranch, MLPTrunk
+    base = dict(n_basis=8, max_iter=2, random_state=0, tol=None,
+                branch=MLPBranch(layers=(16,)), trunk=MLPTrunk(layers=(16,)))
+    base.update(params)
+    return DeepONetRegressor(**base)
+
+
+def test_a_warm_start_keeps_the_points_fit_was_given():
+    from skoperator.datasets import make_antiderivative
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    Yc = np.sort(np.random.RandomState(1).rand(20, 1), axis=0)
+    est = _core().fit(U, G, coords=Yc)
+    est.set_params(warm_start=True).fit(U, G)  # trained on the uniform grid before
+    np.testing.assert_array_equal(est.coords_, Yc)
+    P = np.sort(np.random.RandomState(0).rand(64, 20, 1), axis=1)
+    per_function = _core().fit(U, G, coords=P)
+    with pytest.raises(ValueError, match=r"fit continues a model fitted on points of their "
+                                         r"own per function; pass them: fit\(U, G, coords"):
+        per_function.set_params(warm_start=True).fit(U, G)
+
+
+def test_partial_fit_continues_a_branch_list_holding_a_module():
+    import torch
+
+    from skoperator.datasets import make_antiderivative
+    from skoperator.networks import MLPBranch
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    U2 = np.hstack([U, U ** 2])
+    est = _core(coords=Y, branch=[MLPBranch(layers=(16,), n_sensors=20),
+                                  torch.nn.Sequential(torch.nn.Linear(20, 8))]).fit(U2, G)
+    est.partial_fit(U2, G)
+    assert est.n_iter_ == 3
+
+
+def test_the_operator_scorers_find_the_fitted_member_of_a_bagging_ensemble():
+    from sklearn.ensemble import BaggingRegressor
+
+    from skoperator._unwrap import final_estimator
+    from skoperator.datasets import make_antiderivative
+    from skoperator.metrics import mean_function_r2, mean_function_r2_scorer
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    G2 = np.hstack([G, 2 * G + 1])
+    bag = BaggingRegressor(_core(coords=Y, n_outputs=2), n_estimators=2,
+                           random_state=0).fit(U, G2)
+    assert hasattr(final_estimator(bag), "network_")
+    assert mean_function_r2_scorer(bag, U, G2) == pytest.approx(
+        mean_function_r2(G2, bag.predict(U), n_outputs=2))
+
+
+def test_predict_refuses_a_grid_for_a_model_fitted_on_flat_rows():
+    from skoperator.datasets import make_antiderivative
+    U, Y, G = make_antiderivative(64, n_points=20, random_state=0)
+    est = _core(coords=Y).fit(U, G)
+    with pytest.raises(ValueError, match=r"fitted on flat rows .*pass U.reshape"):
+        est.predict(U.reshape(64, 5, 4))
+
+
+def test_reproduce_checks_n_eval_against_the_grid_before_training(tmp_path):
+    from skoperator.reproduce import run
+    with pytest.raises(ValueError, match="n_eval=101 is larger than the 100 points"):
+        run("antiderivative", n_trains=(10,), n_evals=(1, 101), epochs=1, n_test=10,
+            out=tmp_path / "out", device="cpu")
+    assert not (tmp_path / "out").exists()
