@@ -308,8 +308,8 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
         than it brings, and badly so next to other work), capped by the
         budget of a joblib or Dask worker and by torch's own setting
         (``torch.set_num_threads``); -1 uses every core, and an int above
-        the cores is capped at them. torch's setting is restored when the
-        call returns.
+        16 times the cores is capped there. torch's setting is restored
+        when the call returns.
 
     random_state : int, RandomState instance or None, default=None
         Seeds everything (weight initialisation, shuffling, trunk sampling,

@@ -204,8 +204,8 @@ def planning_threads(n_jobs):
     """
     if n_jobs is not None:
         cores = os.cpu_count() or 1
-        # more threads than cores only wait (and torch crashes on a million of them)
-        return max(1, cores + 1 + n_jobs if n_jobs < 0 else min(n_jobs, cores))
+        # as asked, up to 16 threads per core (torch crashes on a million of them)
+        return max(1, cores + 1 + n_jobs if n_jobs < 0 else min(n_jobs, 16 * cores))
     budget = thread_budget()
     current = torch.get_num_threads()
     return current if budget is None else max(1, min(current, budget))

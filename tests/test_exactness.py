@@ -384,3 +384,11 @@ def test_reproduce_checks_n_eval_against_the_grid_before_training(tmp_path):
         run("antiderivative", n_trains=(10,), n_evals=(1, 101), epochs=1, n_test=10,
             out=tmp_path / "out", device="cpu")
     assert not (tmp_path / "out").exists()
+
+
+def test_n_jobs_far_above_the_cores_is_capped():
+    import os
+
+    from skoperator._parallel import planning_threads
+    cores = os.cpu_count() or 1
+    assert planning_threads(3) == 3 and planning_threads(10 ** 6) == 16 * cores
