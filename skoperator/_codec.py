@@ -124,6 +124,9 @@ def _hint(value):
         return (f" {type(value).__qualname__} is not one of skoperator's components; if it is "
                 "a component of your own whose constructor arguments are plain values, pass "
                 f"trusted_types=[{type(value).__qualname__}] to dump and to load.")
+    if hasattr(value, "to_numpy"):  # a pandas frame or series as a parameter
+        return (f" A {type(value).__name__} is saved as an array: set the parameter to "
+                "value.to_numpy() before dump (est.set_params(coords=coords.to_numpy())).")
     if callable(value):
         return (" A function is code, which this format never saves (so that loading runs "
                 "none); replace it by a plain value before dump, or save this model with "

@@ -201,7 +201,17 @@ def _write_zip(path, document, tensors):
     """Write the file atomically: a failure (or Ctrl-C) leaves an existing file as it was."""
     text = json.dumps(document, indent=1, allow_nan=False).encode("utf-8")
     weights = save_tensors(tensors)  # before anything is written (safetensors may be missing)
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"path must be a str or path-like naming the file to write; got "
+                        f"{type(path).__name__} {path!r:.60}.")
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise ValueError(f"path {path!r} is a directory; pass the name of the file to write "
+                         "in it, such as os.path.join(path, 'model.skop').")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        raise ValueError(f"path {path!r}: its folder {folder!r} does not exist; create it "
+                         "first (os.makedirs(folder, exist_ok=True)).")
     temporary = f"{path}.{uuid.uuid4().hex}.tmp"  # beside it: os.replace stays on one disk
     try:
         with open(temporary, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:

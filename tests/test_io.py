@@ -903,3 +903,19 @@ def test_dump_saves_arrays_of_the_other_byte_order(line, tmp_path):
     loaded = load(dump(est, tmp_path / "m.skop"))
     assert loaded.coords.dtype == np.dtype(">f8")
     np.testing.assert_array_equal(loaded.predict(U), est.predict(U))
+
+
+def test_dump_names_a_directory_a_missing_folder_and_a_frame_parameter(line, tmp_path):
+    import pandas as pd
+    U, Y, G = line
+    est = _fitted_small(Y, U, G)
+    with pytest.raises(ValueError, match="is a directory; pass the name of the file"):
+        dump(est, tmp_path)
+    with pytest.raises(ValueError, match="its folder .* does not exist"):
+        dump(est, tmp_path / "nope" / "m.skop")
+    with pytest.raises(TypeError, match="path must be a str or path-like"):
+        dump(est, 123)
+    framed = _fitted_small(pd.DataFrame(Y, columns=["y"]), U, G)
+    with pytest.raises(TypeError, match=r"set the parameter to value.to_numpy\(\) before dump"):
+        dump(framed, tmp_path / "m.skop")
+    assert list(tmp_path.iterdir()) == []  # no file, no temporary left
