@@ -23,6 +23,32 @@ from ._meta import check_pairs
 __all__ = ["GroupAveragedRegressor"]
 
 
+def _check_closed(symmetry, n_sensors):
+    """Refuse elements that are not a group: the average is equivariant only over one.
+
+    On a probe of distinct values, the image of every element's image under
+    every element must be the image under a listed element (a quarter turn
+    lists {identity, quarter turn}: its square is missing).
+    """
+    elements = list(symmetry.group_elements())
+    probe = np.arange(n_sensors, dtype=np.float64)[None] + 1.0
+
+    def image(A, element):
+        return symmetry.transform_inputs(A, np.full(len(A), element))
+
+    images = [image(probe, e) for e in elements]
+    for a, first in zip(elements, images):
+        for b in elements:
+            twice = image(first, b)
+            if not any(np.array_equal(twice, other) for other in images):
+                raise ValueError(
+                    f"GroupAveragedRegressor symmetry lists {len(elements)} elements that are "
+                    f"not a group: composing elements {a} and {b} gives a map it does not "
+                    "list, so the average would not be equivariant. Give maps that are "
+                    "their own inverses and close under composition (a rotation by its "
+                    "mirror and transposition generators, as darcy_symmetry does).")
+
+
 class GroupAveragedRegressor(_SymmetryRegressor):
     """Fit a regressor on the data, predict its average over a finite symmetry group.
 
@@ -119,6 +145,7 @@ class GroupAveragedRegressor(_SymmetryRegressor):
                 f"such as GridPointGroup); got {type(symmetry).__name__}. Use "
                 "CanonicalizedRegressor for a group too large to average over.")
         symmetry.check_shapes(U.shape[1], G.reshape(len(G), -1).shape[1], "symmetry")
+        _check_closed(symmetry, U.shape[1])
         # arrays, as predict gives it (a DataFrame's names would be missing there)
         estimator = clone(self.estimator).fit(U, G, **fit_params)
         validate_data(self, X, reset=True, ensure_all_finite=False)  # n_features_in_, names

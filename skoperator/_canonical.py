@@ -356,7 +356,7 @@ class GridTranslation(BaseCanonicalizer):
 
 
 class GridPointGroup(BaseCanonicalizer):
-    """A finite group of exact maps of a grid: mirrors, transpositions, rotations.
+    """A finite group of exact maps of a grid: mirrors, transpositions, half turns.
 
     The operator commutes with a few maps of its grid onto itself
     (:class:`GridPermutation`), such as the eight symmetries of a square

@@ -242,7 +242,7 @@ class ConformalBandRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
         if isinstance(self.calibration_fraction, Integral):
             n_cal = int(self.calibration_fraction)
         else:
-            n_cal = math.ceil(self.calibration_fraction * n)
+            n_cal = math.ceil(self.calibration_fraction * n - 1e-9)  # 0.07 * 100: 7 rows
         if n_cal >= n:
             raise ValueError(f"calibration_fraction={self.calibration_fraction!r} leaves no "
                              f"training function out of {n} (n_samples={n}); pass fewer "

@@ -392,3 +392,29 @@ def test_n_jobs_far_above_the_cores_is_capped():
     from skoperator._parallel import planning_threads
     cores = os.cpu_count() or 1
     assert planning_threads(3) == 3 and planning_threads(10 ** 6) == 16 * cores
+
+
+def test_group_averaging_refuses_maps_that_are_not_a_group():
+    from sklearn.linear_model import Ridge
+
+    from skoperator.datasets import darcy_symmetry
+    from skoperator.symmetry import GridPermutation, GridPointGroup, GroupAveragedRegressor
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(40, 25))
+    G = U @ rng.normal(size=(25, 25))
+    quarter = GridPermutation(grid=(5, 5), matrix=((0, -1), (1, 0)), offset=(4, 0))
+    with pytest.raises(ValueError, match="lists 2 elements that are not a group"):
+        GroupAveragedRegressor(Ridge(), GridPointGroup(grid=(5, 5),
+                                                       point_symmetries=[quarter])).fit(U, G)
+    assert GroupAveragedRegressor(Ridge(), darcy_symmetry(5)).fit(U, G).n_group_ == 8
+
+
+def test_a_calibration_fraction_holds_out_the_rows_it_names():
+    from sklearn.linear_model import Ridge
+
+    from skoperator.uncertainty import ConformalBandRegressor
+    rng = np.random.default_rng(0)
+    U, G = rng.normal(size=(100, 5)), rng.normal(size=(100, 3))
+    band = ConformalBandRegressor(Ridge(), alpha=0.5, calibration_fraction=0.07,
+                                  random_state=0).fit(U, G)
+    assert len(band.calibration_indices_) == 7  # 0.07 * 100 rounded up by its float error: 8
