@@ -102,6 +102,17 @@ class BaseCanonicalizer(_RowMaps):
     True
     """
 
+    def check_form(self, n_sensors):
+        """Refuse settings that give no single canonical form; called by ``fit``.
+
+        Nothing to check by default.
+
+        Parameters
+        ----------
+        n_sensors : int
+            Columns of ``U``.
+        """
+
     def canonical_elements(self, U):
         """The element ``k(u)`` of every input row, as an integer code.
 
@@ -524,8 +535,8 @@ class CanonicalizedRegressor(_SymmetryRegressor):
     field even in ``x`` under a map that reverses ``x``); there the
     prediction is equivariant only up to the model's error. ``fit`` refuses
     maps that give no single canonical form on a random field (maps that do
-    not form a group, a statistic a map keeps or a later map changes). The moved outputs vary less
-    than the raw ones, so a POD trunk of them is more compact (on FNO's
+    not form a group, a statistic a map keeps or a later map changes). The
+    moved outputs vary less than the raw ones, so a POD trunk of them is more compact (on FNO's
     Navier-Stokes at ``nu = 1e-5`` the projection error of 512 POD modes
     falls from 14.7 % to 10.7 % with the diagonal shifts, to 9.0 % with the
     flow's whole group: the user guide's *Operators in time*).
@@ -616,7 +627,7 @@ class CanonicalizedRegressor(_SymmetryRegressor):
         symmetry = clone(self.symmetry)
         symmetry.check()
         symmetry.check_shapes(U.shape[1], G.shape[1], "symmetry")
-        if callable(getattr(symmetry, "check_form", None)):  # the built-in canonicalisers'
+        if callable(getattr(symmetry, "check_form", None)):  # BaseCanonicalizer's protocol
             symmetry.check_form(U.shape[1])
         elements = symmetry.canonical_elements(U)
         U_moved = symmetry.transform_inputs(U, elements)

@@ -100,12 +100,12 @@ def validate_inputs(est, X, reset, dtype):
                 f"U has shape (n, {', '.join(map(str, input_shape))}) but the model was "
                 f"fitted on grids of shape {fitted[1:] if fitted[0] == 1 else fitted}; pass U "
                 "on the fitted grid (or a flat U of the same number of columns).")
-        if not reset and fitted is None and hasattr(est, "network_") and \
-                not as_branch(est.branch).needs_grid:  # as fit refuses it
-            raise ValueError(
+        branch = as_branch(est.branch) if not reset and fitted is None else None
+        if branch is not None and hasattr(est, "network_") and not branch.needs_grid:
+            raise ValueError(  # as fit refuses it
                 f"U has shape (n, {', '.join(map(str, input_shape))}), but the model was "
-                f"fitted on flat rows (its branch {type(as_branch(est.branch)).__name__} reads "
-                "no grid); pass U.reshape(len(U), -1).")
+                f"fitted on flat rows (its branch {type(branch).__name__} reads no grid); "
+                "pass U.reshape(len(U), -1).")
     try:
         return validate_data(est, X, reset=reset, dtype=dtype), input_shape
     except ValueError as exc:

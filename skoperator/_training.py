@@ -339,9 +339,13 @@ class Trainer:
         round, and the resumed fit polishes again from its last checkpoint.
         """
         if self.comm.world_size > 1:
-            signum = self.comm.sum([float(self.preempt or 0)])[0]
-            self.preempt = self.preempt or (int(signum) if signum else None)
+            self._share_signal()
         return self.preempt is not None
+
+    def _share_signal(self):
+        """Every rank takes a preemption signal that any rank received (a collective)."""
+        signum = self.comm.sum([float(self.preempt or 0)])[0]
+        self.preempt = self.preempt or (int(signum) if signum else None)
 
     def preempted(self, stop):
         """Whether a preemption signal arrived (on any rank): then checkpoint and stop.
@@ -352,8 +356,7 @@ class Trainer:
         if self.comm.world_size > 1:
             if not stop:
                 return False
-            signum = self.comm.sum([float(self.preempt or 0)])[0]
-            self.preempt = self.preempt or (int(signum) if signum else None)
+            self._share_signal()
         if self.preempt is None:
             return False
         self.batches.discard()  # the checkpoint holds no draw ahead

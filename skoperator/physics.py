@@ -472,6 +472,9 @@ class PDEResidual(BasePhysics):
                     "domain.")
             finite = torch.isfinite(coords).all(dim=-1)
             observed = ObservedPoints.from_mask(finite.cpu()).to(context.device)
+            # each function's first point, for its padding slots (see _draw)
+            self._first_point = coords[torch.arange(len(coords), device=coords.device),
+                                       finite.to(torch.int8).argmax(dim=1)]
         sampling_context = SamplingContext(
             n_eval=n_eval, coords=coords, n_functions=context.n_functions,
             device=context.device, generator=context.generator, n_epochs=1,
@@ -525,11 +528,9 @@ class PDEResidual(BasePhysics):
         if coords.dim() == 3:  # each function's own points; padding slots weigh 0, and
             # hold the function's first point (a point of its domain: not 0, where a
             # residual may be infinite, and inf * 0 is NaN)
-            own = coords[rows]
-            first = own[torch.arange(n_rows, device=own.device),
-                        torch.isfinite(own).all(dim=-1).to(torch.int8).argmax(dim=1)]
             y = coords[rows[:, None], cols]
-            y = torch.where(torch.isfinite(y).all(dim=-1, keepdim=True), y, first[:, None])
+            y = torch.where(torch.isfinite(y).all(dim=-1, keepdim=True), y,
+                            self._first_point[rows][:, None])
         elif cols is None:
             y = coords.expand(n_rows, -1, -1)
         else:
