@@ -81,3 +81,11 @@ def test_reproduce_records_report_the_papers_metric():
                device="cpu", n_basis=8)  # the recipe's 1,170 POD modes need 1,170 functions
     assert 0 < rows[0]["median_rel_l1"] and "med L1 %" in format_table(rows)
     assert "published (median relative L1 error):" in format_table(rows)
+
+
+@pytest.mark.parametrize("law", ["lanthaler", "de-hoop"])
+@pytest.mark.parametrize("shift", [3.0, -2.0, 2.0**52, 1e17])
+def test_whole_shifts_of_any_size_give_the_input(law, shift):
+    # x - shift rounded x away for a large shift (G was constant at 1e17).
+    U, _, G = make_advection(2, law=law, n_points=16, shift=shift, random_state=0)
+    np.testing.assert_array_equal(G, U)

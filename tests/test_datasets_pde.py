@@ -462,3 +462,33 @@ def test_solve_burgers_on_a_coarse_grid_keeps_the_modes_resolution_asks_for():
     coarse = solve_burgers(np.sin(2 * np.pi * np.arange(16) / 16), viscosity=nu, t_final=0.5,
                            resolution=1024)
     np.testing.assert_allclose(coarse, fine, rtol=0, atol=1e-12)
+
+
+def test_solvers_keep_threads_under_a_process_backend():
+    # The solvers write rows into one shared array: a process backend chosen
+    # with joblib.parallel_config would lose the writes (np.empty came back).
+    from joblib import parallel_config
+
+    from skoperator.datasets import solve_diffusion_reaction
+
+    a = np.ones((32, 25))
+    u0 = np.sin(2 * np.pi * np.arange(16) / 16) * np.ones((300, 1))
+    S = np.ones((300, 10))
+    calls = [lambda **k: solve_darcy(a, **k),
+             lambda **k: solve_burgers(u0, resolution=16, n_steps=2, **k),
+             lambda **k: solve_diffusion_reaction(S, n_times=3, **k)]
+    serial = [call() for call in calls]
+    with parallel_config(backend="loky", n_jobs=2):
+        for call, expected in zip(calls, serial):
+            np.testing.assert_array_equal(call(n_jobs=2), expected)
+            np.testing.assert_array_equal(call(), expected)
+
+
+@pytest.mark.parametrize("kwargs", [dict(a=np.full(81, 1e308)),
+                                    dict(a=np.full(81, 1e308), solver="cg"),
+                                    dict(a=np.full(81, 1e-320), solver="cg"),
+                                    dict(a=np.ones(81), f=1e308)])
+def test_solve_darcy_names_inputs_it_cannot_solve_in_float64(kwargs):
+    with np.errstate(all="ignore"), pytest.raises(
+            FloatingPointError, match="values of a and f .*multiply the result by c / d"):
+        solve_darcy(**kwargs)

@@ -211,3 +211,19 @@ def test_solve_diffusion_reaction_rejects_bad_input(S, kwargs, match):
 def test_solve_diffusion_reaction_one_function_gives_one_result(sources):
     G = solve_diffusion_reaction(sources, n_times=11)
     np.testing.assert_array_equal(solve_diffusion_reaction(sources[1], n_times=11), G[1])
+
+
+def test_unresolved_reaction_raises_instead_of_returning_wrong_values():
+    # A constant source of 2.35 with k = 1 grows to |u| = 40 by t = 1: the default
+    # step (dt = 0.01) was 3e-4 off, silently; 2.45 was 9 % off, 2.5 returned 2.4e6.
+    S = np.full(100, 2.35)
+    with pytest.raises(FloatingPointError, match=r"reaction term: .*= 0\.40.*substeps=3\)"):
+        solve_diffusion_reaction(S, reaction=1.0)
+    G = solve_diffusion_reaction(S, reaction=1.0, substeps=3)
+    reference = solve_diffusion_reaction(S, reaction=1.0, substeps=12)
+    assert np.abs(G - reference).max() < 1e-5 * np.abs(reference).max()
+    with pytest.raises(FloatingPointError, match="most likely blows up before t = 1"):
+        solve_diffusion_reaction(np.full(100, 2.5), reaction=1.0)
+    # Through the generator (no substeps there): no data at 1e80 come back.
+    with pytest.raises(FloatingPointError, match="reaction coefficient"):
+        make_diffusion_reaction(50, reaction=1.0, random_state=0)

@@ -118,6 +118,23 @@ def test_get_data_home_env_and_default(tmp_path, monkeypatch):
     assert _cache.get_data_home() == tmp_path / "home" / "skoperator_data"
 
 
+def test_get_data_home_that_cannot_be_made_is_named(tmp_path, monkeypatch):
+    # A bare PermissionError used to escape; "" cached into the current folder.
+    def refuse(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(_cache.Path, "mkdir", refuse)
+    with pytest.raises(PermissionError, match="data_home .*locked.* cannot be made .*Permission "
+                                              "denied.*cache=False"):
+        _cache.get_data_home(tmp_path / "locked")
+    monkeypatch.undo()
+    monkeypatch.chdir(tmp_path)
+    for empty in ("", " "):
+        with pytest.raises(ValueError, match="data_home must name a folder; got an empty"):
+            _cache.get_data_home(empty)
+    assert not any(tmp_path.iterdir())
+
+
 # ---------------------------------------------------------------------------
 # Burgers: both laws, FNO's 8,192-point solve
 # ---------------------------------------------------------------------------

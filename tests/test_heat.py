@@ -328,3 +328,14 @@ def test_load_heat_reference_rejects_files_of_another_shape(tmp_path, no_env):
 def test_load_heat_reference_rejects_bad_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         load_heat_reference(**kwargs)
+
+
+@pytest.mark.parametrize("scale", [1e-320, 1e308])
+def test_conductivity_out_of_float64_range_is_named(scale):
+    # SuperLU's bare "Factor is exactly singular" became an error naming K.
+    with np.errstate(all="ignore"), pytest.raises(
+            FloatingPointError, match="values of K .*divide K by its median"):
+        solve_heat_conduction(np.full(1024, scale))
+    # The same field rescaled solves, to the constant-K answer T = 1 - x1.
+    T = solve_heat_conduction(np.full(1024, scale) / scale).reshape(N, N)
+    np.testing.assert_allclose(T, np.broadcast_to(1 - CENTRES, (N, N)), atol=1e-12)

@@ -160,7 +160,8 @@ def make_advection(n_functions, *, law="de-hoop", profile="square", n_points=Non
     rng = check_random_state(random_state)
     default_points, default_shift = _LAWS[law]
     n_points = default_points if n_points is None else int(n_points)
-    shift = default_shift if shift is None else float(shift)
+    # Reduced first (exact in floating point): x - shift would round x away for a large shift.
+    shift = (default_shift if shift is None else float(shift)) % 1.0
     if law == "de-hoop":
         x = np.linspace(0.0, 1.0, n_points)
         theta = rng.standard_normal((n_functions, _DE_HOOP_TERMS))

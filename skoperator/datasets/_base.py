@@ -1,6 +1,8 @@
 """Helpers shared by the generators and solvers of :mod:`skoperator.datasets`.
 
-- :func:`_map_row_chunks`: the chunked, threaded loop of the PDE solvers.
+- :func:`_map_row_chunks`: the chunked, threaded loop of the PDE solvers;
+  :func:`_map_linear_solves` and :func:`_check_solution` for linear solves whose
+  inputs' scale can make them fail.
 - :func:`_renamed_parameters`: deprecated keyword aliases (FutureWarning).
 - :func:`_check_functions` and :func:`_check_points`: the array inputs of the
   solvers (scalar arguments are checked by ``validate_params``).
@@ -29,7 +31,9 @@ def _map_row_chunks(func, n_rows, *, chunk_size, n_jobs):
     Slices hold at most ``chunk_size`` rows. They run one after the other when
     there is one slice or ``effective_n_jobs(n_jobs) == 1``, else on joblib
     threads: numpy, ``scipy.fft`` and SuperLU release the GIL, so threads scale,
-    and a ``func`` may write straight into a shared output array. Each row is
+    and a ``func`` may write straight into a shared output array. Threads are
+    required (``require="sharedmem"``), not preferred: a process backend chosen
+    with :func:`joblib.parallel_config` would lose those writes. Each row is
     computed by the same code whatever the chunking, so results do not depend
     on ``n_jobs``.
     """
@@ -39,9 +43,37 @@ def _map_row_chunks(func, n_rows, *, chunk_size, n_jobs):
     ]
     if len(chunks) <= 1 or effective_n_jobs(n_jobs) == 1:
         return [func(rows) for rows in chunks]
-    return Parallel(n_jobs=n_jobs, prefer="threads")(
+    return Parallel(n_jobs=n_jobs, require="sharedmem")(
         delayed(func)(rows) for rows in chunks
     )
+
+
+def _map_linear_solves(func, n_rows, *, chunk_size, n_jobs, inputs, hint):
+    """:func:`_map_row_chunks` for linear solves: a singular factor is the inputs' fault.
+
+    SuperLU raises a bare ``RuntimeError`` ("Factor is exactly singular") when
+    the values of ``inputs`` (a phrase naming the arguments) under- or
+    overflow in the matrix; it is raised as a FloatingPointError naming them,
+    with ``hint`` (how to rescale them).
+    """
+    try:
+        return _map_row_chunks(func, n_rows, chunk_size=chunk_size, n_jobs=n_jobs)
+    except RuntimeError as exc:
+        if "singular" not in str(exc):
+            raise
+        raise FloatingPointError(_unsolvable(inputs, hint, str(exc))) from exc
+
+
+def _check_solution(values, *, inputs, hint):
+    """Raise a FloatingPointError naming ``inputs`` unless ``values`` are all finite."""
+    if not np.all(np.isfinite(values)):
+        raise FloatingPointError(_unsolvable(inputs, hint, "the solution is not finite"))
+
+
+def _unsolvable(inputs, hint, why):
+    return (f"the discretised problem could not be solved in float64 ({why}): the values "
+            f"of {inputs} are so large or so small that the matrix or the solution over- "
+            f"or underflows. {hint}")
 
 
 def _is_unset(value):

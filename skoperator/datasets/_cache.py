@@ -53,6 +53,9 @@ def get_data_home(data_home=None):
     """
     if data_home is None:
         data_home = os.environ.get(DATA_HOME_ENV) or _DEFAULT_DATA_HOME
+    if not str(data_home).strip():
+        raise ValueError("data_home must name a folder; got an empty path. Pass a folder "
+                         "(\".\" for the current one), or None for the default.")
     path = Path(data_home).expanduser()
     try:
         path.mkdir(parents=True, exist_ok=True)
@@ -60,6 +63,10 @@ def get_data_home(data_home=None):
         raise ValueError(f"data_home must be a folder (or a path where one can be made); got "
                          f"{str(data_home)!r}, which is a file or lies under one ({exc}). "
                          "Pass another folder (or set SKOPERATOR_DATA to one).") from exc
+    except OSError as exc:  # no permission, a read-only or missing file system
+        raise type(exc)(f"data_home {str(data_home)!r} cannot be made ({exc}); pass a folder "
+                        "this process can write (or set SKOPERATOR_DATA to one), or "
+                        "cache=False.") from exc
     return path
 
 

@@ -25,7 +25,13 @@ from scipy.sparse.linalg import splu
 from .._canonical import GridPointGroup
 from .._compat import Interval, StrOptions, validate_params
 from .._grid_maps import GridPermutation
-from ._base import N_JOBS, _check_functions, _map_row_chunks
+from ._base import (
+    N_JOBS,
+    _check_functions,
+    _check_solution,
+    _map_linear_solves,
+    _map_row_chunks,
+)
 from ._cache import generated
 
 # The random field: cosine modes 0 .. _N_MODES - 1 per axis (FNO's GRF.m on
@@ -343,6 +349,13 @@ def solve_darcy(a, f=None, *, solver="auto", n_jobs=None):
         Solution at the nodes, float64, in the layout of ``a``; zero on the
         edge. 1-D when ``a`` is 1-D.
 
+    Raises
+    ------
+    FloatingPointError
+        If ``a`` or ``f`` is so large or so small (near 1e308 or 1e-308) that
+        the system or its solution over- or underflows float64 (``u`` scales
+        as ``f / a``: rescale them), or if conjugate gradients do not converge.
+
     See Also
     --------
     make_darcy : Sample permeability fields and solve for them.
@@ -403,7 +416,11 @@ def solve_darcy(a, f=None, *, solver="auto", n_jobs=None):
     def solve_rows(rows):
         solve_chunk(a[rows], f if f.shape[0] == 1 else f[rows], u[rows])
 
-    _map_row_chunks(solve_rows, n_fields, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs)
+    hint = ("u scales as f / a: solve for f / c and a / d with constants c and d near "
+            "their magnitudes, and multiply the result by c / d.")
+    _map_linear_solves(solve_rows, n_fields, chunk_size=_CHUNK_SIZE, n_jobs=n_jobs,
+                       inputs="a and f", hint=hint)
+    _check_solution(u, inputs="a and f", hint=hint)
     u = u.reshape(n_fields, n_side * n_side)
     return u[0] if one_field else u
 

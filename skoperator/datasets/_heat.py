@@ -21,7 +21,8 @@ from ..symmetry import Reflection
 from ._base import (
     N_JOBS,
     _check_functions,
-    _map_row_chunks,
+    _check_solution,
+    _map_linear_solves,
     _renamed_parameters,
 )
 from ._grf import _se_kernel_factor
@@ -164,6 +165,13 @@ def solve_heat_conduction(K, *, n_jobs=None):
     T : ndarray of shape (n_fields, 1024) or (1024,)
         Temperature at the cell centres, float64, in the layout of ``K``.
 
+    Raises
+    ------
+    FloatingPointError
+        If ``K`` is so large or so small (near 1e308 or 1e-308) that the
+        system cannot be solved in float64; ``T`` does not change when ``K``
+        is multiplied by a constant, so rescaling ``K`` fixes it.
+
     See Also
     --------
     make_heat_conduction : Sample conductivity fields and solve for them.
@@ -189,13 +197,18 @@ def solve_heat_conduction(K, *, n_jobs=None):
     (2, 1024)
     """
     K, one_field = _check_conductivity(K)
-    parts = _map_row_chunks(
+    hint = ("T does not change when K is multiplied by a constant: divide K by its "
+            "median, say.")
+    parts = _map_linear_solves(
         lambda rows: _solve_chunk(K[rows]),
         K.shape[0],
         chunk_size=_CHUNK_SIZE,
         n_jobs=n_jobs,
+        inputs="K",
+        hint=hint,
     )
     T = np.concatenate(parts, axis=0)
+    _check_solution(T, inputs="K", hint=hint)
     return T[0] if one_field else T
 
 
