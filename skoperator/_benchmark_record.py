@@ -2,7 +2,8 @@
 
 The registry itself is in ``_benchmarks`` (and the modules it gathers
 problems from); this module holds only the record, so that a group of
-problems can live in a module of its own.
+problems can live in a module of its own, and the checks of the counts a
+record's run takes (:func:`_check_counts`).
 """
 
 import dataclasses
@@ -10,6 +11,8 @@ import functools
 from typing import Callable, Optional
 
 from sklearn.base import BaseEstimator, clone
+
+from ._compat import is_count
 
 __all__ = ["Benchmark"]
 
@@ -136,7 +139,37 @@ def _fresh(params):
 
 @functools.lru_cache(maxsize=None)
 def _coords(name, make):
-    """The output coordinates of problem ``name`` (made by ``make``), read-only."""
-    _, Y, _ = make(1, random_state=0)
+    """The output coordinates of problem ``name`` (made by ``make``), read-only.
+
+    Made without the disk cache: checking a call's settings writes no file.
+    """
+    cached = "cache" in (getattr(make, "keywords", None) or {})
+    _, Y, _ = make(1, random_state=0, **({"cache": False} if cached else {}))
     Y.setflags(write=False)
     return Y
+
+
+#: :func:`~skoperator.reproduce.run` seeds a run's data with ``DATA_SEED_OFFSET + seed``.
+DATA_SEED_OFFSET = 1000
+#: The largest seed: its data seed is numpy's largest.
+SEED_MAX = 2**32 - 1 - DATA_SEED_OFFSET
+
+
+def _check_counts(**counts):
+    """Each count (or list of counts) an int, at least 1 (seeds: at least 0), or None.
+
+    ``seeds`` and ``n_trains`` are lists (seeds at most :data:`SEED_MAX`);
+    every other name one count.
+    """
+    for name, value in counts.items():
+        minimum = 0 if name == "seeds" else 1
+        maximum = SEED_MAX if name == "seeds" else None
+        flag = "--" + name.rstrip("s").replace("_", "-") if name == "n_trains" else \
+            "--" + name.replace("_", "-")
+        for v in value if name in ("seeds", "n_trains") else [value]:
+            if not (v is None and name in ("n_test", "epochs")) and not (
+                    is_count(v, minimum) and (maximum is None or v <= maximum)):
+                bound = f" and <= {maximum}" if maximum is not None else ""
+                raise ValueError(f"{name} ({flag} on the command line) must hold ints >= "
+                                 f"{minimum}{bound}; got {value!r}. Pass, for instance, {flag} "
+                                 f"{max(minimum, 10) if name != 'seeds' else 0}.")

@@ -11,7 +11,7 @@ from sklearn.decomposition import PCA
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 
-from ._benchmark_record import Benchmark, _fresh
+from ._benchmark_record import Benchmark, _check_counts, _fresh
 from ._benchmarks_full import FULL_RESOLUTION
 from ._benchmarks_main import MAIN_JOB
 from ._benchmarks_time import TIME_DEPENDENT
@@ -421,6 +421,10 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
     if n_eval is None:
         n_eval = params.pop("n_eval", recipe_n_eval)
     if max_iter is not None:
+        if not is_count(max_iter):
+            raise ValueError(f"max_iter must be an int >= 1 (the epochs of the recipe's fit); "
+                             f"got {max_iter!r}. Pass, for instance, max_iter=10, or None for "
+                             "the recipe's own.")
         kwargs["max_iter"] = int(max_iter)
     kwargs.update(_fresh({k: v for k, v in params.items() if "__" not in k}))
     nested = {k: v for k, v in params.items() if "__" in k}
@@ -452,18 +456,6 @@ def make_estimator(benchmark, *, n_eval=None, sampling="random", budget="quick",
         return est
     first = clone(transform) if hasattr(transform, "fit") else FunctionTransformer(transform)
     return make_pipeline(first, est)
-
-
-def _check_counts(**counts):
-    """Each count (or list of counts) an int, at least 1 (seeds: at least 0), or None."""
-    for name, value in counts.items():
-        minimum = 0 if name == "seeds" else 1
-        for v in value if isinstance(value, list) else [value]:
-            if not (v is None and name in ("n_test", "epochs")) and not is_count(v, minimum):
-                flag = "--" + name.replace("_", "-")
-                raise ValueError(f"{name} ({flag} on the command line) must hold ints >= "
-                                 f"{minimum}; got {value!r}. Pass, for instance, {flag} "
-                                 f"{max(minimum, 10) if name != 'seeds' else 0}.")
 
 
 def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data="auto"):
@@ -519,6 +511,11 @@ def load_benchmark(benchmark, n_train, *, n_test=None, random_state=0, test_data
     elif test_data == "reference":
         raise ValueError(f"benchmark {benchmark!r} has no reference data; use "
                          "test_data='generated'.")
+    if reference is not None and n_test > len(reference[0]):
+        raise ValueError(f"n_test={n_test} is more than the {len(reference[0])} functions of "
+                         f"{benchmark}'s reference data; pass n_test <= {len(reference[0])}, "
+                         "or test_data='generated' (--test-data generated) for generated "
+                         "held-out functions.")
     U, _, G = spec.make(n_train + (0 if reference is not None else n_test),
                         random_state=random_state)
     if reference is not None:

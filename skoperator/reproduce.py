@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._benchmark_record import DATA_SEED_OFFSET, SEED_MAX
 from ._benchmarks import (
     BENCHMARKS,
     Benchmark,
@@ -130,12 +131,13 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     [(5, 'random', 2), ('full', 'full', 2)]
     """
     spec = _benchmark(benchmark)
-    n_trains = n_trains or spec.n_train
-    n_evals = n_evals or spec.n_evals
+    n_trains = _listed("n_trains", n_trains, spec.n_train, "(1000,)")
+    n_evals = _listed("n_evals", n_evals, spec.n_evals, "(10, 'full')")
+    seeds = _listed("seeds", seeds, None, "(0, 1)")
     n_points = len(spec.coords())
     counts_points = getattr(SAMPLERS.get(sampling) if isinstance(sampling, str) else sampling,
                             "counts", None) == "n_points"
-    _check_counts(n_train=list(n_trains), n_test=n_test, epochs=epochs, seeds=list(seeds))
+    _check_counts(n_trains=n_trains, n_test=n_test, epochs=epochs, seeds=seeds)
     resolve_device(device)  # an unknown or unavailable device fails here, not after the data
     for n_eval in n_evals:  # every model checked before any data are made or files written
         if isinstance(n_eval, Integral) and not isinstance(n_eval, bool) and \
@@ -149,12 +151,16 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
             **({} if max_time is None else {"max_time": max_time}), **params))
     if out is not None:
         out = Path(out)
-        out.mkdir(parents=True, exist_ok=True)
+        try:
+            out.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ValueError(f"out (--out on the command line) must be a folder that can be "
+                             f"made; got {str(out)!r} ({exc}). Pass another folder.") from exc
     rows = []
     for n_train in n_trains:
         for seed in seeds:
             U, G, U_test, G_test, source = load_benchmark(benchmark, n_train, n_test=n_test,
-                                                          random_state=1000 + seed,
+                                                          random_state=DATA_SEED_OFFSET + seed,
                                                           test_data=test_data)
             for n_eval in n_evals:
                 if not _uses_every_point(n_eval) and n_eval == n_points and counts_points:
@@ -186,6 +192,18 @@ def run(benchmark, *, n_trains=None, n_evals=None, seeds=(0,), epochs=None, budg
     if out is not None:
         _plot(rows, out / "results.png")
     return rows
+
+
+def _listed(name, value, default, example):
+    """``value`` (a non-empty list or tuple) as a list; ``default`` for None."""
+    if value is None and default is not None:
+        return list(default)
+    if not isinstance(value, (list, tuple, np.ndarray)) or len(value) == 0:
+        raise ValueError(f"{name} must be a non-empty list or tuple; got {value!r}. Pass, "
+                         f"for instance, {name}={example}"
+                         + (", or None for the benchmark's own." if default is not None
+                            else "."))
+    return list(value)
 
 
 def _checked(build):
@@ -333,9 +351,9 @@ def _count_arg(text):
 
 
 def _seed_arg(text):
-    """A seed: an int >= 0."""
-    if not text.isdigit():
-        raise argparse.ArgumentTypeError(f"expected an int >= 0; got {text!r}")
+    """A seed: an int >= 0, at most :data:`SEED_MAX` (the data's seed is 1000 more)."""
+    if not (text.isdigit() and int(text) <= SEED_MAX):
+        raise argparse.ArgumentTypeError(f"expected an int from 0 to {SEED_MAX}; got {text!r}")
     return int(text)
 
 

@@ -113,7 +113,8 @@ def test_load_benchmark_generated_split():
     (["--epochs", "-1"], "argument --epochs: expected an int >= 1; got '-1'"),
     (["--n-train", "0"], "argument --n-train: expected an int >= 1; got '0'"),
     (["--n-test", "0"], "argument --n-test: expected an int >= 1; got '0'"),
-    (["--seeds", "-2"], "argument --seeds: expected an int >= 0; got '-2'"),
+    (["--seeds", "-2"], "argument --seeds: expected an int from 0 to 4294966295; got '-2'"),
+    (["--seeds", "4294966296"], "argument --seeds: expected an int from 0 to 4294966295"),
     (["--device", "tpu"], "argument --device: device='tpu' is not a device torch knows"),
 ])
 def test_bad_counts_and_devices_are_usage_errors(options, message, tmp_path, monkeypatch,
@@ -131,8 +132,49 @@ def test_run_checks_its_counts_before_any_data(monkeypatch):
                         lambda *a, **k: pytest.fail("data generated before the check"))
     with pytest.raises(ValueError, match=r"epochs \(--epochs on the command line\) must hold"):
         reproduce.run("antiderivative", epochs=-1, out=None)
-    with pytest.raises(ValueError, match=r"n_train \(--n-train .* got \[0\]"):
+    with pytest.raises(ValueError, match=r"n_trains \(--n-train .* got \[0\]"):
         reproduce.run("antiderivative", n_trains=(0,), out=None)
+    with pytest.raises(ValueError, match=r"seeds \(--seeds .* <= 4294966295; "
+                                         r"got \[4294967296\]"):
+        reproduce.run("antiderivative", seeds=(2**32,), out=None)
+    # Containers: a non-empty list or tuple, named; () no longer falls back silently.
+    for name, value in [("seeds", ()), ("n_trains", 20), ("seeds", 0), ("n_evals", 5),
+                        ("n_trains", ()), ("n_evals", "full")]:
+        with pytest.raises(ValueError, match=f"{name} must be a non-empty list or tuple; "
+                                             f"got {value!r}"):
+            reproduce.run("antiderivative", out=None, **{name: value})
+
+
+def test_run_names_an_out_folder_it_cannot_make(tmp_path, monkeypatch):
+    monkeypatch.setattr(reproduce, "load_benchmark",
+                        lambda *a, **k: pytest.fail("data generated before the check"))
+    (tmp_path / "afile").write_text("")
+    with pytest.raises(ValueError, match=r"out \(--out .*'.*afile' .*Pass another folder"):
+        reproduce.run("antiderivative", n_trains=(8,), n_evals=(2,), epochs=1,
+                      out=tmp_path / "afile")
+
+
+def test_checking_a_navier_stokes_call_writes_no_cache(tmp_path, monkeypatch):
+    # Benchmark.coords() solved a trajectory through the disk cache: a call refused
+    # for a bad --set wrote a 0.7 MB file.
+    from skoperator import _benchmark_record
+
+    monkeypatch.setenv("SKOPERATOR_DATA", str(tmp_path / "data"))
+    _benchmark_record._coords.cache_clear()
+    try:
+        with pytest.raises(ValueError, match="unexpected keyword argument 'nosuch'"):
+            main(["navier-stokes-1e-5", "--set", "nosuch=1", "--out", str(tmp_path / "out")])
+    finally:
+        _benchmark_record._coords.cache_clear()
+    assert not (tmp_path / "out").exists()
+    assert not (tmp_path / "data").exists() or not any((tmp_path / "data").rglob("*.npz"))
+
+
+def test_make_estimator_refuses_a_max_iter_it_would_truncate():
+    for bad in (2.7, "3", True, 0.5, 0):
+        with pytest.raises(ValueError, match=f"max_iter must be an int >= 1 .*got {bad!r}"):
+            make_estimator("antiderivative", max_iter=bad)
+    assert final_estimator(make_estimator("antiderivative", max_iter=np.int64(3))).max_iter == 3
 
 
 @pytest.mark.parametrize("options, match", [
@@ -171,6 +213,23 @@ def test_load_benchmark_counts_validated():
         load_benchmark("antiderivative", 20, n_test=-1)
     with pytest.raises(ValueError, match=r"n_train .* got True"):
         load_benchmark("antiderivative", True)
+    with pytest.raises(ValueError, match=r"n_train .* got \[10\]"):
+        load_benchmark("antiderivative", [10])
+
+
+def test_load_benchmark_refuses_more_test_functions_than_the_reference_holds(monkeypatch):
+    # The heat record scores on the authors' 500 fields: 600 silently gave 500.
+    import dataclasses
+
+    from skoperator._benchmarks import BENCHMARKS
+
+    fields = np.zeros((5, 1024))
+    monkeypatch.setitem(BENCHMARKS, "heat", dataclasses.replace(
+        BENCHMARKS["heat"], reference=lambda: (fields, None, fields),
+        make=lambda *a, **k: pytest.fail("data generated before the check")))
+    with pytest.raises(ValueError, match="n_test=6 is more than the 5 functions of heat's "
+                                         "reference data; pass n_test <= 5, or test_data="):
+        load_benchmark("heat", 8, n_test=6)
 
 
 def test_command_writes_table_csv_and_figure(tmp_path, capsys):
