@@ -13,7 +13,8 @@ pairs are:
 - an **uncompressed** HDF5 dataset in a file opened read-only is not read
   through HDF5 at all: the byte address of every chunk in the file is
   looked up once (``chunk_iter`` / ``get_chunk_info``; a contiguous
-  dataset has one address) and the file is memory-mapped, so that a call
+  dataset has one address) and the file h5py holds open is memory-mapped
+  (through its descriptor, not its name), so that a call
   reads the sampled entries' own bytes (a page each), as from a
   ``np.memmap``. Chunks never written read as the dataset's fill value.
 - a Zarr array is read with one ``get_coordinate_selection`` per call,
@@ -23,7 +24,9 @@ h5py and zarr are never imported here: the arrays are used through their
 own methods.
 """
 
+import mmap
 import os
+import stat
 
 import numpy as np
 
@@ -48,8 +51,10 @@ def _hdf5_direct(ds):
             return None
         if getattr(ds, "external", None):
             return None
-        path = f.filename
-        if not os.path.isfile(path):
+        # The file h5py has open, through its own descriptor: a path would name
+        # another file once the folder changed or the file was replaced.
+        fd = f.id.get_vfd_handle()
+        if not isinstance(fd, int) or not stat.S_ISREG(os.fstat(fd).st_mode):
             return None
         if ds.chunks is None:
             offset = ds.id.get_offset()
@@ -58,10 +63,11 @@ def _hdf5_direct(ds):
             layout = ("contiguous", int(offset))
         else:
             layout = ("chunked", _chunk_table(ds))
-        size = os.path.getsize(path)
+        size = os.fstat(fd).st_size
         if size == 0:
             return None
-        return np.memmap(path, dtype=np.uint8, mode="r", shape=(size,)), layout
+        mapped = mmap.mmap(fd, size, access=mmap.ACCESS_READ)  # keeps its own descriptor
+        return np.frombuffer(mapped, dtype=np.uint8), layout
     except (AttributeError, OSError, RuntimeError, TypeError, ValueError):
         return None
 

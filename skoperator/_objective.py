@@ -14,6 +14,8 @@ memory, an array gathered batch by batch).
 import numpy as np
 import torch
 
+from ._scaling import standardized
+
 
 # --------------------------------------------------------------------- data
 class TrainingData:
@@ -86,7 +88,7 @@ class TrainingData:
         else:
             idx = c[..., None] + self._field_offsets  # (m, K) or (batch, m, K)
             block = self.G[r[:, None, None], idx if idx.ndim == 3 else idx[None]]
-        block = (np.asarray(block, dtype=np.float32) - self._np_shift) / self._np_scale
+        block = standardized(block, self._np_shift, self._np_scale)
         return torch.from_numpy(np.ascontiguousarray(block)).to(self.device, non_blocking=True)
 
     def rows_in_chunks(self, n_elements=1 << 22, step=None, subset=None):

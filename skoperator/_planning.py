@@ -30,6 +30,7 @@ from ._distributed import communicator
 from ._inference import validation_score
 from ._parallel import choose_threads, planning_threads, torch_threads
 from ._sampling import ObservedPoints, SamplingContext, make_sampler
+from ._scaling import standardized
 from ._training import TrainingData, training_residuals
 from .losses import LossContext, as_loss, check_loss
 from .networks import as_branch, as_trunk
@@ -146,10 +147,11 @@ def training_data(network, U, G, coords, device, has_missing):
     elif not fits_on(device, G):
         G_src = np.asarray(G)  # stays in host memory, gathered per batch
     else:
-        g = as_tensor(np.asarray(G, dtype=np.float32), torch.float32, torch.device("cpu"))
+        g = np.asarray(G)
         if len(shift) > 1:  # (n, n_points, n_outputs): the fields on the last axis
-            g = g.reshape(len(g), len(shift), -1).permute(0, 2, 1)
-        G_src = ((g - shift) / scale).contiguous().to(device)
+            g = g.reshape(len(g), len(shift), -1).transpose(0, 2, 1)
+        g = np.ascontiguousarray(standardized(g, shift.numpy(), scale.numpy()))
+        G_src = as_tensor(g, torch.float32, device)
     return TrainingData(U_t, G_src, coords_t, shift, scale, has_missing)
 
 

@@ -145,7 +145,12 @@ def _modes_from_rows(targets, mean, n_modes, n_rows):
     modes = np.zeros((targets.n_points, n_modes))
     for i, rows in enumerate(chunks):
         modes += filled(rows).T @ vectors[span[i]]
-    return modes / np.maximum(np.linalg.norm(modes, axis=0), np.finfo(float).tiny)
+    modes /= np.maximum(np.linalg.norm(modes, axis=0), np.finfo(float).tiny)
+    # Past the data's numerical rank, A^T u (u at the rounding floor) lies in the span
+    # of the leading modes: made orthonormal, as the SVD's are, by a QR (which moves
+    # the leading modes at the rounding level only).
+    q, r = np.linalg.qr(modes)
+    return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
 
 def pod_modes(targets, n_modes):

@@ -9,6 +9,28 @@ import numpy as np
 
 from ._data import row_chunks
 
+#: Above this ``|shift| / scale`` (data far from zero, ``1e8 + noise``) targets are
+#: standardised in float64 and then rounded to float32: a float32 copy of ``G``
+#: itself would round the spread away (float32's spacing at 1e8 is 8). Below it the
+#: float32 arithmetic of 0.3.0 is kept, whose predictions are kept to the bit.
+FLOAT64_SHIFT_RATIO = 16.0
+
+
+def standardized(G, shift, scale):
+    """``(G - shift) / scale`` as float32, the fields (``shift``, ``scale``) on the last axis.
+
+    ``shift`` and ``scale`` are the model's float32 statistics; the
+    arithmetic is float32's unless ``|shift| > FLOAT64_SHIFT_RATIO * scale``
+    for a field, then float64's. One function for every storage of ``G``, so
+    that a streamed fit equals an in-memory one.
+    """
+    shift = np.asarray(shift, dtype=np.float32)
+    scale = np.asarray(scale, dtype=np.float32)
+    if np.any(np.abs(shift) > FLOAT64_SHIFT_RATIO * scale):
+        return ((np.asarray(G, dtype=np.float64) - shift.astype(np.float64))
+                / scale.astype(np.float64)).astype(np.float32)
+    return (np.asarray(G, dtype=np.float32) - shift) / scale
+
 
 def merge_moments(count, mean, m2, weights, values, axis):
     """Add a block to weighted moments: Chan et al.'s update of count, mean and centred squares.

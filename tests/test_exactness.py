@@ -82,6 +82,27 @@ def test_target_standardisation_keeps_the_spread_far_from_zero():
     np.testing.assert_allclose(std, np.nanstd(fields, axis=(0, 2)), rtol=1e-9)
 
 
+def test_a_fit_far_from_zero_learns_what_it_learns_near_zero(tmp_path, monkeypatch):
+    # The targets were cast to float32 before the shift was taken off: at 1e8
+    # (float32's spacing is 8) every standardised target was 0 and the fit learned
+    # nothing (R2 -0.04). They are now standardised in float64 there.
+    from skoperator import _data
+
+    U, Y, G = make_antiderivative(40, n_points=10, random_state=0)
+    params = dict(coords=Y, max_iter=60, tol=None, random_state=0, n_basis=8, device="cpu")
+    near = DeepONetRegressor(**params).fit(U, G).score(U, G)
+    far = DeepONetRegressor(**params).fit(U, G + 1e8)
+    assert far.score(U, G + 1e8) > near - 0.05 > 0.85
+    # A streamed G (read per batch through the same standardisation) trains the same model.
+    mm = np.memmap(tmp_path / "G.dat", dtype=np.float64, mode="w+", shape=G.shape)
+    mm[:] = G + 1e8
+    mm.flush()
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 1000)
+    streamed = DeepONetRegressor(**params).fit(U, np.memmap(tmp_path / "G.dat", mode="r",
+                                                            dtype=np.float64, shape=G.shape))
+    np.testing.assert_array_equal(streamed.predict(U), far.predict(U))
+
+
 def test_variance_weighted_r2_refuses_a_single_function():
     G = np.arange(6.0).reshape(2, 3)
     missing = G.copy()

@@ -302,6 +302,29 @@ def test_hdf5_reads_only_the_needed_rows_in_bounded_blocks(G_ref, tmp_path, smal
     assert all(len(_rows_read(k)) <= 4 for k in h5_reads)
 
 
+def test_direct_reads_come_from_the_file_h5py_has_open(G_ref, tmp_path, monkeypatch):
+    # The file was mapped again by its name: relative to a folder left since, or
+    # replaced on disk (os.replace), the batches came from another file, silently.
+    h5py = pytest.importorskip("h5py")
+    for folder, values in (("run1", G_ref), ("run2", -G_ref)):
+        (tmp_path / folder).mkdir()
+        with h5py.File(tmp_path / folder / "G.h5", "w") as f:
+            f.create_dataset("G", data=values)
+    monkeypatch.chdir(tmp_path / "run1")
+    relative = h5py.File("G.h5", "r")["G"]
+    monkeypatch.chdir(tmp_path / "run2")
+    with h5py.File(tmp_path / "new.h5", "w") as f:
+        f.create_dataset("G", data=G_ref + 100)
+    replaced = h5py.File(tmp_path / "run2" / "G.h5", "r")["G"]
+    (tmp_path / "new.h5").replace(tmp_path / "run2" / "G.h5")
+    rows = np.array([41, 3, 40, 17])
+    cols = np.random.default_rng(3).integers(0, N_COLUMNS, size=(len(rows), 4))
+    for ds, expected in ((relative, G_ref), (replaced, -G_ref)):
+        S = StreamedArray(ds)
+        assert S.reader.direct
+        np.testing.assert_array_equal(S[rows[:, None], cols], expected[rows[:, None], cols])
+
+
 def test_uncompressed_hdf5_pairs_are_read_from_the_file_bytes(G_ref, tmp_path, h5_reads):
     ds = write_hdf5(tmp_path / "G.h5", G_ref)
     S = StreamedArray(ds)
@@ -968,3 +991,24 @@ def test_a_bool_g_is_numbers_streamed_or_in_memory(tmp_path, monkeypatch):
     in_memory = DeepONetRegressor(max_iter=2, tol=None, random_state=0, n_basis=4).fit(
         U, np.array(G))
     np.testing.assert_array_equal(streamed.predict(U), in_memory.predict(U))
+
+
+def test_streamed_pod_modes_past_the_numerical_rank_are_orthonormal(tmp_path, monkeypatch):
+    # Rank 2, 30 points > 8 rows, n_basis=4: the modes past the rank were A^T u of
+    # rounding-level u, copies of the leading ones (T^T T / n had 1.0 off the diagonal).
+    from skoperator import DeepONetRegressor
+
+    rng = np.random.default_rng(0)
+    x = np.linspace(0, 1, 30)
+    U = rng.normal(size=(8, 5))
+    G = U[:, :1] * np.sin(2 * np.pi * x) + U[:, 1:2] * np.cos(2 * np.pi * x)  # float64
+    monkeypatch.setattr(_data, "MEMMAP_BYTES", 0)
+    params = dict(coords=x[:, None], trunk="pod", n_basis=4, max_iter=2, tol=None,
+                  random_state=0, device="cpu")
+    mm = np.memmap(tmp_path / "G.dat", dtype=np.float64, mode="w+", shape=G.shape)
+    mm[:] = G
+    mm.flush()
+    for G_fit in (G, np.memmap(tmp_path / "G.dat", dtype=np.float64, mode="r", shape=G.shape)):
+        modes = DeepONetRegressor(**params).fit(U, G_fit).network_.trunk.modes.double()
+        torch.testing.assert_close(modes.T @ modes / 30, torch.eye(4, dtype=torch.float64),
+                                   rtol=0, atol=1e-5)
