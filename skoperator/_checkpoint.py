@@ -247,7 +247,7 @@ def check_fingerprint(path, document, expected):
         # a partial_fit call's (never resumed), or an earlier call's, which a
         # warm_start call continues (or replaces)
         return False
-    changed = [f"{k} (its shape or values)" for k in ("U", "G", "coords")
+    changed = [_array_change(k, saved[k], expected[k]) for k in ("U", "G", "coords")
                if _plain(saved[k]) != _plain(expected[k])]
     if saved.get("processes", 1) != expected["processes"]:
         changed.append(f"the number of processes ({saved.get('processes', 1)} in the "
@@ -262,6 +262,19 @@ def check_fingerprint(path, document, expected):
             "checkpoints (or point Checkpoint at another directory) to start afresh, or pass "
             "Checkpoint(resume=False).")
     return saved.get("start", 0) == expected["start"]
+
+
+def _array_change(name, saved, now):
+    """What differs in array ``name``: its values, or only how it is stored (and so hashed)."""
+    if not (saved and now):
+        return f"{name} (its shape or values)"
+    how = [str(f[1]).partition(":")[0] if ":" in str(f[1]) else None for f in (saved, now)]
+    if _plain(saved[0]) == _plain(now[0]) and None not in how and how[0] != how[1]:
+        storage = {"whole": "an array of at most 64 MiB, hashed whole",
+                   "rows": "streamed or larger, hashed on 64 rows"}
+        return (f"{name} (its storage: {storage[how[0]]} in the checkpoint, "
+                f"{storage[how[1]]} now; pass {name} as the checkpointed fit did)")
+    return f"{name} (its shape or values)"
 
 
 def _plain(value):

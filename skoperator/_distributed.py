@@ -208,7 +208,9 @@ def _digest(array, name, rows=64):
 
     Arrays up to 64 MiB (memmaps included) are hashed whole; larger ones
     and streamed datasets (HDF5, Zarr, Dask) by ``rows`` rows spread over
-    them, so that the check never reads a large array whole.
+    them, so that the check never reads a large array whole. The hash
+    starts with which (``"whole:"`` or ``"rows:"``), so that the same
+    values in another storage are told apart from other values.
     """
     if array is None:
         return None
@@ -219,14 +221,15 @@ def _digest(array, name, rows=64):
     if not shape or shape[0] == 0:
         return shape, ""
     if isinstance(array, np.ndarray) and array.nbytes <= _WHOLE_BYTES:
-        idx = slice(None)
+        idx, how = slice(None), "whole:"
     else:
         idx = sorted(set(np.linspace(0, shape[0] - 1, min(rows, shape[0])).astype(int).tolist()))
+        how = "whole:" if len(idx) == shape[0] else "rows:"  # every row: as hashed whole
     try:
         block = np.ascontiguousarray(np.asarray(array[idx], dtype=np.float64))
     except (TypeError, ValueError, KeyError, IndexError):
         return shape, type(array).__name__
-    return shape, hashlib.sha1(np.nan_to_num(block, nan=1.2345e-300).tobytes()).hexdigest()
+    return shape, how + hashlib.sha1(np.nan_to_num(block, nan=1.2345e-300).tobytes()).hexdigest()
 
 
 def _differences(first, other):

@@ -40,10 +40,24 @@ def _describe(record):
 
 def _emit(message):
     """One line of progress: the logger when it shows INFO, else standard error."""
-    if logger.isEnabledFor(logging.INFO) and logger.hasHandlers():
+    if _logging_shows_info():
         logger.info(message)
     else:
         sys.stderr.write(f"[skoperator] {message}\n")
+
+
+def _logging_shows_info():
+    """Whether an INFO record of ``logger`` reaches a handler at INFO or below."""
+    if not logger.isEnabledFor(logging.INFO):
+        return False
+    node = logger
+    while node is not None:
+        if any(handler.level <= logging.INFO for handler in node.handlers):
+            return True
+        if not node.propagate:
+            return False
+        node = node.parent
+    return False
 
 
 def _clock(seconds):

@@ -553,6 +553,35 @@ def test_a_small_memmap_is_compared_whole(tmp_path):
         clone(est).fit(U, G_map)
 
 
+def test_the_same_g_in_another_storage_is_named_as_such(tmp_path):
+    # An in-memory G is hashed whole, an HDF5 one on 64 rows: resuming with the
+    # same values in the other storage was refused as "its shape or values".
+    h5py = pytest.importorskip("h5py")
+    from skoperator import DeepONetRegressor
+    from skoperator.datasets import make_antiderivative
+
+    U, Y, G = make_antiderivative(100, n_points=10, random_state=0)
+    with h5py.File(tmp_path / "G.h5", "w") as f:
+        f.create_dataset("G", data=G)
+    params = dict(coords=Y, n_eval=4, batch_size=50, max_iter=2, n_basis=4, tol=None,
+                  device="cpu", random_state=0)
+    with h5py.File(tmp_path / "G.h5", "r") as f:
+        DeepONetRegressor(**params, callbacks=[Checkpoint(tmp_path / "ckpt")]).fit(U, f["G"])
+    with pytest.raises(ValueError, match=r"another fit: G \(its storage: streamed or larger, "
+                                         r"hashed on 64 rows in the checkpoint, an array of at "
+                                         r"most 64 MiB, hashed whole now; pass G as"):
+        DeepONetRegressor(**params, callbacks=[Checkpoint(tmp_path / "ckpt")]).fit(U, G)
+    # 64 rows or fewer are read whole either way: the same fingerprint.
+    with h5py.File(tmp_path / "G64.h5", "w") as f:
+        f.create_dataset("G", data=G[:64])
+    with h5py.File(tmp_path / "G64.h5", "r") as f:
+        DeepONetRegressor(**params, callbacks=[Checkpoint(tmp_path / "c64")]).fit(U[:64],
+                                                                                 f["G"])
+    resumed = DeepONetRegressor(**params, callbacks=[Checkpoint(tmp_path / "c64")]).fit(
+        U[:64], G[:64])
+    assert resumed.n_iter_ == 2
+
+
 def test_a_preemption_during_the_polish_stops_the_fit(tmp_path):
     from skoperator.optimizers import LBFGS, Adam
 

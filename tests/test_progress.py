@@ -134,6 +134,31 @@ def test_verbose_with_configured_logging_uses_its_handlers():
     assert "[skoperator]" not in result.stderr  # no second, temporary handler
 
 
+def test_verbose_with_handlers_above_info_still_writes_to_stderr():
+    # The root logger at INFO, its only handler at WARNING: the lines went to the
+    # logger, which showed none of them.
+    code = (
+        "import logging, sys\n"
+        "handler = logging.StreamHandler(sys.stdout)\n"
+        "handler.setLevel(logging.WARNING)\n"
+        "logging.getLogger().addHandler(handler)\n"
+        "logging.getLogger().setLevel(logging.INFO)\n"
+        "from skoperator import DeepONetRegressor\n"
+        "from skoperator.datasets import make_antiderivative\n"
+        "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
+        "from skoperator.networks import MLPBranch, MLPTrunk\n"
+        "DeepONetRegressor(coords=Y, max_iter=2, tol=None, branch=MLPBranch(layers=(4,)),\n"
+        "                  trunk=MLPTrunk(layers=(4,)), n_basis=4, device='cpu',\n"
+        "                  random_state=0, verbose=2).fit(U, G)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == ""
+    lines = [line for line in result.stderr.splitlines() if line.startswith("[skoperator]")]
+    assert len(lines) == 3 and lines[0].startswith("[skoperator] epoch 1: loss "), result.stderr
+
+
 def test_verbose_2_shows_the_lbfgs_polish_as_its_own_phase(caplog):
     caplog.set_level(logging.INFO, logger="skoperator")
     est = _fit(verbose=2, max_iter=4, optimizer=Adam(polish=LBFGS(max_iter=5)))
