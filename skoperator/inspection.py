@@ -118,9 +118,12 @@ def loss_sharpness(estimator, U, G, *, max_iter=100, tol=1e-4, batch_size=256,
                    random_state=None):
     """Sharpness of a fitted model's training loss: the top Hessian eigenvalue.
 
-    The loss is the estimator's training objective (its ``loss``, in
-    standardised units) on the full grid: every function of ``U`` at every
-    point of ``coords_``, not a sampled subset. Its Hessian with respect to
+    The loss is the data term of the estimator's training objective (its
+    ``loss``, in standardised units) on the full grid: every function of
+    ``U`` at every point of ``coords_``, not a sampled subset. A physics
+    term (``physics=``) is not part of it: for a model fitted with one,
+    the result is the sharpness of the data term alone, and a model fitted
+    from the physics alone (``G`` all missing) has none to measure. Its Hessian with respect to
     all trainable weights is never formed: power iteration multiplies a
     random vector by it, through Hessian-vector products computed by torch
     autograd (double backward), until the Rayleigh quotient changes by less
@@ -182,9 +185,14 @@ def loss_sharpness(estimator, U, G, *, max_iter=100, tol=1e-4, batch_size=256,
                          "was fitted on points per function.")
     U, _ = validate_inputs(estimator, U, reset=False, dtype=np.float32)
     G = check_array(G, dtype=np.float64, ensure_all_finite="allow-nan", input_name="G")
+    if getattr(estimator, "physics", None) is not None:
+        warnings.warn("loss_sharpness measures the data term of the training objective "
+                      "only; this model's physics term is left out of the Hessian.",
+                      UserWarning, stacklevel=2)
     if np.isnan(G).all():
-        raise ValueError("G has no observed value (all NaN): there is no loss to measure. "
-                         "Pass the observed outputs.")
+        raise ValueError("G has no observed value (all NaN): there is no loss to measure "
+                         "(loss_sharpness measures the data term only, not a physics "
+                         "term). Pass the observed outputs.")
     if G.shape != (U.shape[0], estimator.n_outputs_ * estimator.coords_.shape[0]):
         raise ValueError(
             f"G has shape {G.shape}; expected ({U.shape[0]}, "

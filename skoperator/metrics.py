@@ -324,7 +324,14 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
     G_true, G_pred = _check_pair(G_true, G_pred, n_outputs)
     n = G_true.shape[0]
     if sample_weight is not None:
-        sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        try:
+            if np.iscomplexobj(sample_weight):
+                raise TypeError("complex values")
+            sample_weight = np.asarray(sample_weight, dtype=np.float64)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"sample_weight must hold real numbers, one weight >= 0 per "
+                             f"function; got {sample_weight!r} ({exc}). Pass a real array "
+                             f"of shape ({n},).") from exc
         if sample_weight.shape != (n,):
             raise ValueError(
                 f"sample_weight has shape {sample_weight.shape} but G has {n} rows "
@@ -334,15 +341,25 @@ def variance_weighted_r2(G_true, G_pred, sample_weight=None, *, n_outputs=1,
                 and sample_weight.sum() > 0):
             raise ValueError("sample_weight must be finite, non-negative and not all zero; "
                              f"got {sample_weight!r}. Pass a weight >= 0 per function.")
-    observed = ~np.isnan(G_true).all(axis=(1, 2))  # a row all NaN is no function here
-    weighted = int(np.count_nonzero(observed if sample_weight is None
-                                    else observed & (sample_weight > 0)))
-    if weighted == 1:  # none: the accumulator names the field with no observed value
-        raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) with "
-                         f"an observed value and positive weight: R2 compares each point's "
-                         f"error with the spread of its values over the functions; got "
-                         f"{weighted}. Score more functions, or use mean_function_r2 (the "
-                         "spread over each function's points).")
+    # Per field: a row all NaN there is no function of it; none: the accumulator names it.
+    seen = ~np.isnan(G_true) & (True if sample_weight is None
+                                else sample_weight[:, None, None] > 0)
+    for field in range(n_outputs):
+        where = "" if n_outputs == 1 else f" in output field {field}"
+        functions = int(seen[:, field].any(axis=1).sum())
+        if functions == 1:
+            raise ValueError(f"variance_weighted_r2 needs at least 2 functions (rows of G) "
+                             f"with an observed value and positive weight{where}: R2 compares "
+                             f"each point's error with the spread of its values over the "
+                             f"functions; got {functions}. Score more functions, or use "
+                             "mean_function_r2 (the spread over each function's points).")
+        if functions > 1 and seen[:, field].sum(axis=0).max() < 2:
+            raise ValueError(f"variance_weighted_r2 needs a point observed (with positive "
+                             f"weight) in at least 2 functions{where}: R2 compares each "
+                             f"point's error with the spread of its values over the "
+                             f"functions, and no point of G is observed in more than one. "
+                             "Score functions observed at common points, or use "
+                             "mean_function_r2.")
     acc = R2Accumulator(G_true.shape[1] * G_true.shape[2], n_outputs)
     acc.update(G_true.reshape(n, -1), G_pred.reshape(n, -1), sample_weight)
     return acc.result(multioutput)

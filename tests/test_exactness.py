@@ -5,6 +5,8 @@ varied (or a varied column look constant), a wrapper that fitted on other
 data than it predicts on, arguments taken silently.
 """
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -113,6 +115,30 @@ def test_variance_weighted_r2_refuses_a_single_function():
             variance_weighted_r2(*args)
     with pytest.raises(ValueError, match="G has no observed value"):
         variance_weighted_r2(np.full_like(G, np.nan), G)
+
+
+def test_variance_weighted_r2_refuses_a_field_or_points_without_two_functions():
+    # Checked over whole rows only: a field with one observed function scored 1.0 or
+    # 0.0, and G with no point observed twice scored 0.0, silently.
+    nan = np.nan
+    with pytest.raises(ValueError, match="at least 2 functions .* in output field 1: .*got 1"):
+        variance_weighted_r2([[1, 2.0], [3, nan]], [[1, 2.5], [3, 9]], n_outputs=2,
+                             multioutput="raw_values")
+    with pytest.raises(ValueError, match="a point observed .* in at least 2 functions: "):
+        variance_weighted_r2([[1, nan], [nan, 4]], [[5, 9], [9, 4.0]])
+    # A weight of 0 takes the function out of its fields too.
+    with pytest.raises(ValueError, match="in output field 0: .*got 1"):
+        variance_weighted_r2([[1, 2.0], [3, 4], [5, 6]], [[1, 2], [3, 4], [5, 6.5]],
+                             [1.0, 0.0, 0.0], n_outputs=2)
+
+
+@pytest.mark.parametrize("weights", [np.array([1 + 5j, 1, 1]), [1 + 5j, 1, 1], ["a", "b", "c"]])
+def test_sample_weight_of_other_than_real_numbers_is_named(weights):
+    T = np.array([[1.0, 2], [3, 4], [5, 7]])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no ComplexWarning and a score
+        with pytest.raises(ValueError, match="sample_weight must hold real numbers"):
+            variance_weighted_r2(T, T + 0.5, weights)
 
 
 def _fitted_ridge():

@@ -143,3 +143,26 @@ def test_loss_sharpness_refuses_what_has_no_single_loss():
                                pushforward=0).fit(W)
     with pytest.raises(ValueError, match="RolloutRegressor fits its estimator on moved inputs"):
         loss_sharpness(rollout, W[:, :2].reshape(6, -1), W[:, 2:4].reshape(6, -1))
+
+
+def _antiderivative_residual(y, s, u, d):
+    return d(s, 0) - u
+
+
+def test_loss_sharpness_says_it_leaves_a_physics_term_out():
+    # The docstring called it "the training objective": a physics term was left out,
+    # silently (the same weights gave the same number with and without one).
+    from skoperator.physics import PDEResidual
+
+    U, Y, G = make_antiderivative(40, n_points=10, random_state=0)
+    params = dict(coords=Y, max_iter=3, tol=None, random_state=0, n_basis=4, device="cpu")
+    plain = DeepONetRegressor(**params).fit(U, G)
+    physics = PDEResidual(_antiderivative_residual, sensors=Y[:, 0], n_points=10)
+    with_physics = DeepONetRegressor(**params, physics=physics).fit(U, G)
+    with_physics.network_.load_state_dict(plain.network_.state_dict())
+    expected = loss_sharpness(plain, U, G, max_iter=30, random_state=0)
+    with pytest.warns(UserWarning, match="data term .* physics term is left out"):
+        got = loss_sharpness(with_physics, U, G, max_iter=30, random_state=0)
+    assert got == expected
+    with pytest.warns(UserWarning), pytest.raises(ValueError, match="data term only"):
+        loss_sharpness(with_physics, U, np.full_like(G, np.nan))
