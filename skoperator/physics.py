@@ -381,7 +381,7 @@ class PDEResidual(BasePhysics):
                 f"physics=PDEResidual differentiates the trunk at collocation points, but the "
                 f"trunk {type(fit.trunk).__name__} is a table known at the training grid "
                 "only (its derivatives along the coordinates are zero); use a trunk that "
-                "evaluates anywhere, such as trunk='mlp' or a FourierTrunk.")
+                "evaluates anywhere, such as trunk='mlp' or MLPTrunk(fourier_features=16).")
         return self
 
     def prepare(self, context):

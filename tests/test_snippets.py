@@ -21,7 +21,7 @@ What is checked
     comment, up to a ``;`` that starts a remark: text equal up to
     whitespace, each number equal to the digits shown (``0.9986`` accepts
     0.99857). So ``# mean R2: 0.995`` says "prints 0.995", and
-    ``# 0.980; without PCA 0.982`` says "prints 0.980".
+    ``# 0.980; the estimator alone 0.982`` says "prints 0.980".
 """
 
 import ast
