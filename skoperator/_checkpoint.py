@@ -20,7 +20,17 @@ from pathlib import Path
 import torch
 from sklearn.base import BaseEstimator
 
-from ._codec import WEIGHTS, Reader, Unsupported, Writer, allowed_types, load_tensors, save_tensors
+from ._codec import (
+    WEIGHTS,
+    Reader,
+    Unsupported,
+    Writer,
+    allowed_types,
+    as_complex,
+    as_real,
+    load_tensors,
+    save_tensors,
+)
 from ._distributed import communicator, fingerprint
 from ._records import EpochRecord, EpochRun
 
@@ -48,29 +58,6 @@ def fit_fingerprint(est, U, G, coords):
 
 
 # ------------------------------------------------------------------ capture
-_COMPLEX = "complex_as_real"
-
-
-def _real(obj):
-    """``obj`` with every complex tensor as ``{_COMPLEX: view_as_real}`` (the codec's floats)."""
-    if torch.is_tensor(obj) and obj.is_complex():
-        return {_COMPLEX: torch.view_as_real(obj.detach())}
-    if isinstance(obj, dict):
-        return {k: _real(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_real(v) for v in obj)
-    return obj
-
-
-def _complex(obj):
-    """The inverse of :func:`_real`."""
-    if isinstance(obj, dict):
-        if set(obj) == {_COMPLEX}:
-            return torch.view_as_complex(obj[_COMPLEX].contiguous())
-        return {k: _complex(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_complex(v) for v in obj)
-    return obj
 
 
 #: Marks the saved state of a component held by a component (a physics term's sampler):
@@ -112,9 +99,9 @@ def capture(trainer, est_fingerprint, finished=None):
     document = {
         "format": FORMAT, "format_version": VERSION, "seed": int(plan.seed),
         "fingerprint": writer.encode(est_fingerprint, "fingerprint"),
-        "network": writer.encode(_real(dict(trainer.network.state_dict())), "network"),
+        "network": writer.encode(as_real(dict(trainer.network.state_dict())), "network"),
         "optimizer": {
-            "state": {str(k): writer.encode(_real(v), f"optimizer.state.{k}")
+            "state": {str(k): writer.encode(as_real(v), f"optimizer.state.{k}")
                       for k, v in optimizer["state"].items()},
             "param_groups": writer.encode(optimizer["param_groups"], "optimizer.groups")},
         "generators": writer.encode(_generators(trainer), "generators"),
@@ -131,7 +118,7 @@ def capture(trainer, est_fingerprint, finished=None):
         "stopping": writer.encode({
             "best_score": state.best_score, "best_loss": state.best_loss,
             "no_improvement": state.no_improvement,
-            "best_weights": _real(state.best_weights)},
+            "best_weights": as_real(state.best_weights)},
             "stopping"),
         "finished": finished,
     }
@@ -156,13 +143,13 @@ def load_into(trainer, document, tensors):
     plan, reader = trainer.plan, Reader(allowed_types(None), tensors)
     device = plan.data.device
     try:
-        trainer.network.load_state_dict(_complex(reader.decode(document["network"], "network")))
+        trainer.network.load_state_dict(as_complex(reader.decode(document["network"], "network")))
     except RuntimeError as exc:  # a module the fingerprint could not tell apart
         raise ValueError(f"the checkpoint's weights do not fit this fit's network ({exc}); "
                          "it was written by a fit of another architecture. Delete the "
                          "checkpoints (or point Checkpoint at another directory) to start "
                          "afresh.") from exc
-    optimizer = {"state": {int(k): _complex(reader.decode(v, "optimizer.state"))
+    optimizer = {"state": {int(k): as_complex(reader.decode(v, "optimizer.state"))
                            for k, v in document["optimizer"]["state"].items()},
                  "param_groups": reader.decode(document["optimizer"]["param_groups"],
                                                "optimizer.groups")}
@@ -187,7 +174,7 @@ def load_into(trainer, document, tensors):
     stopping = reader.decode(document["stopping"], "stopping")
     state.best_score, state.best_loss = stopping["best_score"], stopping["best_loss"]
     state.no_improvement = stopping["no_improvement"]
-    state.best_weights = _complex(stopping["best_weights"])
+    state.best_weights = as_complex(stopping["best_weights"])
     trainer.finished = document.get("finished")
 
 
@@ -226,6 +213,8 @@ def read(path):
         with zipfile.ZipFile(path) as archive:
             document = json.loads(archive.read(_STATE).decode("utf-8"))
             tensors = load_tensors(archive.read(WEIGHTS))
+    except ImportError:  # safetensors is missing: the [io] extra; the file may be fine
+        raise
     except Exception as exc:  # a damaged zip, JSON or safetensors (each has its own errors)
         raise ValueError(f"{path} is not a readable skoperator checkpoint "
                          f"({type(exc).__name__}: {exc}); delete it to start afresh.") from exc

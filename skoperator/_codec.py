@@ -58,6 +58,32 @@ def load_tensors(data):
     return _safetensors().load(data)
 
 
+# ------------------------------------------------------------------ complex tensors
+_COMPLEX = "complex_as_real"
+
+
+def as_real(obj):
+    """``obj`` with every complex tensor as ``{_COMPLEX: view_as_real}`` (the codec's floats)."""
+    if torch.is_tensor(obj) and obj.is_complex():
+        return {_COMPLEX: torch.view_as_real(obj.detach())}
+    if isinstance(obj, dict):
+        return {k: as_real(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(as_real(v) for v in obj)
+    return obj
+
+
+def as_complex(obj):
+    """The inverse of :func:`as_real`."""
+    if isinstance(obj, dict):
+        if set(obj) == {_COMPLEX}:
+            return torch.view_as_complex(obj[_COMPLEX].contiguous())
+        return {k: as_complex(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return type(obj)(as_complex(v) for v in obj)
+    return obj
+
+
 # ------------------------------------------------------------------ allow-list
 def _component_types():
     """Every component class skoperator defines, with the name it is saved under."""

@@ -3,6 +3,7 @@ fits the network it is loaded into (used by :mod:`skoperator.io`)."""
 
 import torch
 
+from ._codec import as_complex
 from .optimizers import as_optimizer
 
 #: The optimizer states' tensors shaped as their parameter: Adam's moments, SGD's momentum.
@@ -26,8 +27,8 @@ def _optimizer(fitted, reader, network, spec):
     state = {}
     for entry in _expect(saved.get("state"), list, "optimizer.state"):
         index, value = _expect(entry, list, "optimizer.state")
-        state[_expect(index, int, "optimizer.state")] = _expect(
-            reader.decode(value, f"optimizer.state.{index}"), dict, f"optimizer.state.{index}")
+        state[_expect(index, int, "optimizer.state")] = as_complex(_expect(
+            reader.decode(value, f"optimizer.state.{index}"), dict, f"optimizer.state.{index}"))
     groups = _expect(reader.decode(saved.get("param_groups"), "optimizer.param_groups"), list,
                      "optimizer.param_groups")
     parameters = list(network.parameters())

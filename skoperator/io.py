@@ -101,6 +101,7 @@ from ._codec import (
     Unsupported,
     Writer,
     allowed_types,
+    as_real,
     load_tensors,
     save_tensors,
 )
@@ -175,7 +176,7 @@ def _fitted_document(state, writer, keep_physics):
         attributes["best_validation_score_"] = state.best_validation_score
     optimizer = state.optimizer_state
     if optimizer is not None:
-        optimizer = {"state": [[int(i), writer.encode(s, f"optimizer.state.{i}")]
+        optimizer = {"state": [[int(i), writer.encode(as_real(s), f"optimizer.state.{i}")]
                                for i, s in optimizer["state"].items()],
                      "param_groups": writer.encode(optimizer["param_groups"],
                                                    "optimizer.param_groups")}
@@ -212,7 +213,10 @@ def _write_zip(path, document, tensors):
     if not os.path.isdir(folder):
         raise ValueError(f"path {path!r}: its folder {folder!r} does not exist; create it "
                          "first (os.makedirs(folder, exist_ok=True)).")
-    temporary = f"{path}.{uuid.uuid4().hex}.tmp"  # beside it: os.replace stays on one disk
+    # Beside it (os.replace stays on one disk), and short: path's own name may be near
+    # the file system's limit.
+    temporary = os.path.join(os.path.dirname(os.path.abspath(path)),
+                             f".skoperator-{uuid.uuid4().hex}.tmp")
     try:
         with open(temporary, "xb") as handle, zipfile.ZipFile(handle, "w") as archive:
             for name, data, method in ((_JSON, text, zipfile.ZIP_DEFLATED),
@@ -306,15 +310,16 @@ def dump(estimator, path, *, trusted_types=None):
         "torch_version": torch.__version__, "numpy_version": np.__version__,
         "output_transform": None if transform is None else _describe(transform),
     }
+    kind = "parameter"
     try:
         document["params"] = {k: writer.encode(v, k) for k, v in params.items()}
+        kind = "fitted attribute"  # the optimizer's state, say, whose name is a parameter's
         document["fitted"] = (None if state is None else
                               _fitted_document(state, writer, params["physics"] is not None))
     except Unsupported as exc:
         value = repr(exc.value)
         value = value if len(value) <= 80 else value[:77] + "..."
         top = exc.where.split(".")[0].split("[")[0].split("__")[0]
-        kind = "parameter" if top in params else "fitted attribute"
         hint = exc.hint
         if top == "physics":
             hint += (" The physics term shapes training only: estimator.set_params("
@@ -356,6 +361,8 @@ def _read_zip(path):
         _check_versions(document, path)
         try:
             tensors = load_tensors(archive.read(WEIGHTS))
+        except ImportError:  # safetensors is missing: the [io] extra, not a damaged file
+            raise
         except Exception as exc:  # noqa: BLE001 - safetensors raises its own errors
             raise ValueError(f"{path} is damaged: its {WEIGHTS} cannot be read "
                              f"({type(exc).__name__}: {exc}).") from exc
@@ -525,7 +532,9 @@ def load(path, *, output_transform=None, trusted_types=None):
         When the file was written by another version of skoperator, or when
         ``output_transform``'s module and name differ from those saved (a
         renamed function is accepted; another function changes the
-        predictions).
+        predictions), or when the file sets ``callbacks``: a later ``fit``
+        runs them, and a ``CSVLogger`` or ``Checkpoint`` writes to the path
+        the file names.
 
     See Also
     --------
@@ -582,6 +591,11 @@ def _estimator_from(document, tensors, path, output_transform, allowed):
         warnings.warn(f"This model was fitted with output_transform={saved}; it is loaded "
                       f"with {_describe(output_transform)}. If that is another function, "
                       "the predictions change.", UserWarning, stacklevel=3)
+    if params.get("callbacks"):  # they act at the next fit: writing files, for one
+        warnings.warn(f"{path} sets callbacks={params['callbacks']!r}, which a later fit of "
+                      "this model runs (a CSVLogger, Checkpoint or TensorBoard writes to the "
+                      "path it names). Drop them with set_params(callbacks=None) unless you "
+                      "trust the file's author.", UserWarning, stacklevel=3)
     estimator = DeepONetRegressor(**params, output_transform=output_transform)
     if document["fitted"] is not None:
         estimator._set_fitted(_fitted_from(document["fitted"], reader,

@@ -1,7 +1,9 @@
 """skoperator.io: the safe file format (dump/load) and the ONNX export (to_onnx)."""
 
 import ast
+import copy
 import json
+import os
 import pickle
 import warnings
 import zipfile
@@ -17,6 +19,7 @@ from skoperator.datasets import make_antiderivative
 from skoperator.io import dump, load, to_onnx
 from skoperator.losses import HuberLoss, RelativeL2Loss
 from skoperator.networks import (
+    BaseBranch,
     CNNBranch,
     ConcatMerge,
     FNOBranch,
@@ -58,6 +61,26 @@ def vanish_at_zero(y, out):
 
 class WideMLPBranch(MLPBranch):
     """A component class of the user's own."""
+
+
+class _ComplexLinear(torch.nn.Module):
+    def __init__(self, n_in, n_out, generator):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.randn(n_in, n_out, dtype=torch.cfloat,
+                                                generator=generator) / n_in)
+
+    def forward(self, u):
+        return (u.to(self.w.dtype) @ self.w).real
+
+
+class ComplexBranch(BaseBranch):
+    """A component of the user's own with complex weights (as classic FNO code has)."""
+
+    def __init__(self, scale=1.0):
+        self.scale = scale
+
+    def build(self, n_in, n_out, context):
+        return _ComplexLinear(n_in, n_out, context.generator)
 
 
 def _line_models():
@@ -919,3 +942,91 @@ def test_dump_names_a_directory_a_missing_folder_and_a_frame_parameter(line, tmp
     with pytest.raises(TypeError, match=r"set the parameter to value.to_numpy\(\) before dump"):
         dump(framed, tmp_path / "m.skop")
     assert list(tmp_path.iterdir()) == []  # no file, no temporary left
+
+
+def test_missing_safetensors_names_the_extra_not_a_damaged_file(line, tmp_path, monkeypatch):
+    # load called a good file "damaged", and a resumed fit told the user to delete a
+    # good checkpoint, when only the safetensors package was missing.
+    import sys
+
+    from skoperator import _checkpoint
+    from skoperator.callbacks import Checkpoint
+
+    U, Y, G = line
+    path = dump(_fitted_small(Y, U, G), tmp_path / "m.skop")
+    _fitted_small(Y, U, G, callbacks=[Checkpoint(tmp_path / "ckpt")])
+    saved = _checkpoint.checkpoints(tmp_path / "ckpt")[-1]
+    for name in [m for m in sys.modules if m.split(".")[0] == "safetensors"]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, "safetensors", None)
+    monkeypatch.setitem(sys.modules, "safetensors.torch", None)
+    with pytest.raises(ImportError, match=r"pip install 'skoperator\[io\]'"):
+        load(path)
+    with pytest.raises(ImportError, match=r"pip install 'skoperator\[io\]'"):
+        _checkpoint.read(saved)
+    assert saved.exists()
+
+
+def test_a_name_near_the_file_system_limit_is_written(line, tmp_path):
+    # The temporary files added about 40 characters to the name: a legal name of
+    # 230 characters failed with "File name too long" on a file the user never named.
+    U, Y, G = line
+    est = _fitted_small(Y, U, G)
+    skop = tmp_path / ("m" * 230 + ".skop")
+    np.testing.assert_array_equal(load(dump(est, skop)).predict(U), est.predict(U))
+    pytest.importorskip("onnx")
+    onnx_path = to_onnx(est, tmp_path / ("m" * 230 + ".onnx"))
+    assert os.path.exists(onnx_path)
+    assert sorted(p.name[:3] for p in tmp_path.iterdir()) == ["mmm"] * 2  # no temporary left
+
+
+def test_onnx_export_warns_for_coordinates_far_from_zero(line, tmp_path):
+    # The graph rounds coordinates in float32 before their mean is taken off: its
+    # error against predict was 1e-2 at an offset of 3e5, where the docs said 1e-6.
+    ort = pytest.importorskip("onnxruntime")
+    U, Y, G = line
+    errors = {}
+    for offset in (0.0, 1e3, 3e5):
+        est = _fitted_small(Y + offset, U, G)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            path = to_onnx(est, tmp_path / f"m{offset:g}.onnx")
+        far = [w for w in caught if "far from zero" in str(w.message)]
+        assert bool(far) == (offset > 0), offset
+        out = ort.InferenceSession(path).run(None, {"U": U.astype(np.float32),
+                                                    "coords": (Y + offset).astype(np.float32)})
+        errors[offset] = np.linalg.norm(out[0] - est.predict(U)) / np.linalg.norm(est.predict(U))
+    assert errors[0.0] < 1e-6 < errors[1e3] < 1e-4 < 1e-3 < errors[3e5]
+
+
+def test_a_file_that_sets_callbacks_says_so_at_load(line, tmp_path):
+    # A shared file could name a path that the recipient's next fit truncates
+    # (CSVLogger opens it with "w"), with no word at load.
+    from skoperator.callbacks import CSVLogger
+
+    U, Y, G = line
+    victim = tmp_path / "victim.txt"
+    est = _fitted_small(Y, U, G).set_params(callbacks=[CSVLogger(victim)])
+    path = dump(est, tmp_path / "shared.skop")
+    with pytest.warns(UserWarning, match=r"sets callbacks=\[CSVLogger.*victim.*set_params\("
+                                         r"callbacks=None\)"):
+        loaded = load(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        load(dump(_fitted_small(Y, U, G), tmp_path / "plain.skop"))  # no callbacks: no word
+    assert len(loaded.callbacks) == 1 and not victim.exists()
+
+
+def test_complex_weights_save_with_their_optimizer_state(line, tmp_path):
+    # Adam's moments of a complex parameter are complex: dump refused them (as "the
+    # parameter optimizer.state...") while checkpoints saved them as real views.
+    U, Y, G = line
+    est = DeepONetRegressor(coords=Y, branch=ComplexBranch(), trunk=MLPTrunk(layers=(8,)),
+                            n_basis=6, max_iter=2, tol=None, device="cpu",
+                            random_state=0).fit(U, G)
+    loaded = load(dump(est, tmp_path / "m.skop", trusted_types=[ComplexBranch]),
+                  trusted_types=[ComplexBranch])
+    np.testing.assert_array_equal(loaded.predict(U), est.predict(U))
+    more = dict(warm_start=True, max_iter=3)
+    np.testing.assert_array_equal(loaded.set_params(**more).fit(U, G).predict(U),
+                                  copy.deepcopy(est).set_params(**more).fit(U, G).predict(U))
