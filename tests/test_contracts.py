@@ -299,7 +299,7 @@ def test_main_job_runs_small(capsys):
 
 @pytest.mark.parametrize("argv, message", [
     (["--n-eval", "abc"], "argument --n-eval: expected an int >= 1 or 'full'; got 'abc'"),
-    (["--seed", "-1"], "argument --seed: expected an int >= 0; got '-1'"),
+    (["--seed", "-1"], "argument --seed: expected an int from 0 to 4294966295; got '-1'"),
     (["--n-eval", "0"], "argument --n-eval: expected an int >= 1 or 'full'; got '0'"),
     (["--n-train", "0"], "argument --n-train: expected an int >= 1; got '0'"),
     (["--epochs", "-1"], "argument --epochs: expected an int >= 1; got '-1'"),
