@@ -65,8 +65,10 @@ print(f"R2 at 1,000 new points:        {mean_function_r2(G_fine, G_pred_fine):.4
 # (thin lines), the values the model was trained on (dots: these functions
 # were not in the training set, but their outputs are known at the same 20
 # points) and the predictions on 1,000 points (thick lines). Bottom: the
-# absolute error on the fine grid, averaged over all test functions; it is no
-# larger between the training coordinates (red ticks) than at them.
+# absolute error on the fine grid, averaged over all test functions: between
+# the training coordinates (red ticks) it is only slightly larger than at them
+# (its highest peaks lie between them), so the R2 at 1,000 new points stays
+# close to the R2 at the 20 training points.
 colors = plt.cm.tab10.colors
 fig, (ax, ax_err) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, layout="constrained",
                                  height_ratios=[2, 1])

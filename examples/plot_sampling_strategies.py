@@ -55,8 +55,9 @@ for i, n_eval in enumerate(n_evals):
 # -------------------------
 # Plotted as ``1 - R2`` (the unexplained fraction) on a log scale, the mean
 # over seeds with the seeds' spread. A fixed subset sees ``n_eval`` points of
-# each function for the whole training; fresh draws see every point of every
-# function over the epochs.
+# each function for the whole training; fresh draws reach many more of them
+# over the epochs (about 45 % of the 100 points at ``n_eval=1`` in 60 epochs,
+# ``1 - 0.99**60``; nearly all from ``n_eval=8`` on).
 fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
 for s, marker in zip(strategies, "osD"):
     err = 1 - scores[s]

@@ -1,7 +1,7 @@
 """
-====================================================================
-Trust, look, ship: calibrated bands, displays, a safe file and ONNX
-====================================================================
+==============================================================
+Trust, look, ship: calibrated bands, displays and a safe file
+==============================================================
 
 A surrogate replaces a simulation only when its user knows how far to trust
 each prediction, can look at it and can hand it to another program. This
@@ -23,6 +23,7 @@ import tempfile
 
 import matplotlib.pyplot as plt
 import numpy as np
+from sklearn.base import clone
 from sklearn.model_selection import ValidationCurveDisplay
 
 from skoperator import DeepONetRegressor
@@ -60,7 +61,7 @@ plt.show()
 # package's headline search: accuracy (with its spread over folds) against
 # ``n_eval``.
 display = ValidationCurveDisplay.from_estimator(
-    base.set_params(max_iter=max(2, epochs // 3)), U_train, G_train, param_name="n_eval",
+    clone(base).set_params(max_iter=max(2, epochs // 3)), U_train, G_train, param_name="n_eval",
     param_range=[1, 5, 20] if not QUICK else [1, 5], cv=3)
 display.ax_.set_xscale("log")
 plt.show()

@@ -1,5 +1,7 @@
-"""Devices: resolution, fused kernels, moving fitted state to the CPU."""
+"""Devices: resolution, fused kernels, moving fitted state to the CPU; the torch settings
+a fit runs under."""
 
+import contextlib
 import warnings
 
 import numpy as np
@@ -137,3 +139,45 @@ def to_float64(module):
 def has_complex_parameters(module):
     """Whether any parameter of ``module`` is complex (fused Adam rejects those)."""
     return any(p.is_complex() for p in module.parameters())
+
+
+@contextlib.contextmanager
+def fit_environment():
+    """torch's process-wide settings a fit needs, whatever the caller's, restored after.
+
+    Gradients on (a caller's ``torch.no_grad()`` is left outside), and
+    float32 as the default dtype while torch's is another (the layers are
+    built in float32, as the data are). Inside ``torch.inference_mode()``
+    no gradient can be computed: a RuntimeError says so.
+    """
+    if torch.is_inference_mode_enabled():
+        raise RuntimeError("fit cannot train inside torch.inference_mode(), where torch "
+                           "computes no gradient; call fit (or partial_fit) outside that "
+                           "block (predict works inside it).")
+    dtype = torch.get_default_dtype()
+    try:
+        if dtype != torch.float32:
+            torch.set_default_dtype(torch.float32)
+        with torch.enable_grad():
+            yield
+    finally:
+        if dtype != torch.float32:
+            torch.set_default_dtype(dtype)
+
+
+@contextlib.contextmanager
+def training_rng(seed, device, rank=0):
+    """torch's global RNG seeded from the fit's ``seed`` (and ``rank``), restored after.
+
+    A module of the user's that draws from it (dropout) then draws the same
+    numbers in two fits with the same seed, and the caller's RNG is left as
+    it was.
+    """
+    cuda = [device.index if device.index is not None else torch.cuda.current_device()] \
+        if device.type == "cuda" else []
+    with torch.random.fork_rng(devices=cuda):
+        seed = (seed + 7_919 * (rank + 1)) % 2**63
+        torch.default_generator.manual_seed(seed)
+        for index in cuda:
+            torch.cuda.default_generators[index].manual_seed(seed)
+        yield

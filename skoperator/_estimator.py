@@ -18,7 +18,7 @@ from ._compat import HasMethods, Interval, RealNotInt, StrOptions, _fit_context
 from ._component import NestedSettings
 from ._continuation import architecture_snapshot
 from ._coords import predict_coords
-from ._device import resolve_device, to_cpu
+from ._device import fit_environment, resolve_device, to_cpu, training_rng
 from ._distributed import ranks_agree
 from ._fitted import FittedState
 from ._inference import predict_any
@@ -576,11 +576,13 @@ class DeepONetRegressor(NestedSettings, RegressorMixin, BaseEstimator):
         started = time.perf_counter()  # max_time counts from here
         saved, plan = dict(self.__dict__), None
         try:
-            callbacks = fit_callbacks(self)
-            resume = resume_point(callbacks, self, U, G, coords, incremental)
-            plan = make_plan(self, U, G, incremental, started, coords, seed=resume.seed)
-            with torch_threads(plan.n_threads):
-                return self._train(plan, CallbackList(callbacks, self), resume)
+            with fit_environment():
+                callbacks = fit_callbacks(self)
+                resume = resume_point(callbacks, self, U, G, coords, incremental)
+                plan = make_plan(self, U, G, incremental, started, coords, seed=resume.seed)
+                with torch_threads(plan.n_threads), training_rng(
+                        plan.seed, plan.device, getattr(plan.comm, "rank", 0)):
+                    return self._train(plan, CallbackList(callbacks, self), resume)
         except BaseException as exc:  # an interrupted training keeps its best weights
             if plan is None or not isinstance(exc, KeyboardInterrupt):
                 self.__dict__.clear()

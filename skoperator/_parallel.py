@@ -76,6 +76,9 @@ def thread_budget():
 def flop_rates(network):
     """Forward flops of ``network``'s branch per function and trunk per point (estimates).
 
+    The network is left as it was: counted in eval mode (no batch-norm
+    statistics updated) on a forked RNG (no dropout draw from the global one).
+
     Counted with torch's flop counter on two functions and a few coordinates
     (layers it does not know, such as Fourier transforms, count zero); a
     table trunk (POD) is counted at its training points. A module the counter
@@ -85,6 +88,16 @@ def flop_rates(network):
     -------
     branch, trunk : float
     """
+    was_training = network.training
+    network.eval()
+    try:
+        with torch.random.fork_rng(devices=[]):
+            return _counted_rates(network)
+    finally:
+        network.train(was_training)
+
+
+def _counted_rates(network):
     device = network.u_shift.device
     dtype = network.u_shift.dtype
     n_sensors = network.u_shift.numel()

@@ -641,3 +641,68 @@ def test_pod_rank_error_counts_the_early_stopping_hold_out():
     with pytest.raises(ValueError, match=r"min\(training functions x fields, points\) = 9 \(the "
                                          "functions held out by early_stopping not counted\\)"):
         DeepONetRegressor(coords=Y, **params).fit(U, G)
+
+
+# ------------------------------------------------ torch's process-wide settings
+class _BatchNormBranch(torch.nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.bn = torch.nn.BatchNorm1d(n_in)
+        self.linear = torch.nn.Linear(n_in, n_out)
+
+    def forward(self, x):
+        return self.linear(self.bn(x))
+
+
+class _DropoutBranch(torch.nn.Module):
+    def __init__(self, n_in, n_out):
+        super().__init__()
+        self.linear = torch.nn.Linear(n_in, n_out)
+        self.drop = torch.nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.drop(self.linear(x))
+
+
+def _tiny(**params):
+    U, Y, G = make_antiderivative(40, n_points=10, random_state=0)
+    return U, G, DeepONetRegressor(coords=Y, max_iter=2, tol=None, device="cpu",
+                                   random_state=0, **params)
+
+
+def test_n_jobs_and_the_checks_leave_a_batch_norm_module_alone():
+    # Counting flops (n_jobs=None) and checking the module's shapes ran it in train
+    # mode: 2 more batch-norm updates, and predictions that depended on n_jobs.
+    U, G, est = _tiny(branch=_BatchNormBranch)
+    auto = clone(est).set_params(n_jobs=None).fit(U, G)
+    one = clone(est).set_params(n_jobs=1).fit(U, G)
+    assert int(auto.network_.branch.bn.num_batches_tracked) == 2  # 40 functions, batch 32
+    np.testing.assert_array_equal(auto.predict(U), one.predict(U))
+
+
+def test_a_dropout_module_trains_the_same_twice_and_leaves_the_global_rng():
+    U, G, est = _tiny(branch=_DropoutBranch)
+    state = torch.get_rng_state()
+    first = clone(est).fit(U, G).predict(U)
+    assert torch.equal(torch.get_rng_state(), state)  # "no global seed is touched"
+    torch.manual_seed(123)  # whatever the caller's global state
+    np.testing.assert_array_equal(clone(est).fit(U, G).predict(U), first)
+
+
+def test_fit_runs_under_the_callers_no_grad_and_float64_default():
+    U, G, est = _tiny()
+    expected = clone(est).fit(U, G).predict(U)
+    with torch.no_grad():
+        fitted = clone(est).fit(U, G)
+        fitted.partial_fit(U, G)
+        assert not torch.is_grad_enabled()
+    default = torch.get_default_dtype()
+    torch.set_default_dtype(torch.float64)
+    try:
+        np.testing.assert_array_equal(clone(est).fit(U, G).predict(U), expected)
+        assert torch.get_default_dtype() == torch.float64
+    finally:
+        torch.set_default_dtype(default)
+    with torch.inference_mode(), pytest.raises(RuntimeError, match="inside torch.inference_"
+                                                                   "mode.*outside that block"):
+        clone(est).fit(U, G)
