@@ -80,10 +80,11 @@ BENCHMARKS = {b.name: b for b in [
             # full grid (on 100 points a step costs the same at any n_eval; in
             # benchmarks/compare.py at 30 / 120 s the full grid reached 0.67 /
             # 0.16 %, n_eval 1 1.05 / 0.45 %), batches of 64 and a one-cycle
-            # schedule, no polish: at 300 epochs
+            # schedule, no polish: at 300 epochs, seed 0,
             # R2 0.99899 / 0.99946 / 0.99944 / 0.99943 at n_eval 1 / 10 / 50 /
             # full (0.3.0's 40-wide recipe with 600 L-BFGS iterations: 0.99899
-            # / 0.99909 / 0.99925 / 0.99917 in about the same time), and ahead of
+            # / 0.99909 / 0.99925 / 0.99917 in about the same time, seed 0 of
+            # benchmarks/results/antiderivative_cpu.csv at 709cdce), and ahead of
             # DeepXDE and FNO at 30 and 120 s in benchmarks/compare.py
             # (docs/benchmarks.md).
             "quick": dict(branch=MLPBranch(layers=(128, 128)),

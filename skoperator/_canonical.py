@@ -18,6 +18,7 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
+from sklearn.utils import get_tags
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._compat import HasMethods, Interval, _fit_context
@@ -514,6 +515,10 @@ class _SymmetryRegressor(MetaOperatorMixin, RegressorMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.target_tags.multi_output = True
+        try:  # 1-D targets only where the estimator inside takes them
+            tags.target_tags.single_output = get_tags(self.estimator).target_tags.single_output
+        except (AttributeError, TypeError, ValueError):  # not an estimator: fit says so
+            pass
         tags.input_tags.allow_nan = False
         return tags
 

@@ -89,9 +89,14 @@ def _not_vectorizable(estimator, bootstrap, y):
         return f"n_outputs={final.n_outputs} (vectorised members are one-field models)"
     if final.physics is not None or final.output_transform is not None:
         return "physics or output_transform is set (both would see every member's output)"
-    if as_optimizer(final.optimizer).clip_grad_norm is not None:
+    optimizer = as_optimizer(final.optimizer)
+    if optimizer.clip_grad_norm is not None:
         return ("the optimizer clips the gradients' norm (clip_grad_norm), which over one "
                 "network would couple the members")
+    if not optimizer.scale_free():
+        return (f"the optimizer {optimizer!r} is not free of the loss's scale (SGD, or "
+                "Adam's coupled weight_decay): trained on the mean of the members' losses, "
+                "each member would not move as it would alone")
     try:
         branch, trunk = as_branch(final.branch), as_trunk(final.trunk)
     except (TypeError, ValueError) as exc:  # the fit reports a bad component itself

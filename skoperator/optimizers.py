@@ -121,6 +121,15 @@ class BaseOptimizer(Component):
     #: Capability: the per-parameter state every step leaves (a saved model must hold it).
     state_keys = ()
 
+    def scale_free(self):
+        """Whether a step is the same for the loss times a constant (Adam's, up to ``eps``).
+
+        An ensemble trains its members as one network on the mean of their
+        losses only with such an optimizer: with another (SGD), each member
+        would move ``1 / n_estimators`` as far as alone.
+        """
+        return False
+
     def build(self, params, lr, context):
         """Return the :class:`torch.optim.Optimizer` of ``params``.
 
@@ -227,6 +236,9 @@ class Adam(BaseOptimizer):
                              "floats in [0, 1), such as (0.9, 0.999).")
         return self
 
+    def scale_free(self):
+        return not self.weight_decay  # a coupled decay is added to the (scaled) gradient
+
     def build(self, params, lr, context):
         return torch.optim.Adam(params, lr=lr, betas=tuple(float(b) for b in self.betas),
                                 eps=self.eps,
@@ -260,6 +272,9 @@ class AdamW(Adam):
                  polish=None):
         super().__init__(betas=betas, eps=eps, weight_decay=weight_decay,
                          clip_grad_norm=clip_grad_norm, polish=polish)
+
+    def scale_free(self):
+        return True  # the decay is decoupled from the gradient
 
     def build(self, params, lr, context):
         return torch.optim.AdamW(params, lr=lr, betas=tuple(float(b) for b in self.betas),

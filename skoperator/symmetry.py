@@ -320,8 +320,8 @@ class SymmetrizedRegressor(_SymmetryRegressor):
             ``G``: outputs (NaN for a missing value, where the estimator
             accepts it).
         **fit_params : dict
-            Passed to ``estimator.fit``; ``sample_weight`` is repeated for
-            every image.
+            Passed to ``estimator.fit``; ``sample_weight`` (and a pipeline
+            step's, ``<step>__sample_weight``) is repeated for every image.
 
         Returns
         -------
@@ -331,15 +331,17 @@ class SymmetrizedRegressor(_SymmetryRegressor):
         U, G = self._check_data(X, y)
         one_column = G.ndim == 1
         G = G.reshape(len(G), -1)
-        weight = fit_params.get("sample_weight")
-        if weight is not None:  # the user's rows, before the images are built
-            weight = _check_sample_weight(weight, U)
+        # The weights of the user's rows (a pipeline step's too: "ridge__sample_weight"),
+        # checked before the images are built, then repeated for every image.
+        weights = {key: _check_sample_weight(value, U) for key, value in fit_params.items()
+                   if value is not None and (key == "sample_weight"
+                                             or key.endswith("__sample_weight"))}
         group = self._group(U.shape[1], G.shape[1])
         images = [self._apply(element, U, G) for element in group]
         U_all = np.concatenate([u for u, _ in images])
         G_all = np.concatenate([g for _, g in images])
-        if weight is not None:
-            fit_params = dict(fit_params, sample_weight=np.tile(weight, len(group)))
+        fit_params = dict(fit_params, **{key: np.tile(value, len(group))
+                                         for key, value in weights.items()})
         estimator = clone(self.estimator).fit(U_all, G_all[:, 0] if one_column else G_all,
                                               **fit_params)
         validate_data(self, X, reset=True, ensure_all_finite=False)  # n_features_in_, names

@@ -213,3 +213,37 @@ def test_a_symmetry_that_the_others_compose_is_refused():
     identity = GridPermutation(grid=(4, 4), matrix=((1, 0), (0, 1)))
     with pytest.raises(ValueError, match=r"the identity and of symmetries\[1\]"):
         SymmetrizedRegressor(Ridge(), mirrors[:1] + [identity]).fit(U, U)
+
+
+def test_a_pipelines_sample_weight_is_repeated_for_every_image():
+    # Only a bare sample_weight was tiled: "ridge__sample_weight" reached the pipeline
+    # untiled, and the error counted the images' rows (40), not the user's 20.
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    U = rng.normal(size=(20, 8))
+    G = U + 0.5 * U[:, ::-1]
+    w = rng.uniform(0.5, 2.0, size=20)
+    group = [Reflection(grid=(8,), axis=0)]
+    piped = SymmetrizedRegressor(make_pipeline(StandardScaler(), Ridge()), group)
+    piped.fit(U, G, ridge__sample_weight=w)
+    by_hand = make_pipeline(StandardScaler(), Ridge()).fit(
+        np.vstack([U, U[:, ::-1]]), np.vstack([G, G[:, ::-1]]),
+        ridge__sample_weight=np.tile(w, 2))
+    np.testing.assert_allclose(piped.estimator_[-1].coef_, by_hand[-1].coef_, rtol=1e-12)
+    with pytest.raises(ValueError, match="20"):
+        piped.fit(U, G, ridge__sample_weight=w[:5])
+
+
+def test_symmetry_wrappers_take_single_output_from_the_estimator_inside():
+    from sklearn.linear_model import Ridge
+    from sklearn.utils import get_tags
+
+    from skoperator import DeepONetRegressor
+
+    group = [Reflection(grid=(8,), axis=0)]
+    assert get_tags(SymmetrizedRegressor(Ridge(), group)).target_tags.single_output
+    assert not get_tags(SymmetrizedRegressor(DeepONetRegressor(), group)
+                        ).target_tags.single_output
