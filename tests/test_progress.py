@@ -91,22 +91,32 @@ def test_verbose_restores_logger_state(caplog):
     assert logger.handlers == handlers
 
 
-def test_verbose_without_logging_config_writes_to_stderr():
-    # A plain script with no logging set-up still shows the lines.
-    code = (
+def _fit_in_a_fresh_process(logging_setup, max_iter):
+    """Run a small verbose=2 fit in a new interpreter after ``logging_setup``; its output."""
+    code = logging_setup + (
         "from skoperator import DeepONetRegressor\n"
         "from skoperator.datasets import make_antiderivative\n"
         "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
         "from skoperator.networks import MLPBranch, MLPTrunk\n"
-        "DeepONetRegressor(coords=Y, max_iter=3, tol=None, branch=MLPBranch(layers=(4,)),\n"
-        "                  trunk=MLPTrunk(layers=(4,)), n_basis=4, device='cpu',\n"
-        "                  random_state=0, verbose=2).fit(U, G)\n"
+        f"DeepONetRegressor(coords=Y, max_iter={max_iter}, tol=None,\n"
+        "                  branch=MLPBranch(layers=(4,)), trunk=MLPTrunk(layers=(4,)),\n"
+        "                  n_basis=4, device='cpu', random_state=0, verbose=2).fit(U, G)\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             timeout=120)
     assert result.returncode == 0, result.stderr
+    return result
+
+
+def _stderr_lines(result):
+    return [line for line in result.stderr.splitlines() if line.startswith("[skoperator]")]
+
+
+def test_verbose_without_logging_config_writes_to_stderr():
+    # A plain script with no logging set-up still shows the lines.
+    result = _fit_in_a_fresh_process("", max_iter=3)
     assert result.stdout == ""
-    lines = [line for line in result.stderr.splitlines() if line.startswith("[skoperator]")]
+    lines = _stderr_lines(result)
     assert len(lines) == 4, result.stderr
     assert lines[0].startswith("[skoperator] epoch 1: loss ")
     assert lines[-1] == "[skoperator] training stopped after 3 epochs: max_iter"
@@ -114,21 +124,10 @@ def test_verbose_without_logging_config_writes_to_stderr():
 
 def test_verbose_with_configured_logging_uses_its_handlers():
     # Logging configured to show INFO: the lines go through its handlers only.
-    code = (
+    result = _fit_in_a_fresh_process(
         "import logging, sys\n"
         "logging.basicConfig(stream=sys.stdout, level=logging.INFO,\n"
-        "                    format='%(name)s|%(message)s')\n"
-        "from skoperator import DeepONetRegressor\n"
-        "from skoperator.datasets import make_antiderivative\n"
-        "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
-        "from skoperator.networks import MLPBranch, MLPTrunk\n"
-        "DeepONetRegressor(coords=Y, max_iter=2, tol=None, branch=MLPBranch(layers=(4,)),\n"
-        "                  trunk=MLPTrunk(layers=(4,)), n_basis=4, device='cpu',\n"
-        "                  random_state=0, verbose=2).fit(U, G)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
+        "                    format='%(name)s|%(message)s')\n", max_iter=2)
     lines = result.stdout.splitlines()
     assert len(lines) == 3 and all(line.startswith("skoperator|") for line in lines), lines
     assert "[skoperator]" not in result.stderr  # no second, temporary handler
@@ -137,25 +136,14 @@ def test_verbose_with_configured_logging_uses_its_handlers():
 def test_verbose_with_handlers_above_info_still_writes_to_stderr():
     # The root logger at INFO, its only handler at WARNING: the lines went to the
     # logger, which showed none of them.
-    code = (
+    result = _fit_in_a_fresh_process(
         "import logging, sys\n"
         "handler = logging.StreamHandler(sys.stdout)\n"
         "handler.setLevel(logging.WARNING)\n"
         "logging.getLogger().addHandler(handler)\n"
-        "logging.getLogger().setLevel(logging.INFO)\n"
-        "from skoperator import DeepONetRegressor\n"
-        "from skoperator.datasets import make_antiderivative\n"
-        "U, Y, G = make_antiderivative(20, n_points=10, random_state=0)\n"
-        "from skoperator.networks import MLPBranch, MLPTrunk\n"
-        "DeepONetRegressor(coords=Y, max_iter=2, tol=None, branch=MLPBranch(layers=(4,)),\n"
-        "                  trunk=MLPTrunk(layers=(4,)), n_basis=4, device='cpu',\n"
-        "                  random_state=0, verbose=2).fit(U, G)\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
+        "logging.getLogger().setLevel(logging.INFO)\n", max_iter=2)
     assert result.stdout == ""
-    lines = [line for line in result.stderr.splitlines() if line.startswith("[skoperator]")]
+    lines = _stderr_lines(result)
     assert len(lines) == 3 and lines[0].startswith("[skoperator] epoch 1: loss "), result.stderr
 
 
