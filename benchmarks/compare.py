@@ -166,7 +166,7 @@ def fit_skoperator(benchmark, data, budget, seed):
     est = final_estimator(model)
     if est.n_basis > len(U):  # a smoke run's few functions cannot give a POD trunk's modes
         est.set_params(n_basis=len(U))
-    # The first torch optimizer of a process imports torch._dynamo (about 0.7 s): the
+    # The first torch optimizer of a process imports torch._dynamo (most of a second): the
     # peers build theirs before their clocks start, skoperator inside fit, where its
     # max_time counts. Paid here, before the clock, for equal time.
     import torch

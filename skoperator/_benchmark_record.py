@@ -164,8 +164,7 @@ def _check_counts(**counts):
     for name, value in counts.items():
         minimum = 0 if name == "seeds" else 1
         maximum = SEED_MAX if name == "seeds" else None
-        flag = "--" + name.rstrip("s").replace("_", "-") if name == "n_trains" else \
-            "--" + name.replace("_", "-")
+        flag = {"n_trains": "--n-train"}.get(name, "--" + name.replace("_", "-"))
         for v in value if name in ("seeds", "n_trains") else [value]:
             if not (v is None and name in ("n_test", "epochs")) and not (
                     is_count(v, minimum) and (maximum is None or v <= maximum)):

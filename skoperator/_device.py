@@ -181,3 +181,19 @@ def training_rng(seed, device, rank=0):
         for index in cuda:
             torch.cuda.default_generators[index].manual_seed(seed)
         yield
+
+
+@contextlib.contextmanager
+def probing(module):
+    """A forward pass that leaves ``module`` as it was (a check, a flop count).
+
+    No gradient, eval mode (no batch-norm statistics updated) and a forked
+    RNG (no dropout draw from the global one); the module's mode is restored.
+    """
+    was_training = module.training
+    module.eval()
+    try:
+        with torch.no_grad(), torch.random.fork_rng(devices=[]):
+            yield
+    finally:
+        module.train(was_training)

@@ -15,6 +15,8 @@ import os
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from ._device import probing
+
 __all__ = ["thread_budget", "flop_rates", "step_flops", "choose_threads", "planning_threads",
            "torch_threads"]
 
@@ -88,13 +90,8 @@ def flop_rates(network):
     -------
     branch, trunk : float
     """
-    was_training = network.training
-    network.eval()
-    try:
-        with torch.random.fork_rng(devices=[]):
-            return _counted_rates(network)
-    finally:
-        network.train(was_training)
+    with probing(network):
+        return _counted_rates(network)
 
 
 def _counted_rates(network):

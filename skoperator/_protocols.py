@@ -3,7 +3,6 @@
 Public through :mod:`skoperator.networks`, which documents them.
 """
 
-import contextlib
 import dataclasses
 from typing import Optional
 
@@ -12,6 +11,7 @@ import torch
 from torch import nn
 
 from ._component import Component
+from ._device import probing
 
 _WIDTHS = ["array-like"]
 
@@ -524,7 +524,7 @@ def check_module(component, module, in_shape, out_shape, role, x=None):
     if x is None:
         x = torch.zeros(in_shape)
     try:
-        with _probe(module):
+        with probing(module):
             out = module.at_index(torch.arange(in_shape[0])) if getattr(
                 module, "table", False) else module(x)
     except Exception as exc:
@@ -543,19 +543,6 @@ def check_module(component, module, in_shape, out_shape, role, x=None):
 
 
 
-@contextlib.contextmanager
-def _probe(module):
-    """A check's forward pass that leaves ``module`` as it was: no gradient, eval mode (no
-    batch-norm statistics updated), a forked RNG (no dropout draw from the global one)."""
-    was_training = module.training
-    module.eval()
-    try:
-        with torch.no_grad(), torch.random.fork_rng(devices=[]):
-            yield
-    finally:
-        module.train(was_training)
-
-
 def check_conditioned_module(component, module, y, width, n_outputs):
     """Run a conditioned trunk's ``module(y, b)`` once and check its output's shape.
 
@@ -571,7 +558,7 @@ def check_conditioned_module(component, module, y, width, n_outputs):
                         f"conditioned trunk builds a torch.nn.Module with {protocol}.")
     expected = (2, y.shape[0]) + ((n_outputs,) if n_outputs > 1 else ())
     try:
-        with _probe(module):
+        with probing(module):
             out = module(y, torch.zeros(2, width, dtype=y.dtype))
     except Exception as exc:
         raise ValueError(
